@@ -1,0 +1,1 @@
+"""Grupo Banklot back-office API: typed async client (client.py), models, error taxonomy."""
