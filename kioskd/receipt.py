@@ -67,9 +67,11 @@ Block = Title | Text | Row | Rule | Barcode | QR | Feed
 @dataclass(frozen=True)
 class Receipt:
     """A slip. `kind` names it (ticket, payout, cancel, pending, results, report, status, test,
-    expired, rejected...) for logs and previews; `copy` marks reprints ("COPIA" / "COPY")."""
+    expired, rejected...) for logs and previews; `copy` marks reprints with `copy_label`
+    (the slip builder passes the label of the slip's language; None = the renderer's default)."""
 
     kind: str
     blocks: tuple[Block, ...] = field(default_factory=tuple)
     copy: bool = False
     cut: bool = True
+    copy_label: str | None = None

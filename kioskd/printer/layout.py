@@ -1,0 +1,146 @@
+"""Receipt layout: the model turned into paper lines, shared by the ESC/POS and PNG renderers.
+
+Rules:
+- Pure: a ``Receipt`` and a paper width in, a list of lines out. Both renderers draw this same
+  list, so the preview shows what the paper shows (same wrapping, same substituted characters).
+- Paper widths: 58 mm = 32 columns, 80 mm = 48 columns (Font A, 12x24 dots). Double-size text
+  and titles use half the columns.
+- Text is reduced to what the code page can print *here*, not in the printer: a character the
+  code page lacks becomes its unaccented base ("ő" -> "o"), else "?"; control characters
+  become spaces (a stray 0x10 0x04 in text would be taken by the printer as a status query).
+- A copy is marked at the top and the bottom, so a torn-off half still says so.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import unicodedata
+from dataclasses import dataclass
+
+from kioskd.receipt import QR, Align, Barcode, Feed, Receipt, Row, Rule, Text, Title
+
+COLUMNS = {58: 32, 80: 48}
+DEFAULT_CODEPAGE = "cp858"  # cp850 plus the euro sign; Epson ESC t 19
+COPY_LABEL = "*** COPIA ***"
+
+
+@dataclass(frozen=True)
+class Line:
+    text: str
+    align: Align = "left"
+    bold: bool = False
+    double: bool = False
+
+
+@dataclass(frozen=True)
+class BarcodeLine:
+    data: str
+    text: str | None
+
+
+@dataclass(frozen=True)
+class QRLine:
+    data: str
+    size: int
+
+
+@dataclass(frozen=True)
+class FeedLine:
+    lines: int
+
+
+Item = Line | BarcodeLine | QRLine | FeedLine
+
+
+def columns_for(paper_mm: int) -> int:
+    """Columns of Font A on this paper; only 58 and 80 mm rolls are supported."""
+    try:
+        return COLUMNS[paper_mm]
+    except KeyError:
+        raise ValueError(f"paper_mm must be 58 or 80, got {paper_mm}") from None
+
+
+def printable_text(text: str, codepage: str = DEFAULT_CODEPAGE) -> str:
+    """``text`` restricted to what ``codepage`` can encode (see module rules)."""
+    out = []
+    for ch in text:
+        if ch in "\t\n\r" or unicodedata.category(ch) in ("Cc", "Cf"):
+            out.append(" ")
+            continue
+        try:
+            ch.encode(codepage)
+            out.append(ch)
+            continue
+        except UnicodeEncodeError:
+            pass
+        base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+        try:
+            base.encode(codepage)
+            out.append(base or "?")
+        except UnicodeEncodeError:
+            out.append("EUR" if ch == "€" else "?")
+    return "".join(out)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    return textwrap.wrap(text, width, break_long_words=True, replace_whitespace=True) or [""]
+
+
+def _row(row: Row, cols: int) -> list[Line]:
+    gap = cols - len(row.left) - len(row.right)
+    if gap >= 1:
+        return [Line(row.left + " " * gap + row.right, bold=row.bold)]
+    lines = [Line(t, bold=row.bold) for t in _wrap(row.left, cols)]
+    lines += [Line(t, align="right", bold=row.bold) for t in _wrap(row.right, cols)]
+    return lines
+
+
+def layout(
+    receipt: Receipt,
+    paper_mm: int,
+    *,
+    codepage: str = DEFAULT_CODEPAGE,
+    copy_label: str = COPY_LABEL,
+) -> list[Item]:
+    """The receipt as paper lines for ``paper_mm`` paper (see module rules).
+
+    The receipt's own ``copy_label`` (set by the slip builder for its language) wins over
+    the ``copy_label`` argument."""
+    cols = columns_for(paper_mm)
+    copy_label = receipt.copy_label or copy_label
+
+    def clean(text: str) -> str:
+        return printable_text(text, codepage)
+
+    items: list[Item] = []
+    if receipt.copy:
+        items.append(Line(clean(copy_label), align="center", bold=True))
+    for block in receipt.blocks:
+        if isinstance(block, Title):
+            items += [
+                Line(t, align="center", bold=True, double=True)
+                for t in _wrap(clean(block.text), cols // 2)
+            ]
+        elif isinstance(block, Text):
+            width = cols // 2 if block.double else cols
+            items += [
+                Line(t, align=block.align, bold=block.bold, double=block.double)
+                for t in _wrap(clean(block.text), width)
+            ]
+        elif isinstance(block, Row):
+            items += _row(Row(clean(block.left), clean(block.right), block.bold), cols)
+        elif isinstance(block, Rule):
+            char = clean(block.char)[:1] or "-"
+            items.append(Line(char * cols))
+        elif isinstance(block, Barcode):
+            text = None if block.text is None else clean(block.text)
+            items.append(BarcodeLine(block.data, text))
+        elif isinstance(block, QR):
+            items.append(QRLine(block.data, max(1, min(16, block.size))))
+        elif isinstance(block, Feed):
+            items.append(FeedLine(max(0, block.lines)))
+        else:
+            raise TypeError(f"cannot lay out block {block!r} of receipt kind {receipt.kind!r}")
+    if receipt.copy:
+        items.append(Line(clean(copy_label), align="center", bold=True))
+    return items

@@ -1,0 +1,114 @@
+"""Lights on gpiozero's MockFactory: pin states for every state and signal."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from kioskd.lights import STATES, Lights, Pins
+
+PINS = Pins(green=17, amber=27, red=22, buzzer=23)
+
+
+@pytest.fixture
+def lights():
+    factory = MockFactory()
+    lit = Lights(PINS, pin_factory=factory)
+    yield lit
+    lit.close()
+    factory.close()
+
+
+def pin(lights: Lights, number: int):
+    return lights.pin_factory.pin(number)
+
+
+def toggles(lights: Lights, number: int, limit_s: float = 10.0) -> int:
+    """Wait until the pin has changed at least twice (blinking); a hang bound, not a timing."""
+    history = pin(lights, number).states
+    deadline = time.monotonic() + limit_s
+    while len(history) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return len(history)
+
+
+def test_starts_off(lights):
+    assert lights.current()["state"] == "off"
+    assert not any(pin(lights, n).state for n in (17, 27, 22, 23))
+
+
+@pytest.mark.parametrize("state", ["ready", "offline"])
+def test_steady_states_set_pins(lights, state):
+    lights.set_state(state)
+    expected = {17: STATES[state]["green"] == "on", 27: STATES[state]["amber"] == "on", 22: False}
+    assert {n: bool(pin(lights, n).state) for n in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("state", "number"), [("working", 17), ("reconciling", 27), ("attention", 22)]
+)
+def test_blinking_states_toggle_in_background(lights, state, number):
+    pin(lights, number).clear_states()
+    lights.set_state(state)  # returns at once: gpiozero blinks in its own thread
+    assert lights.current()[STATES_KEY[number]] == "blink"
+    assert toggles(lights, number) >= 3
+
+
+STATES_KEY = {17: "green", 27: "amber", 22: "red"}
+
+
+def test_unknown_names_raise(lights):
+    with pytest.raises(ValueError, match="unknown light state 'party'"):
+        lights.set_state("party")
+    with pytest.raises(ValueError, match="unknown light signal 'siren'"):
+        lights.signal("siren")
+
+
+@pytest.mark.parametrize(("name", "beeps"), [("beep", 1), ("double_beep", 2), ("reject", 2)])
+def test_signals_beep(lights, name, beeps):
+    buzzer = pin(lights, 23)
+    buzzer.clear_states()
+    lights.signal(name)
+    deadline = time.monotonic() + 10
+    while len(buzzer.states) < 1 + 2 * beeps and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)  # let a wrong extra beep show up if there were one
+    ons = [s for s in buzzer.states[1:] if s.state]
+    assert len(ons) == beeps
+    assert lights.current()["last_signal"] == name
+
+
+def test_reject_flashes_red_then_restores_steady_state(lights):
+    lights.set_state("ready")
+    lights.signal("reject")
+    assert lights.current()["red"] == "flash"
+    assert pin(lights, 22).state  # red is lit right away
+    deadline = time.monotonic() + 10
+    while lights.current()["red"] == "flash" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert lights.current()["red"] == "off" and not pin(lights, 22).state
+    assert pin(lights, 17).state  # green steady untouched
+
+
+def test_self_test_lights_each_led_then_restores(lights):
+    lights.set_state("offline")
+    for n in (17, 27, 22):
+        pin(lights, n).clear_states()
+    duration = lights.test(step_s=0.05)
+    deadline = time.monotonic() + 10 + duration
+    while not pin(lights, 27).state or len(pin(lights, 22).states) < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert any(s.state for s in pin(lights, 17).states)
+    assert any(s.state for s in pin(lights, 22).states)
+    assert lights.current()["state"] == "offline"
+
+
+def test_mock_backend_off_pi():
+    lit = Lights(Pins(green=5, amber=6, red=13, buzzer=19), backend="mock")
+    try:
+        assert type(lit.pin_factory).__name__ == "MockFactory"
+    finally:
+        lit.close()

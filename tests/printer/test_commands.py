@@ -1,0 +1,60 @@
+"""`kioskd printer-status` and `kioskd print-test` against the loopback fake printer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kioskd.cli import main
+from kioskd.printer.fake import FakeTcpPrinter
+
+
+@pytest.fixture
+def tcp():
+    with FakeTcpPrinter() as server:
+        yield server
+
+
+@pytest.mark.parametrize(
+    ("script", "rc", "fields"),
+    [
+        ({}, 0, {"online": True, "paper": "ok", "cover": "closed", "error": "none"}),
+        ({"paper": "out"}, 1, {"online": False, "paper": "out"}),
+        ({"cover_open": True}, 1, {"cover": "open"}),
+        (
+            {"silent": True},
+            3,
+            {"online": "unknown", "paper": "unknown", "cover": "unknown", "error": "unknown"},
+        ),
+    ],
+)
+def test_printer_status_json_and_exit_code(tcp, capsys, script, rc, fields):
+    tcp.core.set_state(**script)
+    assert main(["printer-status", "--printer", tcp.uri, "--reply-timeout", "0.2"]) == rc
+    data = json.loads(capsys.readouterr().out)
+    assert fields.items() <= data.items()
+
+
+def test_printer_status_unreachable(tcp, capsys):
+    tcp.vanish()
+    assert main(["printer-status", "--printer", tcp.uri, "--timeout", "1"]) == 1
+    assert json.loads(capsys.readouterr().out)["state"] == "disconnected"
+
+
+@pytest.mark.parametrize("paper", [58, 80])
+def test_print_test_slip(tcp, tmp_path, capsys, paper):
+    png = tmp_path / "test.png"
+    args = ["print-test", "--printer", tcp.uri, "--paper", str(paper), "--png", str(png)]
+    assert main(args) == 0
+    printed = bytes(tcp.core.printed)
+    assert "LOTERÍA DEL ZÚLIA".encode("cp858") in printed
+    assert b"\x1dkI" in printed and b"\x1d(k" in printed and tcp.core.cuts == 1
+    assert png.stat().st_size > 1000
+
+
+def test_print_test_gives_up_while_paper_out(tcp, capsys):
+    tcp.core.set_state(paper="out")
+    assert main(["print-test", "--printer", tcp.uri, "--wait", "0.3"]) == 1
+    assert "paper_out" in capsys.readouterr().out
+    assert tcp.core.printed == b""

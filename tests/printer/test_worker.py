@@ -1,0 +1,214 @@
+"""The printer worker against real loopback TCP, a real pty and a real file."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tty
+
+import pytest
+
+from kioskd.printer import open_printer, render_escpos, status_once
+from kioskd.printer.fake import FakeFdPrinter, FakePrinter, FakeTcpPrinter
+from kioskd.printer.transport import parse_uri
+from kioskd.receipt import Barcode, Receipt, Text
+
+FAST = {
+    "timeout_s": 2.0,
+    "reply_timeout_s": 0.2,
+    "poll_s": 0.02,
+    "idle_poll_s": None,
+    "backoff_s": (0.01, 0.05),
+}
+RECEIPT = Receipt("test", (Text("LOTERÍA " * 20), Barcode("1234567812345678")))
+
+
+async def wait_until(predicate, what: str, limit_s: float = 10.0) -> None:
+    """Wait for a condition (a bound on a hang, not a speed assertion)."""
+    for _ in range(int(limit_s / 0.01)):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+@pytest.fixture
+def tcp():
+    with FakeTcpPrinter() as server:
+        yield server
+
+
+def test_uri_parsing():
+    assert parse_uri("usb://04b8:0e15?serial=X1").target == "04b8:0e15"
+    assert parse_uri("serial:///dev/ttyUSB0?baudrate=19200").options == {"baudrate": "19200"}
+    assert parse_uri("tcp://10.0.0.5:9100").target == "10.0.0.5:9100"
+    assert parse_uri("file:///dev/usb/lp0").target == "/dev/usb/lp0"
+    for bad in ("lpt://x", "tcp://host", "usb://zz", "file://"):
+        with pytest.raises(ValueError):
+            parse_uri(bad)
+
+
+@pytest.mark.parametrize(
+    ("script", "expect"),
+    [
+        ({}, ("ok", True, "closed", "ok", "none")),
+        ({"paper": "near_end"}, ("paper_near_end", True, "closed", "near_end", "none")),
+        ({"paper": "out"}, ("paper_out", False, "closed", "out", "none")),
+        ({"cover_open": True}, ("cover_open", False, "open", "ok", "none")),
+        ({"error": "cutter"}, ("error_cutter", False, "closed", "ok", "cutter")),
+        ({"silent": True}, ("unknown", None, "unknown", "unknown", "unknown")),
+    ],
+)
+def test_status_once_over_tcp(tcp, script, expect):
+    tcp.core.set_state(**script)
+    s = status_once(tcp.uri, reply_timeout_s=0.2)
+    assert (s.summary(), s.online, s.cover, s.paper, s.error) == expect
+
+
+def test_status_once_offline_when_nothing_listens(tcp):
+    tcp.vanish()
+    s = status_once(tcp.uri, timeout_s=1.0)
+    assert s.summary() == "disconnected" and not s.connected
+
+
+async def test_print_over_tcp_records_job_once(tcp):
+    async with open_printer(tcp.uri, paper_mm=58, **FAST) as printer:
+        await printer.print_receipt(RECEIPT)
+        assert (await printer.status()).printable
+    assert bytes(tcp.core.printed) == render_escpos(RECEIPT, 58)
+    assert tcp.core.queries[:4] == [1, 2, 3, 4]  # checked before the job
+
+
+async def test_job_waits_while_paper_out_then_prints(tcp):
+    tcp.core.set_state(paper="out")
+    seen = []
+    async with open_printer(tcp.uri, on_change=seen.append, **FAST) as printer:
+        job = asyncio.create_task(printer.print_receipt(RECEIPT))
+        await wait_until(lambda: printer.last_status.paper == "out", "paper out seen")
+        assert not job.done() and tcp.core.printed == b"" and tcp.core.held == b""
+        tcp.core.set_state(paper="ok")
+        await job
+    assert tcp.core.cuts == 1
+    assert seen[0].paper == "out" and seen[-1].printable
+    assert any(s.needs_person for s in seen)
+
+
+async def test_paper_out_mid_job_completes_after_paper_returns_printed_once(tcp):
+    data = render_escpos(RECEIPT, 80)
+    tcp.core.paper_out_after(len(data) // 2)
+    async with open_printer(tcp.uri, **FAST) as printer:
+        job = asyncio.create_task(printer.print_receipt(RECEIPT))
+        await wait_until(lambda: printer.last_status.paper == "out", "paper out mid-job")
+        assert not job.done()
+        assert len(tcp.core.printed) == len(data) // 2 and tcp.core.held
+        tcp.core.set_state(paper="ok")
+        await job
+    assert bytes(tcp.core.printed) == data  # the whole job, exactly once
+    assert tcp.core.cuts == 1
+
+
+async def test_cover_open_holds_jobs_in_order(tcp):
+    tcp.core.set_state(cover_open=True)
+    a, b = Receipt("a", (Text("FIRST"),)), Receipt("b", (Text("SECOND"),))
+    async with open_printer(tcp.uri, **FAST) as printer:
+        jobs = [asyncio.create_task(printer.print_receipt(r)) for r in (a, b)]
+        await wait_until(lambda: printer.last_status.cover == "open", "cover open seen")
+        tcp.core.set_state(cover_open=False)
+        await asyncio.gather(*jobs)
+    printed = bytes(tcp.core.printed)
+    assert printed.index(b"FIRST") < printed.index(b"SECOND")
+    assert tcp.core.cuts == 2
+
+
+async def test_silent_printer_still_prints_and_reports_unknown(tcp):
+    tcp.core.set_state(silent=True)
+    async with open_printer(tcp.uri, **FAST) as printer:
+        await printer.print_receipt(RECEIPT)
+        s = await printer.status()
+    assert s.connected and not s.answered and s.paper == "unknown"
+    assert tcp.core.cuts == 1
+
+
+async def test_vanished_printer_reconnects_and_job_waits(tcp):
+    tcp.vanish()
+    async with open_printer(tcp.uri, **FAST) as printer:
+        job = asyncio.create_task(printer.print_receipt(RECEIPT))
+        await wait_until(lambda: not printer.last_status.connected, "disconnect seen")
+        await asyncio.sleep(0.1)
+        assert not job.done()
+        tcp.reappear()
+        await job
+    assert tcp.core.cuts == 1
+
+
+async def test_close_fails_waiting_jobs(tcp):
+    from kioskd.printer import PrinterClosed
+
+    tcp.core.set_state(paper="out")
+    printer = open_printer(tcp.uri, **FAST)
+    job = asyncio.create_task(printer.print_receipt(RECEIPT))
+    await wait_until(lambda: printer.last_status.paper == "out", "paper out seen")
+    await printer.close()
+    with pytest.raises(PrinterClosed):
+        await job
+    assert tcp.core.printed == b""
+
+
+async def test_changes_iterator_reports_paper_out(tcp):
+    async with open_printer(tcp.uri, **{**FAST, "idle_poll_s": 0.02}) as printer:
+        stream = printer.changes()
+        tcp.core.set_state(paper="out")
+        while (s := await asyncio.wait_for(anext(stream), 10)).paper != "out":
+            pass
+        assert s.needs_person
+        await stream.aclose()
+
+
+async def test_serial_over_pty():
+    master, slave = os.openpty()
+    tty.setraw(master)
+    tty.setraw(slave)
+    path = os.ttyname(slave)
+    with FakeFdPrinter(master) as fake:
+        fake.core.set_state(paper="near_end")
+        async with open_printer(f"serial://{path}?baudrate=19200", **FAST) as printer:
+            s = await printer.status()
+            assert s.paper == "near_end" and s.online is True
+            await printer.print_receipt(RECEIPT)
+        assert bytes(fake.core.printed) == render_escpos(RECEIPT, 80)
+    os.close(slave)
+    os.close(master)
+
+
+async def test_file_transport_writes_and_status_unknown(tmp_path):
+    target = tmp_path / "printer.bin"
+    async with open_printer(f"file://{target}", **FAST) as printer:
+        await printer.print_receipt(RECEIPT)
+        await printer.print_receipt(RECEIPT)
+        s = await printer.status()
+    assert target.read_bytes() == render_escpos(RECEIPT, 80) * 2
+    assert s.connected and s.paper == "unknown" and not s.printable
+
+
+def test_fake_core_handles_query_split_across_reads():
+    core = FakePrinter()
+    assert core.feed(b"AB\x10") == b""
+    assert core.feed(b"\x04") == b""
+    assert core.feed(b"\x04CD") == bytes([0x12])  # n=4 answered, paper ok
+    assert bytes(core.printed) == b"ABCD" and core.queries == [4]
+
+
+async def test_link_lost_while_job_held_resends_after_reconnect(tcp):
+    """Printer power-cycled while holding the job: its buffer is gone, so the job is resent."""
+    tcp.core.paper_out_after(10)
+    async with open_printer(tcp.uri, **FAST) as printer:
+        job = asyncio.create_task(printer.print_receipt(RECEIPT))
+        await wait_until(lambda: printer.last_status.paper == "out", "paper out mid-job")
+        tcp.vanish()
+        tcp.core.held.clear()  # power cycle: the held bytes are lost
+        tcp.core.set_state(paper="ok")
+        await wait_until(lambda: not printer.last_status.connected, "disconnect seen")
+        tcp.reappear()
+        await job
+    assert bytes(tcp.core.printed).endswith(render_escpos(RECEIPT, 80))
+    assert tcp.core.cuts == 1
