@@ -1,0 +1,631 @@
+"""BanklotClient: one typed async method per endpoint of the Grupo Banklot API (httpx).
+
+Rules (what the outbox relies on to move money exactly once):
+- Every failure is one `kioskd.banklot.errors` class; nothing else escapes (except cancellation).
+  Classification, by what is known about the *effect*:
+    connect error, DNS, TLS handshake, connect/pool timeout  -> NotSent (no byte written)
+    read/write timeout or error, protocol error, overall deadline, HTTP 5xx or body status 5xx
+                                                             -> InDoubt
+    unreadable answer (not JSON, HTML, wrong types, empty, bigger than max_body_bytes)
+                                                             -> BadResponse (a kind of InDoubt)
+    envelope `error` (even with HTTP 200)                    -> Rejected subclass (rejection_for)
+    HTTP 403 or body status 403                              -> log in again once, then AuthFailed
+- The body envelope is authoritative: `{"status": N, "error": "..."}` is an error whatever the
+  HTTP status; the body status is the one reported.
+- httpx never retries (`AsyncHTTPTransport(retries=0)`; retries there only cover connecting, but
+  we want one attempt per call, visible in logs). The client itself retries nothing, with one
+  exception: after a 403 it logs in again and resends the call once. That is safe for reads and
+  also for mutating calls: a 403 is a definitive refusal by the auth layer before any handler ran
+  (the simulator and the seed both say "token expired / deprecated version"), so nothing was
+  applied and the resend is the first effective attempt. `retry_mutations_after_login=False`
+  turns this off for mutations (they then raise AuthFailed, which also means "not applied").
+- A login needed *before* a call is part of that call: if it fails without a definitive answer,
+  the call was not sent (NotSent), never InDoubt.
+- Bodies are read as a stream and cut at `max_body_bytes`; the whole exchange has an overall
+  deadline as well as the connect/read timeouts, so a server trickling bytes cannot hang us.
+- Logs (`kioskd.banklot`) carry method, endpoint, status, duration and error class only. The
+  password, token and PIN never appear in logs, reprs or exception texts; server error texts are
+  scrubbed of them before they become exception messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import ssl
+import time
+import uuid as uuid_mod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, TypeVar
+
+import httpx
+
+from kioskd.banklot import models as m
+from kioskd.banklot.errors import (
+    AuthFailed,
+    BadResponse,
+    BanklotError,
+    InDoubt,
+    NotSent,
+    Rejected,
+    TicketNotFound,
+    rejection_for,
+)
+
+log = logging.getLogger("kioskd.banklot")
+
+T = TypeVar("T")
+
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+USER_AGENT = "kioskd-banklot/0.1"
+
+# Exceptions raised before any request byte is written.
+_NOT_SENT_ERRORS = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.InvalidURL,
+)
+
+
+class _Secret:
+    """Holds a secret so that an accidental repr or log of it shows nothing."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    __str__ = __repr__
+
+
+class _Forbidden(Exception):
+    """Internal: a 403 answer (token refused). Carries only safe text."""
+
+    def __init__(self, endpoint: str, status: int) -> None:
+        super().__init__(endpoint)
+        self.endpoint = endpoint
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class TicketImage:
+    """What `/user/ticket/image/<uuid>` answered: raw bytes and their content type."""
+
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    http_status: int
+    content_type: str
+    body: bytes
+    envelope: Mapping[str, Any] | None  # None when the answer is not JSON (e.g. an image)
+
+
+def _iso_day(day: date | str, what: str) -> str:
+    if isinstance(day, date):
+        return day.isoformat()
+    try:
+        return date.fromisoformat(day).isoformat()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} must be a date or YYYY-MM-DD") from exc
+
+
+def _between(between: Sequence[str]) -> list[str]:
+    """A `between_created_at` pair (see `kioskd.banklot.days.local_day_range`)."""
+    if len(between) != 2 or not all(isinstance(x, str) for x in between):
+        raise ValueError("between must be two ISO strings (start, end)")
+    return [between[0], between[1]]
+
+
+def _ticket_number(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError("ticket_number must be a non-negative int")
+    return value
+
+
+class BanklotClient:
+    """Async client for the Banklot API. Use as `async with BanklotClient(...) as api:`.
+
+    Parameters: `base_url` of the API; `email`/`password` of the terminal's account;
+    `transport` an httpx async transport (tests: `httpx.MockTransport`, the simulator's
+    `SimTransport`); `connect_timeout`/`read_timeout` in seconds (write uses the read timeout,
+    the connection pool the connect timeout); `deadline` the overall limit of one exchange
+    (default connect + read timeout); `verify` TLS verification, `ca_bundle` a PEM file path;
+    `max_body_bytes` the largest answer read.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        email: str,
+        password: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 15.0,
+        deadline: float | None = None,
+        verify: bool = True,
+        ca_bundle: str | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        retry_mutations_after_login: bool = True,
+    ) -> None:
+        if connect_timeout <= 0 or read_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+        self.base_url = base_url.rstrip("/")
+        self.email = email
+        self._password = _Secret(password)
+        self._token: _Secret | None = None
+        self._login_lock = asyncio.Lock()
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.deadline = deadline if deadline is not None else connect_timeout + read_timeout
+        self.max_body_bytes = max_body_bytes
+        self.retry_mutations_after_login = retry_mutations_after_login
+        if transport is None:
+            tls: ssl.SSLContext | bool
+            tls = False if not verify else ssl.create_default_context(cafile=ca_bundle)
+            transport = httpx.AsyncHTTPTransport(retries=0, verify=tls)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=httpx.Timeout(
+                connect=connect_timeout,
+                read=read_timeout,
+                write=read_timeout,
+                pool=connect_timeout,
+            ),
+            follow_redirects=False,
+            headers={"user-agent": USER_AGENT, "accept": "application/json"},
+        )
+
+    def __repr__(self) -> str:
+        state = "logged in" if self._token is not None else "logged out"
+        return f"<BanklotClient {self.base_url} {state}>"
+
+    async def __aenter__(self) -> BanklotClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def logged_in(self) -> bool:
+        return self._token is not None
+
+    # ------------------------------------------------------------------ auth
+
+    async def login(self) -> None:
+        """`POST /auth/login`. AuthFailed if refused; NotSent/InDoubt/BadResponse as any call."""
+        endpoint = "/auth/login"
+        body = {"email": self.email, "password": self._password.get()}
+        try:
+            answer = await self._exchange("POST", endpoint, body, token=None)
+        except _Forbidden as exc:
+            raise AuthFailed("login refused", endpoint=endpoint, status=exc.status) from None
+        except Rejected as exc:
+            raise AuthFailed("login refused", endpoint=endpoint, status=exc.status) from None
+        env = self._envelope(answer, endpoint)
+        inner = env.get("response")
+        token = inner.get("x_auth_token") if isinstance(inner, Mapping) else None
+        if token is None:
+            token = env.get("x_auth_token")
+        if not isinstance(token, str) or not token:
+            raise BadResponse("login answer has no x_auth_token", endpoint=endpoint)
+        self._token = _Secret(token)
+        log.info("banklot login ok")
+
+    async def logout(self) -> None:
+        """`GET /auth/logout`. Forgets the token whatever happens; a 403 means already out."""
+        if self._token is None:
+            return
+        token, self._token = self._token, None
+        with contextlib.suppress(_Forbidden):
+            await self._exchange("GET", "/auth/logout", None, token=token)
+
+    async def _ensure_token(self, stale: _Secret | None) -> _Secret:
+        """Log in if there is no token (or it is the stale one). Concurrent callers share one."""
+        async with self._login_lock:
+            if self._token is None or self._token is stale:
+                self._token = None
+                try:
+                    await self.login()
+                except (AuthFailed, NotSent):
+                    raise
+                except InDoubt as exc:
+                    # Only the login is in doubt; the call itself was never sent.
+                    raise NotSent(
+                        f"login did not complete ({type(exc).__name__})", endpoint=exc.endpoint
+                    ) from exc
+            assert self._token is not None
+            return self._token
+
+    async def _call(
+        self,
+        method: str,
+        endpoint: str,
+        body: Mapping[str, Any] | None,
+        *,
+        mutating: bool,
+        secrets: tuple[str, ...] = (),
+        path: str | None = None,
+    ) -> _Answer:
+        """One API call with the token; after a 403, one fresh login and one resend."""
+        token = await self._ensure_token(None)
+        try:
+            return await self._exchange(
+                method, endpoint, body, token=token, secrets=secrets, path=path
+            )
+        except _Forbidden as exc:
+            if mutating and not self.retry_mutations_after_login:
+                self._token = None
+                raise AuthFailed("token refused", endpoint=endpoint, status=exc.status) from None
+            log.info("banklot %s forbidden; logging in again once", endpoint)
+        token = await self._ensure_token(token)
+        try:
+            return await self._exchange(
+                method, endpoint, body, token=token, secrets=secrets, path=path
+            )
+        except _Forbidden as exc:
+            self._token = None
+            raise AuthFailed(
+                "still forbidden after a fresh login", endpoint=endpoint, status=exc.status
+            ) from None
+
+    # ------------------------------------------------------------------ one exchange
+
+    async def _exchange(
+        self,
+        method: str,
+        endpoint: str,
+        body: Mapping[str, Any] | None,
+        *,
+        token: _Secret | None,
+        secrets: tuple[str, ...] = (),
+        path: str | None = None,
+    ) -> _Answer:
+        """Send once, read the answer within the deadline, classify. Raises _Forbidden on 403."""
+        headers = {"x-auth-token": token.get()} if token is not None else {}
+        started = time.monotonic()
+        status: int | None = None
+        try:
+            async with asyncio.timeout(self.deadline):
+                http_status, content_type, raw = await self._send(
+                    method, path or endpoint, endpoint, body, headers
+                )
+            status = http_status
+            answer = self._classify(endpoint, http_status, content_type, raw, secrets, token)
+        except _Forbidden:
+            self._log(method, endpoint, 403, started, "forbidden")
+            raise
+        except TimeoutError:
+            self._log(method, endpoint, status, started, "InDoubt")
+            raise InDoubt(
+                f"no complete answer within the {self.deadline:g} s deadline", endpoint=endpoint
+            ) from None
+        except BanklotError as exc:
+            self._log(method, endpoint, exc.status, started, type(exc).__name__)
+            raise
+        self._log(method, endpoint, answer.http_status, started, "ok")
+        return answer
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        body: Mapping[str, Any] | None,
+        headers: dict[str, str],
+    ) -> tuple[int, str, bytes]:
+        """Write the request and read the answer as a stream, cut at max_body_bytes."""
+        kwargs: dict[str, Any] = {"headers": headers}
+        if body is not None:
+            kwargs["json"] = body
+        try:
+            async with self._http.stream(method, path, **kwargs) as response:
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > self.max_body_bytes:
+                    raise BadResponse(
+                        f"answer of {int(declared)} bytes exceeds {self.max_body_bytes}",
+                        endpoint=endpoint,
+                        status=response.status_code,
+                    )
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > self.max_body_bytes:
+                        raise BadResponse(
+                            f"answer exceeds {self.max_body_bytes} bytes",
+                            endpoint=endpoint,
+                            status=response.status_code,
+                        )
+                    chunks.append(chunk)
+                content_type = response.headers.get("content-type", "")
+                return response.status_code, content_type, b"".join(chunks)
+        except _NOT_SENT_ERRORS as exc:
+            raise NotSent(f"not sent: {type(exc).__name__}", endpoint=endpoint) from None
+        except httpx.DecodingError as exc:
+            raise BadResponse(
+                f"undecodable answer: {type(exc).__name__}", endpoint=endpoint
+            ) from None
+        except httpx.TimeoutException as exc:
+            raise InDoubt(f"no answer: {type(exc).__name__}", endpoint=endpoint) from None
+        except httpx.HTTPError as exc:
+            raise InDoubt(f"connection failed: {type(exc).__name__}", endpoint=endpoint) from None
+        except (BanklotError, TimeoutError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # a transport bug must still be one of our classes
+            raise InDoubt(f"transport failed: {type(exc).__name__}", endpoint=endpoint) from None
+
+    def _classify(
+        self,
+        endpoint: str,
+        http_status: int,
+        content_type: str,
+        raw: bytes,
+        secrets: tuple[str, ...],
+        token: _Secret | None,
+    ) -> _Answer:
+        """HTTP status + body -> an _Answer, or the error it means."""
+        if http_status == 403:
+            raise _Forbidden(endpoint, 403)
+        if http_status == 204:
+            return _Answer(http_status, content_type, raw, {})
+        if http_status >= 500:
+            raise InDoubt(f"server error HTTP {http_status}", endpoint=endpoint, status=http_status)
+        envelope: Mapping[str, Any] | None = None
+        is_json = "json" in content_type.lower() or raw[:1] in (b"{", b"[")
+        if 200 <= http_status < 300 and raw and not is_json:
+            # Not JSON but a 2xx: only the image endpoint accepts this (see `image`).
+            return _Answer(http_status, content_type, raw, None)
+        if not raw.strip():
+            raise BadResponse("empty answer", endpoint=endpoint, status=http_status)
+        try:
+            envelope = json.loads(raw)
+        except (ValueError, RecursionError):
+            kind = "an HTML page" if b"<html" in raw[:512].lower() else "not JSON"
+            raise BadResponse(f"answer is {kind}", endpoint=endpoint, status=http_status) from None
+        if not isinstance(envelope, Mapping):
+            raise BadResponse("answer is not a JSON object", endpoint=endpoint, status=http_status)
+        body_status = envelope.get("status")
+        if body_status is not None and (
+            isinstance(body_status, bool) or not isinstance(body_status, int)
+        ):
+            raise BadResponse("envelope status is not an int", endpoint=endpoint)
+        status = body_status if body_status is not None else http_status
+        error = envelope.get("error")
+        if status == 403:
+            raise _Forbidden(endpoint, status)
+        if status >= 500:
+            raise InDoubt(f"server error status {status}", endpoint=endpoint, status=status)
+        if error is not None:
+            if not isinstance(error, str) or not error.strip():
+                raise BadResponse("envelope error is not a text", endpoint=endpoint, status=status)
+            text = self._scrub(error, secrets, token)
+            raise rejection_for(text, endpoint=endpoint, status=status)
+        if not 200 <= http_status < 300:
+            raise BadResponse(
+                f"HTTP {http_status} without an error text", endpoint=endpoint, status=status
+            )
+        return _Answer(http_status, content_type, raw, envelope)
+
+    def _scrub(self, text: str, secrets: tuple[str, ...], token: _Secret | None) -> str:
+        """Remove anything secret a server might echo in an error text."""
+        for secret in (*secrets, self._password.get(), token.get() if token else ""):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def _log(
+        self, method: str, endpoint: str, status: int | None, started: float, outcome: str
+    ) -> None:
+        ms = (time.monotonic() - started) * 1000
+        level = logging.DEBUG if outcome == "ok" else logging.WARNING
+        log.log(level, "banklot %s %s -> %s %s in %.0f ms", method, endpoint, status, outcome, ms)
+
+    # ------------------------------------------------------------------ parsing helpers
+
+    @staticmethod
+    def _envelope(answer: _Answer, endpoint: str) -> Mapping[str, Any]:
+        if answer.envelope is None:
+            raise BadResponse("answer is not JSON", endpoint=endpoint, status=answer.http_status)
+        return answer.envelope
+
+    def _parse(self, answer: _Answer, endpoint: str, key: str, parse: Callable[[Any], T]) -> T:
+        env = self._envelope(answer, endpoint)
+        try:
+            if key not in env:
+                raise BadResponse(f"envelope has no {key!r}")
+            return parse(env[key])
+        except BadResponse as exc:
+            raise BadResponse(exc.message, endpoint=endpoint, status=answer.http_status) from None
+
+    def _rows(self, answer: _Answer, endpoint: str, model: type[T]) -> tuple[T, ...]:
+        """A list answer; `{"status": 201, "total": 0}` (no `response`) means no rows."""
+        env = self._envelope(answer, endpoint)
+        if env.get("response") is None and env.get("total") == 0:
+            return ()
+        return self._parse(answer, endpoint, "response", lambda v: m.parse_list(v, model))
+
+    # ------------------------------------------------------------------ tickets
+
+    async def ticket(self, ticket_number: int, date: date | str) -> m.Ticket:
+        """`POST /user/ticket`: one ticket by number and sale date (YYYY-MM-DD)."""
+        endpoint = "/user/ticket"
+        body = {"ticket_number": _ticket_number(ticket_number), "date": _iso_day(date, "date")}
+        answer = await self._call("POST", endpoint, body, mutating=False)
+        return self._parse(answer, endpoint, "response", m.Ticket.from_json)
+
+    async def tickets(
+        self,
+        between: Sequence[str],
+        *,
+        status: str | None = None,
+        transaction_type: str | None = None,
+        sort: Mapping[str, Any] | None = None,
+        order_by: Sequence[Mapping[str, Any]] | None = None,
+    ) -> tuple[m.TicketSummary, ...]:
+        """`POST /user/ticket/`: list rows created in `between` (see days.local_day_range)."""
+        endpoint = "/user/ticket/"
+        filt: dict[str, Any] = {"between_created_at": _between(between)}
+        if status is not None:
+            filt["status"] = status
+        if transaction_type is not None:
+            filt["transaction_type"] = transaction_type
+        body: dict[str, Any] = {"filter": filt}
+        if sort is not None:
+            body["sort"] = dict(sort)
+        if order_by is not None:
+            body["order_by"] = [dict(x) for x in order_by]
+        answer = await self._call("POST", endpoint, body, mutating=False)
+        return self._rows(answer, endpoint, m.TicketSummary)
+
+    async def last(self) -> m.Ticket | None:
+        """`POST /user/ticket/last`: this user's newest ticket (PIN included), None if none."""
+        endpoint = "/user/ticket/last"
+        try:
+            answer = await self._call("POST", endpoint, None, mutating=False)
+        except TicketNotFound:
+            return None
+        env = self._envelope(answer, endpoint)
+        if env.get("response") is None and "response" in env:
+            return None
+        return self._parse(answer, endpoint, "response", m.Ticket.from_json)
+
+    async def image(self, uuid: str) -> TicketImage:
+        """`GET /user/ticket/image/<uuid>`: the ticket's image as the server renders it."""
+        endpoint = "/user/ticket/image"
+        text = str(uuid_mod.UUID(str(uuid)))  # ValueError for anything but a UUID
+        answer = await self._call("GET", endpoint, None, mutating=False, path=f"{endpoint}/{text}")
+        if answer.envelope is None:
+            return TicketImage(answer.content_type, answer.body)
+        inner = answer.envelope.get("response")
+        if isinstance(inner, str):
+            return TicketImage("text/plain", inner.encode())
+        raise BadResponse(
+            "image answer is neither bytes nor text", endpoint=endpoint, status=answer.http_status
+        )
+
+    async def create(self, wagers: Sequence[m.WagerRequest]) -> m.Ticket:
+        """`POST /user/ticket/create`: sell. Mutating: never retried once it may have arrived."""
+        endpoint = "/user/ticket/create"
+        if not wagers:
+            raise ValueError("create needs at least one wager")
+        for w in wagers:
+            if not isinstance(w, m.WagerRequest):
+                raise TypeError("create takes WagerRequest items")
+        body = {"ticket": {"wagers": [w.to_json() for w in wagers]}}
+        answer = await self._call("POST", endpoint, body, mutating=True)
+        return self._parse(answer, endpoint, "response", m.Ticket.from_json)
+
+    async def pay(self, ticket_number: int, pin_number: int, date: date | str) -> m.PayResult:
+        """`POST /user/ticket/pay`. NotAWinner (HTTP 200 + error), AlreadyPaid, WrongPin..."""
+        endpoint = "/user/ticket/pay"
+        if isinstance(pin_number, bool) or not isinstance(pin_number, int) or pin_number < 0:
+            raise ValueError("pin_number must be a non-negative int")
+        body = {
+            "ticket_number": _ticket_number(ticket_number),
+            "pin_number": pin_number,
+            "date": _iso_day(date, "date"),
+        }
+        secrets = (str(pin_number), f"{pin_number:08d}")
+        answer = await self._call("POST", endpoint, body, mutating=True, secrets=secrets)
+        return self._parse(answer, endpoint, "response", m.PayResult.from_json)
+
+    async def cancel(self, ticket_number: int) -> m.CancelResult:
+        """`POST /user/ticket/cancel` (inside seconds_to_cancel)."""
+        endpoint = "/user/ticket/cancel"
+        body = {"ticket_number": _ticket_number(ticket_number)}
+        answer = await self._call("POST", endpoint, body, mutating=True)
+        return self._parse(answer, endpoint, "response", m.CancelResult.from_json)
+
+    async def revert(self, ticket_number: int) -> m.CancelResult:
+        """`POST /user/ticket/revert`."""
+        endpoint = "/user/ticket/revert"
+        body = {"ticket_number": _ticket_number(ticket_number)}
+        answer = await self._call("POST", endpoint, body, mutating=True)
+        return self._parse(answer, endpoint, "response", m.CancelResult.from_json)
+
+    async def copy(self, ticket_number: int, date: date | str) -> m.CopyProposal:
+        """`POST /user/ticket/copy`: a proposal (old wagers on open events); sell it via create."""
+        endpoint = "/user/ticket/copy"
+        body = {"ticket_number": _ticket_number(ticket_number), "date": _iso_day(date, "date")}
+        answer = await self._call("POST", endpoint, body, mutating=False)
+        return self._parse(answer, endpoint, "response", m.CopyProposal.from_json)
+
+    # ------------------------------------------------------------------ catalog
+
+    async def get_data(self) -> m.EntityData:
+        """`POST /gaming/get-data`: entity rules (time zone, cancel window) and game limits."""
+        endpoint = "/gaming/get-data"
+        answer = await self._call("POST", endpoint, None, mutating=False)
+        return self._parse(answer, endpoint, "response", m.EntityData.from_json)
+
+    async def products(self) -> tuple[m.Product, ...]:
+        """`POST /gaming/products/search`: products with their open and next events."""
+        endpoint = "/gaming/products/search"
+        answer = await self._call("POST", endpoint, None, mutating=False)
+        return self._rows(answer, endpoint, m.Product)
+
+    async def events_kiosk(
+        self, between: Sequence[str], game_category: str | None = None, status: str = "open"
+    ) -> tuple[m.KioskEvent, ...]:
+        """`POST /gaming/events/search/kiosk`; `{"status":201,"total":0}` means none."""
+        endpoint = "/gaming/events/search/kiosk"
+        filt: dict[str, Any] = {"between_created_at": _between(between), "status": status}
+        if game_category is not None:
+            filt["game_category"] = game_category
+        body = {
+            "filter": filt,
+            "sort": {"game_category": "desc", "event_timestamp": "desc", "display_order": "0"},
+        }
+        answer = await self._call("POST", endpoint, body, mutating=False)
+        return self._rows(answer, endpoint, m.KioskEvent)
+
+    async def inventory_template(self) -> tuple[m.InventoryCode, ...]:
+        """`POST /gaming/inventory/template`: valid wager codes per game."""
+        endpoint = "/gaming/inventory/template"
+        answer = await self._call("POST", endpoint, None, mutating=False)
+        return self._rows(answer, endpoint, m.InventoryCode)
+
+    async def results(self, between: Sequence[str]) -> tuple[m.DrawResult, ...]:
+        """`POST /gaming/result/0`: draw results in `between`, newest first."""
+        endpoint = "/gaming/result/0"
+        body = {
+            "filter": {"between_created_at": _between(between)},
+            "order_by": [{"name": "event_timestamp", "value": "desc"}],
+        }
+        answer = await self._call("POST", endpoint, body, mutating=False)
+        return self._rows(answer, endpoint, m.DrawResult)
+
+    async def reports(
+        self, between: Sequence[str], group: str = "user", category: str = "lottery"
+    ) -> m.ReportTotals:
+        """`POST /gaming/reports`: sale/prize/balance totals (`{"status":200,"total":{...}}`)."""
+        endpoint = "/gaming/reports"
+        body = {"between_timestamp": _between(between), "group": group, "category": category}
+        answer = await self._call("POST", endpoint, body, mutating=False)
+        return self._parse(answer, endpoint, "total", m.ReportTotals.from_json)
+
+    async def time(self) -> m.ServerTime:
+        """`GET /gaming/time`: the server's clock."""
+        endpoint = "/gaming/time"
+        answer = await self._call("GET", endpoint, None, mutating=False)
+        return self._parse(answer, endpoint, "response", m.ServerTime.from_json)
