@@ -60,10 +60,29 @@ def columns_for(paper_mm: int) -> int:
         raise ValueError(f"paper_mm must be 58 or 80, got {paper_mm}") from None
 
 
+# Typographic punctuation no receipt code page has, and its plain stand-in.
+_ASCII_STANDINS = {
+    "\u2014": "-",  # em dash
+    "\u2013": "-",  # en dash
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u2026": "...",
+    "\u00b7": "-",  # middle dot, where the code page lacks it
+}
+
+
 def printable_text(text: str, codepage: str = DEFAULT_CODEPAGE) -> str:
     """``text`` restricted to what ``codepage`` can encode (see module rules)."""
     out = []
     for ch in text:
+        if ch in _ASCII_STANDINS:
+            try:
+                ch.encode(codepage)
+            except UnicodeEncodeError:
+                out.append(_ASCII_STANDINS[ch])
+                continue
         if ch in "\t\n\r" or unicodedata.category(ch) in ("Cc", "Cf"):
             out.append(" ")
             continue

@@ -1,0 +1,326 @@
+"""The catalog: what may be sold right now, and the rules a draft must pass before it is queued.
+
+Rules:
+- Built from three API answers (get-data, products search, inventory template) plus the time
+  they were fetched; nothing here fetches. `to_json`/`from_json` round-trip it for the journal's
+  catalog cache, so a kiosk that restarts offline still validates sales.
+- A product's open event closes at its event date + time *in the entity's time zone*
+  (zoneinfo), minus an optional safety margin. The Pi's own zone never enters.
+- The keypad types an inventory *code*; the API wants the *wager* (code ``44401`` ->
+  wager ``444-ARI``; for plain triples the two are equal). A game without inventory codes accepts
+  nothing: we do not guess what the back office would take.
+- `validate(catalog, draft, now)` returns either the `WagerRequest`s to send or one
+  `Rejection(reason, detail, index)`; `reason` is one of `REASONS`. The first failing wager wins,
+  so the clerk fixes one thing at a time.
+- A stale catalog still validates (offline selling is the point); staleness is reported so the
+  daemon can mark slips/logs and refresh.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from kioskd.banklot.days import zone
+from kioskd.banklot.models import (
+    EntityData,
+    GameLimits,
+    InventoryCode,
+    KioskEvent,
+    Product,
+    WagerRequest,
+)
+from kioskd.counter.grammar import DraftWager
+
+CATALOG_NOT_LOADED = "catalog_not_loaded"
+EMPTY_DRAFT = "empty_draft"
+UNKNOWN_PRODUCT = "unknown_product"
+EVENT_CLOSED = "event_closed"
+BAD_WAGER_CODE = "bad_wager_code"
+UNDER_MIN_BET = "under_min_bet"
+OVER_MAX_BET = "over_max_bet"
+NOT_A_MULTIPLE = "not_a_multiple"
+TOO_MANY_WAGERS = "too_many_wagers"
+REASONS = (
+    CATALOG_NOT_LOADED,
+    EMPTY_DRAFT,
+    UNKNOWN_PRODUCT,
+    EVENT_CLOSED,
+    BAD_WAGER_CODE,
+    UNDER_MIN_BET,
+    OVER_MAX_BET,
+    NOT_A_MULTIPLE,
+    TOO_MANY_WAGERS,
+)
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a draft cannot be sold. `index` is the 0-based wager at fault (None: whole ticket)."""
+
+    reason: str
+    detail: str
+    index: int | None = None
+
+
+@dataclass(frozen=True)
+class CatalogProduct:
+    """A product we can sell, joined with its limits and its open event."""
+
+    id: int
+    name: str
+    lottery: str
+    game_category: str
+    active: bool
+    limits: GameLimits | None
+    event_id: int | None
+    event_at: float | None  # unix seconds of the draw
+    closes_at: float | None  # unix seconds after which the event takes no sales
+
+    @property
+    def game_id(self) -> int | None:
+        return self.limits.game_id if self.limits else None
+
+
+def event_time(date_text: str | None, time_text: str | None, tz: str) -> float | None:
+    """``2024-10-23`` + ``14:00:00`` in zone `tz` -> unix seconds (None if either is missing)."""
+    if not date_text or not time_text:
+        return None
+    try:
+        day = dt.date.fromisoformat(date_text)
+        clock = dt.time.fromisoformat(time_text)
+    except ValueError:
+        return None
+    return dt.datetime.combine(day, clock, zone(tz)).timestamp()
+
+
+@dataclass(frozen=True)
+class Catalog:
+    entity_id: int
+    agency_name: str
+    seconds_to_cancel: int
+    ticket_expiration_days: int
+    time_zone: str
+    header: str
+    footer: str
+    products: Mapping[int, CatalogProduct]
+    inventory: Mapping[int, Mapping[str, str]]  # game_id -> code -> wager
+    fetched_at: float
+    close_margin_s: float = 0.0
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def build(
+        cls,
+        entity: EntityData,
+        products: Iterable[Product],
+        inventory: Iterable[InventoryCode],
+        fetched_at: float,
+        *,
+        events: Iterable[KioskEvent] = (),
+        close_margin_s: float = 0.0,
+    ) -> Catalog:
+        """Join get-data, products search and the inventory template fetched at `fetched_at`.
+
+        `events` (kiosk events search) may carry an explicit `closing_timestamp`; when it is
+        earlier than the event time computed from the product, it wins.
+        """
+        tz = entity.time_zone
+        zone(tz)  # fail early on an unknown zone
+        closing = {e.id: e.closing_timestamp for e in events if e.closing_timestamp is not None}
+        joined: dict[int, CatalogProduct] = {}
+        for p in products:
+            event_at = event_time(p.open_event_date, p.open_event_time, tz)
+            closes_at = None if event_at is None else event_at - close_margin_s
+            explicit = closing.get(p.open_event_id) if p.open_event_id is not None else None
+            if explicit is not None:
+                closes_at = explicit if closes_at is None else min(closes_at, explicit)
+            joined[p.id] = CatalogProduct(
+                id=p.id,
+                name=p.name,
+                lottery=p.lottery or "",
+                game_category=p.game_category,
+                active=(p.status in ("", "active")) and (p.lottery_status in (None, "", "active")),
+                limits=entity.limits.get(p.id),
+                event_id=p.open_event_id,
+                event_at=event_at,
+                closes_at=closes_at,
+            )
+        codes: dict[int, dict[str, str]] = {}
+        for item in inventory:
+            codes.setdefault(item.game_id, {})[item.code] = item.wager
+        return cls(
+            entity_id=entity.entity_id,
+            agency_name=entity.name,
+            seconds_to_cancel=entity.seconds_to_cancel,
+            ticket_expiration_days=entity.ticket_expiration_days,
+            time_zone=tz,
+            header=entity.header,
+            footer=entity.footer,
+            products=joined,
+            inventory=codes,
+            fetched_at=fetched_at,
+            close_margin_s=close_margin_s,
+        )
+
+    # ------------------------------------------------------------------ questions
+
+    def age(self, now: float) -> float:
+        return max(0.0, now - self.fetched_at)
+
+    def is_stale(self, now: float, max_age_s: float) -> bool:
+        return self.age(now) > max_age_s
+
+    def product(self, product_id: int) -> CatalogProduct | None:
+        return self.products.get(product_id)
+
+    def wager_for_code(self, game_id: int, code: str) -> str | None:
+        return self.inventory.get(game_id, {}).get(code)
+
+    def open_products(self, now: float) -> list[CatalogProduct]:
+        return [p for p in self.products.values() if _closed_reason(p, now) is None]
+
+    def validate(self, draft: Sequence[DraftWager], now: float) -> list[WagerRequest] | Rejection:
+        return validate(self, draft, now)
+
+    # ------------------------------------------------------------------ journal cache
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "entity_id": self.entity_id,
+            "agency_name": self.agency_name,
+            "seconds_to_cancel": self.seconds_to_cancel,
+            "ticket_expiration_days": self.ticket_expiration_days,
+            "time_zone": self.time_zone,
+            "header": self.header,
+            "footer": self.footer,
+            "fetched_at": self.fetched_at,
+            "close_margin_s": self.close_margin_s,
+            "products": [
+                {
+                    **{k: v for k, v in asdict(p).items() if k != "limits"},
+                    "limits": asdict(p.limits) if p.limits else None,
+                }
+                for p in self.products.values()
+            ],
+            "inventory": [
+                {"game_id": game, "code": code, "wager": wager}
+                for game, table in self.inventory.items()
+                for code, wager in table.items()
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Catalog:
+        """Inverse of `to_json`; ValueError on a cache written by an unknown format."""
+        if obj.get("format") != FORMAT_VERSION:
+            raise ValueError(f"catalog cache format {obj.get('format')!r} is not supported")
+        products: dict[int, CatalogProduct] = {}
+        for row in obj["products"]:
+            limits = GameLimits(**row["limits"]) if row.get("limits") else None
+            fields = {k: v for k, v in row.items() if k != "limits"}
+            products[int(row["id"])] = CatalogProduct(limits=limits, **fields)
+        codes: dict[int, dict[str, str]] = {}
+        for item in obj["inventory"]:
+            codes.setdefault(int(item["game_id"]), {})[item["code"]] = item["wager"]
+        return cls(
+            entity_id=obj["entity_id"],
+            agency_name=obj["agency_name"],
+            seconds_to_cancel=obj["seconds_to_cancel"],
+            ticket_expiration_days=obj["ticket_expiration_days"],
+            time_zone=obj["time_zone"],
+            header=obj["header"],
+            footer=obj["footer"],
+            products=products,
+            inventory=codes,
+            fetched_at=obj["fetched_at"],
+            close_margin_s=obj.get("close_margin_s", 0.0),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Catalog(entity={self.entity_id}, products={len(self.products)}, "
+            f"fetched_at={self.fetched_at})"
+        )
+
+
+def _closed_reason(p: CatalogProduct, now: float) -> str | None:
+    if p.event_id is None or p.closes_at is None:
+        return f"product {p.id} has no open event"
+    if now >= p.closes_at:
+        return f"event {p.event_id} of product {p.id} closed"
+    return None
+
+
+def _money(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def check_wager(catalog: Catalog, wager: DraftWager, now: float, index: int = 0):
+    """One wager -> its `WagerRequest` or a `Rejection` (count limits are checked by `validate`)."""
+    p = catalog.products.get(wager.product)
+    if p is None or not p.active or p.limits is None:
+        return Rejection(UNKNOWN_PRODUCT, f"product {wager.product} is not sold here", index)
+    closed = _closed_reason(p, now)
+    if closed is not None:
+        return Rejection(EVENT_CLOSED, closed, index)
+    limits = p.limits
+    api_wager = catalog.wager_for_code(limits.game_id, wager.number)
+    if api_wager is None:
+        return Rejection(
+            BAD_WAGER_CODE, f"{wager.number} is not a valid number for product {p.id}", index
+        )
+    if wager.amount < limits.min_bet:
+        return Rejection(
+            UNDER_MIN_BET, f"amount {wager.amount} below min_bet {_money(limits.min_bet)}", index
+        )
+    if wager.amount > limits.max_bet:
+        return Rejection(
+            OVER_MAX_BET, f"amount {wager.amount} above max_bet {_money(limits.max_bet)}", index
+        )
+    multiple = limits.amount_multiple
+    if multiple and multiple > 0 and wager.amount % multiple != 0:
+        return Rejection(
+            NOT_A_MULTIPLE,
+            f"amount {wager.amount} is not a multiple of {_money(multiple)}",
+            index,
+        )
+    return WagerRequest(
+        amount=wager.amount, event_id=p.event_id, game_id=limits.game_id, wager=api_wager
+    )
+
+
+def max_wagers(catalog: Catalog, draft: Sequence[DraftWager]) -> int | None:
+    """The strictest `ticket_max_wagers` among the draft's products (None if none known)."""
+    limits = [
+        p.limits.ticket_max_wagers
+        for w in draft
+        if (p := catalog.products.get(w.product)) is not None and p.limits is not None
+    ]
+    return min(limits) if limits else None
+
+
+def validate(
+    catalog: Catalog | None, draft: Sequence[DraftWager], now: float
+) -> list[WagerRequest] | Rejection:
+    """Validate a whole draft: every wager, then the per-ticket wager count."""
+    if catalog is None:
+        return Rejection(CATALOG_NOT_LOADED, "the catalog was never loaded")
+    if not draft:
+        return Rejection(EMPTY_DRAFT, "no wagers")
+    requests: list[WagerRequest] = []
+    for index, wager in enumerate(draft):
+        result = check_wager(catalog, wager, now, index)
+        if isinstance(result, Rejection):
+            return result
+        requests.append(result)
+    limit = max_wagers(catalog, draft)
+    if limit is not None and len(draft) > limit:
+        return Rejection(TOO_MANY_WAGERS, f"{len(draft)} wagers, at most {limit} per ticket")
+    return requests

@@ -1,0 +1,168 @@
+"""Words and number formats for slips: Spanish (default) and English.
+
+Rules:
+- Every text a slip prints comes from `MESSAGES` (or `REASONS` for why something was refused), in
+  both languages; a missing key is a KeyError in tests, not a blank line on paper.
+- Amounts are printed the es_VE way whatever the language (``1.234,50``: dot for thousands, comma
+  for decimals, always two decimals) with a configurable currency label (default ``Bs.``), because
+  that is how money is written where the kiosks stand. Locale modules are not used: the Pi's
+  locale settings must not change what a receipt says.
+- Dates and times are shown in the entity's time zone (passed in), never the machine's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal
+
+from kioskd.banklot.days import zone
+
+LANGS = ("es", "en")
+DEFAULT_LANG = "es"
+DEFAULT_CURRENCY = "Bs."
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    # key: (es, en)
+    "ticket": ("TICKET", "TICKET"),
+    "copy": ("*** COPIA ***", "*** COPY ***"),
+    "ticket_no": ("Ticket", "Ticket"),
+    "pin": ("PIN", "PIN"),
+    "date": ("Fecha", "Date"),
+    "time": ("Hora", "Time"),
+    "total": ("Total", "Total"),
+    "wagers": ("Jugadas", "Wagers"),
+    "agency": ("Agencia", "Agency"),
+    "payout": ("PAGO DE PREMIO", "PRIZE PAYOUT"),
+    "prize": ("Premio", "Prize"),
+    "paid_at": ("Pagado", "Paid"),
+    "pending": ("PAGO PENDIENTE", "PAYMENT PENDING"),
+    "pending_warning": ("PENDIENTE — NO PAGAR EN EFECTIVO", "PENDING — DO NOT PAY CASH"),
+    "pending_note": (
+        "El pago se confirmará al volver la conexión.",
+        "The payment will be confirmed when the connection returns.",
+    ),
+    "not_winner": ("TICKET NO PREMIADO", "NOT A WINNER"),
+    "cancel": ("ANULACIÓN", "CANCELLATION"),
+    "canceled": ("Ticket anulado", "Ticket cancelled"),
+    "amount_back": ("Monto devuelto", "Amount returned"),
+    "expired_sale": ("LA VENTA NO SE REALIZÓ", "THE SALE DID NOT HAPPEN"),
+    "expired_pay": ("EL PAGO NO SE REALIZÓ", "THE PAYMENT DID NOT HAPPEN"),
+    "expired_cancel": ("LA ANULACIÓN NO SE REALIZÓ", "THE CANCELLATION DID NOT HAPPEN"),
+    "expired_note": (
+        "No se cobró ni se pagó nada.",
+        "Nothing was charged or paid.",
+    ),
+    "rejected": ("OPERACIÓN RECHAZADA", "OPERATION REJECTED"),
+    "reason": ("Motivo", "Reason"),
+    "results": ("RESULTADOS", "RESULTS"),
+    "no_results": ("Sin resultados todavía", "No results yet"),
+    "report": ("REPORTE DE TURNO", "SHIFT REPORT"),
+    "sales": ("Ventas", "Sales"),
+    "cancellations": ("Anulaciones", "Cancellations"),
+    "prizes_paid": ("Premios pagados", "Prizes paid"),
+    "balance": ("Saldo", "Balance"),
+    "tickets": ("tickets", "tickets"),
+    "status": ("ESTADO DEL TERMINAL", "TERMINAL STATUS"),
+    "version": ("Versión", "Version"),
+    "terminal": ("Terminal", "Terminal"),
+    "ip": ("IP", "IP"),
+    "queue": ("Cola", "Queue"),
+    "printer": ("Impresora", "Printer"),
+    "api": ("Servidor", "Server"),
+    "catalog": ("Catálogo", "Catalog"),
+    "stale": ("desactualizado", "stale"),
+    "test": ("PRUEBA DE IMPRESIÓN", "TEST PRINT"),
+    "test_chars": ("Acentos: áéíóú ñ Ñ ¿? ¡!", "Accents: áéíóú ñ Ñ ¿? ¡!"),
+    "printed": ("Impreso", "Printed"),
+    "day": ("Día", "Day"),
+}
+
+REASONS: dict[str, tuple[str, str]] = {
+    # catalog (local validation)
+    "catalog_not_loaded": ("Catálogo no cargado", "Catalog not loaded"),
+    "empty_draft": ("Ticket sin jugadas", "Ticket has no wagers"),
+    "unknown_product": ("Producto desconocido", "Unknown product"),
+    "event_closed": ("Sorteo cerrado", "Draw closed"),
+    "bad_wager_code": ("Número no válido", "Invalid number"),
+    "under_min_bet": ("Monto menor al mínimo", "Amount below the minimum"),
+    "over_max_bet": ("Monto mayor al máximo", "Amount above the maximum"),
+    "not_a_multiple": ("Monto no es múltiplo permitido", "Amount is not an allowed multiple"),
+    "too_many_wagers": ("Demasiadas jugadas", "Too many wagers"),
+    # grammar
+    "grammar": ("Jugada mal escrita", "Badly typed wager"),
+    "bad_scan": ("Código no reconocido", "Code not recognised"),
+    # server and outbox outcomes (Failed.reason)
+    "not_a_winner": ("Ticket no premiado", "Not a winner"),
+    "ticket_not_found": ("Ticket no existe", "Unknown ticket"),
+    "wrong_pin": ("PIN incorrecto", "Wrong PIN"),
+    "already_paid": ("Ticket ya pagado", "Ticket already paid"),
+    "ticket_expired": ("Ticket vencido", "Ticket expired"),
+    "cancel_window_passed": ("Tiempo de anulación vencido", "Cancel window passed"),
+    "already_canceled": ("Ticket ya anulado", "Ticket already cancelled"),
+    "events_closed": ("Sorteo cerrado", "Draw closed"),
+    "wager_rejected": ("Jugada rechazada por el servidor", "Wager refused by the server"),
+    "offline_cap": ("Límite de operaciones sin conexión", "Offline limit reached"),
+    "offline": ("Sin conexión", "Offline"),
+    "auth_failed": ("Acceso al servidor rechazado", "Server login refused"),
+    "in_doubt": ("Resultado en verificación", "Outcome being checked"),
+    "supervisor": ("Código de supervisor incorrecto", "Wrong supervisor code"),
+    "no_last_ticket": ("No hay ticket anterior", "No previous ticket"),
+    "nothing_to_repeat": ("Nada que repetir", "Nothing to repeat"),
+}
+
+
+def check_lang(lang: str) -> str:
+    if lang not in LANGS:
+        raise ValueError(f"unknown slip language {lang!r} (known: {', '.join(LANGS)})")
+    return lang
+
+
+def t(key: str, lang: str) -> str:
+    """The text for `key` in `lang` ("es" or "en")."""
+    es, en = MESSAGES[key]
+    return en if check_lang(lang) == "en" else es
+
+
+def reason_text(code: str, lang: str) -> str:
+    """A rejection reason code in words; an unknown code is shown as it is (never dropped)."""
+    pair = REASONS.get(code)
+    if pair is None:
+        return code
+    return pair[1] if check_lang(lang) == "en" else pair[0]
+
+
+def format_number(value: int | float | Decimal, decimals: int = 2) -> str:
+    """es_VE number: ``1234.5`` -> ``1.234,50``; negatives keep their sign."""
+    quant = Decimal(1).scaleb(-decimals)
+    number = Decimal(str(value)).quantize(quant, rounding=ROUND_HALF_UP)
+    sign = "-" if number < 0 else ""
+    text = f"{abs(number):,.{decimals}f}"  # 1,234.50
+    text = text.replace(",", "_").replace(".", ",").replace("_", ".")
+    return sign + text
+
+
+def format_amount(value: int | float | Decimal, currency: str = DEFAULT_CURRENCY) -> str:
+    """``1234`` -> ``Bs. 1.234,00`` (label first, as Venezuelan receipts print it)."""
+    number = format_number(value)
+    return f"{currency} {number}" if currency else number
+
+
+def local_datetime(unix: float, tz: str) -> dt.datetime:
+    return dt.datetime.fromtimestamp(unix, zone(tz))
+
+
+def format_date(unix: float, tz: str) -> str:
+    """dd/mm/yyyy in zone `tz` (the same in both languages)."""
+    return local_datetime(unix, tz).strftime("%d/%m/%Y")
+
+
+def format_time(unix: float, tz: str, lang: str = DEFAULT_LANG) -> str:
+    """24-hour time in Spanish, 12-hour with am/pm in English."""
+    moment = local_datetime(unix, tz)
+    if check_lang(lang) == "en":
+        return moment.strftime("%I:%M %p").lower().lstrip("0")
+    return moment.strftime("%H:%M")
+
+
+def format_datetime(unix: float, tz: str, lang: str = DEFAULT_LANG) -> str:
+    return f"{format_date(unix, tz)} {format_time(unix, tz, lang)}"

@@ -1,0 +1,915 @@
+"""The counter session: key presses and scans in; commands, feedback and slips out.
+
+Rules (everything that decides what a key or a scan means lives in this file):
+- Sans-I/O. `CounterSession.handle(event)` takes one event and returns a list of actions. No
+  clock is read: every event carries `now` (results may omit it; the session then uses the last
+  `now` it saw). No printer, socket, file or log call is made here.
+- Events: `Key(name, now)`, `Scan(text, now)`, `Tick(now)`, `CatalogUpdated(catalog)` and the
+  results of commands it issued: `Queued(id)`, `Done(id, data)`, `Failed(id, reason, detail)`.
+- Actions: one of the commands below (each with a `command_id` unique in this session), a
+  `Feedback(name)` (`beep`, `double_beep`, `reject`, `working`, `idle`) or `PrintSlip(receipt)`.
+- The keymap turns key names into actions; an unbound key is ignored. Each (state, input token)
+  pair is looked up in `TRANSITIONS`; a pair that is not there is a clerk's mistake, answered with
+  `Feedback("reject")` and no change of state. Mistakes by the *program* (a result for a command
+  this session never issued, a result carrying the wrong kind of data) raise `SessionError`
+  naming the event and the state, h11 style.
+- Any partial entry (typed ticket, PIN, draft, function, supervisor code) is dropped after
+  `idle_reset_s` without input (a `double_beep`), and on Esc.
+- Keypad digits are PIN-like: they never appear in a repr or an exception text (events, commands
+  and the session mask them).
+
+Theory of operation (default keymap, see `kioskd.counter.keymap`):
+
+    IDLE --digit--> PAY_TICKET --Enter--> PAY_PIN --Enter--> Pay            (typed ticket)
+    IDLE --scan ticket+PIN--> Pay;  scan ticket only --> PAY_PIN            (scanned ticket)
+    IDLE --"-"--> CANCEL_TICKET --Enter/scan--> CANCEL_CHECK --Lookup ok--> Cancel
+    IDLE --"/"--> REPEAT_TICKET --Enter/scan--> Repeat --copy proposal--> Sell
+    IDLE --"+" or play-slip scan--> SELL --Enter per wager; empty Enter or "+"--> Sell
+    IDLE --"*"--> FUNCTION --Enter--> [SUPERVISOR --Enter-->] ReprintLast/Results/...
+
+Commands do not block the keypad: the session returns to IDLE as soon as a command is issued
+and matches the result to the command later by id (an offline payment may be confirmed an hour
+later). Only a cancel waits, in CANCEL_CHECK, for its ticket lookup, because the lookup decides
+whether the cancel is sent at all (the local clock may already say the window passed).
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kioskd.banklot.days import local_day_bounds
+from kioskd.banklot.models import (
+    CANCELED,
+    CancelResult,
+    CopyProposal,
+    DrawResult,
+    PayResult,
+    Ticket,
+    WagerRequest,
+)
+from kioskd.counter import slips
+from kioskd.counter.catalog import (
+    CATALOG_NOT_LOADED,
+    TOO_MANY_WAGERS,
+    Catalog,
+    Rejection,
+    check_wager,
+    max_wagers,
+    validate,
+)
+from kioskd.counter.grammar import DraftWager, GrammarError, parse_wager
+from kioskd.counter.i18n import DEFAULT_CURRENCY, DEFAULT_LANG, check_lang
+from kioskd.counter.keymap import DIGITS, Keymap
+from kioskd.counter.scan import DEFAULT_PATTERN, BadScan, ScanParser, SlipScan, TicketScan
+from kioskd.receipt import Receipt
+
+# ============================================================================ events
+
+
+@dataclass(frozen=True)
+class Key:
+    """A key press. `name` is what the input layer reports (evdev code, keysym or character)."""
+
+    name: str
+    now: float
+
+    def __repr__(self) -> str:  # the name of a digit key is PIN-like
+        return f"Key(<masked>, now={self.now})"
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One complete scan (the input layer already cut it on the scanner's suffix or gap)."""
+
+    text: str
+    now: float
+
+    def __repr__(self) -> str:  # a ticket scan carries the PIN
+        return f"Scan(<{len(self.text)} chars>, now={self.now})"
+
+
+@dataclass(frozen=True)
+class Tick:
+    now: float
+
+
+@dataclass(frozen=True)
+class CatalogUpdated:
+    catalog: Catalog | None
+    now: float | None = None
+
+
+@dataclass(frozen=True)
+class Queued:
+    """The operation is durably queued but not confirmed (offline or in doubt)."""
+
+    command_id: int
+    now: float | None = None
+
+
+@dataclass(frozen=True)
+class Done:
+    """The command completed. `data` depends on the command (see `RESULT_TYPES`)."""
+
+    command_id: int
+    data: Any = None
+    now: float | None = None
+
+    def __repr__(self) -> str:
+        return f"Done({self.command_id}, {type(self.data).__name__}, now={self.now})"
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The command failed for good. `reason` is a code (see `kioskd.counter.i18n.REASONS`);
+    ``expired`` means it expired unsent (nothing happened on the server)."""
+
+    command_id: int
+    reason: str
+    detail: str = ""
+    now: float | None = None
+
+
+Event = Key | Scan | Tick | CatalogUpdated | Queued | Done | Failed
+
+# ============================================================================ actions
+
+
+@dataclass(frozen=True)
+class Command:
+    command_id: int
+
+
+@dataclass(frozen=True)
+class Lookup(Command):
+    """Read one ticket (`/user/ticket`); date None: search the last ticket_expiration_days."""
+
+    ticket: int
+    date: Any = None  # datetime.date | None
+
+
+@dataclass(frozen=True)
+class Sell(Command):
+    """Create a ticket. `closes_at`: the earliest closing time of its events (a deadline)."""
+
+    wagers: tuple[WagerRequest, ...]
+    closes_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Pay(Command):
+    ticket: int
+    pin: int = field(repr=False)
+    date: Any = None
+
+    def __repr__(self) -> str:
+        return f"Pay({self.command_id}, ticket={self.ticket}, pin=<masked>, date={self.date})"
+
+
+@dataclass(frozen=True)
+class Cancel(Command):
+    """Cancel a ticket. `created_at` (if known) bounds the outbox deadline."""
+
+    ticket: int
+    date: Any = None
+    created_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Repeat(Command):
+    """Ask `/user/ticket/copy` for a proposal; the session sells it with a new `Sell`."""
+
+    ticket: int
+    date: Any = None
+
+
+@dataclass(frozen=True)
+class ReprintLast(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class Results(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class ShiftReport(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class StatusSlip(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class TestPrint(Command):
+    __test__ = False  # not a pytest test class, despite the name
+
+
+@dataclass(frozen=True)
+class Feedback:
+    name: str  # beep, double_beep, reject, working, idle
+
+
+@dataclass(frozen=True)
+class PrintSlip:
+    receipt: Receipt
+
+
+Action = Command | Feedback | PrintSlip
+
+FEEDBACK_NAMES = ("beep", "double_beep", "reject", "working", "idle")
+
+# What `Done.data` must be for each command (None allowed where listed).
+RESULT_TYPES: dict[type, tuple[type, ...]] = {
+    Lookup: (Ticket,),
+    Sell: (Ticket,),
+    Pay: (PayResult,),
+    Cancel: (CancelResult, type(None)),
+    Repeat: (CopyProposal, Ticket),
+    ReprintLast: (Ticket, type(None)),
+    Results: (list, tuple),
+    ShiftReport: (slips.ShiftReport,),
+    StatusSlip: (slips.StatusInfo,),
+    TestPrint: (slips.StatusInfo, type(None)),
+}
+
+# Functions behind "*": number typed -> name -> command.
+FUNCTIONS: dict[str, str] = {
+    "": "reprint",
+    "1": "results",
+    "2": "report",
+    "3": "status",
+    "9": "test",
+}
+FUNCTION_COMMANDS: dict[str, type[Command]] = {
+    "reprint": ReprintLast,
+    "results": Results,
+    "report": ShiftReport,
+    "status": StatusSlip,
+    "test": TestPrint,
+}
+
+# Lookup failures after which a cancel is still queued (the outbox and server decide).
+LOOKUP_UNKNOWN = frozenset({"offline", "not_sent", "in_doubt"})
+
+# ============================================================================ settings
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """Counter behaviour from config (`input.*`, `terminal.*`, `counter.*`)."""
+
+    idle_reset_s: float = 20.0
+    lang: str = DEFAULT_LANG
+    currency: str = DEFAULT_CURRENCY
+    terminal_id: str = ""
+    time_zone: str = slips.DEFAULT_TZ  # until a catalog gives the entity's zone
+    supervisor_code: str | None = field(default=None, repr=False)
+    supervised_functions: frozenset[str] = frozenset()  # names or numbers: "report" or "2"
+    not_winner_slip: bool = True  # False: a red flash only
+    line_reject_slip: bool = True  # print why a typed wager was refused
+    cancel_local_check: bool = True  # refuse a cancel the local clock says is too late
+    scan_pattern: str = DEFAULT_PATTERN
+    # True in the daemon: sold tickets and payouts are printed from the journal's print jobs
+    # (written in the same transaction as the outcome, so a crash cannot lose or double them);
+    # the session then only gives feedback for them.
+    journaled_prints: bool = False
+
+    def __post_init__(self) -> None:
+        check_lang(self.lang)
+        if self.idle_reset_s <= 0:
+            raise ValueError("idle_reset_s must be positive")
+        names = set()
+        for item in self.supervised_functions:
+            name = FUNCTIONS.get(item, item)
+            if name not in FUNCTION_COMMANDS:
+                raise ValueError(f"supervised_functions: unknown function {item!r}")
+            names.add(name)
+        object.__setattr__(self, "supervised_functions", frozenset(names))
+        if self.supervised_functions and not self.supervisor_code:
+            raise ValueError("supervised_functions needs a supervisor_code")
+        if self.supervisor_code is not None and not (
+            self.supervisor_code.isascii() and self.supervisor_code.isdigit()
+        ):
+            raise ValueError("supervisor_code must be digits (it is typed on the keypad)")
+
+
+class SessionError(RuntimeError):
+    """The program (not the clerk) sent an event the session cannot take in its state."""
+
+
+# ============================================================================ states
+
+
+class State(enum.Enum):
+    IDLE = "idle"
+    PAY_TICKET = "pay_ticket"
+    PAY_PIN = "pay_pin"
+    CANCEL_TICKET = "cancel_ticket"
+    CANCEL_CHECK = "cancel_check"
+    REPEAT_TICKET = "repeat_ticket"
+    SELL = "sell"
+    FUNCTION = "function"
+    SUPERVISOR = "supervisor"
+
+
+# Input tokens: keymap actions with digits folded into "digit", plus what a scan turned out to be.
+TOKENS = (
+    "digit",
+    "dot",
+    "sell",
+    "cancel",
+    "repeat",
+    "function",
+    "enter",
+    "backspace",
+    "escape",
+    "scan_ticket",
+    "scan_slip",
+    "scan_bad",
+)
+
+_ENTRY = {"digit": "type_digit", "backspace": "erase", "escape": "drop", "scan_bad": "bad_scan"}
+
+# (state) -> (token) -> handler name. Anything missing: Feedback("reject"), state unchanged.
+TRANSITIONS: dict[State, dict[str, str]] = {
+    State.IDLE: {
+        "digit": "begin_pay",
+        "sell": "begin_sell",
+        "cancel": "begin_cancel",
+        "repeat": "begin_repeat",
+        "function": "begin_function",
+        "scan_ticket": "pay_scanned",
+        "scan_slip": "begin_sell_slip",
+        "scan_bad": "bad_scan",
+        "enter": "nothing",
+        "escape": "nothing",
+        "backspace": "nothing",
+    },
+    State.PAY_TICKET: {**_ENTRY, "enter": "ticket_typed", "scan_ticket": "pay_scanned"},
+    State.PAY_PIN: {**_ENTRY, "enter": "pin_typed", "scan_ticket": "pay_scanned"},
+    State.CANCEL_TICKET: {**_ENTRY, "enter": "cancel_typed", "scan_ticket": "cancel_scanned"},
+    State.CANCEL_CHECK: {"escape": "drop"},
+    State.REPEAT_TICKET: {**_ENTRY, "enter": "repeat_typed", "scan_ticket": "repeat_scanned"},
+    State.SELL: {
+        "digit": "line_char",
+        "dot": "line_char",
+        "backspace": "line_erase",
+        "enter": "line_enter",
+        "sell": "sell_now",
+        "cancel": "sell_minus",
+        "escape": "drop",
+        "scan_slip": "add_slip",
+        "scan_bad": "bad_scan",
+    },
+    State.FUNCTION: {**_ENTRY, "enter": "function_typed"},
+    State.SUPERVISOR: {**_ENTRY, "enter": "supervisor_typed"},
+}
+
+# Longest entry per state (digits beyond are refused with a reject).
+MAX_DIGITS = {
+    State.PAY_TICKET: 8,
+    State.PAY_PIN: 8,
+    State.CANCEL_TICKET: 8,
+    State.REPEAT_TICKET: 8,
+    State.FUNCTION: 2,
+    State.SUPERVISOR: 12,
+}
+MAX_LINE = 40
+
+# ============================================================================ the session
+
+
+@dataclass
+class _Pending:
+    command: Command
+    awaiting: bool = True  # no first answer yet (drives working/idle feedback)
+    ticket: Ticket | None = None  # cancel: the looked-up ticket (amount for the slip)
+    created_at: float | None = None
+    dropped: bool = False  # lookup whose cancel the clerk abandoned with Esc
+
+
+class CounterSession:
+    """One counter (one keypad + one scanner). See the module docstring for the rules."""
+
+    def __init__(
+        self,
+        keymap: Keymap | None = None,
+        settings: SessionSettings | None = None,
+        catalog: Catalog | None = None,
+    ) -> None:
+        self.keymap = keymap or Keymap()
+        self.settings = settings or SessionSettings()
+        self.catalog = catalog
+        self._scan_parser = ScanParser(self.settings.scan_pattern)
+        self.state = State.IDLE
+        self._now = 0.0
+        self._last_input = 0.0
+        self._next_id = 1
+        self._pending: dict[int, _Pending] = {}
+        self._clear()
+
+    # ------------------------------------------------------------------ public
+
+    def handle(self, event: Event) -> list[Action]:
+        """Feed one event; return what to do, in order."""
+        now = getattr(event, "now", None)
+        if now is not None:
+            self._now = float(now)  # results may omit it: the last one seen stands in
+        if isinstance(event, Key):
+            return self._on_key(event)
+        if isinstance(event, Scan):
+            return self._on_scan(event)
+        if isinstance(event, Tick):
+            return self._on_tick()
+        if isinstance(event, CatalogUpdated):
+            self.catalog = event.catalog
+            return []
+        if isinstance(event, Queued | Done | Failed):
+            return self._on_result(event)
+        raise SessionError(f"can't handle event {type(event).__name__} in state {self.state.name}")
+
+    @property
+    def pending(self) -> Mapping[int, Command]:
+        """Commands issued and not finished (by id)."""
+        return {cid: p.command for cid, p in self._pending.items()}
+
+    @property
+    def draft(self) -> tuple[DraftWager, ...]:
+        return tuple(self._draft)
+
+    def slip_context(self) -> slips.SlipContext:
+        s = self.settings
+        return slips.SlipContext.from_catalog(
+            self.catalog,
+            lang=s.lang,
+            currency=s.currency,
+            terminal_id=s.terminal_id,
+            time_zone=s.time_zone,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"CounterSession(state={self.state.name}, draft={len(self._draft)} wagers, "
+            f"pending={len(self._pending)})"
+        )
+
+    # ------------------------------------------------------------------ input
+
+    def _on_key(self, event: Key) -> list[Action]:
+        action = self.keymap.action(event.name)
+        if action is None:
+            return []
+        self._last_input = self._now
+        token = "digit" if action in DIGITS else action
+        char = action if action in DIGITS else ("." if action == "dot" else "")
+        return self._dispatch(token, char)
+
+    def _on_scan(self, event: Scan) -> list[Action]:
+        self._last_input = self._now
+        scanned = self._scan_parser.parse(event.text)
+        if isinstance(scanned, TicketScan):
+            return self._dispatch("scan_ticket", scanned)
+        if isinstance(scanned, SlipScan):
+            return self._dispatch("scan_slip", scanned)
+        return self._dispatch("scan_bad", scanned)
+
+    def _dispatch(self, token: str, value: Any) -> list[Action]:
+        name = TRANSITIONS[self.state].get(token)
+        if name is None:
+            return [Feedback("reject")]
+        handler: Callable[[Any], list[Action]] = getattr(self, f"_h_{name}")
+        return handler(value)
+
+    def _on_tick(self) -> list[Action]:
+        if self.state in (State.IDLE, State.CANCEL_CHECK):
+            return []
+        if self._now - self._last_input >= self.settings.idle_reset_s:
+            self._clear()
+            return [Feedback("double_beep")]
+        return []
+
+    # ------------------------------------------------------------------ helpers
+
+    def _clear(self) -> None:
+        self.state = State.IDLE
+        self._buf = ""
+        self._ticket: int | None = None
+        self._date: Any = None
+        self._line = ""
+        self._draft: list[DraftWager] = []
+        self._function = ""
+        self._check_id: int | None = None
+
+    def _issue(self, cls: type[Command], *args: Any, **kwargs: Any) -> Command:
+        command = cls(self._next_id, *args, **kwargs)
+        self._next_id += 1
+        self._pending[command.command_id] = _Pending(command)
+        return command
+
+    def _working(self, command: Command) -> list[Action]:
+        return [command, Feedback("working")]
+
+    def _reject_slip(self, reason: str, detail: str = "", ticket: int | None = None) -> PrintSlip:
+        return PrintSlip(
+            slips.rejected_slip(
+                self.slip_context(), reason, self._now, detail=detail, ticket_number=ticket
+            )
+        )
+
+    def _rejection(self, rejection: Rejection, *, slip: bool = True) -> list[Action]:
+        actions: list[Action] = [Feedback("reject")]
+        if slip:
+            actions.append(self._reject_slip(rejection.reason, rejection.detail))
+        return actions
+
+    # ------------------------------------------------------------------ handlers: entries
+
+    def _h_nothing(self, _value: Any) -> list[Action]:
+        return []
+
+    def _h_bad_scan(self, scanned: BadScan) -> list[Action]:
+        return [Feedback("reject")]
+
+    def _h_type_digit(self, char: str) -> list[Action]:
+        if len(self._buf) >= MAX_DIGITS[self.state]:
+            return [Feedback("reject")]
+        self._buf += char
+        return []
+
+    def _h_erase(self, _value: Any) -> list[Action]:
+        self._buf = self._buf[:-1]
+        return []
+
+    def _h_drop(self, _value: Any) -> list[Action]:
+        if self.state is State.CANCEL_CHECK and self._check_id in self._pending:
+            self._pending[self._check_id].dropped = True
+        self._clear()
+        return [Feedback("double_beep")]
+
+    def _take_number(self) -> int | None:
+        text, self._buf = self._buf, ""
+        return int(text) if text else None
+
+    # ------------------------------------------------------------------ pay
+
+    def _h_begin_pay(self, char: str) -> list[Action]:
+        self._clear()
+        self.state = State.PAY_TICKET
+        self._buf = char
+        return []
+
+    def _h_ticket_typed(self, _value: Any) -> list[Action]:
+        ticket = self._take_number()
+        if ticket is None:
+            return [Feedback("reject")]
+        self._ticket, self._date = ticket, None
+        self.state = State.PAY_PIN
+        return [Feedback("beep")]
+
+    def _h_pay_scanned(self, scanned: TicketScan) -> list[Action]:
+        self._clear()
+        if scanned.pin is None:
+            self._ticket, self._date = scanned.ticket, scanned.date
+            self.state = State.PAY_PIN
+            return [Feedback("beep")]
+        pay = self._issue(Pay, scanned.ticket, scanned.pin, scanned.date)
+        return [Feedback("beep"), *self._working(pay)]
+
+    def _h_pin_typed(self, _value: Any) -> list[Action]:
+        pin = self._take_number()
+        if pin is None or self._ticket is None:
+            return [Feedback("reject")]
+        pay = self._issue(Pay, self._ticket, pin, self._date)
+        self._clear()
+        return self._working(pay)
+
+    # ------------------------------------------------------------------ cancel
+
+    def _h_begin_cancel(self, _value: Any) -> list[Action]:
+        self._clear()
+        self.state = State.CANCEL_TICKET
+        return []
+
+    def _h_cancel_typed(self, _value: Any) -> list[Action]:
+        ticket = self._take_number()
+        if ticket is None:
+            return [Feedback("reject")]
+        return self._check_cancel(ticket, None)
+
+    def _h_cancel_scanned(self, scanned: TicketScan) -> list[Action]:
+        actions: list[Action] = [Feedback("beep")]
+        return actions + self._check_cancel(scanned.ticket, scanned.date)
+
+    def _check_cancel(self, ticket: int, date: Any) -> list[Action]:
+        catalog = self.catalog
+        if self.settings.cancel_local_check and catalog is not None and date is not None:
+            _start, day_end = local_day_bounds(date, catalog.time_zone)
+            if self._now > day_end + catalog.seconds_to_cancel:
+                self._clear()
+                return [
+                    Feedback("reject"),
+                    self._reject_slip("cancel_window_passed", ticket=ticket),
+                ]
+        lookup = self._issue(Lookup, ticket, date)
+        self._clear()
+        self.state = State.CANCEL_CHECK
+        self._check_id = lookup.command_id
+        return self._working(lookup)
+
+    def _after_lookup(self, pending: _Pending, result: Done | Failed) -> list[Action]:
+        lookup = pending.command
+        assert isinstance(lookup, Lookup)
+        if self._check_id == lookup.command_id:
+            self._clear()
+        if pending.dropped:
+            return []
+        if isinstance(result, Failed):
+            if result.reason not in LOOKUP_UNKNOWN:
+                return [
+                    Feedback("reject"),
+                    self._reject_slip(result.reason, result.detail, lookup.ticket),
+                ]
+            cancel = self._issue(Cancel, lookup.ticket, lookup.date)
+            return self._working(cancel)
+        ticket: Ticket = result.data
+        if ticket.status == CANCELED:
+            return [
+                Feedback("reject"),
+                self._reject_slip("already_canceled", ticket=ticket.ticket_number),
+            ]
+        catalog = self.catalog
+        if (
+            self.settings.cancel_local_check
+            and catalog is not None
+            and self._now - ticket.created_at > catalog.seconds_to_cancel
+        ):
+            return [
+                Feedback("reject"),
+                self._reject_slip("cancel_window_passed", ticket=ticket.ticket_number),
+            ]
+        cancel = self._issue(Cancel, ticket.ticket_number, lookup.date, ticket.created_at)
+        self._pending[cancel.command_id].ticket = ticket
+        return self._working(cancel)
+
+    # ------------------------------------------------------------------ repeat
+
+    def _h_begin_repeat(self, _value: Any) -> list[Action]:
+        self._clear()
+        self.state = State.REPEAT_TICKET
+        return []
+
+    def _h_repeat_typed(self, _value: Any) -> list[Action]:
+        ticket = self._take_number()
+        if ticket is None:
+            return [Feedback("reject")]
+        self._clear()
+        return self._working(self._issue(Repeat, ticket, None))
+
+    def _h_repeat_scanned(self, scanned: TicketScan) -> list[Action]:
+        self._clear()
+        return [Feedback("beep"), *self._working(self._issue(Repeat, scanned.ticket, scanned.date))]
+
+    # ------------------------------------------------------------------ sell
+
+    def _h_begin_sell(self, _value: Any) -> list[Action]:
+        self._clear()
+        self.state = State.SELL
+        return []
+
+    def _h_begin_sell_slip(self, scanned: SlipScan) -> list[Action]:
+        self._clear()
+        self.state = State.SELL
+        actions = self._h_add_slip(scanned)
+        if self._draft:
+            return actions
+        self._clear()  # nothing was accepted: do not leave a sale open
+        return actions
+
+    def _h_add_slip(self, scanned: SlipScan) -> list[Action]:
+        """All or nothing: a play slip with one bad wager adds none."""
+        candidate = [*self._draft, *scanned.wagers]
+        for index in range(len(self._draft), len(candidate)):
+            refused = self._check_line(candidate[: index + 1])
+            if refused is not None:
+                return self._rejection(refused, slip=self.settings.line_reject_slip)
+        self._draft = candidate
+        return [Feedback("beep")]
+
+    def _check_line(self, draft: Sequence[DraftWager]) -> Rejection | None:
+        """Check the newest wager of `draft` and the count so far."""
+        if self.catalog is None:
+            return Rejection(CATALOG_NOT_LOADED, "the catalog was never loaded")
+        result = check_wager(self.catalog, draft[-1], self._now, len(draft) - 1)
+        if isinstance(result, Rejection):
+            return result
+        limit = max_wagers(self.catalog, draft)
+        if limit is not None and len(draft) > limit:
+            return Rejection(TOO_MANY_WAGERS, f"{len(draft)} wagers, at most {limit} per ticket")
+        return None
+
+    def _h_line_char(self, char: str) -> list[Action]:
+        if len(self._line) >= MAX_LINE:
+            return [Feedback("reject")]
+        self._line += char
+        return []
+
+    def _h_line_erase(self, _value: Any) -> list[Action]:
+        if self._line:
+            self._line = self._line[:-1]
+        elif self._draft:
+            self._line = self._draft.pop().text()  # take the last wager back for editing
+        return []
+
+    def _commit_line(self) -> list[Action] | None:
+        """Parse and check the current line; None when accepted, else the refusal actions."""
+        try:
+            wager = parse_wager(self._line)
+        except GrammarError as exc:
+            self._line = ""
+            refusal = Rejection("grammar", exc.detail)
+            return self._rejection(refusal, slip=self.settings.line_reject_slip)
+        refused = self._check_line([*self._draft, wager])
+        self._line = ""
+        if refused is not None:
+            return self._rejection(refused, slip=self.settings.line_reject_slip)
+        self._draft.append(wager)
+        return None
+
+    def _h_line_enter(self, _value: Any) -> list[Action]:
+        if not self._line:
+            return self._sell()
+        refusal = self._commit_line()
+        return refusal if refusal is not None else [Feedback("beep")]
+
+    def _h_sell_now(self, _value: Any) -> list[Action]:
+        if self._line:
+            refusal = self._commit_line()
+            if refusal is not None:
+                return refusal
+        return self._sell()
+
+    def _h_sell_minus(self, _value: Any) -> list[Action]:
+        if self._line:
+            return [Feedback("reject")]
+        return self._h_drop(None)
+
+    def _sell(self) -> list[Action]:
+        draft = list(self._draft)
+        if not draft:
+            return self._h_drop(None)
+        result = validate(self.catalog, draft, self._now)
+        self._clear()
+        if isinstance(result, Rejection):
+            return self._rejection(result)
+        sell = self._issue(Sell, tuple(result), self._closes_at(result))
+        return self._working(sell)
+
+    def _closes_at(self, wagers: Iterable[WagerRequest]) -> float | None:
+        if self.catalog is None:
+            return None
+        by_event = {
+            p.event_id: p.closes_at
+            for p in self.catalog.products.values()
+            if p.event_id is not None and p.closes_at is not None
+        }
+        times = [by_event[w.event_id] for w in wagers if w.event_id in by_event]
+        return min(times) if times else None
+
+    # ------------------------------------------------------------------ functions
+
+    def _h_begin_function(self, _value: Any) -> list[Action]:
+        self._clear()
+        self.state = State.FUNCTION
+        return []
+
+    def _h_function_typed(self, _value: Any) -> list[Action]:
+        number, self._buf = self._buf, ""
+        name = FUNCTIONS.get(number)
+        if name is None:
+            self._clear()
+            return [Feedback("reject")]
+        if name in self.settings.supervised_functions:
+            self._function = name
+            self.state = State.SUPERVISOR
+            return [Feedback("beep")]
+        self._clear()
+        return self._working(self._issue(FUNCTION_COMMANDS[name]))
+
+    def _h_supervisor_typed(self, _value: Any) -> list[Action]:
+        typed, name = self._buf, self._function
+        self._clear()
+        expected = self.settings.supervisor_code or ""
+        if not expected or not hmac.compare_digest(typed.encode(), expected.encode()):
+            return [Feedback("reject"), self._reject_slip("supervisor")]
+        return self._working(self._issue(FUNCTION_COMMANDS[name]))
+
+    # ------------------------------------------------------------------ results
+
+    def _on_result(self, event: Queued | Done | Failed) -> list[Action]:
+        pending = self._pending.get(event.command_id)
+        if pending is None:
+            raise SessionError(
+                f"can't handle {type(event).__name__} for unknown command {event.command_id} "
+                f"in state {self.state.name}"
+            )
+        command = pending.command
+        if isinstance(event, Done):
+            allowed = RESULT_TYPES[type(command)]
+            if not isinstance(event.data, allowed):
+                raise SessionError(
+                    f"can't handle Done carrying {type(event.data).__name__} for "
+                    f"{type(command).__name__} {command.command_id} in state {self.state.name}"
+                )
+        was_awaiting = pending.awaiting
+        pending.awaiting = False
+        if isinstance(event, Queued):
+            actions = self._queued(pending)
+        else:
+            del self._pending[event.command_id]
+            if isinstance(command, Lookup):
+                actions = self._after_lookup(pending, event)
+            elif isinstance(event, Failed):
+                actions = self._failed(pending, event)
+            else:
+                actions = self._done(pending, event)
+        if was_awaiting and not any(p.awaiting for p in self._pending.values()):
+            actions.append(Feedback("idle"))
+        return actions
+
+    def _queued(self, pending: _Pending) -> list[Action]:
+        command = pending.command
+        if isinstance(command, Pay):
+            return [PrintSlip(slips.pending_slip(self.slip_context(), command.ticket, self._now))]
+        return []
+
+    def _failed(self, pending: _Pending, event: Failed) -> list[Action]:
+        command, ctx = pending.command, self.slip_context()
+        ticket = getattr(command, "ticket", None)
+        if event.reason == "expired" and isinstance(command, Sell | Pay | Cancel):
+            what = "sale" if isinstance(command, Sell) else type(command).__name__.lower()
+            amount = sum(w.amount for w in command.wagers) if isinstance(command, Sell) else None
+            slip = slips.expired_slip(ctx, what, self._now, ticket_number=ticket, amount=amount)
+            return [Feedback("reject"), PrintSlip(slip)]
+        if event.reason == "not_a_winner" and isinstance(command, Pay):
+            if not self.settings.not_winner_slip:
+                return [Feedback("reject")]
+            return [
+                Feedback("reject"),
+                PrintSlip(slips.not_winner_slip(ctx, command.ticket, self._now)),
+            ]
+        return [Feedback("reject"), self._reject_slip(event.reason, event.detail, ticket)]
+
+    def _done(self, pending: _Pending, event: Done) -> list[Action]:
+        command, data, ctx = pending.command, event.data, self.slip_context()
+        if isinstance(command, Sell) or (isinstance(command, Repeat) and isinstance(data, Ticket)):
+            if self.settings.journaled_prints:
+                return [Feedback("beep")]
+            return [Feedback("beep"), PrintSlip(slips.ticket_slip(ctx, data))]
+        if isinstance(command, Repeat):
+            proposal: CopyProposal = data
+            if not proposal.wagers:
+                return [
+                    Feedback("reject"),
+                    self._reject_slip("nothing_to_repeat", ticket=command.ticket),
+                ]
+            try:
+                wagers = proposal.to_requests()
+            except (TypeError, ValueError) as exc:
+                return [Feedback("reject"), self._reject_slip("wager_rejected", str(exc))]
+            sell = self._issue(Sell, wagers, self._closes_at(wagers))
+            return self._working(sell)
+        if isinstance(command, Pay):
+            result: PayResult = data
+            if self.settings.journaled_prints:
+                return [Feedback("beep")]
+            paid_at = result.paid_at if result.paid_at is not None else self._now
+            slip = slips.payout_slip(ctx, result.ticket_number, result.prize, paid_at)
+            return [Feedback("beep"), PrintSlip(slip)]
+        if isinstance(command, Cancel):
+            amount = pending.ticket.amount if pending.ticket is not None else None
+            slip = slips.cancel_slip(ctx, command.ticket, self._now, amount)
+            return [Feedback("beep"), PrintSlip(slip)]
+        if isinstance(command, ReprintLast):
+            if data is None:
+                return [Feedback("reject"), self._reject_slip("no_last_ticket")]
+            return [Feedback("beep"), PrintSlip(slips.ticket_slip(ctx, data, copy=True))]
+        if isinstance(command, Results):
+            draws: list[DrawResult] = [r for r in data if isinstance(r, DrawResult)]
+            return [PrintSlip(slips.results_slip(ctx, draws, self._now))]
+        if isinstance(command, ShiftReport):
+            return [PrintSlip(slips.report_slip(ctx, data, self._now))]
+        if isinstance(command, StatusSlip):
+            return [PrintSlip(slips.status_slip(ctx, data, self._now))]
+        if isinstance(command, TestPrint):
+            return [PrintSlip(slips.test_slip(ctx, self._now, data))]
+        raise SessionError(  # pragma: no cover - RESULT_TYPES covers every command
+            f"can't handle Done for {type(command).__name__} in state {self.state.name}"
+        )

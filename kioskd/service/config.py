@@ -1,0 +1,829 @@
+"""Configuration: `/etc/kioskd/kioskd.toml` plus `kioskd.toml.d/*.toml` drop-ins.
+
+Rules:
+- The main file is read first, then each drop-in in sorted name order; a later file wins. Tables
+  are merged key by key (a drop-in that sets `printer.uri` keeps every other `printer` key).
+- The result is a `Config` of frozen dataclasses, one per section, each key with a default
+  (except the few marked required). Reading never half-succeeds: every problem of every file is
+  collected as a `ConfigError` naming the file, the line and the dotted key, and `load_config`
+  raises `ConfigInvalid` carrying all of them, so a technician fixes a file in one pass.
+- A value that is secret (`api.password`, `functions.supervisor_code`) never appears in an error.
+  The API password is not read from `api.password_file` or the systemd credential here: the
+  daemon calls `ApiConfig.read_password()` when it logs in, so `check-config` works unprivileged.
+- `ConfigHolder` keeps the last good config: a reload with a broken file keeps the old one and
+  returns the errors, so SIGHUP can never take a running kiosk down.
+
+The schema is the dataclasses below: a field's type, default and `metadata` (choices, range,
+checker) are the whole specification. `config/kioskd.toml` documents every key; a test keeps the
+two in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_PATH = Path("/etc/kioskd/kioskd.toml")
+CREDENTIAL_NAME = "api_password"
+
+# --------------------------------------------------------------------------------------------
+# Errors
+
+
+@dataclass(frozen=True)
+class ConfigError:
+    """One problem: `file:line: dotted.key: message` (line or key may be unknown)."""
+
+    file: str
+    line: int | None
+    key: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class ConfigInvalid(Exception):
+    """Raised by `load_config` with every error found (never only the first)."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+
+class PasswordUnavailable(Exception):
+    """The API password could not be read (the text never contains the password)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Value checkers: each returns None when fine, else the message (without the key).
+
+Check = Callable[[Any], str | None]
+
+
+def _range(lo: float | None = None, hi: float | None = None) -> Check:
+    def check(value: Any) -> str | None:
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            if hi is None:
+                return f"must be >= {lo}, got {value}"
+            if lo is None:
+                return f"must be <= {hi}, got {value}"
+            return f"must be between {lo} and {hi}, got {value}"
+        return None
+
+    return check
+
+
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else f"must be > 0, got {value}"
+
+
+DEVICE_FORMS = "an evdev path, a by-id path, vendor:product[:serial], name:PATTERN or replay:PATH"
+_USB_ID = re.compile(r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}(:[^:\s]+)?$")
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """A parsed input device string. kind: path | usb_id | name | replay | none."""
+
+    kind: str
+    value: str = ""
+    vendor: int | None = None
+    product: int | None = None
+    serial: str | None = None
+
+
+def parse_device(text: str) -> DeviceSpec:
+    """Parse `scanner.device` / `keypad.device`; raises ValueError naming the accepted forms.
+
+    `/dev/input/event3` or `/dev/input/by-id/...` or `/dev/kiosk/scanner` (path);
+    `05e0:1200` or `05e0:1200:SERIAL` (USB vendor:product[:serial], hex);
+    `name:*Barcode*` (shell pattern on the evdev name, case-insensitive); `replay:PATH`
+    (a FIFO or file of evtest text, for demos and tests); empty: role not used.
+    """
+    if text == "":
+        return DeviceSpec("none")
+    if text.startswith("replay:"):
+        path = text[len("replay:") :]
+        if not path:
+            raise ValueError(f"replay: needs a path; expected {DEVICE_FORMS}")
+        return DeviceSpec("replay", path)
+    if text.startswith("name:"):
+        pattern = text[len("name:") :]
+        if not pattern:
+            raise ValueError(f"name: needs a pattern; expected {DEVICE_FORMS}")
+        return DeviceSpec("name", pattern)
+    if text.startswith("/"):
+        if not text.startswith("/dev/"):
+            raise ValueError(f"a device path must be under /dev/, got {text!r}")
+        return DeviceSpec("path", text)
+    if _USB_ID.match(text):
+        parts = text.split(":")
+        return DeviceSpec(
+            "usb_id",
+            text,
+            vendor=int(parts[0], 16),
+            product=int(parts[1], 16),
+            serial=parts[2] if len(parts) > 2 else None,
+        )
+    raise ValueError(f"must be {DEVICE_FORMS}, got {text!r}")
+
+
+def _device(value: str) -> str | None:
+    try:
+        parse_device(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+PRINTER_URI_FORMS = (
+    "usb://VID:PID, serial:///dev/ttyUSB0?baudrate=N, tcp://HOST:PORT or file:///dev/usb/lp0"
+)
+
+
+def _printer_uri(value: str) -> str | None:
+    # The same forms as kioskd.printer.transport.parse_uri (not imported: keep this module light).
+    parts = urlsplit(value)
+    scheme = parts.scheme.lower()
+    try:
+        if scheme == "tcp" and parts.hostname and parts.port is not None:
+            return None
+        if scheme in ("serial", "file") and parts.path:
+            return None
+        if scheme == "usb":
+            _vid, _pid = (int(x, 16) for x in (parts.netloc or parts.path.lstrip("/")).split(":"))
+            return None
+    except ValueError:
+        pass
+    return f"must be {PRINTER_URI_FORMS}, got {value!r}"
+
+
+def _url(value: str) -> str | None:
+    if not re.match(r"^https?://[^/\s]+", value):
+        return f"must be an http:// or https:// URL, got {value!r}"
+    return None
+
+
+def _abs_path(value: str | None) -> str | None:
+    if value is not None and not value.startswith("/"):
+        return f"must be an absolute path, got {value!r}"
+    return None
+
+
+def _scan_pattern(value: str) -> str | None:
+    try:
+        groups = set(re.compile(value).groupindex)
+    except re.error as exc:
+        return f"not a valid regular expression: {exc}"
+    missing = {"ticket", "pin"} - groups
+    if missing:
+        return f"needs named groups ticket and pin (and optionally date); missing {sorted(missing)}"
+    unknown = groups - {"ticket", "pin", "date"}
+    if unknown:
+        return f"unknown named groups {sorted(unknown)}; allowed: ticket, pin, date"
+    return None
+
+
+def _digits(value: str) -> str | None:
+    # The value is secret: the message must not contain it.
+    if value and not (value.isdigit() and 4 <= len(value) <= 12):
+        return "must be 4 to 12 digits (or empty for none)"
+    return None
+
+
+def _nonempty(value: str) -> str | None:
+    return None if value.strip() else "must not be empty"
+
+
+def _xkb_layout(value: str) -> str | None:
+    if not re.match(r"^[a-z]{2,8}(\([A-Za-z0-9_-]+\))?$", value):
+        return (
+            f"must be an xkb layout name such as 'us', 'es', 'latam' or 'us(intl)', got {value!r}"
+        )
+    return None
+
+
+def _bcm_pin(value: int | None) -> str | None:
+    if value is not None and not -1 <= value <= 27:
+        return f"must be a BCM GPIO number 0..27 (or -1: not fitted), got {value}"
+    return None
+
+
+def _function_numbers(value: tuple[int, ...]) -> str | None:
+    bad = [n for n in value if not 0 <= n <= 99]
+    return f"function numbers must be 0..99, got {bad}" if bad else None
+
+
+def key(
+    default: Any = dataclasses.MISSING,
+    *,
+    choices: tuple[Any, ...] | None = None,
+    check: Check | None = None,
+    secret: bool = False,
+    required: bool = False,
+    none_if: Any = None,
+) -> Any:
+    """A config key: its default plus how its value is checked (`none_if`: the TOML value that
+    stands for "not set", since TOML has no null)."""
+    meta = {
+        "choices": choices,
+        "check": check,
+        "secret": secret,
+        "required": required,
+        "none_if": none_if,
+    }
+    if isinstance(default, (list, dict)):
+        raise TypeError("use a tuple or a Mapping factory for container defaults")
+    return field(default=default, metadata=meta, repr=not secret)
+
+
+# --------------------------------------------------------------------------------------------
+# Schema: one frozen dataclass per section.
+
+
+@dataclass(frozen=True)
+class TerminalConfig:
+    id: str = key("", check=None)
+    locale: str = key("es", choices=("es", "en"))
+    currency: str = key("Bs.", check=_nonempty)
+    agency_name: str = key("")
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    base_url: str = key("", check=_url, required=True)
+    email: str = key("", check=_nonempty, required=True)
+    password: str | None = key(None, secret=True)
+    password_file: str | None = key(None, check=_abs_path)
+    connect_timeout_s: float = key(5.0, check=_positive)
+    read_timeout_s: float = key(15.0, check=_positive)
+    verify_tls: bool = key(True)
+    ca_bundle: str | None = key(None, check=_abs_path)
+
+    def read_password(self, environ: Mapping[str, str] | None = None) -> str:
+        """The API password: `password`, else `password_file`, else the systemd credential
+        `$CREDENTIALS_DIRECTORY/api_password` (LoadCredential=). Trailing newlines are dropped."""
+        env = os.environ if environ is None else environ
+        if self.password is not None:
+            return self.password
+        if self.password_file is not None:
+            path = Path(self.password_file)
+            source = f"api.password_file ({path})"
+        elif env.get("CREDENTIALS_DIRECTORY"):
+            path = Path(env["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_NAME
+            source = f"systemd credential {CREDENTIAL_NAME}"
+        else:
+            raise PasswordUnavailable(
+                "no API password: set api.password_file, api.password, or run under the unit "
+                f"with LoadCredential={CREDENTIAL_NAME}:..."
+            )
+        try:
+            text = path.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise PasswordUnavailable(f"cannot read {source}: {exc.strerror}") from None
+        if not text:
+            raise PasswordUnavailable(f"{source} is empty")
+        return text
+
+
+@dataclass(frozen=True)
+class JournalConfig:
+    path: str = key("/var/lib/kioskd/journal.sqlite3", check=_abs_path)
+    retention_days: int = key(90, check=_range(1, 3650))
+
+
+@dataclass(frozen=True)
+class OfflineConfig:
+    create_max_age_s: float = key(120.0, check=_range(0, 86400))
+    pay_max_age_s: float = key(600.0, check=_range(0, 86400))
+    max_queued: int = key(20, check=_range(0, 10000))
+    max_queued_amount: int = key(2000, check=_range(0))
+
+
+@dataclass(frozen=True)
+class ReconcileConfig:
+    quiet_period_s: float = key(10.0, check=_range(0, 3600))
+    probes: int = key(5, check=_range(1, 1000))
+    probe_interval_s: float = key(30.0, check=_positive)
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    refresh_s: float = key(300.0, check=_range(10, 86400))
+    stale_after_s: float = key(1800.0, check=_positive)
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    idle_reset_s: float = key(60.0, check=_range(0, 3600))
+
+
+DEFAULT_SCAN_PATTERN = r"^(?P<ticket>\d{6,10})[-/ ]?(?P<pin>\d{8})(?:[-/ ]?(?P<date>\d{8}))?$"
+
+
+@dataclass(frozen=True)
+class ScannerConfig:
+    device: str = key("/dev/kiosk/scanner", check=_device)
+    layout: str = key("us", check=_xkb_layout)
+    gap_ms: int = key(50, check=_range(1, 5000))
+    suffix: str = key("enter", choices=("enter", "tab", "none"))
+    max_length: int = key(64, check=_range(1, 4096))
+    grab: bool = key(True)
+    pattern: str = key(DEFAULT_SCAN_PATTERN, check=_scan_pattern)
+
+
+@dataclass(frozen=True)
+class KeypadConfig:
+    device: str = key("/dev/kiosk/keypad", check=_device)
+    layout: str = key("us", check=_xkb_layout)
+    grab: bool = key(True)
+
+
+KEY_FUNCTIONS = (
+    "sell",
+    "pay",
+    "cancel",
+    "repeat",
+    "function",
+    "enter",
+    "backspace",
+    "escape",
+    "decimal",
+    "separator",
+    "none",
+)
+DEFAULT_KEYMAP: Mapping[str, str] = types.MappingProxyType(
+    {
+        "KP_Add": "sell",
+        "KP_Subtract": "cancel",
+        "KP_Multiply": "repeat",
+        "KP_Divide": "function",
+        "KP_Enter": "enter",
+        "BackSpace": "backspace",
+        "Escape": "escape",
+        "KP_Decimal": "decimal",
+    }
+)
+_KEY_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+@dataclass(frozen=True)
+class KeymapConfig:
+    """Key name (xkb keysym name, e.g. `KP_Add`) -> function. `none` unbinds a default key."""
+
+    bindings: Mapping[str, str] = field(default_factory=lambda: DEFAULT_KEYMAP)
+
+    def function_of(self, key_name: str) -> str | None:
+        fn = self.bindings.get(key_name)
+        return None if fn in (None, "none") else fn
+
+
+@dataclass(frozen=True)
+class PrinterConfig:
+    uri: str = key("file:///dev/kiosk/printer", check=_printer_uri)
+    paper_mm: int = key(80, choices=(58, 80))
+    timeout_s: float = key(10.0, check=_positive)
+
+
+@dataclass(frozen=True)
+class LedsConfig:
+    backend: str = key("gpio", choices=("gpio", "mock"))
+    pin_factory: str = key("auto", choices=("auto", "lgpio", "rpigpio", "mock"))
+    green: int | None = key(17, check=_bcm_pin, none_if=-1)
+    amber: int | None = key(27, check=_bcm_pin, none_if=-1)
+    red: int | None = key(22, check=_bcm_pin, none_if=-1)
+    buzzer: int | None = key(23, check=_bcm_pin, none_if=-1)
+
+
+@dataclass(frozen=True)
+class PayConfig:
+    not_winner: str = key("slip", choices=("slip", "flash"))
+
+
+@dataclass(frozen=True)
+class FunctionsConfig:
+    supervisor_code: str = key("", check=_digits, secret=True)
+    protected: tuple[int, ...] = key((), check=_function_numbers)
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    socket: str = key("/run/kioskd/control.sock", check=_abs_path)
+    allow_inject: bool = key(False)
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = key("info", choices=("debug", "info", "warning", "error"))
+    target: str = key("auto", choices=("auto", "journald", "stderr"))
+
+
+@dataclass(frozen=True)
+class Config:
+    terminal: TerminalConfig = field(default_factory=TerminalConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    journal: JournalConfig = field(default_factory=JournalConfig)
+    offline: OfflineConfig = field(default_factory=OfflineConfig)
+    reconcile: ReconcileConfig = field(default_factory=ReconcileConfig)
+    catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    input: InputConfig = field(default_factory=InputConfig)
+    scanner: ScannerConfig = field(default_factory=ScannerConfig)
+    keypad: KeypadConfig = field(default_factory=KeypadConfig)
+    keymap: KeymapConfig = field(default_factory=KeymapConfig)
+    printer: PrinterConfig = field(default_factory=PrinterConfig)
+    leds: LedsConfig = field(default_factory=LedsConfig)
+    pay: PayConfig = field(default_factory=PayConfig)
+    functions: FunctionsConfig = field(default_factory=FunctionsConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    # The files read, in order (main file first); not a key.
+    sources: tuple[str, ...] = field(default=(), compare=False)
+
+
+SECTIONS: dict[str, type] = {
+    f.name: typing.get_type_hints(Config)[f.name] for f in dataclasses.fields(Config)
+}
+del SECTIONS["sources"]
+
+
+def section_keys(section: str) -> list[str]:
+    """The key names of a section (for `[keymap]`, which is a free table: none)."""
+    if section == "keymap":
+        return []
+    return [f.name for f in dataclasses.fields(SECTIONS[section])]
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def dropin_dir(path: Path) -> Path:
+    return path.with_name(path.name + ".d")
+
+
+def config_files(path: Path) -> list[Path]:
+    """The main file then its drop-ins (`NAME.d/*.toml`, sorted by name)."""
+    d = dropin_dir(path)
+    dropins = sorted(p for p in d.glob("*.toml") if p.is_file()) if d.is_dir() else []
+    return [path, *dropins]
+
+
+class _Source:
+    """One file's text, for finding the line of a key."""
+
+    def __init__(self, path: Path, display: str, text: str) -> None:
+        self.path = path
+        self.display = display
+        self.lines = text.splitlines()
+
+    def top_line(self, name: str) -> int | None:
+        """Line of a top-level `name = ...` (before any table header)."""
+        key_re = re.compile(r"""^\s*(["']?)""" + re.escape(name) + r"""\1\s*=""")
+        for i, line in enumerate(self.lines, start=1):
+            if line.lstrip().startswith("["):
+                return None
+            if key_re.match(line):
+                return i
+        return None
+
+    def line_of(self, section: str, name: str | None) -> int | None:
+        """Line of `name` inside `[section]` (or of the header), or of `section.name = ...`."""
+        header = re.compile(r"^\s*\[\s*" + re.escape(section) + r"\s*\]\s*(#.*)?$")
+        any_header = re.compile(r"^\s*\[")
+        key_re = re.compile(r"""^\s*(["']?)""" + re.escape(name) + r"""\1\s*=""") if name else None
+        dotted = re.compile(
+            r"""^\s*(["']?)"""
+            + re.escape(section)
+            + r"""\1\s*\.\s*(["']?)"""
+            + re.escape(name or "")
+            + r"""\2\s*="""
+        )
+        header_line = None
+        in_section = False
+        for i, line in enumerate(self.lines, start=1):
+            if header.match(line):
+                in_section, header_line = True, header_line or i
+                if key_re is None:
+                    return i
+                continue
+            if any_header.match(line):
+                in_section = False
+                continue
+            if in_section and key_re is not None and key_re.match(line):
+                return i
+            if name and dotted.match(line):
+                return i
+        return header_line
+
+
+def _display_name(path: Path, main: Path) -> str:
+    try:
+        return str(path.relative_to(main.parent))
+    except ValueError:
+        return str(path)
+
+
+def _type_name(value: Any) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+def _choices_text(choices: tuple[Any, ...]) -> str:
+    items = [str(c) if isinstance(c, int) else repr(c) for c in choices]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _coerce(tp: Any, value: Any) -> tuple[Any, str | None]:
+    """Convert a TOML value to the field type `tp`; return (value, error message)."""
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _coerce(args[0], value)
+    if tp is bool:
+        return (value, None) if isinstance(value, bool) else (None, "must be true or false")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value, None
+        return None, "must be an integer"
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value), None
+        return None, "must be a number"
+    if tp is str:
+        return (value, None) if isinstance(value, str) else (None, "must be a string")
+    if origin is tuple:
+        (item_tp, _ellipsis) = typing.get_args(tp)
+        if not isinstance(value, list):
+            return None, "must be an array"
+        out = []
+        for item in value:
+            item_value, err = _coerce(item_tp, item)
+            if err:
+                return None, f"every item {err.removeprefix('must be ')}"
+            out.append(item_value)
+        return tuple(out), None
+    raise TypeError(f"unsupported config type {tp!r}")  # a schema bug, not a user error
+
+
+def _build_section(
+    section: str,
+    values: dict[str, tuple[Any, _Source]],
+    errors: list[ConfigError],
+    main_display: str | None,
+) -> Any:
+    cls = SECTIONS[section]
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        dotted = f"{section}.{f.name}"
+        if f.name not in values:
+            if f.metadata.get("required") and main_display is not None:
+                errors.append(ConfigError(main_display, None, dotted, "required key is missing"))
+            continue
+        raw, src = values[f.name]
+        line = src.line_of(section, f.name)
+        secret = f.metadata.get("secret", False)
+
+        def err(
+            msg: str, file: str = src.display, line: int | None = line, k: str = dotted
+        ) -> None:
+            errors.append(ConfigError(file, line, k, msg))
+
+        value, problem = _coerce(hints[f.name], raw)
+        if problem:
+            err(problem if secret else f"{problem}, got {_type_name(raw)} {raw!r}")
+            continue
+        choices = f.metadata.get("choices")
+        if choices and value not in choices:
+            allowed = _choices_text(choices)
+            err(f"must be {allowed}, got {value!r}")
+            continue
+        check = f.metadata.get("check")
+        if check and value is not None:
+            problem = check(value)
+            if problem:
+                err(problem)
+                continue
+        none_if = f.metadata.get("none_if")
+        kwargs[f.name] = None if none_if is not None and value == none_if else value
+    return cls(**kwargs)
+
+
+def _build_keymap(
+    values: dict[str, tuple[Any, _Source]], errors: list[ConfigError]
+) -> KeymapConfig:
+    bindings = dict(DEFAULT_KEYMAP)
+    for name, (raw, src) in values.items():
+        dotted, line = f"keymap.{name}", src.line_of("keymap", name)
+        if not _KEY_NAME.match(name):
+            errors.append(ConfigError(src.display, line, dotted, "not a key name (xkb keysym)"))
+        elif raw not in KEY_FUNCTIONS:
+            errors.append(
+                ConfigError(
+                    src.display,
+                    line,
+                    dotted,
+                    f"must be one of {', '.join(KEY_FUNCTIONS)}, got {raw!r}",
+                )
+            )
+        else:
+            bindings[name] = raw
+    return KeymapConfig(types.MappingProxyType(bindings))
+
+
+def _cross_checks(cfg: Config, where: dict[str, tuple[str, int | None]]) -> list[ConfigError]:
+    """Rules that involve more than one key."""
+    out: list[ConfigError] = []
+
+    def err(dotted: str, msg: str) -> None:
+        file, line = where.get(dotted, (cfg.sources[0] if cfg.sources else "?", None))
+        out.append(ConfigError(file, line, dotted, msg))
+
+    if cfg.api.password is not None and cfg.api.password_file is not None:
+        err("api.password", "set api.password or api.password_file, not both")
+    if cfg.api.ca_bundle is not None and not cfg.api.verify_tls:
+        err("api.ca_bundle", "has no effect with api.verify_tls = false")
+    pins: dict[int, str] = {}
+    for name in ("green", "amber", "red", "buzzer"):
+        pin = getattr(cfg.leds, name)
+        if pin is None:
+            continue
+        if pin in pins:
+            err(f"leds.{name}", f"GPIO {pin} is already used by leds.{pins[pin]}")
+        pins[pin] = name
+    if cfg.catalog.stale_after_s < cfg.catalog.refresh_s:
+        err("catalog.stale_after_s", "must be >= catalog.refresh_s")
+    spec_s, spec_k = (
+        parse_device_or_none(cfg.scanner.device),
+        parse_device_or_none(cfg.keypad.device),
+    )
+    if (
+        spec_s is not None
+        and spec_k is not None
+        and spec_s.kind not in ("none", "name", "usb_id")
+        and spec_s == spec_k
+    ):
+        err("keypad.device", "is the same device as scanner.device")
+    return out
+
+
+def parse_device_or_none(text: str) -> DeviceSpec | None:
+    try:
+        return parse_device(text)
+    except ValueError:
+        return None
+
+
+def _read_files(
+    path: Path, errors: list[ConfigError]
+) -> tuple[dict[str, dict[str, tuple[Any, _Source]]], list[str]]:
+    """Parse every file and merge tables key by key, remembering where each value came from."""
+    merged: dict[str, dict[str, tuple[Any, _Source]]] = {}
+    sources: list[str] = []
+    files = config_files(path)
+    for p in files:
+        display = _display_name(p, path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            errors.append(ConfigError(display, None, None, "file not found"))
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            errors.append(ConfigError(display, None, None, f"cannot read: {exc}"))
+            continue
+        src = _Source(p, display, text)
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            m = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+            line = int(m.group(1)) if m else None
+            msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+            msg = re.sub(r"\s*\(at end of document\)", " (at end of file)", msg)
+            errors.append(ConfigError(display, line, None, f"TOML syntax: {msg}"))
+            continue
+        sources.append(str(p))
+        for section, table in data.items():
+            if section not in SECTIONS:
+                close = difflib.get_close_matches(section, SECTIONS, n=1)
+                hint = f"; did you mean [{close[0]}]?" if close else ""
+                errors.append(
+                    ConfigError(
+                        display, src.line_of(section, None), section, f"unknown section{hint}"
+                    )
+                )
+                continue
+            if not isinstance(table, dict):
+                errors.append(
+                    ConfigError(display, src.top_line(section), section, "must be a table")
+                )
+                continue
+            known = section_keys(section)
+            slot = merged.setdefault(section, {})
+            for name, value in table.items():
+                if section != "keymap" and name not in known:
+                    close = difflib.get_close_matches(name, known, n=1)
+                    hint = f"; did you mean {section}.{close[0]}?" if close else ""
+                    errors.append(
+                        ConfigError(
+                            display,
+                            src.line_of(section, name),
+                            f"{section}.{name}",
+                            f"unknown key{hint}",
+                        )
+                    )
+                    continue
+                slot[name] = (value, src)
+    return merged, sources
+
+
+def check(path: str | os.PathLike[str] = DEFAULT_PATH) -> list[ConfigError]:
+    """Every error of the config at `path` (with its drop-ins); empty when it is good."""
+    try:
+        load_config(path)
+    except ConfigInvalid as exc:
+        return exc.errors
+    return []
+
+
+def load_config(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
+    """Read and validate; raises `ConfigInvalid` with every error found."""
+    main = Path(path)
+    errors: list[ConfigError] = []
+    merged, sources = _read_files(main, errors)
+    # With the main file unreadable, "required key missing" would be noise: skip that check.
+    main_display = _display_name(main, main) if str(main) in sources else None
+    sections: dict[str, Any] = {}
+    where: dict[str, tuple[str, int | None]] = {}
+    for section in SECTIONS:
+        values = merged.get(section, {})
+        for name, (_v, src) in values.items():
+            where[f"{section}.{name}"] = (src.display, src.line_of(section, name))
+        if section == "keymap":
+            sections[section] = _build_keymap(values, errors)
+        else:
+            sections[section] = _build_section(section, values, errors, main_display)
+    cfg = Config(**sections, sources=tuple(sources))
+    # Cross-key rules see defaults where a key was bad: report them only for keys still clean.
+    bad_keys = {e.key for e in errors}
+    errors.extend(e for e in _cross_checks(cfg, where) if e.key not in bad_keys)
+    if errors:
+        order = {_display_name(p, main): i for i, p in enumerate(config_files(main))}
+        errors.sort(key=lambda e: (order.get(e.file, -1), e.line or 0))
+        raise ConfigInvalid(errors)
+    return cfg
+
+
+def summary(cfg: Config) -> str:
+    """One line a technician can read: what this config will talk to."""
+    dropins = len(cfg.sources) - 1
+    parts = [
+        f"terminal {cfg.terminal.id or '(hostname)'}",
+        f"api {cfg.api.base_url} as {cfg.api.email}",
+        f"scanner {cfg.scanner.device or 'off'}",
+        f"keypad {cfg.keypad.device or 'off'}",
+        f"printer {cfg.printer.uri} {cfg.printer.paper_mm}mm",
+        f"leds {cfg.leds.backend}",
+        f"{dropins} drop-in{'s' if dropins != 1 else ''}",
+    ]
+    return ", ".join(parts)
+
+
+def changed_sections(old: Config, new: Config) -> list[str]:
+    """Sections whose values differ (so a reload can say what it changed)."""
+    return [s for s in SECTIONS if getattr(old, s) != getattr(new, s)]
+
+
+class ConfigHolder:
+    """The live config; `reload()` swaps it only when the files are good."""
+
+    def __init__(self, path: str | os.PathLike[str], config: Config | None = None) -> None:
+        self.path = Path(path)
+        self.current = config if config is not None else load_config(self.path)
+
+    def reload(self) -> tuple[bool, list[ConfigError] | list[str]]:
+        """(True, changed section names) or (False, errors) keeping the last good config."""
+        try:
+            new = load_config(self.path)
+        except ConfigInvalid as exc:
+            return False, exc.errors
+        changed = changed_sections(self.current, new)
+        self.current = new
+        return True, changed

@@ -1,0 +1,133 @@
+"""`kioskd check-config`, the unit check and the installer's dry run, as real processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kioskd.service import unitcheck
+from tests.service.conftest import MINIMAL, write
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def kioskd(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kioskd", *args], capture_output=True, text=True, cwd=REPO
+    )
+
+
+def test_check_config_ok_and_broken(tmp_path: Path) -> None:
+    good = kioskd("check-config", "--config", str(REPO / "config" / "kioskd.toml"))
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.startswith("ok: terminal")
+    write(tmp_path / "kioskd.toml", MINIMAL)
+    write(tmp_path / "kioskd.toml.d" / "10-site.toml", "[printer]\n\npaper_mm = 70\n")
+    bad = kioskd("check-config", "--config", str(tmp_path / "kioskd.toml"))
+    assert bad.returncode == 1
+    assert bad.stderr.splitlines() == [
+        "kioskd.toml.d/10-site.toml:3: printer.paper_mm: must be 58 or 80, got 70",
+        f"1 error in {tmp_path / 'kioskd.toml'}",
+    ]
+
+
+SECURITY_OUT = """\
+  NAME                   DESCRIPTION                                     EXPOSURE
+✗ PrivateNetwork=        Service has access to the host's network             0.5
+
+→ Overall exposure level for kioskd.service: 1.3 OK 🙂
+"""
+
+
+def test_parsers_on_recorded_output() -> None:
+    assert unitcheck.parse_exposure(SECURITY_OUT) == 1.3
+    assert unitcheck.parse_exposure("nothing") is None
+    verify = (
+        "kioskd.service: Command /opt/kioskd/venv/bin/kioskd is not executable: "
+        "No such file or directory\n"
+        "/x/kioskd.service:9: Unknown key name 'Foo' in section 'Service', ignoring.\n"
+    )
+    assert unitcheck.verify_findings(verify) == [
+        "/x/kioskd.service:9: Unknown key name 'Foo' in section 'Service', ignoring."
+    ]
+
+
+needs_analyze = pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
+)
+
+
+@needs_analyze
+def test_shipped_unit_passes() -> None:
+    ok, report = unitcheck.check_unit(REPO / "systemd" / "kioskd.service")
+    assert ok, report
+    assert report[0].startswith("security: exposure ") and report[0].endswith(" ok")
+    assert report[1] == "verify: clean (apart from the binary path)"
+
+
+@needs_analyze
+def test_weakened_unit_fails(tmp_path: Path) -> None:
+    text = (REPO / "systemd" / "kioskd.service").read_text()
+    text = text.replace("ProtectSystem=strict\n", "ProtectSystem=no\nFrobnicate=yes\n")
+    text = text.replace("CapabilityBoundingSet=\n", "")
+    unit = write(tmp_path / "kioskd.service", text)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kioskd.service.unitcheck", str(unit)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert proc.returncode == 1
+    assert "FAIL (must be <= 1.5)" in proc.stdout
+    assert "Frobnicate" in proc.stdout
+
+
+def test_install_dry_run_changes_nothing(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "KIOSKD_PREFIX": str(tmp_path / "opt"),
+        "KIOSKD_ETC": str(tmp_path / "etc"),
+        "KIOSKD_API_PASSWORD": "never-printed-pw",
+    }
+    proc = subprocess.run(
+        ["bash", str(REPO / "scripts" / "install.sh"), "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "never-printed-pw" not in out + proc.stderr
+    for expected in (
+        "systemd-sysusers kioskd.conf",
+        f"python3 -m venv {tmp_path / 'opt' / 'venv'}",
+        f"{REPO / 'config' / 'kioskd.toml'} {tmp_path / 'etc' / 'kioskd.toml'}",
+        f"would write: {tmp_path / 'etc' / 'api_password'} (mode 0600, password from "
+        "KIOSKD_API_PASSWORD)",
+        "/etc/systemd/system/kioskd.service",
+        "systemctl enable kioskd.service",
+    ):
+        assert expected in out, expected
+    assert list(tmp_path.iterdir()) == []  # nothing created
+
+
+def test_install_dry_run_keeps_existing_config_and_password(tmp_path: Path) -> None:
+    etc = tmp_path / "etc"
+    write(etc / "kioskd.toml", MINIMAL)
+    write(etc / "api_password", "old\n")
+    proc = subprocess.run(
+        ["bash", str(REPO / "scripts" / "install.sh"), "--dry-run"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KIOSKD_ETC": str(etc), "KIOSKD_PREFIX": str(tmp_path / "opt")},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"{etc / 'kioskd.toml'} exists: kept" in proc.stdout
+    assert "would write" not in proc.stdout
+    assert (etc / "api_password").read_text() == "old\n"

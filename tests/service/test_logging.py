@@ -1,0 +1,184 @@
+"""Logging: native journal entries over a real datagram socket, stderr lines, redaction."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import socket
+import struct
+from pathlib import Path
+
+import pytest
+
+from kioskd.service import logging as klog
+
+
+def parse_entry(data: bytes) -> dict[str, str]:
+    """Decode journald's native format (the reverse of encode_entry), strictly."""
+    fields: dict[str, str] = {}
+    i = 0
+    while i < len(data):
+        nl = data.index(b"\n", i)
+        line = data[i:nl]
+        if b"=" in line:
+            k, v = line.split(b"=", 1)
+            fields[k.decode()] = v.decode()
+            i = nl + 1
+        else:
+            (n,) = struct.unpack("<Q", data[nl + 1 : nl + 9])
+            fields[line.decode()] = data[nl + 9 : nl + 9 + n].decode()
+            assert data[nl + 9 + n : nl + 10 + n] == b"\n"
+            i = nl + 10 + n
+    return fields
+
+
+@pytest.fixture
+def journal(tmp_path: Path):
+    path = tmp_path / "journal.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(5)
+    yield path, sock
+    sock.close()
+
+
+@pytest.fixture
+def logger():
+    lg = logging.getLogger("kioskd.test.logging")
+    lg.propagate = False
+    lg.setLevel(logging.DEBUG)
+    yield lg
+    for h in list(lg.handlers):
+        lg.removeHandler(h)
+        h.close()
+
+
+def test_encode_uses_binary_form_only_for_newlines() -> None:
+    data = klog.encode_entry({"A": "x=y", "B": "two\nlines", "C": 7})
+    assert data == b"A=x=y\nB\n" + struct.pack("<Q", 9) + b"two\nlines\nC=7\n"
+    with pytest.raises(ValueError):
+        klog.encode_entry({"lower": "x"})
+
+
+def test_entry_with_fields_reaches_socket(journal, logger) -> None:
+    path, sock = journal
+    logger.addHandler(klog.JournalHandler(str(path), static_fields={"TERMINAL_ID": "T7"}))
+    logger.warning(
+        "sale done for %s",
+        "ticket",
+        extra={"OP_ID": 12, "TICKET_NUMBER": 32426439, "MESSAGE_ID": klog.SALE_DONE},
+    )
+    fields = parse_entry(sock.recv(65536))
+    assert fields["MESSAGE"] == "sale done for ticket"
+    assert fields["PRIORITY"] == "4"
+    assert fields["TERMINAL_ID"] == "T7"
+    assert fields["OP_ID"] == "12"
+    assert fields["TICKET_NUMBER"] == "32426439"
+    assert fields["MESSAGE_ID"] == klog.SALE_DONE
+    assert fields["SYSLOG_IDENTIFIER"] == "kioskd"
+    assert fields["LOGGER"] == "kioskd.test.logging"
+
+
+def test_traceback_is_one_entry(journal, logger) -> None:
+    path, sock = journal
+    logger.addHandler(klog.JournalHandler(str(path)))
+    try:
+        raise RuntimeError("printer exploded")
+    except RuntimeError:
+        logger.exception("print failed", extra={"DEVICE_ROLE": "printer"})
+    fields = parse_entry(sock.recv(65536))
+    assert fields["MESSAGE"].startswith("print failed\nTraceback (most recent call last):")
+    assert fields["MESSAGE"].rstrip().endswith("RuntimeError: printer exploded")
+    assert fields["PRIORITY"] == "3"
+    assert fields["DEVICE_ROLE"] == "printer"
+    sock.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        sock.recv(65536)  # nothing else: one entry
+
+
+def test_oversized_entry_goes_through_sealed_memfd(journal, logger) -> None:
+    path, sock = journal
+    logger.addHandler(klog.JournalHandler(str(path)))
+    big = "x" * (4 * 1024 * 1024)
+    logger.info("big %s", big)
+    msg, anc, _flags, _addr = sock.recvmsg(65536, socket.CMSG_SPACE(4))
+    assert msg == b""
+    (level, kind, raw) = anc[0]
+    assert (level, kind) == (socket.SOL_SOCKET, socket.SCM_RIGHTS)
+    fd = struct.unpack("i", raw[:4])[0]
+    try:
+        data = os.pread(fd, 8 * 1024 * 1024, 0)
+    finally:
+        os.close(fd)
+    assert parse_entry(data)["MESSAGE"] == "big " + big
+
+
+def test_redaction_of_names_values_and_registered_secrets(journal, logger) -> None:
+    path, sock = journal
+    logger.addHandler(klog.JournalHandler(str(path)))
+    klog.register_secret("76479163")
+    klog.register_secret("hunter2-password", permanent=True)
+    try:
+        raise ValueError("login with hunter2-password refused")
+    except ValueError:
+        logger.error(
+            'pay ticket 32426439 pin=76479163 {"x_auth_token": "abc.def"} password: hunter2-pw',
+            exc_info=True,
+            extra={"PIN": "76479163", "API_PASSWORD": "x", "TICKET_NUMBER": 32426439},
+        )
+    raw = sock.recv(65536)
+    fields = parse_entry(raw)
+    assert b"76479163" not in raw
+    assert b"hunter2" not in raw
+    assert b"abc.def" not in raw
+    assert "PIN" not in fields and "API_PASSWORD" not in fields
+    assert fields["TICKET_NUMBER"] == "32426439"
+    assert "pay ticket 32426439" in fields["MESSAGE"]
+    assert "ValueError: login with ******** refused" in fields["MESSAGE"]
+
+
+def test_secret_names() -> None:
+    for name in ("PIN", "pin_number", "API_PASSWORD", "x-auth-token", "SUPERVISOR_CODE"):
+        assert klog.is_secret_name(name), name
+    for name in ("PRINTER_STATE", "SHIPPING", "OP_ID", "TICKET_NUMBER", "STATUS_CODE"):
+        assert not klog.is_secret_name(name), name
+
+
+def test_stderr_lines_carry_key_value_fields(logger) -> None:
+    stream = io.StringIO()
+    handler = klog.setup_logging(
+        "debug", "stderr", terminal_id="T1", stream=stream, logger=logger, environ={}
+    )
+    assert not isinstance(handler, klog.JournalHandler)
+    logger.info("printer state", extra={"PRINTER_STATE": "paper out", "DEVICE_ROLE": "printer"})
+    line = stream.getvalue().strip()
+    assert line.endswith(
+        "INFO kioskd.test.logging: printer state TERMINAL_ID=T1 "
+        'PRINTER_STATE="paper out" DEVICE_ROLE=printer'
+    )
+
+
+def test_auto_target_needs_matching_journal_stream(journal, logger, tmp_path: Path) -> None:
+    path, _sock = journal
+    with open(tmp_path / "stderr.txt", "w") as stream:
+        st = os.fstat(stream.fileno())
+        env = {"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+        assert klog.journal_wanted(env, stream, str(path))
+        assert not klog.journal_wanted({"JOURNAL_STREAM": "1:2"}, stream, str(path))
+        assert not klog.journal_wanted(env, stream, str(tmp_path / "absent.sock"))
+        h = klog.setup_logging(
+            "info", "auto", environ=env, stream=stream, socket_path=str(path), logger=logger
+        )
+        assert isinstance(h, klog.JournalHandler)
+        # calling again replaces the handler instead of adding a second one
+        h2 = klog.setup_logging("info", "stderr", stream=stream, logger=logger, environ={})
+        assert h not in logger.handlers and h2 in logger.handlers
+
+
+def test_message_ids_are_distinct_uuids() -> None:
+    ids = list(klog.MESSAGE_IDS.values())
+    assert len(ids) >= 13 and len(set(ids)) == len(ids)
+    assert {"SALE_DONE", "OP_IN_DOUBT", "PRINTER_PAPER_OUT", "CONFIG_RELOADED"} <= set(
+        klog.MESSAGE_IDS
+    )
