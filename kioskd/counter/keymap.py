@@ -66,9 +66,19 @@ def _default_bindings() -> dict[str, tuple[str, ...]]:
     bindings["cancel"] = ("-", "KEY_KPMINUS", "KEY_MINUS", "KP_Subtract", "minus")
     bindings["repeat"] = ("/", "KEY_KPSLASH", "KEY_SLASH", "KP_Divide", "slash")
     bindings["function"] = ("*", "KEY_KPASTERISK", "KP_Multiply", "asterisk")
-    bindings["enter"] = ("\n", "\r", "enter", "KEY_ENTER", "KEY_KPENTER", "KP_Enter", "Return")
-    bindings["backspace"] = ("\b", "backspace", "KEY_BACKSPACE", "BackSpace")
-    bindings["escape"] = ("\x1b", "esc", "escape", "KEY_ESC", "Escape")
+    # "Enter", "Backspace", "Esc": the names the input layer's keypad tokens carry.
+    bindings["enter"] = (
+        "\n",
+        "\r",
+        "enter",
+        "Enter",
+        "KEY_ENTER",
+        "KEY_KPENTER",
+        "KP_Enter",
+        "Return",
+    )
+    bindings["backspace"] = ("\b", "backspace", "Backspace", "KEY_BACKSPACE", "BackSpace")
+    bindings["escape"] = ("\x1b", "esc", "Esc", "escape", "KEY_ESC", "Escape")
     return bindings
 
 

@@ -277,9 +277,9 @@ class SessionSettings:
     line_reject_slip: bool = True  # print why a typed wager was refused
     cancel_local_check: bool = True  # refuse a cancel the local clock says is too late
     scan_pattern: str = DEFAULT_PATTERN
-    # True in the daemon: sold tickets and payouts are printed from the journal's print jobs
-    # (written in the same transaction as the outcome, so a crash cannot lose or double them);
-    # the session then only gives feedback for them.
+    # True in the daemon: slips of money operations (ticket, payout, cancellation, "did not
+    # happen") are printed from the journal's print jobs, written in the same transaction as
+    # the outcome, so a crash cannot lose or double them; the session only gives feedback.
     journaled_prints: bool = False
 
     def __post_init__(self) -> None:
@@ -854,6 +854,8 @@ class CounterSession:
         command, ctx = pending.command, self.slip_context()
         ticket = getattr(command, "ticket", None)
         if event.reason == "expired" and isinstance(command, Sell | Pay | Cancel):
+            if self.settings.journaled_prints:
+                return [Feedback("reject")]  # the journal prints the "did not happen" slip
             what = "sale" if isinstance(command, Sell) else type(command).__name__.lower()
             amount = sum(w.amount for w in command.wagers) if isinstance(command, Sell) else None
             slip = slips.expired_slip(ctx, what, self._now, ticket_number=ticket, amount=amount)
@@ -894,6 +896,8 @@ class CounterSession:
             slip = slips.payout_slip(ctx, result.ticket_number, result.prize, paid_at)
             return [Feedback("beep"), PrintSlip(slip)]
         if isinstance(command, Cancel):
+            if self.settings.journaled_prints:
+                return [Feedback("beep")]
             amount = pending.ticket.amount if pending.ticket is not None else None
             slip = slips.cancel_slip(ctx, command.ticket, self._now, amount)
             return [Feedback("beep"), PrintSlip(slip)]

@@ -395,6 +395,8 @@ class PrinterConfig:
     uri: str = key("file:///dev/kiosk/printer", check=_printer_uri)
     paper_mm: int = key(80, choices=(58, 80))
     timeout_s: float = key(10.0, check=_positive)
+    # Folder that receives a PNG preview of every printed slip (demo, field checks). None: off.
+    preview_dir: str | None = key(None, check=_abs_path)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,52 @@
+"""`kioskd doctor`: check config, input devices, printer, API, clock, disk and journal.
+
+Each finding is OK, WARN or FAIL with one line of detail and, when not OK, what to do.
+Exit codes: 0 nothing failed (warnings allowed), 1 at least one FAIL (or, with --strict, at
+least one WARN). `--json` prints a list of {check, status, detail, hint[, data]}.
+Doctor changes nothing: the journal is read read-only, nothing is printed or sold.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "check config, input devices, printer, API login, clock, disk and journal; say what to fix"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "Exit status: 0 when nothing FAILs (WARN allowed), 1 on any FAIL (with --strict, also "
+        "on any WARN). Clock skew against /gaming/time: WARN > 30 s, FAIL > 300 s. Free disk "
+        "where the journal lives: WARN < 200 MiB, FAIL < 20 MiB."
+    )
+    parser.add_argument(
+        "--config",
+        default="/etc/kioskd/kioskd.toml",
+        metavar="PATH",
+        help="main config file; drop-ins from PATH.d/*.toml (default: %(default)s)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the findings as JSON")
+    parser.add_argument(
+        "--input-dir",
+        default="/dev/input",
+        metavar="DIR",
+        help="where input nodes live (default: %(default)s)",
+    )
+    parser.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+    import logging
+
+    from kioskd.service.doctor import exit_code, format_text, run_checks
+
+    # The findings say what went wrong; the client's own log lines would only repeat it.
+    logging.getLogger("kioskd").addHandler(logging.NullHandler())
+    findings = asyncio.run(run_checks(args.config, input_dir=args.input_dir))
+    if args.json:
+        print(json.dumps([f.to_json() for f in findings], indent=2, sort_keys=False))
+    else:
+        print(format_text(findings))
+    return exit_code(findings, strict=args.strict)
