@@ -351,29 +351,31 @@ class KeypadConfig:
     grab: bool = key(True)
 
 
+# The counter session's actions (kioskd.counter.keymap.ACTIONS) plus "none" (unbind).
 KEY_FUNCTIONS = (
     "sell",
-    "pay",
     "cancel",
     "repeat",
     "function",
     "enter",
     "backspace",
     "escape",
-    "decimal",
-    "separator",
+    "dot",
+    *(str(d) for d in range(10)),
     "none",
 )
+# Entries here rebind single keys on top of the session's default keymap (which already knows
+# the keypad's evdev names, keysyms and characters); these lines restate the keypad defaults.
 DEFAULT_KEYMAP: Mapping[str, str] = types.MappingProxyType(
     {
         "KP_Add": "sell",
         "KP_Subtract": "cancel",
-        "KP_Multiply": "repeat",
-        "KP_Divide": "function",
+        "KP_Divide": "repeat",
+        "KP_Multiply": "function",
         "KP_Enter": "enter",
         "BackSpace": "backspace",
         "Escape": "escape",
-        "KP_Decimal": "decimal",
+        "KP_Decimal": "dot",
     }
 )
 _KEY_NAME = re.compile(r"^[A-Za-z0-9_]+$")

@@ -1,0 +1,730 @@
+"""`kioskd run`: every piece of the kiosk wired together under one asyncio TaskGroup.
+
+Rules:
+- This module only wires and supervises. What a key means lives in the counter session, how an
+  operation is sent exactly once in the outbox, how a slip is laid out in `kioskd.counter.slips`.
+- The counter session is fed from one place (`feed`), on the event loop, so it never sees two
+  events at once. Its actions are carried out here: commands by the executor (as tasks), feedback
+  by the lights, slips by the spooler.
+- A failing device task (scanner, keypad, printer status) is restarted with backoff and never
+  takes the rest down. A fatal error (no usable config, no API password) exits non-zero with
+  one clear message.
+- systemd: READY=1 once the journal is open and the devices have been tried; STATUS= lines a
+  person can read; WATCHDOG=1 from the event loop itself (a stalled loop is killed); RELOADING=1
+  on SIGHUP (a broken file keeps the last good config); STOPPING=1 and a bounded drain on SIGTERM.
+- Never a PIN, password or token in a log line (the password and every typed or scanned PIN are
+  registered with the log redactor as well).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kioskd import __version__
+from kioskd.clock import Clock, SystemClock
+from kioskd.service import logging as klog
+from kioskd.service.config import Config, ConfigHolder
+
+log = logging.getLogger("kioskd.daemon")
+
+DRAIN_S = 10.0  # SIGTERM: how long in-flight work may take to finish (unit: TimeoutStopSec=30)
+STATUS_EVERY_S = 5.0
+TICK_S = 0.5  # session Tick: idle reset resolution
+
+
+class FatalError(Exception):
+    """The daemon cannot run at all; the message says what to fix."""
+
+
+@dataclass
+class Health:
+    """What the lights, STATUS= and `kioskctl status` are derived from."""
+
+    outbox: str = "online"  # online, offline, in_doubt, attention
+    printer: str = "unknown"
+    printer_needs_person: bool = False
+    api: str = "unknown"
+    journal: str = "ok"
+    working: bool = False
+    devices: dict[str, str] = field(default_factory=dict)
+    catalog_age_s: float | None = None
+    catalog_stale: bool = False
+    last_slip: str = ""
+
+
+def light_state(h: Health) -> str:
+    """The steady light for a health snapshot (DESIGN.md section 4)."""
+    if h.journal != "ok" or h.printer_needs_person or h.api == "login refused":
+        return "attention"
+    if h.outbox == "attention":
+        return "attention"
+    if h.outbox == "in_doubt":
+        return "reconciling"
+    if h.outbox == "offline":
+        return "offline"
+    if h.working:
+        return "working"
+    return "ready"
+
+
+def status_line(h: Health, counts: dict[str, int]) -> str:
+    queued = sum(counts.get(k, 0) for k in ("queued", "sending", "in_doubt", "reconciling"))
+    parts = [light_state(h), f"{queued} queued", f"printer {h.printer}", f"API {h.api}"]
+    if counts.get("conflict"):
+        parts.append(f"{counts['conflict']} conflict")
+    if h.journal != "ok":
+        parts.append(f"journal {h.journal}")
+    return " · ".join(parts)
+
+
+def _local_ip() -> str:
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: no packet is sent for a UDP connect
+            return str(s.getsockname()[0])
+    except OSError:
+        return "unknown"
+
+
+class Daemon:
+    """One kiosk. `run()` returns the process exit code."""
+
+    def __init__(
+        self,
+        holder: ConfigHolder,
+        *,
+        clock: Clock | None = None,
+        transport: Any = None,
+        input_dir: str = "/dev/input",
+        input_opener: Any = None,
+        notifier: Any = None,
+        environ: dict[str, str] | None = None,
+    ) -> None:
+        self.holder = holder
+        self.clock: Clock = clock or SystemClock()
+        self.transport = transport
+        self.input_dir = input_dir
+        self.input_opener = input_opener
+        self.environ = dict(os.environ if environ is None else environ)
+        if notifier is None:
+            from kioskd.service.notify import Notifier
+
+            notifier = Notifier(self.environ)
+        self.notifier = notifier
+        self.health = Health()
+        self.started_at = time.monotonic()
+        self._stop = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._catalog: Any = None
+        self._last_status = ""
+
+    @property
+    def cfg(self) -> Config:
+        return self.holder.current
+
+    # ================================================================= building
+
+    def _terminal_id(self) -> str:
+        return self.cfg.terminal.id or socket.gethostname()
+
+    def _open_journal(self) -> Any:
+        from kioskd.journal.store import Journal
+
+        os.makedirs(os.path.dirname(self.cfg.journal.path) or ".", exist_ok=True)
+        return Journal(self.cfg.journal.path, retention_days=self.cfg.journal.retention_days)
+
+    def _policy(self) -> Any:
+        from kioskd.outbox.policy import Policy
+
+        o, r = self.cfg.offline, self.cfg.reconcile
+        tz = self._catalog.time_zone if self._catalog is not None else "America/Caracas"
+        return Policy(
+            create_max_age_s=o.create_max_age_s,
+            pay_max_age_s=o.pay_max_age_s,
+            max_queued=o.max_queued,
+            max_queued_amount=o.max_queued_amount,
+            quiet_period_s=r.quiet_period_s,
+            not_applied_probes=r.probes,
+            probe_interval_s=r.probe_interval_s,
+            time_zone=tz,
+        )
+
+    def _client(self, password: str) -> Any:
+        from kioskd.banklot.client import BanklotClient
+
+        a = self.cfg.api
+        return BanklotClient(
+            a.base_url,
+            a.email,
+            password,
+            transport=self.transport,
+            connect_timeout=a.connect_timeout_s,
+            read_timeout=a.read_timeout_s,
+            verify=a.verify_tls,
+            ca_bundle=a.ca_bundle,
+        )
+
+    def _session(self) -> Any:
+        from kioskd.counter.keymap import Keymap
+        from kioskd.counter.session import CounterSession, SessionSettings
+
+        c = self.cfg
+        settings = SessionSettings(
+            idle_reset_s=c.input.idle_reset_s,
+            lang=c.terminal.locale,
+            currency=c.terminal.currency,
+            terminal_id=self._terminal_id(),
+            supervisor_code=c.functions.supervisor_code or None,
+            supervised_functions=frozenset(str(n) for n in c.functions.protected),
+            not_winner_slip=c.pay.not_winner == "slip",
+            scan_pattern=c.scanner.pattern,
+            journaled_prints=True,
+        )
+        keymap = Keymap.from_config(_keymap_table(c.keymap.bindings))
+        return CounterSession(keymap, settings, self._catalog)
+
+    def _lights(self) -> Any:
+        from kioskd.lights import Lights, Pins
+
+        led = self.cfg.leds
+        defaults = Pins()
+        pins = Pins(
+            green=led.green if led.green is not None else defaults.green,
+            amber=led.amber if led.amber is not None else defaults.amber,
+            red=led.red if led.red is not None else defaults.red,
+            buzzer=led.buzzer if led.buzzer is not None else defaults.buzzer,
+        )
+        backend = "mock" if led.backend == "mock" else led.pin_factory
+        if backend == "rpigpio":
+            backend = "auto"
+        return Lights(pins, backend=backend)
+
+    def _input_sources(self) -> list[Any]:
+        from kioskd.input.reader import InputSource, SourceConfig
+
+        c = self.cfg
+        suffix = {"tab": "\t"}.get(c.scanner.suffix, "")
+        configs = [
+            SourceConfig(
+                device=c.scanner.device,
+                role="scanner",
+                layout=c.scanner.layout,
+                gap_s=c.scanner.gap_ms / 1000.0,
+                suffix=suffix,
+                max_len=c.scanner.max_length,
+                grab=c.scanner.grab,
+                label="scanner",
+            ),
+            SourceConfig(
+                device=c.keypad.device,
+                role="keypad",
+                layout=c.keypad.layout,
+                gap_s=None,
+                grab=c.keypad.grab,
+                label="keypad",
+            ),
+        ]
+        sources = []
+        for sc in configs:
+            if not sc.device or sc.device == "none":
+                continue
+            kwargs: dict[str, Any] = {"base_dir": self.input_dir, "on_state": self._device_state}
+            if self.input_opener is not None:
+                kwargs["opener"] = self.input_opener
+            sources.append(InputSource(sc, **kwargs))
+        return sources
+
+    # ================================================================= the session
+
+    def feed(self, event: Any) -> None:
+        """The one entry of events into the counter session; carries out its actions."""
+        from kioskd.counter import session as s
+
+        try:
+            actions = self.session.handle(event)
+        except s.SessionError:
+            log.exception("counter session refused an event")
+            return
+        for action in actions:
+            if isinstance(action, s.Command):
+                self._spawn(self.executor.execute(action), f"command-{action.command_id}")
+            elif isinstance(action, s.Feedback):
+                self._feedback(action.name)
+            elif isinstance(action, s.PrintSlip):
+                self.spooler.submit(action.receipt)
+
+    def _feedback(self, name: str) -> None:
+        if name == "working":
+            self.health.working = True
+        elif name == "idle":
+            self.health.working = False
+        elif name in ("beep", "double_beep", "reject"):
+            self.lights.signal(name)
+        self._refresh_lights()
+
+    def _refresh_lights(self) -> None:
+        self.lights.set_state(light_state(self.health))
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def inject_keys(self, text: str) -> None:
+        """Type `text` on the keypad (control socket; `\\n` Enter, `\\b` Backspace, `\\x1b` Esc)."""
+        from kioskd.counter import session as s
+
+        for ch in text:
+            self.feed(s.Key(ch, self.clock.now()))
+
+    def inject_scan(self, text: str) -> None:
+        from kioskd.counter import session as s
+
+        self.feed(s.Scan(text, self.clock.now()))
+
+    async def _read_input(self, source: Any) -> None:
+        from kioskd.counter import session as s
+
+        async with source:
+            async for token in source.tokens():
+                now = self.clock.now()
+                if token.role == "scanner":
+                    if token.error:
+                        log.warning(
+                            "scan refused (%s, %d chars)",
+                            token.error,
+                            len(token.text),
+                            extra={"DEVICE_ROLE": "scanner"},
+                        )
+                        self.lights.signal("reject")
+                        continue
+                    self.feed(s.Scan(token.text, now))
+                else:
+                    self.feed(s.Key(token.key, now))
+
+    def _reader_for(self, source: Any) -> Callable[[], Awaitable[None]]:
+        return lambda: self._read_input(source)
+
+    def _device_state(self, state: Any) -> None:
+        self.health.devices[state.label] = state.state
+        msg_id = klog.DEVICE_CONNECTED if state.state in ("open", "grabbed") else klog.DEVICE_LOST
+        log.info(
+            "%s device %s: %s %s",
+            state.label,
+            state.path,
+            state.state,
+            state.detail,
+            extra={"DEVICE_ROLE": state.label, "MESSAGE_ID": msg_id},
+        )
+
+    # ================================================================= outcomes and status
+
+    def _on_outcome(self, outcome: Any) -> None:
+        fields = {"OP_ID": outcome.op_id, "OP_KIND": outcome.op_kind}
+        if outcome.ticket_number:
+            fields["TICKET_NUMBER"] = outcome.ticket_number
+        kind = outcome.kind
+        if kind == "done":
+            fields["MESSAGE_ID"] = {
+                "create": klog.SALE_DONE,
+                "pay": klog.PAYMENT_DONE,
+                "cancel": klog.CANCEL_DONE,
+            }.get(outcome.op_kind or "", klog.SALE_DONE)
+            log.info("%s done (%s)", outcome.op_kind, outcome.message, extra=fields)
+        elif kind == "in_doubt":
+            fields["MESSAGE_ID"] = klog.OP_IN_DOUBT
+            log.warning("%s in doubt: %s", outcome.op_kind, outcome.message, extra=fields)
+        elif kind == "conflict":
+            fields["MESSAGE_ID"] = klog.CONFLICT
+            log.error("%s needs a person: %s", outcome.op_kind, outcome.message, extra=fields)
+        elif kind == "alarm":
+            fields["MESSAGE_ID"] = klog.FOREIGN_TICKET
+            log.error("alarm: %s", outcome.message, extra=fields)
+        else:
+            log.info("%s %s: %s", outcome.op_kind, kind, outcome.message, extra=fields)
+        self.executor.on_outcome(outcome)
+        self.spooler.wake()
+
+    def _on_signal(self, signal_name: str) -> None:
+        self.health.outbox = signal_name
+        if signal_name == "online":
+            self.health.api = "ok"
+        elif signal_name == "offline":
+            self.health.api = "offline"
+        self._refresh_lights()
+
+    def _on_printer(self, status: Any) -> None:
+        self.health.printer = status.summary()
+        self.health.printer_needs_person = bool(status.needs_person)
+        if status.paper == "out":
+            log.error(
+                "printer out of paper",
+                extra={"MESSAGE_ID": klog.PRINTER_PAPER_OUT, "PRINTER_STATE": status.summary()},
+            )
+        elif status.online is False or not status.connected:
+            log.error(
+                "printer offline: %s",
+                status.summary(),
+                extra={"MESSAGE_ID": klog.PRINTER_OFFLINE, "PRINTER_STATE": status.summary()},
+            )
+        self._refresh_lights()
+
+    def status(self) -> dict[str, Any]:
+        """`kioskctl status --json`."""
+        ob = self.outbox
+        counts = ob.counts()
+        return {
+            "version": __version__,
+            "terminal_id": self._terminal_id(),
+            "state": light_state(self.health),
+            "lights": self.lights.current(),
+            "api": self.health.api,
+            "outbox": self.health.outbox,
+            "printer": self.health.printer,
+            "journal": self.health.journal,
+            "devices": dict(self.health.devices),
+            "queue": counts,
+            "in_doubt": counts.get("in_doubt", 0) + counts.get("reconciling", 0),
+            "oldest_in_doubt_s": ob.oldest_in_doubt_age(),
+            "next_deadline_at": ob.next_deadline(),
+            "catalog_age_s": self._catalog.age(self.clock.now()) if self._catalog else None,
+            "catalog_stale": self.health.catalog_stale,
+            "slips_printed": self.spooler.printed,
+            "uptime_s": round(time.monotonic() - self.started_at, 1),
+        }
+
+    def status_info(self) -> Any:
+        from kioskd.counter.slips import StatusInfo
+
+        return StatusInfo(
+            version=__version__,
+            terminal_id=self._terminal_id(),
+            ip=_local_ip(),
+            queue=self.outbox.counts(),
+            printer=self.health.printer,
+            api=self.health.api,
+            catalog_age_s=self._catalog.age(self.clock.now()) if self._catalog else None,
+            catalog_stale=self.health.catalog_stale,
+        )
+
+    def _publish_status(self) -> None:
+        line = status_line(self.health, self.outbox.counts())
+        if line != self._last_status:
+            self._last_status = line
+            self.notifier.status(line)
+
+    # ================================================================= catalog
+
+    def _load_cached_catalog(self) -> None:
+        from kioskd.counter.catalog import Catalog
+
+        cached = self.journal.load_catalog("catalog")
+        if cached is None:
+            return
+        data, _fetched_at = cached
+        try:
+            self._catalog = Catalog.from_json(data)
+        except Exception:
+            log.exception("cached catalog unreadable; waiting for a fresh one")
+
+    async def refresh_catalog(self) -> bool:
+        """Fetch the catalog now; errors are logged, never fatal. Returns whether it worked."""
+        from kioskd.banklot import errors
+        from kioskd.counter import session as s
+        from kioskd.counter.catalog import Catalog
+
+        now = self.clock.now()
+        try:
+            entity = await self.client.get_data()
+            products = await self.client.products()
+            inventory = await self.client.inventory_template()
+            catalog = Catalog.build(entity, products, inventory, now)
+        except errors.AuthFailed as exc:
+            self.health.api = "login refused"
+            log.error("catalog refresh: login refused: %s", exc)
+            self._refresh_lights()
+            return False
+        except errors.BanklotError as exc:
+            log.warning("catalog refresh failed: %s", exc)
+            return False
+        self._catalog = catalog
+        self.health.api = "ok"
+        try:
+            self.journal.save_catalog("catalog", catalog.to_json(), fetched_at=now)
+        except Exception as exc:
+            log.warning("catalog not cached in the journal: %s", exc)
+        self.feed(s.CatalogUpdated(catalog, now))
+        self.outbox.policy = self._policy()
+        return True
+
+    async def _catalog_loop(self) -> None:
+        refresh_s = self.cfg.catalog.refresh_s
+        while True:
+            ok = await self.refresh_catalog()
+            await self.clock.sleep(refresh_s if ok else min(30.0, refresh_s))
+
+    # ================================================================= periodic tasks
+
+    async def _ticker(self) -> None:
+        from kioskd.counter import session as s
+
+        while True:
+            await asyncio.sleep(TICK_S)
+            self.feed(s.Tick(self.clock.now()))
+
+    async def _watchdog(self, interval_s: float) -> None:
+        while True:
+            self.notifier.watchdog()
+            await asyncio.sleep(interval_s / 2.0)
+
+    async def _status_loop(self) -> None:
+        while True:
+            now = self.clock.now()
+            if self._catalog is not None:
+                self.health.catalog_age_s = self._catalog.age(now)
+                self.health.catalog_stale = self._catalog.is_stale(
+                    now, self.cfg.catalog.stale_after_s
+                )
+            self._publish_status()
+            await asyncio.sleep(STATUS_EVERY_S)
+
+    async def _supervised(self, name: str, factory: Callable[[], Awaitable[Any]]) -> None:
+        """Run a task forever; restart it with backoff when it fails."""
+        delay = 0.5
+        while True:
+            started = time.monotonic()
+            try:
+                await factory()
+                if self._stop.is_set():
+                    return
+                log.warning("%s task ended; restarting", name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s task failed; restarting in %.1f s", name, delay)
+            if time.monotonic() - started > 30:
+                delay = 0.5
+            await asyncio.sleep(delay)
+            delay = min(30.0, delay * 2)
+
+    # ================================================================= signals
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the config; a broken file keeps the last good one."""
+        self.notifier.reloading()
+        ok, detail = self.holder.reload()
+        if ok:
+            log.info(
+                "config reloaded (%s)",
+                ", ".join(detail) or "no change",
+                extra={"MESSAGE_ID": klog.CONFIG_RELOADED},
+            )
+            c = self.cfg
+            klog.setup_logging(c.log.level, c.log.target, terminal_id=self._terminal_id())
+        else:
+            log.error(
+                "config rejected, keeping the last good one: %s",
+                "; ".join(str(e) for e in detail),
+                extra={"MESSAGE_ID": klog.CONFIG_REJECTED},
+            )
+        self.notifier.ready(status=status_line(self.health, self.outbox.counts()))
+
+    # ================================================================= run
+
+    async def run(self) -> int:
+        from kioskd.journal.store import JournalError
+        from kioskd.outbox.dispatcher import Outbox
+        from kioskd.printer import open_printer
+        from kioskd.service.config import PasswordUnavailable
+        from kioskd.service.control import ControlServer
+        from kioskd.service.executor import Executor
+        from kioskd.service.handler import ControlHandler
+        from kioskd.service.notify import watchdog_interval
+        from kioskd.service.printing import Spooler
+
+        c = self.cfg
+        try:
+            password = c.api.read_password(self.environ)
+        except PasswordUnavailable as exc:
+            raise FatalError(str(exc)) from exc
+        klog.register_secret(password, permanent=True)
+
+        self.lights = self._lights()
+        self.lights.set_state("working")
+        while True:
+            try:
+                self.journal = self._open_journal()
+                break
+            except JournalError as exc:
+                # Money operations are impossible without the journal: say so and keep trying.
+                self.health.journal = str(exc)
+                self.lights.set_state("attention")
+                self.notifier.status(f"attention · journal: {exc}")
+                log.error("journal unusable: %s", exc, extra={"MESSAGE_ID": klog.JOURNAL_ATTENTION})
+                try:
+                    await asyncio.wait_for(self._stop.wait(), 10.0)
+                    return 1
+                except TimeoutError:
+                    continue
+        self._load_cached_catalog()
+        self.client = self._client(password)
+        self.outbox = Outbox(
+            self.journal,
+            self.client,
+            self.clock,
+            self._policy(),
+            on_outcome=self._on_outcome,
+            on_signal=self._on_signal,
+        )
+        self.session = self._session()
+        self.executor = Executor(self.client, self.outbox, self.clock, self.feed, self._context)
+        printer = open_printer(
+            c.printer.uri,
+            timeout_s=c.printer.timeout_s,
+            paper_mm=c.printer.paper_mm,
+            on_change=self._on_printer,
+        )
+        self.spooler = Spooler(
+            self.journal,
+            printer,
+            self.clock,
+            self._slip_context,
+            paper_mm=c.printer.paper_mm,
+            preview_dir=c.printer.preview_dir,
+        )
+        await self.outbox.recover()
+        sources = self._input_sources()
+
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+        loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+
+        handler = ControlHandler(self)
+        exit_code = 0
+        try:
+            async with (
+                ControlServer(c.control.socket, handler, allow_inject=c.control.allow_inject),
+                asyncio.TaskGroup() as tg,
+            ):
+                workers = [
+                    tg.create_task(self._supervised("outbox", self.outbox.run)),
+                    tg.create_task(self._supervised("printing", self.spooler.run)),
+                    tg.create_task(self._supervised("catalog", self._catalog_loop)),
+                    tg.create_task(self._ticker()),
+                    tg.create_task(self._status_loop()),
+                ]
+                for src in sources:
+                    reader = self._supervised(f"input-{src.label}", self._reader_for(src))
+                    workers.append(tg.create_task(reader))
+                interval = watchdog_interval(self.environ)
+                if interval:
+                    workers.append(tg.create_task(self._watchdog(interval)))
+                await asyncio.sleep(0)  # let the input tasks try their devices once
+                self._refresh_lights()
+                self.notifier.ready(status=status_line(self.health, self.outbox.counts()))
+                log.info(
+                    "kioskd %s ready",
+                    __version__,
+                    extra={"MESSAGE_ID": klog.DAEMON_STARTED},
+                )
+                await self._stop.wait()
+                self.notifier.stopping()
+                log.info("stopping: draining", extra={"MESSAGE_ID": klog.DAEMON_STOPPING})
+                await self._drain(workers)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            with contextlib.suppress(Exception):
+                await printer.close()
+            with contextlib.suppress(Exception):
+                await self.client.aclose()
+            self.journal.close()
+            self.lights.set_state("off")
+            self.lights.close()
+        return exit_code
+
+    async def _drain(self, workers: list[asyncio.Task[Any]]) -> None:
+        """Let commands in flight and pending slips finish (bounded), then stop every task."""
+        deadline = time.monotonic() + DRAIN_S
+        while time.monotonic() < deadline:
+            busy = [t for t in self._tasks if not t.done()]
+            if not busy and self.spooler.idle:
+                break
+            await asyncio.sleep(0.05)
+        self.outbox.stop()
+        for task in [*workers, *self._tasks]:
+            task.cancel()
+
+    def _context(self) -> Any:
+        from kioskd.service.executor import Context
+
+        cat = self._catalog
+        return Context(
+            time_zone=cat.time_zone if cat is not None else "America/Caracas",
+            ticket_expiration_days=getattr(cat, "ticket_expiration_days", 3) if cat else 3,
+            seconds_to_cancel=getattr(cat, "seconds_to_cancel", 180) if cat else 180,
+            status_info=self.status_info,
+        )
+
+    def _slip_context(self) -> Any:
+        from kioskd.counter.slips import SlipContext
+
+        return SlipContext.from_catalog(
+            self._catalog,
+            lang=self.cfg.terminal.locale,
+            currency=self.cfg.terminal.currency,
+            terminal_id=self._terminal_id(),
+        )
+
+
+def _keymap_table(bindings: Any) -> dict[str, list[str]]:
+    """Config `[keymap]` (key name -> action, rebinding single keys) applied on top of the
+    session's default keymap, as the action -> key names table `Keymap` takes."""
+    from kioskd.counter.keymap import DEFAULT_BINDINGS
+
+    table = {action: list(keys) for action, keys in DEFAULT_BINDINGS.items()}
+    for key_name, action in dict(bindings).items():
+        for keys in table.values():
+            if key_name in keys:
+                keys.remove(key_name)
+        if action not in (None, "none"):
+            table.setdefault(str(action), []).append(str(key_name))
+    return {action: keys for action, keys in table.items() if keys}
+
+
+def run_daemon(config_path: str, **kwargs: Any) -> int:
+    """Load the config, set up logging, run the daemon; one clear message on a fatal error."""
+    from kioskd.service.config import ConfigInvalid
+
+    try:
+        holder = ConfigHolder(config_path)
+    except ConfigInvalid as exc:
+        for err in exc.errors:
+            print(f"kioskd: {err}", flush=True)
+        return 2
+    except OSError as exc:
+        print(f"kioskd: cannot read config {config_path}: {exc.strerror}", flush=True)
+        return 2
+    cfg = holder.current
+    klog.setup_logging(cfg.log.level, cfg.log.target, terminal_id=cfg.terminal.id or None)
+    daemon = Daemon(holder, **kwargs)
+    try:
+        return asyncio.run(daemon.run())
+    except FatalError as exc:
+        log.error("fatal: %s", exc)
+        print(f"kioskd: {exc}", flush=True)
+        return 1

@@ -1,0 +1,255 @@
+"""Carries out the counter session's commands and turns what happened into session events.
+
+Rules:
+- The session decides *what* to do; this module only does it: money-moving commands go to the
+  outbox (journaled before the first byte), reads go straight to the client.
+- Every command ends in exactly one result event for the session (`Done`, `Failed`), possibly
+  after a `Queued` (accepted by the outbox but not confirmed yet). Results arrive through the
+  `deliver` callback, from tasks the daemon owns; this module never touches the session.
+- Outbox outcomes are matched back to commands by operation id. An outcome for an operation no
+  command waits for (one recovered after a restart) is only logged: its slip comes from the
+  journal's print job.
+- Error classes become the session's reason codes (`REASONS`); no PIN in any text.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from kioskd.banklot import errors
+from kioskd.banklot.days import local_date, local_day_range, recent_days
+from kioskd.banklot.models import CancelResult, PayResult, Ticket
+from kioskd.counter import session as s
+from kioskd.counter import slips
+from kioskd.outbox.dispatcher import Outbox, OutboxRefused, Outcome
+
+log = logging.getLogger("kioskd.executor")
+
+# Most specific class first: the first isinstance match wins.
+REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (errors.NotAWinner, "not_a_winner"),
+    (errors.TicketNotFound, "ticket_not_found"),
+    (errors.WrongPin, "wrong_pin"),
+    (errors.AlreadyPaid, "already_paid"),
+    (errors.TicketExpired, "ticket_expired"),
+    (errors.CancelWindowPassed, "cancel_window_passed"),
+    (errors.AlreadyRejected, "already_canceled"),
+    (errors.EventsClosed, "events_closed"),
+    (errors.WagerRejected, "wager_rejected"),
+    (errors.AuthFailed, "auth_failed"),
+    (errors.NotSent, "offline"),
+    (errors.InDoubt, "in_doubt"),
+    (errors.Rejected, "rejected"),
+    (OutboxRefused, "offline_cap"),
+)
+
+
+def reason_for(exc: BaseException) -> str:
+    for cls, reason in REASONS:
+        if isinstance(exc, cls):
+            return reason
+    return "error"
+
+
+def detail_for(exc: BaseException) -> str:
+    """A short, PIN-free text for a slip: the server's message for business errors."""
+    if isinstance(exc, errors.BanklotError):
+        return exc.message
+    return str(exc)
+
+
+@dataclass
+class Context:
+    """What the executor needs to know about the kiosk right now (refreshed by the daemon)."""
+
+    time_zone: str = "America/Caracas"
+    ticket_expiration_days: int = 3
+    seconds_to_cancel: float = 180.0
+    status_info: Callable[[], slips.StatusInfo] | None = None
+
+
+Deliver = Callable[[Any], None]
+
+
+class Executor:
+    """Runs commands; results go to `deliver` (the daemon feeds them to the session)."""
+
+    def __init__(
+        self,
+        client: Any,
+        outbox: Outbox,
+        clock: Any,
+        deliver: Deliver,
+        context: Callable[[], Context],
+    ) -> None:
+        self.client = client
+        self.outbox = outbox
+        self.clock = clock
+        self.deliver = deliver
+        self.context = context
+        self._waiting: dict[int, s.Command] = {}  # op id -> the command waiting for it
+        # Outcomes that arrived before `submit_*` returned their op id (in-process transports
+        # can answer that fast); claimed right after the submit.
+        self._unclaimed: dict[int, list[Outcome]] = {}
+
+    # ----------------------------------------------------------------- commands
+
+    async def execute(self, command: s.Command) -> None:
+        """Carry out one command; exactly one terminal result is delivered (maybe later)."""
+        handler = self._HANDLERS.get(type(command))
+        if handler is None:
+            self._fail(command, "error", f"no handler for {type(command).__name__}")
+            return
+        try:
+            await handler(self, command)
+        except (errors.BanklotError, OutboxRefused) as exc:
+            self._fail(command, reason_for(exc), detail_for(exc))
+        except Exception as exc:  # a bug must not leave the clerk waiting forever
+            log.exception("command %s failed", type(command).__name__)
+            self._fail(command, "error", type(exc).__name__)
+
+    def _done(self, command: s.Command, data: Any) -> None:
+        self.deliver(s.Done(command.command_id, data, now=self.clock.now()))
+
+    def _fail(self, command: s.Command, reason: str, detail: str = "") -> None:
+        self.deliver(s.Failed(command.command_id, reason, detail, now=self.clock.now()))
+
+    async def _find_date(self, ticket: int, date: Any) -> Any:
+        """The ticket's local creation date: given, or searched over the expiration window."""
+        if date is not None:
+            return date
+        ctx = self.context()
+        days = recent_days(self.clock.now(), ctx.time_zone, max(1, ctx.ticket_expiration_days + 1))
+        for day in days:
+            try:
+                await self.client.ticket(ticket, day)
+            except errors.TicketNotFound:
+                continue
+            return day
+        raise errors.TicketNotFound("no rows in result set", endpoint="/user/ticket")
+
+    async def _lookup(self, command: s.Lookup) -> None:
+        if command.date is not None:
+            ticket = await self.client.ticket(command.ticket, command.date)
+        else:
+            day = await self._find_date(command.ticket, None)
+            ticket = await self.client.ticket(command.ticket, day)
+        self._done(command, ticket)
+
+    async def _sell(self, command: s.Sell) -> None:
+        closes_at = command.closes_at if command.closes_at is not None else float("inf")
+        op_id = await self.outbox.submit_create(list(command.wagers), closes_at)
+        self._claim(op_id, command)
+
+    async def _pay(self, command: s.Pay) -> None:
+        date = await self._find_date(command.ticket, command.date)
+        op_id = await self.outbox.submit_pay(command.ticket, command.pin, _iso(date))
+        self._claim(op_id, command)
+
+    async def _cancel(self, command: s.Cancel) -> None:
+        ctx = self.context()
+        op_id = await self.outbox.submit_cancel(
+            command.ticket, command.created_at, ctx.seconds_to_cancel
+        )
+        self._claim(op_id, command)
+
+    async def _repeat(self, command: s.Repeat) -> None:
+        date = await self._find_date(command.ticket, command.date)
+        self._done(command, await self.client.copy(command.ticket, date))
+
+    async def _reprint_last(self, command: s.ReprintLast) -> None:
+        self._done(command, await self.client.last())
+
+    async def _results(self, command: s.Results) -> None:
+        ctx = self.context()
+        today = local_date(self.clock.now(), ctx.time_zone)
+        self._done(command, list(await self.client.results(local_day_range(today, ctx.time_zone))))
+
+    async def _shift_report(self, command: s.ShiftReport) -> None:
+        ctx = self.context()
+        today = local_date(self.clock.now(), ctx.time_zone)
+        between = local_day_range(today, ctx.time_zone)
+        tickets = await self.client.tickets(between, transaction_type="wager")
+        totals = await self.client.reports(between)
+        self._done(command, slips.ShiftReport.from_api(today, tickets, totals))
+
+    async def _status(self, command: s.StatusSlip | s.TestPrint) -> None:
+        ctx = self.context()
+        info = ctx.status_info() if ctx.status_info is not None else None
+        if isinstance(command, s.StatusSlip) and info is None:
+            raise RuntimeError("no status available")
+        self._done(command, info)
+
+    _HANDLERS: ClassVar[dict[type, Callable[[Executor, Any], Awaitable[None]]]] = {
+        s.Lookup: _lookup,
+        s.Sell: _sell,
+        s.Pay: _pay,
+        s.Cancel: _cancel,
+        s.Repeat: _repeat,
+        s.ReprintLast: _reprint_last,
+        s.Results: _results,
+        s.ShiftReport: _shift_report,
+        s.StatusSlip: _status,
+        s.TestPrint: _status,
+    }
+
+    # ----------------------------------------------------------------- outbox outcomes
+
+    def _claim(self, op_id: int, command: s.Command) -> None:
+        self._waiting[op_id] = command
+        for outcome in self._unclaimed.pop(op_id, []):
+            self.on_outcome(outcome)
+
+    def on_outcome(self, outcome: Outcome) -> None:
+        """Match an outbox outcome to the command waiting for it (if any)."""
+        if outcome.op_id is None:
+            return
+        command = self._waiting.get(outcome.op_id)
+        if command is None:
+            early = self._unclaimed.setdefault(outcome.op_id, [])
+            early.append(outcome)
+            while len(self._unclaimed) > 64:  # recovered ops nobody will claim
+                self._unclaimed.pop(next(iter(self._unclaimed)))
+            return
+        now = self.clock.now()
+        if outcome.kind in ("queued", "in_doubt"):
+            # Durably queued but not confirmed: the session may print a PENDING slip.
+            self.deliver(s.Queued(command.command_id, now=now))
+            return
+        if outcome.kind == "conflict":
+            # Needs a person; the operation stays visible in `kioskctl queue`.
+            self.deliver(s.Queued(command.command_id, now=now))
+            return
+        del self._waiting[outcome.op_id]
+        if outcome.kind == "done":
+            self.deliver(s.Done(command.command_id, self._result_of(outcome), now=now))
+        elif outcome.kind == "expired":
+            self.deliver(s.Failed(command.command_id, "expired", outcome.message, now=now))
+        elif outcome.kind == "rejected":
+            exc = outcome.error
+            reason = reason_for(exc) if exc is not None else "rejected"
+            detail = detail_for(exc) if exc is not None else outcome.message
+            self.deliver(s.Failed(command.command_id, reason, detail, now=now))
+        else:
+            self._waiting[outcome.op_id] = command  # alarm and friends: keep waiting
+
+    def _result_of(self, outcome: Outcome) -> Any:
+        op = self.outbox.journal.get(outcome.op_id)
+        result = dict(op.result or {})
+        if op.kind == "create":
+            return Ticket.from_json({**result, "pin_number": op.pin_number})
+        if op.kind == "pay":
+            return PayResult(
+                ticket_number=int(op.ticket_number or 0),
+                status=str(result.get("status", "paid")),
+                prize=int(result.get("prize") or 0),
+                paid_at=result.get("paid_at"),
+            )
+        return CancelResult(ticket_number=int(op.ticket_number or 0), status="canceled")
+
+
+def _iso(date: Any) -> str:
+    return date.isoformat() if hasattr(date, "isoformat") else str(date)

@@ -1,0 +1,145 @@
+"""The print spooler: one ordered path from slips to paper.
+
+Rules:
+- Slips of money operations come from the journal's print jobs (written in the same
+  transaction as the outcome); a job is marked printed only after the printer took the whole
+  receipt, so a crash in between prints it again, marked as a copy. Nothing else marks jobs.
+- Other slips (results, reports, rejections, PENDING...) come from the counter session through
+  `submit()`; they are not journaled: losing one in a crash costs nothing but paper.
+- Journal jobs go first: a customer's ticket never waits behind a shift report.
+- The printer itself waits while paper is out or the cover is open (it never drops a job); this
+  module only orders the work and, when configured, writes a PNG preview of every slip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kioskd.banklot.models import Ticket
+from kioskd.counter import slips
+from kioskd.journal.store import Journal, PrintJob
+from kioskd.receipt import Receipt
+
+log = logging.getLogger("kioskd.printing")
+
+
+def receipt_for_job(job: PrintJob, journal: Journal, ctx: slips.SlipContext) -> Receipt:
+    """The slip a journaled print job stands for (reprints marked as copies)."""
+    op = journal.get(job.op_id) if job.op_id is not None else None
+    result: dict[str, Any] = dict(op.result or {}) if op is not None else {}
+    number = int(job.payload.get("ticket_number") or (op.ticket_number if op else 0) or 0)
+    when = float(op.updated_at if op is not None else job.created_at)
+    if job.kind == "ticket" and op is not None:
+        ticket = Ticket.from_json({**result, "pin_number": op.pin_number})
+        return slips.ticket_slip(ctx, ticket, copy=job.reprint)
+    if job.kind == "payout":
+        prize = float(result.get("prize") or 0)
+        paid_at = float(result.get("paid_at") or when)
+        return slips.payout_slip(ctx, number, prize, paid_at, copy=job.reprint)
+    if job.kind == "cancel":
+        receipt = slips.cancel_slip(ctx, number, when, op.amount if op is not None else None)
+    elif job.kind == "not_done":
+        what = {"create": "sale", "pay": "pay", "cancel": "cancel"}.get(
+            str(job.payload.get("kind")), "sale"
+        )
+        receipt = slips.expired_slip(
+            ctx,
+            what,
+            when,
+            ticket_number=number or None,
+            amount=op.amount if op is not None and what == "sale" else None,
+        )
+    else:
+        raise ValueError(f"print job {job.id}: unknown kind {job.kind!r}")
+    if job.reprint:
+        receipt = dataclasses.replace(receipt, copy=True)
+    return receipt
+
+
+class Spooler:
+    """Orders slips to the printer; `run()` is the daemon's printing task."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        printer: Any,
+        clock: Any,
+        slip_context: Callable[[], slips.SlipContext],
+        *,
+        paper_mm: int = 80,
+        preview_dir: str | None = None,
+        on_printed: Callable[[Receipt], None] | None = None,
+    ) -> None:
+        self.journal = journal
+        self.printer = printer
+        self.clock = clock
+        self.slip_context = slip_context
+        self.paper_mm = paper_mm
+        self.preview_dir = Path(preview_dir) if preview_dir else None
+        self.on_printed = on_printed
+        self.printed = 0
+        # Preview files are numbered on from what a previous run left (after a restart too).
+        self._seq = len(list(self.preview_dir.glob("*.png"))) if self.preview_dir else 0
+        self._adhoc: asyncio.Queue[Receipt] = asyncio.Queue()
+        self._wake = asyncio.Event()
+        self._busy = False
+
+    def submit(self, receipt: Receipt) -> None:
+        """Queue a slip that is not a journaled money slip."""
+        self._adhoc.put_nowait(receipt)
+        self._wake.set()
+
+    def wake(self) -> None:
+        """New journal print jobs may exist (an outbox outcome was journaled)."""
+        self._wake.set()
+
+    @property
+    def idle(self) -> bool:
+        return not self._busy and self._adhoc.empty() and not self.journal.pending_print_jobs()
+
+    async def run(self, poll_s: float = 2.0) -> None:
+        while True:
+            await self.drain()
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), poll_s)
+
+    async def drain(self) -> None:
+        """Print every pending journal job, then every queued slip."""
+        self._busy = True
+        try:
+            for job in self.journal.pending_print_jobs():
+                try:
+                    receipt = receipt_for_job(job, self.journal, self.slip_context())
+                except Exception:
+                    log.exception("print job %s cannot be rendered; left pending", job.id)
+                    continue
+                await self._print(receipt)
+                self.journal.mark_printed(job.id, now=self.clock.now())
+            while not self._adhoc.empty():
+                await self._print(self._adhoc.get_nowait())
+        finally:
+            self._busy = False
+
+    async def _print(self, receipt: Receipt) -> None:
+        self.printed += 1
+        if self.preview_dir is not None:
+            self._seq += 1
+            copy = "-copy" if receipt.copy else ""
+            path = self.preview_dir / f"{self._seq:03d}-{receipt.kind}{copy}.png"
+            try:
+                from kioskd.printer import render_png
+
+                await asyncio.to_thread(render_png, receipt, self.paper_mm, path)
+            except Exception:
+                log.exception("preview of slip %s failed", receipt.kind)
+        await self.printer.print_receipt(receipt)
+        log.info("printed %s slip", receipt.kind, extra={"SLIP_KIND": receipt.kind})
+        if self.on_printed is not None:
+            self.on_printed(receipt)
