@@ -677,6 +677,7 @@ class Daemon:
             time_zone=cat.time_zone if cat is not None else "America/Caracas",
             ticket_expiration_days=getattr(cat, "ticket_expiration_days", 3) if cat else 3,
             seconds_to_cancel=getattr(cat, "seconds_to_cancel", 180) if cat else 180,
+            categories=_categories(cat),
             status_info=self.status_info,
         )
 
@@ -689,6 +690,14 @@ class Daemon:
             currency=self.cfg.terminal.currency,
             terminal_id=self._terminal_id(),
         )
+
+
+def _categories(catalog: Any) -> tuple[str, ...]:
+    """The game categories of the catalog's products (for the shift report's totals)."""
+    products = getattr(catalog, "products", None) or {}
+    items = products.values() if isinstance(products, dict) else products
+    found = sorted({p.game_category for p in items if getattr(p, "game_category", None)})
+    return tuple(found) or ("lottery", "animalitos")
 
 
 def _keymap_table(bindings: Any) -> dict[str, list[str]]:

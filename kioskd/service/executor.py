@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from kioskd.banklot import errors
 from kioskd.banklot.days import local_date, local_day_range, recent_days
-from kioskd.banklot.models import CancelResult, PayResult, Ticket
+from kioskd.banklot.models import CancelResult, PayResult, ReportTotals, Ticket
 from kioskd.counter import session as s
 from kioskd.counter import slips
 from kioskd.outbox.dispatcher import Outbox, OutboxRefused, Outcome
@@ -68,6 +68,7 @@ class Context:
     time_zone: str = "America/Caracas"
     ticket_expiration_days: int = 3
     seconds_to_cancel: float = 180.0
+    categories: tuple[str, ...] = ("lottery", "animalitos")  # game categories sold here
     status_info: Callable[[], slips.StatusInfo] | None = None
 
 
@@ -173,7 +174,15 @@ class Executor:
         today = local_date(self.clock.now(), ctx.time_zone)
         between = local_day_range(today, ctx.time_zone)
         tickets = await self.client.tickets(between, transaction_type="wager")
-        totals = await self.client.reports(between)
+        # `/gaming/reports` answers per game category: add up every category we sell.
+        parts = [await self.client.reports(between, category=c) for c in ctx.categories]
+        totals = ReportTotals(
+            sale=sum(p.sale for p in parts),
+            prize=sum(p.prize for p in parts),
+            balance=sum(p.balance for p in parts),
+            agency=sum(p.agency for p in parts),
+            parent_balance=sum(p.parent_balance for p in parts),
+        )
         self._done(command, slips.ShiftReport.from_api(today, tickets, totals))
 
     async def _status(self, command: s.StatusSlip | s.TestPrint) -> None:

@@ -43,7 +43,7 @@ def receipt_for_job(job: PrintJob, journal: Journal, ctx: slips.SlipContext) -> 
         paid_at = float(result.get("paid_at") or when)
         return slips.payout_slip(ctx, number, prize, paid_at, copy=job.reprint)
     if job.kind == "cancel":
-        receipt = slips.cancel_slip(ctx, number, when, op.amount if op is not None else None)
+        receipt = slips.cancel_slip(ctx, number, when, _sale_amount(journal, number))
     elif job.kind == "not_done":
         what = {"create": "sale", "pay": "pay", "cancel": "cancel"}.get(
             str(job.payload.get("kind")), "sale"
@@ -60,6 +60,14 @@ def receipt_for_job(job: PrintJob, journal: Journal, ctx: slips.SlipContext) -> 
     if job.reprint:
         receipt = dataclasses.replace(receipt, copy=True)
     return receipt
+
+
+def _sale_amount(journal: Journal, ticket_number: int) -> float | None:
+    """The amount of the sale a cancellation gives back (None when not sold here)."""
+    for op in journal.operations(("done",)):
+        if op.kind == "create" and op.ticket_number == ticket_number:
+            return float(op.amount)
+    return None
 
 
 class Spooler:
