@@ -69,7 +69,7 @@ def light_state(h: Health) -> str:
         return "attention"
     if h.outbox == "in_doubt":
         return "reconciling"
-    if h.outbox == "offline":
+    if h.outbox == "offline" or h.api == "offline":
         return "offline"
     if h.working:
         return "working"
@@ -452,6 +452,11 @@ class Daemon:
         except errors.AuthFailed as exc:
             self.health.api = "login refused"
             log.error("catalog refresh: login refused: %s", exc)
+            self._refresh_lights()
+            return False
+        except errors.NotSent as exc:
+            self.health.api = "offline"
+            log.warning("catalog refresh: API unreachable: %s", exc)
             self._refresh_lights()
             return False
         except errors.BanklotError as exc:
