@@ -18,11 +18,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -140,8 +142,12 @@ class VirtualKiosk:
         preview: bool = True,
         config_extra: str = "",
         log_level: str = "info",
+        journal_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.workdir = Path(workdir)
+        self._journal_path = Path(journal_path) if journal_path is not None else None
+        # Unix socket paths are limited to ~107 bytes: sockets live in a short private dir.
+        self.runtime_dir = Path(tempfile.mkdtemp(prefix="kioskd-vk-"))
         self.seed = seed
         self._sim = sim
         self.email = email
@@ -161,11 +167,15 @@ class VirtualKiosk:
 
     @property
     def journal_path(self) -> Path:
-        return self.workdir / "journal.sqlite3"
+        return self._journal_path or self.workdir / "journal.sqlite3"
 
     @property
     def control_socket(self) -> Path:
-        return self.workdir / "control.sock"
+        return self.runtime_dir / "control.sock"
+
+    @property
+    def notify_socket(self) -> Path:
+        return self.runtime_dir / "notify.sock"
 
     @property
     def config_path(self) -> Path:
@@ -203,14 +213,14 @@ class VirtualKiosk:
             '[terminal]\nid = "virtual-1"\n'
             f'[api]\nbase_url = "{self.server.base_url}"\nemail = "{self.email}"\n'
             f'password = "{self.password}"\nconnect_timeout_s = 1.0\nread_timeout_s = 2.0\n'
-            f'[journal]\npath = "{w}/journal.sqlite3"\n'
+            f'[journal]\npath = "{self.journal_path.resolve()}"\n'
             "[offline]\ncreate_max_age_s = 120.0\npay_max_age_s = 600.0\n"
             "[reconcile]\nquiet_period_s = 2.0\nprobes = 2\nprobe_interval_s = 1.0\n"
             f'[scanner]\ndevice = "replay:{w}/scanner.fifo"\n'
             f'[keypad]\ndevice = "replay:{w}/keypad.fifo"\n'
             f'[printer]\nuri = "{self.printer.uri}"\ntimeout_s = 3.0\n{preview}'
             '[leds]\nbackend = "mock"\n'
-            f'[control]\nsocket = "{w}/control.sock"\nallow_inject = true\n'
+            f'[control]\nsocket = "{self.control_socket}"\nallow_inject = true\n'
             f'[log]\ntarget = "stderr"\nlevel = "{self.log_level}"\n' + self.config_extra
         )
 
@@ -220,14 +230,14 @@ class VirtualKiosk:
         """Start `kioskd run`; with `wait`, return once it has sent READY=1."""
         if self._notify is None:
             self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            path = self.workdir / "notify.sock"
+            path = self.notify_socket
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             self._notify.bind(str(path))
             self._notify.settimeout(0.2)
         self.ready = False
         env = dict(os.environ)
-        env["NOTIFY_SOCKET"] = str(self.workdir / "notify.sock")
+        env["NOTIFY_SOCKET"] = str(self.notify_socket)
         env.pop("JOURNAL_STREAM", None)
         env.pop("WATCHDOG_USEC", None)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
@@ -370,6 +380,7 @@ class VirtualKiosk:
                     part.close() if hasattr(part, "close") else part.vanish()
         if self._notify is not None:
             self._notify.close()
+        shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
     def __enter__(self) -> VirtualKiosk:
         return self.start()

@@ -858,6 +858,7 @@ class Simulator:
         for t in self._tickets:
             row = self._ticket_json(t, now)
             row.update(
+                local_date=t.local_date.isoformat(),
                 origin=t.origin,
                 paid_at=t.paid_at,
                 canceled_at=t.canceled_at,
