@@ -122,6 +122,12 @@ class Daemon:
         self.notifier = notifier
         self.health = Health()
         self.started_at = time.monotonic()
+        # python-escpos parses its printer-capabilities YAML at import unless it finds its
+        # pickle in this folder; without it, it also leaves a new temp dir behind every start.
+        # (Set before anything imports kioskd.printer.)
+        cache = self.environ.get("CACHE_DIRECTORY") or os.path.dirname(self.cfg.journal.path)
+        if cache and os.path.isdir(cache):
+            os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", cache)
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._catalog: Any = None

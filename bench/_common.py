@@ -1,0 +1,285 @@
+"""Shared pieces of the benchmarks: statistics, the machine, a probed virtual kiosk.
+
+Rules:
+- Every timestamp is `time.monotonic()` (CLOCK_MONOTONIC: one clock for every process on the
+  machine), taken in this process: the simulator and the fake printer run here, in threads, so
+  the probes wrap them in place (instance attributes; the simulator's ASGI `send`) and measure
+  nothing inside the daemon we could not observe from outside.
+- A benchmark prints its figures and one ``RESULT {json}`` line that `run_all.py` collects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from kioskd.service.harness import VirtualKiosk  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100): with n < 100 the p99 is the maximum."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[int(rank) - 1]
+
+
+def summary(values: list[float], scale: float = 1000.0) -> dict[str, float]:
+    """median / p99 / max (milliseconds by default) and n."""
+    return {
+        "n": len(values),
+        "median": round(statistics.median(values) * scale, 3),
+        "p99": round(percentile(values, 99) * scale, 3),
+        "max": round(max(values) * scale, 3),
+    }
+
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "uname": " ".join(platform.uname()),
+        "cpu": model,
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+    }
+
+
+def emit(name: str, data: dict[str, Any]) -> None:
+    print("RESULT " + json.dumps({"bench": name, **data}), flush=True)
+
+
+# --------------------------------------------------------------------- /proc of the daemon
+
+
+def proc_cpu_s(pid: int) -> float:
+    """utime + stime of the whole process (all threads), seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_switches(pid: int) -> tuple[int, int]:
+    """(voluntary, involuntary) context switches summed over every thread."""
+    vol = invol = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches"):
+                    vol += int(line.split()[1])
+                elif line.startswith("nonvoluntary_ctxt_switches"):
+                    invol += int(line.split()[1])
+    return vol, invol
+
+
+def proc_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def proc_threads(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/task").iterdir()))
+
+
+# --------------------------------------------------------------------- the kiosk
+
+
+class BenchKiosk(VirtualKiosk):
+    """A `VirtualKiosk` whose daemon may run with extra environment (e.g. ``WATCHDOG_USEC``,
+    which the harness removes) or under a wrapper command (``strace``)."""
+
+    def __init__(
+        self, *a: Any, env: dict[str, str] | None = None, wrap: list[str] | None = None, **kw: Any
+    ) -> None:
+        kw.setdefault("preview", False)  # PNG previews are a demo feature, not the counter's
+        super().__init__(*a, **kw)
+        self.extra_env = env or {}
+        self.wrap = wrap or []
+        self.spawned_at = 0.0
+
+    def start_daemon(self, wait: bool = True, timeout_s: float = 20.0) -> None:
+        if not self.extra_env and not self.wrap:
+            self.spawned_at = time.monotonic()
+            super().start_daemon(wait, timeout_s)
+            return
+        import socket
+
+        if self._notify is None:
+            self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            path = self.workdir / "notify.sock"
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            self._notify.bind(str(path))
+            self._notify.settimeout(0.2)
+        self.ready = False
+        env = dict(os.environ)
+        env["NOTIFY_SOCKET"] = str(self.workdir / "notify.sock")
+        env.pop("JOURNAL_STREAM", None)
+        env.pop("WATCHDOG_USEC", None)
+        env.update(self.extra_env)
+        with open(self.log_path, "ab") as log:
+            self.spawned_at = time.monotonic()
+            self.proc = subprocess.Popen(
+                [
+                    *self.wrap,
+                    sys.executable,
+                    "-m",
+                    "kioskd",
+                    "run",
+                    "--config",
+                    str(self.config_path),
+                ],
+                stdout=log,
+                stderr=log,
+                env=env,
+                start_new_session=True,
+            )
+        self.starts += 1
+        if wait:
+            self.wait_ready(timeout_s)
+
+    def daemon_pid(self) -> int:
+        """The kioskd process (under strace, its child)."""
+        assert self.proc is not None
+        if not self.wrap:
+            return self.proc.pid
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                kids = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+                if kids.split():
+                    return int(kids.split()[0])
+            time.sleep(0.01)
+        raise RuntimeError("no child under the wrapper")
+
+    def stop_wrapped(self) -> None:
+        """SIGTERM the daemon itself (not the wrapper) and wait for the wrapper to finish."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.daemon_pid(), signal.SIGTERM)
+        self.proc.wait(30)
+
+
+def sell_text(i: int, amount: int = 1) -> str:
+    """One single-wager sale on TRIPLE ZAMORANO, a different number each time."""
+    return f"+1.{i % 1000:03d}.{amount}\n\n"
+
+
+def done_count(k: VirtualKiosk) -> int:
+    return int(k.status()["queue"].get("done", 0))
+
+
+class Probe:
+    """Timestamps of what the simulator receives and sends and of what the printer receives."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: list[tuple[float, str]] = []  # (t, sim method) on arrival of the call
+        self.responses: list[tuple[float, str]] = []  # (t, path) once the body was sent
+        self.printer: list[tuple[float, bytes]] = []  # (t, bytes) on each read
+
+    def install_app(self) -> None:
+        """Wrap the simulator's ASGI app (class level, before the server starts)."""
+        from kioskd.sim import app as sim_app
+
+        if getattr(sim_app.SimApp.__call__, "_bench", False):
+            return
+        original = sim_app.SimApp.__call__
+        probe = self
+
+        async def call(self_app: Any, scope: Any, receive: Any, send: Any) -> None:
+            async def timed_send(message: dict[str, Any]) -> None:
+                await send(message)
+                if message.get("type") == "http.response.body":
+                    with probe.lock:
+                        probe.responses.append((time.monotonic(), scope.get("path", "")))
+
+            await original(self_app, scope, receive, timed_send)
+
+        call._bench = True  # type: ignore[attr-defined]
+        sim_app.SimApp.__call__ = call  # type: ignore[method-assign]
+
+    def install_sim(
+        self,
+        sim: Any,
+        names: tuple[str, ...] = ("create", "pay", "last", "ticket", "cancel", "tickets"),
+    ) -> None:
+        for name in names:
+            original = getattr(sim, name)
+
+            def wrapped(*a: Any, _o: Any = original, _n: str = name, **kw: Any) -> Any:
+                with self.lock:
+                    self.requests.append((time.monotonic(), _n))
+                return _o(*a, **kw)
+
+            setattr(sim, name, wrapped)
+
+    def install_printer(self, core: Any) -> None:
+        original = core.feed
+
+        def feed(data: bytes) -> bytes:
+            with self.lock:
+                self.printer.append((time.monotonic(), bytes(data)))
+            return original(data)
+
+        core.feed = feed
+
+    def clear(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.responses.clear()
+            self.printer.clear()
+
+
+def is_query_only(data: bytes) -> bool:
+    """Only DLE EOT n status queries (no byte that would reach the paper)."""
+    i = 0
+    while i < len(data):
+        if data[i : i + 2] == b"\x10\x04" and i + 2 < len(data):
+            i += 3
+            continue
+        return False
+    return True
+
+
+def fix_sim_nagle() -> None:
+    """Create the simulator's listening socket with ``IPPROTO_TCP``, so that asyncio sets
+    TCP_NODELAY on its connections (`asyncio.base_events._set_nodelay` checks
+    ``sock.proto == IPPROTO_TCP``; ``socket.socket(AF_INET, SOCK_STREAM)`` has proto 0, and
+    accepted sockets inherit it). Without it uvicorn's two writes (headers, then body) meet
+    Nagle + the client's delayed ACK: every response body arrives ~40 ms late. That stall is
+    the simulator's, not the daemon's (the suggested fix belongs in `kioskd/sim/server.py`)."""
+    import socket as _socket
+
+    from kioskd.sim import server
+
+    class _Sockets:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(_socket, name)
+
+        @staticmethod
+        def socket(family: int = -1, type: int = -1, proto: int = 0, *a: Any) -> Any:
+            if family == _socket.AF_INET and type == _socket.SOCK_STREAM and proto == 0:
+                proto = _socket.IPPROTO_TCP
+            return _socket.socket(family, type, proto, *a)
+
+    server.socket = _Sockets()  # type: ignore[assignment]
