@@ -1,0 +1,251 @@
+"""InputSource against a fake /dev/input tree: hotplug, grab, teardown, replay, no PINs in logs."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import re
+from pathlib import Path
+
+import pytest
+from evdev import ecodes as e
+
+from kioskd.input.devices import EvtestOpener, list_devices
+from kioskd.input.evtest import KeyScript, format_header
+from kioskd.input.reader import (
+    CLOSED,
+    GONE,
+    GRAB_FAILED,
+    GRABBED,
+    OPEN,
+    DeviceState,
+    InputSource,
+    SourceConfig,
+)
+
+from .fakes import KEYPAD, SCANNER, FakeTree, until
+
+BY_ID = "usb-Datalogic_Handheld_Barcode_Scanner_S123-event-kbd"
+
+
+def typed(text: str, t0: float = 1_729_587_036.0) -> str:
+    script = KeyScript(t0)
+    for char in text:
+        if char == "\n":
+            script.tap(e.KEY_ENTER)
+        elif char.isupper():
+            script.tap(getattr(e, f"KEY_{char}"), e.KEY_LEFTSHIFT)
+        else:
+            script.tap(getattr(e, f"KEY_{char.upper()}"))
+    return script.text()
+
+
+async def next_token(source: InputSource, guard_s: float = 10.0):
+    stream = source.tokens()
+    return await asyncio.wait_for(anext(stream), guard_s)
+
+
+async def test_replugged_device_is_read_again_through_its_by_id_path(tree: FakeTree) -> None:
+    opener = EvtestOpener()
+    states: list[DeviceState] = []
+    config = SourceConfig(device=str(tree.base / "by-id" / BY_ID), gap_s=None)
+    # Long rescan/retry: only the inotify watch can notice the devices in time.
+    source = InputSource(
+        config, base_dir=tree.base, opener=opener, on_state=states.append, rescan_s=60
+    )
+    tree.plug(2, KEYPAD, "usb-Other-event-kbd")  # another device: never opened
+    async with source:
+        assert source._watcher is not None and source._watcher.uses_inotify
+        tree.plug(3, SCANNER, BY_ID)
+        await until(lambda: source.states.get(str(tree.base / "event3")) == GRABBED)
+        tree.type(3, typed("Abc\n"))
+        token = await next_token(source)
+        assert (token.text, token.device) == ("Abc", str(tree.base / "by-id" / BY_ID))
+
+        tree.unplug(3)
+        await until(lambda: source.states.get(str(tree.base / "event3")) == GONE)
+        assert opener.nodes[0].log == ["grab", "ungrab", "close"]
+
+        tree.plug(7, SCANNER, BY_ID)  # same device, new eventN
+        await until(lambda: source.states.get(str(tree.base / "event7")) == GRABBED)
+        tree.type(7, typed("Def\n"))
+        token = await next_token(source)
+        assert token.text == "Def"
+    assert [os.path.basename(n.path) for n in opener.nodes] == ["event3", "event7"]
+    assert opener.nodes[1].log == ["grab", "ungrab", "close"]
+    assert source.states[str(tree.base / "event7")] == CLOSED
+    assert (str(tree.base / "event3"), GONE) in [(s.path, s.state) for s in states]
+
+
+async def test_grab_waits_until_no_key_is_held(tree: FakeTree) -> None:
+    opener = EvtestOpener()
+    opener.held_at_open["event4"] = [e.KEY_LEFTSHIFT]
+    tree.plug(4, SCANNER)
+    async with InputSource(
+        SourceConfig(device="05f9:2206", gap_s=None), base_dir=tree.base, opener=opener
+    ) as source:
+        path = str(tree.base / "event4")
+        await until(lambda: source.states.get(path) == OPEN)
+        node = opener.nodes[0]
+        # Shift still held: typing goes on (upper case), but no grab yet.
+        tree.type(4, KeyScript().tap(e.KEY_A).tap(e.KEY_ENTER).text())
+        assert (await next_token(source)).text == "A"
+        assert node.log == []
+        tree.type(4, KeyScript(1_729_587_037.0).key(e.KEY_LEFTSHIFT, 0).text())
+        await until(lambda: source.states.get(path) == GRABBED)
+        assert node.log == ["grab"]
+
+
+async def test_grab_failure_is_a_device_state_and_reading_goes_on(tree: FakeTree) -> None:
+    opener = EvtestOpener()
+    opener.grab_error["event5"] = errno.EBUSY
+    states: list[DeviceState] = []
+    tree.plug(5, SCANNER)
+    config = SourceConfig(device="name:*barcode scanner", gap_s=None, label="scanner")
+    async with InputSource(
+        config, base_dir=tree.base, opener=opener, on_state=states.append
+    ) as source:
+        await until(lambda: any(s.state == GRAB_FAILED for s in states))
+        tree.type(5, typed("ok\n"))
+        assert (await next_token(source)).text == "ok"
+    failed = [s for s in states if s.state == GRAB_FAILED]
+    assert failed[0].label == "scanner" and failed[0].detail
+
+
+async def test_open_error_means_not_yet(tree: FakeTree) -> None:
+    class FlakyOpener(EvtestOpener):
+        fails = 2
+
+        def open(self, path: str):
+            if self.fails:
+                self.fails -= 1
+                raise PermissionError(errno.EACCES, "Permission denied", path)
+            return super().open(path)
+
+    opener = FlakyOpener()
+    tree.plug(1, SCANNER)
+    async with InputSource(
+        SourceConfig(device="05f9:2206", gap_s=None),
+        base_dir=tree.base,
+        opener=opener,
+        retry_s=0.05,
+    ) as source:
+        await until(lambda: source.states.get(str(tree.base / "event1")) == GRABBED)
+        assert opener.fails == 0
+        tree.type(1, typed("x\n"))
+        assert (await next_token(source)).text == "x"
+
+
+async def test_gap_ends_a_live_scan_without_terminator(tree: FakeTree) -> None:
+    tree.plug(6, SCANNER)
+    async with InputSource(
+        SourceConfig(device="05f9:2206", gap_s=0.05), base_dir=tree.base, opener=EvtestOpener()
+    ) as source:
+        await until(lambda: bool(source._nodes))
+        tree.type(6, typed("abc", t0=1000.0))  # old timestamps: the gap runs on arrival time
+        token = await next_token(source)
+        assert (token.text, token.end) == ("abc", "gap")
+
+
+async def test_fifo_replay_survives_writers_closing(tmp_path: Path) -> None:
+    fifo = tmp_path / "scanner.fifo"
+    os.mkfifo(fifo)
+    async with InputSource(SourceConfig(device=f"replay:{fifo}", gap_s=None)) as source:
+        await until(lambda: source.states.get(str(fifo)) == OPEN)
+        text = typed("Hello\nWorld\n")
+        half = len(text) // 2
+        for part in (text[:half], text[half:]):  # two writers, one after the other
+            fd = os.open(fifo, os.O_WRONLY)
+            os.write(fd, part.encode())
+            os.close(fd)
+        stream = source.tokens()
+        got = [(await asyncio.wait_for(anext(stream), 10)).text for _ in range(2)]
+        assert got == ["Hello", "World"]
+
+
+async def test_replay_file_ends_the_stream(tmp_path: Path) -> None:
+    capture = tmp_path / "capture.evtest"
+    capture.write_text(format_header(SCANNER) + typed("One\nTwo"))
+    async with InputSource(SourceConfig(device=f"replay:{capture}", gap_s=0.1)) as source:
+        texts = [t.text async for t in source.tokens()]
+    assert texts == ["One", "Two"]
+
+
+async def test_keypad_digits_never_reach_the_logs(
+    tree: FakeTree, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    tree.plug(8, KEYPAD)
+    script = KeyScript()
+    for code in (e.KEY_KP7, e.KEY_KP3, e.KEY_KP9, e.KEY_KP1, e.KEY_KPENTER):
+        script.tap(code)
+    async with InputSource(
+        SourceConfig(device="1a2c:0e24", role="keypad"), base_dir=tree.base, opener=EvtestOpener()
+    ) as source:
+        await until(lambda: bool(source._nodes))
+        tree.type(8, script.text())
+        stream = source.tokens()
+        tokens = [await asyncio.wait_for(anext(stream), 10) for _ in range(5)]
+        logging.getLogger("test").info("tokens: %r", tokens)  # as a careless caller would
+    assert [t.key for t in tokens] == ["7", "3", "9", "1", "Enter"]
+    assert caplog.records  # device states were logged
+    logged = caplog.text
+    assert "grabbed" in logged
+    assert "key=<redacted>" in logged
+    assert not re.search(r"""(key|text)=['"]?[0-9]""", logged)
+    assert "7391" not in logged
+
+
+def test_list_devices_for_doctor(tree: FakeTree) -> None:
+    tree.plug(2, SCANNER, BY_ID)
+    tree.plug(3, KEYPAD)
+    rows = list_devices(
+        tree.base,
+        {"scanner": str(tree.base / "by-id" / BY_ID), "keypad": "name:SEM*"},
+        opener=EvtestOpener(),
+    )
+    assert [(r["vendor_product"], r["roles"]) for r in rows] == [
+        ("05f9:2206", ["scanner"]),
+        ("1a2c:0e24", ["keypad"]),
+    ]
+    assert rows[0]["by_id"] == [str(tree.base / "by-id" / BY_ID)]
+    assert rows[0]["name"] == SCANNER.name
+
+
+async def test_two_scanners_at_once_keep_their_scans_apart(tree: FakeTree) -> None:
+    tree.plug(2, SCANNER, "usb-scanner-one-event-kbd")
+    tree.plug(3, SCANNER, "usb-scanner-two-event-kbd")
+    async with InputSource(
+        SourceConfig(device="05f9:2206", gap_s=None), base_dir=tree.base, opener=EvtestOpener()
+    ) as source:
+        await until(lambda: len(source._nodes) == 2)
+        one = typed("Aaaa\n").splitlines(keepends=True)
+        two = typed("Bbbb\n", t0=1_729_587_036.001).splitlines(keepends=True)
+        for line_one, line_two in zip(one, two, strict=True):  # interleaved, line by line
+            tree.type(2, line_one)
+            tree.type(3, line_two)
+        stream = source.tokens()
+        got = {(await asyncio.wait_for(anext(stream), 10)) for _ in range(2)}
+    assert {(t.text, os.path.basename(t.device)) for t in got} == {
+        ("Aaaa", "usb-scanner-one-event-kbd"),
+        ("Bbbb", "usb-scanner-two-event-kbd"),
+    }
+
+
+async def test_after_syn_dropped_the_reader_asks_the_device_which_keys_are_down(
+    tree: FakeTree,
+) -> None:
+    opener = EvtestOpener()
+    tree.plug(4, SCANNER)
+    async with InputSource(
+        SourceConfig(device="05f9:2206", gap_s=None), base_dir=tree.base, opener=opener
+    ) as source:
+        await until(lambda: bool(source._nodes))
+        opener.nodes[0].held_at_open = [e.KEY_LEFTSHIFT]  # what EVIOCGKEY will answer now
+        tree.type(4, KeyScript().tap(e.KEY_A).dropped().tap(e.KEY_B).tap(e.KEY_ENTER).text())
+        stream = source.tokens()
+        dropped = await asyncio.wait_for(anext(stream), 10)
+        scan = await asyncio.wait_for(anext(stream), 10)
+    assert (dropped.error, scan.text) == ("dropped", "B")
