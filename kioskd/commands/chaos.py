@@ -1,0 +1,105 @@
+"""`kioskd chaos`: the deterministic crash-and-fault campaign of the journal and the outbox.
+
+Each seed is one run (see `kioskd.outbox.chaos`). Failures print their seed, the invariant and
+the operation's history; a failing seed replays exactly with `--start SEED --seeds 1`. Exits 1
+on any violation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+HELP = "run the deterministic crash/fault campaign of the journal and outbox"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seeds", type=int, default=500, help="number of runs (default 500)")
+    parser.add_argument("--start", type=int, default=0, help="first seed (default 0)")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument(
+        "--tmpdir", default=None, help="directory for the per-run SQLite files (default: system)"
+    )
+
+
+def _chunk(args: tuple[int, int, str | None]) -> list[dict[str, object]]:
+    from kioskd.outbox.chaos import run_range
+
+    start, count, tmpdir = args
+    out = []
+    for r in run_range(start, count, tmpdir):
+        out.append(
+            {
+                "seed": r.seed,
+                "violations": [v.to_json() for v in r.violations],
+                "operations": r.operations,
+                "crashes": r.crashes,
+                "faults": r.faults,
+                "in_doubt": r.in_doubt,
+                "alarms": r.alarms,
+                "states": r.states,
+            }
+        )
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.seeds < 1 or args.jobs < 1:
+        print("kioskd chaos: --seeds and --jobs must be positive", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    size = max(1, min(50, args.seeds // (args.jobs * 4) or 1))
+    chunks = [
+        (s, min(size, args.start + args.seeds - s), args.tmpdir)
+        for s in range(args.start, args.start + args.seeds, size)
+    ]
+    if args.jobs == 1:
+        results = (row for c in chunks for row in _chunk(c))
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(max_workers=args.jobs)
+        results = (row for rows in pool.map(_chunk, chunks) for row in rows)
+    runs = violations = operations = crashes = in_doubt = alarms = 0
+    states: dict[str, int] = {}
+    for row in results:
+        runs += 1
+        operations += int(row["operations"])  # type: ignore[arg-type]
+        crashes += int(row["crashes"])  # type: ignore[arg-type]
+        in_doubt += int(row["in_doubt"])  # type: ignore[arg-type]
+        alarms += int(row["alarms"])  # type: ignore[arg-type]
+        for k, v in row["states"].items():  # type: ignore[attr-defined]
+            states[k] = states.get(k, 0) + v
+        for v in row["violations"]:  # type: ignore[attr-defined]
+            violations += 1
+            if args.json:
+                print(json.dumps(v), flush=True)
+            else:
+                print(f"seed {v['seed']}: {v['invariant']}: {v['detail']}", flush=True)
+                for line in v["history"]:
+                    print(f"    {line}", flush=True)
+    elapsed = time.monotonic() - started
+    summary = {
+        "runs": runs,
+        "violations": violations,
+        "operations": operations,
+        "crashes": crashes,
+        "in_doubt": in_doubt,
+        "alarms": alarms,
+        "final_states": {k: v for k, v in states.items() if v},
+        "seconds": round(elapsed, 1),
+        "start": args.start,
+    }
+    if args.json:
+        print(json.dumps({"summary": summary}))
+    else:
+        finals = ", ".join(f"{k} {v}" for k, v in summary["final_states"].items())  # type: ignore[attr-defined]
+        print(
+            f"{runs} runs, {violations} violations ({operations} operations, {crashes} crashes, "
+            f"{in_doubt} in doubt, {alarms} alarms; "
+            f"final states: {finals}; {elapsed:.1f} s)"
+        )
+    return 1 if violations else 0

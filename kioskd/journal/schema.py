@@ -1,0 +1,134 @@
+"""Journal schema and its forward-only migrations.
+
+Rules:
+- The schema version is SQLite's `PRAGMA user_version`. Version N is reached by applying
+  MIGRATIONS[0..N-1] in order, each inside the same transaction as the version bump.
+- Migrations only add (tables, columns, indexes) or rewrite in place; they never drop a row of an
+  unfinished operation. `migrate()` counts unfinished operations before and after and refuses to
+  commit if the number changed.
+- A journal newer than this code is refused (never "downgraded").
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+# Version 1: the first release (kept verbatim so that old journals can be rebuilt in tests).
+V1 = """
+CREATE TABLE operations (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    amount INTEGER NOT NULL DEFAULT 0,
+    deadline REAL NOT NULL,
+    state TEXT NOT NULL,
+    ticket_number INTEGER,
+    pin_number INTEGER,
+    result TEXT,
+    reason TEXT,
+    sent_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX operations_state ON operations(state, id);
+CREATE TABLE history (
+    id INTEGER PRIMARY KEY,
+    op_id INTEGER,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    event TEXT,
+    from_state TEXT,
+    to_state TEXT,
+    detail TEXT,
+    request_digest TEXT,
+    response_digest TEXT
+);
+CREATE INDEX history_op ON history(op_id, id);
+CREATE TABLE print_jobs (
+    id INTEGER PRIMARY KEY,
+    op_id INTEGER,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    printed_at REAL
+);
+"""
+
+# Version 2: create watermarks, probe counters and backoff times; reprint marks; catalog cache.
+V2 = """
+ALTER TABLE operations ADD COLUMN watermark TEXT;
+ALTER TABLE operations ADD COLUMN probes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE operations ADD COLUMN next_attempt_at REAL NOT NULL DEFAULT 0;
+ALTER TABLE print_jobs ADD COLUMN reprint INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE print_jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX print_jobs_pending ON print_jobs(printed_at, id);
+CREATE TABLE catalog (
+    key TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    fetched_at REAL NOT NULL
+);
+"""
+
+
+def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
+    def apply(conn: sqlite3.Connection) -> None:
+        for statement in sql.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+
+    return apply
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(V1), _script(V2)]
+LATEST = len(MIGRATIONS)
+
+UNFINISHED_SQL = (
+    "SELECT COUNT(*) FROM operations WHERE state NOT IN ('done', 'rejected', 'expired')"
+)
+
+
+class MigrationError(Exception):
+    """A journal that cannot be brought to this code's schema without losing work."""
+
+
+def version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, target: int = LATEST) -> list[int]:
+    """Apply the missing migrations up to `target`; returns the versions applied.
+
+    `conn` must be in autocommit mode (isolation_level=None): each step is its own transaction.
+    """
+    current = version(conn)
+    if current > LATEST:
+        raise MigrationError(
+            f"journal schema version {current} is newer than this kioskd ({LATEST}); "
+            "refusing to touch it"
+        )
+    applied: list[int] = []
+    while current < target:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            before = _unfinished(conn) if current > 0 else 0
+            MIGRATIONS[current](conn)
+            after = _unfinished(conn)
+            if after != before:
+                raise MigrationError(
+                    f"migration to version {current + 1} would change the unfinished "
+                    f"operations from {before} to {after}"
+                )
+            conn.execute(f"PRAGMA user_version = {current + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        current += 1
+        applied.append(current)
+    return applied
+
+
+def _unfinished(conn: sqlite3.Connection) -> int:
+    return int(conn.execute(UNFINISHED_SQL).fetchone()[0])

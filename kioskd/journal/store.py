@@ -1,0 +1,689 @@
+"""The journal: one SQLite file that remembers every money-moving operation.
+
+Rules:
+- One file, WAL, `synchronous=FULL`, one writer connection (this object). Every change is one
+  explicit transaction; `commits` counts them (a happy-path sale costs three: intent, outcome
+  with its print job, printed).
+- State changes go through `kioskd.journal.states.next_state`; every change appends a history
+  row in the same transaction. History is append-only.
+- The ticket PIN lives only in the operation row (the slip is printed and reprinted from it).
+  History, digests, reprs and error texts never hold a PIN: details are masked before writing.
+- A print job is created in the same transaction as the outcome that needs it. Jobs found
+  unprinted when the journal opens are marked as reprints.
+- Any SQLite failure (full disk, read-only file system, locked or corrupt file) raises
+  `JournalError` and puts the journal in *attention*: the outbox then refuses new money
+  operations. Nothing is silently dropped: the caller always sees the error.
+- `crash_hook(point)` is called before and after every commit. Production passes nothing; the
+  chaos campaign raises a simulated crash there (before commit: the transaction is rolled back).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import urllib.parse
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kioskd.journal import schema, states
+
+CREATE = "create"
+PAY = "pay"
+CANCEL = "cancel"
+KINDS = (CREATE, PAY, CANCEL)
+
+PIN_KEYS = frozenset({"pin", "pin_number", "password", "token", "x_auth_token"})
+
+
+class JournalError(Exception):
+    """The journal cannot be used safely. `kind`: full, readonly, locked, corrupt, io, schema."""
+
+    def __init__(self, message: str, *, kind: str = "io") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One row of `operations`. The PIN is kept out of repr."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any] = field(repr=False)
+    amount: int
+    deadline: float
+    state: str
+    ticket_number: int | None
+    pin_number: int | None = field(repr=False)
+    result: dict[str, Any] | None = field(repr=False)
+    reason: str | None
+    watermark: dict[str, Any] | None
+    sent_at: float | None
+    attempts: int
+    probes: int
+    next_attempt_at: float
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class PrintJob:
+    id: int
+    op_id: int | None
+    kind: str
+    payload: dict[str, Any]
+    created_at: float
+    printed_at: float | None
+    reprint: bool
+    attempts: int
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    id: int
+    op_id: int | None
+    at: float
+    kind: str  # transition, attempt, probe, decision, operator, alarm, note
+    event: str | None
+    from_state: str | None
+    to_state: str | None
+    detail: dict[str, Any]
+    request_digest: str | None
+    response_digest: str | None
+
+
+def mask(value: Any) -> Any:
+    """A copy of `value` with PIN-like fields replaced by a mask (for history and logs)."""
+    if isinstance(value, dict):
+        return {k: ("****" if k in PIN_KEYS else mask(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask(v) for v in value]
+    return value
+
+
+def digest(value: Any) -> str:
+    """A short SHA-256 of the masked canonical JSON of a request or response."""
+    text = json.dumps(mask(value), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def classify(exc: BaseException) -> str:
+    """The JournalError kind for an SQLite (or OS) failure."""
+    text = str(exc).lower()
+    if "full" in text or "no space" in text:
+        return "full"
+    if "readonly" in text or "read-only" in text or "read only" in text:
+        return "readonly"
+    if "locked" in text or "busy" in text:
+        return "locked"
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return "corrupt"
+    return "io"
+
+
+_OP_COLUMNS = (
+    "id, kind, payload, amount, deadline, state, ticket_number, pin_number, result, reason, "
+    "watermark, sent_at, attempts, probes, next_attempt_at, created_at, updated_at"
+)
+
+
+def _op(row: tuple[Any, ...]) -> Operation:
+    return Operation(
+        id=row[0],
+        kind=row[1],
+        payload=json.loads(row[2]),
+        amount=row[3],
+        deadline=row[4],
+        state=row[5],
+        ticket_number=row[6],
+        pin_number=row[7],
+        result=_loads(row[8]),
+        reason=row[9],
+        watermark=_loads(row[10]),
+        sent_at=row[11],
+        attempts=row[12],
+        probes=row[13],
+        next_attempt_at=row[14],
+        created_at=row[15],
+        updated_at=row[16],
+    )
+
+
+class Journal:
+    """The SQLite journal. Open with `Journal(path)`; close with `close()` (or `with`)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        retention_days: float = 90.0,
+        crash_hook: Callable[[str], None] | None = None,
+        busy_timeout_s: float = 2.0,
+        journal_size_limit: int = 4 * 1024 * 1024,
+        wal_autocheckpoint: int = 1000,
+        max_page_count: int | None = None,
+        open_mode: str = "rwc",
+    ) -> None:
+        self.path = os.fspath(path)
+        self.retention_days = retention_days
+        self.crash_hook = crash_hook
+        self.commits = 0
+        self.attention: JournalError | None = None
+        self.migrated: list[int] = []
+        self.quick_check = "not run"
+        self._conn: sqlite3.Connection | None = None
+        try:
+            # `open_mode` "ro" opens read-only (what a read-only file system gives us).
+            uri = "file:" + urllib.parse.quote(os.path.abspath(self.path)) + f"?mode={open_mode}"
+            conn = sqlite3.connect(
+                uri,
+                uri=True,
+                timeout=busy_timeout_s,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot open journal: {exc}", kind=classify(exc)) from exc
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise JournalError(f"journal cannot use WAL (mode {mode})", kind="readonly")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute(f"PRAGMA journal_size_limit={int(journal_size_limit)}")
+            conn.execute(f"PRAGMA wal_autocheckpoint={int(wal_autocheckpoint)}")
+            if max_page_count is not None:
+                conn.execute(f"PRAGMA max_page_count={int(max_page_count)}")
+            check = conn.execute("PRAGMA quick_check").fetchone()[0]
+            self.quick_check = str(check)
+            if check != "ok":
+                raise JournalError(f"journal failed quick_check: {check}", kind="corrupt")
+            # Probe the write lock now, so "locked" and "read-only" show up at start.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(f"PRAGMA user_version = {schema.version(conn)}")
+            finally:
+                conn.execute("ROLLBACK")
+            self.migrated = schema.migrate(conn)
+        except schema.MigrationError as exc:
+            conn.close()
+            raise JournalError(str(exc), kind="schema") from exc
+        except sqlite3.Error as exc:
+            conn.close()
+            raise JournalError(f"cannot use journal: {exc}", kind=classify(exc)) from exc
+        except JournalError:
+            conn.close()
+            raise
+        self._conn = conn
+
+    # ----------------------------------------------------------------- plumbing
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise JournalError("journal is closed", kind="io")
+        return self._conn
+
+    def _hook(self, point: str) -> None:
+        if self.crash_hook is not None:
+            self.crash_hook(point)
+
+    def _write(self, point: str, body: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run `body` in one IMMEDIATE transaction and commit it durably."""
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = body(conn)
+                self._hook(f"{point}:before_commit")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            self.attention = JournalError(
+                f"journal write failed ({point}): {exc}", kind=classify(exc)
+            )
+            raise self.attention from exc
+        self.commits += 1
+        self._hook(f"{point}:after_commit")
+        return result
+
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self.conn.execute(sql, tuple(params)).fetchall()
+        except sqlite3.Error as exc:
+            self.attention = JournalError(f"journal read failed: {exc}", kind=classify(exc))
+            raise self.attention from exc
+
+    @staticmethod
+    def _history(
+        conn: sqlite3.Connection,
+        op_id: int | None,
+        now: float,
+        kind: str,
+        *,
+        event: str | None = None,
+        from_state: str | None = None,
+        to_state: str | None = None,
+        detail: dict[str, Any] | None = None,
+        request_digest: str | None = None,
+        response_digest: str | None = None,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO history (op_id, at, kind, event, from_state, to_state, detail, "
+            "request_digest, response_digest) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                op_id,
+                now,
+                kind,
+                event,
+                from_state,
+                to_state,
+                _dumps(mask(detail or {})),
+                request_digest,
+                response_digest,
+            ),
+        )
+
+    # ----------------------------------------------------------------- operations
+
+    def add(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        amount: int,
+        deadline: float,
+        now: float,
+        state: str = states.QUEUED,
+        watermark: dict[str, Any] | None = None,
+        pin_number: int | None = None,
+        ticket_number: int | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        """Journal a new operation (the intent commit). Born `queued`, or `sending` when the
+        outbox sends it at once (then `watermark` is the one recorded before the send)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown operation kind {kind!r}")
+        if state not in states.INITIAL_STATES:
+            raise states.IllegalTransition(None, "add", state)
+        if self.attention is not None:
+            raise self.attention
+        if any(k in PIN_KEYS for k in payload):
+            raise ValueError("PINs go in pin_number, never in the payload")
+
+        def body(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "INSERT INTO operations (kind, payload, amount, deadline, state, ticket_number, "
+                "pin_number, watermark, sent_at, attempts, created_at, updated_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    kind,
+                    _dumps(payload),
+                    int(amount),
+                    float(deadline),
+                    state,
+                    ticket_number,
+                    pin_number,
+                    _dumps(watermark) if watermark is not None else None,
+                    now if state == states.SENDING else None,
+                    1 if state == states.SENDING else 0,
+                    now,
+                    now,
+                ),
+            )
+            op_id = int(cur.lastrowid or 0)
+            self._history(
+                conn,
+                op_id,
+                now,
+                "transition",
+                event="add",
+                to_state=state,
+                detail={"kind": kind, "amount": amount, "deadline": deadline, **(detail or {})},
+                request_digest=digest(payload),
+            )
+            return op_id
+
+        return int(self._write(f"add:{state}", body))
+
+    def transition(
+        self,
+        op_id: int,
+        event: str,
+        *,
+        now: float,
+        detail: dict[str, Any] | None = None,
+        history_kind: str = "transition",
+        ticket_number: int | None = None,
+        pin_number: int | None = None,
+        result: dict[str, Any] | None = None,
+        reason: str | None = None,
+        watermark: dict[str, Any] | None = None,
+        next_attempt_at: float | None = None,
+        print_job: tuple[str, dict[str, Any]] | None = None,
+        request_digest: str | None = None,
+        response_digest: str | None = None,
+    ) -> Operation:
+        """Apply `event` to the operation (checked against the state table), in one commit
+        together with its history row and, if given, the print job its outcome needs."""
+
+        def body(conn: sqlite3.Connection) -> Operation:
+            row = conn.execute("SELECT state FROM operations WHERE id=?", (op_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no operation {op_id}")
+            old = row[0]
+            new = states.next_state(old, event, op_id)
+            sets = ["state=?", "updated_at=?"]
+            params: list[Any] = [new, now]
+            if ticket_number is not None:
+                sets.append("ticket_number=?")
+                params.append(ticket_number)
+            if pin_number is not None:
+                sets.append("pin_number=?")
+                params.append(pin_number)
+            if result is not None:
+                sets.append("result=?")
+                params.append(_dumps(result))
+            if reason is not None:
+                sets.append("reason=?")
+                params.append(reason)
+            if watermark is not None:
+                sets.append("watermark=?")
+                params.append(_dumps(watermark))
+            if next_attempt_at is not None:
+                sets.append("next_attempt_at=?")
+                params.append(next_attempt_at)
+            if new == states.SENDING:
+                sets += ["sent_at=?", "attempts=attempts+1"]
+                params.append(now)
+            if event == states.PROBE:
+                sets.append("probes=probes+1")
+            if new == states.QUEUED and old != states.SENDING:
+                sets.append("probes=0")
+            conn.execute(f"UPDATE operations SET {', '.join(sets)} WHERE id=?", (*params, op_id))
+            info = dict(detail or {})
+            if reason is not None:
+                info.setdefault("reason", reason)
+            if ticket_number is not None:
+                info.setdefault("ticket_number", ticket_number)
+            self._history(
+                conn,
+                op_id,
+                now,
+                history_kind,
+                event=event,
+                from_state=old,
+                to_state=new,
+                detail=info,
+                request_digest=request_digest,
+                response_digest=response_digest,
+            )
+            if print_job is not None:
+                self._insert_print_job(conn, op_id, print_job[0], print_job[1], now)
+            return self._get(conn, op_id)
+
+        return self._write(f"{event}", body)  # type: ignore[no-any-return]
+
+    def note(
+        self,
+        op_id: int | None,
+        kind: str,
+        *,
+        now: float,
+        detail: dict[str, Any] | None = None,
+        request_digest: str | None = None,
+        response_digest: str | None = None,
+        next_attempt_at: float | None = None,
+    ) -> None:
+        """Append a history row that changes no state (attempt, probe, decision, alarm)."""
+
+        def body(conn: sqlite3.Connection) -> None:
+            self._history(
+                conn,
+                op_id,
+                now,
+                kind,
+                detail=detail,
+                request_digest=request_digest,
+                response_digest=response_digest,
+            )
+            if next_attempt_at is not None and op_id is not None:
+                conn.execute(
+                    "UPDATE operations SET next_attempt_at=? WHERE id=?", (next_attempt_at, op_id)
+                )
+
+        self._write(f"note:{kind}", body)
+
+    def alarm(self, now: float, detail: dict[str, Any]) -> None:
+        """An audited alarm that belongs to no operation (e.g. a foreign ticket in /last)."""
+        self.note(None, "alarm", now=now, detail=detail)
+
+    @staticmethod
+    def _get(conn: sqlite3.Connection, op_id: int) -> Operation:
+        row = conn.execute(f"SELECT {_OP_COLUMNS} FROM operations WHERE id=?", (op_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no operation {op_id}")
+        return _op(row)
+
+    def get(self, op_id: int) -> Operation:
+        rows = self._read(f"SELECT {_OP_COLUMNS} FROM operations WHERE id=?", (op_id,))
+        if not rows:
+            raise KeyError(f"no operation {op_id}")
+        return _op(rows[0])
+
+    def operations(self, states_in: Iterable[str] | None = None) -> list[Operation]:
+        """Operations in journal order, optionally only those in the given states."""
+        if states_in is None:
+            rows = self._read(f"SELECT {_OP_COLUMNS} FROM operations ORDER BY id")
+        else:
+            wanted = tuple(states_in)
+            marks = ",".join("?" * len(wanted))
+            rows = self._read(
+                f"SELECT {_OP_COLUMNS} FROM operations WHERE state IN ({marks}) ORDER BY id",
+                wanted,
+            )
+        return [_op(r) for r in rows]
+
+    def ticket_numbers(self, kind: str, *, exclude: int | None = None) -> frozenset[int]:
+        """Ticket numbers owned by operations of `kind` (a sale's ticket belongs to one op)."""
+        rows = self._read(
+            "SELECT ticket_number FROM operations WHERE kind=? AND ticket_number IS NOT NULL "
+            "AND id IS NOT ?",
+            (kind, exclude),
+        )
+        return frozenset(int(r[0]) for r in rows)
+
+    def unfinished(self) -> list[Operation]:
+        return self.operations(states.UNFINISHED)
+
+    def counts(self) -> dict[str, int]:
+        rows = self._read("SELECT state, COUNT(*) FROM operations GROUP BY state")
+        out = dict.fromkeys(states.STATES, 0)
+        out.update({s: int(n) for s, n in rows})
+        return out
+
+    def history(self, op_id: int | None = None, *, kind: str | None = None) -> list[HistoryEntry]:
+        sql = (
+            "SELECT id, op_id, at, kind, event, from_state, to_state, detail, request_digest, "
+            "response_digest FROM history"
+        )
+        where, params = [], []
+        if op_id is not None:
+            where.append("op_id=?")
+            params.append(op_id)
+        if kind is not None:
+            where.append("kind=?")
+            params.append(kind)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._read(sql + " ORDER BY id", params)
+        return [
+            HistoryEntry(
+                r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7] or "{}"), r[8], r[9]
+            )
+            for r in rows
+        ]
+
+    # ----------------------------------------------------------------- print jobs
+
+    @staticmethod
+    def _insert_print_job(
+        conn: sqlite3.Connection,
+        op_id: int | None,
+        kind: str,
+        payload: dict[str, Any],
+        now: float,
+        reprint: bool = False,
+    ) -> int:
+        if any(k in PIN_KEYS for k in payload):
+            raise ValueError("print jobs reference the operation for the PIN; none in payload")
+        cur = conn.execute(
+            "INSERT INTO print_jobs (op_id, kind, payload, created_at, reprint) VALUES (?,?,?,?,?)",
+            (op_id, kind, _dumps(payload), now, int(reprint)),
+        )
+        return int(cur.lastrowid or 0)
+
+    def add_print_job(
+        self,
+        op_id: int | None,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        now: float,
+        reprint: bool = False,
+    ) -> int:
+        """A print job on its own (slips that need no outcome, e.g. an operator reprint)."""
+        return int(
+            self._write(
+                f"print_job:{kind}",
+                lambda conn: self._insert_print_job(conn, op_id, kind, payload, now, reprint),
+            )
+        )
+
+    def pending_print_jobs(self) -> list[PrintJob]:
+        rows = self._read(
+            "SELECT id, op_id, kind, payload, created_at, printed_at, reprint, attempts "
+            "FROM print_jobs WHERE printed_at IS NULL ORDER BY id"
+        )
+        return [self._job(r) for r in rows]
+
+    def print_jobs(self, op_id: int | None = None) -> list[PrintJob]:
+        sql = (
+            "SELECT id, op_id, kind, payload, created_at, printed_at, reprint, attempts "
+            "FROM print_jobs"
+        )
+        rows = (
+            self._read(sql + " WHERE op_id=? ORDER BY id", (op_id,))
+            if op_id is not None
+            else self._read(sql + " ORDER BY id")
+        )
+        return [self._job(r) for r in rows]
+
+    @staticmethod
+    def _job(r: tuple[Any, ...]) -> PrintJob:
+        return PrintJob(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], bool(r[6]), r[7])
+
+    def mark_printed(self, job_id: int, *, now: float) -> None:
+        def body(conn: sqlite3.Connection) -> None:
+            cur = conn.execute(
+                "UPDATE print_jobs SET printed_at=?, attempts=attempts+1 "
+                "WHERE id=? AND printed_at IS NULL",
+                (now, job_id),
+            )
+            if cur.rowcount != 1:
+                raise KeyError(f"no unprinted print job {job_id}")
+
+        self._write("printed", body)
+
+    def mark_unprinted_as_reprints(self, *, now: float) -> int:
+        """At start-up: every unfinished job may have reached paper already -> a reprint."""
+
+        def body(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "UPDATE print_jobs SET reprint=1 WHERE printed_at IS NULL AND reprint=0"
+            )
+            return int(cur.rowcount)
+
+        if not self._read("SELECT 1 FROM print_jobs WHERE printed_at IS NULL AND reprint=0"):
+            return 0
+        return int(self._write("reprints", body))
+
+    # ----------------------------------------------------------------- catalog cache
+
+    def save_catalog(self, key: str, data: Any, *, fetched_at: float) -> None:
+        self._write(
+            "catalog",
+            lambda conn: conn.execute(
+                "INSERT INTO catalog (key, data, fetched_at) VALUES (?,?,?) "
+                "ON CONFLICT(key) DO UPDATE SET data=excluded.data, fetched_at=excluded.fetched_at",
+                (key, _dumps(data), fetched_at),
+            ),
+        )
+
+    def load_catalog(self, key: str) -> tuple[Any, float] | None:
+        rows = self._read("SELECT data, fetched_at FROM catalog WHERE key=?", (key,))
+        return (json.loads(rows[0][0]), rows[0][1]) if rows else None
+
+    # ----------------------------------------------------------------- housekeeping
+
+    def purge(self, *, now: float) -> int:
+        """Delete finished operations older than `retention_days` (and their history and
+        printed jobs). Unfinished operations and unprinted jobs are never deleted."""
+        cutoff = now - self.retention_days * 86400.0
+
+        def body(conn: sqlite3.Connection) -> int:
+            old = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM operations WHERE state IN ('done','rejected','expired') "
+                    "AND updated_at < ? AND NOT EXISTS (SELECT 1 FROM print_jobs p "
+                    "WHERE p.op_id = operations.id AND p.printed_at IS NULL)",
+                    (cutoff,),
+                )
+            ]
+            for op_id in old:
+                conn.execute("DELETE FROM history WHERE op_id=?", (op_id,))
+                conn.execute("DELETE FROM print_jobs WHERE op_id=?", (op_id,))
+                conn.execute("DELETE FROM operations WHERE id=?", (op_id,))
+            conn.execute("DELETE FROM history WHERE op_id IS NULL AND at < ?", (cutoff,))
+            conn.execute(
+                "DELETE FROM print_jobs WHERE op_id IS NULL AND printed_at IS NOT NULL "
+                "AND printed_at < ?",
+                (cutoff,),
+            )
+            return len(old)
+
+        return int(self._write("purge", body))
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """Fold the WAL back into the database and truncate it (bounded files)."""
+        rows = self._read("PRAGMA wal_checkpoint(TRUNCATE)")
+        busy, log, done = rows[0]
+        return int(busy), int(log), int(done)

@@ -1,0 +1,571 @@
+"""Deterministic chaos campaign: the real journal and outbox against the simulator, with faults.
+
+Rules:
+- One run = one seed. Everything random comes from `random.Random(seed)`; time is a
+  `VirtualClock` shared by the kiosk and the in-process simulator (`SimTransport`), so a failing
+  seed replays exactly from its number.
+- The journal is a real SQLite file (fresh per run, `synchronous=FULL`). A crash is a
+  `SimulatedCrash` raised from the crash hook that the journal calls before and after every
+  commit and that the outbox calls between an answer and its commit (and between a probe and its
+  decision). After a crash every object of the kiosk is dropped (all memory lost); only the
+  file survives, and the kiosk boots again through `Outbox.recover()`.
+- Faults: every simulator fault mode on the money endpoints and on `/last` and lookups, token
+  expiry, outages (offline periods) during which events close, foreign tickets in `/last`.
+- After the run the faults stop and the kiosk settles (virtual time moves on until nothing is
+  due). Then the invariants are checked against the simulator's ledger:
+  ledger == journal (each server sale/payment/cancel is journaled done with the same ticket
+  number, or visibly unresolved; each done operation is on the server), zero duplicates, zero
+  lost operations, every done operation printed at least once, reprints marked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kioskd.banklot.client import BanklotClient
+from kioskd.banklot.models import WagerRequest
+from kioskd.clock import VirtualClock
+from kioskd.journal import states
+from kioskd.journal.store import CANCEL, CREATE, PAY, Journal, Operation
+from kioskd.outbox.dispatcher import Outbox, OutboxRefused
+from kioskd.outbox.policy import Policy
+from kioskd.outbox.reconcile import wager_keys
+from kioskd.sim import catalog
+from kioskd.sim.faults import MODES
+from kioskd.sim.state import Simulator
+from kioskd.sim.transport import SimTransport
+
+PASSWORD = "banklot"
+BASE_URL = "http://banklot.sim"
+FAULT_ENDPOINTS = (
+    "/user/ticket/create",
+    "/user/ticket/create",
+    "/user/ticket/pay",
+    "/user/ticket/cancel",
+    "/user/ticket/last",
+    "/user/ticket",
+    "/user/ticket/",
+    "*",
+)
+UNRESOLVED = (states.IN_DOUBT, states.RECONCILING, states.CONFLICT)
+
+
+class SimulatedCrash(BaseException):
+    """The power was cut here (BaseException: no `except Exception` may swallow it)."""
+
+
+class CrashPlan:
+    """Counts crash points; raises SimulatedCrash at the chosen ones (by index or by name)."""
+
+    def __init__(self, at: set[int] | None = None, names: dict[str, int] | None = None) -> None:
+        self.at = set(at or ())
+        self.names = dict(names or {})  # point name -> occurrence (1-based) at which to crash
+        self.count = 0
+        self.seen: Counter[str] = Counter()
+        self.crashed: list[str] = []
+        self.trace: list[str] = []
+        self.enabled = True
+
+    def __call__(self, point: str) -> None:
+        if not self.enabled:
+            return
+        self.count += 1
+        self.seen[point] += 1
+        self.trace.append(point)
+        if self.count in self.at or self.names.get(point) == self.seen[point]:
+            self.crashed.append(point)
+            raise SimulatedCrash(point)
+
+
+@dataclass
+class Violation:
+    seed: int
+    invariant: str
+    detail: str
+    history: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "invariant": self.invariant,
+            "detail": self.detail,
+            "history": self.history,
+        }
+
+
+@dataclass
+class RunResult:
+    seed: int
+    violations: list[Violation]
+    operations: int = 0
+    crashes: int = 0
+    faults: int = 0
+    prints: int = 0
+    in_doubt: int = 0  # times an operation went in doubt (coverage, not a failure)
+    alarms: int = 0
+    states: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Printed:
+    job_id: int
+    op_id: int | None
+    kind: str
+    reprint: bool
+    pending_at_boot: bool
+
+
+class Kiosk:
+    """What a power cut destroys: journal connection, client, outbox (the file survives)."""
+
+    def __init__(self, sim: Simulator, clock: VirtualClock, path: str, plan: CrashPlan,
+                 seed: int, policy: Policy) -> None:  # fmt: skip
+        self.sim, self.clock, self.path, self.plan = sim, clock, path, plan
+        self.seed, self.policy = seed, policy
+        self.boots = 0
+        self.crashes = 0
+        self.journal: Journal | None = None
+        self.client: BanklotClient | None = None
+        self.outbox: Outbox | None = None
+        self.printed: list[Printed] = []
+        self.pending_at_boot: set[int] = set()
+        self.op_ids: list[int] = []
+
+    async def boot(self) -> None:
+        while True:
+            try:
+                self.boots += 1
+                self.journal = Journal(self.path, crash_hook=self.plan)
+                self.client = BanklotClient(
+                    BASE_URL, self.sim.email, PASSWORD, transport=SimTransport(self.sim)
+                )
+                self.outbox = Outbox(
+                    self.journal,
+                    self.client,
+                    self.clock,
+                    self.policy,
+                    rng=random.Random(self.seed * 1000 + self.boots),
+                    crash_hook=self.plan,
+                )
+                await self.outbox.recover()
+                self.pending_at_boot |= {j.id for j in self.journal.pending_print_jobs()}
+                return
+            except SimulatedCrash:
+                await self.crash()
+
+    async def crash(self) -> None:
+        self.crashes += 1
+        if self.journal is not None:
+            self.journal.close()
+        if self.client is not None:
+            await self.client.aclose()
+        self.journal = self.client = self.outbox = None
+
+    async def guarded(self, action: Callable[[Kiosk], Any]) -> Any:
+        """Run one kiosk action; a crash inside it loses memory and reboots the kiosk."""
+        try:
+            return await action(self)
+        except SimulatedCrash:
+            await self.crash()
+            await self.boot()
+            return None
+
+    async def print_pending(self) -> None:
+        """The fake printer: paper first, then `mark_printed` (a crash between = reprint)."""
+        assert self.journal is not None
+        for job in self.journal.pending_print_jobs():
+            self.printed.append(
+                Printed(job.id, job.op_id, job.kind, job.reprint, job.id in self.pending_at_boot)
+            )
+            self.plan("print:on_paper")
+            self.journal.mark_printed(job.id, now=self.clock.now())
+
+    async def work(self, steps: int) -> None:
+        assert self.outbox is not None
+        for _ in range(steps):
+            did = await self.outbox.step()
+            await self.print_pending()
+            if not did:
+                break
+
+
+# ------------------------------------------------------------------------------ the script
+
+
+def _start_time(rng: random.Random) -> float:
+    day = catalog.DAY_ZERO.fromordinal(catalog.DAY_ZERO.toordinal() + 1700 + rng.randrange(60))
+    return (
+        catalog.day_start(day)
+        + rng.choice((11.5, 12.5, 15.6, 18.7, 9.8)) * 3600
+        + rng.randrange(1200)
+    )
+
+
+def _random_wagers(rng: random.Random, now: float) -> tuple[list[WagerRequest], float]:
+    wagers = []
+    closes = float("inf")
+    for _ in range(rng.choice((1, 1, 2, 3))):
+        product = rng.choice(catalog.PRODUCTS)
+        ev = catalog.open_event(product, now)
+        code = rng.choice(catalog.inventory(product.game_id))[0]
+        steps = product.max_bet // product.amount_multiple
+        lo = -(-product.min_bet // product.amount_multiple)
+        amount = product.amount_multiple * rng.randint(lo, min(steps, lo + 9))
+        wagers.append(WagerRequest(amount, ev.id, product.game_id, code))
+        closes = min(closes, ev.closing_ts)
+    return wagers, closes
+
+
+async def _act(k: Kiosk, rng: random.Random, action: str) -> None:
+    """One scripted action (the kiosk may crash anywhere inside it)."""
+    sim, clock = k.sim, k.clock
+
+    async def sell(k: Kiosk) -> None:
+        wagers, closes = _random_wagers(rng, clock.now())
+        assert k.outbox is not None
+        k.op_ids.append(await k.outbox.submit_create(wagers, closes))
+
+    def done_sales() -> list[Operation]:
+        assert k.journal is not None
+        return [
+            op for op in k.journal.operations((states.DONE,))
+            if op.kind == CREATE and op.ticket_number
+        ]  # fmt: skip
+
+    async def pay(k: Kiosk) -> None:
+        sales = done_sales()
+        if not sales:
+            return
+        op = rng.choice(sales)
+        assert op.result is not None and op.pin_number is not None
+        w = op.result["wagers"][0]
+        ev = catalog.event(w["event_id"])
+        assert ev is not None
+        if rng.random() < 0.8:
+            sim.force_result(ev.id, w["wager"])
+        if clock.now() < ev.result_ts + 1:
+            clock.set(ev.result_ts + 1 + rng.randrange(60))
+        day = catalog.local_day(op.result["created_at"]).isoformat()
+        assert k.outbox is not None
+        k.op_ids.append(await k.outbox.submit_pay(op.ticket_number or 0, op.pin_number, day))
+
+    async def cancel(k: Kiosk) -> None:
+        sales = done_sales()
+        if not sales:
+            return
+        op = sales[-1] if rng.random() < 0.8 else rng.choice(sales)
+        assert op.result is not None and k.outbox is not None
+        k.op_ids.append(
+            await k.outbox.submit_cancel(
+                op.ticket_number or 0, op.result["created_at"], sim.seconds_to_cancel
+            )
+        )
+
+    async def work(k: Kiosk) -> None:
+        await k.work(rng.randint(1, 6))
+
+    if action == "sell":
+        await k.guarded(_refusable(sell))
+    elif action == "pay":
+        await k.guarded(_refusable(pay))
+    elif action == "cancel":
+        await k.guarded(_refusable(cancel))
+    elif action == "fault":
+        endpoint = rng.choice(FAULT_ENDPOINTS)
+        mode = rng.choice(MODES)
+        sim.arm_fault(endpoint, mode, count=rng.choice((1, 1, 2)), delay_s=rng.choice((1, 20)))
+    elif action == "offline":
+        sim.set_offline(True, for_s=rng.choice((5, 30, 120, 400, 1800)))
+    elif action == "foreign":
+        sim.foreign_ticket()
+    elif action == "advance":
+        clock.advance(rng.choice((1, 5, 20, 70, 200, 700)))
+    await k.guarded(work)
+
+
+def _refusable(fn: Callable[[Kiosk], Any]) -> Callable[[Kiosk], Any]:
+    async def wrapped(k: Kiosk) -> None:
+        with contextlib.suppress(OutboxRefused):
+            await fn(k)
+
+    return wrapped
+
+
+ACTIONS = (
+    ("sell", 6), ("pay", 2), ("cancel", 2), ("fault", 5), ("offline", 1),
+    ("foreign", 1), ("advance", 3),
+)  # fmt: skip
+
+
+def script_for(rng: random.Random) -> list[str]:
+    names = [a for a, _ in ACTIONS]
+    weights = [w for _, w in ACTIONS]
+    return rng.choices(names, weights, k=rng.randint(4, 14))
+
+
+# ------------------------------------------------------------------------------ one run
+
+
+async def run_seed(
+    seed: int,
+    workdir: str | None = None,
+    *,
+    plan: CrashPlan | None = None,
+    script: list[str] | None = None,
+    policy: Policy | None = None,
+) -> RunResult:
+    rng = random.Random(seed)
+    clock = VirtualClock(_start_time(rng))
+    sim = Simulator(seed=seed, clock=clock, password=PASSWORD)
+    if plan is None:
+        n_crashes = rng.choice((0, 1, 1, 2))
+        plan = CrashPlan({rng.randint(1, 45) for _ in range(n_crashes)})
+    if script is None:
+        script = script_for(rng)
+    if policy is None:
+        policy = Policy(time_zone=catalog.TIME_ZONE, window_proves_absence=rng.random() < 0.5)
+    own_dir = workdir is None
+    workdir = workdir or tempfile.mkdtemp(prefix="kioskd-chaos-")
+    path = os.path.join(workdir, f"journal-{seed}.sqlite")
+    kiosk = Kiosk(sim, clock, path, plan, seed, policy)
+    faults = 0
+    try:
+        await kiosk.boot()
+        for action in script:
+            faults += action == "fault"
+            await _act(kiosk, rng, action)
+        await settle(kiosk)
+        plan.enabled = False
+        result = check(kiosk, seed)
+        result.faults = faults
+        return result
+    finally:
+        if kiosk.journal is not None:
+            kiosk.journal.close()
+        if kiosk.client is not None:
+            await kiosk.client.aclose()
+        if own_dir:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(OSError):
+                    os.unlink(path + suffix)
+
+
+async def settle(k: Kiosk, max_rounds: int = 400) -> None:
+    """Faults stop; time moves on until nothing is due (crashes may still happen)."""
+    k.sim.clear_faults()
+    k.sim.set_offline(False)
+    for _ in range(max_rounds):
+
+        async def round_(k: Kiosk) -> bool:
+            assert k.outbox is not None
+            did = await k.outbox.step()
+            await k.print_pending()
+            if did:
+                return True
+            due = k.outbox.next_due()
+            if due is None:
+                return False
+            k.clock.set(max(due, k.clock.now() + 0.001))
+            return True
+
+        if await k.guarded(round_) is False:
+            return
+
+
+# ------------------------------------------------------------------------------ invariants
+
+
+def _history(journal: Journal, op: Operation) -> list[str]:
+    return [
+        f"{h.at:.0f} {h.kind} {h.event or ''} {h.from_state or ''}->{h.to_state or ''} "
+        f"{ {k: v for k, v in h.detail.items() if k != 'deadline'} }"
+        for h in journal.history(op.id)
+    ]
+
+
+def check(k: Kiosk, seed: int) -> RunResult:
+    journal = Journal(k.path)
+    try:
+        return _check(k, journal, seed)
+    finally:
+        journal.close()
+
+
+def _check(k: Kiosk, journal: Journal, seed: int) -> RunResult:
+    out: list[Violation] = []
+    ledger = k.sim.ledger()
+    ops = journal.operations()
+    by_id = {op.id: op for op in ops}
+
+    def bad(invariant: str, detail: str, op: Operation | None = None) -> None:
+        out.append(Violation(seed, invariant, detail, _history(journal, op) if op else []))
+
+    # Sales.
+    api = {t["ticket_number"]: t for t in ledger["tickets"] if t["origin"] == "api"}
+    creates = [op for op in ops if op.kind == CREATE]
+    done_numbers: Counter[int] = Counter()
+    for op in creates:
+        if op.state == states.DONE:
+            if op.ticket_number is None:
+                bad("done-without-ticket", f"sale op {op.id} done without a ticket number", op)
+                continue
+            done_numbers[op.ticket_number] += 1
+            t = api.get(op.ticket_number)
+            if t is None:
+                bad("journal-not-on-server", f"sale op {op.id} done but not on server", op)
+            elif wager_keys(t["wagers"]) != wager_keys(op.payload["wagers"]):
+                bad("wrong-ticket", f"sale op {op.id} journaled another sale's ticket", op)
+            elif op.pin_number != t["pin_number"]:
+                bad("wrong-pin", f"sale op {op.id} journaled a PIN that is not the ticket's", op)
+    for number, n in done_numbers.items():
+        if n > 1:
+            bad("duplicate-journal", f"ticket {number} journaled done by {n} operations")
+    unresolved = [op for op in creates if op.state in UNRESOLVED]
+    for number, t in api.items():
+        if number in done_numbers:
+            continue
+        cover = next(
+            (
+                op
+                for op in unresolved
+                if wager_keys(op.payload["wagers"]) == wager_keys(t["wagers"])
+            ),
+            None,
+        )
+        if cover is None:
+            bad("server-sale-not-journaled", f"server sold ticket {number} that no done or "
+                "unresolved operation accounts for (duplicate or lost sale)")  # fmt: skip
+        else:
+            unresolved.remove(cover)
+
+    # Payments and cancellations.
+    for kind, rows in ((PAY, ledger["payments"]), (CANCEL, ledger["cancellations"])):
+        server = Counter(r["ticket_number"] for r in rows)
+        for number, n in server.items():
+            if n > 1:
+                bad(f"duplicate-{kind}", f"ticket {number} has {n} server {kind}s")
+        kind_ops = [op for op in ops if op.kind == kind]
+        done = Counter(op.ticket_number for op in kind_ops if op.state == states.DONE)
+        for op in kind_ops:
+            if op.state == states.DONE and op.ticket_number not in server:
+                bad(f"{kind}-not-on-server", f"{kind} op {op.id} done, server has none", op)
+        for number in server:
+            if done[number] == 1:
+                continue
+            if done[number] > 1:
+                bad(f"duplicate-{kind}-journal", f"{kind} of {number} journaled done twice")
+            elif not any(op.ticket_number == number and op.state in UNRESOLVED for op in kind_ops):
+                bad(f"server-{kind}-not-journaled", f"server {kind} of {number} not journaled")
+
+    # No operation lost.
+    for op_id in k.op_ids:
+        if op_id not in by_id:
+            bad("lost-operation", f"operation {op_id} was accepted but is not in the journal")
+    for op in ops:
+        if op.state in states.TERMINAL:
+            continue
+        if op.state in UNRESOLVED and op.reason:
+            continue
+        bad("stuck-operation", f"op {op.id} ({op.kind}) left in {op.state}", op)
+
+    # Printing.
+    printed_jobs: dict[int, list[Printed]] = {}
+    for p in k.printed:
+        printed_jobs.setdefault(p.job_id, []).append(p)
+    for op in ops:
+        if op.state != states.DONE:
+            continue
+        jobs = [j for j in journal.print_jobs(op.id) if j.kind != "not_done"]
+        if not any(j.printed_at is not None and j.id in printed_jobs for j in jobs):
+            bad("not-printed", f"done {op.kind} op {op.id} never printed", op)
+    for job_id, prints in printed_jobs.items():
+        for p in prints[1:]:
+            if not p.reprint:
+                bad("unmarked-reprint", f"print job {job_id} printed again without reprint mark")
+        for p in prints:
+            if p.pending_at_boot and not p.reprint:
+                bad("unmarked-reprint", f"print job {job_id} survived a restart, not marked")
+    for job in journal.pending_print_jobs():
+        bad("unprinted-job", f"print job {job.id} ({job.kind}) still pending after settle")
+
+    return RunResult(
+        seed,
+        out,
+        operations=len(ops),
+        crashes=k.crashes,
+        prints=len(k.printed),
+        in_doubt=sum(1 for h in journal.history() if h.to_state == states.IN_DOUBT),
+        alarms=len(journal.history(kind="alarm")),
+        states=journal.counts(),
+    )
+
+
+# ------------------------------------------------------------------------------ campaign
+
+
+def run_one(seed: int, workdir: str | None = None) -> RunResult:
+    """One seed, synchronously (each run has its own event loop: nothing leaks between runs)."""
+    logging.getLogger("kioskd").setLevel(logging.CRITICAL)
+    return asyncio.run(run_seed(seed, workdir))
+
+
+def run_range(start: int, count: int, workdir: str | None = None) -> list[RunResult]:
+    own = workdir is None
+    workdir = workdir or tempfile.mkdtemp(prefix="kioskd-chaos-")
+    try:
+        return [run_one(seed, workdir) for seed in range(start, start + count)]
+    finally:
+        if own:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------ named scenarios
+
+Action = Callable[[Kiosk], Any]
+
+
+async def run_scenario(
+    actions: list[Action],
+    workdir: str,
+    *,
+    plan: CrashPlan,
+    seed: int = 0,
+    start: float | None = None,
+    policy: Policy | None = None,
+) -> RunResult:
+    """Run hand-written actions (each may crash), then settle and check the invariants.
+
+    Used by the named crash-point tests: `plan` says where the power is cut."""
+    clock = VirtualClock(start if start is not None else _start_time(random.Random(seed)))
+    sim = Simulator(seed=seed, clock=clock, password=PASSWORD)
+    policy = policy or Policy(time_zone=catalog.TIME_ZONE)
+    path = os.path.join(workdir, f"scenario-{seed}-{plan.count}-{len(plan.at)}.sqlite")
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(OSError):
+            os.unlink(path + suffix)
+    kiosk = Kiosk(sim, clock, path, plan, seed, policy)
+    try:
+        await kiosk.boot()
+        for action in actions:
+            await kiosk.guarded(action)
+            await kiosk.guarded(lambda k: k.work(50))
+        await settle(kiosk)
+        plan.enabled = False
+        return check(kiosk, seed)
+    finally:
+        if kiosk.journal is not None:
+            kiosk.journal.close()
+        if kiosk.client is not None:
+            await kiosk.client.aclose()

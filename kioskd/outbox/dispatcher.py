@@ -1,0 +1,813 @@
+"""The outbox: sends journaled money operations exactly once, and reconciles the doubtful.
+
+Rules:
+- Durable before the first byte: an operation is committed in state `sending` (with the
+  `/user/ticket/last` watermark for a create) before the request is written. After a crash
+  `recover()` turns `sending` into `in_doubt`, never back into `queued`.
+- Outcome classes come from the client's error taxonomy: NotSent / AuthFailed -> queued again
+  (with backoff); Rejected -> rejected; InDoubt (and anything unexpected) -> in_doubt. An
+  in-doubt operation is never resent before reconciliation proved it was not applied.
+- Creates are single-flight per account: no create is sent while another create is in doubt or
+  reconciling. Within a kind, operations go in journal order.
+- All time comes from the `Clock`; randomness (jitter) from a seeded RNG. `step()` does one
+  unit of work and returns whether it did anything, so tests and the chaos campaign drive the
+  outbox deterministically; `run()` loops over `step()` for the daemon.
+- Outcomes (done, rejected, expired, in_doubt, conflict, alarm) go to `on_outcome`; the light
+  state (online, offline, in_doubt, attention) to `on_signal`. PINs never appear in either's
+  text, in history details or in errors.
+- Happy path cost: when the outbox is idle and online, a new operation is born `sending`, so a
+  sale costs three commits: intent, outcome with its print job, printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kioskd.banklot import errors
+from kioskd.banklot.days import local_date, utc_iso
+from kioskd.banklot.models import Ticket, WagerRequest
+from kioskd.clock import Clock
+from kioskd.journal import states
+from kioskd.journal.store import CANCEL, CREATE, PAY, Journal, JournalError, Operation, digest
+from kioskd.outbox import reconcile
+from kioskd.outbox.policy import Policy
+
+ONLINE = "online"
+OFFLINE = "offline"
+IN_DOUBT = "in_doubt"
+ATTENTION = "attention"
+
+# Print job kinds the daemon renders.
+PRINT_TICKET = "ticket"
+PRINT_PAYOUT = "payout"
+PRINT_CANCEL = "cancel"
+PRINT_NOT_DONE = "not_done"
+PRINT_FOR_DONE = {CREATE: PRINT_TICKET, PAY: PRINT_PAYOUT, CANCEL: PRINT_CANCEL}
+
+
+class OutboxRefused(Exception):
+    """A new operation was refused (caps reached, journal in attention, bad request)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Something the daemon (and the person at the counter) must learn about."""
+
+    kind: str  # done, rejected, expired, in_doubt, conflict, alarm, queued, attention
+    op_id: int | None
+    op_kind: str | None = None
+    ticket_number: int | None = None
+    message: str = ""
+    error: BaseException | None = field(default=None, repr=False)
+
+
+def _wagers_json(wagers: Sequence[Any]) -> list[dict[str, Any]]:
+    out = []
+    for w in wagers:
+        if isinstance(w, dict):
+            w = WagerRequest(
+                int(w["amount"]), int(w["event_id"]), int(w["game_id"]), str(w["wager"])
+            )
+        out.append(w.to_json())
+    return out
+
+
+def _ticket_result(ticket: Ticket) -> dict[str, Any]:
+    """The ticket as the journal row keeps it (the PIN has its own column): enough to print
+    and reprint the slip without the network (`Ticket.from_json` reads it back)."""
+    out: dict[str, Any] = {
+        "ticket_number": ticket.ticket_number,
+        "created_at": ticket.created_at,
+        "amount": ticket.amount,
+        "num_wagers": ticket.num_wagers,
+        "status": ticket.status,
+        "wagers": [
+            {
+                k: v
+                for k, v in (
+                    ("event_id", w.event_id), ("game_id", w.game_id), ("wager", w.wager),
+                    ("amount", w.amount), ("current_event_id", w.current_event_id),
+                    ("list_id", w.list_id), ("status", w.status), ("event_name", w.event_name),
+                    ("p_event_time", w.p_event_time),
+                )
+                if v is not None
+            }
+            for w in ticket.wagers
+        ],
+    }  # fmt: skip
+    for key in ("entity_id", "parent_id", "entity_name", "parent_name", "uuid"):
+        value = getattr(ticket, key)
+        if value is not None:
+            out["ticket_uuid" if key == "uuid" else key] = value
+    return out
+
+
+class Outbox:
+    """Sends the journal's operations through a `BanklotClient`, one unit of work per step."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        client: Any,
+        clock: Clock,
+        policy: Policy | None = None,
+        *,
+        on_outcome: Callable[[Outcome], None] | None = None,
+        on_signal: Callable[[str], None] | None = None,
+        rng: random.Random | None = None,
+        crash_hook: Callable[[str], None] | None = None,
+    ) -> None:
+        self.journal = journal
+        self.client = client
+        self.clock = clock
+        self.policy = policy or Policy()
+        self.on_outcome = on_outcome
+        self.on_signal = on_signal
+        self.rng = rng or random.Random(0)
+        self.crash_hook = crash_hook
+        self.signal = ONLINE
+        self.outcomes: deque[Outcome] = deque(maxlen=256)  # recent ones, for tests and ctl
+        self._ready: list[int] = []  # born `sending` by a submit: send these first
+        self._failures = 0
+        self._offline_until = 0.0
+        self._alarmed: set[int] = set()
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._stopping = False
+
+    # ----------------------------------------------------------------- signals and outcomes
+
+    def _emit(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+
+    def _set_signal(self) -> None:
+        if self.journal.attention is not None or self.journal.operations((states.CONFLICT,)):
+            new = ATTENTION  # the journal cannot be written, or a conflict needs a person
+        elif self.journal.operations((states.IN_DOUBT, states.RECONCILING)):
+            new = IN_DOUBT
+        elif self._failures:
+            new = OFFLINE
+        else:
+            new = ONLINE
+        if new != self.signal:
+            self.signal = new
+            if self.on_signal is not None:
+                self.on_signal(new)
+
+    def _crash_point(self, point: str) -> None:
+        if self.crash_hook is not None:
+            self.crash_hook(point)
+
+    def _went_offline(self, now: float) -> float:
+        self._failures += 1
+        self._offline_until = now + self.policy.backoff(self._failures, self.rng)
+        return self._offline_until
+
+    def _came_online(self) -> None:
+        self._failures = 0
+        self._offline_until = 0.0
+
+    # ----------------------------------------------------------------- start-up
+
+    async def recover(self) -> list[int]:
+        """Start-up: whatever may have been sent is in doubt; unprinted jobs become reprints."""
+        now = self.clock.now()
+        moved = []
+        for op in self.journal.operations((states.SENDING, states.RECONCILING)):
+            self.journal.transition(
+                op.id,
+                states.RECOVERED,
+                now=now,
+                reason=f"found in {op.state} at start-up",
+                next_attempt_at=now,
+            )
+            moved.append(op.id)
+            self._emit(Outcome("in_doubt", op.id, op.kind, message="found in flight at start-up"))
+        self.journal.mark_unprinted_as_reprints(now=now)
+        self._set_signal()
+        return moved
+
+    # ----------------------------------------------------------------- submit
+
+    def _check_caps(self, amount: int) -> None:
+        if self.journal.attention is not None:
+            raise OutboxRefused(f"journal needs attention: {self.journal.attention}")
+        queued = self.journal.operations((states.QUEUED,))
+        if len(queued) >= self.policy.max_queued:
+            raise OutboxRefused(f"queue full ({len(queued)} operations waiting)")
+        total = sum(op.amount for op in queued) + amount
+        if queued and total > self.policy.max_queued_amount:
+            raise OutboxRefused(
+                f"queued amount would reach {total}, cap is {self.policy.max_queued_amount}"
+            )
+
+    def _lane_free(self, kind: str, ticket_number: int | None = None) -> bool:
+        if self._ready or self._failures or self.journal.operations((states.QUEUED,)):
+            return False
+        if kind == CREATE:
+            return not self._create_in_doubt()
+        return not self._ticket_busy(kind, ticket_number, None)
+
+    def _ticket_busy(self, kind: str, ticket_number: int | None, exclude: int | None) -> bool:
+        """Is another pay (or cancel) of this ticket possibly applied but not yet decided?
+        Two of them in flight could not be told apart by a lookup: one at a time per ticket."""
+        return any(
+            op.kind == kind and op.ticket_number == ticket_number and op.id != exclude
+            for op in self.journal.operations(states.MAYBE_APPLIED)
+        )
+
+    def _create_in_doubt(self) -> bool:
+        return any(
+            op.kind == CREATE
+            for op in self.journal.operations((states.SENDING, states.IN_DOUBT, states.RECONCILING))
+            if op.id not in self._ready
+        )
+
+    async def _watermark(self) -> dict[str, Any]:
+        """The account's newest ticket right now (read before a create is sent)."""
+        try:
+            last = await self.client.last()
+        except errors.TicketNotFound:
+            last = None
+        if last is None:
+            return {"ticket_number": None, "created_at": None}
+        self._check_foreign(last)
+        return {"ticket_number": last.ticket_number, "created_at": last.created_at}
+
+    def _check_foreign(self, last: Ticket) -> None:
+        """Alarm once for a /last ticket that no operation of ours owns or may own."""
+        number = last.ticket_number
+        if number in self._alarmed or number in self._journaled_numbers():
+            return
+        for op in self.journal.operations(states.MAYBE_APPLIED):
+            if op.kind == CREATE and reconcile.is_ours(
+                last, op.payload["wagers"], op.amount, op.sent_at or 0.0, self.policy
+            ):
+                return
+        self._alarm(f"ticket {number} in /last was never journaled by this kiosk", number)
+
+    def _alarm(self, text: str, number: int | None) -> None:
+        if number is not None:
+            if number in self._alarmed:
+                return
+            self._alarmed.add(number)
+        self.journal.alarm(self.clock.now(), {"alarm": text, "ticket_number": number})
+        self._emit(Outcome("alarm", None, ticket_number=number, message=text))
+
+    def _date_of(self, unix: float) -> str:
+        """The API's ticket date: the local day of the entity's time zone."""
+        return local_date(unix, self.policy.time_zone).isoformat()
+
+    def _journaled_numbers(self, exclude: int | None = None) -> frozenset[int]:
+        return self.journal.ticket_numbers(CREATE, exclude=exclude)
+
+    async def _submit(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        amount: int,
+        deadline: float,
+        *,
+        pin_number: int | None = None,
+        ticket_number: int | None = None,
+    ) -> int:
+        async with self._lock:
+            self._check_caps(amount)
+            now = self.clock.now()
+            if deadline <= now:
+                raise OutboxRefused(f"{kind} deadline already passed")
+            state, watermark, offline = states.QUEUED, None, ""
+            if self._lane_free(kind, ticket_number):
+                try:
+                    if kind == CREATE:
+                        watermark = await self._watermark()
+                    state = states.SENDING
+                except (errors.NotSent, errors.InDoubt, errors.AuthFailed) as exc:
+                    self._went_offline(self.clock.now())
+                    state, watermark = states.QUEUED, None
+                    offline = type(exc).__name__
+            try:
+                op_id = self._add(kind, payload, amount, deadline, state, watermark,
+                                  pin_number, ticket_number)  # fmt: skip
+            except JournalError as exc:
+                self._set_signal()
+                raise OutboxRefused(f"journal needs attention: {exc}") from exc
+            if state == states.SENDING:
+                self._ready.append(op_id)
+            elif offline:
+                self._emit(Outcome("queued", op_id, kind, message=f"offline: {offline}"))
+            self._set_signal()
+            self._wake.set()
+            return op_id
+
+    def _add(self, kind: str, payload: dict[str, Any], amount: int, deadline: float, state: str,
+             watermark: dict[str, Any] | None, pin_number: int | None,
+             ticket_number: int | None) -> int:  # fmt: skip
+        return self.journal.add(
+            kind,
+            payload,
+            amount=amount,
+            deadline=deadline,
+            now=self.clock.now(),
+            state=state,
+            watermark=watermark,
+            pin_number=pin_number,
+            ticket_number=ticket_number,
+        )
+
+    async def submit_create(self, wagers: Sequence[WagerRequest], closes_at: float) -> int:
+        """Journal a sale. Its deadline is the earlier of the events' close and max age."""
+        body = _wagers_json(wagers)
+        if not body:
+            raise OutboxRefused("a sale needs at least one wager")
+        amount = sum(w["amount"] for w in body)
+        deadline = min(closes_at, self.clock.now() + self.policy.create_max_age_s)
+        return await self._submit(CREATE, {"wagers": body}, amount, deadline)
+
+    async def submit_pay(self, ticket_number: int, pin_number: int, date: str) -> int:
+        """Journal a payout. The PIN goes in its column, never in the payload or history."""
+        deadline = self.clock.now() + self.policy.pay_max_age_s
+        return await self._submit(
+            PAY,
+            {"ticket_number": int(ticket_number), "date": str(date)},
+            0,
+            deadline,
+            pin_number=int(pin_number),
+            ticket_number=int(ticket_number),
+        )
+
+    async def submit_cancel(
+        self, ticket_number: int, created_at: float, seconds_to_cancel: float
+    ) -> int:
+        """Journal a cancel; it never outlives the ticket's cancel window."""
+        deadline = created_at + seconds_to_cancel
+        return await self._submit(
+            CANCEL,
+            {"ticket_number": int(ticket_number), "created_at": created_at},
+            0,
+            deadline,
+            ticket_number=int(ticket_number),
+        )
+
+    # ----------------------------------------------------------------- the loop
+
+    def next_due(self) -> float | None:
+        """Earliest time at which `step()` will have something to do (None: nothing)."""
+        times = []
+        if self._ready:
+            return self.clock.now()
+        create_blocked = self._create_in_doubt()
+        for op in self.journal.operations((states.QUEUED, states.IN_DOUBT)):
+            if op.state == states.IN_DOUBT:
+                times.append(op.next_attempt_at)
+            elif (op.kind == CREATE and create_blocked) or (
+                op.kind != CREATE and self._ticket_busy(op.kind, op.ticket_number, op.id)
+            ):
+                times.append(op.deadline)  # waits for the doubtful one; may expire meanwhile
+            else:
+                times.append(min(op.deadline, max(op.next_attempt_at, self._offline_until)))
+        return min(times) if times else None
+
+    async def step(self) -> bool:
+        """Do one unit of work: expire, send, or probe. Returns False when nothing was due."""
+        if self.journal.attention is not None:
+            self._set_signal()
+            return False
+        async with self._lock:
+            try:
+                did = await self._step()
+            except JournalError as exc:
+                # The file refuses writes: stop moving money, say so, lose nothing (whatever
+                # was in flight is `sending` on disk and becomes in doubt at the next start).
+                self._ready.clear()
+                self._set_signal()
+                self._emit(Outcome("attention", None, message=str(exc), error=exc))
+                return False
+            if self.journal.attention is None:
+                self._set_signal()
+            return did
+
+    async def _step(self) -> bool:
+        now = self.clock.now()
+        if self._ready:
+            op = self.journal.get(self._ready.pop(0))
+            if op.state == states.SENDING:
+                await self._send(op)
+                return True
+        queued = self.journal.operations((states.QUEUED,))
+        for op in queued:
+            if op.deadline <= now:
+                self.journal.transition(
+                    op.id,
+                    states.EXPIRE,
+                    now=now,
+                    reason="deadline passed before it could be sent",
+                    print_job=(PRINT_NOT_DONE, {"kind": op.kind, "reason": "expired"}),
+                )
+                self._emit(Outcome("expired", op.id, op.kind, message="did not happen: expired"))
+                return True
+        for op in self.journal.operations((states.IN_DOUBT,)):
+            if op.next_attempt_at <= now:
+                await self._reconcile(op)
+                return True
+        if now < self._offline_until:
+            return False
+        create_blocked = self._create_in_doubt()
+        for op in queued:
+            if op.next_attempt_at > now or (op.kind == CREATE and create_blocked):
+                continue
+            if op.kind != CREATE and self._ticket_busy(op.kind, op.ticket_number, op.id):
+                continue
+            watermark = None
+            if op.kind == CREATE:
+                try:
+                    watermark = await self._watermark()
+                except (errors.NotSent, errors.InDoubt, errors.AuthFailed):
+                    self._went_offline(self.clock.now())
+                    return True
+            op = self.journal.transition(
+                op.id, states.SEND, now=self.clock.now(), watermark=watermark
+            )
+            await self._send(op)
+            return True
+        return False
+
+    def housekeeping(self) -> None:
+        """Retention and a WAL checkpoint (bounded files); run by `run()` periodically."""
+        if self.journal.attention is None:
+            try:
+                self.journal.purge(now=self.clock.now())
+                self.journal.checkpoint()
+            except JournalError:
+                self._set_signal()
+
+    async def run(self) -> None:
+        """Work until `stop()`: step while there is work, else sleep until the next due time."""
+        next_housekeeping = self.clock.monotonic()
+        while not self._stopping:
+            if self.clock.monotonic() >= next_housekeeping:
+                self.housekeeping()
+                next_housekeeping = self.clock.monotonic() + self.policy.housekeeping_interval_s
+            if await self.step():
+                continue
+            self._wake.clear()
+            due = self.next_due()
+            timeout = 60.0 if due is None else max(0.05, due - self.clock.now())
+            sleeper = asyncio.ensure_future(self.clock.sleep(timeout))
+            waker = asyncio.ensure_future(self._wake.wait())
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (sleeper, waker):
+                task.cancel()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def settle(self, max_steps: int = 10_000) -> int:
+        """Step until nothing is due now (tests). Returns the number of steps that did work."""
+        done = 0
+        while done < max_steps and await self.step():
+            done += 1
+        return done
+
+    # ----------------------------------------------------------------- sending
+
+    async def _call(self, op: Operation) -> Any:
+        p = op.payload
+        if op.kind == CREATE:
+            return await self.client.create([WagerRequest(**w) for w in p["wagers"]])
+        if op.kind == PAY:
+            return await self.client.pay(p["ticket_number"], op.pin_number, p["date"])
+        return await self.client.cancel(p["ticket_number"])
+
+    async def _send(self, op: Operation) -> None:
+        request = digest(op.payload)
+        try:
+            result = await self._call(op)
+        except (errors.NotSent, errors.AuthFailed) as exc:
+            self._crash_point("send:answered")
+            now = self.clock.now()
+            retry_at = self._went_offline(now)
+            self.journal.transition(
+                op.id,
+                states.NOT_SENT,
+                now=now,
+                history_kind="attempt",
+                detail={"error": type(exc).__name__, "message": str(exc)},
+                next_attempt_at=retry_at,
+                request_digest=request,
+            )
+            return
+        except errors.Rejected as exc:
+            self._crash_point("send:answered")
+            self._came_online()
+            self.journal.transition(
+                op.id,
+                states.ANSWERED_REJECTED,
+                now=self.clock.now(),
+                history_kind="attempt",
+                reason=f"{type(exc).__name__}: {exc}",
+                detail={"error": type(exc).__name__},
+                request_digest=request,
+            )
+            self._emit(Outcome("rejected", op.id, op.kind, op.ticket_number, str(exc), exc))
+            return
+        except Exception as exc:  # InDoubt, BadResponse, or anything the client let through
+            self._crash_point("send:answered")
+            now = self.clock.now()
+            self.journal.transition(
+                op.id,
+                states.AMBIGUOUS,
+                now=now,
+                history_kind="attempt",
+                reason=f"{type(exc).__name__}: {exc}",
+                detail={"error": type(exc).__name__},
+                next_attempt_at=now + self.policy.probe_interval_s,
+                request_digest=request,
+            )
+            self._emit(Outcome("in_doubt", op.id, op.kind, op.ticket_number, str(exc), exc))
+            return
+        self._crash_point("send:answered")
+        self._came_online()
+        self._finish_done(op, result, event=states.ANSWERED_OK, how="answered", request=request)
+
+    def _finish_done(
+        self,
+        op: Operation,
+        result: Any,
+        *,
+        event: str,
+        how: str,
+        request: str | None = None,
+        history_kind: str = "attempt",
+    ) -> None:
+        """Journal a proven success together with the print job it needs."""
+        ticket_number = op.ticket_number
+        pin = None
+        if op.kind == CREATE:
+            ticket_number, pin = result.ticket_number, result.pin_number
+            stored = _ticket_result(result)
+        elif op.kind == PAY:
+            # A PayResult when answered; the looked-up Ticket (status paid) when reconciled.
+            prize = getattr(result, "prize", None)
+            stored = {"status": "paid", "prize": prize, "paid_at": getattr(result, "paid_at", None)}
+        else:
+            stored = {"status": "canceled"}
+        job = (
+            PRINT_FOR_DONE[op.kind],
+            {"kind": op.kind, "ticket_number": ticket_number, "how": how},
+        )
+        self.journal.transition(
+            op.id,
+            event,
+            now=self.clock.now(),
+            history_kind=history_kind,
+            reason=how,
+            ticket_number=ticket_number,
+            pin_number=pin,
+            result=stored,
+            print_job=job,
+            request_digest=request,
+            response_digest=digest(stored),
+        )
+        self._emit(Outcome("done", op.id, op.kind, ticket_number, how))
+
+    # ----------------------------------------------------------------- reconciliation
+
+    async def _reconcile(self, op: Operation) -> None:
+        op = self.journal.transition(
+            op.id, states.PROBE, now=self.clock.now(), history_kind="probe"
+        )
+        try:
+            if op.kind == CREATE:
+                decision = await self._probe_create(op)
+            else:
+                decision = await self._probe_lookup(op)
+        except (errors.NotSent, errors.InDoubt, errors.AuthFailed, errors.Rejected) as exc:
+            now = self.clock.now()
+            if not isinstance(exc, errors.Rejected):
+                self._went_offline(now)
+            self.journal.transition(
+                op.id,
+                states.UNDECIDED,
+                now=now,
+                history_kind="probe",
+                reason=f"probe failed: {type(exc).__name__}",
+                next_attempt_at=now + max(self.policy.probe_interval_s, self._offline_until - now),
+            )
+            return
+        self._crash_point("reconcile:decided")
+        self._came_online()
+        if decision.alarm:
+            number = decision.ticket.ticket_number if decision.ticket else None
+            self._alarm(decision.alarm, number)
+        self._apply(op, decision)
+
+    async def _probe_create(self, op: Operation) -> reconcile.Decision:
+        try:
+            last = await self.client.last()
+        except errors.TicketNotFound:
+            last = None
+        journaled = self._journaled_numbers(exclude=op.id)
+        facts = {
+            "wagers": op.payload["wagers"],
+            "amount": op.amount,
+            "watermark": op.watermark,
+            "sent_at": op.sent_at or op.created_at,
+            "deadline": op.deadline,
+            "probes": op.probes,
+            "last": last,
+            "journaled": journaled,
+            "policy": self.policy,
+        }
+        decision = reconcile.decide_create(now=self.clock.now(), **facts)
+        if decision.verdict != reconcile.NEED_WINDOW:
+            return decision
+        window = await self._window_tickets(op, journaled)
+        return reconcile.decide_create(now=self.clock.now(), window=window, **facts)
+
+    async def _window_tickets(self, op: Operation, journaled: frozenset[int]) -> list[Ticket]:
+        start, end = reconcile.send_window(op.sent_at or op.created_at, self.policy)
+        rows = await self.client.tickets((utc_iso(start), utc_iso(end)))
+        found = []
+        for row in rows:
+            if row.ticket_number in journaled or row.total != op.amount:
+                continue
+            if not start <= row.created_at <= end:
+                continue
+            found.append(await self.client.ticket(row.ticket_number, self._date_of(row.created_at)))
+        return found
+
+    async def _probe_lookup(self, op: Operation) -> reconcile.Decision:
+        date = op.payload.get("date") or self._date_of(
+            op.payload.get("created_at") or op.created_at
+        )
+        try:
+            ticket = await self.client.ticket(op.payload["ticket_number"], date)
+        except errors.TicketNotFound:
+            ticket = None
+        claimed = any(
+            other.kind == op.kind and other.ticket_number == op.ticket_number
+            for other in self.journal.operations((states.DONE,))
+        )
+        return reconcile.decide_lookup(
+            kind=op.kind,
+            ticket=ticket,
+            deadline=op.deadline,
+            now=self.clock.now(),
+            claimed_by_other=claimed,
+        )
+
+    def _apply(self, op: Operation, decision: reconcile.Decision) -> None:
+        now = self.clock.now()
+        verdict = decision.verdict
+        if verdict == reconcile.APPLIED:
+            self._finish_done(
+                op,
+                decision.ticket,
+                event=states.PROVED_APPLIED,
+                how="reconciled",
+                history_kind="decision",
+            )
+        elif verdict == reconcile.NOT_APPLIED:
+            self.journal.transition(
+                op.id,
+                states.PROVED_NOT_APPLIED,
+                now=now,
+                history_kind="decision",
+                reason=decision.reason,
+                next_attempt_at=now,
+            )
+        elif verdict == reconcile.NOT_APPLIED_EXPIRED:
+            self.journal.transition(
+                op.id,
+                states.PROVED_NOT_APPLIED_EXPIRED,
+                now=now,
+                history_kind="decision",
+                reason=decision.reason,
+                print_job=(PRINT_NOT_DONE, {"kind": op.kind, "reason": "expired"}),
+            )
+            self._emit(
+                Outcome("expired", op.id, op.kind, message="did not happen: " + decision.reason)
+            )
+        elif verdict == reconcile.CONFLICT:
+            self.journal.transition(
+                op.id, states.MISMATCH, now=now, history_kind="decision", reason=decision.reason
+            )
+            self._emit(Outcome("conflict", op.id, op.kind, message=decision.reason))
+        else:
+            self.journal.transition(
+                op.id,
+                states.UNDECIDED,
+                now=now,
+                history_kind="decision",
+                reason=decision.reason,
+                next_attempt_at=now + self.policy.probe_interval_s,
+            )
+
+    # ----------------------------------------------------------------- operator functions
+
+    def counts(self) -> dict[str, int]:
+        return self.journal.counts()
+
+    def oldest_in_doubt_age(self) -> float | None:
+        ops = self.journal.operations((states.IN_DOUBT, states.RECONCILING, states.CONFLICT))
+        if not ops:
+            return None
+        return self.clock.now() - min(op.sent_at or op.created_at for op in ops)
+
+    def next_deadline(self) -> float | None:
+        ops = self.journal.operations((states.QUEUED,))
+        return min((op.deadline for op in ops), default=None)
+
+    def list_operations(self, states_in: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Operations with their history, PIN-free, for `kioskctl queue`."""
+        out = []
+        for op in self.journal.operations(states_in):
+            out.append({
+                "id": op.id, "kind": op.kind, "state": op.state, "amount": op.amount,
+                "deadline": op.deadline, "ticket_number": op.ticket_number, "reason": op.reason,
+                "attempts": op.attempts, "probes": op.probes, "created_at": op.created_at,
+                "history": [
+                    {"at": h.at, "kind": h.kind, "event": h.event, "from": h.from_state,
+                     "to": h.to_state, "detail": h.detail}
+                    for h in self.journal.history(op.id)
+                ],
+            })  # fmt: skip
+        return out
+
+    def _need_reason(self, reason: str) -> str:
+        reason = (reason or "").strip()
+        if not reason:
+            raise OutboxRefused("an operator action needs a reason")
+        return reason
+
+    async def retry(self, op_id: int, reason: str) -> Operation:
+        """Operator: send again an in-doubt or conflicting operation (not applied, by hand)."""
+        reason = self._need_reason(reason)
+        async with self._lock:
+            op = self.journal.transition(
+                op_id,
+                states.OPERATOR_RETRY,
+                now=self.clock.now(),
+                history_kind="operator",
+                reason=f"operator retry: {reason}",
+                next_attempt_at=0.0,
+            )
+            self._set_signal()
+            self._wake.set()
+            return op
+
+    async def resolve(
+        self,
+        op_id: int,
+        applied: bool,
+        reason: str,
+        *,
+        ticket_number: int | None = None,
+        pin_number: int | None = None,
+    ) -> Operation:
+        """Operator: close an in-doubt or conflicting operation as applied or not applied."""
+        reason = self._need_reason(reason)
+        async with self._lock:
+            now = self.clock.now()
+            op = self.journal.get(op_id)
+            if applied:
+                job = (
+                    PRINT_FOR_DONE[op.kind],
+                    {
+                        "kind": op.kind,
+                        "ticket_number": ticket_number or op.ticket_number,
+                        "how": "operator",
+                    },
+                )
+                op = self.journal.transition(
+                    op_id,
+                    states.OPERATOR_APPLIED,
+                    now=now,
+                    history_kind="operator",
+                    reason=f"operator: applied: {reason}",
+                    ticket_number=ticket_number,
+                    pin_number=pin_number,
+                    print_job=job,
+                )
+            else:
+                op = self.journal.transition(
+                    op_id,
+                    states.OPERATOR_NOT_APPLIED,
+                    now=now,
+                    history_kind="operator",
+                    reason=f"operator: not applied: {reason}",
+                )
+            self._set_signal()
+            return op
+
+
+__all__ = ["JournalError", "Outbox", "OutboxRefused", "Outcome", "Policy"]

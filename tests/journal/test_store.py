@@ -1,0 +1,190 @@
+"""The SQLite journal: durable rows, history, print jobs, catalog, retention, bounded files."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from kioskd.journal import CREATE, PAY, IllegalTransition, Journal, JournalError, states
+
+WAGERS = {"wagers": [{"amount": 5, "event_id": 1, "game_id": 1, "wager": "341"}]}
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    j = Journal(tmp_path / "journal.sqlite")
+    yield j
+    j.close()
+
+
+def test_pragmas_wal_and_full_sync(journal: Journal) -> None:
+    assert journal.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert journal.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert journal.quick_check == "ok"
+
+
+def test_rows_survive_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with Journal(path) as j:
+        op_id = j.add(CREATE, WAGERS, amount=5, deadline=100.0, now=1.0)
+        j.transition(op_id, states.SEND, now=2.0, watermark={"ticket_number": 7})
+    with Journal(path) as j:
+        op = j.get(op_id)
+        assert op.state == states.SENDING
+        assert op.watermark == {"ticket_number": 7}
+        assert op.attempts == 1 and op.sent_at == 2.0
+
+
+def test_illegal_transition_is_refused_and_nothing_changes(journal: Journal) -> None:
+    op_id = journal.add(CREATE, WAGERS, amount=5, deadline=100.0, now=1.0)
+    commits = journal.commits
+    with pytest.raises(IllegalTransition):
+        journal.transition(op_id, states.ANSWERED_OK, now=2.0)
+    assert journal.get(op_id).state == states.QUEUED
+    assert journal.commits == commits
+    assert journal.attention is None
+
+
+def test_history_is_complete_and_pin_free(journal: Journal) -> None:
+    payload = {"ticket_number": 12345678, "date": "2024-10-22"}
+    op_id = journal.add(
+        PAY, payload, amount=0, deadline=100.0, now=1.0, pin_number=87654321, state=states.SENDING
+    )
+    journal.transition(op_id, states.AMBIGUOUS, now=2.0, detail={"pin_number": 87654321})
+    journal.transition(op_id, states.PROBE, now=3.0)
+    journal.transition(op_id, states.PROVED_APPLIED, now=4.0, result={"prize": 300})
+    entries = journal.history(op_id)
+    assert [(h.from_state, h.to_state) for h in entries] == [
+        (None, "sending"), ("sending", "in_doubt"), ("in_doubt", "reconciling"),
+        ("reconciling", "done"),
+    ]  # fmt: skip
+    raw = journal.conn.execute("SELECT * FROM history").fetchall()
+    assert "87654321" not in json.dumps(raw)
+    assert journal.get(op_id).pin_number == 87654321  # the row keeps it for the slip
+    assert "87654321" not in repr(journal.get(op_id))
+
+
+def test_pin_in_payload_is_refused(journal: Journal) -> None:
+    with pytest.raises(ValueError, match="pin_number"):
+        journal.add(PAY, {"ticket_number": 1, "pin_number": 2}, amount=0, deadline=9, now=1)
+
+
+def test_outcome_and_print_job_are_one_commit(journal: Journal) -> None:
+    op_id = journal.add(CREATE, WAGERS, amount=5, deadline=100.0, now=1.0, state=states.SENDING)
+    before = journal.commits
+    job = ("ticket", {"ticket_number": 11112222})
+    journal.transition(
+        op_id, states.ANSWERED_OK, now=2.0, ticket_number=11112222, pin_number=3, print_job=job
+    )
+    assert journal.commits == before + 1
+    (job,) = journal.pending_print_jobs()
+    assert job.op_id == op_id and not job.reprint
+    journal.mark_printed(job.id, now=3.0)
+    assert journal.pending_print_jobs() == []
+    with pytest.raises(KeyError):
+        journal.mark_printed(job.id, now=4.0)
+
+
+def test_crash_before_commit_rolls_back_outcome_and_job(tmp_path: Path) -> None:
+    class Crash(BaseException):
+        pass
+
+    def hook(point: str) -> None:
+        if point == "answered_ok:before_commit":
+            raise Crash
+
+    path = tmp_path / "j.sqlite"
+    j = Journal(path, crash_hook=hook)
+    op_id = j.add(CREATE, WAGERS, amount=5, deadline=100.0, now=1.0, state=states.SENDING)
+    with pytest.raises(Crash):
+        j.transition(op_id, states.ANSWERED_OK, now=2.0, ticket_number=1,
+                     print_job=("ticket", {}))  # fmt: skip
+    j.close()
+    with Journal(path) as again:
+        assert again.get(op_id).state == states.SENDING
+        assert again.pending_print_jobs() == []
+
+
+def test_unprinted_jobs_become_reprints_at_start(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with Journal(path) as j:
+        j.add_print_job(None, "ticket", {"n": 1}, now=1.0)
+    with Journal(path) as j:
+        assert j.mark_unprinted_as_reprints(now=2.0) == 1
+        (job,) = j.pending_print_jobs()
+        assert job.reprint
+
+
+def test_catalog_round_trip(journal: Journal) -> None:
+    assert journal.load_catalog("products") is None
+    journal.save_catalog("products", [{"id": 1}], fetched_at=10.0)
+    journal.save_catalog("products", [{"id": 2}], fetched_at=20.0)
+    assert journal.load_catalog("products") == ([{"id": 2}], 20.0)
+
+
+def test_retention_keeps_unfinished_and_unprinted(journal: Journal) -> None:
+    day = 86400.0
+    journal.retention_days = 1
+    old_done = journal.add(CREATE, WAGERS, amount=5, deadline=9e9, now=0.0, state=states.SENDING)
+    journal.transition(old_done, states.ANSWERED_OK, now=1.0, ticket_number=1)
+    old_unprinted = journal.add(CREATE, WAGERS, amount=5, deadline=9e9, now=0.0,
+                                state=states.SENDING)  # fmt: skip
+    journal.transition(old_unprinted, states.ANSWERED_OK, now=1.0, ticket_number=2,
+                       print_job=("ticket", {}))  # fmt: skip
+    old_doubt = journal.add(CREATE, WAGERS, amount=5, deadline=9e9, now=0.0, state=states.SENDING)
+    journal.transition(old_doubt, states.AMBIGUOUS, now=1.0)
+    assert journal.purge(now=3 * day) == 1
+    assert {op.id for op in journal.operations()} == {old_unprinted, old_doubt}
+    assert journal.history(old_done) == []
+
+
+def test_wal_is_truncated_by_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with Journal(path, wal_autocheckpoint=0) as j:
+        for i in range(200):
+            j.add(CREATE, WAGERS, amount=5, deadline=100.0, now=float(i))
+        wal = Path(str(path) + "-wal")
+        assert wal.stat().st_size > 100_000
+        busy, _, _ = j.checkpoint()
+        assert busy == 0
+        assert wal.stat().st_size == 0
+
+
+def test_journal_size_limit_is_set(journal: Journal) -> None:
+    assert journal.conn.execute("PRAGMA journal_size_limit").fetchone()[0] == 4 * 1024 * 1024
+
+
+def test_counts_per_state(journal: Journal) -> None:
+    journal.add(CREATE, WAGERS, amount=5, deadline=100.0, now=1.0)
+    journal.add(CREATE, WAGERS, amount=5, deadline=100.0, now=1.0, state=states.SENDING)
+    counts = journal.counts()
+    assert counts[states.QUEUED] == 1 and counts[states.SENDING] == 1 and counts[states.DONE] == 0
+
+
+def test_commits_are_counted_per_transaction(journal: Journal) -> None:
+    start = journal.commits
+    op_id = journal.add(CREATE, WAGERS, amount=5, deadline=100.0, now=1.0, state=states.SENDING)
+    journal.transition(op_id, states.ANSWERED_OK, now=2.0, ticket_number=1,
+                       print_job=("ticket", {}))  # fmt: skip
+    (job,) = journal.pending_print_jobs()
+    journal.mark_printed(job.id, now=3.0)
+    assert journal.commits - start == 3
+
+
+def test_closed_journal_raises_journal_error(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.sqlite")
+    j.close()
+    with pytest.raises(JournalError):
+        j.get(1)
+
+
+def test_sqlite_file_is_plain_sqlite(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with Journal(path) as j:
+        j.add(CREATE, WAGERS, amount=5, deadline=100.0, now=1.0)
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT COUNT(*) FROM operations").fetchone()[0] == 1
+    conn.close()

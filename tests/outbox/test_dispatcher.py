@@ -1,0 +1,258 @@
+"""The outbox against the in-process simulator: outcomes, deadlines, caps, signals, operator."""
+
+from __future__ import annotations
+
+import pytest
+
+from kioskd.journal import JournalError, states
+from kioskd.outbox import OutboxRefused, Policy
+from kioskd.outbox.dispatcher import ATTENTION, IN_DOUBT, OFFLINE, ONLINE, PRINT_NOT_DONE
+from kioskd.sim import catalog
+
+from .conftest import Rig
+
+
+async def test_happy_path_sale_costs_three_commits(rig: Rig) -> None:
+    before = rig.journal.commits
+    op_id = await rig.sell()
+    await rig.drain()
+    rig.print_all()
+    assert rig.journal.commits - before == 3
+    op = rig.journal.get(op_id)
+    (ticket,) = rig.api_tickets()
+    assert op.state == states.DONE
+    assert op.ticket_number == ticket["ticket_number"] and op.pin_number == ticket["pin_number"]
+    assert [o.kind for o in rig.outbox.outcomes] == ["done"]
+
+
+async def test_pin_never_in_outcomes_or_history(rig: Rig) -> None:
+    op_id = await rig.sell()
+    await rig.drain()
+    pin = str(rig.journal.get(op_id).pin_number)
+    assert pin not in repr(rig.outbox.outcomes)
+    assert pin not in repr(rig.journal.history()) and pin not in repr(rig.outbox.list_operations())
+
+
+async def test_in_doubt_create_is_never_resent_before_reconciliation(rig: Rig) -> None:
+    rig.sim.arm_fault("/user/ticket/create", "commit_then_drop")
+    op_id = await rig.sell()
+    await rig.outbox.step()
+    assert rig.journal.get(op_id).state == states.IN_DOUBT
+    assert rig.outbox.signal == IN_DOUBT
+    for _ in range(20):  # nothing is due yet: no resend however often we step
+        await rig.outbox.step()
+    assert len(rig.api_tickets()) == 1
+    await rig.drain(seconds=600)
+    op = rig.journal.get(op_id)
+    assert op.state == states.DONE and op.ticket_number == rig.api_tickets()[0]["ticket_number"]
+    assert rig.outbox.signal == ONLINE
+
+
+async def test_no_new_create_while_one_is_in_doubt(rig: Rig) -> None:
+    rig.sim.arm_fault("/user/ticket/create", "fail_before_commit")
+    first = await rig.sell()
+    await rig.outbox.step()
+    second = await rig.sell(code_index=3)
+    assert rig.journal.get(second).state == states.QUEUED
+    await rig.outbox.step()
+    await rig.outbox.step()
+    assert rig.journal.get(second).state == states.QUEUED and rig.api_tickets() == []
+    await rig.drain(seconds=600)
+    assert rig.journal.get(first).state == states.DONE
+    assert rig.journal.get(second).state == states.DONE
+    assert len(rig.api_tickets()) == 2
+
+
+async def test_watermark_is_recorded_before_each_send(rig: Rig) -> None:
+    await rig.sell()
+    await rig.drain()
+    second = await rig.sell(code_index=4)
+    await rig.drain()
+    first_ticket = rig.api_tickets()[0]
+    assert rig.journal.get(second).watermark == {
+        "ticket_number": first_ticket["ticket_number"], "created_at": first_ticket["created_at"],
+    }  # fmt: skip
+
+
+async def test_offline_sale_queues_backs_off_and_sends_when_back(rig: Rig) -> None:
+    rig.sim.set_offline(True)
+    op_id = await rig.sell()
+    assert rig.journal.get(op_id).state == states.QUEUED
+    assert rig.outbox.signal == OFFLINE
+    await rig.drain(seconds=30)
+    assert rig.journal.get(op_id).state == states.QUEUED
+    assert rig.outbox._failures >= 3  # backed off several times
+    rig.sim.set_offline(False)
+    await rig.drain(seconds=120)
+    assert rig.journal.get(op_id).state == states.DONE
+    assert rig.outbox.signal == ONLINE
+
+
+async def test_backoff_is_seeded_and_jittered() -> None:
+    import random
+
+    p = Policy(backoff_initial_s=1, backoff_max_s=60, backoff_jitter=0.25)
+    a = [p.backoff(n, random.Random(3)) for n in range(1, 10)]
+    b = [p.backoff(n, random.Random(3)) for n in range(1, 10)]
+    assert a == b
+    assert 0.75 <= a[0] <= 1.25 and 45 <= a[-1] <= 75
+
+
+async def test_event_closing_during_an_outage_expires_the_sale(rig: Rig) -> None:
+    rig.sim.set_offline(True)
+    wagers, closes = rig.wagers(product_id=6)  # hourly draws: closes within the hour
+    op_id = await rig.outbox.submit_create(wagers, closes)
+    await rig.drain(seconds=closes - rig.clock.now() + 10)
+    op = rig.journal.get(op_id)
+    assert op.state == states.EXPIRED
+    assert [j.kind for j in rig.journal.print_jobs(op_id)] == [PRINT_NOT_DONE]
+    assert rig.outbox.outcomes[-1].kind == "expired"
+    rig.sim.set_offline(False)
+    await rig.drain(seconds=600)
+    assert rig.api_tickets() == []
+
+
+async def test_create_never_outlives_max_age(rig: Rig) -> None:
+    rig.sim.set_offline(True)
+    op_id = await rig.sell()
+    assert rig.journal.get(op_id).deadline == rig.clock.now() + rig.policy.create_max_age_s
+
+
+async def test_cancel_deadline_is_the_cancel_window(rig: Rig) -> None:
+    await rig.sell()
+    await rig.drain()
+    (t,) = rig.api_tickets()
+    rig.sim.set_offline(True)
+    op_id = await rig.outbox.submit_cancel(t["ticket_number"], t["created_at"], 180)
+    await rig.drain(seconds=400)
+    assert rig.journal.get(op_id).state == states.EXPIRED
+    with pytest.raises(OutboxRefused, match="deadline"):
+        await rig.outbox.submit_cancel(t["ticket_number"], t["created_at"], 180)
+
+
+async def test_rejected_sale_is_definitive(rig: Rig) -> None:
+    wagers, closes = rig.wagers(amount=500)  # above max_bet
+    op_id = await rig.outbox.submit_create(wagers, closes)
+    await rig.drain()
+    op = rig.journal.get(op_id)
+    assert op.state == states.REJECTED and "WagerRejected" in (op.reason or "")
+    assert rig.outbox.outcomes[-1].kind == "rejected"
+
+
+async def test_caps_on_queued_count_and_amount(tmp_path) -> None:
+    r = Rig(tmp_path / "j.sqlite", Policy(time_zone=catalog.TIME_ZONE, max_queued=2,
+                                          max_queued_amount=12))  # fmt: skip
+    r.sim.set_offline(True)
+    await r.sell(amount=5)
+    await r.sell(amount=5)
+    with pytest.raises(OutboxRefused, match="queue full"):
+        await r.sell(amount=1)
+    r2 = Rig(tmp_path / "k.sqlite", Policy(time_zone=catalog.TIME_ZONE, max_queued_amount=12))
+    r2.sim.set_offline(True)
+    await r2.sell(amount=5)
+    with pytest.raises(OutboxRefused, match="amount"):
+        await r2.sell(amount=9)
+    for x in (r, r2):
+        x.journal.close()
+        await x.client.aclose()
+
+
+async def test_journal_in_attention_refuses_new_operations(rig: Rig) -> None:
+    rig.journal.attention = JournalError("disk full", kind="full")
+    with pytest.raises(OutboxRefused, match="attention"):
+        await rig.sell()
+    assert await rig.outbox.step() is False
+    assert rig.outbox.signal == ATTENTION
+
+
+async def test_foreign_ticket_in_last_raises_one_alarm(rig: Rig) -> None:
+    rig.sim.foreign_ticket()
+    await rig.sell()
+    await rig.drain()
+    await rig.sell(code_index=2)
+    await rig.drain()
+    alarms = [o for o in rig.outbox.outcomes if o.kind == "alarm"]
+    assert len(alarms) == 1
+    assert len(rig.journal.history(kind="alarm")) == 1
+
+
+async def test_recover_moves_sending_to_in_doubt(rig: Rig) -> None:
+    op_id = await rig.sell()  # born `sending`; the "process" dies before the send
+    moved = await rig.reboot()
+    assert moved == [op_id]
+    assert rig.journal.get(op_id).state == states.IN_DOUBT
+    await rig.drain(seconds=600)
+    assert rig.journal.get(op_id).state == states.DONE  # proved not applied, then sent once
+    assert len(rig.api_tickets()) == 1
+
+
+async def test_pay_then_payout_print(rig: Rig) -> None:
+    sale = await rig.sell()
+    await rig.drain()
+    op = rig.journal.get(sale)
+    ev = catalog.event(op.result["wagers"][0]["event_id"])
+    rig.sim.force_result(ev.id, op.result["wagers"][0]["wager"])
+    rig.clock.set(ev.result_ts + 10)
+    day = catalog.local_day(op.result["created_at"]).isoformat()
+    pay = await rig.outbox.submit_pay(op.ticket_number, op.pin_number, day)
+    await rig.drain()
+    paid = rig.journal.get(pay)
+    assert paid.state == states.DONE and paid.result["prize"] > 0
+    assert [j.kind for j in rig.journal.print_jobs(pay)] == ["payout"]
+    assert len(rig.sim.ledger()["payments"]) == 1
+
+
+async def test_operator_functions(rig: Rig) -> None:
+    rig.sim.arm_fault("/user/ticket/create", "commit_then_drop")
+    op_id = await rig.sell()
+    await rig.outbox.step()
+    rig.clock.advance(30)
+    assert rig.outbox.counts()[states.IN_DOUBT] == 1
+    assert rig.outbox.oldest_in_doubt_age() == pytest.approx(30)
+    listed = rig.outbox.list_operations()
+    assert listed[0]["state"] == "in_doubt" and len(listed[0]["history"]) == 2
+    with pytest.raises(OutboxRefused, match="reason"):
+        await rig.outbox.resolve(op_id, True, "  ")
+    ticket = rig.api_tickets()[0]
+    await rig.outbox.resolve(op_id, True, "checked the back office by phone",
+                             ticket_number=ticket["ticket_number"])  # fmt: skip
+    op = rig.journal.get(op_id)
+    assert op.state == states.DONE and op.ticket_number == ticket["ticket_number"]
+    last = rig.journal.history(op_id)[-1]
+    assert last.kind == "operator" and "by phone" in last.detail["reason"]
+    assert rig.journal.print_jobs(op_id)
+
+
+async def test_operator_retry_and_not_applied(rig: Rig) -> None:
+    rig.sim.arm_fault("/user/ticket/create", "hang")
+    op_id = await rig.sell()
+    await rig.outbox.step()
+    await rig.outbox.retry(op_id, "server log shows no sale")
+    assert rig.journal.get(op_id).state == states.QUEUED
+    rig.sim.arm_fault("/user/ticket/create", "hang")
+    await rig.drain()
+    await rig.outbox.resolve(op_id, False, "customer left")
+    assert rig.journal.get(op_id).state == states.REJECTED
+    with pytest.raises(Exception, match="can't handle"):
+        await rig.outbox.retry(op_id, "again")
+
+
+async def test_next_deadline(rig: Rig) -> None:
+    assert rig.outbox.next_deadline() is None
+    rig.sim.set_offline(True)
+    await rig.sell()
+    assert rig.outbox.next_deadline() == rig.clock.now() + rig.policy.create_max_age_s
+
+
+async def test_run_loop_sends_and_stops(rig: Rig) -> None:
+    import asyncio
+
+    task = asyncio.create_task(rig.outbox.run())
+    op_id = await rig.sell()
+    for _ in range(50):
+        await asyncio.sleep(0)
+        if rig.journal.get(op_id).state == states.DONE:
+            break
+    rig.outbox.stop()
+    await asyncio.wait_for(task, 5)
+    assert rig.journal.get(op_id).state == states.DONE
