@@ -128,15 +128,23 @@ class Spooler:
                 except Exception:
                     log.exception("print job %s cannot be rendered; left pending", job.id)
                     continue
-                await self._print(receipt)
+                await self._paper(receipt)
                 self.journal.mark_printed(job.id, now=self.clock.now())
+                await self._after_print(receipt)
             while not self._adhoc.empty():
-                await self._print(self._adhoc.get_nowait())
+                receipt = self._adhoc.get_nowait()
+                await self._paper(receipt)
+                await self._after_print(receipt)
         finally:
             self._busy = False
 
-    async def _print(self, receipt: Receipt) -> None:
+    async def _paper(self, receipt: Receipt) -> None:
         self.printed += 1
+        await self.printer.print_receipt(receipt)
+        log.info("printed %s slip", receipt.kind, extra={"SLIP_KIND": receipt.kind})
+
+    async def _after_print(self, receipt: Receipt) -> None:
+        """The PNG preview and the hook, after the paper: they never delay a customer."""
         if self.preview_dir is not None:
             self._seq += 1
             copy = "-copy" if receipt.copy else ""
@@ -147,7 +155,5 @@ class Spooler:
                 await asyncio.to_thread(render_png, receipt, self.paper_mm, path)
             except Exception:
                 log.exception("preview of slip %s failed", receipt.kind)
-        await self.printer.print_receipt(receipt)
-        log.info("printed %s slip", receipt.kind, extra={"SLIP_KIND": receipt.kind})
         if self.on_printed is not None:
             self.on_printed(receipt)
