@@ -226,8 +226,11 @@ class VirtualKiosk:
 
     # ----------------------------------------------------------------- the daemon process
 
-    def start_daemon(self, wait: bool = True, timeout_s: float = 20.0) -> None:
-        """Start `kioskd run`; with `wait`, return once it has sent READY=1."""
+    def start_daemon(
+        self, wait: bool = True, timeout_s: float = 20.0, env: dict[str, str] | None = None
+    ) -> None:
+        """Start `kioskd run` (with `env` added to its environment); with `wait`, return once
+        it has sent READY=1."""
         if self._notify is None:
             self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             path = self.notify_socket
@@ -236,10 +239,12 @@ class VirtualKiosk:
             self._notify.bind(str(path))
             self._notify.settimeout(0.2)
         self.ready = False
+        extra = env or {}
         env = dict(os.environ)
         env["NOTIFY_SOCKET"] = str(self.notify_socket)
         env.pop("JOURNAL_STREAM", None)
         env.pop("WATCHDOG_USEC", None)
+        env.update(extra)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kioskd", "run", "--config", str(self.config_path)],

@@ -1,0 +1,154 @@
+"""The real `kioskd run` process as systemd and operators see it: sd_notify, signals,
+the control socket through `kioskctl`, fatal errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from kioskd.service.harness import VirtualKiosk
+
+
+@pytest.fixture
+def kiosk(tmp_path):
+    with VirtualKiosk(tmp_path / "k") as k:
+        yield k
+
+
+def _collect(k: VirtualKiosk, want: str, timeout_s: float = 15.0) -> list[str]:
+    """sd_notify lines until one starts with `want`."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        k._notify.settimeout(0.2)
+        seen += k.notifications()
+        if any(line.startswith(want) for line in seen):
+            return seen
+    raise AssertionError(f"no {want!r} in {seen}")
+
+
+def test_ready_status_reload_and_stop(kiosk):
+    kiosk.start_daemon()
+    first = kiosk.notifications()
+    kiosk.wait_catalog()
+    status = _collect(kiosk, "STATUS=", 10)
+    assert any("queued" in line and "printer" in line for line in first + status)
+
+    # SIGHUP with a good file: RELOADING=1 with MONOTONIC_USEC, then READY=1 again.
+    kiosk.proc.send_signal(signal.SIGHUP)
+    lines = _collect(kiosk, "READY=1")
+    assert "RELOADING=1" in lines
+    assert any(line.startswith("MONOTONIC_USEC=") for line in lines)
+
+    # SIGHUP with a broken file: refused, the last good config stays; the daemon still sells.
+    dropins = kiosk.config_path.parent / "kioskd.toml.d"
+    dropins.mkdir()
+    bad = dropins / "50-site.toml"
+    bad.write_text("[printer]\npaper_mm = 70\n")
+    kiosk.proc.send_signal(signal.SIGHUP)
+    _collect(kiosk, "READY=1")
+    log = kiosk.log_path.read_text()
+    assert "config rejected, keeping the last good one" in log
+    assert "50-site.toml:2: printer.paper_mm" in log
+    bad.unlink()
+    kiosk.type("+1.341.20\n\n")
+    kiosk.wait_for(lambda: any("ticket" in s for s in kiosk.slips()), 20)
+
+    # SIGTERM: STOPPING=1 and a clean exit.
+    kiosk.proc.send_signal(signal.SIGTERM)
+    assert kiosk.proc.wait(30) == 0
+    assert "STOPPING=1" in kiosk.notifications()
+
+
+def test_watchdog_pings_from_the_event_loop(kiosk):
+    kiosk.start_daemon(env={"WATCHDOG_USEC": "400000"})  # systemd's WatchdogSec=0.4s
+    time.sleep(1.2)
+    lines = kiosk.notifications()
+    assert lines.count("WATCHDOG=1") >= 3, lines
+
+
+def test_kioskctl_status_json_reports_the_live_daemon(kiosk):
+    kiosk.start_daemon()
+    kiosk.wait_catalog()
+    kiosk.type("+1.341.20\n\n")
+    kiosk.wait_for(lambda: kiosk.status()["queue"].get("done") == 1, 20)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kioskd.ctl",
+            "--socket",
+            str(kiosk.control_socket),
+            "status",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert out.returncode == 0, out.stderr
+    status = json.loads(out.stdout)
+    assert status["queue"]["done"] == 1
+    assert status["state"] == "ready"
+    assert status["lights"]["green"] == "on"
+    assert status["devices"] == {"scanner": "grabbed", "keypad": "grabbed"} or set(
+        status["devices"]
+    ) == {"scanner", "keypad"}
+    assert status["printer"].startswith("ok") or "ok" in status["printer"]
+    assert status["version"]
+    queue = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kioskd.ctl",
+            "--socket",
+            str(kiosk.control_socket),
+            "queue",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    ops = json.loads(queue.stdout)
+    assert [op["state"] for op in ops] == ["done"]
+
+
+def test_missing_password_is_one_clear_fatal_error(tmp_path):
+    cfg = tmp_path / "kioskd.toml"
+    cfg.write_text(
+        '[api]\nbase_url = "http://127.0.0.1:9"\nemail = "a@b.c"\n'
+        f'password_file = "{tmp_path}/nope"\n'
+        f'[journal]\npath = "{tmp_path}/j.sqlite3"\n[leds]\nbackend = "mock"\n'
+        '[scanner]\ndevice = ""\n[keypad]\ndevice = ""\n'
+        f'[control]\nsocket = "{tmp_path}/c.sock"\n[log]\ntarget = "stderr"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CREDENTIALS_DIRECTORY"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "kioskd", "run", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
+    assert proc.returncode == 1
+    assert "password" in (proc.stdout + proc.stderr).lower()
+
+
+def test_broken_config_exits_with_file_and_key(tmp_path):
+    cfg = tmp_path / "kioskd.toml"
+    cfg.write_text('[api]\nbase_url = "http://x"\nemail = "a@b.c"\n\n[printer]\npaper_mm = 70\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "kioskd", "run", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert "kioskd.toml:6: printer.paper_mm" in proc.stdout + proc.stderr
