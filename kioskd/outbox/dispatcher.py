@@ -136,6 +136,7 @@ class Outbox:
         self._failures = 0
         self._offline_until = 0.0
         self._alarmed: set[int] = set()
+        self._queued_told: set[int] = set()
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._stopping = False
@@ -146,6 +147,14 @@ class Outbox:
         self.outcomes.append(outcome)
         if self.on_outcome is not None:
             self.on_outcome(outcome)
+
+    def _emit_queued(self, op_id: int, kind: str, message: str) -> None:
+        """Tell once per operation that it is durably queued but not confirmed (a queued
+        payment prints "PENDING - DO NOT PAY CASH" at the counter)."""
+        if op_id in self._queued_told:
+            return
+        self._queued_told.add(op_id)
+        self._emit(Outcome("queued", op_id, kind, message=message))
 
     def _set_signal(self) -> None:
         if self.journal.attention is not None or self.journal.operations((states.CONFLICT,)):
@@ -301,8 +310,9 @@ class Outbox:
                 raise OutboxRefused(f"journal needs attention: {exc}") from exc
             if state == states.SENDING:
                 self._ready.append(op_id)
-            elif offline:
-                self._emit(Outcome("queued", op_id, kind, message=f"offline: {offline}"))
+            else:
+                why = f"offline: {offline}" if offline else "waiting for an earlier operation"
+                self._emit_queued(op_id, kind, why)
             self._set_signal()
             self._wake.set()
             return op_id
@@ -504,6 +514,7 @@ class Outbox:
                 next_attempt_at=retry_at,
                 request_digest=request,
             )
+            self._emit_queued(op.id, op.kind, f"offline: {type(exc).__name__}")
             return
         except errors.Rejected as exc:
             self._crash_point("send:answered")

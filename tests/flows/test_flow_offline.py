@@ -4,8 +4,6 @@ that could not be sent in time prints that it did not happen."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.flows.conftest import running_kiosk, texts
 
 
@@ -80,12 +78,6 @@ async def test_offline_sale_past_its_max_age_prints_that_it_did_not_happen(kiosk
     assert [op.state for op in kiosk.daemon.journal.operations()] == ["expired"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="outbox/dispatcher.py: a pay that goes queued (NotSent in _send, or submitted while "
-    "offline with the lane busy) emits no 'queued' Outcome, so the session never gets Queued "
-    "and no PENDING slip is printed",
-)
 async def test_offline_payment_prints_pending_then_payout_when_confirmed(kiosk):
     ev = kiosk.open_event(1)
     ticket = await kiosk.sell("+1.341.20\n\n")
