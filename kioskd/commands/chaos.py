@@ -23,6 +23,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tmpdir", default=None, help="directory for the per-run SQLite files (default: system)"
     )
+    parser.add_argument(
+        "--power-cuts",
+        type=int,
+        metavar="N",
+        help="instead: the power-cut campaign (real daemon, journal on a FUSE filesystem that "
+        "drops unsynced writes) with N cuts; --start is its seed",
+    )
+    parser.add_argument(
+        "--kills",
+        type=int,
+        metavar="N",
+        help="instead: the real-process kill -9 campaign with N kills; --start is its seed",
+    )
 
 
 def _chunk(args: tuple[int, int, str | None]) -> list[dict[str, object]]:
@@ -47,6 +60,17 @@ def _chunk(args: tuple[int, int, str | None]) -> list[dict[str, object]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.power_cuts is not None:
+        from kioskd.powercut.campaign import main as power_cuts
+
+        flags = ["--json"] if args.json else []
+        tmp = ["--tmpdir", args.tmpdir] if args.tmpdir else []
+        return power_cuts(["--cuts", str(args.power_cuts), "--seed", str(args.start), *flags, *tmp])
+    if args.kills is not None:
+        from kioskd.service.crashtest import main as kills
+
+        flags = ["--json"] if args.json else []
+        return kills(["--kills", str(args.kills), "--seed", str(args.start), *flags])
     if args.seeds < 1 or args.jobs < 1:
         print("kioskd chaos: --seeds and --jobs must be positive", file=sys.stderr)
         return 2
