@@ -60,13 +60,13 @@ def _chunk(args: tuple[int, int, str | None]) -> list[dict[str, object]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.power_cuts is not None:
+    if getattr(args, "power_cuts", None) is not None:
         from kioskd.powercut.campaign import main as power_cuts
 
         flags = ["--json"] if args.json else []
         tmp = ["--tmpdir", args.tmpdir] if args.tmpdir else []
         return power_cuts(["--cuts", str(args.power_cuts), "--seed", str(args.start), *flags, *tmp])
-    if args.kills is not None:
+    if getattr(args, "kills", None) is not None:
         from kioskd.service.crashtest import main as kills
 
         flags = ["--json"] if args.json else []

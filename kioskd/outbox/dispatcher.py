@@ -497,6 +497,23 @@ class Outbox:
             return await self.client.pay(p["ticket_number"], op.pin_number, p["date"])
         return await self.client.cancel(p["ticket_number"])
 
+    def _maybe_our_earlier_attempt(self, op: Operation, exc: errors.Rejected) -> bool:
+        """Is `exc` what our own earlier, in-doubt attempt of `op` would cause on a resend?"""
+        already = (op.kind == PAY and isinstance(exc, errors.AlreadyPaid)) or (
+            op.kind == CANCEL and isinstance(exc, errors.AlreadyRejected)
+        )
+        if not already or self._claimed_by_other(op):
+            return False  # another of our operations did it: a definitive refusal
+        return any(h.to_state == states.IN_DOUBT for h in self.journal.history(op.id))
+
+    def _claimed_by_other(self, op: Operation) -> bool:
+        """Is another operation of ours of the same kind on this ticket already done?"""
+        return any(
+            other.kind == op.kind and other.ticket_number == op.ticket_number
+            for other in self.journal.operations((states.DONE,))
+            if other.id != op.id
+        )
+
     async def _send(self, op: Operation) -> None:
         request = digest(op.payload)
         try:
@@ -519,6 +536,23 @@ class Outbox:
         except errors.Rejected as exc:
             self._crash_point("send:answered")
             self._came_online()
+            if self._maybe_our_earlier_attempt(op, exc):
+                # A resend of an operation that was in doubt, answered "already paid" /
+                # "already rejected": an earlier attempt of ours may be what applied it.
+                # Back to in doubt: the lookup decides (and never resends again).
+                now = self.clock.now()
+                self.journal.transition(
+                    op.id,
+                    states.AMBIGUOUS,
+                    now=now,
+                    history_kind="attempt",
+                    reason=f"resend answered {type(exc).__name__}: an earlier attempt may "
+                    "have been applied",
+                    detail={"error": type(exc).__name__},
+                    next_attempt_at=now,
+                    request_digest=request,
+                )
+                return
             self.journal.transition(
                 op.id,
                 states.ANSWERED_REJECTED,
@@ -664,16 +698,15 @@ class Outbox:
             ticket = await self.client.ticket(op.payload["ticket_number"], date)
         except errors.TicketNotFound:
             ticket = None
-        claimed = any(
-            other.kind == op.kind and other.ticket_number == op.ticket_number
-            for other in self.journal.operations((states.DONE,))
-        )
+        claimed = self._claimed_by_other(op)
         return reconcile.decide_lookup(
             kind=op.kind,
             ticket=ticket,
             deadline=op.deadline,
             now=self.clock.now(),
             claimed_by_other=claimed,
+            sent_at=op.sent_at or op.created_at,
+            policy=self.policy,
         )
 
     def _apply(self, op: Operation, decision: reconcile.Decision) -> None:

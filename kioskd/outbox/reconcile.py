@@ -163,12 +163,18 @@ def decide_lookup(
     deadline: float,
     now: float,
     claimed_by_other: bool = False,
+    sent_at: float | None = None,
+    policy: Policy | None = None,
 ) -> Decision:
     """Decide an in-doubt pay or cancel from a lookup of its ticket (None: no such ticket).
 
     `claimed_by_other`: another operation of ours of the same kind on this ticket is already
     done, so a paid/canceled status is its effect, not this one's (the resend will then get a
-    definitive "already paid" / "already rejected")."""
+    definitive "already paid" / "already rejected").
+
+    A ticket not (yet) paid/canceled proves nothing until `policy.quiet_period_s` has passed
+    since the send: the request we lost sight of may still be committing on the server (the
+    real-process crash campaign caught a cancel that landed after a resend was decided)."""
     applied_status = PAID if kind == "pay" else CANCELED
     if ticket is not None and ticket.status == applied_status and claimed_by_other:
         if now < deadline:
@@ -177,6 +183,8 @@ def decide_lookup(
     if ticket is not None and ticket.status == applied_status:
         return Decision(APPLIED, f"ticket status is {applied_status}", ticket=ticket)
     seen = "not found" if ticket is None else f"status {ticket.status}"
+    if policy is not None and sent_at is not None and now - sent_at < policy.quiet_period_s:
+        return Decision(UNDECIDED, f"ticket {seen}; waiting for a late commit")
     if now < deadline:
         return Decision(NOT_APPLIED, f"ticket {seen}; safe to resend")
     return Decision(NOT_APPLIED_EXPIRED, f"ticket {seen}; deadline passed")

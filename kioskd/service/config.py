@@ -314,7 +314,7 @@ class OfflineConfig:
 
 @dataclass(frozen=True)
 class ReconcileConfig:
-    quiet_period_s: float = key(10.0, check=_range(0, 3600))
+    quiet_period_s: float = key(60.0, check=_range(0, 3600))
     probes: int = key(5, check=_range(1, 1000))
     probe_interval_s: float = key(30.0, check=_positive)
 
@@ -673,6 +673,13 @@ def _cross_checks(cfg: Config, where: dict[str, tuple[str, int | None]]) -> list
         if pin in pins:
             err(f"leds.{name}", f"GPIO {pin} is already used by leds.{pins[pin]}")
         pins[pin] = name
+    if cfg.reconcile.quiet_period_s <= cfg.api.read_timeout_s:
+        # A request we stopped waiting for may still commit on the server: "not applied" may
+        # only be concluded once that cannot happen any more.
+        err(
+            "reconcile.quiet_period_s",
+            f"must be longer than api.read_timeout_s ({cfg.api.read_timeout_s:g} s)",
+        )
     if cfg.catalog.stale_after_s < cfg.catalog.refresh_s:
         err("catalog.stale_after_s", "must be >= catalog.refresh_s")
     spec_s, spec_k = (

@@ -215,7 +215,7 @@ class VirtualKiosk:
             f'password = "{self.password}"\nconnect_timeout_s = 1.0\nread_timeout_s = 2.0\n'
             f'[journal]\npath = "{self.journal_path.resolve()}"\n'
             "[offline]\ncreate_max_age_s = 120.0\npay_max_age_s = 600.0\n"
-            "[reconcile]\nquiet_period_s = 2.0\nprobes = 2\nprobe_interval_s = 1.0\n"
+            "[reconcile]\nquiet_period_s = 4.0\nprobes = 2\nprobe_interval_s = 1.0\n"
             f'[scanner]\ndevice = "replay:{w}/scanner.fifo"\n'
             f'[keypad]\ndevice = "replay:{w}/keypad.fifo"\n'
             f'[printer]\nuri = "{self.printer.uri}"\ntimeout_s = 3.0\n{preview}'

@@ -222,7 +222,7 @@ def config_text(tmp_path: Path, printer: FakeTcpPrinter, extra: dict[str, str]) 
         ),
         "journal": f'path = "{tmp_path}/journal.sqlite3"',
         "offline": "create_max_age_s = 120.0\npay_max_age_s = 600.0",
-        "reconcile": "quiet_period_s = 2.0\nprobes = 2\nprobe_interval_s = 1.0",
+        "reconcile": "quiet_period_s = 3.0\nprobes = 2\nprobe_interval_s = 1.0",
         "catalog": "refresh_s = 3600.0\nstale_after_s = 7200.0",
         "scanner": 'device = ""',
         "keypad": 'device = ""',

@@ -92,3 +92,34 @@ async def test_token_expiry_during_a_sale_is_transparent(rig: Rig) -> None:
     await rig.drain()
     _settled(rig, op_id)
     assert len(rig.api_tickets()) == 2
+
+
+async def test_resend_answered_already_rejected_is_our_earlier_cancel(rig: Rig) -> None:
+    """An in-doubt cancel resent (here by an operator's retry) while the first request had in
+    fact been applied: the server answers "already rejected". That is our own cancel, not a
+    refusal: back to in doubt, the lookup proves it applied, journaled done and printed."""
+    sale = await rig.sell()
+    await rig.drain()
+    op = rig.journal.get(sale)
+    rig.sim.arm_fault("/user/ticket/cancel", "commit_then_drop")
+    op_id = await rig.outbox.submit_cancel(op.ticket_number, op.result["created_at"], 180)
+    await rig.outbox.step()
+    assert rig.journal.get(op_id).state == states.IN_DOUBT
+    await rig.outbox.retry(op_id, "operator believes it never reached the server")
+    await rig.drain(seconds=SETTLE_S)
+    _settled(rig, op_id)
+    history = [h.detail.get("reason", "") for h in rig.journal.history(op_id)]
+    assert any("earlier attempt may have been applied" in str(r) for r in history), history
+    assert len(rig.sim.ledger()["cancellations"]) == 1
+
+
+async def test_resend_answered_already_paid_is_our_earlier_payment(rig: Rig) -> None:
+    number, pin, day = await _winner(rig)
+    rig.sim.arm_fault("/user/ticket/pay", "commit_then_504")
+    op_id = await rig.outbox.submit_pay(number, pin, day)
+    await rig.outbox.step()
+    assert rig.journal.get(op_id).state == states.IN_DOUBT
+    await rig.outbox.retry(op_id, "operator retry")
+    await rig.drain(seconds=SETTLE_S)
+    _settled(rig, op_id)
+    assert [p["ticket_number"] for p in rig.sim.ledger()["payments"]] == [number]

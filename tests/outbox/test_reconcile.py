@@ -139,3 +139,26 @@ def test_applied_only_with_positive_evidence(theirs, created_at, number, probes,
     if d.verdict in (reconcile.NOT_APPLIED, reconcile.NOT_APPLIED_EXPIRED):
         assert number == WM["ticket_number"]  # only an unchanged /last proves absence
         assert probes >= P.not_applied_probes and now - 1000 >= P.quiet_period_s
+
+
+def test_lookup_waits_for_a_late_commit_before_not_applied() -> None:
+    """A ticket still `sold` right after the send proves nothing: the lost request may commit
+    later. Only after the quiet period is a resend decided (found by the kill -9 campaign)."""
+    sold = ticket(5, 1.0, status="sold")
+    early = reconcile.decide_lookup(
+        kind="cancel", ticket=sold, deadline=500, now=1030, sent_at=1000, policy=P
+    )
+    assert early.verdict == reconcile.UNDECIDED
+    late = reconcile.decide_lookup(
+        kind="cancel", ticket=sold, deadline=500_000, now=1061, sent_at=1000, policy=P
+    )
+    assert late.verdict == reconcile.NOT_APPLIED
+    applied = reconcile.decide_lookup(
+        kind="cancel",
+        ticket=ticket(5, 1.0, status="canceled"),
+        deadline=500,
+        now=1001,
+        sent_at=1000,
+        policy=P,
+    )
+    assert applied.verdict == reconcile.APPLIED  # proof of "applied" needs no waiting

@@ -1,0 +1,529 @@
+"""The real-process crash campaign: `kill -9` the real `kioskd run` at random moments.
+
+A `VirtualKiosk` runs the daemon against the Banklot simulator over loopback. A seeded RNG
+types sales and cancellations on the keypad FIFO, scans winners' barcodes in a final pay phase,
+arms simulator faults (commit then drop, commit then 504, fail before commit, delay) and picks
+the kill moments (right after Enter, while a delayed request is in flight, during printing, when
+idle). After every kill the daemon is restarted and the campaign goes on. At the end the faults
+are cleared, the daemon settles and is stopped cleanly, and `check()` compares the books.
+
+Rules:
+- The books are the simulator's ledger (what the server holds), the journal (what the daemon
+  wrote) and the bytes the loopback printer received (what reached paper). Nothing else.
+- Every typed sale has a unique wager signature, so a server ticket maps back to the one sale
+  the clerk typed: two tickets for one signature is a duplicate.
+- The simulator clock is real time and only moves forward in the pay phase, after every sale
+  and cancellation has settled (winners need closed draws).
+- `check()` is pure (ledger, operations, print jobs, printed bytes in; violations out) so that it
+  can be tested on its own; the campaign is I/O around it.
+
+Run: `python -m kioskd.service.crashtest --kills 20 [--seed S] [--json]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import random
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+UNSETTLED = ("queued", "sending", "in_doubt", "reconciling")
+FAULT_MODES = ("commit_then_drop", "commit_then_504", "fail_before_commit", "delay")
+ENDPOINT = {
+    "sale": "/user/ticket/create",
+    "cancel": "/user/ticket/cancel",
+    "pay": "/user/ticket/pay",
+}
+# How the campaign picks the moment to kill, and how often.
+KILL_MOMENTS = (
+    ("enter", 3),  # right after the Enter that sends (keys may not even be read yet)
+    ("inflight", 3),  # a delayed request is on the wire
+    ("random", 3),  # anywhere in the next 1.5 s
+    ("printing", 1),  # the operation is done: its slip is being printed or marked
+    ("idle", 1),  # nothing going on: recovery of a quiet daemon
+)
+SLIP_START = b"\x1b@\x1bt"  # INIT + code page: the first bytes of every slip kioskd prints
+COPY_MARKS = (b"*** COPIA ***", b"*** COPY ***")
+LUCKY = "777"  # product 2 code many sales share (different amounts), forced as a result
+
+
+Signature = tuple[tuple[int, str, int], ...]
+
+
+def signature(wagers: Iterable[dict[str, Any]]) -> Signature:
+    """(product, wager, amount) per wager: what identifies one typed sale."""
+    from kioskd.sim import catalog
+
+    out = []
+    for w in wagers:
+        ev = catalog.event(int(w["event_id"]))
+        product = ev.product.id if ev is not None else -int(w.get("game_id", 0))
+        out.append((product, str(w["wager"]), int(w["amount"])))
+    return tuple(out)
+
+
+# ============================================================================ the check
+
+
+@dataclass
+class Books:
+    """What the check reads; plain data so that tests can build it by hand."""
+
+    ledger: dict[str, Any]
+    operations: list[dict[str, Any]]
+    print_jobs: list[dict[str, Any]]
+    printed: bytes = b""
+    intents: set[Signature] = field(default_factory=set)
+    check_paper: bool = True
+
+
+def _loads(text: Any) -> Any:
+    if text is None or isinstance(text, dict | list):
+        return text
+    return json.loads(text)
+
+
+def paper_slips(printed: bytes) -> list[tuple[bytes, bool, bool]]:
+    """(slip bytes, marked as a copy, complete with a cut) for every slip on the paper."""
+    out = []
+    for chunk in printed.split(SLIP_START)[1:]:
+        out.append((chunk, any(m in chunk for m in COPY_MARKS), b"\x1dV" in chunk))
+    return out
+
+
+def check(books: Books) -> list[str]:
+    """Every violation of 'the ledger equals the journal and every sale was printed'."""
+    from kioskd.sim import catalog
+
+    v: list[str] = []
+    ops = books.operations
+    tickets = [t for t in books.ledger["tickets"] if t.get("origin", "api") == "api"]
+    by_number = {int(t["ticket_number"]): t for t in tickets}
+    creates = [o for o in ops if o["kind"] == "create"]
+    done_creates: dict[int, dict[str, Any]] = {}
+    for o in creates:
+        if o["state"] != "done":
+            continue
+        n = o["ticket_number"]
+        if n is None:
+            v.append(f"op {o['id']}: done create without a ticket number")
+            continue
+        if n in done_creates:
+            v.append(f"ticket {n}: journaled as done by ops {done_creates[n]['id']} and {o['id']}")
+        done_creates[n] = o
+    # 1. Every server ticket is a done create with the same number and the same wagers.
+    for n, t in by_number.items():
+        o = done_creates.get(n)
+        if o is None:
+            states = sorted({c["state"] for c in creates if c["ticket_number"] == n})
+            v.append(f"ticket {n}: in the ledger, no done create in the journal {states}")
+            continue
+        payload = _loads(o["payload"]) or {}
+        if signature(payload.get("wagers", [])) != signature(t["wagers"]):
+            v.append(f"ticket {n}: op {o['id']} journaled other wagers than the server sold")
+    # 2. Every done create is a server ticket.
+    for n, o in done_creates.items():
+        if n not in by_number:
+            v.append(f"op {o['id']}: done create of ticket {n} the server does not hold")
+    # 3. No duplicates: one server ticket per typed sale.
+    per_sig = Counter(signature(t["wagers"]) for t in tickets)
+    for sig, count in per_sig.items():
+        if count > 1:
+            v.append(f"sale {sig}: {count} server tickets (duplicate)")
+        if books.intents and sig not in books.intents:
+            v.append(f"sale {sig}: a server ticket nobody typed")
+    # 4. Payments and cancellations, both ways.
+    for kind, status, col in (("pay", "paid", "paid_at"), ("cancel", "canceled", "canceled_at")):
+        done = Counter(
+            o["ticket_number"] for o in ops if o["kind"] == kind and o["state"] == "done"
+        )
+        for n, count in done.items():
+            if count > 1:
+                v.append(f"ticket {n}: {count} done {kind} operations")
+            t = by_number.get(n)
+            if t is None or t[col] is None:
+                v.append(f"ticket {n}: done {kind} in the journal, not {status} on the server")
+        for n, t in by_number.items():
+            if t[col] is not None and n not in done:
+                v.append(f"ticket {n}: {status} on the server, no done {kind} in the journal")
+    # 5. Every done operation's slip was printed; unfinished ones say why.
+    jobs_by_op: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for j in books.print_jobs:
+        if j["op_id"] is not None:
+            jobs_by_op[j["op_id"]].append(j)
+    want = {"create": "ticket", "pay": "payout", "cancel": "cancel"}
+    for o in ops:
+        if o["state"] == "done":
+            printed = [
+                j for j in jobs_by_op[o["id"]] if j["kind"] == want[o["kind"]] and j["printed_at"]
+            ]
+            if not printed:
+                v.append(f"op {o['id']}: done {o['kind']} without a printed {want[o['kind']]} slip")
+        elif o["state"] not in ("rejected", "expired") and not o.get("reason"):
+            v.append(f"op {o['id']}: {o['state']} {o['kind']} without a reason")
+    for j in books.print_jobs:
+        if j["printed_at"] is None:
+            v.append(f"print job {j['id']} ({j['kind']}): never printed")
+    # 6. Paper: each sold ticket is on paper, at most once as an original.
+    if books.check_paper:
+        slips = paper_slips(books.printed)
+        for n, o in done_creates.items():
+            t = by_number.get(n)
+            if t is None:
+                continue
+            data = _barcode(t, catalog)
+            mine = [(copy, cut) for chunk, copy, cut in slips if data.encode() in chunk]
+            complete = [copy for copy, cut in mine if cut]
+            if not complete:
+                v.append(f"ticket {n}: no complete slip on paper")
+            if sum(1 for copy in complete if not copy) > 1:
+                v.append(f"ticket {n}: printed twice as an original (reprint not marked)")
+            jobs = [j for j in jobs_by_op[o["id"]] if j["kind"] == "ticket"]
+            if len(complete) > 1 and not any(j["reprint"] for j in jobs):
+                v.append(f"ticket {n}: {len(complete)} slips but no job marked as a reprint")
+    return v
+
+
+def _barcode(t: dict[str, Any], catalog: Any) -> str:
+    from kioskd.counter.scan import barcode_data
+
+    return barcode_data(
+        int(t["ticket_number"]), int(t["pin_number"]), catalog.local_day(t["created_at"])
+    )
+
+
+# ============================================================================ the campaign
+
+
+@dataclass
+class Report:
+    kills: int = 0
+    operations: int = 0
+    sales_typed: int = 0
+    cancels_typed: int = 0
+    pays_scanned: int = 0
+    faults_armed: int = 0
+    tickets: int = 0
+    paid: int = 0
+    canceled: int = 0
+    states: dict[str, int] = field(default_factory=dict)
+    reprints: int = 0
+    moments: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    clean_stop: int | None = None
+    violations: list[str] = field(default_factory=list)
+    workdir: str = ""
+
+    def line(self) -> str:
+        return (
+            f"{self.kills} kills, {self.operations} operations, {len(self.violations)} violations"
+        )
+
+
+class Campaign:
+    """One campaign over one virtual kiosk; `run()` returns the `Report`."""
+
+    def __init__(
+        self,
+        workdir: str | Path,
+        kills: int,
+        seed: int = 0,
+        *,
+        pay_share: float = 0.2,
+        settle_s: float = 60.0,
+        max_delay_s: float = 1.5,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.kills_wanted = kills
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.pay_kills = int(kills * pay_share) if kills >= 5 else 0
+        self.settle_s = settle_s
+        # A delayed request commits on the server after the delay. The harness reconciles
+        # with a 2 s quiet period: delays beyond it make duplicates the daemon cannot
+        # avoid (see bench/crash_campaign.md), so they are opt-in.
+        self.max_delay_s = max_delay_s
+        self.log = log or (lambda _msg: None)
+        self.report = Report(workdir=str(self.workdir))
+        self.intents: set[Signature] = set()
+        self.k: Any = None
+        self._delay_next = False
+
+    # ----------------------------------------------------------------- driving
+
+    def run(self) -> Report:
+        from kioskd.service.harness import VirtualKiosk
+
+        t0 = time.monotonic()
+        with VirtualKiosk(self.workdir, seed=self.seed, preview=False, log_level="info") as k:
+            self.k = k
+            k.start_daemon()
+            k.wait_catalog()
+            sale_kills = self.kills_wanted - self.pay_kills
+            while self.report.kills < sale_kills:
+                self._cycle(self._sales_action)
+            self._settle()
+            winners = self._make_winners()
+            self.log(f"pay phase: {len(winners)} winners")
+            while self.report.kills < self.kills_wanted:
+                self._cycle(lambda: self._pay_action(winners))
+            self._settle()
+            self.report.clean_stop = k.stop_daemon()
+            self._finish(time.monotonic() - t0)
+        return self.report
+
+    def _cycle(self, action: Callable[[], str]) -> None:
+        """A few inputs, then a kill at the chosen moment, then a restart."""
+        rng = self.rng
+        for _ in range(rng.choice((0, 0, 1, 2))):
+            action()
+            time.sleep(rng.uniform(0.05, 0.5))
+        moment = _weighted(rng, KILL_MOMENTS)
+        self._delay_next = moment == "inflight"  # the last input's request hangs on the wire
+        kind = action()
+        if moment == "enter":
+            time.sleep(rng.uniform(0.0, 0.03))
+        elif moment == "inflight":
+            time.sleep(rng.uniform(0.1, 0.6) if kind != "idle" else 0.1)
+        elif moment == "random":
+            time.sleep(rng.uniform(0.0, 1.5))
+        elif moment == "printing":
+            self._wait_quiet(3.0)
+            time.sleep(rng.uniform(0.0, 0.05))
+        else:
+            self._wait_quiet(5.0)
+        self.k.kill9()
+        self.report.kills += 1
+        self.report.moments[moment] = self.report.moments.get(moment, 0) + 1
+        # The keys of a crashed daemon are gone: close our FIFO ends so that bytes still in the
+        # pipe are dropped instead of being read by the next daemon without their header.
+        self.k.keypad.close()
+        self.k.scanner.close()
+        if rng.random() < 0.5:
+            self.k.sim.clear_faults()  # else a leftover fault may hit recovery: also wanted
+        self.k.start_daemon()
+        if self.report.kills % 25 == 0:
+            self.log(f"{self.report.kills} kills so far")
+
+    def _arm(self, what: str) -> None:
+        rng = self.rng
+        if self._delay_next:
+            self._delay_next = False
+            self.k.sim.arm_fault(
+                ENDPOINT[what], "delay", delay_s=rng.uniform(0.6, self.max_delay_s)
+            )
+            self.report.faults_armed += 1
+        elif rng.random() < 0.3:
+            mode = rng.choice(FAULT_MODES)
+            self.k.sim.arm_fault(ENDPOINT[what], mode, delay_s=rng.uniform(0.2, self.max_delay_s))
+            self.report.faults_armed += 1
+
+    def _wait_quiet(self, timeout_s: float) -> None:
+        with contextlib.suppress(TimeoutError, OSError):
+            self.k.wait_for(self._quiet, timeout_s, poll_s=0.05)
+
+    def _quiet(self) -> bool:
+        q = self.k.status()["queue"]
+        return not any(q.get(s, 0) for s in UNSETTLED)
+
+    # ----------------------------------------------------------------- inputs
+
+    def _sales_action(self) -> str:
+        if self.rng.random() < 0.2 and self._cancel():
+            return "cancel"
+        self._sale()
+        return "sale"
+
+    def _new_signature(self) -> Signature:
+        rng = self.rng
+        while True:
+            if rng.random() < 0.3:
+                first = (2, LUCKY, rng.randint(1, 99))
+            else:
+                first = (rng.choice((1, 2)), f"{rng.randint(0, 999):03d}", rng.randint(1, 99))
+            wagers = [first]
+            for _ in range(rng.choice((0, 0, 0, 1, 2))):
+                p = rng.choice((3, 6, 1))
+                if p == 6:
+                    number = rng.choice(("0", "00", *map(str, range(1, 37))))
+                    wagers.append((6, number, 2 * rng.randint(1, 50)))
+                elif p == 3:
+                    code = f"{rng.randint(0, 999):03d}{rng.randint(1, 12):02d}"
+                    wagers.append((3, code, rng.randint(1, 99)))
+                else:
+                    wagers.append((1, f"{rng.randint(0, 999):03d}", rng.randint(1, 99)))
+            typed = tuple(wagers)
+            sig = _api_signature(typed)
+            if sig not in self.intents:
+                self.intents.add(sig)
+                return typed
+
+    def _sale(self) -> None:
+        typed = self._new_signature()
+        self._arm("sale")
+        text = "+" + "".join(f"{p}.{n}.{a}\n" for p, n, a in typed) + "\n"
+        self.k.type(text)
+        self.report.sales_typed += 1
+
+    def _cancel(self) -> bool:
+        """Cancel a recent sold ticket: `-` then its barcode."""
+        from kioskd.sim import catalog
+
+        now = self.k.sim.now()
+        ledger = self.k.sim.ledger()["tickets"]
+        recent = [t for t in ledger if t["status"] == "sold" and now - t["created_at"] < 120]
+        if not recent:
+            return False
+        t = self.rng.choice(recent)
+        self._arm("cancel")
+        self.k.type("-")
+        self.k.scan(_barcode(t, catalog))
+        self.report.cancels_typed += 1
+        return True
+
+    def _pay_action(self, winners: list[dict[str, Any]]) -> str:
+        from kioskd.sim import catalog
+
+        if not winners:
+            time.sleep(0.2)
+            return "idle"
+        paid = {t["ticket_number"] for t in self.k.sim.ledger()["tickets"] if t["paid_at"]}
+        unpaid = [t for t in winners if t["ticket_number"] not in paid]
+        # Mostly unpaid winners; sometimes a paid one again (must be refused as already paid).
+        pool = unpaid if unpaid and self.rng.random() < 0.85 else winners
+        t = self.rng.choice(pool)
+        self._arm("pay")
+        self.k.scan(_barcode(t, catalog))
+        self.report.pays_scanned += 1
+        return "pay"
+
+    def _make_winners(self) -> list[dict[str, Any]]:
+        """Close the draws sold for, force results that make winners, return the winners."""
+        from kioskd.sim import catalog
+
+        sim = self.k.sim
+        tickets = [t for t in sim.ledger()["tickets"] if t["status"] == "sold"]
+        by_event: dict[int, list[str]] = defaultdict(list)
+        for t in tickets:
+            for w in t["wagers"]:
+                by_event[int(w["event_id"])].append(w["wager"])
+        if not by_event:
+            return []
+        events = [catalog.event(e) for e in by_event]
+        last_close = max(ev.closing_ts for ev in events if ev is not None)
+        sim.advance(max(0.0, last_close - sim.now() + 1.0))
+        for event_id, wagers in sorted(by_event.items()):
+            ev = catalog.event(event_id)
+            lucky = LUCKY if ev is not None and ev.product.id == 2 else None
+            sim.force_result(event_id, lucky if lucky in wagers else self.rng.choice(wagers))
+        return [t for t in sim.ledger()["tickets"] if t["status"] == "winner"]
+
+    # ----------------------------------------------------------------- the end
+
+    def _settle(self) -> None:
+        """Clear faults and wait until nothing is queued, in doubt or unprinted (bounded)."""
+        k = self.k
+        k.sim.clear_faults()
+
+        def settled() -> bool:
+            try:
+                quiet = self._quiet()
+            except OSError:
+                return False
+            return quiet and all(j["printed_at"] for j in k.print_jobs())
+
+        try:
+            k.wait_for(settled, self.settle_s, poll_s=0.1)
+        except TimeoutError:
+            self.log(f"not settled after {self.settle_s} s: {k.status()['queue']}")
+
+    def _finish(self, seconds: float) -> None:
+        k, r = self.k, self.report
+        ledger = k.sim.ledger()
+        ops = k.journal_operations()
+        jobs = k.print_jobs()
+        with k.printer.core.lock:
+            printed = bytes(k.printer.core.printed)
+        books = Books(ledger, ops, jobs, printed, set(self.intents))
+        r.violations = check(books)
+        if r.clean_stop != 0:
+            r.violations.append(f"the final SIGTERM stop exited with {r.clean_stop}")
+        api = [t for t in ledger["tickets"] if t.get("origin", "api") == "api"]
+        r.operations = len(ops)
+        r.tickets = len(api)
+        r.paid = sum(1 for t in api if t["paid_at"])
+        r.canceled = sum(1 for t in api if t["canceled_at"])
+        r.states = dict(Counter(f"{o['kind']}:{o['state']}" for o in ops))
+        r.reprints = sum(1 for j in jobs if j["reprint"])
+        r.seconds = round(seconds, 1)
+
+
+def _api_signature(typed: tuple[tuple[int, str, int], ...]) -> Signature:
+    """The signature the server will show for what was typed (zodiac codes become "444-ARI")."""
+    from kioskd.sim import catalog
+
+    out = []
+    for product, number, amount in typed:
+        game = catalog.PRODUCTS_BY_ID[product].game_id
+        out.append((product, catalog.normalize_wager(game, number) or number, amount))
+    return tuple(out)
+
+
+def _weighted(rng: random.Random, table: tuple[tuple[str, int], ...]) -> str:
+    names = [n for n, _ in table]
+    return rng.choices(names, weights=[w for _, w in table])[0]
+
+
+def run_campaign(kills: int, seed: int = 0, workdir: str | Path | None = None, **kw: Any) -> Report:
+    """A campaign in `workdir` (a fresh temporary folder when None)."""
+    if workdir is None:
+        workdir = tempfile.mkdtemp(prefix="kioskd-crash-")
+    return Campaign(workdir, kills, seed, **kw).run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m kioskd.service.crashtest",
+        description="kill -9 the real kioskd at random moments; check ledger == journal",
+    )
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workdir", help="keep the kiosk's files here (default: a temp dir)")
+    parser.add_argument(
+        "--max-delay", type=float, default=1.5, help="longest delay fault, seconds (1.5)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args(argv)
+    quiet = args.json
+    report = run_campaign(
+        args.kills,
+        args.seed,
+        args.workdir,
+        max_delay_s=args.max_delay,
+        log=(lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr, flush=True)),
+    )
+    if args.json:
+        print(json.dumps(asdict(report), indent=2))
+    else:
+        for violation in report.violations:
+            print("VIOLATION", violation)
+        print(
+            f"seed {args.seed}: {report.tickets} tickets, {report.paid} paid, "
+            f"{report.canceled} canceled, {report.reprints} reprints, {report.seconds} s, "
+            f"states {report.states}, kill moments {report.moments}"
+        )
+        print(report.line())
+    return 1 if report.violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
