@@ -28,7 +28,7 @@ import random
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -515,10 +515,23 @@ def _check(k: Kiosk, journal: Journal, seed: int) -> RunResult:
 # ------------------------------------------------------------------------------ campaign
 
 
+@contextlib.contextmanager
+def quiet_kioskd_logs() -> Iterator[None]:
+    """Silence kioskd's loggers for the campaign's thousands of simulated faults, and give the
+    level back afterwards (a process-wide change would silence whoever runs next)."""
+    logger = logging.getLogger("kioskd")
+    before = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
 def run_one(seed: int, workdir: str | None = None) -> RunResult:
     """One seed, synchronously (each run has its own event loop: nothing leaks between runs)."""
-    logging.getLogger("kioskd").setLevel(logging.CRITICAL)
-    return asyncio.run(run_seed(seed, workdir))
+    with quiet_kioskd_logs():
+        return asyncio.run(run_seed(seed, workdir))
 
 
 def run_range(start: int, count: int, workdir: str | None = None) -> list[RunResult]:

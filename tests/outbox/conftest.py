@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,7 +22,6 @@ START = catalog.day_start(catalog.local_day(1729612800.0 + 86400)) + 10 * 3600
 
 class Rig:
     def __init__(self, path: Path, policy: Policy | None = None) -> None:
-        logging.getLogger("kioskd").setLevel(logging.CRITICAL)
         self.path = path
         self.clock = VirtualClock(START)
         self.sim = Simulator(seed=7, clock=self.clock, password="banklot")

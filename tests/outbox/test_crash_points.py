@@ -10,7 +10,6 @@ point cuts the power exactly there, reboots from the file and checks the campaig
 from __future__ import annotations
 
 import asyncio
-import logging
 import tempfile
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 from kioskd.banklot.models import WagerRequest
-from kioskd.outbox.chaos import CrashPlan, Kiosk, run_scenario
+from kioskd.outbox.chaos import CrashPlan, Kiosk, quiet_kioskd_logs, run_scenario
 from kioskd.sim import catalog
 
 from .conftest import START
@@ -92,8 +91,7 @@ SCENARIOS: dict[str, list[Callable[[Kiosk], Any]]] = {
 
 
 def _run(name: str, plan: CrashPlan):
-    logging.getLogger("kioskd").setLevel(logging.CRITICAL)
-    with tempfile.TemporaryDirectory() as tmp:
+    with quiet_kioskd_logs(), tempfile.TemporaryDirectory() as tmp:
         return asyncio.run(run_scenario(SCENARIOS[name], tmp, plan=plan, start=START))
 
 
