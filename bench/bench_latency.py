@@ -46,17 +46,6 @@ def first_after(events: list[tuple[float, str]], t0: float, names: tuple[str, ..
     return None
 
 
-def wait(predicate, timeout_s: float = 10.0, poll_s: float = 0.002):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(poll_s)
-
-
 def run_daemon(runs: int, workdir: str) -> dict[str, object]:
     from kioskd.counter.scan import barcode_data
     from kioskd.service.harness import keypad_events, scanner_events
@@ -87,7 +76,11 @@ def run_daemon(runs: int, workdir: str) -> dict[str, object]:
             probe.clear()
             t0 = time.monotonic()
             k.keypad.write(enter)
-            t_resp = wait(lambda: first_after(probe.responses, t0, ("/user/ticket/create",)))  # noqa: B023
+            t_resp = k.wait_for(
+                lambda t0=t0: first_after(probe.responses, t0, ("/user/ticket/create",)),
+                10.0,
+                0.002,
+            )
 
             def printed(t_resp: float = t_resp) -> float | None:
                 with probe.lock:
@@ -96,7 +89,7 @@ def run_daemon(runs: int, workdir: str) -> dict[str, object]:
                             return t
                 return None
 
-            t_print = wait(printed)
+            t_print = k.wait_for(printed, 10.0, 0.002)
             with probe.lock:
                 t_any = next(t for t, _ in probe.printer if t >= t_resp)
             t_first = first_after(probe.requests, t0, ())
@@ -117,7 +110,7 @@ def run_daemon(runs: int, workdir: str) -> dict[str, object]:
             t0 = time.monotonic()
             k.scanner.write(scan)
             try:
-                t_pay = wait(lambda: first_after(probe.requests, t0, ("pay",)), 5.0)  # noqa: B023
+                t_pay = k.wait_for(lambda: first_after(probe.requests, t0, ("pay",)), 5.0, 0.002)  # noqa: B023
             except TimeoutError:
                 t_pay = None
             t_first = first_after(probe.requests, t0, ())

@@ -353,22 +353,18 @@ class VirtualKiosk:
 
     def journal_operations(self) -> list[dict[str, Any]]:
         """The journal's operations, read from the SQLite file (daemon running or not)."""
-        if not self.journal_path.exists():
-            return []
-        conn = sqlite3.connect(f"file:{self.journal_path}?mode=ro", uri=True, timeout=5)
-        try:
-            conn.row_factory = sqlite3.Row
-            return [dict(r) for r in conn.execute("SELECT * FROM operations ORDER BY id")]
-        finally:
-            conn.close()
+        return self._rows("operations")
 
     def print_jobs(self) -> list[dict[str, Any]]:
+        return self._rows("print_jobs")
+
+    def _rows(self, table: str) -> list[dict[str, Any]]:
         if not self.journal_path.exists():
             return []
         conn = sqlite3.connect(f"file:{self.journal_path}?mode=ro", uri=True, timeout=5)
         try:
             conn.row_factory = sqlite3.Row
-            return [dict(r) for r in conn.execute("SELECT * FROM print_jobs ORDER BY id")]
+            return [dict(r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY id")]
         finally:
             conn.close()
 
