@@ -22,6 +22,8 @@ import asyncio
 import contextlib
 import logging
 import os
+import pickle
+import platform
 import signal
 import socket
 import time
@@ -122,12 +124,9 @@ class Daemon:
         self.notifier = notifier
         self.health = Health()
         self.started_at = time.monotonic()
-        # python-escpos parses its printer-capabilities YAML at import unless it finds its
-        # pickle in this folder; without it, it also leaves a new temp dir behind every start.
-        # (Set before anything imports kioskd.printer.)
-        cache = self.environ.get("CACHE_DIRECTORY") or os.path.dirname(self.cfg.journal.path)
-        if cache and os.path.isdir(cache):
-            os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", cache)
+        _escpos_capabilities_cache(
+            self.environ.get("CACHE_DIRECTORY") or os.path.dirname(self.cfg.journal.path)
+        )
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._catalog: Any = None
@@ -701,6 +700,30 @@ class Daemon:
             currency=self.cfg.terminal.currency,
             terminal_id=self._terminal_id(),
         )
+
+
+def _escpos_capabilities_cache(directory: str) -> None:
+    """Point python-escpos at a lasting cache of its parsed printer capabilities.
+
+    Without it, escpos parses its YAML at every import (~0.3 s of start-up) and leaves a new
+    temp dir behind each time. escpos writes the cache non-atomically: a power cut can leave
+    it torn, and escpos then fails at import, so the daemon would never start again (found by
+    the power-cut campaign). A cache that does not load is removed first.
+    Must run before anything imports kioskd.printer.
+    """
+    if not directory or not os.path.isdir(directory):
+        return
+    os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", directory)
+    cache_dir = os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"]
+    path = os.path.join(cache_dir, f"{platform.python_version()}.capabilities.pickle")
+    try:
+        with open(path, "rb") as f:
+            pickle.load(f)  # our own file, in our own state directory
+    except FileNotFoundError:
+        pass
+    except Exception:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _categories(catalog: Any) -> tuple[str, ...]:
