@@ -295,7 +295,6 @@ class VirtualKiosk:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
-        self._drop_socket()
 
     def stop_daemon(self, timeout_s: float = 30.0) -> int | None:
         """SIGTERM and wait for the drain."""
@@ -309,10 +308,6 @@ class VirtualKiosk:
                 self.proc.kill()
                 self.proc.wait(10)
         return self.proc.returncode
-
-    def _drop_socket(self) -> None:
-        # A killed daemon leaves its control socket behind; the next one removes it as stale.
-        pass
 
     # ----------------------------------------------------------------- the counter
 
