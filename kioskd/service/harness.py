@@ -291,10 +291,13 @@ class VirtualKiosk:
         raise TimeoutError(f"kioskd sent no READY=1 within {timeout_s} s; see {self.log_path}")
 
     def kill9(self) -> None:
-        """A crash: SIGKILL, no chance to clean up."""
+        """A crash: SIGKILL, no chance to clean up. Our FIFO ends are closed too, so the next
+        daemon starts on fresh pipes (a new header, no half-written event from before)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
+        self.keypad.close()
+        self.scanner.close()
 
     def stop_daemon(self, timeout_s: float = 30.0) -> int | None:
         """SIGTERM and wait for the drain."""
