@@ -12,7 +12,10 @@ import json
 import sys
 import time
 
-HELP = "run the deterministic crash/fault campaign of the journal and outbox"
+HELP = (
+    "run the deterministic crash/fault campaign of the journal and outbox "
+    "(or, with --kills / --power-cuts, the real-process campaigns)"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

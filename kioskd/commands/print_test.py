@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Print a test slip (accents, barcode, QR) on a printer and/or as a PNG preview."
+HELP = "print a test slip (accents, barcode, QR) on a printer and/or as a PNG preview"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

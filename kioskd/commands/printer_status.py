@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
-HELP = "Print the printer status (online, paper, cover, error) as JSON."
+HELP = "print the printer status (online, paper, cover, error) as JSON"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

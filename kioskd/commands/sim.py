@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Serve the Banklot simulator over HTTP (fake back office with fault injection)."
+HELP = "serve the Banklot simulator over HTTP (a fake back office with fault injection)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
