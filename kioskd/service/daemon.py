@@ -475,6 +475,7 @@ class Daemon:
             log.warning("catalog not cached in the journal: %s", exc)
         self.feed(s.CatalogUpdated(catalog, now))
         self.outbox.policy = self._policy()
+        _give_memory_back()
         return True
 
     async def _catalog_loop(self) -> None:
@@ -700,6 +701,17 @@ class Daemon:
             currency=self.cfg.terminal.currency,
             terminal_id=self._terminal_id(),
         )
+
+
+def _give_memory_back() -> None:
+    """After a catalog refresh (megabytes of JSON parsed and dropped): collect, and ask glibc to
+    return freed heap pages, so the RSS of a long-running kiosk stays near its working set."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _escpos_capabilities_cache(directory: str) -> None:
