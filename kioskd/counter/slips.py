@@ -162,8 +162,10 @@ def _tail(ctx: SlipContext, now: float | None = None, *, footer: bool = False) -
     return blocks
 
 
-def _copy_mark(ctx: SlipContext, copy: bool) -> list[Block]:
-    return [Text(t("copy", ctx.lang), align="center", bold=True)] if copy else []
+def _copy_label(ctx: SlipContext, copy: bool) -> str | None:
+    """The mark of a reprint, in the slip's language; the renderer prints it at the top and
+    the bottom of the paper (so a torn-off half still says so)."""
+    return t("copy", ctx.lang) if copy else None
 
 
 # ---------------------------------------------------------------------------- ticket
@@ -172,7 +174,7 @@ def _copy_mark(ctx: SlipContext, copy: bool) -> list[Block]:
 def ticket_slip(ctx: SlipContext, ticket: Ticket, *, copy: bool = False) -> Receipt:
     """The sold ticket: wagers grouped by draw, total, number, PIN, local date/time, barcode."""
     lang = ctx.lang
-    blocks = _head(ctx, t("ticket", lang)) + _copy_mark(ctx, copy)
+    blocks = _head(ctx, t("ticket", lang))
     if ticket.entity_name and ticket.entity_name != ctx.agency:
         blocks.append(Text(f"{t('agency', lang)}: {ticket.entity_name}", align="center"))
     blocks.append(Rule())
@@ -195,9 +197,8 @@ def ticket_slip(ctx: SlipContext, ticket: Ticket, *, copy: bool = False) -> Rece
             ticket.ticket_number, ticket.pin_number, local_date(ticket.created_at, ctx.time_zone)
         )
         blocks.append(Barcode(data, text=data))
-    blocks += _copy_mark(ctx, copy)
     blocks += _tail(ctx, footer=True)
-    return Receipt("ticket", tuple(blocks), copy=copy)
+    return Receipt("ticket", tuple(blocks), copy=copy, copy_label=_copy_label(ctx, copy))
 
 
 # ---------------------------------------------------------------------------- pay / cancel
@@ -207,13 +208,15 @@ def payout_slip(
     ctx: SlipContext, ticket_number: int, prize: float, paid_at: float, *, copy: bool = False
 ) -> Receipt:
     lang = ctx.lang
-    blocks = _head(ctx, t("payout", lang)) + _copy_mark(ctx, copy)
+    blocks = _head(ctx, t("payout", lang))
     blocks += [
         Row(t("ticket_no", lang), f"{ticket_number:08d}"),
         Text(f"{t('prize', lang)}: {ctx.money(prize)}", align="center", bold=True, double=True),
         Row(t("paid_at", lang), ctx.when(paid_at)),
     ]
-    return Receipt("payout", tuple(blocks + _tail(ctx)), copy=copy)
+    return Receipt(
+        "payout", tuple(blocks + _tail(ctx)), copy=copy, copy_label=_copy_label(ctx, copy)
+    )
 
 
 def pending_slip(ctx: SlipContext, ticket_number: int, now: float) -> Receipt:

@@ -99,8 +99,12 @@ def test_copy_is_marked_in_both_languages():
     es = slips.ticket_slip(ctx(), samples.ticket(), copy=True)
     en = slips.ticket_slip(ctx("en"), samples.ticket(), copy=True)
     assert es.copy and en.copy
-    assert "*** COPIA ***" in lines(es)
-    assert "*** COPY ***" in lines(en)
+    assert es.copy_label == "*** COPIA ***"
+    assert en.copy_label == "*** COPY ***"
+    from kioskd.printer.layout import Line, layout
+
+    printed = [i.text for i in layout(en, 80) if isinstance(i, Line)]
+    assert printed[0] == printed[-1] == "*** COPY ***"  # top and bottom of the paper
     assert "Time | 12:29 pm" in lines(en)
 
 
