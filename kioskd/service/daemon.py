@@ -357,6 +357,9 @@ class Daemon:
             log.error("alarm: %s", outcome.message, extra=fields)
         else:
             log.info("%s %s: %s", outcome.op_kind, kind, outcome.message, extra=fields)
+        if kind == "rejected" and type(outcome.error).__name__ == "EventsClosed":
+            # Our catalog thought the draw was open: refresh it now, not at the next period.
+            self._spawn(self.refresh_catalog(), "catalog-refresh")
         self.executor.on_outcome(outcome)
         self.spooler.wake()
 

@@ -99,3 +99,21 @@ async def test_catalog_never_loaded_shows_offline_light(tmp_path):
         assert kiosk.daemon._catalog is None
         assert kiosk.daemon.status()["api"] == "offline"
         assert kiosk.lights()["state"] == "offline"
+
+
+async def test_server_says_event_closed_refreshes_the_catalog_at_once(tmp_path):
+    """A 409 "events are not open" means our catalog was wrong: it is fetched again now, not at
+    the next refresh period (an hour in this rig)."""
+    from kioskd.banklot.errors import EventsClosed
+    from kioskd.outbox.dispatcher import Outcome
+
+    async with running_kiosk(tmp_path) as kiosk:
+        before = kiosk.daemon._catalog.fetched_at
+        kiosk.clock.advance(5)
+        error = EventsClosed("events are not open. closed events: [1]", event_ids=(1,))
+        kiosk.daemon._on_outcome(Outcome("rejected", None, "create", error=error))
+        for _ in range(100):
+            if kiosk.daemon._catalog.fetched_at > before:
+                break
+            await asyncio.sleep(0.02)
+        assert kiosk.daemon._catalog.fetched_at == pytest.approx(before + 5, abs=1)
