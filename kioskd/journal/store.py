@@ -143,15 +143,17 @@ _OP_CACHE_MAX = 4096
 
 
 def _op(row: tuple[Any, ...]) -> Operation:
-    """The Operation of a row. Decoded rows are cached by their full contents: the outbox reads
-    the queue at every step, and decoding JSON again for unchanged rows made draining a
-    backlog quadratic (bench/bench_drain.py). A changed row is a different key. Operations are
-    frozen and treated as read-only by every caller."""
+    """The Operation of a row. Unfinished rows are cached by their full contents: the outbox
+    reads the queue at every step, and decoding JSON again for unchanged rows made draining a
+    backlog quadratic (bench/bench_drain.py). A changed row is a different key; finished rows
+    are not kept (memory). Operations are frozen and treated as read-only by every caller."""
     op = _OP_CACHE.get(row)
     if op is None:
-        if len(_OP_CACHE) >= _OP_CACHE_MAX:
-            _OP_CACHE.clear()
-        op = _OP_CACHE[row] = _decode_op(row)
+        op = _decode_op(row)
+        if op.state not in states.TERMINAL:  # finished rows are read rarely: don't keep them
+            if len(_OP_CACHE) >= _OP_CACHE_MAX:
+                _OP_CACHE.clear()
+            _OP_CACHE[row] = op
     return op
 
 
