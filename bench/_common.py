@@ -16,7 +16,6 @@ import os
 import platform
 import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -116,45 +115,8 @@ class BenchKiosk(VirtualKiosk):
         self.spawned_at = 0.0
 
     def start_daemon(self, wait: bool = True, timeout_s: float = 20.0) -> None:
-        if not self.extra_env and not self.wrap:
-            self.spawned_at = time.monotonic()
-            super().start_daemon(wait, timeout_s)
-            return
-        import socket
-
-        if self._notify is None:
-            self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            path = self.workdir / "notify.sock"
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-            self._notify.bind(str(path))
-            self._notify.settimeout(0.2)
-        self.ready = False
-        env = dict(os.environ)
-        env["NOTIFY_SOCKET"] = str(self.workdir / "notify.sock")
-        env.pop("JOURNAL_STREAM", None)
-        env.pop("WATCHDOG_USEC", None)
-        env.update(self.extra_env)
-        with open(self.log_path, "ab") as log:
-            self.spawned_at = time.monotonic()
-            self.proc = subprocess.Popen(
-                [
-                    *self.wrap,
-                    sys.executable,
-                    "-m",
-                    "kioskd",
-                    "run",
-                    "--config",
-                    str(self.config_path),
-                ],
-                stdout=log,
-                stderr=log,
-                env=env,
-                start_new_session=True,
-            )
-        self.starts += 1
-        if wait:
-            self.wait_ready(timeout_s)
+        self.spawned_at = time.monotonic()
+        super().start_daemon(wait, timeout_s, env=self.extra_env, wrap=self.wrap)
 
     def daemon_pid(self) -> int:
         """The kioskd process (under strace, its child)."""

@@ -15,6 +15,7 @@ checks compare the simulator's ledger with the journal, which the daemon alone w
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import os
@@ -25,6 +26,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -227,17 +229,16 @@ class VirtualKiosk:
     # ----------------------------------------------------------------- the daemon process
 
     def start_daemon(
-        self, wait: bool = True, timeout_s: float = 20.0, env: dict[str, str] | None = None
+        self,
+        wait: bool = True,
+        timeout_s: float = 20.0,
+        env: dict[str, str] | None = None,
+        wrap: list[str] | None = None,
     ) -> None:
-        """Start `kioskd run` (with `env` added to its environment); with `wait`, return once
-        it has sent READY=1."""
+        """Start `kioskd run` (with `env` added to its environment, under the `wrap` command,
+        e.g. strace, if given); with `wait`, return once it has sent READY=1."""
         if self._notify is None:
-            self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            path = self.notify_socket
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-            self._notify.bind(str(path))
-            self._notify.settimeout(0.2)
+            self._listen_notify()
         self.ready = False
         extra = env or {}
         env = dict(os.environ)
@@ -247,7 +248,15 @@ class VirtualKiosk:
         env.update(extra)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kioskd", "run", "--config", str(self.config_path)],
+            [
+                *(wrap or []),
+                sys.executable,
+                "-m",
+                "kioskd",
+                "run",
+                "--config",
+                str(self.config_path),
+            ],
             stdout=log,
             stderr=log,
             env=env,
@@ -258,36 +267,52 @@ class VirtualKiosk:
         if wait:
             self.wait_ready(timeout_s)
 
+    def _listen_notify(self) -> None:
+        """Our stand-in for systemd's notify socket, drained by a thread as systemd does."""
+        self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        with contextlib.suppress(FileNotFoundError):
+            self.notify_socket.unlink()
+        self._notify.bind(str(self.notify_socket))
+        self._notify.settimeout(0.2)
+        self._notes: collections.deque[str] = collections.deque(maxlen=10_000)
+        self._notes_lock = threading.Lock()
+        sock = self._notify
+
+        def drain() -> None:
+            while True:
+                try:
+                    data = sock.recv(4096)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return  # closed
+                with self._notes_lock:
+                    for line in data.decode(errors="replace").splitlines():
+                        self._notes.append(line)
+                        if line == "READY=1":
+                            self.ready = True
+
+        threading.Thread(target=drain, name="notify-listener", daemon=True).start()
+
     def notifications(self) -> list[str]:
         """sd_notify messages received since the last call."""
-        out: list[str] = []
         if self._notify is None:
-            return out
-        while True:
-            try:
-                data = self._notify.recv(4096)
-            except (TimeoutError, BlockingIOError):
-                return out
-            for line in data.decode(errors="replace").splitlines():
-                out.append(line)
-                if line == "READY=1":
-                    self.ready = True
-            self._notify.settimeout(0.0)
-            if not data:
-                return out
+            return []
+        with self._notes_lock:
+            out = list(self._notes)
+            self._notes.clear()
+        return out
 
     def wait_ready(self, timeout_s: float = 20.0) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self._notify is not None:
-                self._notify.settimeout(0.2)
-            self.notifications()
             if self.ready:
                 return
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(
                     f"kioskd exited with {self.proc.returncode}; see {self.log_path}"
                 )
+            time.sleep(0.02)
         raise TimeoutError(f"kioskd sent no READY=1 within {timeout_s} s; see {self.log_path}")
 
     def kill9(self) -> None:

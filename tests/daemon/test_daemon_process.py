@@ -26,8 +26,8 @@ def _collect(k: VirtualKiosk, want: str, timeout_s: float = 15.0) -> list[str]:
     seen: list[str] = []
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        k._notify.settimeout(0.2)
         seen += k.notifications()
+        time.sleep(0.05)
         if any(line.startswith(want) for line in seen):
             return seen
     raise AssertionError(f"no {want!r} in {seen}")
