@@ -83,3 +83,24 @@ def test_watchdog_interval() -> None:
     assert watchdog_interval({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "41"}, pid=42) is None
     assert watchdog_interval({"WATCHDOG_USEC": "0"}) is None
     assert watchdog_interval({"WATCHDOG_USEC": "abc"}) is None
+
+
+def test_a_full_notify_socket_never_blocks_the_caller(tmp_path):
+    """Nobody drains the socket: sends fail fast (False) instead of stalling the event loop."""
+    import socket
+    import time
+
+    from kioskd.service.notify import Notifier
+
+    path = tmp_path / "notify.sock"
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(path))
+    try:
+        n = Notifier({"NOTIFY_SOCKET": str(path)})
+        started = time.monotonic()
+        results = [n.status(f"ready · {i} queued · printer ok · API ok") for i in range(5000)]
+        assert time.monotonic() - started < 5.0
+        assert results[0] is True
+        assert results[-1] is False  # the buffer filled up and the datagram was dropped
+    finally:
+        receiver.close()
