@@ -138,22 +138,25 @@ _OP_COLUMNS = (
 )
 
 
-_OP_CACHE: dict[tuple[Any, ...], Operation] = {}
-_OP_CACHE_MAX = 4096
+# op id -> (row, decoded Operation), for unfinished operations only.
+_OP_CACHE: dict[int, tuple[tuple[Any, ...], Operation]] = {}
 
 
 def _op(row: tuple[Any, ...]) -> Operation:
-    """The Operation of a row. Unfinished rows are cached by their full contents: the outbox
-    reads the queue at every step, and decoding JSON again for unchanged rows made draining a
-    backlog quadratic (bench/bench_drain.py). A changed row is a different key; finished rows
-    are not kept (memory). Operations are frozen and treated as read-only by every caller."""
-    op = _OP_CACHE.get(row)
-    if op is None:
-        op = _decode_op(row)
-        if op.state not in states.TERMINAL:  # finished rows are read rarely: don't keep them
-            if len(_OP_CACHE) >= _OP_CACHE_MAX:
-                _OP_CACHE.clear()
-            _OP_CACHE[row] = op
+    """The Operation of a row. Unfinished operations are cached by id with the row they were
+    decoded from: the outbox reads the queue at every step, and decoding JSON again for
+    unchanged rows made draining a backlog quadratic (bench/bench_drain.py). A changed row is
+    decoded again; a finished operation leaves the cache, so it holds no more entries than
+    there are unfinished operations (bench/bench_memory.py). Operations are frozen and treated
+    as read-only by every caller."""
+    hit = _OP_CACHE.get(row[0])
+    if hit is not None and hit[0] == row:
+        return hit[1]
+    op = _decode_op(row)
+    if op.state in states.TERMINAL:
+        _OP_CACHE.pop(op.id, None)
+    else:
+        _OP_CACHE[op.id] = (row, op)
     return op
 
 
