@@ -19,6 +19,7 @@ Rules:
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -153,7 +154,11 @@ class Catalog:
             )
         codes: dict[int, dict[str, str]] = {}
         for item in inventory:
-            codes.setdefault(item.game_id, {})[item.code] = item.wager
+            # Thousands of codes live for the whole run: one string object where code and
+            # wager are the same text ("341"), interned across refreshes.
+            wager = sys.intern(item.wager)
+            code = wager if item.code == item.wager else sys.intern(item.code)
+            codes.setdefault(item.game_id, {})[code] = wager
         return cls(
             entity_id=entity.entity_id,
             agency_name=entity.name,
