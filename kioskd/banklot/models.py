@@ -60,13 +60,21 @@ def _get(d: Mapping[str, Any], key: str, where: str, required: bool) -> Any:
     return d[key]
 
 
-def _int(d: Mapping[str, Any], key: str, where: str, required: bool = True) -> Any:
+def _typed(
+    d: Mapping[str, Any], key: str, where: str, required: bool, kind: type, name: str
+) -> Any:
+    """The field, None when absent and optional, else BadResponse unless it is a `kind`
+    (a JSON true/false is never taken for a number)."""
     value = _get(d, key, where, required)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad(f"{where}.{key}", "int", value)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise _bad(f"{where}.{key}", name, value)
     return value
+
+
+def _int(d: Mapping[str, Any], key: str, where: str, required: bool = True) -> Any:
+    return _typed(d, key, where, required, int, "int")
 
 
 def _num(d: Mapping[str, Any], key: str, where: str, required: bool = True) -> Any:
@@ -85,21 +93,11 @@ def _num(d: Mapping[str, Any], key: str, where: str, required: bool = True) -> A
 
 
 def _str(d: Mapping[str, Any], key: str, where: str, required: bool = True) -> Any:
-    value = _get(d, key, where, required)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _bad(f"{where}.{key}", "string", value)
-    return value
+    return _typed(d, key, where, required, str, "string")
 
 
 def _bool(d: Mapping[str, Any], key: str, where: str, required: bool = True) -> Any:
-    value = _get(d, key, where, required)
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise _bad(f"{where}.{key}", "bool", value)
-    return value
+    return _typed(d, key, where, required, bool, "bool")
 
 
 def _timestamp(d: Mapping[str, Any], key: str, where: str, required: bool = True) -> Any:
