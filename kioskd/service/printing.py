@@ -95,6 +95,7 @@ class Spooler:
         # Preview files are numbered on from what a previous run left (after a restart too).
         self._seq = len(list(self.preview_dir.glob("*.png"))) if self.preview_dir else 0
         self._adhoc: asyncio.Queue[Receipt] = asyncio.Queue()
+        self._unrenderable: set[int] = set()
         self._wake = asyncio.Event()
         self._busy = False
 
@@ -109,7 +110,8 @@ class Spooler:
 
     @property
     def idle(self) -> bool:
-        return not self._busy and self._adhoc.empty() and not self.journal.pending_print_jobs()
+        pending = [j for j in self.journal.pending_print_jobs() if j.id not in self._unrenderable]
+        return not self._busy and self._adhoc.empty() and not pending
 
     async def run(self, poll_s: float = 2.0) -> None:
         while True:
@@ -123,9 +125,13 @@ class Spooler:
         self._busy = True
         try:
             for job in self.journal.pending_print_jobs():
+                if job.id in self._unrenderable:
+                    continue
                 try:
                     receipt = receipt_for_job(job, self.journal, self.slip_context())
                 except Exception:
+                    # Left pending (visible in the journal and `kioskctl queue`), said once.
+                    self._unrenderable.add(job.id)
                     log.exception("print job %s cannot be rendered; left pending", job.id)
                     continue
                 await self._paper(receipt)
