@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kioskd.banklot.days import zone
@@ -66,6 +66,9 @@ class Rejection:
     reason: str
     detail: str
     index: int | None = None
+    # The numbers behind `detail`, so slips can say it in their own language
+    # (`kioskd.counter.i18n.rejection_detail`); `detail` itself is English, for logs.
+    facts: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -271,23 +274,38 @@ def check_wager(catalog: Catalog, wager: DraftWager, now: float, index: int = 0)
     """One wager -> its `WagerRequest` or a `Rejection` (count limits are checked by `validate`)."""
     p = catalog.products.get(wager.product)
     if p is None or not p.active or p.limits is None:
-        return Rejection(UNKNOWN_PRODUCT, f"product {wager.product} is not sold here", index)
+        return Rejection(
+            UNKNOWN_PRODUCT,
+            f"product {wager.product} is not sold here",
+            index,
+            {"product": wager.product},
+        )
     closed = _closed_reason(p, now)
     if closed is not None:
-        return Rejection(EVENT_CLOSED, closed, index)
+        return Rejection(EVENT_CLOSED, closed, index, {"product": p.id, "event": p.event_id})
     limits = p.limits
     api_wager = catalog.wager_for_code(limits.game_id, wager.number)
     if api_wager is None:
         return Rejection(
-            BAD_WAGER_CODE, f"{wager.number} is not a valid number for product {p.id}", index
+            BAD_WAGER_CODE,
+            f"{wager.number} is not a valid number for product {p.id}",
+            index,
+            {"number": wager.number, "product": p.id},
         )
+    amount = {"amount": wager.amount}
     if wager.amount < limits.min_bet:
         return Rejection(
-            UNDER_MIN_BET, f"amount {wager.amount} below min_bet {_money(limits.min_bet)}", index
+            UNDER_MIN_BET,
+            f"amount {wager.amount} below min_bet {_money(limits.min_bet)}",
+            index,
+            {**amount, "limit": _money(limits.min_bet)},
         )
     if wager.amount > limits.max_bet:
         return Rejection(
-            OVER_MAX_BET, f"amount {wager.amount} above max_bet {_money(limits.max_bet)}", index
+            OVER_MAX_BET,
+            f"amount {wager.amount} above max_bet {_money(limits.max_bet)}",
+            index,
+            {**amount, "limit": _money(limits.max_bet)},
         )
     multiple = limits.amount_multiple
     if multiple and multiple > 0 and wager.amount % multiple != 0:
@@ -295,6 +313,7 @@ def check_wager(catalog: Catalog, wager: DraftWager, now: float, index: int = 0)
             NOT_A_MULTIPLE,
             f"amount {wager.amount} is not a multiple of {_money(multiple)}",
             index,
+            {**amount, "limit": _money(multiple)},
         )
     return WagerRequest(
         amount=wager.amount, event_id=p.event_id, game_id=limits.game_id, wager=api_wager
@@ -327,5 +346,9 @@ def validate(
         requests.append(result)
     limit = max_wagers(catalog, draft)
     if limit is not None and len(draft) > limit:
-        return Rejection(TOO_MANY_WAGERS, f"{len(draft)} wagers, at most {limit} per ticket")
+        return Rejection(
+            TOO_MANY_WAGERS,
+            f"{len(draft)} wagers, at most {limit} per ticket",
+            facts={"count": len(draft), "limit": limit},
+        )
     return requests

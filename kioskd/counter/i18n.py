@@ -13,7 +13,9 @@ Rules:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from kioskd.banklot.days import zone
 
@@ -129,6 +131,38 @@ def reason_text(code: str, lang: str) -> str:
     if pair is None:
         return code
     return pair[1] if check_lang(lang) == "en" else pair[0]
+
+
+# Slip texts for the catalog's refusals, from `Rejection.facts` (es, en).
+REJECTION_DETAILS: dict[str, tuple[str, str]] = {
+    "unknown_product": ("el producto {product} no se vende aquí",
+                        "product {product} is not sold here"),
+    "event_closed": ("el sorteo {event} del producto {product} está cerrado",
+                     "event {event} of product {product} closed"),
+    "bad_wager_code": ("{number} no es un número válido del producto {product}",
+                       "{number} is not a valid number for product {product}"),
+    "under_min_bet": ("monto {amount}: el mínimo es {limit}",
+                      "amount {amount} below min_bet {limit}"),
+    "over_max_bet": ("monto {amount}: el máximo es {limit}",
+                     "amount {amount} above max_bet {limit}"),
+    "not_a_multiple": ("monto {amount}: debe ser múltiplo de {limit}",
+                       "amount {amount} is not a multiple of {limit}"),
+    "too_many_wagers": ("{count} apuestas: máximo {limit} por ticket",
+                        "{count} wagers, at most {limit} per ticket"),
+    "catalog_not_loaded": ("el catálogo aún no se ha cargado", "the catalog was never loaded"),
+    "empty_draft": ("sin apuestas", "no wagers"),
+}  # fmt: skip
+
+
+def rejection_detail(reason: str, facts: Mapping[str, Any], lang: str) -> str | None:
+    """A refusal's detail in `lang` (None when there is no template or a fact is missing)."""
+    pair = REJECTION_DETAILS.get(reason)
+    if pair is None:
+        return None
+    try:
+        return pair[0 if lang == "es" else 1].format(**facts)
+    except (KeyError, IndexError):
+        return None
 
 
 def format_number(value: int | float | Decimal, decimals: int = 2) -> str:

@@ -62,7 +62,7 @@ from kioskd.counter.catalog import (
     validate,
 )
 from kioskd.counter.grammar import DraftWager, GrammarError, parse_wager
-from kioskd.counter.i18n import DEFAULT_CURRENCY, DEFAULT_LANG, check_lang
+from kioskd.counter.i18n import DEFAULT_CURRENCY, DEFAULT_LANG, check_lang, rejection_detail
 from kioskd.counter.keymap import DIGITS, Keymap
 from kioskd.counter.scan import DEFAULT_PATTERN, BadScan, ScanParser, SlipScan, TicketScan
 from kioskd.receipt import Receipt
@@ -527,7 +527,9 @@ class CounterSession:
     def _rejection(self, rejection: Rejection, *, slip: bool = True) -> list[Action]:
         actions: list[Action] = [Feedback("reject")]
         if slip:
-            actions.append(self._reject_slip(rejection.reason, rejection.detail))
+            lang = self.settings.lang
+            detail = rejection_detail(rejection.reason, rejection.facts, lang) or rejection.detail
+            actions.append(self._reject_slip(rejection.reason, detail))
         return actions
 
     # ------------------------------------------------------------------ handlers: entries
@@ -712,7 +714,11 @@ class CounterSession:
             return result
         limit = max_wagers(self.catalog, draft)
         if limit is not None and len(draft) > limit:
-            return Rejection(TOO_MANY_WAGERS, f"{len(draft)} wagers, at most {limit} per ticket")
+            return Rejection(
+                TOO_MANY_WAGERS,
+                f"{len(draft)} wagers, at most {limit} per ticket",
+                facts={"count": len(draft), "limit": limit},
+            )
         return None
 
     def _h_line_char(self, char: str) -> list[Action]:

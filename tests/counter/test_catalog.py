@@ -131,3 +131,17 @@ def test_explicit_closing_timestamp_from_kiosk_events_wins_when_earlier():
     assert c.products[1].closes_at == NOW + 600
     assert reason(validate(c, [DraftWager(1, "341", 20)], NOW + 600)) == cat.EVENT_CLOSED
     assert c.products[2].closes_at == NOW + 4.25 * 3600  # no explicit time: computed
+
+
+def test_refusal_details_in_the_slip_language():
+    """Slips are Spanish by default: the numbers behind a refusal are said in Spanish there
+    (the English `detail` stays for logs)."""
+    from kioskd.counter.catalog import Rejection
+    from kioskd.counter.i18n import rejection_detail
+
+    r = Rejection("not_a_multiple", "amount 3 is not a multiple of 2", 0, {"amount": 3, "limit": 2})
+    assert rejection_detail(r.reason, r.facts, "es") == "monto 3: debe ser múltiplo de 2"
+    assert rejection_detail(r.reason, r.facts, "en") == r.detail
+    assert rejection_detail("catalog_not_loaded", {}, "es") == "el catálogo aún no se ha cargado"
+    assert rejection_detail("not_a_multiple", {}, "es") is None  # facts missing: use `detail`
+    assert rejection_detail("no_such_reason", {}, "es") is None

@@ -30,10 +30,10 @@ async def _refused(kiosk, keys: str, reason_text: str) -> None:
 @pytest.mark.parametrize(
     ("keys", "reason_text", "detail"),
     [
-        ("+1.341.150\n", "Monto mayor al máximo", "amount 150 above max_bet 99"),
-        ("+6.12.3\n", "Monto no es múltiplo permitido", "amount 3 is not a multiple of 2"),
-        ("+1.1234.20\n", "Número no válido", "1234 is not a valid number for product 1"),
-        ("+6.99.10\n", "Número no válido", "99 is not a valid number for product 6"),
+        ("+1.341.150\n", "Monto mayor al máximo", "monto 150: el máximo es 99"),
+        ("+6.12.3\n", "Monto no es múltiplo permitido", "monto 3: debe ser múltiplo de 2"),
+        ("+1.1234.20\n", "Número no válido", "1234 no es un número válido del producto 1"),
+        ("+6.99.10\n", "Número no válido", "99 no es un número válido del producto 6"),
         ("+1.341\n", "Jugada mal escrita", None),
         ("+9.341.20\n", "Producto desconocido", None),
         ("+6.12.1\n", "Monto menor al mínimo", None),
@@ -55,7 +55,7 @@ async def test_a_bad_wager_line_is_refused_and_the_draft_stays_open(
 async def test_closed_event_is_refused_locally(kiosk):
     kiosk.clock.set(START + 30 * 60 + 30)  # 11:00:30: the 11:00 JUNGLA draw just closed
     await _refused(kiosk, "+6.12.10\n", "Sorteo cerrado")
-    assert "closed" in " ".join(texts(kiosk.receipts[-1]))
+    assert "está cerrado" in " ".join(texts(kiosk.receipts[-1]))
 
 
 async def test_too_many_wagers_on_a_play_slip_adds_none(kiosk):
@@ -64,7 +64,7 @@ async def test_too_many_wagers_on_a_play_slip_adds_none(kiosk):
     receipt = await kiosk.slip("rejected")
     await kiosk.idle()
     assert "Demasiadas jugadas" in texts(receipt)
-    assert "21 wagers, at most 20 per ticket" in texts(receipt)
+    assert "21 apuestas: máximo 20 por ticket" in texts(receipt)
     assert kiosk.signals[-1] == "reject"
     assert kiosk.daemon.session.draft == ()
     assert kiosk.tickets() == [] and kiosk.daemon.journal.operations() == []
