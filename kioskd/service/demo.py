@@ -258,9 +258,14 @@ class Shift:
 
 def run_demo(out_dir: str, *, seed: int = 0, interactive: bool = False) -> int:
     out = Path(out_dir).resolve()
-    if out.exists():
+    if out.exists() and any(out.iterdir()):
+        # Only ever delete what an earlier demo wrote (its config says so).
+        config = out / "kioskd.toml"
+        if not (config.is_file() and "virtual-kiosk harness" in config.read_text(errors="replace")):
+            print(f"kioskd demo: {out} exists and is not an earlier demo's output; choose --out")
+            return 2
         shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
     tl = Timeline()
     print(f"kioskd demo: a shift on the built-in Banklot simulator; slips go to {out}/slips")
     with VirtualKiosk(out, seed=seed) as kiosk:

@@ -34,3 +34,17 @@ def test_demo_shift_end_to_end(tmp_path):
         assert kind in kinds, kinds
     # Six sales reached the server; each printed exactly once (no reprint was needed).
     assert kinds.count("ticket.png") == 6
+
+
+def test_demo_never_deletes_a_folder_it_did_not_write(tmp_path):
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me")
+    proc = subprocess.run(
+        [sys.executable, "-m", "kioskd", "demo", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "not an earlier demo's output" in proc.stdout
+    assert precious.read_text() == "keep me"
