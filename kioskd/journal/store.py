@@ -427,24 +427,18 @@ class Journal:
             new = states.next_state(old, event, op_id)
             sets = ["state=?", "updated_at=?"]
             params: list[Any] = [new, now]
-            if ticket_number is not None:
-                sets.append("ticket_number=?")
-                params.append(ticket_number)
-            if pin_number is not None:
-                sets.append("pin_number=?")
-                params.append(pin_number)
-            if result is not None:
-                sets.append("result=?")
-                params.append(_dumps(result))
-            if reason is not None:
-                sets.append("reason=?")
-                params.append(reason)
-            if watermark is not None:
-                sets.append("watermark=?")
-                params.append(_dumps(watermark))
-            if next_attempt_at is not None:
-                sets.append("next_attempt_at=?")
-                params.append(next_attempt_at)
+            given = {
+                "ticket_number": ticket_number,
+                "pin_number": pin_number,
+                "result": None if result is None else _dumps(result),
+                "reason": reason,
+                "watermark": None if watermark is None else _dumps(watermark),
+                "next_attempt_at": next_attempt_at,
+            }
+            for column, value in given.items():  # only what this transition sets
+                if value is not None:
+                    sets.append(f"{column}=?")
+                    params.append(value)
             if new == states.SENDING:
                 sets += ["sent_at=?", "attempts=attempts+1"]
                 params.append(now)
