@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from kioskd.service.harness import VirtualKiosk  # noqa: E402
+from kioskd.proving.harness import VirtualKiosk  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -161,7 +161,7 @@ class Probe:
 
     def install_app(self) -> None:
         """Wrap the simulator's ASGI app (class level, before the server starts)."""
-        from kioskd.sim import app as sim_app
+        from kioskd.proving.sim import app as sim_app
 
         if getattr(sim_app.SimApp.__call__, "_bench", False):
             return
@@ -229,10 +229,11 @@ def fix_sim_nagle() -> None:
     ``sock.proto == IPPROTO_TCP``; ``socket.socket(AF_INET, SOCK_STREAM)`` has proto 0, and
     accepted sockets inherit it). Without it uvicorn's two writes (headers, then body) meet
     Nagle + the client's delayed ACK: every response body arrives ~40 ms late. That stall is
-    the simulator's, not the daemon's (the suggested fix belongs in `kioskd/sim/server.py`)."""
+    the simulator's, not the daemon's (the suggested fix belongs in
+    `kioskd/proving/sim/server.py`)."""
     import socket as _socket
 
-    from kioskd.sim import server
+    from kioskd.proving.sim import server
 
     class _Sockets:
         def __getattr__(self, name: str) -> Any:

@@ -28,9 +28,9 @@ async def sell(n: int, path: str) -> tuple[int, int]:
     from kioskd.clock import VirtualClock
     from kioskd.journal import Journal
     from kioskd.outbox import Outbox, Policy
-    from kioskd.sim import catalog
-    from kioskd.sim.state import Simulator
-    from kioskd.sim.transport import SimTransport
+    from kioskd.proving.sim import games as catalog
+    from kioskd.proving.sim.inprocess import SimTransport
+    from kioskd.proving.sim.simulator import Simulator
 
     logging.getLogger("kioskd").setLevel(logging.CRITICAL)
     clock = VirtualClock(catalog.day_start(catalog.local_day(1729612800.0)) + 9.1 * 3600)

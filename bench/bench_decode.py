@@ -33,8 +33,8 @@ from evdev import ecodes as e
 
 from kioskd.input.decoder import Decoder, DecoderConfig
 from kioskd.input.evtest import EV_KEY, InputEvent, KeyScript, parse_lines
-from kioskd.input.keymap import Layout
 from kioskd.input.reader import InputSource, SourceConfig
+from kioskd.input.xkb import Layout
 
 CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 

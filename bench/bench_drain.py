@@ -29,9 +29,9 @@ async def drain(n: int, path: str) -> dict[str, float]:
     from kioskd.clock import VirtualClock
     from kioskd.journal import Journal
     from kioskd.outbox import Outbox, Policy
-    from kioskd.sim import catalog
-    from kioskd.sim.state import Simulator
-    from kioskd.sim.transport import SimTransport
+    from kioskd.proving.sim import games as catalog
+    from kioskd.proving.sim.inprocess import SimTransport
+    from kioskd.proving.sim.simulator import Simulator
 
     logging.getLogger("kioskd").setLevel(logging.CRITICAL)
     logging.getLogger("httpx").setLevel(logging.CRITICAL)

@@ -48,8 +48,8 @@ def first_after(events: list[tuple[float, str]], t0: float, names: tuple[str, ..
 
 def run_daemon(runs: int, workdir: str) -> dict[str, object]:
     from kioskd.counter.scan import barcode_data
-    from kioskd.service.harness import keypad_events, scanner_events
-    from kioskd.sim import catalog
+    from kioskd.proving.harness import keypad_events, scanner_events
+    from kioskd.proving.sim import games as catalog
 
     probe = Probe()
     probe.install_app()
@@ -141,7 +141,7 @@ def run_daemon(runs: int, workdir: str) -> dict[str, object]:
 async def fifo_path(runs: int, workdir: str) -> dict[str, object]:
     """The replay FIFO + evtest parsing + decoder alone: write(2) of a scan to its token."""
     from kioskd.input.reader import InputSource, SourceConfig
-    from kioskd.service.harness import scanner_events
+    from kioskd.proving.harness import scanner_events
 
     path = os.path.join(workdir, "scan.fifo")
     os.mkfifo(path)

@@ -22,7 +22,7 @@ from _common import ROOT, BenchKiosk, emit, summary
 
 def importtime(top: int = 12) -> list[tuple[float, str]]:
     """Cumulative import time (ms) of the slowest modules behind `kioskd run`'s imports."""
-    code = "import kioskd.cli, kioskd.commands.run, kioskd.service.daemon"
+    code = "import kioskd.cli, kioskd.commands.run, kioskd.daemon.daemon"
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code],
         capture_output=True, text=True, cwd=ROOT, check=True,

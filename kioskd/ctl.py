@@ -196,7 +196,7 @@ def format_result(command: str, result: Any) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from kioskd.service.control import AccessDenied, ControlError, DaemonNotRunning, call
+    from kioskd.daemon.control import AccessDenied, ControlError, DaemonNotRunning, call
 
     parser = build_parser()
     args = parser.parse_args(argv)

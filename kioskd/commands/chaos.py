@@ -1,8 +1,8 @@
 """`kioskd chaos`: the deterministic crash-and-fault campaign of the journal and the outbox.
 
-Each seed is one run (see `kioskd.outbox.chaos`). Failures print their seed, the invariant and
-the operation's history; a failing seed replays exactly with `--start SEED --seeds 1`. Exits 1
-on any violation.
+Each seed is one run (see `kioskd.proving.campaigns.seeded_chaos`). Failures print their seed,
+the invariant and the operation's history; a failing seed replays exactly with
+`--start SEED --seeds 1`. Exits 1 on any violation.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _chunk(args: tuple[int, int, str | None]) -> list[dict[str, object]]:
-    from kioskd.outbox.chaos import run_range
+    from kioskd.proving.campaigns.seeded_chaos import run_range
 
     start, count, tmpdir = args
     out = []
@@ -64,13 +64,13 @@ def _chunk(args: tuple[int, int, str | None]) -> list[dict[str, object]]:
 
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "power_cuts", None) is not None:
-        from kioskd.powercut.campaign import main as power_cuts
+        from kioskd.proving.campaigns.powercut.campaign import main as power_cuts
 
         flags = ["--json"] if args.json else []
         tmp = ["--tmpdir", args.tmpdir] if args.tmpdir else []
         return power_cuts(["--cuts", str(args.power_cuts), "--seed", str(args.start), *flags, *tmp])
     if getattr(args, "kills", None) is not None:
-        from kioskd.service.crashtest import main as kills
+        from kioskd.proving.campaigns.kill9 import main as kills
 
         flags = ["--json"] if args.json else []
         return kills(["--kills", str(args.kills), "--seed", str(args.start), *flags])

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kioskd.service.config import ConfigInvalid, load_config, summary
+    from kioskd.config import ConfigInvalid, load_config, summary
 
     try:
         cfg = load_config(args.config)

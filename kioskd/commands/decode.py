@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     from kioskd.input.decoder import DecoderConfig
     from kioskd.input.evtest import EvtestSyntaxError
-    from kioskd.input.keymap import Layout, UnknownLayout
     from kioskd.input.replay import decode_captures, token_record
+    from kioskd.input.xkb import Layout, UnknownLayout
 
     try:
         layout = Layout(args.layout, args.variant)

@@ -23,6 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kioskd.service.demo import run_demo
+    from kioskd.proving.demo_shift import run_demo
 
     return run_demo(args.out, seed=args.seed, interactive=args.interactive)

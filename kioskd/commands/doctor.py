@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     import json
     import logging
 
-    from kioskd.service.doctor import exit_code, format_text, run_checks
+    from kioskd.doctor.checks import exit_code, format_text, run_checks
 
     # The findings say what went wrong; the client's own log lines would only repeat it.
     logging.getLogger("kioskd").addHandler(logging.NullHandler())

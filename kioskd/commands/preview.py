@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kioskd.counter.samples import all_slips
+    from kioskd.proving.fakes.samples import all_slips
 
     try:
         from kioskd.printer import render_png

@@ -22,6 +22,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kioskd.service.daemon import run_daemon
+    from kioskd.daemon.daemon import run_daemon
 
     return run_daemon(args.config, input_dir=args.input_dir)

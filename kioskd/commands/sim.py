@@ -34,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from datetime import datetime
 
     from kioskd.clock import OffsetClock
-    from kioskd.sim.server import SimServer
-    from kioskd.sim.state import Simulator
+    from kioskd.proving.sim.server import SimServer
+    from kioskd.proving.sim.simulator import Simulator
 
     clock = OffsetClock()
     if args.start:

@@ -7,7 +7,7 @@ Layers, outermost first:
   and the node seam (real python-evdev nodes; fake FIFO nodes for tests).
 - `hotplug.DirectoryWatcher`: inotify on the input directory.
 - `decoder.Decoder`: pure key events -> `ScanToken` / `KeyToken`, per device.
-- `keymap.Layout`: XKB layouts through libxkbcommon.
+- `xkb.Layout`: XKB layouts through libxkbcommon.
 - `evtest`: the text format of the ``evtest`` tool (captures, replay, tests).
 
 Importing this package does not import python-evdev or xkbcommon; they load on first use.
@@ -16,8 +16,8 @@ Importing this package does not import python-evdev or xkbcommon; they load on f
 from kioskd.input.decoder import Decoder, DecoderConfig, KeyToken, ScanToken, Token
 from kioskd.input.devices import DeviceInfo, Selector, list_devices
 from kioskd.input.evtest import InputEvent, KeyScript
-from kioskd.input.keymap import Layout, UnknownLayout
 from kioskd.input.reader import DeviceState, InputSource, SourceConfig
+from kioskd.input.xkb import Layout, UnknownLayout
 
 __all__ = [
     "Decoder",

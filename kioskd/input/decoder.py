@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from kioskd.input.evtest import EV_KEY, EV_SYN, SYN_DROPPED, SYN_REPORT, InputEvent
-from kioskd.input.keymap import DEAD_KEYS, KEYPAD_DIGIT_CODES, Layout, combine_dead
+from kioskd.input.xkb import DEAD_KEYS, KEYPAD_DIGIT_CODES, Layout, combine_dead
 
 Role = Literal["scanner", "keypad"]
 ROLES: tuple[Role, ...] = ("scanner", "keypad")

@@ -41,8 +41,8 @@ from kioskd.input.devices import (
 )
 from kioskd.input.evtest import InputEvent
 from kioskd.input.hotplug import DirectoryWatcher
-from kioskd.input.keymap import Layout
 from kioskd.input.replay import FifoReplayNode, read_capture
+from kioskd.input.xkb import Layout
 
 log = logging.getLogger(__name__)
 

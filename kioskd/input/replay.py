@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from kioskd.input.decoder import Decoder, DecoderConfig, Token
 from kioskd.input.evtest import EvtestSyntaxError, InputEvent, parse_line, parse_lines
-from kioskd.input.keymap import Layout
+from kioskd.input.xkb import Layout
 
 
 def decode_captures(

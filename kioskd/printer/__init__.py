@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kioskd.printer.escpos_render import render_escpos
+from kioskd.printer.printer import Printer, PrinterClosed, open_printer, status_once
 from kioskd.printer.status import PrinterStatus, parse_status
 from kioskd.printer.transport import TransportError, make_transport, parse_uri
-from kioskd.printer.worker import Printer, PrinterClosed, open_printer, status_once
 
 if TYPE_CHECKING:
     import os

@@ -1,7 +1,7 @@
 """A tiny scripted Banklot for httpx.MockTransport: login, token check, per-path handlers.
 
-Not a simulator (that is kioskd.sim): each test scripts exactly the answers it needs and reads
-back what the client sent.
+Not a simulator (that is kioskd.proving.sim): each test scripts exactly the answers it needs and
+reads back what the client sent.
 """
 
 from __future__ import annotations

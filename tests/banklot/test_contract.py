@@ -17,10 +17,10 @@ from kioskd.banklot import models as m
 from kioskd.banklot.client import BanklotClient
 from kioskd.banklot.days import local_date, local_day_range
 
-sim_state = pytest.importorskip("kioskd.sim.state", reason="simulator not available")
-from kioskd.sim import catalog  # noqa: E402
-from kioskd.sim.server import SimServer  # noqa: E402
-from kioskd.sim.transport import SimTransport  # noqa: E402
+sim_state = pytest.importorskip("kioskd.proving.sim.simulator", reason="simulator not available")
+from kioskd.proving.sim import games as catalog  # noqa: E402
+from kioskd.proving.sim.inprocess import SimTransport  # noqa: E402
+from kioskd.proving.sim.server import SimServer  # noqa: E402
 
 EMAIL = "username@banklot.net"
 PASSWORD = "pw-Xq81-Secret"

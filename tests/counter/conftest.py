@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kioskd.counter import samples
 from kioskd.counter.session import CounterSession, Key, SessionSettings
+from kioskd.proving.fakes import samples
 
 # What a USB numeric keypad reports through evdev.
 EVDEV = {

@@ -5,9 +5,9 @@ import pytest
 
 from kioskd.banklot.models import WagerRequest
 from kioskd.counter import catalog as cat
-from kioskd.counter import samples
 from kioskd.counter.catalog import Catalog, Rejection, event_time, validate
 from kioskd.counter.grammar import DraftWager
+from kioskd.proving.fakes import samples
 
 NOW = samples.NOW
 

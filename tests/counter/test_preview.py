@@ -3,7 +3,7 @@
 import pytest
 
 from kioskd.cli import main
-from kioskd.counter import samples
+from kioskd.proving.fakes import samples
 
 Image = pytest.importorskip("PIL.Image", reason="Pillow renders the PNG previews")
 

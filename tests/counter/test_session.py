@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from kioskd.banklot.models import CancelResult, CopyProposal, WagerRequest
-from kioskd.counter import samples, slips
+from kioskd.counter import slips
 from kioskd.counter.keymap import Keymap
 from kioskd.counter.scan import barcode_data
 from kioskd.counter.session import (
@@ -33,6 +33,7 @@ from kioskd.counter.session import (
     TestPrint,
     Tick,
 )
+from kioskd.proving.fakes import samples
 from kioskd.receipt import Row, Text, Title
 
 from .conftest import press

@@ -3,7 +3,6 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kioskd.counter import samples
 from kioskd.counter.scan import barcode_data
 from kioskd.counter.session import (
     CounterSession,
@@ -17,6 +16,7 @@ from kioskd.counter.session import (
     State,
     Tick,
 )
+from kioskd.proving.fakes import samples
 
 from .conftest import EVDEV
 

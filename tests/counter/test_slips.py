@@ -5,8 +5,9 @@ from decimal import Decimal
 
 import pytest
 
-from kioskd.counter import i18n, samples, slips
+from kioskd.counter import i18n, slips
 from kioskd.counter.i18n import format_amount, format_number
+from kioskd.proving.fakes import samples
 from kioskd.receipt import Barcode, Row, Text, Title
 
 NOW = samples.NOW

@@ -10,9 +10,9 @@ import json
 import time
 
 from kioskd.counter.scan import barcode_data
-from kioskd.service.crashtest import Books, Campaign, check, paper_slips
-from kioskd.service.harness import VirtualKiosk
-from kioskd.sim import catalog
+from kioskd.proving.campaigns.kill9 import Books, Campaign, check, paper_slips
+from kioskd.proving.harness import VirtualKiosk
+from kioskd.proving.sim import games as catalog
 
 
 def _books(k: VirtualKiosk) -> Books:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from kioskd.service.harness import VirtualKiosk
+from kioskd.proving.harness import VirtualKiosk
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import platform
 import subprocess
 import sys
 
-from kioskd.service.daemon import _escpos_capabilities_cache
+from kioskd.daemon.daemon import _escpos_capabilities_cache
 
 
 def test_torn_cache_is_removed_and_escpos_imports(tmp_path, monkeypatch):

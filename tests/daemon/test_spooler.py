@@ -7,9 +7,9 @@ import logging
 
 from kioskd.clock import VirtualClock
 from kioskd.counter.slips import SlipContext
+from kioskd.daemon.spooler import Spooler
 from kioskd.journal.store import Journal
 from kioskd.receipt import Receipt, Text
-from kioskd.service.printing import Spooler
 
 
 class PaperRecorder:

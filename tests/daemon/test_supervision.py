@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from kioskd.service.daemon import Daemon, Health, light_state, status_line
+from kioskd.daemon.daemon import Daemon, Health, light_state, status_line
 
 
 async def test_failing_task_restarts_without_stopping_the_rest() -> None:

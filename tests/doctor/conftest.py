@@ -13,9 +13,9 @@ import pytest
 
 from kioskd.clock import OffsetClock
 from kioskd.input.evtest import EvtestHeader, format_header
-from kioskd.printer.fake import FakeTcpPrinter
-from kioskd.sim.server import SimServer
-from kioskd.sim.state import Simulator
+from kioskd.proving.fakes.escpos_printer import FakeTcpPrinter
+from kioskd.proving.sim.server import SimServer
+from kioskd.proving.sim.simulator import Simulator
 
 EMAIL = "username@banklot.net"
 PASSWORD = "banklot"  # the simulator's default account

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from kioskd.cli import main
+from kioskd.doctor.checks import FAIL, OK, WARN, Finding, run_checks
 from kioskd.journal import Journal, schema
-from kioskd.service.doctor import FAIL, OK, WARN, Finding, run_checks
 
 from .conftest import PASSWORD, SCANNER_ID, add_node, write_config
 

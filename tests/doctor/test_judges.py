@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kioskd.printer.status import parse_status, reply_byte
-from kioskd.service.doctor import (
+from kioskd.doctor.checks import (
     FAIL,
     OK,
     WARN,
@@ -20,6 +19,7 @@ from kioskd.service.doctor import (
     judge_journal,
     judge_printer,
 )
+from kioskd.printer.status import parse_status, reply_byte
 
 MB = 1024 * 1024
 

@@ -25,14 +25,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from kioskd.clock import OffsetClock
+from kioskd.config import ConfigHolder
 from kioskd.counter.scan import barcode_data
-from kioskd.printer.fake import FakeTcpPrinter
+from kioskd.daemon.daemon import Daemon
+from kioskd.proving.fakes.escpos_printer import FakeTcpPrinter
+from kioskd.proving.sim import games as simcat
+from kioskd.proving.sim.inprocess import SimTransport
+from kioskd.proving.sim.simulator import Simulator
 from kioskd.receipt import Barcode, Receipt, Row, Text, Title
-from kioskd.service.config import ConfigHolder
-from kioskd.service.daemon import Daemon
-from kioskd.sim import catalog as simcat
-from kioskd.sim.state import Simulator
-from kioskd.sim.transport import SimTransport
 
 CARACAS = ZoneInfo("America/Caracas")
 # 10:30 local: product 6 (JUNGLA, draws every hour) has its 11:00 draw open, products 1-4 their

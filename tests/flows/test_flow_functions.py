@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kioskd.printer.layout import Line, layout
-from kioskd.sim.state import COMMISSION_PCT
+from kioskd.proving.sim.simulator import COMMISSION_PCT
 from tests.flows.conftest import texts
 
 

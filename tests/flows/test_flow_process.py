@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from kioskd.counter.scan import barcode_data
-from kioskd.service.harness import VirtualKiosk
-from kioskd.sim import catalog as simcat
+from kioskd.proving.harness import VirtualKiosk
+from kioskd.proving.sim import games as simcat
 
 
 @pytest.fixture

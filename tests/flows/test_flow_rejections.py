@@ -105,7 +105,7 @@ async def test_server_says_event_closed_refreshes_the_catalog_at_once(tmp_path):
     """A 409 "events are not open" means our catalog was wrong: it is fetched again now, not at
     the next refresh period (an hour in this rig)."""
     from kioskd.banklot.errors import EventsClosed
-    from kioskd.outbox.dispatcher import Outcome
+    from kioskd.outbox.outbox import Outcome
 
     async with running_kiosk(tmp_path) as kiosk:
         before = kiosk.daemon._catalog.fetched_at

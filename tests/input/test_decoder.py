@@ -16,7 +16,7 @@ from kioskd.input.decoder import (
     alt_code_char,
 )
 from kioskd.input.evtest import EV_KEY, InputEvent, KeyScript
-from kioskd.input.keymap import Layout, UnknownLayout
+from kioskd.input.xkb import Layout, UnknownLayout
 
 US = Layout("us")
 

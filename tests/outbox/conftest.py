@@ -12,9 +12,9 @@ from kioskd.banklot.models import WagerRequest
 from kioskd.clock import VirtualClock
 from kioskd.journal import Journal
 from kioskd.outbox import Outbox, Policy
-from kioskd.sim import catalog
-from kioskd.sim.state import Simulator
-from kioskd.sim.transport import SimTransport
+from kioskd.proving.sim import games as catalog
+from kioskd.proving.sim.inprocess import SimTransport
+from kioskd.proving.sim.simulator import Simulator
 
 # 2024-10-22 10:00 in Caracas: product 1 closes at 12:00, JUNGLA every hour.
 START = catalog.day_start(catalog.local_day(1729612800.0 + 86400)) + 10 * 3600

@@ -9,7 +9,7 @@ import pytest
 
 from kioskd.journal import states
 from kioskd.outbox import OutboxRefused
-from kioskd.outbox.dispatcher import ATTENTION
+from kioskd.outbox.outbox import ATTENTION
 
 from .conftest import Rig
 

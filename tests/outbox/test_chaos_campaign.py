@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from kioskd.outbox import chaos, reconcile
-from kioskd.outbox.chaos import run_one, run_range
+from kioskd.outbox import reconcile
+from kioskd.proving.campaigns import seeded_chaos as chaos
+from kioskd.proving.campaigns.seeded_chaos import run_one, run_range
 
 
 @pytest.mark.slow

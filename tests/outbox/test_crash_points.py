@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from kioskd.banklot.models import WagerRequest
-from kioskd.outbox.chaos import CrashPlan, Kiosk, quiet_kioskd_logs, run_scenario
-from kioskd.sim import catalog
+from kioskd.proving.campaigns.seeded_chaos import CrashPlan, Kiosk, quiet_kioskd_logs, run_scenario
+from kioskd.proving.sim import games as catalog
 
 from .conftest import START
 

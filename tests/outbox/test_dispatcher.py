@@ -6,8 +6,8 @@ import pytest
 
 from kioskd.journal import JournalError, states
 from kioskd.outbox import OutboxRefused, Policy
-from kioskd.outbox.dispatcher import ATTENTION, IN_DOUBT, OFFLINE, ONLINE, PRINT_NOT_DONE
-from kioskd.sim import catalog
+from kioskd.outbox.outbox import ATTENTION, IN_DOUBT, OFFLINE, ONLINE, PRINT_NOT_DONE
+from kioskd.proving.sim import games as catalog
 
 from .conftest import Rig
 

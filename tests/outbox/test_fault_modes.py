@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from kioskd.journal import states
-from kioskd.sim import catalog
-from kioskd.sim.faults import MODES
+from kioskd.proving.sim import games as catalog
+from kioskd.proving.sim.faults import MODES
 
 from .conftest import Rig
 

@@ -1,6 +1,6 @@
 import pytest
 
-from kioskd.powercut.mount import PowerCutMount, fuse_unavailable
+from kioskd.proving.campaigns.powercut.mount import PowerCutMount, fuse_unavailable
 
 WHY = fuse_unavailable()
 needs_fuse = pytest.mark.skipif(WHY is not None, reason=f"power-cut tests need FUSE: {WHY}")

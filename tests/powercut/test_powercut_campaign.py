@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kioskd.powercut.campaign import run_campaign
+from kioskd.proving.campaigns.powercut.campaign import run_campaign
 
 from .conftest import needs_fuse
 
@@ -34,7 +34,7 @@ def test_teeth_a_journal_with_synchronous_off_is_caught(monkeypatch):
 
 
 def test_campaign_config_points_the_journal_into_the_mount(tmp_path):
-    from kioskd.powercut.campaign import PowerCutKiosk
+    from kioskd.proving.campaigns.powercut.campaign import PowerCutKiosk
 
     k = PowerCutKiosk(tmp_path / "kiosk", tmp_path / "mnt")
     k.workdir.mkdir()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 
-from kioskd.powercut.mount import is_mounted
+from kioskd.proving.campaigns.powercut.mount import is_mounted
 
 
 def _sync_dir(path) -> None:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from kioskd.cli import main
-from kioskd.printer.fake import FakeTcpPrinter
+from kioskd.proving.fakes.escpos_printer import FakeTcpPrinter
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import tty
 import pytest
 
 from kioskd.printer import open_printer, render_escpos, status_once
-from kioskd.printer.fake import FakeFdPrinter, FakePrinter, FakeTcpPrinter
 from kioskd.printer.transport import parse_uri
+from kioskd.proving.fakes.escpos_printer import FakeFdPrinter, FakePrinter, FakeTcpPrinter
 from kioskd.receipt import Barcode, Receipt, Text
 
 FAST = {

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kioskd.service import unitcheck
+from kioskd.proving import unitcheck
 from tests.service.conftest import MINIMAL, write
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,7 +77,7 @@ def test_weakened_unit_fails(tmp_path: Path) -> None:
     text = text.replace("CapabilityBoundingSet=\n", "")
     unit = write(tmp_path / "kioskd.service", text)
     proc = subprocess.run(
-        [sys.executable, "-m", "kioskd.service.unitcheck", str(unit)],
+        [sys.executable, "-m", "kioskd.proving.unitcheck", str(unit)],
         capture_output=True,
         text=True,
         cwd=REPO,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kioskd.service import config as c
+from kioskd import config as c
 from tests.service.conftest import MINIMAL, write
 
 REPO = Path(__file__).resolve().parents[2]

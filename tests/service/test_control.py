@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kioskd import ctl
-from kioskd.service import control
+from kioskd.daemon import control
 
 
 class StubHandler:

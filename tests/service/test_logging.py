@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kioskd.service import logging as klog
+from kioskd.daemon import logs as klog
 
 
 def parse_entry(data: bytes) -> dict[str, str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kioskd.service.notify import Notifier, watchdog_interval
+from kioskd.daemon.notify import Notifier, watchdog_interval
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def test_a_full_notify_socket_never_blocks_the_caller(tmp_path):
     import socket
     import time
 
-    from kioskd.service.notify import Notifier
+    from kioskd.daemon.notify import Notifier
 
     path = tmp_path / "notify.sock"
     receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from kioskd.clock import VirtualClock
-from kioskd.sim.state import DEFAULT_START, Simulator
-from kioskd.sim.transport import SimTransport
+from kioskd.proving.sim.inprocess import SimTransport
+from kioskd.proving.sim.simulator import DEFAULT_START, Simulator
 
 from .helpers import Api
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 
 from kioskd.clock import VirtualClock
-from kioskd.sim import catalog
-from kioskd.sim.state import DEFAULT_START, Simulator
-from kioskd.sim.transport import SimTransport
+from kioskd.proving.sim import games as catalog
+from kioskd.proving.sim.inprocess import SimTransport
+from kioskd.proving.sim.simulator import DEFAULT_START, Simulator
 
 from .helpers import Api
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from kioskd.sim import catalog
-from kioskd.sim.app import create_app
-from kioskd.sim.state import Simulator
-from kioskd.sim.transport import SimTransport
+from kioskd.proving.sim import games as catalog
+from kioskd.proving.sim.app import create_app
+from kioskd.proving.sim.inprocess import SimTransport
+from kioskd.proving.sim.simulator import Simulator
 
 from .helpers import DAY, EMAIL, Api
 

@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 from kioskd.clock import VirtualClock
-from kioskd.sim.faults import FaultError, FaultPlan
-from kioskd.sim.state import Simulator
-from kioskd.sim.transport import SimTransport
+from kioskd.proving.sim.faults import FaultError, FaultPlan
+from kioskd.proving.sim.inprocess import SimTransport
+from kioskd.proving.sim.simulator import Simulator
 
 from .helpers import Api
 

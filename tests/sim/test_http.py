@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from kioskd.clock import VirtualClock
-from kioskd.sim.server import SimServer
-from kioskd.sim.state import DEFAULT_START, Simulator
+from kioskd.proving.sim.server import SimServer
+from kioskd.proving.sim.simulator import DEFAULT_START, Simulator
 
 from .helpers import EMAIL, PASSWORD
 

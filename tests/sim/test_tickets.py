@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kioskd.sim import catalog
-from kioskd.sim.state import Simulator
+from kioskd.proving.sim import games as catalog
+from kioskd.proving.sim.simulator import Simulator
 
 from .helpers import DAY, Api
 

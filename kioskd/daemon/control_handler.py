@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kioskd.service.control import ControlError
+from kioskd.daemon.control import ControlError
 
 
 class ControlHandler:

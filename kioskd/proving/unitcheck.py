@@ -1,4 +1,4 @@
-"""Check the systemd unit: `python -m kioskd.service.unitcheck systemd/kioskd.service`.
+"""Check the systemd unit: `python -m kioskd.proving.unitcheck systemd/kioskd.service`.
 
 Runs `systemd-analyze security --offline=true` (exposure must be <= 1.5) and
 `systemd-analyze verify` (must report nothing but the missing binary, since the unit names the
@@ -79,7 +79,7 @@ def check_unit(unit: Path, max_exposure: float = MAX_EXPOSURE) -> tuple[bool, li
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m kioskd.service.unitcheck", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m kioskd.proving.unitcheck", description=__doc__)
     p.add_argument("unit", type=Path, help="unit file, e.g. systemd/kioskd.service")
     p.add_argument("--max-exposure", type=float, default=MAX_EXPOSURE)
     args = p.parse_args(argv)

@@ -16,8 +16,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from kioskd.sim.dispatch import handle
-from kioskd.sim.state import Simulator
+from kioskd.proving.sim.dispatch import handle
+from kioskd.proving.sim.simulator import Simulator
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]

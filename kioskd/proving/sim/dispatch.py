@@ -3,7 +3,7 @@
 Rules:
 - `handle(sim, method, path, token, body, fault)` turns raw request parts into a `Reply`
   (status, bytes, content type, and an `action`: respond, drop or hang). It does no I/O and
-  never sleeps: the ASGI app (`app.py`) and the in-process transport (`transport.py`) both call
+  never sleeps: the ASGI app (`app.py`) and the in-process transport (`inprocess.py`) both call
   it, and each turns `drop`/`hang` (and a `delay` fault, which they take *before* calling it)
   into what its medium can show.
 - Faults are taken by the caller with `sim.take_fault(path)` so that a delay can be waited
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kioskd.sim.catalog import ZONE
-from kioskd.sim.faults import Fault, FaultError
-from kioskd.sim.state import Simulator, err
+from kioskd.proving.sim.faults import Fault, FaultError
+from kioskd.proving.sim.games import ZONE
+from kioskd.proving.sim.simulator import Simulator, err
 
 JSON = "application/json"
 HTML = "text/html; charset=utf-8"

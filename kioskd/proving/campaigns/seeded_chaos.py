@@ -37,13 +37,13 @@ from kioskd.banklot.models import WagerRequest
 from kioskd.clock import VirtualClock
 from kioskd.journal import states
 from kioskd.journal.store import CANCEL, CREATE, PAY, Journal, Operation
-from kioskd.outbox.dispatcher import Outbox, OutboxRefused
+from kioskd.outbox.outbox import Outbox, OutboxRefused
 from kioskd.outbox.policy import Policy
 from kioskd.outbox.reconcile import wager_keys
-from kioskd.sim import catalog
-from kioskd.sim.faults import MODES
-from kioskd.sim.state import Simulator
-from kioskd.sim.transport import SimTransport
+from kioskd.proving.sim import games as catalog
+from kioskd.proving.sim.faults import MODES
+from kioskd.proving.sim.inprocess import SimTransport
+from kioskd.proving.sim.simulator import Simulator
 
 PASSWORD = "banklot"
 BASE_URL = "http://banklot.sim"

@@ -18,8 +18,8 @@ from __future__ import annotations
 import httpx
 
 from kioskd.clock import VirtualClock
-from kioskd.sim.dispatch import handle
-from kioskd.sim.state import Simulator
+from kioskd.proving.sim.dispatch import handle
+from kioskd.proving.sim.simulator import Simulator
 
 
 class SimTransport(httpx.AsyncBaseTransport):

@@ -24,8 +24,8 @@ import threading
 import time
 from typing import Any
 
-from kioskd.sim.app import create_app
-from kioskd.sim.state import Simulator
+from kioskd.proving.sim.app import create_app
+from kioskd.proving.sim.simulator import Simulator
 
 START_TIMEOUT_S = 10.0
 

@@ -106,7 +106,7 @@ def _mib(n: float) -> str:
 
 def check_config(path: str | os.PathLike[str]) -> tuple[Any, list[Finding]]:
     """(Config or None, findings): every config error as `file:line: dotted.key: message`."""
-    from kioskd.service.config import ConfigInvalid, load_config, summary
+    from kioskd.config import ConfigInvalid, load_config, summary
 
     try:
         cfg = load_config(path)
@@ -484,7 +484,7 @@ async def observe_api(
     """Log in (short timeouts) and read `/gaming/time`: the `api` and `clock` findings."""
     from kioskd.banklot.client import BanklotClient
     from kioskd.banklot.errors import BanklotError
-    from kioskd.service.config import PasswordUnavailable
+    from kioskd.config import PasswordUnavailable
 
     api = cfg.api
     skipped_clock = Finding(

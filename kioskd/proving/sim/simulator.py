@@ -46,9 +46,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from kioskd.clock import Clock, VirtualClock
-from kioskd.sim import catalog
-from kioskd.sim.catalog import PRODUCTS, PRODUCTS_BY_ID, TIME_ZONE, ZONE, Event
-from kioskd.sim.faults import Fault, FaultPlan
+from kioskd.proving.sim import games as catalog
+from kioskd.proving.sim.faults import Fault, FaultPlan
+from kioskd.proving.sim.games import PRODUCTS, PRODUCTS_BY_ID, TIME_ZONE, ZONE, Event
 
 Reply = tuple[int, Any]
 

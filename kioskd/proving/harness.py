@@ -189,9 +189,9 @@ class VirtualKiosk:
 
     def start(self) -> VirtualKiosk:
         from kioskd.clock import OffsetClock
-        from kioskd.printer.fake import FakeTcpPrinter
-        from kioskd.sim.server import SimServer
-        from kioskd.sim.state import Simulator
+        from kioskd.proving.fakes.escpos_printer import FakeTcpPrinter
+        from kioskd.proving.sim.server import SimServer
+        from kioskd.proving.sim.simulator import Simulator
 
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.slips_dir.mkdir(exist_ok=True)
@@ -347,7 +347,7 @@ class VirtualKiosk:
         self.scanner.write(scanner_events(text, time.time()))
 
     def ctl(self, cmd: str, args: dict[str, Any] | None = None, timeout: float = 10.0) -> Any:
-        from kioskd.service.control import call
+        from kioskd.daemon.control import call
 
         return call(str(self.control_socket), cmd, args, timeout=timeout)
 

@@ -1,8 +1,8 @@
 """A FUSE filesystem that forgets every write not yet synced, as losing power would.
 
-Run it as `python -m kioskd.powercut.fs BACKING MOUNTPOINT` (foreground; `PowerCutMount` in
-`kioskd.powercut.mount` starts and cuts it). The mounted tree lives in this process's memory;
-BACKING holds only what was made durable:
+Run it as `python -m kioskd.proving.campaigns.powercut.fusefs BACKING MOUNTPOINT` (foreground;
+`PowerCutMount` in `kioskd.proving.campaigns.powercut.mount` starts and cuts it). The mounted
+tree lives in this process's memory; BACKING holds only what was made durable:
 
 - file data becomes durable when the file is `fsync`ed or `fdatasync`ed (the whole file as it
   is then); nothing else persists data: no write, close or rename does;
@@ -377,12 +377,15 @@ class PowerCutFS:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m kioskd.powercut.fs BACKING MOUNTPOINT`: mount in the foreground."""
+    """`python -m kioskd.proving.campaigns.powercut.fusefs BACKING MOUNT`: mount, foreground."""
     from fuse import FUSE
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        print("usage: python -m kioskd.powercut.fs BACKING MOUNTPOINT", file=sys.stderr)
+        print(
+            "usage: python -m kioskd.proving.campaigns.powercut.fusefs BACKING MOUNTPOINT",
+            file=sys.stderr,
+        )
         return 2
     backing, mountpoint = args
     FUSE(

@@ -1,9 +1,10 @@
-"""Mount, cut and unmount the power-cut filesystem (`kioskd.powercut.fs`) from a test or campaign.
+"""Mount, cut and unmount the power-cut filesystem (`powercut.fusefs`) from a test or campaign.
 
-`PowerCutMount(backing, mountpoint).mount()` starts `python -m kioskd.powercut.fs` and waits
-until the mount is live. `cut()` is the power cut: SIGKILL to the filesystem process (its memory
-holds every unsynced write), a lazy unmount (the kernel drops its page cache for the mount), and
-a fresh mount that loads only what was synced. Kill the program under test first (or at the same
+`PowerCutMount(backing, mountpoint).mount()` starts
+`python -m kioskd.proving.campaigns.powercut.fusefs` and waits until the mount is live. `cut()`
+is the power cut: SIGKILL to the filesystem process (its memory holds every unsynced write),
+a lazy unmount (the kernel drops its page cache for the mount), and a fresh mount that loads
+only what was synced. Kill the program under test first (or at the same
 moment): a power cut takes both.
 
 `fuse_unavailable()` says why FUSE cannot be used here (for skips), or None.
@@ -65,7 +66,13 @@ class PowerCutMount:
         self.mountpoint.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kioskd.powercut.fs", str(self.backing), str(self.mountpoint)],
+            [
+                sys.executable,
+                "-m",
+                "kioskd.proving.campaigns.powercut.fusefs",
+                str(self.backing),
+                str(self.mountpoint),
+            ],
             stdout=log,
             stderr=log,
             start_new_session=True,

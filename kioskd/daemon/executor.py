@@ -24,7 +24,7 @@ from kioskd.banklot.days import local_date, local_day_range, recent_days
 from kioskd.banklot.models import CancelResult, PayResult, ReportTotals, Ticket
 from kioskd.counter import session as s
 from kioskd.counter import slips
-from kioskd.outbox.dispatcher import Outbox, OutboxRefused, Outcome
+from kioskd.outbox.outbox import Outbox, OutboxRefused, Outcome
 
 log = logging.getLogger("kioskd.executor")
 

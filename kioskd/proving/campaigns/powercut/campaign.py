@@ -1,8 +1,8 @@
 """The power-cut campaign: the real `kioskd run` with its journal on the power-cut filesystem.
 
-`python -m kioskd.powercut.campaign --cuts N [--seed S] [--json]`
+`python -m kioskd.proving.campaigns.powercut.campaign --cuts N [--seed S] [--json]`
 
-One virtual kiosk (`kioskd.service.harness.VirtualKiosk`: simulator over loopback HTTP, replay
+One virtual kiosk (`kioskd.proving.harness.VirtualKiosk`: simulator over loopback HTTP, replay
 FIFOs, loopback printer) whose `[journal] path` lies on a `PowerCutMount`. Each round types a few
 sales, cancellations and payments on the keypad/scanner while network faults are armed, waits a
 random moment, then cuts the power: SIGKILL to the daemon and to the filesystem together, so
@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kioskd.powercut.mount import PowerCutMount
-from kioskd.service.harness import VirtualKiosk
+from kioskd.proving.campaigns.powercut.mount import PowerCutMount
+from kioskd.proving.harness import VirtualKiosk
 
 FAULT_ENDPOINTS = ("/user/ticket/create", "/user/ticket/pay", "/user/ticket/cancel")
 FAULT_MODES = (
@@ -221,7 +221,7 @@ class Campaign:
         tickets = self._own_tickets(("sold",))
         if not tickets:
             return
-        from kioskd.sim import catalog
+        from kioskd.proving.sim import games as catalog
 
         events = {w["event_id"] for t in tickets for w in t["wagers"]}
         closing = [ev.closing_ts for e in events if (ev := catalog.event(e)) is not None]
@@ -362,14 +362,14 @@ def run_campaign(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kioskd.powercut.campaign")
+    parser = argparse.ArgumentParser(prog="python -m kioskd.proving.campaigns.powercut.campaign")
     parser.add_argument("--cuts", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--tmpdir", default=None, help="where the work directory goes")
     parser.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
     args = parser.parse_args(argv)
-    from kioskd.powercut.mount import fuse_unavailable
+    from kioskd.proving.campaigns.powercut.mount import fuse_unavailable
 
     why = fuse_unavailable()
     if why:

@@ -33,8 +33,8 @@ from typing import Any
 
 from kioskd import __version__
 from kioskd.clock import Clock, SystemClock
-from kioskd.service import logging as klog
-from kioskd.service.config import Config, ConfigHolder
+from kioskd.config import Config, ConfigHolder
+from kioskd.daemon import logs as klog
 
 log = logging.getLogger("kioskd.daemon")
 
@@ -118,7 +118,7 @@ class Daemon:
         self.input_opener = input_opener
         self.environ = dict(os.environ if environ is None else environ)
         if notifier is None:
-            from kioskd.service.notify import Notifier
+            from kioskd.daemon.notify import Notifier
 
             notifier = Notifier(self.environ)
         self.notifier = notifier
@@ -559,15 +559,15 @@ class Daemon:
     # ================================================================= run
 
     async def run(self) -> int:
+        from kioskd.config import PasswordUnavailable
+        from kioskd.daemon.control import ControlServer
+        from kioskd.daemon.control_handler import ControlHandler
+        from kioskd.daemon.executor import Executor
+        from kioskd.daemon.notify import watchdog_interval
+        from kioskd.daemon.spooler import Spooler
         from kioskd.journal.store import JournalError
-        from kioskd.outbox.dispatcher import Outbox
+        from kioskd.outbox.outbox import Outbox
         from kioskd.printer import open_printer
-        from kioskd.service.config import PasswordUnavailable
-        from kioskd.service.control import ControlServer
-        from kioskd.service.executor import Executor
-        from kioskd.service.handler import ControlHandler
-        from kioskd.service.notify import watchdog_interval
-        from kioskd.service.printing import Spooler
 
         c = self.cfg
         try:
@@ -684,7 +684,7 @@ class Daemon:
             task.cancel()
 
     def _context(self) -> Any:
-        from kioskd.service.executor import Context
+        from kioskd.daemon.executor import Context
 
         cat = self._catalog
         return Context(
@@ -766,7 +766,7 @@ def _keymap_table(bindings: Any) -> dict[str, list[str]]:
 
 def run_daemon(config_path: str, **kwargs: Any) -> int:
     """Load the config, set up logging, run the daemon; one clear message on a fatal error."""
-    from kioskd.service.config import ConfigInvalid
+    from kioskd.config import ConfigInvalid
 
     try:
         holder = ConfigHolder(config_path)

@@ -24,7 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from kioskd.counter.scan import barcode_data
-from kioskd.service.harness import VirtualKiosk
+from kioskd.proving.harness import VirtualKiosk
 
 TZ = "America/Caracas"
 LIGHT_WORDS = {
@@ -216,7 +216,7 @@ class Shift:
 
     def _draw(self, event_id: int, result: str) -> None:
         """Move the simulator past the draw and post its result (the shift's last step)."""
-        from kioskd.sim import catalog
+        from kioskd.proving.sim import games as catalog
 
         ev = catalog.event(event_id)
         if ev is not None and self.k.sim.clock.now() < ev.closing_ts:

@@ -17,7 +17,7 @@ Rules:
 - `check()` is pure (ledger, operations, print jobs, printed bytes in; violations out) so that it
   can be tested on its own; the campaign is I/O around it.
 
-Run: `python -m kioskd.service.crashtest --kills 20 [--seed S] [--json]`.
+Run: `python -m kioskd.proving.campaigns.kill9 --kills 20 [--seed S] [--json]`.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ Signature = tuple[tuple[int, str, int], ...]
 
 def signature(wagers: Iterable[dict[str, Any]]) -> Signature:
     """(product, wager, amount) per wager: what identifies one typed sale."""
-    from kioskd.sim import catalog
+    from kioskd.proving.sim import games as catalog
 
     out = []
     for w in wagers:
@@ -101,7 +101,7 @@ def paper_slips(printed: bytes) -> list[tuple[bytes, bool, bool]]:
 
 def check(books: Books) -> list[str]:
     """Every violation of 'the ledger equals the journal and every sale was printed'."""
-    from kioskd.sim import catalog
+    from kioskd.proving.sim import games as catalog
 
     v: list[str] = []
     ops = books.operations
@@ -261,7 +261,7 @@ class Campaign:
     # ----------------------------------------------------------------- driving
 
     def run(self) -> Report:
-        from kioskd.service.harness import VirtualKiosk
+        from kioskd.proving.harness import VirtualKiosk
 
         t0 = time.monotonic()
         with VirtualKiosk(self.workdir, seed=self.seed, preview=False, log_level="info") as k:
@@ -376,7 +376,7 @@ class Campaign:
 
     def _cancel(self) -> bool:
         """Cancel a recent sold ticket: `-` then its barcode."""
-        from kioskd.sim import catalog
+        from kioskd.proving.sim import games as catalog
 
         now = self.k.sim.now()
         ledger = self.k.sim.ledger()["tickets"]
@@ -391,7 +391,7 @@ class Campaign:
         return True
 
     def _pay_action(self, winners: list[dict[str, Any]]) -> str:
-        from kioskd.sim import catalog
+        from kioskd.proving.sim import games as catalog
 
         if not winners:
             time.sleep(0.2)
@@ -408,7 +408,7 @@ class Campaign:
 
     def _make_winners(self) -> list[dict[str, Any]]:
         """Close the draws sold for, force results that make winners, return the winners."""
-        from kioskd.sim import catalog
+        from kioskd.proving.sim import games as catalog
 
         sim = self.k.sim
         tickets = [t for t in sim.ledger()["tickets"] if t["status"] == "sold"]
@@ -469,7 +469,7 @@ class Campaign:
 
 def _api_signature(typed: tuple[tuple[int, str, int], ...]) -> Signature:
     """The signature the server will show for what was typed (zodiac codes become "444-ARI")."""
-    from kioskd.sim import catalog
+    from kioskd.proving.sim import games as catalog
 
     out = []
     for product, number, amount in typed:
@@ -492,7 +492,7 @@ def run_campaign(kills: int, seed: int = 0, workdir: str | Path | None = None, *
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m kioskd.service.crashtest",
+        prog="python -m kioskd.proving.campaigns.kill9",
         description="kill -9 the real kioskd at random moments; check ledger == journal",
     )
     parser.add_argument("--kills", type=int, default=20)

@@ -1,0 +1,1 @@
+"""Fakes for what is absent here: an ESC/POS printer on loopback, sample Banklot answers."""
