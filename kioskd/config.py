@@ -33,6 +33,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+if typing.TYPE_CHECKING:
+    from kioskd.outbox.policy import Policy
+
 DEFAULT_PATH = Path("/etc/kioskd/kioskd.toml")
 CREDENTIAL_NAME = "api_password"
 
@@ -306,7 +309,7 @@ class JournalConfig:
 
 @dataclass(frozen=True)
 class OfflineConfig:
-    create_max_age_s: float = key(120.0, check=_range(0, 86400))
+    create_max_age_s: float = key(180.0, check=_range(0, 86400))
     pay_max_age_s: float = key(600.0, check=_range(0, 86400))
     max_queued: int = key(20, check=_range(0, 10000))
     max_queued_amount: int = key(2000, check=_range(0))
@@ -315,8 +318,8 @@ class OfflineConfig:
 @dataclass(frozen=True)
 class ReconcileConfig:
     quiet_period_s: float = key(60.0, check=_range(0, 3600))
-    probes: int = key(5, check=_range(1, 1000))
-    probe_interval_s: float = key(30.0, check=_positive)
+    probes: int = key(3, check=_range(1, 1000))
+    probe_interval_s: float = key(10.0, check=_positive)
 
 
 @dataclass(frozen=True)
@@ -460,6 +463,26 @@ SECTIONS: dict[str, type] = {
     f.name: typing.get_type_hints(Config)[f.name] for f in dataclasses.fields(Config)
 }
 del SECTIONS["sources"]
+
+
+def outbox_policy(cfg: Config | None = None, **overrides: Any) -> Policy:
+    """The outbox policy of `cfg` (of the shipped defaults when None): the one place where
+    config numbers become outbox numbers, so proofs and benchmarks run what ships."""
+    from kioskd.outbox.policy import Policy  # the outbox package is not needed to read a file
+
+    offline = cfg.offline if cfg is not None else OfflineConfig()
+    rec = cfg.reconcile if cfg is not None else ReconcileConfig()
+    values: dict[str, Any] = {
+        "create_max_age_s": offline.create_max_age_s,
+        "pay_max_age_s": offline.pay_max_age_s,
+        "max_queued": offline.max_queued,
+        "max_queued_amount": offline.max_queued_amount,
+        "quiet_period_s": rec.quiet_period_s,
+        "not_applied_probes": rec.probes,
+        "probe_interval_s": rec.probe_interval_s,
+    }
+    values.update(overrides)
+    return Policy(**values)
 
 
 def section_keys(section: str) -> list[str]:
