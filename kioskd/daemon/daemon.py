@@ -543,7 +543,7 @@ class Daemon:
         if ok:
             log.info(
                 "config reloaded (%s)",
-                ", ".join(detail) or "no change",
+                ", ".join(str(d) for d in detail) or "no change",
                 extra={"MESSAGE_ID": klog.CONFIG_RELOADED},
             )
             c = self.cfg
