@@ -37,6 +37,14 @@ KINDS = (CREATE, PAY, CANCEL)
 
 PIN_KEYS = frozenset({"pin", "pin_number", "password", "token", "x_auth_token"})
 
+_TERMINAL_SQL = states.sql_list(states.TERMINAL)
+# SQL for each way `states.EVENT_COLUMNS` changes a column (NOW binds the transition's time).
+_COLUMN_SQL: dict[states.Column, str] = {
+    states.Column.NOW: "{column}=?",
+    states.Column.PLUS_ONE: "{column}={column}+1",
+    states.Column.ZERO: "{column}=0",
+}
+
 
 class JournalError(Exception):
     """The journal cannot be used safely. `kind`: full, readonly, locked, corrupt, io, schema."""
@@ -439,13 +447,10 @@ class Journal:
                 if value is not None:
                     sets.append(f"{column}=?")
                     params.append(value)
-            if new == states.SENDING:
-                sets += ["sent_at=?", "attempts=attempts+1"]
-                params.append(now)
-            if event == states.PROBE:
-                sets.append("probes=probes+1")
-            if new == states.QUEUED and old != states.SENDING:
-                sets.append("probes=0")
+            for column, how in states.columns_for(event).items():  # the table's bookkeeping
+                sets.append(_COLUMN_SQL[how].format(column=column))
+                if how == states.Column.NOW:
+                    params.append(now)
             conn.execute(f"UPDATE operations SET {', '.join(sets)} WHERE id=?", (*params, op_id))
             info = dict(detail or {})
             if reason is not None:
@@ -681,7 +686,7 @@ class Journal:
             old = [
                 r[0]
                 for r in conn.execute(
-                    "SELECT id FROM operations WHERE state IN ('done','rejected','expired') "
+                    f"SELECT id FROM operations WHERE state IN ({_TERMINAL_SQL}) "
                     "AND updated_at < ? AND NOT EXISTS (SELECT 1 FROM print_jobs p "
                     "WHERE p.op_id = operations.id AND p.printed_at IS NULL)",
                     (cutoff,),
