@@ -51,9 +51,7 @@ async def every_command(rig: Any) -> None:
     with pytest.raises(ControlError, match="999"):
         await ctl(rig, "retry", {"op_id": 999})
     with pytest.raises(ControlError, match="999"):
-        await ctl(
-            rig, "resolve", {"op_id": 999, "outcome": "not-applied", "reason": "test"}
-        )
+        await ctl(rig, "resolve", {"op_id": 999, "outcome": "not-applied", "reason": "test"})
     for cmd in ("inject-keys", "inject-scan"):
         with pytest.raises(ControlError, match="allow_inject"):
             await ctl(rig, cmd, {"text": "*\n"})
