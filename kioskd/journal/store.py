@@ -606,6 +606,14 @@ class Journal:
             )
         )
 
+    def last_ticket_job(self) -> PrintJob | None:
+        """The newest ticket print job of a sale (what an operator reprint copies)."""
+        rows = self._read(
+            "SELECT id, op_id, kind, payload, created_at, printed_at, reprint, attempts "
+            "FROM print_jobs WHERE kind='ticket' AND op_id IS NOT NULL ORDER BY id DESC LIMIT 1"
+        )
+        return self._job(rows[0]) if rows else None
+
     def pending_print_jobs(self) -> list[PrintJob]:
         rows = self._read(
             "SELECT id, op_id, kind, payload, created_at, printed_at, reprint, attempts "
