@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("op_id", metavar="ID", type=int)
     v.add_argument("--as", dest="outcome", required=True, choices=("applied", "not-applied"))
     v.add_argument("--reason", required=True, help="why (kept in the journal's audit trail)")
-    sub.add_parser("reprint-last", help="reprint the last ticket (marked as a copy)")
+    sub.add_parser(
+        "reprint-last", help="reprint the last ticket sold here, from the journal (a copy)"
+    )
     sub.add_parser("print-test", help="print a test slip")
     leds = sub.add_parser("leds", help="LED and buzzer test")
     leds.add_argument("action", choices=("test",))

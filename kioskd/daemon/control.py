@@ -8,7 +8,7 @@ number of requests. Commands and their arguments (checked here, so the handler g
     queue                               -> list of operations
     retry         {"op_id": int}
     resolve       {"op_id": int, "outcome": "applied"|"not-applied", "reason": str}
-    reprint-last, print-test, leds-test
+    reprint-last, print-test, leds-test   (act directly: never typed into the counter session)
     inject-scan   {"text": str}         (refused unless allow_inject)
     inject-keys   {"text": str}         (refused unless allow_inject)
 

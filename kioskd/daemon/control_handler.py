@@ -1,8 +1,12 @@
 """The daemon's side of the control socket: what each `kioskctl` command does.
 
-Rules: thin. Each method asks the daemon's parts (outbox, spooler, lights, session) and returns
+Rules: thin. Each method asks the daemon's parts (outbox, spooler, lights, journal) and returns
 JSON-able data; `ControlError` carries a text for the operator. Operator decisions go to the
 outbox, which audits them in the journal with the reason and the caller (`actor`).
+- An operator command never passes through the clerk's counter session: a reprint or a test
+  print that arrived as keys would land in whatever the clerk is typing (a draft of wagers
+  became a sale that way). Only `inject_scan` / `inject_keys` feed the session, and only when
+  `control.allow_inject` allows them (checked by the control server).
 """
 
 from __future__ import annotations
@@ -40,11 +44,33 @@ class ControlHandler:
         return {"id": op.id, "state": op.state}
 
     def reprint_last(self) -> dict[str, Any]:
-        self.daemon.inject_keys("*\n")
-        return {"requested": "reprint of the last ticket"}
+        """A copy of the newest ticket sold here, from the journal (never the API, never keys)."""
+        from kioskd.journal.store import JournalError
+
+        d = self.daemon
+        try:
+            job = d.journal.last_ticket_job()
+            if job is None:
+                raise ControlError("no ticket sold on this kiosk yet: nothing to reprint")
+            op = d.journal.get(job.op_id)
+            d.journal.add_print_job(
+                op.id,
+                "ticket",
+                {"ticket_number": op.ticket_number, "operator": "reprint-last"},
+                now=d.clock.now(),
+                reprint=True,
+            )
+        except JournalError as exc:
+            raise ControlError(f"cannot reprint: the journal cannot be used ({exc})") from exc
+        d.spooler.wake()
+        return {"requested": "reprint (copy)", "ticket_number": op.ticket_number, "op_id": op.id}
 
     def print_test(self) -> dict[str, Any]:
-        self.daemon.inject_keys("*9\n")
+        """The test slip, straight to the spooler."""
+        from kioskd.counter import slips
+
+        d = self.daemon
+        d.spooler.submit(slips.test_slip(d._slip_context(), d.clock.now(), d.status_info()))
         return {"requested": "test print"}
 
     def leds_test(self) -> dict[str, Any]:

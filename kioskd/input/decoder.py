@@ -28,8 +28,13 @@ with `tick(now)`):
   counted but not stored, so a 10 MB flood costs no memory. Characters outside `allowed` mark the
   scan ``bad_char`` (the scan is still returned whole, so the caller can reject it with feedback).
 - Keypad role: every key press (not modifiers or locks) is one `KeyToken`: digits and ``+ - * /
-  .`` as themselves, named keys by name (``Enter``, ``Backspace``, ``Esc``, ``Tab``; with Num Lock
-  off the keypad digits are ``End``, ``Down``...).
+  .`` as themselves, named keys by name (``Enter``, ``Backspace``, ``Esc``, ``Tab``).
+- Num Lock: by default (`keypad_digits`) keypad keys type digits and operators whatever the Num
+  Lock state, and Num Lock presses change nothing. Cheap keypads wrap every key in Num Lock
+  presses (down, key down, up, key up, down, up) and scanners press it before Alt codes; a kiosk
+  has no use for the navigation keys. With `keypad_digits` off (a full keyboard used as a keypad)
+  Num Lock toggles as on a PC, from the `numlock` start state, and the host's ``EV_LED``
+  ``LED_NUML`` events (echoed in captures) set it; keypad digits are then ``End``, ``Down``...
 - Tokens never show their text in ``repr``: keypad digits and scans may be PINs.
 
 Illegal calls raise `DecoderError` naming the event and the state.
@@ -41,7 +46,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from kioskd.input.evtest import EV_KEY, EV_SYN, SYN_DROPPED, SYN_REPORT, InputEvent
+from kioskd.input.evtest import (
+    EV_KEY,
+    EV_LED,
+    EV_SYN,
+    LED_NUML,
+    SYN_DROPPED,
+    SYN_REPORT,
+    InputEvent,
+)
 from kioskd.input.xkb import DEAD_KEYS, KEYPAD_DIGIT_CODES, Layout, combine_dead
 
 Role = Literal["scanner", "keypad"]
@@ -75,7 +88,9 @@ class DecoderConfig:
     """How one device's keys become tokens.
 
     `gap_s` None disables gap termination; `allowed` None means printable characters plus GS, RS
-    and EOT. `numlock` / `capslock` are the lock states assumed at start (events do not say).
+    and EOT. `numlock` / `capslock` are the lock states assumed at start (events do not say);
+    `keypad_digits` makes keypad keys digits and operators whatever Num Lock says (then `numlock`
+    does not matter).
     """
 
     role: Role = "scanner"
@@ -86,6 +101,7 @@ class DecoderConfig:
     allowed: frozenset[str] | None = None
     numlock: bool = True
     capslock: bool = False
+    keypad_digits: bool = True
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -193,8 +209,10 @@ class Decoder:
         self.held: set[int] = set()
         self._depressed = 0
         self._locked = 0
-        if self.config.numlock:
-            self._locked |= layout.lock_masks.get(KEY_NUMLOCK, 0)
+        self._numlock_mask = layout.lock_masks.get(KEY_NUMLOCK, 0)
+        self._keypad_digits = self.config.keypad_digits
+        if self.config.numlock or self._keypad_digits:
+            self._locked |= self._numlock_mask
         if self.config.capslock:
             self._locked |= layout.lock_masks.get(KEY_CAPSLOCK, 0)
         self._alt_digits = ""
@@ -251,6 +269,8 @@ class Decoder:
                 self._dropping = False
                 self.held.clear()
                 self._depressed = 0
+        elif type_ == EV_LED and event[2] == LED_NUML and not self._keypad_digits:
+            self._set_numlock(bool(event[3]))
         return _NO_TOKENS
 
     def feed_many(self, events: Iterable[InputEvent]) -> list[Token]:
@@ -286,13 +306,22 @@ class Decoder:
             raise DecoderError("can't handle resync in state dropping: wait for SYN_REPORT")
         self.held = set(held)
         self._recompute_depressed()
-        for on, code in ((capslock, KEY_CAPSLOCK), (numlock, KEY_NUMLOCK)):
-            mask = self._lock_masks.get(code, 0)
-            if on is not None and mask:
-                self._locked = (self._locked | mask) if on else (self._locked & ~mask)
+        capslock_mask = self._lock_masks.get(KEY_CAPSLOCK, 0)
+        if capslock is not None and capslock_mask:
+            self._locked = (
+                (self._locked | capslock_mask) if capslock else (self._locked & ~capslock_mask)
+            )
+        if numlock is not None:
+            self._set_numlock(numlock)
         self.needs_key_state = False
 
     # ----------------------------------------------------------------- internals
+    def _set_numlock(self, on: bool) -> None:
+        if self._keypad_digits:
+            return  # keypad keys are digits whatever the LED says
+        mask = self._numlock_mask
+        self._locked = (self._locked | mask) if on else (self._locked & ~mask)
+
     def _recompute_depressed(self) -> None:
         masks = self._modifier_masks
         depressed = 0
@@ -324,7 +353,8 @@ class Decoder:
             return out
         mask = self._lock_masks.get(code)
         if mask is not None:
-            self._locked ^= mask
+            if not (self._keypad_digits and mask == self._numlock_mask):
+                self._locked ^= mask
             return out
         if self._depressed & self._alt_mask and code in KEYPAD_DIGIT_CODES:
             self._alt_digits += KEYPAD_DIGIT_CODES[code]

@@ -71,6 +71,7 @@ class SourceConfig:
     max_len: int = 512
     allowed: frozenset[str] | None = None
     numlock: bool = True
+    keypad_digits: bool = True
     grab: bool = True
     label: str = ""
 
@@ -83,6 +84,7 @@ class SourceConfig:
             max_len=self.max_len,
             allowed=self.allowed,
             numlock=self.numlock,
+            keypad_digits=self.keypad_digits,
         )
 
 

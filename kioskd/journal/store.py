@@ -39,6 +39,14 @@ T = TypeVar("T")
 
 PIN_KEYS = frozenset({"pin", "pin_number", "password", "token", "x_auth_token"})
 
+_TERMINAL_SQL = states.sql_list(states.TERMINAL)
+# SQL for each way `states.EVENT_COLUMNS` changes a column (NOW binds the transition's time).
+_COLUMN_SQL: dict[states.Column, str] = {
+    states.Column.NOW: "{column}=?",
+    states.Column.PLUS_ONE: "{column}={column}+1",
+    states.Column.ZERO: "{column}=0",
+}
+
 
 class JournalError(Exception):
     """The journal cannot be used safely. `kind`: full, readonly, locked, corrupt, io, schema."""
@@ -441,13 +449,10 @@ class Journal:
                 if value is not None:
                     sets.append(f"{column}=?")
                     params.append(value)
-            if new == states.SENDING:
-                sets += ["sent_at=?", "attempts=attempts+1"]
-                params.append(now)
-            if event == states.PROBE:
-                sets.append("probes=probes+1")
-            if new == states.QUEUED and old != states.SENDING:
-                sets.append("probes=0")
+            for column, how in states.columns_for(event).items():  # the table's bookkeeping
+                sets.append(_COLUMN_SQL[how].format(column=column))
+                if how == states.Column.NOW:
+                    params.append(now)
             conn.execute(f"UPDATE operations SET {', '.join(sets)} WHERE id=?", (*params, op_id))
             info = dict(detail or {})
             if reason is not None:
@@ -609,6 +614,14 @@ class Journal:
             )
         )
 
+    def last_ticket_job(self) -> PrintJob | None:
+        """The newest ticket print job of a sale (what an operator reprint copies)."""
+        rows = self._read(
+            "SELECT id, op_id, kind, payload, created_at, printed_at, reprint, attempts "
+            "FROM print_jobs WHERE kind='ticket' AND op_id IS NOT NULL ORDER BY id DESC LIMIT 1"
+        )
+        return self._job(rows[0]) if rows else None
+
     def pending_print_jobs(self) -> list[PrintJob]:
         rows = self._read(
             "SELECT id, op_id, kind, payload, created_at, printed_at, reprint, attempts "
@@ -684,7 +697,7 @@ class Journal:
             old = [
                 r[0]
                 for r in conn.execute(
-                    "SELECT id FROM operations WHERE state IN ('done','rejected','expired') "
+                    f"SELECT id FROM operations WHERE state IN ({_TERMINAL_SQL}) "
                     "AND updated_at < ? AND NOT EXISTS (SELECT 1 FROM print_jobs p "
                     "WHERE p.op_id = operations.id AND p.printed_at IS NULL)",
                     (cutoff,),

@@ -15,7 +15,7 @@ from kioskd.input.decoder import (
     ScanToken,
     alt_code_char,
 )
-from kioskd.input.evtest import EV_KEY, InputEvent, KeyScript
+from kioskd.input.evtest import EV_KEY, EV_LED, LED_NUML, InputEvent, KeyScript
 from kioskd.input.xkb import Layout, UnknownLayout
 
 US = Layout("us")
@@ -65,10 +65,63 @@ def test_allowed_set_is_enforced() -> None:
     assert token.error == "bad_char"
 
 
-def test_numlock_off_keypad_digits_type_nothing_in_a_scan() -> None:
+def test_numlock_off_keypad_digits_type_nothing_in_a_scan_when_following_numlock() -> None:
     script = KeyScript().taps([e.KEY_KP1, e.KEY_KP2, e.KEY_1, e.KEY_KPENTER])
     assert texts(decode(script)) == ["121"]
-    assert texts(decode(script, numlock=False)) == ["1"]
+    assert texts(decode(script, numlock=False)) == ["121"]  # default: keypad keys are digits
+    assert texts(decode(script, numlock=False, keypad_digits=False)) == ["1"]
+
+
+def wrapped_in_numlock(script: KeyScript, code: int) -> KeyScript:
+    """The 0c45:7603 pattern: Num Lock down, key down, Num Lock up, key up, Num Lock down/up."""
+    return (
+        script.key(e.KEY_NUMLOCK, 1)
+        .key(code, 1)
+        .key(e.KEY_NUMLOCK, 0)
+        .key(code, 0)
+        .tap(e.KEY_NUMLOCK)
+    )
+
+
+KP = {
+    "1": e.KEY_KP1,
+    "2": e.KEY_KP2,
+    "3": e.KEY_KP3,
+    "4": e.KEY_KP4,
+    "0": e.KEY_KP0,
+    "+": e.KEY_KPPLUS,
+    ".": e.KEY_KPDOT,
+    "\n": e.KEY_KPENTER,
+}
+
+
+@pytest.mark.parametrize("numlock", [True, False])
+def test_keypad_wrapping_every_key_in_numlock_types_digits(numlock: bool) -> None:
+    script = KeyScript(step=0.05)
+    for char in "+1.341.20\n":
+        wrapped_in_numlock(script, KP[char])
+    keys = [t.key for t in decode(script, role="keypad", numlock=numlock)]
+    assert keys == ["+", "1", ".", "3", "4", "1", ".", "2", "0", "Enter"]
+
+
+def test_scanner_in_keypad_mode_wrapping_numlock_types_digits() -> None:
+    script = KeyScript()
+    for char in "1234\n":
+        wrapped_in_numlock(script, KP[char])
+    assert texts(decode(script)) == ["1234"]
+    # The old behaviour (follow Num Lock, assumed on) lost every digit: kept for full keyboards.
+    assert texts(decode(script, keypad_digits=False)) == []
+
+
+def test_numlock_led_sets_the_state_only_when_following_numlock() -> None:
+    led_off = InputEvent(1.0, EV_LED, LED_NUML, 0)
+    script = KeyScript(2.0).tap(e.KEY_KP1)
+    following = Decoder(US, DecoderConfig(role="keypad", keypad_digits=False))
+    assert following.feed(led_off) == ()
+    assert [t.key for t in following.feed_many(script.events)] == ["End"]
+    digits = Decoder(US, DecoderConfig(role="keypad"))
+    digits.feed(led_off)
+    assert [t.key for t in digits.feed_many(script.events)] == ["1"]
 
 
 def test_gap_is_decided_by_tick_or_next_key() -> None:
