@@ -252,11 +252,11 @@ def judge_input(
             )
             continue
         info = DeviceInfo(row.path, row.name, row.vendor, row.product, row.serial, row.by_id)
-        hits = [role for role, sel in selectors.items() if sel.matches(info)]
-        for role in hits:
+        roles_hit = [role for role, sel in selectors.items() if sel.matches(info)]
+        for role in roles_hit:
             matched[role].append(row)
         by_id = ", ".join(row.by_id) if row.by_id else "no by-id link"
-        role_text = f" -> {', '.join(hits)}" if hits else " (no role)"
+        role_text = f" -> {', '.join(roles_hit)}" if roles_hit else " (no role)"
         listing.append(
             Finding(
                 "input",
@@ -268,7 +268,7 @@ def judge_input(
                     "vendor_product": row.vendor_product,
                     "serial": row.serial,
                     "by_id": list(row.by_id),
-                    "roles": hits,
+                    "roles": roles_hit,
                 },
             )
         )
