@@ -122,7 +122,7 @@ def check_request(request: Any, *, allow_inject: bool) -> tuple[str, str, dict[s
             raise ControlError(f"{cmd}: {a.name} must be {a.type.__name__}")
         if a.choices and value not in a.choices:
             raise ControlError(f"{cmd}: {a.name} must be one of {', '.join(a.choices)}")
-        if a.nonempty and not value.strip():
+        if a.nonempty and not str(value).strip():
             raise ControlError(f"{cmd}: {a.name} must not be empty")
         kwargs[a.name] = value
     return cmd, method, kwargs

@@ -711,28 +711,28 @@ class Outbox:
 
     def _apply(self, op: Operation, decision: reconcile.Decision) -> None:
         now = self.clock.now()
-        verdict = decision.verdict
-        if verdict == reconcile.APPLIED:
+        event = states.event_for_verdict(decision.verdict)  # the journal's table decides
+        if event == states.PROVED_APPLIED:
             self._finish_done(
                 op,
                 decision.ticket,
-                event=states.PROVED_APPLIED,
+                event=event,
                 how="reconciled",
                 history_kind="decision",
             )
-        elif verdict == reconcile.NOT_APPLIED:
+        elif event == states.PROVED_NOT_APPLIED:
             self.journal.transition(
                 op.id,
-                states.PROVED_NOT_APPLIED,
+                event,
                 now=now,
                 history_kind="decision",
                 reason=decision.reason,
                 next_attempt_at=now,
             )
-        elif verdict == reconcile.NOT_APPLIED_EXPIRED:
+        elif event == states.PROVED_NOT_APPLIED_EXPIRED:
             self.journal.transition(
                 op.id,
-                states.PROVED_NOT_APPLIED_EXPIRED,
+                event,
                 now=now,
                 history_kind="decision",
                 reason=decision.reason,
@@ -741,15 +741,15 @@ class Outbox:
             self._emit(
                 Outcome("expired", op.id, op.kind, message="did not happen: " + decision.reason)
             )
-        elif verdict == reconcile.CONFLICT:
+        elif event == states.MISMATCH:
             self.journal.transition(
-                op.id, states.MISMATCH, now=now, history_kind="decision", reason=decision.reason
+                op.id, event, now=now, history_kind="decision", reason=decision.reason
             )
             self._emit(Outcome("conflict", op.id, op.kind, message=decision.reason))
         else:
             self.journal.transition(
                 op.id,
-                states.UNDECIDED,
+                event,
                 now=now,
                 history_kind="decision",
                 reason=decision.reason,
