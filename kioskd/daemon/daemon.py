@@ -530,7 +530,7 @@ class Daemon:
         if ok:
             log.info(
                 "config reloaded (%s)",
-                ", ".join(detail) or "no change",
+                ", ".join(str(d) for d in detail) or "no change",
                 extra={"MESSAGE_ID": klog.CONFIG_RELOADED},
             )
             c = self.cfg

@@ -21,8 +21,10 @@ with `tick(now)`):
   are forgotten and the caller may tell the real key state with `resync`.
 - Scanner role: characters collect into a scan. A scan ends on Enter or keypad Enter, on the
   configured suffix (stripped), on the configured prefix arriving mid-scan (the prefix starts the
-  next scan and is stripped), or when the inter-key gap passes. The gap is decided when the next
-  key press or a `tick(now)` arrives: no timers. Terminators with nothing collected are ignored.
+  next scan and is stripped), or when the inter-key gap passes. The gap is idle time: it runs
+  from the device's last key event (press, release or autorepeat) and only while no key is held,
+  so a key held down for longer than the gap does not end a scan. It is decided when the next key
+  event or a `tick(now)` arrives: no timers. Terminators with nothing collected are ignored.
   At most `max_len` characters are kept: the first character beyond cuts the scan, one
   ``too_long`` error token is returned at once and everything up to the next terminator or gap is
   counted but not stored, so a 10 MB flood costs no memory. Characters outside `allowed` mark the
@@ -225,6 +227,7 @@ class Decoder:
         self._tail = ""  # last characters while discarding (to see the suffix)
         self._t_first = 0.0
         self._t_last = 0.0
+        self._t_idle = 0.0  # the device's last key event (press, release, autorepeat)
 
     # ----------------------------------------------------------------- state queries
     @property
@@ -239,9 +242,9 @@ class Decoder:
     @property
     def deadline(self) -> float | None:
         """When the inter-key gap will end the scan in progress (None: nothing pending)."""
-        if self._gap is None or not self.collecting:
+        if self._gap is None or not self.collecting or self.held:
             return None
-        return self._t_last + self._gap
+        return self._t_idle + self._gap
 
     def state_name(self) -> str:
         if self._dropping:
@@ -255,12 +258,22 @@ class Decoder:
         """Handle one kernel event; return the tokens it completes."""
         type_ = event[1]
         if type_ == EV_KEY:
-            value = event[3]
+            now, value = event[0], event[3]
+            ended: Sequence[Token] = _NO_TOKENS
+            if not self._dropping:
+                deadline = self.deadline
+                if deadline is not None and now > deadline:
+                    ended = self._end("gap")
+                self._t_idle = now
             if value == 1:
-                return self._press(event[0], event[2])
-            if value == 0:
-                return self._release(event[0], event[2])
-            return _NO_TOKENS  # 2 = autorepeat
+                more = self._press(now, event[2])
+            elif value == 0:
+                more = self._release(now, event[2])
+            else:
+                return ended  # 2 = autorepeat: only keeps the device busy
+            if ended and more:
+                return [*ended, *more]
+            return ended or more
         if type_ == EV_SYN:
             code = event[2]
             if code == SYN_DROPPED:
@@ -284,7 +297,8 @@ class Decoder:
 
     def tick(self, now: float) -> Sequence[Token]:
         """Let time pass: ends a scan whose inter-key gap is over at `now`."""
-        if self._gap is not None and self.collecting and now - self._t_last > self._gap:
+        deadline = self.deadline
+        if deadline is not None and now > deadline:
             return self._end("gap")
         return _NO_TOKENS
 
@@ -343,9 +357,6 @@ class Decoder:
         if self._dropping:
             return _NO_TOKENS
         out: Sequence[Token] = _NO_TOKENS
-        gap = self._gap
-        if gap is not None and (self._buf or self._discarding) and now - self._t_last > gap:
-            out = self._end("gap")
         self.held.add(code)
         mask = self._modifier_masks.get(code)
         if mask is not None:

@@ -26,7 +26,7 @@ import sqlite3
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from kioskd.journal import schema, states
 
@@ -34,6 +34,8 @@ CREATE = "create"
 PAY = "pay"
 CANCEL = "cancel"
 KINDS = (CREATE, PAY, CANCEL)
+
+T = TypeVar("T")
 
 PIN_KEYS = frozenset({"pin", "pin_number", "password", "token", "x_auth_token"})
 
@@ -285,7 +287,7 @@ class Journal:
         if self.crash_hook is not None:
             self.crash_hook(point)
 
-    def _write(self, point: str, body: Callable[[sqlite3.Connection], Any]) -> Any:
+    def _write(self, point: str, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run `body` in one IMMEDIATE transaction and commit it durably."""
         conn = self.conn
         try:
@@ -473,7 +475,7 @@ class Journal:
                 self._insert_print_job(conn, op_id, print_job[0], print_job[1], now)
             return self._get(conn, op_id)
 
-        return self._write(f"{event}", body)  # type: ignore[no-any-return]
+        return self._write(f"{event}", body)
 
     def note(
         self,
@@ -549,7 +551,7 @@ class Journal:
 
     def counts(self) -> dict[str, int]:
         rows = self._read("SELECT state, COUNT(*) FROM operations GROUP BY state")
-        out = dict.fromkeys(states.STATES, 0)
+        out: dict[str, int] = {s: 0 for s in states.STATES}
         out.update({s: int(n) for s, n in rows})
         return out
 
@@ -558,7 +560,8 @@ class Journal:
             "SELECT id, op_id, at, kind, event, from_state, to_state, detail, request_digest, "
             "response_digest FROM history"
         )
-        where, params = [], []
+        where: list[str] = []
+        params: list[int | str] = []
         if op_id is not None:
             where.append("op_id=?")
             params.append(op_id)

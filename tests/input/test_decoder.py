@@ -129,11 +129,34 @@ def test_gap_is_decided_by_tick_or_next_key() -> None:
     script = KeyScript(100.0, step=0.01).taps([e.KEY_A, e.KEY_B])
     assert decoder.feed_many(script.events) == []
     last = script.events[-1].time
-    assert decoder.deadline == pytest.approx(last - 0.01 + 0.05)  # from the last press
-    assert decoder.tick(last + 0.01) == ()
-    (token,) = decoder.tick(last + 0.05)
+    assert decoder.deadline == pytest.approx(last + 0.05)  # idle from the last event (release)
+    assert decoder.tick(last + 0.04) == ()
+    (token,) = decoder.tick(last + 0.051)
     assert (token.text, token.end, token.t_last) == ("ab", "gap", pytest.approx(last - 0.01))
     assert decoder.deadline is None and decoder.tick(last + 10) == ()
+
+
+def test_a_key_held_longer_than_the_gap_does_not_end_the_scan() -> None:
+    decoder = Decoder(US, DecoderConfig(gap_s=0.1))
+    script = KeyScript(100.0, step=0.004).tap(e.KEY_1).key(e.KEY_2, 1)
+    script.step = 0.15  # held 150 ms: no event meanwhile, but the device is not idle
+    script.key(e.KEY_2, 0)
+    script.step = 0.05
+    script.tap(e.KEY_3).tap(e.KEY_ENTER)
+    assert decoder.feed_many(script.events[:9]) == []  # "1" typed, "2" down
+    assert decoder.deadline is None  # a key is down: no gap runs
+    assert texts(decoder.feed_many(script.events[9:])) == ["123"]
+
+
+def test_autorepeat_and_release_keep_the_device_busy() -> None:
+    decoder = Decoder(US, DecoderConfig(gap_s=0.1))
+    script = KeyScript(100.0, step=0.004).tap(e.KEY_A).key(e.KEY_LEFTSHIFT, 1)
+    script.step = 0.08
+    script.key(e.KEY_LEFTSHIFT, 2).key(e.KEY_LEFTSHIFT, 2).key(e.KEY_LEFTSHIFT, 0)
+    script.tap(e.KEY_B)  # 80 ms after Shift's release: still under the gap
+    script.wait(0.2).tap(e.KEY_C).tap(e.KEY_ENTER)  # 200 ms idle: a new scan
+    tokens = decoder.feed_many(script.events)
+    assert [(t.text, t.end) for t in tokens] == [("ab", "gap"), ("c", "enter")]
 
 
 def test_dead_keys_combine_or_fall_back_to_the_accent() -> None:
