@@ -9,10 +9,12 @@ Rules (everything that decides what a key or a scan means lives in this file):
 - Actions: one of the commands below (each with a `command_id` unique in this session), a
   `Feedback(name)` (`beep`, `double_beep`, `reject`, `working`, `idle`) or `PrintSlip(receipt)`.
 - The keymap turns key names into actions; an unbound key is ignored. Each (state, input token)
-  pair is looked up in `TRANSITIONS`; a pair that is not there is a clerk's mistake, answered with
-  `Feedback("reject")` and no change of state. Mistakes by the *program* (a result for a command
-  this session never issued, a result carrying the wrong kind of data) raise `SessionError`
-  naming the event and the state, h11 style.
+  pair is looked up in `TRANSITIONS` (at the end of this file), whose `Step` names the handler
+  function and the state(s) it leads to; a pair that is not there is a clerk's mistake, answered
+  with `Feedback("reject")` and no change of state. Mistakes by the *program* (a result for a
+  command this session never issued, a result carrying the wrong kind of data, a handler ending
+  in a state its `Step` does not list) raise `SessionError` naming the event and the state, h11
+  style.
 - Any partial entry (typed ticket, PIN, draft, function, supervisor code) is dropped after
   `idle_reset_s` without input (a `double_beep`), and on Esc.
 - Double reads are one read: the same scan text again within `double_read_s` of the last one
@@ -351,43 +353,6 @@ TOKENS = (
     "scan_bad",
 )
 
-_ENTRY = {"digit": "type_digit", "backspace": "erase", "escape": "drop", "scan_bad": "bad_scan"}
-
-# (state) -> (token) -> handler name. Anything missing: Feedback("reject"), state unchanged.
-TRANSITIONS: dict[State, dict[str, str]] = {
-    State.IDLE: {
-        "digit": "begin_pay",
-        "sell": "begin_sell",
-        "cancel": "begin_cancel",
-        "repeat": "begin_repeat",
-        "function": "begin_function",
-        "scan_ticket": "pay_scanned",
-        "scan_slip": "begin_sell_slip",
-        "scan_bad": "bad_scan",
-        "enter": "nothing",
-        "escape": "nothing",
-        "backspace": "nothing",
-    },
-    State.PAY_TICKET: {**_ENTRY, "enter": "ticket_typed", "scan_ticket": "pay_scanned"},
-    State.PAY_PIN: {**_ENTRY, "enter": "pin_typed", "scan_ticket": "pay_scanned"},
-    State.CANCEL_TICKET: {**_ENTRY, "enter": "cancel_typed", "scan_ticket": "cancel_scanned"},
-    State.CANCEL_CHECK: {"escape": "drop"},
-    State.REPEAT_TICKET: {**_ENTRY, "enter": "repeat_typed", "scan_ticket": "repeat_scanned"},
-    State.SELL: {
-        "digit": "line_char",
-        "dot": "line_char",
-        "backspace": "line_erase",
-        "enter": "line_enter",
-        "sell": "sell_now",
-        "cancel": "sell_minus",
-        "escape": "drop",
-        "scan_slip": "add_slip",
-        "scan_bad": "bad_scan",
-    },
-    State.FUNCTION: {**_ENTRY, "enter": "function_typed"},
-    State.SUPERVISOR: {**_ENTRY, "enter": "supervisor_typed"},
-}
-
 # Longest entry per state (digits beyond are refused with a reject).
 MAX_DIGITS = {
     State.PAY_TICKET: 8,
@@ -502,11 +467,17 @@ class CounterSession:
         return self._dispatch("scan_bad", scanned)
 
     def _dispatch(self, token: str, value: Any) -> list[Action]:
-        name = TRANSITIONS[self.state].get(token)
-        if name is None:
+        before = self.state
+        step = TRANSITIONS[before].get(token)
+        if step is None:
             return [Feedback("reject")]
-        handler: Callable[[Any], list[Action]] = getattr(self, f"_h_{name}")
-        return handler(value)
+        actions = step.run(self, value)
+        if self.state is not before and self.state not in step.to:
+            raise SessionError(
+                f"can't handle {token!r} in state {before.name}: {step.run.__name__} went to "
+                f"{self.state.name}, the table allows {'/'.join(s.name for s in step.to)}"
+            )
+        return actions
 
     def _on_tick(self) -> list[Action]:
         if self.state in (State.IDLE, State.CANCEL_CHECK):
@@ -963,3 +934,89 @@ class CounterSession:
         raise SessionError(  # pragma: no cover - RESULT_TYPES covers every command
             f"can't handle Done for {type(command).__name__} in state {self.state.name}"
         )
+
+
+# ============================================================================ the table
+
+Handler = Callable[[CounterSession, Any], list[Action]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """What an input token does in a state: the handler to run and the states it may lead to.
+
+    The first of `to` is where the input normally leads; a handler that refuses the input (a
+    `reject` for an empty or bad entry) stays where it is. Ending anywhere else is a bug of this
+    file and raises `SessionError` naming the token, the state and the handler."""
+
+    run: Handler
+    to: tuple[State, ...]
+
+
+def _step(run: Handler, *to: State) -> Step:
+    return Step(run, to)
+
+
+S = CounterSession  # handlers are named directly: grep finds every use of each one
+_ENTRY: dict[str, Step] = {  # typing a number: digits, erase, give up, a misread scan
+    "digit": _step(S._h_type_digit),
+    "backspace": _step(S._h_erase),
+    "escape": _step(S._h_drop, State.IDLE),
+    "scan_bad": _step(S._h_bad_scan),
+}
+
+# (state) -> (token) -> Step. Anything missing: Feedback("reject"), state unchanged.
+TRANSITIONS: dict[State, dict[str, Step]] = {
+    State.IDLE: {
+        "digit": _step(S._h_begin_pay, State.PAY_TICKET),
+        "sell": _step(S._h_begin_sell, State.SELL),
+        "cancel": _step(S._h_begin_cancel, State.CANCEL_TICKET),
+        "repeat": _step(S._h_begin_repeat, State.REPEAT_TICKET),
+        "function": _step(S._h_begin_function, State.FUNCTION),
+        "scan_ticket": _step(S._h_pay_scanned, State.PAY_PIN),  # with its PIN: Pay, stay idle
+        "scan_slip": _step(S._h_begin_sell_slip, State.SELL),  # nothing accepted: stay idle
+        "scan_bad": _step(S._h_bad_scan),
+        "enter": _step(S._h_nothing),
+        "escape": _step(S._h_nothing),
+        "backspace": _step(S._h_nothing),
+    },
+    State.PAY_TICKET: {
+        **_ENTRY,
+        "enter": _step(S._h_ticket_typed, State.PAY_PIN),
+        "scan_ticket": _step(S._h_pay_scanned, State.PAY_PIN, State.IDLE),
+    },
+    State.PAY_PIN: {
+        **_ENTRY,
+        "enter": _step(S._h_pin_typed, State.IDLE),  # issues Pay
+        "scan_ticket": _step(S._h_pay_scanned, State.IDLE, State.PAY_PIN),  # a new ticket
+    },
+    State.CANCEL_TICKET: {
+        **_ENTRY,
+        # A Lookup decides the cancel; the local clock may refuse it at once (-> IDLE).
+        "enter": _step(S._h_cancel_typed, State.CANCEL_CHECK, State.IDLE),
+        "scan_ticket": _step(S._h_cancel_scanned, State.CANCEL_CHECK, State.IDLE),
+    },
+    State.CANCEL_CHECK: {"escape": _step(S._h_drop, State.IDLE)},
+    State.REPEAT_TICKET: {
+        **_ENTRY,
+        "enter": _step(S._h_repeat_typed, State.IDLE),  # issues Repeat
+        "scan_ticket": _step(S._h_repeat_scanned, State.IDLE),
+    },
+    State.SELL: {
+        "digit": _step(S._h_line_char),
+        "dot": _step(S._h_line_char),
+        "backspace": _step(S._h_line_erase),
+        "enter": _step(S._h_line_enter, State.IDLE),  # a line adds a wager; empty line sells
+        "sell": _step(S._h_sell_now, State.IDLE),  # issues Sell
+        "cancel": _step(S._h_sell_minus, State.IDLE),  # drops the draft
+        "escape": _step(S._h_drop, State.IDLE),
+        "scan_slip": _step(S._h_add_slip),
+        "scan_bad": _step(S._h_bad_scan),
+    },
+    State.FUNCTION: {
+        **_ENTRY,
+        "enter": _step(S._h_function_typed, State.IDLE, State.SUPERVISOR),
+    },
+    State.SUPERVISOR: {**_ENTRY, "enter": _step(S._h_supervisor_typed, State.IDLE)},
+}
+del S

@@ -606,7 +606,7 @@ def observe_journal(path: str) -> JournalFacts:
     try:
         check = str(conn.execute("PRAGMA quick_check").fetchone()[0])
         version = schema.version(conn)
-        counts = dict.fromkeys(states.STATES, 0)
+        counts: dict[str, int] = {s: 0 for s in states.STATES}
         unprinted = alarms = 0
         if check == "ok" and version >= 1:
             counts.update(

@@ -551,7 +551,7 @@ class Journal:
 
     def counts(self) -> dict[str, int]:
         rows = self._read("SELECT state, COUNT(*) FROM operations GROUP BY state")
-        out = dict.fromkeys(states.STATES, 0)
+        out: dict[str, int] = {s: 0 for s in states.STATES}
         out.update({s: int(n) for s, n in rows})
         return out
 
