@@ -456,9 +456,9 @@ class CounterSession:
     def _on_scan(self, event: Scan) -> list[Action]:
         self._last_input = self._now
         last, self._last_scan = self._last_scan, (event.text, self._now)
-        if last is not None and last[0] == event.text:
-            if self._now - last[1] < self.settings.double_read_s:
-                return self._ignored(f"the same code again after {self._now - last[1]:.2f} s")
+        age = None if last is None or last[0] != event.text else self._now - last[1]
+        if age is not None and age < self.settings.double_read_s:
+            return self._ignored(f"the same code again after {age:.2f} s")
         scanned = self._scan_parser.parse(event.text)
         if isinstance(scanned, TicketScan):
             return self._dispatch("scan_ticket", scanned)
