@@ -33,15 +33,31 @@ class ControlHandler:
             raise ControlError(f"cannot retry operation {op_id}: {exc}") from exc
         return {"id": op.id, "state": op.state}
 
-    async def resolve(self, op_id: int, outcome: str, reason: str, actor: str) -> dict[str, Any]:
+    async def resolve(
+        self, op_id: int, outcome: str, reason: str, actor: str, force: bool = False
+    ) -> dict[str, Any]:
+        """Settle by hand only what the daemon cannot (or with `force`); audited with who,
+        why and what the daemon knew at that moment."""
+        outbox = self.daemon.outbox
         try:
-            op = await self.daemon.outbox.resolve(
-                op_id, outcome == "applied", f"{reason} (by {actor})"
+            known = outbox.evidence(op_id)
+        except KeyError:
+            raise ControlError(f"cannot resolve operation {op_id}: no such operation") from None
+        if known["probes_can_decide"] and not force:
+            raise ControlError(
+                f"operation {op_id} is not left to a person yet: {known['why']}. "
+                f"{_seen(known)} Wait for the daemon's decision, or add --force "
+                "if you hold proof from the back office."
+            )
+        detail = {"by": actor, "forced": force, "outcome": outcome, "daemon_knew": known}
+        try:
+            op = await outbox.resolve(
+                op_id, outcome == "applied", f"{reason} (by {actor})", detail=detail
             )
         except Exception as exc:
             raise ControlError(f"cannot resolve operation {op_id}: {exc}") from exc
         self.daemon.spooler.wake()
-        return {"id": op.id, "state": op.state}
+        return {"id": op.id, "state": op.state, "forced": force, "daemon_knew": known}
 
     def reprint_last(self) -> dict[str, Any]:
         """A copy of the newest ticket sold here, from the journal (never the API, never keys)."""
@@ -84,3 +100,12 @@ class ControlHandler:
     def inject_keys(self, text: str) -> dict[str, Any]:
         self.daemon.inject_keys(text)
         return {"injected": "keys", "count": len(text)}
+
+
+def _seen(known: dict[str, Any]) -> str:
+    """One sentence of what the probes saw (for a refused `resolve`)."""
+    seen = [str(h.get("saw")) for h in known.get("seen") or []]
+    probes = f"{known.get('probes', 0)} of {known.get('probes_needed', '?')} probes"
+    if not seen:
+        return f"The probes saw nothing yet ({probes})."
+    return f"The probes saw ({probes}): " + "; ".join(seen) + "."
