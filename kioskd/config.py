@@ -347,6 +347,7 @@ class ScannerConfig:
     grab: bool = key(True)
     pattern: str = key(DEFAULT_SCAN_PATTERN, check=_scan_pattern)
     numlock: str = key("ignore", choices=NUMLOCK_CHOICES)
+    double_read_ms: int = key(1000, check=_range(0, 10000))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,10 @@ Rules (everything that decides what a key or a scan means lives in this file):
   style.
 - Any partial entry (typed ticket, PIN, draft, function, supervisor code) is dropped after
   `idle_reset_s` without input (a `double_beep`), and on Esc.
+- Double reads are one read: the same scan text again within `double_read_s` of the last one
+  is ignored; a play slip already in the draft is not added again; a ticket whose payment is
+  still in flight is not paid again. Each answers `Feedback("beep")` and `Ignored(reason)` (the
+  daemon logs the reason), nothing else.
 - Keypad digits are PIN-like: they never appear in a repr or an exception text (events, commands
   and the session mask them).
 
@@ -224,7 +228,14 @@ class PrintSlip:
     receipt: Receipt
 
 
-Action = Command | Feedback | PrintSlip
+@dataclass(frozen=True)
+class Ignored:
+    """Input taken as a repeat of one already handled (a double read): log `reason`."""
+
+    reason: str
+
+
+Action = Command | Feedback | PrintSlip | Ignored
 
 FEEDBACK_NAMES = ("beep", "double_beep", "reject", "working", "idle")
 
@@ -283,11 +294,15 @@ class SessionSettings:
     # happen") are printed from the journal's print jobs, written in the same transaction as
     # the outcome, so a crash cannot lose or double them; the session only gives feedback.
     journaled_prints: bool = False
+    # A scanner reads a slip held under it twice: the same text again this soon is one read.
+    double_read_s: float = 1.0
 
     def __post_init__(self) -> None:
         check_lang(self.lang)
         if self.idle_reset_s <= 0:
             raise ValueError("idle_reset_s must be positive")
+        if not self.double_read_s >= 0:
+            raise ValueError("double_read_s must be >= 0")
         names = set()
         for item in self.supervised_functions:
             name = FUNCTIONS.get(item, item)
@@ -379,6 +394,7 @@ class CounterSession:
         self._last_input = 0.0
         self._next_id = 1
         self._pending: dict[int, _Pending] = {}
+        self._last_scan: tuple[str, float] | None = None
         self._clear()
 
     # ------------------------------------------------------------------ public
@@ -439,6 +455,10 @@ class CounterSession:
 
     def _on_scan(self, event: Scan) -> list[Action]:
         self._last_input = self._now
+        last, self._last_scan = self._last_scan, (event.text, self._now)
+        age = None if last is None or last[0] != event.text else self._now - last[1]
+        if age is not None and age < self.settings.double_read_s:
+            return self._ignored(f"the same code again after {age:.2f} s")
         scanned = self._scan_parser.parse(event.text)
         if isinstance(scanned, TicketScan):
             return self._dispatch("scan_ticket", scanned)
@@ -476,6 +496,7 @@ class CounterSession:
         self._date: Any = None
         self._line = ""
         self._draft: list[DraftWager] = []
+        self._slips: set[tuple[DraftWager, ...]] = set()  # play slips added to the draft
         self._function = ""
         self._check_id: int | None = None
 
@@ -484,6 +505,15 @@ class CounterSession:
         self._next_id += 1
         self._pending[command.command_id] = _Pending(command)
         return command
+
+    def _ignored(self, reason: str) -> list[Action]:
+        return [Feedback("beep"), Ignored(f"double read ignored: {reason}")]
+
+    def _paying(self, ticket: int) -> bool:
+        return any(
+            isinstance(p.command, Pay) and p.command.ticket == ticket
+            for p in self._pending.values()
+        )
 
     def _working(self, command: Command) -> list[Action]:
         return [command, Feedback("working")]
@@ -549,6 +579,8 @@ class CounterSession:
 
     def _h_pay_scanned(self, scanned: TicketScan) -> list[Action]:
         self._clear()
+        if self._paying(scanned.ticket):
+            return self._ignored(f"ticket {scanned.ticket} is already being paid")
         if scanned.pin is None:
             self._ticket, self._date = scanned.ticket, scanned.date
             self.state = State.PAY_PIN
@@ -560,6 +592,10 @@ class CounterSession:
         pin = self._take_number()
         if pin is None or self._ticket is None:
             return [Feedback("reject")]
+        if self._paying(self._ticket):
+            ticket = self._ticket
+            self._clear()
+            return self._ignored(f"ticket {ticket} is already being paid")
         pay = self._issue(Pay, self._ticket, pin, self._date)
         self._clear()
         return self._working(pay)
@@ -667,13 +703,17 @@ class CounterSession:
         return actions
 
     def _h_add_slip(self, scanned: SlipScan) -> list[Action]:
-        """All or nothing: a play slip with one bad wager adds none."""
+        """All or nothing: a play slip with one bad wager adds none; one already in the draft
+        is not added again."""
+        if scanned.wagers in self._slips:
+            return self._ignored("this play slip is already in the sale")
         candidate = [*self._draft, *scanned.wagers]
         for index in range(len(self._draft), len(candidate)):
             refused = self._check_line(candidate[: index + 1])
             if refused is not None:
                 return self._rejection(refused, slip=self.settings.line_reject_slip)
         self._draft = candidate
+        self._slips.add(scanned.wagers)
         return [Feedback("beep")]
 
     def _check_line(self, draft: Sequence[DraftWager]) -> Rejection | None:
