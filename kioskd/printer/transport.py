@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 if TYPE_CHECKING:
     import serial
+    from escpos.printer import Usb
 
 
 class TransportError(OSError):
@@ -179,7 +180,7 @@ class SerialTransport:
         except (OSError, ValueError, serial.SerialException) as exc:
             raise TransportError(f"cannot open {self.uri}: {exc}") from exc
 
-    def _live(self):
+    def _live(self) -> serial.Serial:
         if self._port is None:
             raise TransportError(f"{self.uri} is not open")
         return self._port
@@ -299,7 +300,7 @@ class UsbTransport:
     def __init__(self, uri: str, target: str, options: dict[str, str], timeout_s: float) -> None:
         self.uri, self._options, self._timeout = uri, options, timeout_s
         self._vid, self._pid = (int(x, 16) for x in target.split(":"))
-        self._printer = None
+        self._printer: Usb | None = None
         self._pending = bytearray()
 
     def open(self) -> None:
@@ -325,7 +326,7 @@ class UsbTransport:
             raise TransportError(f"cannot open {self.uri}: {exc}") from exc
         self._printer = printer
 
-    def _live(self):
+    def _live(self) -> Usb:
         if self._printer is None:
             raise TransportError(f"{self.uri} is not open")
         return self._printer
