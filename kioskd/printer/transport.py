@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 if TYPE_CHECKING:
     import serial
+    from escpos.printer import Usb
 
 
 class TransportError(OSError):
@@ -183,7 +184,7 @@ class SerialTransport:
         except (OSError, ValueError, serial.SerialException) as exc:
             raise TransportError(f"cannot open {self.uri}: {exc}") from exc
 
-    def _live(self):
+    def _live(self) -> serial.Serial:
         if self._port is None:
             raise TransportError(f"{self.uri} is not open")
         return self._port
@@ -303,7 +304,7 @@ class UsbTransport:
     def __init__(self, uri: str, target: str, options: dict[str, str], timeout_s: float) -> None:
         self.uri, self._options, self._timeout = uri, options, timeout_s
         self._vid, self._pid = (int(x, 16) for x in target.split(":"))
-        self._printer = None
+        self._printer: Usb | None = None
         self._pending = bytearray()
 
     def open(self) -> None:
@@ -329,7 +330,7 @@ class UsbTransport:
             raise TransportError(f"cannot open {self.uri}: {exc}") from exc
         self._printer = printer
 
-    def _live(self):
+    def _live(self) -> Usb:
         if self._printer is None:
             raise TransportError(f"{self.uri} is not open")
         return self._printer
