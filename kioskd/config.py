@@ -330,6 +330,10 @@ class InputConfig:
     idle_reset_s: float = key(60.0, check=_range(0, 3600))
 
 
+# "ignore": keypad keys are digits and operators whatever Num Lock says (cheap keypads wrap every
+# key in Num Lock presses); "on" / "off": follow Num Lock from this state (a full keyboard).
+NUMLOCK_CHOICES = ("ignore", "on", "off")
+
 DEFAULT_SCAN_PATTERN = r"^(?P<ticket>\d{6,10})[-/ ]?(?P<pin>\d{8})(?:[-/ ]?(?P<date>\d{8}))?$"
 
 
@@ -342,6 +346,7 @@ class ScannerConfig:
     max_length: int = key(64, check=_range(1, 4096))
     grab: bool = key(True)
     pattern: str = key(DEFAULT_SCAN_PATTERN, check=_scan_pattern)
+    numlock: str = key("ignore", choices=NUMLOCK_CHOICES)
 
 
 @dataclass(frozen=True)
@@ -349,6 +354,7 @@ class KeypadConfig:
     device: str = key("/dev/kiosk/keypad", check=_device)
     layout: str = key("us", check=_xkb_layout)
     grab: bool = key(True)
+    numlock: str = key("ignore", choices=NUMLOCK_CHOICES)
 
 
 # The counter session's actions (kioskd.counter.keymap.ACTIONS) plus "none" (unbind).
@@ -800,6 +806,39 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
         errors.sort(key=lambda e: (order.get(e.file, -1), e.line or 0))
         raise ConfigInvalid(errors)
     return cfg
+
+
+def input_sources(cfg: Config) -> list[Any]:
+    """The `SourceConfig` of each configured input device (scanner first), as `kioskd run`
+    reads them; a role whose device is "" is left out."""
+    from kioskd.input.reader import SourceConfig
+
+    sc, kp = cfg.scanner, cfg.keypad
+    configs = [
+        SourceConfig(
+            device=sc.device,
+            role="scanner",
+            layout=sc.layout,
+            gap_s=sc.gap_ms / 1000.0,
+            suffix={"tab": "\t"}.get(sc.suffix, ""),
+            max_len=sc.max_length,
+            numlock=sc.numlock != "off",
+            keypad_digits=sc.numlock == "ignore",
+            grab=sc.grab,
+            label="scanner",
+        ),
+        SourceConfig(
+            device=kp.device,
+            role="keypad",
+            layout=kp.layout,
+            gap_s=None,
+            numlock=kp.numlock != "off",
+            keypad_digits=kp.numlock == "ignore",
+            grab=kp.grab,
+            label="keypad",
+        ),
+    ]
+    return [c for c in configs if c.device and c.device != "none"]
 
 
 def summary(cfg: Config) -> str:

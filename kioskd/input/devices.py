@@ -190,7 +190,7 @@ def list_devices(
             selectors[role] = Selector.parse(text)
         except ValueError:
             continue
-    rows = []
+    rows: list[dict[str, object]] = []
     for info in enumerate_devices(base_dir, opener):
         rows.append(
             {

@@ -29,8 +29,11 @@ import select
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
+
+if TYPE_CHECKING:
+    import serial
 
 
 class TransportError(OSError):
@@ -153,7 +156,7 @@ class SerialTransport:
 
     def __init__(self, uri: str, path: str, options: dict[str, str], timeout_s: float) -> None:
         self.uri, self._path, self._options, self._timeout = uri, path, options, timeout_s
-        self._port = None
+        self._port: serial.Serial | None = None
 
     def open(self) -> None:
         import serial
