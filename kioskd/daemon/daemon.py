@@ -192,6 +192,7 @@ class Daemon:
             supervised_functions=frozenset(str(n) for n in c.functions.protected),
             not_winner_slip=c.pay.not_winner == "slip",
             scan_pattern=c.scanner.pattern,
+            double_read_s=c.scanner.double_read_ms / 1000.0,
             journaled_prints=True,
         )
         keymap = Keymap.from_config(_keymap_table(c.keymap.bindings))
@@ -243,6 +244,8 @@ class Daemon:
                 self._feedback(action.name)
             elif isinstance(action, s.PrintSlip):
                 self.spooler.submit(action.receipt)
+            elif isinstance(action, s.Ignored):
+                log.info("%s", action.reason, extra={"DEVICE_ROLE": "scanner"})
 
     def _feedback(self, name: str) -> None:
         if name == "working":

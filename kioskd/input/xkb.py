@@ -123,7 +123,7 @@ class Layout:
         self._reverse: dict[str, tuple[int, tuple[int, ...]]] | None = None
 
     def _mask_of(self, modifier: str) -> int:
-        index = self._keymap.mod_get_index(modifier)
+        index = int(self._keymap.mod_get_index(modifier))
         return 1 << index
 
     def lookup(self, code: int, depressed: int, locked: int) -> KeyResult:

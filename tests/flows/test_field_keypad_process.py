@@ -26,3 +26,34 @@ def test_numlock_wrapping_keypad_sells_through_the_daemon(tmp_path):
         vk.wait_for(lambda: [s for s in vk.slips() if s.endswith("-ticket.png")])
         assert [(w["wager"], w["amount"]) for w in tickets[0]["wagers"]] == [("341", 20)]
         assert [(op["kind"], op["state"]) for op in vk.journal_operations()] == [("create", "done")]
+
+
+def test_double_reads_sell_and_pay_once_through_the_daemon(tmp_path):
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from kioskd.counter.scan import barcode_data
+    from kioskd.proving.sim import games as simcat
+
+    with VirtualKiosk(tmp_path / "vk", seed=3, log_level="warning") as vk:
+        vk.start_daemon()
+        vk.wait_catalog()
+        ev = vk.sim.open_events()[1]
+        vk.scan("K1:1.341.20")
+        vk.scan("K1:1.341.20")  # the slip is read twice while held under the scanner
+        vk.type("\n")
+        (ticket,) = vk.wait_for(lambda: vk.sim.ledger()["tickets"])
+        assert [(w["wager"], w["amount"]) for w in ticket["wagers"]] == [("341", 20)]
+        vk.wait_for(lambda: [s for s in vk.slips() if s.endswith("-ticket.png")])
+
+        vk.sim.force_result(ev, "341")
+        vk.sim.set_time(simcat.event(ev).result_ts + 60)
+        day = dt.datetime.fromtimestamp(ticket["created_at"], ZoneInfo("America/Caracas")).date()
+        code = barcode_data(ticket["ticket_number"], ticket["pin_number"], day)
+        vk.scan(code)
+        vk.scan(code)  # 50 ms later in the field; here as fast as the FIFO takes it
+        vk.wait_for(lambda: [s for s in vk.slips() if s.endswith("-payout.png")])
+        vk.wait_for(lambda: all(job["printed_at"] for job in vk.print_jobs()))
+        assert len(vk.sim.ledger()["payments"]) == 1
+        kinds = sorted(s.split("-", 1)[-1] for s in vk.slips())
+        assert kinds == ["payout.png", "ticket.png"], kinds
