@@ -230,6 +230,7 @@ def config_text(tmp_path: Path, printer: FakeTcpPrinter, extra: dict[str, str]) 
         "leds": 'backend = "mock"',
         "control": f'socket = "{tmp_path}/ctl.sock"',
         "log": 'target = "stderr"\nlevel = "warning"',
+        "metrics": 'textfile_dir = ""',
     }
     for name, text in extra.items():
         sections[name] = f"{sections.get(name, '')}\n{text}".strip()
