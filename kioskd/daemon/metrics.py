@@ -331,7 +331,8 @@ class Metrics:
         return path
 
     def _once(self, what: str, exc: BaseException) -> None:
-        text = f"{what}: {exc}"
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        text = f"{what}: {reason}"
         if text not in self._errors:
             self._errors.add(text)
             log.warning("metrics %s", text)
@@ -377,6 +378,10 @@ class Metrics:
             self.written = self.write_textfile(directory)
         except OSError as exc:
             self._once(f"cannot write {os.path.join(directory, TEXTFILE_NAME)}", exc)
+            return
+        if self._errors:
+            self._errors.clear()  # a later failure is reported again
+            log.info("metrics written to %s again", self.written)
 
     async def run(self, take: Callable[[], Snapshot]) -> None:
         """Forever: serve / write now, then again after `interval_s` or a state change."""
