@@ -31,7 +31,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+
+from kioskd.input.devices import DEVICE_FORMS, Selector  # noqa: F401 - DEVICE_FORMS re-exported
 
 DEFAULT_PATH = Path("/etc/kioskd/kioskd.toml")
 CREDENTIAL_NAME = "api_password"
@@ -89,55 +90,13 @@ def _positive(value: Any) -> str | None:
     return None if value > 0 else f"must be > 0, got {value}"
 
 
-DEVICE_FORMS = "an evdev path, a by-id path, vendor:product[:serial], name:PATTERN or replay:PATH"
-_USB_ID = re.compile(r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}(:[^:\s]+)?$")
+DeviceSpec = Selector  # the old name of a parsed device string
 
 
-@dataclass(frozen=True)
-class DeviceSpec:
-    """A parsed input device string. kind: path | usb_id | name | replay | none."""
-
-    kind: str
-    value: str = ""
-    vendor: int | None = None
-    product: int | None = None
-    serial: str | None = None
-
-
-def parse_device(text: str) -> DeviceSpec:
-    """Parse `scanner.device` / `keypad.device`; raises ValueError naming the accepted forms.
-
-    `/dev/input/event3` or `/dev/input/by-id/...` or `/dev/kiosk/scanner` (path);
-    `05e0:1200` or `05e0:1200:SERIAL` (USB vendor:product[:serial], hex);
-    `name:*Barcode*` (shell pattern on the evdev name, case-insensitive); `replay:PATH`
-    (a FIFO or file of evtest text, for demos and tests); empty: role not used.
-    """
-    if text == "":
-        return DeviceSpec("none")
-    if text.startswith("replay:"):
-        path = text[len("replay:") :]
-        if not path:
-            raise ValueError(f"replay: needs a path; expected {DEVICE_FORMS}")
-        return DeviceSpec("replay", path)
-    if text.startswith("name:"):
-        pattern = text[len("name:") :]
-        if not pattern:
-            raise ValueError(f"name: needs a pattern; expected {DEVICE_FORMS}")
-        return DeviceSpec("name", pattern)
-    if text.startswith("/"):
-        if not text.startswith("/dev/"):
-            raise ValueError(f"a device path must be under /dev/, got {text!r}")
-        return DeviceSpec("path", text)
-    if _USB_ID.match(text):
-        parts = text.split(":")
-        return DeviceSpec(
-            "usb_id",
-            text,
-            vendor=int(parts[0], 16),
-            product=int(parts[1], 16),
-            serial=parts[2] if len(parts) > 2 else None,
-        )
-    raise ValueError(f"must be {DEVICE_FORMS}, got {text!r}")
+def parse_device(text: str) -> Selector:
+    """Parse `scanner.device` / `keypad.device` with the reader's own parser
+    (`kioskd.input.devices.Selector.parse`); raises ValueError naming the accepted forms."""
+    return Selector.parse(text)
 
 
 def _device(value: str) -> str | None:
@@ -154,20 +113,14 @@ PRINTER_URI_FORMS = (
 
 
 def _printer_uri(value: str) -> str | None:
-    # The same forms as kioskd.printer.transport.parse_uri (not imported: keep this module light).
-    parts = urlsplit(value)
-    scheme = parts.scheme.lower()
+    # The printer's own parser: what passes here is what the transport opens.
+    from kioskd.printer.transport import parse_uri
+
     try:
-        if scheme == "tcp" and parts.hostname and parts.port is not None:
-            return None
-        if scheme in ("serial", "file") and parts.path:
-            return None
-        if scheme == "usb":
-            _vid, _pid = (int(x, 16) for x in (parts.netloc or parts.path.lstrip("/")).split(":"))
-            return None
-    except ValueError:
-        pass
-    return f"must be {PRINTER_URI_FORMS}, got {value!r}"
+        parse_uri(value)
+    except ValueError as exc:
+        return f"{exc}; expected {PRINTER_URI_FORMS}"
+    return None
 
 
 def _url(value: str) -> str | None:
@@ -367,6 +320,10 @@ class InputConfig:
     idle_reset_s: float = key(60.0, check=_range(0, 3600))
 
 
+# "ignore": keypad keys are digits and operators whatever Num Lock says (cheap keypads wrap every
+# key in Num Lock presses); "on" / "off": follow Num Lock from this state (a full keyboard).
+NUMLOCK_CHOICES = ("ignore", "on", "off")
+
 DEFAULT_SCAN_PATTERN = r"^(?P<ticket>\d{6,10})[-/ ]?(?P<pin>\d{8})(?:[-/ ]?(?P<date>\d{8}))?$"
 
 
@@ -379,6 +336,8 @@ class ScannerConfig:
     max_length: int = key(64, check=_range(1, 4096))
     grab: bool = key(True)
     pattern: str = key(DEFAULT_SCAN_PATTERN, check=_scan_pattern)
+    numlock: str = key("ignore", choices=NUMLOCK_CHOICES)
+    double_read_ms: int = key(1000, check=_range(0, 10000))
 
 
 @dataclass(frozen=True)
@@ -386,6 +345,7 @@ class KeypadConfig:
     device: str = key("/dev/kiosk/keypad", check=_device)
     layout: str = key("us", check=_xkb_layout)
     grab: bool = key(True)
+    numlock: str = key("ignore", choices=NUMLOCK_CHOICES)
 
 
 # The counter session's actions (kioskd.counter.keymap.ACTIONS) plus "none" (unbind).
@@ -740,14 +700,14 @@ def _cross_checks(cfg: Config, where: dict[str, tuple[str, int | None]]) -> list
     if (
         spec_s is not None
         and spec_k is not None
-        and spec_s.kind not in ("none", "name", "usb_id")
+        and spec_s.kind not in ("none", "auto", "name", "usb")
         and spec_s == spec_k
     ):
         err("keypad.device", "is the same device as scanner.device")
     return out
 
 
-def parse_device_or_none(text: str) -> DeviceSpec | None:
+def parse_device_or_none(text: str) -> Selector | None:
     try:
         return parse_device(text)
     except ValueError:
@@ -851,6 +811,39 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
         errors.sort(key=lambda e: (order.get(e.file, -1), e.line or 0))
         raise ConfigInvalid(errors)
     return cfg
+
+
+def input_sources(cfg: Config) -> list[Any]:
+    """The `SourceConfig` of each configured input device (scanner first), as `kioskd run`
+    reads them; a role whose device is "" is left out."""
+    from kioskd.input.reader import SourceConfig
+
+    sc, kp = cfg.scanner, cfg.keypad
+    configs = [
+        SourceConfig(
+            device=sc.device,
+            role="scanner",
+            layout=sc.layout,
+            gap_s=sc.gap_ms / 1000.0,
+            suffix={"tab": "\t"}.get(sc.suffix, ""),
+            max_len=sc.max_length,
+            numlock=sc.numlock != "off",
+            keypad_digits=sc.numlock == "ignore",
+            grab=sc.grab,
+            label="scanner",
+        ),
+        SourceConfig(
+            device=kp.device,
+            role="keypad",
+            layout=kp.layout,
+            gap_s=None,
+            numlock=kp.numlock != "off",
+            keypad_digits=kp.numlock == "ignore",
+            grab=kp.grab,
+            label="keypad",
+        ),
+    ]
+    return [c for c in configs if c.device and c.device != "none"]
 
 
 def summary(cfg: Config) -> str:

@@ -270,7 +270,9 @@ def _money(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def check_wager(catalog: Catalog, wager: DraftWager, now: float, index: int = 0):
+def check_wager(
+    catalog: Catalog, wager: DraftWager, now: float, index: int = 0
+) -> WagerRequest | Rejection:
     """One wager -> its `WagerRequest` or a `Rejection` (count limits are checked by `validate`)."""
     p = catalog.products.get(wager.product)
     if p is None or not p.active or p.limits is None:
@@ -283,6 +285,7 @@ def check_wager(catalog: Catalog, wager: DraftWager, now: float, index: int = 0)
     closed = _closed_reason(p, now)
     if closed is not None:
         return Rejection(EVENT_CLOSED, closed, index, {"product": p.id, "event": p.event_id})
+    assert p.event_id is not None  # _closed_reason refused products without an open event
     limits = p.limits
     api_wager = catalog.wager_for_code(limits.game_id, wager.number)
     if api_wager is None:

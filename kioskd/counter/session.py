@@ -9,12 +9,18 @@ Rules (everything that decides what a key or a scan means lives in this file):
 - Actions: one of the commands below (each with a `command_id` unique in this session), a
   `Feedback(name)` (`beep`, `double_beep`, `reject`, `working`, `idle`) or `PrintSlip(receipt)`.
 - The keymap turns key names into actions; an unbound key is ignored. Each (state, input token)
-  pair is looked up in `TRANSITIONS`; a pair that is not there is a clerk's mistake, answered with
-  `Feedback("reject")` and no change of state. Mistakes by the *program* (a result for a command
-  this session never issued, a result carrying the wrong kind of data) raise `SessionError`
-  naming the event and the state, h11 style.
+  pair is looked up in `TRANSITIONS` (at the end of this file), whose `Step` names the handler
+  function and the state(s) it leads to; a pair that is not there is a clerk's mistake, answered
+  with `Feedback("reject")` and no change of state. Mistakes by the *program* (a result for a
+  command this session never issued, a result carrying the wrong kind of data, a handler ending
+  in a state its `Step` does not list) raise `SessionError` naming the event and the state, h11
+  style.
 - Any partial entry (typed ticket, PIN, draft, function, supervisor code) is dropped after
   `idle_reset_s` without input (a `double_beep`), and on Esc.
+- Double reads are one read: the same scan text again within `double_read_s` of the last one
+  is ignored; a play slip already in the draft is not added again; a ticket whose payment is
+  still in flight is not paid again. Each answers `Feedback("beep")` and `Ignored(reason)` (the
+  daemon logs the reason), nothing else.
 - Keypad digits are PIN-like: they never appear in a repr or an exception text (events, commands
   and the session mask them).
 
@@ -222,7 +228,14 @@ class PrintSlip:
     receipt: Receipt
 
 
-Action = Command | Feedback | PrintSlip
+@dataclass(frozen=True)
+class Ignored:
+    """Input taken as a repeat of one already handled (a double read): log `reason`."""
+
+    reason: str
+
+
+Action = Command | Feedback | PrintSlip | Ignored
 
 FEEDBACK_NAMES = ("beep", "double_beep", "reject", "working", "idle")
 
@@ -281,11 +294,15 @@ class SessionSettings:
     # happen") are printed from the journal's print jobs, written in the same transaction as
     # the outcome, so a crash cannot lose or double them; the session only gives feedback.
     journaled_prints: bool = False
+    # A scanner reads a slip held under it twice: the same text again this soon is one read.
+    double_read_s: float = 1.0
 
     def __post_init__(self) -> None:
         check_lang(self.lang)
         if self.idle_reset_s <= 0:
             raise ValueError("idle_reset_s must be positive")
+        if not self.double_read_s >= 0:
+            raise ValueError("double_read_s must be >= 0")
         names = set()
         for item in self.supervised_functions:
             name = FUNCTIONS.get(item, item)
@@ -336,43 +353,6 @@ TOKENS = (
     "scan_bad",
 )
 
-_ENTRY = {"digit": "type_digit", "backspace": "erase", "escape": "drop", "scan_bad": "bad_scan"}
-
-# (state) -> (token) -> handler name. Anything missing: Feedback("reject"), state unchanged.
-TRANSITIONS: dict[State, dict[str, str]] = {
-    State.IDLE: {
-        "digit": "begin_pay",
-        "sell": "begin_sell",
-        "cancel": "begin_cancel",
-        "repeat": "begin_repeat",
-        "function": "begin_function",
-        "scan_ticket": "pay_scanned",
-        "scan_slip": "begin_sell_slip",
-        "scan_bad": "bad_scan",
-        "enter": "nothing",
-        "escape": "nothing",
-        "backspace": "nothing",
-    },
-    State.PAY_TICKET: {**_ENTRY, "enter": "ticket_typed", "scan_ticket": "pay_scanned"},
-    State.PAY_PIN: {**_ENTRY, "enter": "pin_typed", "scan_ticket": "pay_scanned"},
-    State.CANCEL_TICKET: {**_ENTRY, "enter": "cancel_typed", "scan_ticket": "cancel_scanned"},
-    State.CANCEL_CHECK: {"escape": "drop"},
-    State.REPEAT_TICKET: {**_ENTRY, "enter": "repeat_typed", "scan_ticket": "repeat_scanned"},
-    State.SELL: {
-        "digit": "line_char",
-        "dot": "line_char",
-        "backspace": "line_erase",
-        "enter": "line_enter",
-        "sell": "sell_now",
-        "cancel": "sell_minus",
-        "escape": "drop",
-        "scan_slip": "add_slip",
-        "scan_bad": "bad_scan",
-    },
-    State.FUNCTION: {**_ENTRY, "enter": "function_typed"},
-    State.SUPERVISOR: {**_ENTRY, "enter": "supervisor_typed"},
-}
-
 # Longest entry per state (digits beyond are refused with a reject).
 MAX_DIGITS = {
     State.PAY_TICKET: 8,
@@ -414,6 +394,7 @@ class CounterSession:
         self._last_input = 0.0
         self._next_id = 1
         self._pending: dict[int, _Pending] = {}
+        self._last_scan: tuple[str, float] | None = None
         self._clear()
 
     # ------------------------------------------------------------------ public
@@ -474,6 +455,10 @@ class CounterSession:
 
     def _on_scan(self, event: Scan) -> list[Action]:
         self._last_input = self._now
+        last, self._last_scan = self._last_scan, (event.text, self._now)
+        age = None if last is None or last[0] != event.text else self._now - last[1]
+        if age is not None and age < self.settings.double_read_s:
+            return self._ignored(f"the same code again after {age:.2f} s")
         scanned = self._scan_parser.parse(event.text)
         if isinstance(scanned, TicketScan):
             return self._dispatch("scan_ticket", scanned)
@@ -482,11 +467,17 @@ class CounterSession:
         return self._dispatch("scan_bad", scanned)
 
     def _dispatch(self, token: str, value: Any) -> list[Action]:
-        name = TRANSITIONS[self.state].get(token)
-        if name is None:
+        before = self.state
+        step = TRANSITIONS[before].get(token)
+        if step is None:
             return [Feedback("reject")]
-        handler: Callable[[Any], list[Action]] = getattr(self, f"_h_{name}")
-        return handler(value)
+        actions = step.run(self, value)
+        if self.state is not before and self.state not in step.to:
+            raise SessionError(
+                f"can't handle {token!r} in state {before.name}: {step.run.__name__} went to "
+                f"{self.state.name}, the table allows {'/'.join(s.name for s in step.to)}"
+            )
+        return actions
 
     def _on_tick(self) -> list[Action]:
         if self.state in (State.IDLE, State.CANCEL_CHECK):
@@ -505,6 +496,7 @@ class CounterSession:
         self._date: Any = None
         self._line = ""
         self._draft: list[DraftWager] = []
+        self._slips: set[tuple[DraftWager, ...]] = set()  # play slips added to the draft
         self._function = ""
         self._check_id: int | None = None
 
@@ -513,6 +505,15 @@ class CounterSession:
         self._next_id += 1
         self._pending[command.command_id] = _Pending(command)
         return command
+
+    def _ignored(self, reason: str) -> list[Action]:
+        return [Feedback("beep"), Ignored(f"double read ignored: {reason}")]
+
+    def _paying(self, ticket: int) -> bool:
+        return any(
+            isinstance(p.command, Pay) and p.command.ticket == ticket
+            for p in self._pending.values()
+        )
 
     def _working(self, command: Command) -> list[Action]:
         return [command, Feedback("working")]
@@ -578,6 +579,8 @@ class CounterSession:
 
     def _h_pay_scanned(self, scanned: TicketScan) -> list[Action]:
         self._clear()
+        if self._paying(scanned.ticket):
+            return self._ignored(f"ticket {scanned.ticket} is already being paid")
         if scanned.pin is None:
             self._ticket, self._date = scanned.ticket, scanned.date
             self.state = State.PAY_PIN
@@ -589,6 +592,10 @@ class CounterSession:
         pin = self._take_number()
         if pin is None or self._ticket is None:
             return [Feedback("reject")]
+        if self._paying(self._ticket):
+            ticket = self._ticket
+            self._clear()
+            return self._ignored(f"ticket {ticket} is already being paid")
         pay = self._issue(Pay, self._ticket, pin, self._date)
         self._clear()
         return self._working(pay)
@@ -696,13 +703,17 @@ class CounterSession:
         return actions
 
     def _h_add_slip(self, scanned: SlipScan) -> list[Action]:
-        """All or nothing: a play slip with one bad wager adds none."""
+        """All or nothing: a play slip with one bad wager adds none; one already in the draft
+        is not added again."""
+        if scanned.wagers in self._slips:
+            return self._ignored("this play slip is already in the sale")
         candidate = [*self._draft, *scanned.wagers]
         for index in range(len(self._draft), len(candidate)):
             refused = self._check_line(candidate[: index + 1])
             if refused is not None:
                 return self._rejection(refused, slip=self.settings.line_reject_slip)
         self._draft = candidate
+        self._slips.add(scanned.wagers)
         return [Feedback("beep")]
 
     def _check_line(self, draft: Sequence[DraftWager]) -> Rejection | None:
@@ -923,3 +934,89 @@ class CounterSession:
         raise SessionError(  # pragma: no cover - RESULT_TYPES covers every command
             f"can't handle Done for {type(command).__name__} in state {self.state.name}"
         )
+
+
+# ============================================================================ the table
+
+Handler = Callable[[CounterSession, Any], list[Action]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """What an input token does in a state: the handler to run and the states it may lead to.
+
+    The first of `to` is where the input normally leads; a handler that refuses the input (a
+    `reject` for an empty or bad entry) stays where it is. Ending anywhere else is a bug of this
+    file and raises `SessionError` naming the token, the state and the handler."""
+
+    run: Handler
+    to: tuple[State, ...]
+
+
+def _step(run: Handler, *to: State) -> Step:
+    return Step(run, to)
+
+
+S = CounterSession  # handlers are named directly: grep finds every use of each one
+_ENTRY: dict[str, Step] = {  # typing a number: digits, erase, give up, a misread scan
+    "digit": _step(S._h_type_digit),
+    "backspace": _step(S._h_erase),
+    "escape": _step(S._h_drop, State.IDLE),
+    "scan_bad": _step(S._h_bad_scan),
+}
+
+# (state) -> (token) -> Step. Anything missing: Feedback("reject"), state unchanged.
+TRANSITIONS: dict[State, dict[str, Step]] = {
+    State.IDLE: {
+        "digit": _step(S._h_begin_pay, State.PAY_TICKET),
+        "sell": _step(S._h_begin_sell, State.SELL),
+        "cancel": _step(S._h_begin_cancel, State.CANCEL_TICKET),
+        "repeat": _step(S._h_begin_repeat, State.REPEAT_TICKET),
+        "function": _step(S._h_begin_function, State.FUNCTION),
+        "scan_ticket": _step(S._h_pay_scanned, State.PAY_PIN),  # with its PIN: Pay, stay idle
+        "scan_slip": _step(S._h_begin_sell_slip, State.SELL),  # nothing accepted: stay idle
+        "scan_bad": _step(S._h_bad_scan),
+        "enter": _step(S._h_nothing),
+        "escape": _step(S._h_nothing),
+        "backspace": _step(S._h_nothing),
+    },
+    State.PAY_TICKET: {
+        **_ENTRY,
+        "enter": _step(S._h_ticket_typed, State.PAY_PIN),
+        "scan_ticket": _step(S._h_pay_scanned, State.PAY_PIN, State.IDLE),
+    },
+    State.PAY_PIN: {
+        **_ENTRY,
+        "enter": _step(S._h_pin_typed, State.IDLE),  # issues Pay
+        "scan_ticket": _step(S._h_pay_scanned, State.IDLE, State.PAY_PIN),  # a new ticket
+    },
+    State.CANCEL_TICKET: {
+        **_ENTRY,
+        # A Lookup decides the cancel; the local clock may refuse it at once (-> IDLE).
+        "enter": _step(S._h_cancel_typed, State.CANCEL_CHECK, State.IDLE),
+        "scan_ticket": _step(S._h_cancel_scanned, State.CANCEL_CHECK, State.IDLE),
+    },
+    State.CANCEL_CHECK: {"escape": _step(S._h_drop, State.IDLE)},
+    State.REPEAT_TICKET: {
+        **_ENTRY,
+        "enter": _step(S._h_repeat_typed, State.IDLE),  # issues Repeat
+        "scan_ticket": _step(S._h_repeat_scanned, State.IDLE),
+    },
+    State.SELL: {
+        "digit": _step(S._h_line_char),
+        "dot": _step(S._h_line_char),
+        "backspace": _step(S._h_line_erase),
+        "enter": _step(S._h_line_enter, State.IDLE),  # a line adds a wager; empty line sells
+        "sell": _step(S._h_sell_now, State.IDLE),  # issues Sell
+        "cancel": _step(S._h_sell_minus, State.IDLE),  # drops the draft
+        "escape": _step(S._h_drop, State.IDLE),
+        "scan_slip": _step(S._h_add_slip),
+        "scan_bad": _step(S._h_bad_scan),
+    },
+    State.FUNCTION: {
+        **_ENTRY,
+        "enter": _step(S._h_function_typed, State.IDLE, State.SUPERVISOR),
+    },
+    State.SUPERVISOR: {**_ENTRY, "enter": _step(S._h_supervisor_typed, State.IDLE)},
+}
+del S

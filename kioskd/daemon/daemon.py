@@ -199,6 +199,7 @@ class Daemon:
             supervised_functions=frozenset(str(n) for n in c.functions.protected),
             not_winner_slip=c.pay.not_winner == "slip",
             scan_pattern=c.scanner.pattern,
+            double_read_s=c.scanner.double_read_ms / 1000.0,
             journaled_prints=True,
         )
         keymap = Keymap.from_config(_keymap_table(c.keymap.bindings))
@@ -221,34 +222,11 @@ class Daemon:
         return Lights(pins, backend=backend)
 
     def _input_sources(self) -> list[Any]:
-        from kioskd.input.reader import InputSource, SourceConfig
+        from kioskd.config import input_sources
+        from kioskd.input.reader import InputSource
 
-        c = self.cfg
-        suffix = {"tab": "\t"}.get(c.scanner.suffix, "")
-        configs = [
-            SourceConfig(
-                device=c.scanner.device,
-                role="scanner",
-                layout=c.scanner.layout,
-                gap_s=c.scanner.gap_ms / 1000.0,
-                suffix=suffix,
-                max_len=c.scanner.max_length,
-                grab=c.scanner.grab,
-                label="scanner",
-            ),
-            SourceConfig(
-                device=c.keypad.device,
-                role="keypad",
-                layout=c.keypad.layout,
-                gap_s=None,
-                grab=c.keypad.grab,
-                label="keypad",
-            ),
-        ]
         sources = []
-        for sc in configs:
-            if not sc.device or sc.device == "none":
-                continue
+        for sc in input_sources(self.cfg):
             kwargs: dict[str, Any] = {"base_dir": self.input_dir, "on_state": self._device_state}
             if self.input_opener is not None:
                 kwargs["opener"] = self.input_opener
@@ -288,6 +266,8 @@ class Daemon:
                 self._feedback(action.name)
             elif isinstance(action, s.PrintSlip):
                 self.spooler.submit(action.receipt)
+            elif isinstance(action, s.Ignored):
+                log.info("%s", action.reason, extra={"DEVICE_ROLE": "scanner"})
 
     def _feedback(self, name: str) -> None:
         if name == "working":
@@ -340,6 +320,16 @@ class Daemon:
                         continue
                     self.feed(s.Scan(token.text, now))
                 else:
+                    if self.session.keymap.action(token.key) is None:
+                        # The key's name, never a digit (digits may be a PIN).
+                        name = "a digit" if token.key.isdigit() else repr(token.key)
+                        log.warning(
+                            "keypad key %s is not in the keymap: ignored (bind it in [keymap])",
+                            name,
+                            extra={"DEVICE_ROLE": "keypad"},
+                        )
+                        self.lights.signal("reject")
+                        continue
                     self.feed(s.Key(token.key, now))
 
     def _reader_for(self, source: Any) -> Callable[[], Awaitable[None]]:
@@ -573,7 +563,7 @@ class Daemon:
         if ok:
             log.info(
                 "config reloaded (%s)",
-                ", ".join(detail) or "no change",
+                ", ".join(str(d) for d in detail) or "no change",
                 extra={"MESSAGE_ID": klog.CONFIG_RELOADED},
             )
             c = self.cfg

@@ -151,6 +151,10 @@ class Executor:
         self._claim(op_id, command)
 
     async def _cancel(self, command: s.Cancel) -> None:
+        if command.created_at is None:
+            # The lookup before it failed: the cancel window cannot be bounded.
+            self._fail(command, "error", "ticket creation time unknown")
+            return
         ctx = self.context()
         op_id = await self.outbox.submit_cancel(
             command.ticket, command.created_at, ctx.seconds_to_cancel
@@ -234,7 +238,7 @@ class Executor:
             return
         del self._waiting[outcome.op_id]
         if outcome.kind == "done":
-            self.deliver(s.Done(command.command_id, self._result_of(outcome), now=now))
+            self.deliver(s.Done(command.command_id, self._result_of(outcome.op_id), now=now))
         elif outcome.kind == "expired":
             self.deliver(s.Failed(command.command_id, "expired", outcome.message, now=now))
         elif outcome.kind == "rejected":
@@ -245,8 +249,8 @@ class Executor:
         else:
             self._waiting[outcome.op_id] = command  # alarm and friends: keep waiting
 
-    def _result_of(self, outcome: Outcome) -> Any:
-        op = self.outbox.journal.get(outcome.op_id)
+    def _result_of(self, op_id: int) -> Any:
+        op = self.outbox.journal.get(op_id)
         result = dict(op.result or {})
         if op.kind == "create":
             return Ticket.from_json({**result, "pin_number": op.pin_number})

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from xkbcommon import xkb
 
 # Dead keysym -> (combining mark, spacing form typed by dead key + space), as X Compose does.
 DEAD_KEYS: dict[str, tuple[str, str]] = {
@@ -78,7 +81,7 @@ def combine_dead(dead_keysym: str, text: str) -> str:
 
 
 @functools.cache
-def _context():  # type: ignore[no-untyped-def]
+def _context() -> xkb.Context:
     from xkbcommon import xkb
 
     return xkb.Context()
@@ -120,7 +123,7 @@ class Layout:
         self._reverse: dict[str, tuple[int, tuple[int, ...]]] | None = None
 
     def _mask_of(self, modifier: str) -> int:
-        index = self._keymap.mod_get_index(modifier)
+        index = int(self._keymap.mod_get_index(modifier))
         return 1 << index
 
     def lookup(self, code: int, depressed: int, locked: int) -> KeyResult:

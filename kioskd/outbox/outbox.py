@@ -711,28 +711,28 @@ class Outbox:
 
     def _apply(self, op: Operation, decision: reconcile.Decision) -> None:
         now = self.clock.now()
-        verdict = decision.verdict
-        if verdict == reconcile.APPLIED:
+        event = states.event_for_verdict(decision.verdict)  # the journal's table decides
+        if event == states.PROVED_APPLIED:
             self._finish_done(
                 op,
                 decision.ticket,
-                event=states.PROVED_APPLIED,
+                event=event,
                 how="reconciled",
                 history_kind="decision",
             )
-        elif verdict == reconcile.NOT_APPLIED:
+        elif event == states.PROVED_NOT_APPLIED:
             self.journal.transition(
                 op.id,
-                states.PROVED_NOT_APPLIED,
+                event,
                 now=now,
                 history_kind="decision",
                 reason=decision.reason,
                 next_attempt_at=now,
             )
-        elif verdict == reconcile.NOT_APPLIED_EXPIRED:
+        elif event == states.PROVED_NOT_APPLIED_EXPIRED:
             self.journal.transition(
                 op.id,
-                states.PROVED_NOT_APPLIED_EXPIRED,
+                event,
                 now=now,
                 history_kind="decision",
                 reason=decision.reason,
@@ -741,15 +741,15 @@ class Outbox:
             self._emit(
                 Outcome("expired", op.id, op.kind, message="did not happen: " + decision.reason)
             )
-        elif verdict == reconcile.CONFLICT:
+        elif event == states.MISMATCH:
             self.journal.transition(
-                op.id, states.MISMATCH, now=now, history_kind="decision", reason=decision.reason
+                op.id, event, now=now, history_kind="decision", reason=decision.reason
             )
             self._emit(Outcome("conflict", op.id, op.kind, message=decision.reason))
         else:
             self.journal.transition(
                 op.id,
-                states.UNDECIDED,
+                event,
                 now=now,
                 history_kind="decision",
                 reason=decision.reason,
@@ -809,6 +809,48 @@ class Outbox:
             self._wake.set()
             return op
 
+    def evidence(self, op_id: int) -> dict[str, Any]:
+        """What the probes have seen of an operation, and whether they can still decide it.
+
+        Asked before a person settles an operation by hand (`kioskctl resolve`): inside the
+        quiet period, or while probes reach the API, the daemon itself will decide and a hand
+        decision could contradict the server (a sale committed late would be journaled as
+        rejected). A conflict, or probes that cannot reach the API, leave it to a person."""
+        op = self.journal.get(op_id)
+        now = self.clock.now()
+        sent_at = op.sent_at or op.created_at
+        quiet_left = max(0.0, sent_at + self.policy.quiet_period_s - now)
+        seen = [
+            {"at": h.at, "event": h.event, "state": h.to_state, "saw": h.detail.get("reason")}
+            for h in self.journal.history(op_id)
+            if h.kind in ("probe", "decision") and h.detail.get("reason")
+        ]
+        unreachable = bool(seen) and str(seen[-1]["saw"]).startswith("probe failed")
+        if op.state == states.SENDING:
+            can, why = True, "it is being sent right now"
+        elif op.state in (states.IN_DOUBT, states.RECONCILING) and quiet_left > 0:
+            can, why = True, f"inside the quiet period ({quiet_left:.0f} s left)"
+        elif op.state in (states.IN_DOUBT, states.RECONCILING) and not unreachable:
+            can, why = True, "the probes reach the API and will decide"
+        elif op.state in (states.IN_DOUBT, states.RECONCILING):
+            can, why = False, "the probes cannot reach the API"
+        elif op.state == states.CONFLICT:
+            can, why = False, "the probes found a mismatch that needs a person"
+        else:
+            can, why = False, f"the operation is {op.state}"
+        return {
+            "op_id": op.id,
+            "kind": op.kind,
+            "state": op.state,
+            "sent_at": sent_at,
+            "quiet_period_left_s": round(quiet_left, 1),
+            "probes": op.probes,
+            "probes_needed": self.policy.not_applied_probes,
+            "probes_can_decide": can,
+            "why": why,
+            "seen": seen[-5:],
+        }
+
     async def resolve(
         self,
         op_id: int,
@@ -817,6 +859,7 @@ class Outbox:
         *,
         ticket_number: int | None = None,
         pin_number: int | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> Operation:
         """Operator: close an in-doubt or conflicting operation as applied or not applied."""
         reason = self._need_reason(reason)
@@ -838,6 +881,7 @@ class Outbox:
                     now=now,
                     history_kind="operator",
                     reason=f"operator: applied: {reason}",
+                    detail=detail,
                     ticket_number=ticket_number,
                     pin_number=pin_number,
                     print_job=job,
@@ -849,6 +893,7 @@ class Outbox:
                     now=now,
                     history_kind="operator",
                     reason=f"operator: not applied: {reason}",
+                    detail=detail,
                 )
             self._set_signal()
             return op

@@ -42,5 +42,5 @@ class Policy:
 
     def backoff(self, failures: int, rng: random.Random) -> float:
         """Delay before the next attempt after `failures` consecutive not-sent failures."""
-        base = min(self.backoff_max_s, self.backoff_initial_s * (2 ** max(0, failures - 1)))
+        base = min(self.backoff_max_s, self.backoff_initial_s * (2.0 ** max(0, failures - 1)))
         return max(0.0, base * (1.0 + self.backoff_jitter * (2.0 * rng.random() - 1.0)))

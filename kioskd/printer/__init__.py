@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from kioskd.receipt import Receipt
 
 
-def render_png(receipt: Receipt, paper_mm: int, path: str | os.PathLike[str], **kw) -> Path:
+def render_png(receipt: Receipt, paper_mm: int, path: str | os.PathLike[str], **kw: str) -> Path:
     """Write a PNG preview of ``receipt`` (see ``kioskd.printer.png_render``)."""
     from kioskd.printer.png_render import render_png as _render_png
 

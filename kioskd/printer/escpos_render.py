@@ -97,7 +97,8 @@ def render_items(items: list[Item], paper_mm: int, *, codepage: str, cut: bool) 
         p.cut()
     else:
         p.print_and_feed(3)
-    return p.output
+    output: bytes = p.output
+    return output
 
 
 def render_escpos(

@@ -128,6 +128,7 @@ class Shift:
         tl.step("Opening: the kiosk starts")
         t = time.monotonic()
         k.start_daemon()
+        assert k.proc is not None
         tl.say(f"kioskd run is up (pid {k.proc.pid}), READY=1 after {time.monotonic() - t:.2f} s")
         k.wait_catalog()
         tl.say("catalog loaded: products, open draws, limits, wager codes")

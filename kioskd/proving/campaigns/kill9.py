@@ -121,14 +121,14 @@ def check(books: Books) -> list[str]:
         done_creates[n] = o
     # 1. Every server ticket is a done create with the same number and the same wagers.
     for n, t in by_number.items():
-        o = done_creates.get(n)
-        if o is None:
+        done_op = done_creates.get(n)
+        if done_op is None:
             states = sorted({c["state"] for c in creates if c["ticket_number"] == n})
             v.append(f"ticket {n}: in the ledger, no done create in the journal {states}")
             continue
-        payload = _loads(o["payload"]) or {}
+        payload = _loads(done_op["payload"]) or {}
         if signature(payload.get("wagers", [])) != signature(t["wagers"]):
-            v.append(f"ticket {n}: op {o['id']} journaled other wagers than the server sold")
+            v.append(f"ticket {n}: op {done_op['id']} journaled other wagers than the server sold")
     # 2. Every done create is a server ticket.
     for n, o in done_creates.items():
         if n not in by_number:
