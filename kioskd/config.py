@@ -168,6 +168,43 @@ def _scan_pattern(value: str) -> str | None:
     return None
 
 
+def _abs_path_or_empty(value: str) -> str | None:
+    return _abs_path(value) if value else None
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`metrics.listen`: "HOST:PORT" or "[::1]:PORT" on a loopback address -> (host, port).
+    Raises ValueError naming the accepted form."""
+    m = re.match(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})$", text)
+    if not m:
+        raise ValueError(
+            f"must be HOST:PORT such as '127.0.0.1:9839' or '[::1]:9839', got {text!r}"
+        )
+    host = m.group("v6") or m.group("host")
+    port = int(m.group("port"))
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port must be 1..65535, got {port}")
+    if host not in LOOPBACK_HOSTS:
+        raise ValueError(
+            f"must be a loopback address ({', '.join(LOOPBACK_HOSTS)}), got {host!r}: "
+            "remote Prometheus servers scrape node-exporter, which reads metrics.textfile_dir"
+        )
+    return host, port
+
+
+def _listen(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        parse_listen(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _digits(value: str) -> str | None:
     # The value is secret: the message must not contain it.
     if value and not (value.isdigit() and 4 <= len(value) <= 12):
@@ -431,6 +468,19 @@ class LogConfig:
     target: str = key("auto", choices=("auto", "journald", "stderr"))
 
 
+DEFAULT_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Prometheus metrics (kioskd.daemon.metrics): node-exporter's textfile collector, and
+    optionally a loopback HTTP endpoint. Empty strings turn either off."""
+
+    textfile_dir: str = key(DEFAULT_TEXTFILE_DIR, check=_abs_path_or_empty)
+    listen: str = key("", check=_listen)
+    interval_s: float = key(5.0, check=_range(1, 300))
+
+
 @dataclass(frozen=True)
 class Config:
     terminal: TerminalConfig = field(default_factory=TerminalConfig)
@@ -449,6 +499,7 @@ class Config:
     functions: FunctionsConfig = field(default_factory=FunctionsConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     # The files read, in order (main file first); not a key.
     sources: tuple[str, ...] = field(default=(), compare=False)
 
