@@ -48,3 +48,21 @@ def test_cited_modules_and_their_names_exist(doc: str) -> None:
         ):
             wrong.append(dotted)
     assert not wrong, f"{doc} cites modules or names that do not exist: {wrong}"
+
+
+def test_every_module_is_on_the_map() -> None:
+    """Each module of the package is named in docs/ARCHITECTURE.md (by path, file or module
+    name in backticks): a new module gets its row, or its word in a package's row."""
+    text = (REPO / "docs/ARCHITECTURE.md").read_text(encoding="utf-8")
+    cited = set(re.findall(r"`([^`]+)`", text))
+    words = {w for c in cited for w in re.findall(r"[\w/.]+", c)}
+    words |= {part for w in list(words) for part in w.split(".")}  # `inprocess.SimTransport`
+    missing = []
+    for path in sorted((REPO / "kioskd").rglob("*.py")):
+        rel = path.relative_to(REPO).as_posix()
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        names = {rel, path.name, path.stem, rel.removeprefix("kioskd/")}
+        if not names & words and not any(rel.startswith(c) and c.endswith(".py") for c in cited):
+            missing.append(rel)
+    assert not missing, f"modules missing from the Map of docs/ARCHITECTURE.md: {missing}"
