@@ -31,7 +31,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+
+from kioskd.input.devices import DEVICE_FORMS, Selector  # noqa: F401 - DEVICE_FORMS re-exported
 
 DEFAULT_PATH = Path("/etc/kioskd/kioskd.toml")
 CREDENTIAL_NAME = "api_password"
@@ -89,55 +90,13 @@ def _positive(value: Any) -> str | None:
     return None if value > 0 else f"must be > 0, got {value}"
 
 
-DEVICE_FORMS = "an evdev path, a by-id path, vendor:product[:serial], name:PATTERN or replay:PATH"
-_USB_ID = re.compile(r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}(:[^:\s]+)?$")
+DeviceSpec = Selector  # the old name of a parsed device string
 
 
-@dataclass(frozen=True)
-class DeviceSpec:
-    """A parsed input device string. kind: path | usb_id | name | replay | none."""
-
-    kind: str
-    value: str = ""
-    vendor: int | None = None
-    product: int | None = None
-    serial: str | None = None
-
-
-def parse_device(text: str) -> DeviceSpec:
-    """Parse `scanner.device` / `keypad.device`; raises ValueError naming the accepted forms.
-
-    `/dev/input/event3` or `/dev/input/by-id/...` or `/dev/kiosk/scanner` (path);
-    `05e0:1200` or `05e0:1200:SERIAL` (USB vendor:product[:serial], hex);
-    `name:*Barcode*` (shell pattern on the evdev name, case-insensitive); `replay:PATH`
-    (a FIFO or file of evtest text, for demos and tests); empty: role not used.
-    """
-    if text == "":
-        return DeviceSpec("none")
-    if text.startswith("replay:"):
-        path = text[len("replay:") :]
-        if not path:
-            raise ValueError(f"replay: needs a path; expected {DEVICE_FORMS}")
-        return DeviceSpec("replay", path)
-    if text.startswith("name:"):
-        pattern = text[len("name:") :]
-        if not pattern:
-            raise ValueError(f"name: needs a pattern; expected {DEVICE_FORMS}")
-        return DeviceSpec("name", pattern)
-    if text.startswith("/"):
-        if not text.startswith("/dev/"):
-            raise ValueError(f"a device path must be under /dev/, got {text!r}")
-        return DeviceSpec("path", text)
-    if _USB_ID.match(text):
-        parts = text.split(":")
-        return DeviceSpec(
-            "usb_id",
-            text,
-            vendor=int(parts[0], 16),
-            product=int(parts[1], 16),
-            serial=parts[2] if len(parts) > 2 else None,
-        )
-    raise ValueError(f"must be {DEVICE_FORMS}, got {text!r}")
+def parse_device(text: str) -> Selector:
+    """Parse `scanner.device` / `keypad.device` with the reader's own parser
+    (`kioskd.input.devices.Selector.parse`); raises ValueError naming the accepted forms."""
+    return Selector.parse(text)
 
 
 def _device(value: str) -> str | None:
@@ -154,20 +113,14 @@ PRINTER_URI_FORMS = (
 
 
 def _printer_uri(value: str) -> str | None:
-    # The same forms as kioskd.printer.transport.parse_uri (not imported: keep this module light).
-    parts = urlsplit(value)
-    scheme = parts.scheme.lower()
+    # The printer's own parser: what passes here is what the transport opens.
+    from kioskd.printer.transport import parse_uri
+
     try:
-        if scheme == "tcp" and parts.hostname and parts.port is not None:
-            return None
-        if scheme in ("serial", "file") and parts.path:
-            return None
-        if scheme == "usb":
-            _vid, _pid = (int(x, 16) for x in (parts.netloc or parts.path.lstrip("/")).split(":"))
-            return None
-    except ValueError:
-        pass
-    return f"must be {PRINTER_URI_FORMS}, got {value!r}"
+        parse_uri(value)
+    except ValueError as exc:
+        return f"{exc}; expected {PRINTER_URI_FORMS}"
+    return None
 
 
 def _url(value: str) -> str | None:
@@ -193,6 +146,43 @@ def _scan_pattern(value: str) -> str | None:
     unknown = groups - {"ticket", "pin", "date"}
     if unknown:
         return f"unknown named groups {sorted(unknown)}; allowed: ticket, pin, date"
+    return None
+
+
+def _abs_path_or_empty(value: str) -> str | None:
+    return _abs_path(value) if value else None
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`metrics.listen`: "HOST:PORT" or "[::1]:PORT" on a loopback address -> (host, port).
+    Raises ValueError naming the accepted form."""
+    m = re.match(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})$", text)
+    if not m:
+        raise ValueError(
+            f"must be HOST:PORT such as '127.0.0.1:9839' or '[::1]:9839', got {text!r}"
+        )
+    host = m.group("v6") or m.group("host")
+    port = int(m.group("port"))
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port must be 1..65535, got {port}")
+    if host not in LOOPBACK_HOSTS:
+        raise ValueError(
+            f"must be a loopback address ({', '.join(LOOPBACK_HOSTS)}), got {host!r}: "
+            "remote Prometheus servers scrape node-exporter, which reads metrics.textfile_dir"
+        )
+    return host, port
+
+
+def _listen(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        parse_listen(value)
+    except ValueError as exc:
+        return str(exc)
     return None
 
 
@@ -441,6 +431,19 @@ class LogConfig:
     target: str = key("auto", choices=("auto", "journald", "stderr"))
 
 
+DEFAULT_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Prometheus metrics (kioskd.daemon.metrics): node-exporter's textfile collector, and
+    optionally a loopback HTTP endpoint. Empty strings turn either off."""
+
+    textfile_dir: str = key(DEFAULT_TEXTFILE_DIR, check=_abs_path_or_empty)
+    listen: str = key("", check=_listen)
+    interval_s: float = key(5.0, check=_range(1, 300))
+
+
 @dataclass(frozen=True)
 class Config:
     terminal: TerminalConfig = field(default_factory=TerminalConfig)
@@ -459,6 +462,7 @@ class Config:
     functions: FunctionsConfig = field(default_factory=FunctionsConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     # The files read, in order (main file first); not a key.
     sources: tuple[str, ...] = field(default=(), compare=False)
 
@@ -696,14 +700,14 @@ def _cross_checks(cfg: Config, where: dict[str, tuple[str, int | None]]) -> list
     if (
         spec_s is not None
         and spec_k is not None
-        and spec_s.kind not in ("none", "name", "usb_id")
+        and spec_s.kind not in ("none", "auto", "name", "usb")
         and spec_s == spec_k
     ):
         err("keypad.device", "is the same device as scanner.device")
     return out
 
 
-def parse_device_or_none(text: str) -> DeviceSpec | None:
+def parse_device_or_none(text: str) -> Selector | None:
     try:
         return parse_device(text)
     except ValueError:

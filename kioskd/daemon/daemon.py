@@ -61,6 +61,7 @@ class Health:
     catalog_age_s: float | None = None
     catalog_stale: bool = False
     last_slip: str = ""
+    printer_status: Any = None  # the last PrinterStatus (metrics: paper, cover, online)
 
 
 def light_state(h: Health) -> str:
@@ -176,7 +177,13 @@ class Daemon:
             read_timeout=a.read_timeout_s,
             verify=a.verify_tls,
             ca_bundle=a.ca_bundle,
+            on_exchange=self._on_exchange,
         )
+
+    def _on_exchange(self, endpoint: str, seconds: float, outcome: str) -> None:
+        metrics = getattr(self, "metrics", None)
+        if metrics is not None:
+            metrics.observe_exchange(endpoint, seconds, outcome)
 
     def _session(self) -> Any:
         from kioskd.counter.keymap import Keymap
@@ -226,6 +233,21 @@ class Daemon:
             sources.append(InputSource(sc, **kwargs))
         return sources
 
+    def _metrics(self) -> Any:
+        from kioskd.daemon.metrics import Metrics
+
+        return Metrics(
+            lambda: self.cfg.metrics,
+            terminal_id=self._terminal_id(),
+            version=__version__,
+            now=self.clock.now,
+        )
+
+    def _metrics_loop(self) -> Awaitable[None]:
+        from kioskd.daemon.metrics import snapshot_of
+
+        return self.metrics.run(lambda: snapshot_of(self))
+
     # ================================================================= the session
 
     def feed(self, event: Any) -> None:
@@ -258,6 +280,9 @@ class Daemon:
 
     def _refresh_lights(self) -> None:
         self.lights.set_state(light_state(self.health))
+        metrics = getattr(self, "metrics", None)
+        if metrics is not None:
+            metrics.changed()  # every state change of the kiosk passes here
 
     def _spawn(self, coro: Awaitable[Any], name: str) -> None:
         task = asyncio.ensure_future(coro)
@@ -312,6 +337,9 @@ class Daemon:
 
     def _device_state(self, state: Any) -> None:
         self.health.devices[state.label] = state.state
+        metrics = getattr(self, "metrics", None)
+        if metrics is not None:
+            metrics.changed()
         msg_id = klog.DEVICE_CONNECTED if state.state in ("open", "grabbed") else klog.DEVICE_LOST
         log.info(
             "%s device %s: %s %s",
@@ -352,6 +380,7 @@ class Daemon:
             self._spawn(self.refresh_catalog(), "catalog-refresh")
         self.executor.on_outcome(outcome)
         self.spooler.wake()
+        self.metrics.observe_outcome(outcome)
 
     def _on_signal(self, signal_name: str) -> None:
         self.health.outbox = signal_name
@@ -363,6 +392,7 @@ class Daemon:
 
     def _on_printer(self, status: Any) -> None:
         self.health.printer = status.summary()
+        self.health.printer_status = status
         self.health.printer_needs_person = bool(status.needs_person)
         if status.paper == "out":
             log.error(
@@ -584,6 +614,7 @@ class Daemon:
                 except TimeoutError:
                     continue
         self._load_cached_catalog()
+        self.metrics = self._metrics()
         self.client = self._client(password)
         self.outbox = Outbox(
             self.journal,
@@ -630,6 +661,7 @@ class Daemon:
                     tg.create_task(self._supervised("catalog", self._catalog_loop)),
                     tg.create_task(self._ticker()),
                     tg.create_task(self._status_loop()),
+                    tg.create_task(self._supervised("metrics", self._metrics_loop)),
                 ]
                 for src in sources:
                     reader = self._supervised(f"input-{src.label}", self._reader_for(src))

@@ -60,7 +60,8 @@ class PrinterURI:
 
 
 def parse_uri(uri: str) -> PrinterURI:
-    """Split and check a printer URI; raise ValueError naming what is wrong."""
+    """Split and check a printer URI; raise ValueError naming what is wrong. The one parser:
+    `kioskd check-config` validates `printer.uri` with it."""
     parts = urlsplit(uri)
     options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     scheme = parts.scheme.lower()
@@ -70,8 +71,11 @@ def parse_uri(uri: str) -> PrinterURI:
         return PrinterURI(scheme, f"{parts.hostname}:{parts.port}", options)
     if scheme in ("serial", "file"):
         path = unquote(parts.path)
-        if not path:
-            raise ValueError(f"{scheme} printer URI needs a path: {uri!r}")
+        if not path.startswith("/") or parts.netloc:
+            # file:relative or file://dev/x would resolve against the working directory
+            raise ValueError(
+                f"{scheme} printer URI needs an absolute path ({scheme}:///dev/...): {uri!r}"
+            )
         return PrinterURI(scheme, path, options)
     if scheme == "usb":
         target = parts.netloc or parts.path.lstrip("/")
