@@ -33,7 +33,7 @@ from typing import Any
 
 from kioskd import __version__
 from kioskd.clock import Clock, SystemClock
-from kioskd.config import Config, ConfigHolder
+from kioskd.config import EXIT_CONFIG, Config, ConfigHolder
 from kioskd.daemon import logs as klog
 from kioskd.journal import states
 
@@ -187,24 +187,11 @@ class Daemon:
             metrics.observe_exchange(endpoint, seconds, outcome)
 
     def _session(self) -> Any:
-        from kioskd.counter.keymap import Keymap
-        from kioskd.counter.session import CounterSession, SessionSettings
+        from kioskd.config import session_keymap, session_settings
+        from kioskd.counter.session import CounterSession
 
-        c = self.cfg
-        settings = SessionSettings(
-            idle_reset_s=c.input.idle_reset_s,
-            lang=c.terminal.locale,
-            currency=c.terminal.currency,
-            terminal_id=self._terminal_id(),
-            supervisor_code=c.functions.supervisor_code or None,
-            supervised_functions=frozenset(str(n) for n in c.functions.protected),
-            not_winner_slip=c.pay.not_winner == "slip",
-            scan_pattern=c.scanner.pattern,
-            double_read_s=c.scanner.double_read_ms / 1000.0,
-            journaled_prints=True,
-        )
-        keymap = Keymap.from_config(_keymap_table(c.keymap.bindings))
-        return CounterSession(keymap, settings, self._catalog)
+        settings = session_settings(self.cfg, self._terminal_id())
+        return CounterSession(session_keymap(self.cfg), settings, self._catalog)
 
     def _lights(self) -> Any:
         from kioskd.lights import Lights, Pins
@@ -772,21 +759,6 @@ def _categories(catalog: Any) -> tuple[str, ...]:
     return tuple(found) or ("lottery", "animalitos")
 
 
-def _keymap_table(bindings: Any) -> dict[str, list[str]]:
-    """Config `[keymap]` (key name -> action, rebinding single keys) applied on top of the
-    session's default keymap, as the action -> key names table `Keymap` takes."""
-    from kioskd.counter.keymap import DEFAULT_BINDINGS
-
-    table = {action: list(keys) for action, keys in DEFAULT_BINDINGS.items()}
-    for key_name, action in dict(bindings).items():
-        for keys in table.values():
-            if key_name in keys:
-                keys.remove(key_name)
-        if action not in (None, "none"):
-            table.setdefault(str(action), []).append(str(key_name))
-    return {action: keys for action, keys in table.items() if keys}
-
-
 def run_daemon(config_path: str, **kwargs: Any) -> int:
     """Load the config, set up logging, run the daemon; one clear message on a fatal error."""
     from kioskd.config import ConfigInvalid
@@ -796,10 +768,10 @@ def run_daemon(config_path: str, **kwargs: Any) -> int:
     except ConfigInvalid as exc:
         for err in exc.errors:
             print(f"kioskd: {err}", flush=True)
-        return 2
+        return EXIT_CONFIG
     except OSError as exc:
         print(f"kioskd: cannot read config {config_path}: {exc.strerror}", flush=True)
-        return 2
+        return EXIT_CONFIG
     cfg = holder.current
     klog.setup_logging(cfg.log.level, cfg.log.target, terminal_id=cfg.terminal.id or None)
     daemon = Daemon(holder, **kwargs)
