@@ -35,6 +35,7 @@ from kioskd import __version__
 from kioskd.clock import Clock, SystemClock
 from kioskd.config import EXIT_CONFIG, Config, ConfigHolder
 from kioskd.daemon import logs as klog
+from kioskd.journal import states
 
 log = logging.getLogger("kioskd.daemon")
 
@@ -80,7 +81,7 @@ def light_state(h: Health) -> str:
 
 
 def status_line(h: Health, counts: dict[str, int]) -> str:
-    queued = sum(counts.get(k, 0) for k in ("queued", "sending", "in_doubt", "reconciling"))
+    queued = sum(counts.get(k, 0) for k in states.AWAITING_OUTBOX)
     parts = [light_state(h), f"{queued} queued", f"printer {h.printer}", f"API {h.api}"]
     if counts.get("conflict"):
         parts.append(f"{counts['conflict']} conflict")
@@ -399,7 +400,7 @@ class Daemon:
             "journal": self.health.journal,
             "devices": dict(self.health.devices),
             "queue": counts,
-            "in_doubt": counts.get("in_doubt", 0) + counts.get("reconciling", 0),
+            "in_doubt": sum(counts.get(k, 0) for k in states.DOUBTFUL),
             "oldest_in_doubt_s": ob.oldest_in_doubt_age(),
             "next_deadline_at": ob.next_deadline(),
             "catalog_age_s": self._catalog.age(self.clock.now()) if self._catalog else None,
