@@ -18,6 +18,8 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ISO_MS = "%Y-%m-%dT%H:%M:%S"
+# The zone a kiosk assumes until get-data names the entity's own (the one place it is written).
+DEFAULT_TIME_ZONE = "America/Caracas"
 
 
 @lru_cache(maxsize=32)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from kioskd.banklot import errors
-from kioskd.banklot.days import local_date, local_day_range, recent_days
+from kioskd.banklot.days import DEFAULT_TIME_ZONE, local_date, local_day_range, recent_days
 from kioskd.banklot.models import CancelResult, PayResult, ReportTotals, Ticket
 from kioskd.counter import session as s
 from kioskd.counter import slips
@@ -65,7 +65,7 @@ def detail_for(exc: BaseException) -> str:
 class Context:
     """What the executor needs to know about the kiosk right now (refreshed by the daemon)."""
 
-    time_zone: str = "America/Caracas"
+    time_zone: str = DEFAULT_TIME_ZONE
     ticket_expiration_days: int = 3
     seconds_to_cancel: float = 180.0
     categories: tuple[str, ...] = ("lottery", "animalitos")  # game categories sold here
