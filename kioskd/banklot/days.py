@@ -42,19 +42,6 @@ def utc_iso(unix: float) -> str:
     return _fmt(datetime.fromtimestamp(ms // 1000, UTC) + timedelta(milliseconds=ms % 1000))
 
 
-def parse_api_time(text: str) -> float:
-    """The API's ISO time (`...Z`, any offset) -> unix seconds. A bare date means its UTC midnight.
-
-    ValueError if unreadable or without a zone (a zoneless time is ambiguous: refuse it).
-    """
-    if len(text) == 10:
-        return datetime.combine(date.fromisoformat(text), time(0), UTC).timestamp()
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError("time without a zone")
-    return moment.timestamp()
-
-
 def local_day_bounds(day: date, tz: str) -> tuple[float, float]:
     """(start, end) unix seconds of a local day; `end` is exclusive (the next day's start)."""
     z = zone(tz)
