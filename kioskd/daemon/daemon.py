@@ -34,8 +34,9 @@ from typing import Any
 from kioskd import __version__
 from kioskd.banklot.days import DEFAULT_TIME_ZONE
 from kioskd.clock import Clock, SystemClock
-from kioskd.config import Config, ConfigHolder
+from kioskd.config import EXIT_CONFIG, Config, ConfigHolder
 from kioskd.daemon import logs as klog
+from kioskd.journal import states
 
 log = logging.getLogger("kioskd.daemon")
 
@@ -62,6 +63,7 @@ class Health:
     catalog_age_s: float | None = None
     catalog_stale: bool = False
     last_slip: str = ""
+    printer_status: Any = None  # the last PrinterStatus (metrics: paper, cover, online)
 
 
 def light_state(h: Health) -> str:
@@ -80,7 +82,7 @@ def light_state(h: Health) -> str:
 
 
 def status_line(h: Health, counts: dict[str, int]) -> str:
-    queued = sum(counts.get(k, 0) for k in ("queued", "sending", "in_doubt", "reconciling"))
+    queued = sum(counts.get(k, 0) for k in states.AWAITING_OUTBOX)
     parts = [light_state(h), f"{queued} queued", f"printer {h.printer}", f"API {h.api}"]
     if counts.get("conflict"):
         parts.append(f"{counts['conflict']} conflict")
@@ -177,27 +179,20 @@ class Daemon:
             read_timeout=a.read_timeout_s,
             verify=a.verify_tls,
             ca_bundle=a.ca_bundle,
+            on_exchange=self._on_exchange,
         )
+
+    def _on_exchange(self, endpoint: str, seconds: float, outcome: str) -> None:
+        metrics = getattr(self, "metrics", None)
+        if metrics is not None:
+            metrics.observe_exchange(endpoint, seconds, outcome)
 
     def _session(self) -> Any:
-        from kioskd.counter.keymap import Keymap
-        from kioskd.counter.session import CounterSession, SessionSettings
+        from kioskd.config import session_keymap, session_settings
+        from kioskd.counter.session import CounterSession
 
-        c = self.cfg
-        settings = SessionSettings(
-            idle_reset_s=c.input.idle_reset_s,
-            lang=c.terminal.locale,
-            currency=c.terminal.currency,
-            terminal_id=self._terminal_id(),
-            supervisor_code=c.functions.supervisor_code or None,
-            supervised_functions=frozenset(str(n) for n in c.functions.protected),
-            not_winner_slip=c.pay.not_winner == "slip",
-            scan_pattern=c.scanner.pattern,
-            double_read_s=c.scanner.double_read_ms / 1000.0,
-            journaled_prints=True,
-        )
-        keymap = Keymap.from_config(_keymap_table(c.keymap.bindings))
-        return CounterSession(keymap, settings, self._catalog)
+        settings = session_settings(self.cfg, self._terminal_id())
+        return CounterSession(session_keymap(self.cfg), settings, self._catalog)
 
     def _lights(self) -> Any:
         from kioskd.lights import Lights, Pins
@@ -226,6 +221,21 @@ class Daemon:
                 kwargs["opener"] = self.input_opener
             sources.append(InputSource(sc, **kwargs))
         return sources
+
+    def _metrics(self) -> Any:
+        from kioskd.daemon.metrics import Metrics
+
+        return Metrics(
+            lambda: self.cfg.metrics,
+            terminal_id=self._terminal_id(),
+            version=__version__,
+            now=self.clock.now,
+        )
+
+    def _metrics_loop(self) -> Awaitable[None]:
+        from kioskd.daemon.metrics import snapshot_of
+
+        return self.metrics.run(lambda: snapshot_of(self))
 
     # ================================================================= the session
 
@@ -259,6 +269,9 @@ class Daemon:
 
     def _refresh_lights(self) -> None:
         self.lights.set_state(light_state(self.health))
+        metrics = getattr(self, "metrics", None)
+        if metrics is not None:
+            metrics.changed()  # every state change of the kiosk passes here
 
     def _spawn(self, coro: Awaitable[Any], name: str) -> None:
         task = asyncio.ensure_future(coro)
@@ -313,6 +326,9 @@ class Daemon:
 
     def _device_state(self, state: Any) -> None:
         self.health.devices[state.label] = state.state
+        metrics = getattr(self, "metrics", None)
+        if metrics is not None:
+            metrics.changed()
         msg_id = klog.DEVICE_CONNECTED if state.state in ("open", "grabbed") else klog.DEVICE_LOST
         log.info(
             "%s device %s: %s %s",
@@ -353,6 +369,7 @@ class Daemon:
             self._spawn(self.refresh_catalog(), "catalog-refresh")
         self.executor.on_outcome(outcome)
         self.spooler.wake()
+        self.metrics.observe_outcome(outcome)
 
     def _on_signal(self, signal_name: str) -> None:
         self.health.outbox = signal_name
@@ -364,6 +381,7 @@ class Daemon:
 
     def _on_printer(self, status: Any) -> None:
         self.health.printer = status.summary()
+        self.health.printer_status = status
         self.health.printer_needs_person = bool(status.needs_person)
         if status.paper == "out":
             log.error(
@@ -393,7 +411,7 @@ class Daemon:
             "journal": self.health.journal,
             "devices": dict(self.health.devices),
             "queue": counts,
-            "in_doubt": counts.get("in_doubt", 0) + counts.get("reconciling", 0),
+            "in_doubt": sum(counts.get(k, 0) for k in states.DOUBTFUL),
             "oldest_in_doubt_s": ob.oldest_in_doubt_age(),
             "next_deadline_at": ob.next_deadline(),
             "catalog_age_s": self._catalog.age(self.clock.now()) if self._catalog else None,
@@ -585,6 +603,7 @@ class Daemon:
                 except TimeoutError:
                     continue
         self._load_cached_catalog()
+        self.metrics = self._metrics()
         self.client = self._client(password)
         self.outbox = Outbox(
             self.journal,
@@ -631,6 +650,7 @@ class Daemon:
                     tg.create_task(self._supervised("catalog", self._catalog_loop)),
                     tg.create_task(self._ticker()),
                     tg.create_task(self._status_loop()),
+                    tg.create_task(self._supervised("metrics", self._metrics_loop)),
                 ]
                 for src in sources:
                     reader = self._supervised(f"input-{src.label}", self._reader_for(src))
@@ -740,21 +760,6 @@ def _categories(catalog: Any) -> tuple[str, ...]:
     return tuple(found) or ("lottery", "animalitos")
 
 
-def _keymap_table(bindings: Any) -> dict[str, list[str]]:
-    """Config `[keymap]` (key name -> action, rebinding single keys) applied on top of the
-    session's default keymap, as the action -> key names table `Keymap` takes."""
-    from kioskd.counter.keymap import DEFAULT_BINDINGS
-
-    table = {action: list(keys) for action, keys in DEFAULT_BINDINGS.items()}
-    for key_name, action in dict(bindings).items():
-        for keys in table.values():
-            if key_name in keys:
-                keys.remove(key_name)
-        if action not in (None, "none"):
-            table.setdefault(str(action), []).append(str(key_name))
-    return {action: keys for action, keys in table.items() if keys}
-
-
 def run_daemon(config_path: str, **kwargs: Any) -> int:
     """Load the config, set up logging, run the daemon; one clear message on a fatal error."""
     from kioskd.config import ConfigInvalid
@@ -764,10 +769,10 @@ def run_daemon(config_path: str, **kwargs: Any) -> int:
     except ConfigInvalid as exc:
         for err in exc.errors:
             print(f"kioskd: {err}", flush=True)
-        return 2
+        return EXIT_CONFIG
     except OSError as exc:
         print(f"kioskd: cannot read config {config_path}: {exc.strerror}", flush=True)
-        return 2
+        return EXIT_CONFIG
     cfg = holder.current
     klog.setup_logging(cfg.log.level, cfg.log.target, terminal_id=cfg.terminal.id or None)
     daemon = Daemon(holder, **kwargs)
