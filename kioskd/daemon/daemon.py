@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kioskd import __version__
+from kioskd.banklot.days import DEFAULT_TIME_ZONE
 from kioskd.clock import Clock, SystemClock
 from kioskd.config import EXIT_CONFIG, Config, ConfigHolder
 from kioskd.daemon import logs as klog
@@ -183,7 +184,7 @@ class Daemon:
         from kioskd.outbox.policy import Policy
 
         o, r = self.cfg.offline, self.cfg.reconcile
-        tz = self._catalog.time_zone if self._catalog is not None else "America/Caracas"
+        tz = self._catalog.time_zone if self._catalog is not None else DEFAULT_TIME_ZONE
         return Policy(
             create_max_age_s=o.create_max_age_s,
             pay_max_age_s=o.pay_max_age_s,
@@ -731,7 +732,7 @@ class Daemon:
 
         cat = self._catalog
         return Context(
-            time_zone=cat.time_zone if cat is not None else "America/Caracas",
+            time_zone=cat.time_zone if cat is not None else DEFAULT_TIME_ZONE,
             ticket_expiration_days=getattr(cat, "ticket_expiration_days", 3) if cat else 3,
             seconds_to_cancel=getattr(cat, "seconds_to_cancel", 180) if cat else 180,
             categories=_categories(cat),
