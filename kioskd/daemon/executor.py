@@ -116,7 +116,7 @@ class Executor:
             log.exception("command %s failed", type(command).__name__)
             self._fail(command, "error", type(exc).__name__)
 
-    def _done(self, command: s.Command, data: object) -> None:
+    def _done(self, command: s.Command, data: s.ResultData) -> None:
         self.deliver(s.Done(command.command_id, data, now=self.clock.now()))
 
     def _fail(self, command: s.Command, reason: str, detail: str = "") -> None:
