@@ -422,10 +422,6 @@ class KeymapConfig:
 
     bindings: Mapping[str, str] = field(default_factory=lambda: DEFAULT_KEYMAP)
 
-    def function_of(self, key_name: str) -> str | None:
-        fn = self.bindings.get(key_name)
-        return None if fn in (None, "none") else fn
-
 
 @dataclass(frozen=True)
 class PrinterConfig:

@@ -192,9 +192,6 @@ class Catalog:
     def wager_for_code(self, game_id: int, code: str) -> str | None:
         return self.inventory.get(game_id, {}).get(code)
 
-    def open_products(self, now: float) -> list[CatalogProduct]:
-        return [p for p in self.products.values() if _closed_reason(p, now) is None]
-
     def validate(self, draft: Sequence[DraftWager], now: float) -> list[WagerRequest] | Rejection:
         return validate(self, draft, now)
 

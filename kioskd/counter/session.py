@@ -45,6 +45,7 @@ whether the cancel is sent at all (the local clock may already say the window pa
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import hmac
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -81,7 +82,14 @@ from kioskd.counter.i18n import (
     rejection_detail,
 )
 from kioskd.counter.keymap import DIGITS, Keymap
-from kioskd.counter.scan import DEFAULT_PATTERN, BadScan, ScanParser, SlipScan, TicketScan
+from kioskd.counter.scan import (
+    DEFAULT_PATTERN,
+    BadScan,
+    Scanned,
+    ScanParser,
+    SlipScan,
+    TicketScan,
+)
 from kioskd.receipt import Receipt
 
 # ============================================================================ events
@@ -136,12 +144,25 @@ class Queued:
     now: float | None = None
 
 
+# What `Done.data` holds: one of these per command (`RESULT_TYPES` checks it on arrival).
+ResultData = (
+    Ticket
+    | PayResult
+    | CancelResult
+    | CopyProposal
+    | Sequence[DrawResult]
+    | slips.ShiftReport
+    | slips.StatusInfo
+    | None
+)
+
+
 @dataclass(frozen=True)
 class Done:
     """The command completed. `data` depends on the command (see `RESULT_TYPES`)."""
 
     command_id: int
-    data: Any = None
+    data: ResultData = None
     now: float | None = None
 
     def __repr__(self) -> str:
@@ -174,7 +195,7 @@ class Lookup(Command):
     """Read one ticket (`/user/ticket`); date None: search the last ticket_expiration_days."""
 
     ticket: int
-    date: Any = None  # datetime.date | None
+    date: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -189,7 +210,7 @@ class Sell(Command):
 class Pay(Command):
     ticket: int
     pin: int = field(repr=False)
-    date: Any = None
+    date: dt.date | None = None
 
     def __repr__(self) -> str:
         return f"Pay({self.command_id}, ticket={self.ticket}, pin=<masked>, date={self.date})"
@@ -200,7 +221,7 @@ class Cancel(Command):
     """Cancel a ticket. `created_at` (if known) bounds the outbox deadline."""
 
     ticket: int
-    date: Any = None
+    date: dt.date | None = None
     created_at: float | None = None
 
 
@@ -209,7 +230,7 @@ class Repeat(Command):
     """Ask `/user/ticket/copy` for a proposal; the session sells it with a new `Sell`."""
 
     ticket: int
-    date: Any = None
+    date: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -500,7 +521,7 @@ class CounterSession:
             return self._dispatch("scan_slip", scanned)
         return self._dispatch("scan_bad", scanned)
 
-    def _dispatch(self, token: str, value: Any) -> list[Action]:
+    def _dispatch(self, token: str, value: str | Scanned) -> list[Action]:
         before = self.state
         step = TRANSITIONS[before].get(token)
         if step is None:
@@ -562,7 +583,7 @@ class CounterSession:
         self.state = State.IDLE
         self._buf = ""
         self._ticket: int | None = None
-        self._date: Any = None
+        self._date: dt.date | None = None
         self._line = ""
         self._draft: list[DraftWager] = []
         self._slips: set[tuple[DraftWager, ...]] = set()  # play slips added to the draft
@@ -604,7 +625,7 @@ class CounterSession:
 
     # ------------------------------------------------------------------ handlers: entries
 
-    def _h_nothing(self, _value: Any) -> list[Action]:
+    def _h_nothing(self, _value: object) -> list[Action]:
         return []
 
     def _h_bad_scan(self, scanned: BadScan) -> list[Action]:
@@ -616,11 +637,11 @@ class CounterSession:
         self._buf += char
         return []
 
-    def _h_erase(self, _value: Any) -> list[Action]:
+    def _h_erase(self, _value: object) -> list[Action]:
         self._buf = self._buf[:-1]
         return []
 
-    def _h_drop(self, _value: Any) -> list[Action]:
+    def _h_drop(self, _value: object) -> list[Action]:
         if self.state is State.CANCEL_CHECK and self._check_id in self._pending:
             self._pending[self._check_id].dropped = True
         self._clear()
@@ -638,7 +659,7 @@ class CounterSession:
         self._buf = char
         return []
 
-    def _h_ticket_typed(self, _value: Any) -> list[Action]:
+    def _h_ticket_typed(self, _value: object) -> list[Action]:
         ticket = self._take_number()
         if ticket is None:
             return [Feedback("reject")]
@@ -657,7 +678,7 @@ class CounterSession:
         pay = self._issue(Pay, scanned.ticket, scanned.pin, scanned.date)
         return [Feedback("beep"), *self._working(pay)]
 
-    def _h_pin_typed(self, _value: Any) -> list[Action]:
+    def _h_pin_typed(self, _value: object) -> list[Action]:
         pin = self._take_number()
         if pin is None or self._ticket is None:
             return [Feedback("reject")]
@@ -671,12 +692,12 @@ class CounterSession:
 
     # ------------------------------------------------------------------ cancel
 
-    def _h_begin_cancel(self, _value: Any) -> list[Action]:
+    def _h_begin_cancel(self, _value: object) -> list[Action]:
         self._clear()
         self.state = State.CANCEL_TICKET
         return []
 
-    def _h_cancel_typed(self, _value: Any) -> list[Action]:
+    def _h_cancel_typed(self, _value: object) -> list[Action]:
         ticket = self._take_number()
         if ticket is None:
             return [Feedback("reject")]
@@ -686,7 +707,7 @@ class CounterSession:
         actions: list[Action] = [Feedback("beep")]
         return actions + self._check_cancel(scanned.ticket, scanned.date)
 
-    def _check_cancel(self, ticket: int, date: Any) -> list[Action]:
+    def _check_cancel(self, ticket: int, date: dt.date | None) -> list[Action]:
         catalog = self.catalog
         if self.settings.cancel_local_check and catalog is not None and date is not None:
             _start, day_end = local_day_bounds(date, catalog.time_zone)
@@ -717,7 +738,8 @@ class CounterSession:
                 ]
             cancel = self._issue(Cancel, lookup.ticket, lookup.date)
             return self._working(cancel)
-        ticket: Ticket = result.data
+        ticket = result.data
+        assert isinstance(ticket, Ticket)  # RESULT_TYPES: a Lookup is done with a Ticket
         if ticket.status == CANCELED:
             return [
                 Feedback("reject"),
@@ -739,12 +761,12 @@ class CounterSession:
 
     # ------------------------------------------------------------------ repeat
 
-    def _h_begin_repeat(self, _value: Any) -> list[Action]:
+    def _h_begin_repeat(self, _value: object) -> list[Action]:
         self._clear()
         self.state = State.REPEAT_TICKET
         return []
 
-    def _h_repeat_typed(self, _value: Any) -> list[Action]:
+    def _h_repeat_typed(self, _value: object) -> list[Action]:
         ticket = self._take_number()
         if ticket is None:
             return [Feedback("reject")]
@@ -757,7 +779,7 @@ class CounterSession:
 
     # ------------------------------------------------------------------ sell
 
-    def _h_begin_sell(self, _value: Any) -> list[Action]:
+    def _h_begin_sell(self, _value: object) -> list[Action]:
         self._clear()
         self.state = State.SELL
         return []
@@ -814,7 +836,7 @@ class CounterSession:
         self._line += char
         return []
 
-    def _h_line_erase(self, _value: Any) -> list[Action]:
+    def _h_line_erase(self, _value: object) -> list[Action]:
         if self._line:
             self._line = self._line[:-1]
         elif self._draft:
@@ -836,20 +858,20 @@ class CounterSession:
         self._draft.append(wager)
         return None
 
-    def _h_line_enter(self, _value: Any) -> list[Action]:
+    def _h_line_enter(self, _value: object) -> list[Action]:
         if not self._line:
             return self._sell()
         refusal = self._commit_line()
         return refusal if refusal is not None else [Feedback("beep")]
 
-    def _h_sell_now(self, _value: Any) -> list[Action]:
+    def _h_sell_now(self, _value: object) -> list[Action]:
         if self._line:
             refusal = self._commit_line()
             if refusal is not None:
                 return refusal
         return self._sell()
 
-    def _h_sell_minus(self, _value: Any) -> list[Action]:
+    def _h_sell_minus(self, _value: object) -> list[Action]:
         if self._line:
             return [Feedback("reject")]
         return self._h_drop(None)
@@ -878,12 +900,12 @@ class CounterSession:
 
     # ------------------------------------------------------------------ functions
 
-    def _h_begin_function(self, _value: Any) -> list[Action]:
+    def _h_begin_function(self, _value: object) -> list[Action]:
         self._clear()
         self.state = State.FUNCTION
         return []
 
-    def _h_function_typed(self, _value: Any) -> list[Action]:
+    def _h_function_typed(self, _value: object) -> list[Action]:
         number, self._buf = self._buf, ""
         name = FUNCTIONS.get(number)
         if name is None:
@@ -896,7 +918,7 @@ class CounterSession:
         self._clear()
         return self._working(self._issue(FUNCTION_COMMANDS[name]))
 
-    def _h_supervisor_typed(self, _value: Any) -> list[Action]:
+    def _h_supervisor_typed(self, _value: object) -> list[Action]:
         typed, name = self._buf, self._function
         self._clear()
         expected = self.settings.supervisor_code or ""
@@ -964,12 +986,12 @@ class CounterSession:
 
     def _done(self, pending: _Pending, event: Done) -> list[Action]:
         command, data, ctx = pending.command, event.data, self.slip_context()
-        if isinstance(command, Sell) or (isinstance(command, Repeat) and isinstance(data, Ticket)):
+        if isinstance(command, Sell | Repeat) and isinstance(data, Ticket):
             if self.settings.journaled_prints:
                 return [Feedback("beep")]
             return [Feedback("beep"), PrintSlip(slips.ticket_slip(ctx, data))]
-        if isinstance(command, Repeat):
-            proposal: CopyProposal = data
+        if isinstance(command, Repeat) and isinstance(data, CopyProposal):
+            proposal = data
             if not proposal.wagers:
                 return [
                     Feedback("reject"),
@@ -981,8 +1003,8 @@ class CounterSession:
                 return [Feedback("reject"), self._reject_slip("wager_rejected", str(exc))]
             sell = self._issue(Sell, wagers, self._closes_at(wagers))
             return self._working(sell)
-        if isinstance(command, Pay):
-            result: PayResult = data
+        if isinstance(command, Pay) and isinstance(data, PayResult):
+            result = data
             if self.settings.journaled_prints:
                 return [Feedback("beep")]
             paid_at = result.paid_at if result.paid_at is not None else self._now
@@ -995,17 +1017,17 @@ class CounterSession:
             slip = slips.cancel_slip(ctx, command.ticket, self._now, amount)
             return [Feedback("beep"), PrintSlip(slip)]
         if isinstance(command, ReprintLast):
-            if data is None:
+            if not isinstance(data, Ticket):  # None: the account has no ticket
                 return [Feedback("reject"), self._reject_slip("no_last_ticket")]
             return [Feedback("beep"), PrintSlip(slips.ticket_slip(ctx, data, copy=True))]
-        if isinstance(command, Results):
+        if isinstance(command, Results) and isinstance(data, Sequence):
             draws: list[DrawResult] = [r for r in data if isinstance(r, DrawResult)]
             return [PrintSlip(slips.results_slip(ctx, draws, self._now))]
-        if isinstance(command, ShiftReport):
+        if isinstance(command, ShiftReport) and isinstance(data, slips.ShiftReport):
             return [PrintSlip(slips.report_slip(ctx, data, self._now))]
-        if isinstance(command, StatusSlip):
+        if isinstance(command, StatusSlip) and isinstance(data, slips.StatusInfo):
             return [PrintSlip(slips.status_slip(ctx, data, self._now))]
-        if isinstance(command, TestPrint):
+        if isinstance(command, TestPrint) and (data is None or isinstance(data, slips.StatusInfo)):
             return [PrintSlip(slips.test_slip(ctx, self._now, data))]
         raise SessionError(  # pragma: no cover - RESULT_TYPES covers every command
             f"can't handle Done for {type(command).__name__} in state {self.state.name}"

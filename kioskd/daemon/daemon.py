@@ -29,12 +29,33 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kioskd import __version__
+from kioskd.banklot.days import DEFAULT_TIME_ZONE
 from kioskd.clock import Clock, SystemClock
 from kioskd.config import EXIT_CONFIG, Config, ConfigHolder
 from kioskd.daemon import logs as klog
+
+if TYPE_CHECKING:
+    # Imported lazily at run time (start-up cost, and escpos must see its cache first).
+    import httpx
+
+    from kioskd.banklot.client import BanklotClient
+    from kioskd.counter.catalog import Catalog
+    from kioskd.counter.session import CounterSession, Event
+    from kioskd.counter.slips import SlipContext, StatusInfo
+    from kioskd.daemon.executor import Context, Executor
+    from kioskd.daemon.metrics import Metrics
+    from kioskd.daemon.notify import Notifier
+    from kioskd.daemon.spooler import Spooler
+    from kioskd.input.devices import NodeOpener
+    from kioskd.input.reader import DeviceState, InputSource
+    from kioskd.journal.store import Journal
+    from kioskd.lights import Lights
+    from kioskd.outbox.outbox import Outbox, Outcome
+    from kioskd.outbox.policy import Policy
+    from kioskd.printer.status import PrinterStatus
 from kioskd.journal import states
 
 log = logging.getLogger("kioskd.daemon")
@@ -62,7 +83,7 @@ class Health:
     catalog_age_s: float | None = None
     catalog_stale: bool = False
     last_slip: str = ""
-    printer_status: Any = None  # the last PrinterStatus (metrics: paper, cover, online)
+    printer_status: PrinterStatus | None = None  # the last one (metrics: paper, cover, online)
 
 
 def light_state(h: Health) -> str:
@@ -102,15 +123,25 @@ def _local_ip() -> str:
 class Daemon:
     """One kiosk. `run()` returns the process exit code."""
 
+    # Built by `run()`.
+    journal: Journal
+    client: BanklotClient
+    outbox: Outbox
+    session: CounterSession
+    executor: Executor
+    spooler: Spooler
+    lights: Lights
+    metrics: Metrics
+
     def __init__(
         self,
         holder: ConfigHolder,
         *,
         clock: Clock | None = None,
-        transport: Any = None,
+        transport: httpx.AsyncBaseTransport | None = None,
         input_dir: str = "/dev/input",
-        input_opener: Any = None,
-        notifier: Any = None,
+        input_opener: NodeOpener | None = None,
+        notifier: Notifier | None = None,
         environ: dict[str, str] | None = None,
     ) -> None:
         self.holder = holder
@@ -130,8 +161,8 @@ class Daemon:
             self.environ.get("CACHE_DIRECTORY") or os.path.dirname(self.cfg.journal.path)
         )
         self._stop = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._catalog: Any = None
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._catalog: Catalog | None = None
         self._last_status = ""
 
     @property
@@ -143,17 +174,17 @@ class Daemon:
     def _terminal_id(self) -> str:
         return self.cfg.terminal.id or socket.gethostname()
 
-    def _open_journal(self) -> Any:
+    def _open_journal(self) -> Journal:
         from kioskd.journal.store import Journal
 
         os.makedirs(os.path.dirname(self.cfg.journal.path) or ".", exist_ok=True)
         return Journal(self.cfg.journal.path, retention_days=self.cfg.journal.retention_days)
 
-    def _policy(self) -> Any:
+    def _policy(self) -> Policy:
         from kioskd.outbox.policy import Policy
 
         o, r = self.cfg.offline, self.cfg.reconcile
-        tz = self._catalog.time_zone if self._catalog is not None else "America/Caracas"
+        tz = self._catalog.time_zone if self._catalog is not None else DEFAULT_TIME_ZONE
         return Policy(
             create_max_age_s=o.create_max_age_s,
             pay_max_age_s=o.pay_max_age_s,
@@ -165,7 +196,7 @@ class Daemon:
             time_zone=tz,
         )
 
-    def _client(self, password: str) -> Any:
+    def _client(self, password: str) -> BanklotClient:
         from kioskd.banklot.client import BanklotClient
 
         a = self.cfg.api
@@ -186,14 +217,14 @@ class Daemon:
         if metrics is not None:
             metrics.observe_exchange(endpoint, seconds, outcome)
 
-    def _session(self) -> Any:
+    def _session(self) -> CounterSession:
         from kioskd.config import session_keymap, session_settings
         from kioskd.counter.session import CounterSession
 
         settings = session_settings(self.cfg, self._terminal_id())
         return CounterSession(session_keymap(self.cfg), settings, self._catalog)
 
-    def _lights(self) -> Any:
+    def _lights(self) -> Lights:
         from kioskd.lights import Lights, Pins
 
         led = self.cfg.leds
@@ -209,19 +240,21 @@ class Daemon:
             backend = "auto"
         return Lights(pins, backend=backend)
 
-    def _input_sources(self) -> list[Any]:
+    def _input_sources(self) -> list[InputSource]:
         from kioskd.config import input_sources
         from kioskd.input.reader import InputSource
 
-        sources = []
-        for sc in input_sources(self.cfg):
-            kwargs: dict[str, Any] = {"base_dir": self.input_dir, "on_state": self._device_state}
-            if self.input_opener is not None:
-                kwargs["opener"] = self.input_opener
-            sources.append(InputSource(sc, **kwargs))
-        return sources
+        return [
+            InputSource(
+                sc,
+                base_dir=self.input_dir,
+                opener=self.input_opener,  # None: real evdev nodes
+                on_state=self._device_state,
+            )
+            for sc in input_sources(self.cfg)
+        ]
 
-    def _metrics(self) -> Any:
+    def _metrics(self) -> Metrics:
         from kioskd.daemon.metrics import Metrics
 
         return Metrics(
@@ -238,7 +271,7 @@ class Daemon:
 
     # ================================================================= the session
 
-    def feed(self, event: Any) -> None:
+    def feed(self, event: Event) -> None:
         """The one entry of events into the counter session; carries out its actions."""
         from kioskd.counter import session as s
 
@@ -272,7 +305,7 @@ class Daemon:
         if metrics is not None:
             metrics.changed()  # every state change of the kiosk passes here
 
-    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+    def _spawn(self, coro: Awaitable[object], name: str) -> None:
         task = asyncio.ensure_future(coro)
         task.set_name(name)
         self._tasks.add(task)
@@ -290,13 +323,14 @@ class Daemon:
 
         self.feed(s.Scan(text, self.clock.now()))
 
-    async def _read_input(self, source: Any) -> None:
+    async def _read_input(self, source: InputSource) -> None:
         from kioskd.counter import session as s
+        from kioskd.input.decoder import ScanToken
 
         async with source:
             async for token in source.tokens():
                 now = self.clock.now()
-                if token.role == "scanner":
+                if isinstance(token, ScanToken):  # the scanner role's tokens
                     if token.error:
                         log.warning(
                             "scan refused (%s, %d chars)",
@@ -320,10 +354,10 @@ class Daemon:
                         continue
                     self.feed(s.Key(token.key, now))
 
-    def _reader_for(self, source: Any) -> Callable[[], Awaitable[None]]:
+    def _reader_for(self, source: InputSource) -> Callable[[], Awaitable[None]]:
         return lambda: self._read_input(source)
 
-    def _device_state(self, state: Any) -> None:
+    def _device_state(self, state: DeviceState) -> None:
         self.health.devices[state.label] = state.state
         metrics = getattr(self, "metrics", None)
         if metrics is not None:
@@ -340,7 +374,7 @@ class Daemon:
 
     # ================================================================= outcomes and status
 
-    def _on_outcome(self, outcome: Any) -> None:
+    def _on_outcome(self, outcome: Outcome) -> None:
         fields = {"OP_ID": outcome.op_id, "OP_KIND": outcome.op_kind}
         if outcome.ticket_number:
             fields["TICKET_NUMBER"] = outcome.ticket_number
@@ -378,7 +412,7 @@ class Daemon:
             self.health.api = "offline"
         self._refresh_lights()
 
-    def _on_printer(self, status: Any) -> None:
+    def _on_printer(self, status: PrinterStatus) -> None:
         self.health.printer = status.summary()
         self.health.printer_status = status
         self.health.printer_needs_person = bool(status.needs_person)
@@ -419,7 +453,7 @@ class Daemon:
             "uptime_s": round(time.monotonic() - self.started_at, 1),
         }
 
-    def status_info(self) -> Any:
+    def status_info(self) -> StatusInfo:
         from kioskd.counter.slips import StatusInfo
 
         return StatusInfo(
@@ -530,7 +564,7 @@ class Daemon:
             self._publish_status()
             await asyncio.sleep(STATUS_EVERY_S)
 
-    async def _supervised(self, name: str, factory: Callable[[], Awaitable[Any]]) -> None:
+    async def _supervised(self, name: str, factory: Callable[[], Awaitable[object]]) -> None:
         """Run a task forever; restart it with backoff when it fails."""
         delay = 0.5
         while True:
@@ -691,7 +725,7 @@ class Daemon:
             self.lights.close()
         return exit_code
 
-    async def _drain(self, workers: list[asyncio.Task[Any]]) -> None:
+    async def _drain(self, workers: list[asyncio.Task[None]]) -> None:
         """Let commands in flight and pending slips finish (bounded), then stop every task."""
         deadline = time.monotonic() + DRAIN_S
         while time.monotonic() < deadline:
@@ -703,19 +737,19 @@ class Daemon:
         for task in [*workers, *self._tasks]:
             task.cancel()
 
-    def _context(self) -> Any:
+    def _context(self) -> Context:
         from kioskd.daemon.executor import Context
 
         cat = self._catalog
         return Context(
-            time_zone=cat.time_zone if cat is not None else "America/Caracas",
+            time_zone=cat.time_zone if cat is not None else DEFAULT_TIME_ZONE,
             ticket_expiration_days=getattr(cat, "ticket_expiration_days", 3) if cat else 3,
             seconds_to_cancel=getattr(cat, "seconds_to_cancel", 180) if cat else 180,
             categories=_categories(cat),
             status_info=self.status_info,
         )
 
-    def _slip_context(self) -> Any:
+    def _slip_context(self) -> SlipContext:
         from kioskd.counter.slips import SlipContext
 
         return SlipContext.from_catalog(
@@ -761,7 +795,7 @@ def _escpos_capabilities_cache(directory: str) -> None:
             os.unlink(path)
 
 
-def _categories(catalog: Any) -> tuple[str, ...]:
+def _categories(catalog: Catalog | None) -> tuple[str, ...]:
     """The game categories of the catalog's products (for the shift report's totals)."""
     products = getattr(catalog, "products", None) or {}
     items = products.values() if isinstance(products, dict) else products
