@@ -355,6 +355,7 @@ class ReconcileConfig:
 class CatalogConfig:
     refresh_s: float = key(300.0, check=_range(10, 86400))
     stale_after_s: float = key(1800.0, check=_positive_upto(7 * 86400))
+    first_load_wait_s: float = key(20.0, check=_range(0, 300))
 
 
 @dataclass(frozen=True)
@@ -932,6 +933,7 @@ def session_settings(cfg: Config, terminal_id: str) -> SessionSettings:
         not_winner_slip=cfg.pay.not_winner == "slip",
         scan_pattern=cfg.scanner.pattern,
         double_read_s=cfg.scanner.double_read_ms / 1000.0,
+        catalog_wait_s=cfg.catalog.first_load_wait_s,
         journaled_prints=True,
     )
 
