@@ -24,7 +24,8 @@ from kioskd.banklot.days import local_date, local_day_range, recent_days
 from kioskd.banklot.models import CancelResult, PayResult, ReportTotals, Ticket
 from kioskd.counter import session as s
 from kioskd.counter import slips
-from kioskd.outbox.outbox import Outbox, OutboxRefused, Outcome
+from kioskd.counter.i18n import journal_fault_detail
+from kioskd.outbox.outbox import JournalUnwritable, Outbox, OutboxRefused, Outcome
 
 log = logging.getLogger("kioskd.executor")
 
@@ -43,6 +44,7 @@ REASONS: tuple[tuple[type[BaseException], str], ...] = (
     (errors.NotSent, "offline"),
     (errors.InDoubt, "in_doubt"),
     (errors.Rejected, "rejected"),
+    (JournalUnwritable, "journal_fault"),
     (OutboxRefused, "offline_cap"),
 )
 
@@ -70,6 +72,7 @@ class Context:
     seconds_to_cancel: float = 180.0
     categories: tuple[str, ...] = ("lottery", "animalitos")  # game categories sold here
     status_info: Callable[[], slips.StatusInfo] | None = None
+    lang: str = "es"  # the slips' language (refusal details the executor words itself)
 
 
 Deliver = Callable[[Any], None]
@@ -106,6 +109,10 @@ class Executor:
             return
         try:
             await handler(self, command)
+        except JournalUnwritable as exc:
+            # The real reason, in the slip's language (never "offline limit", never English).
+            kind = exc.journal_error.kind if exc.journal_error is not None else "io"
+            self._fail(command, "journal_fault", journal_fault_detail(kind, self.context().lang))
         except (errors.BanklotError, OutboxRefused) as exc:
             self._fail(command, reason_for(exc), detail_for(exc))
         except Exception as exc:  # a bug must not leave the clerk waiting forever

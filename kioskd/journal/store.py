@@ -212,6 +212,7 @@ class Journal:
         self.crash_hook = crash_hook
         self.commits = 0
         self.attention: JournalError | None = None
+        self.fault_point: str | None = None  # what failed: a write's name, "read", "checkpoint"
         self.migrated: list[int] = []
         self.quick_check = "not run"
         self._conn: sqlite3.Connection | None = None
@@ -304,6 +305,7 @@ class Journal:
             self.attention = JournalError(
                 f"journal write failed ({point}): {exc}", kind=classify(exc)
             )
+            self.fault_point = point
             raise self.attention from exc
         self.commits += 1
         self._hook(f"{point}:after_commit")
@@ -314,6 +316,7 @@ class Journal:
             return self.conn.execute(sql, tuple(params)).fetchall()
         except sqlite3.Error as exc:
             self.attention = JournalError(f"journal read failed: {exc}", kind=classify(exc))
+            self.fault_point = "read"
             raise self.attention from exc
 
     @staticmethod
@@ -719,6 +722,59 @@ class Journal:
 
     def checkpoint(self) -> tuple[int, int, int]:
         """Fold the WAL back into the database and truncate it (bounded files)."""
-        rows = self._read("PRAGMA wal_checkpoint(TRUNCATE)")
-        busy, log, done = rows[0]
+        try:
+            busy, log, done = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error as exc:
+            # The main file refuses writes (full, read-only, immutable): the WAL keeps every
+            # commit, but it can only grow from here. A fault like any other write's.
+            self.attention = JournalError(f"journal checkpoint failed: {exc}", kind=classify(exc))
+            self.fault_point = "checkpoint"
+            raise self.attention from exc
         return int(busy), int(log), int(done)
+
+    # ----------------------------------------------------------------- healing
+
+    def heal(self, *, now: float) -> bool:
+        """After a fault: try again what failed; True (attention cleared) once it works.
+
+        A lock is first probed from a separate connection that does not wait (the daemon's
+        event loop must not sit out a busy timeout per try). Then the kind of write that failed
+        runs for real: a checkpoint for a checkpoint fault, otherwise an audited note that the
+        journal is writable again (a real commit: a disk still full still fails)."""
+        fault = self.attention
+        if fault is None:
+            return True
+        try:
+            probe = sqlite3.connect(
+                "file:" + urllib.parse.quote(os.path.abspath(self.path)) + "?mode=rw",
+                uri=True,
+                timeout=0,
+                isolation_level=None,
+            )
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+                probe.execute("ROLLBACK")
+            finally:
+                probe.close()
+        except sqlite3.Error as exc:
+            self.attention = JournalError(f"{fault} (still: {exc})", kind=classify(exc))
+            return False
+        point = self.fault_point
+        try:
+            if point == "checkpoint":
+                self.checkpoint()
+            self._write(
+                "healed",
+                lambda conn: self._history(
+                    conn,
+                    None,
+                    now,
+                    "note",
+                    detail={"journal": "writable again", "fault": str(fault), "kind": fault.kind},
+                ),
+            )
+        except JournalError:
+            return False
+        self.attention = None
+        self.fault_point = None
+        return True
