@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import os
 import pickle
@@ -524,7 +525,7 @@ class Daemon:
 
     def _journal_fault(self, fault: Any) -> None:
         text = f"{fault.kind}: {fault}"
-        if self.health.journal == text:
+        if self.health.journal.startswith(f"{fault.kind}: "):
             return  # said once per cause
         first = self.health.journal_fault_since is None
         if first:
@@ -834,6 +835,9 @@ def run_daemon(config_path: str, **kwargs: Any) -> int:
         return 2
     cfg = holder.current
     klog.setup_logging(cfg.log.level, cfg.log.target, terminal_id=cfg.terminal.id or None)
+    # A fault Python cannot catch (SIGBUS from a -shm file that vanished or cannot grow,
+    # SIGSEGV) still leaves its traceback on stderr, i.e. in the journal, before the process dies.
+    faulthandler.enable()
     daemon = Daemon(holder, **kwargs)
     try:
         return asyncio.run(daemon.run())

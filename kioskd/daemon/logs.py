@@ -341,6 +341,12 @@ def setup_logging(
         root.removeHandler(old)
         old.close()
     _installed.clear()
+    for stray in list(root.handlers):
+        # A library's import-time `logging.basicConfig()` (python-escpos does it) adds a plain
+        # stderr handler: every line twice, the second copy without redaction.
+        fmt = getattr(stray.formatter, "_fmt", None)
+        if type(stray) is logging.StreamHandler and fmt == logging.BASIC_FORMAT:
+            root.removeHandler(stray)
     static = {"TERMINAL_ID": terminal_id} if terminal_id else {}
     use_journal = target == "journald" or (
         target == "auto" and journal_wanted(environ, stream, socket_path)

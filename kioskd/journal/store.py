@@ -288,9 +288,37 @@ class Journal:
         if self.crash_hook is not None:
             self.crash_hook(point)
 
+    def _side_files(self) -> None:
+        """JournalError when the -wal or -shm file beside the journal vanished or cannot be
+        written. Checked before SQLite touches them: SQLite would write commits into a deleted
+        WAL (lost at the next open), and an -shm file that cannot grow kills the process with
+        SIGBUS inside a checkpoint, where nothing can be caught or logged."""
+        for suffix in ("-wal", "-shm"):
+            side = self.path + suffix
+            if not os.path.exists(side):
+                raise JournalError(
+                    f"the journal's {suffix} file vanished: stop kioskd cleanly (the WAL still "
+                    "open is folded back at close), then run `kioskd journal check`",
+                    kind="io",
+                )
+            if not os.access(side, os.W_OK):
+                raise JournalError(
+                    f"the journal's {suffix} file cannot be written (permissions or an "
+                    "immutable flag)",
+                    kind="readonly",
+                )
+
+    def _guard(self, point: str) -> None:
+        try:
+            self._side_files()
+        except JournalError as exc:
+            self.attention, self.fault_point = exc, point
+            raise
+
     def _write(self, point: str, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run `body` in one IMMEDIATE transaction and commit it durably."""
         conn = self.conn
+        self._guard(point)
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -722,6 +750,7 @@ class Journal:
 
     def checkpoint(self) -> tuple[int, int, int]:
         """Fold the WAL back into the database and truncate it (bounded files)."""
+        self._guard("checkpoint")
         try:
             busy, log, done = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         except sqlite3.Error as exc:
@@ -744,6 +773,11 @@ class Journal:
         fault = self.attention
         if fault is None:
             return True
+        point = self.fault_point
+        try:
+            self._side_files()
+        except JournalError:
+            return False  # the first cause stands
         try:
             probe = sqlite3.connect(
                 "file:" + urllib.parse.quote(os.path.abspath(self.path)) + "?mode=rw",
@@ -756,10 +790,8 @@ class Journal:
                 probe.execute("ROLLBACK")
             finally:
                 probe.close()
-        except sqlite3.Error as exc:
-            self.attention = JournalError(f"{fault} (still: {exc})", kind=classify(exc))
-            return False
-        point = self.fault_point
+        except sqlite3.Error:
+            return False  # still locked (or unopenable): the first cause stands
         try:
             if point == "checkpoint":
                 self.checkpoint()
@@ -774,6 +806,7 @@ class Journal:
                 ),
             )
         except JournalError:
+            self.attention, self.fault_point = fault, point  # the first cause stands
             return False
         self.attention = None
         self.fault_point = None

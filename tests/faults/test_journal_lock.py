@@ -4,6 +4,7 @@ shown, lit; healed by itself once the lock is gone (the real daemon, a real `sql
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import sqlite3
@@ -12,6 +13,7 @@ import subprocess
 import pytest
 
 from kioskd.daemon import logs as klog
+from kioskd.doctor.checks import judge_daemon, observe_daemon
 from tests.flows.conftest import running_kiosk, texts
 
 pytestmark = pytest.mark.skipif(shutil.which("sqlite3") is None, reason="needs the sqlite3 CLI")
@@ -62,6 +64,10 @@ async def test_a_held_lock_refuses_with_the_reason_and_heals_by_itself(tmp_path,
             status = kiosk.daemon.status()
             assert status["journal"].startswith("locked") and status["state"] == "attention"
             await kiosk.wait_for(lambda: len(fault_lines(caplog)) >= 1)
+            doctor = judge_daemon(
+                await asyncio.to_thread(observe_daemon, str(tmp_path / "ctl.sock"))
+            )
+            assert doctor[0].status == "FAIL" and "locked" in doctor[0].detail
             kiosk.type("+6.12.10\n\n")  # a second refusal while the lock is held
             await kiosk.slip("rejected", nth=2, timeout_s=15)
             assert len(fault_lines(caplog)) == 1, "the fault is said once"
