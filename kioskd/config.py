@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import re
 import tomllib
@@ -35,6 +36,9 @@ from typing import Any
 from kioskd.input.devices import DEVICE_FORMS, Selector  # noqa: F401 - DEVICE_FORMS re-exported
 
 DEFAULT_PATH = Path("/etc/kioskd/kioskd.toml")
+# `kioskd run` exits with this (EX_CONFIG, sysexits.h) when the config is invalid: the unit's
+# RestartPreventExitStatus= names it, so a broken file is not restarted every few seconds.
+EXIT_CONFIG = 78
 CREDENTIAL_NAME = "api_password"
 
 # --------------------------------------------------------------------------------------------
@@ -90,6 +94,17 @@ def _positive(value: Any) -> str | None:
     return None if value > 0 else f"must be > 0, got {value}"
 
 
+def _positive_upto(hi: float) -> Check:
+    """> 0 and <= hi: a timeout or period a person would still call sensible."""
+
+    def check(value: Any) -> str | None:
+        if not 0 < value <= hi:
+            return f"must be > 0 and <= {hi:g}, got {value}"
+        return None
+
+    return check
+
+
 DeviceSpec = Selector  # the old name of a parsed device string
 
 
@@ -136,16 +151,57 @@ def _abs_path(value: str | None) -> str | None:
 
 
 def _scan_pattern(value: str) -> str | None:
+    # The session's own parser first (compiles, groups, no exponential backtracking).
+    from kioskd.counter.scan import ScanParser
+
     try:
-        groups = set(re.compile(value).groupindex)
-    except re.error as exc:
-        return f"not a valid regular expression: {exc}"
+        ScanParser(value)
+    except ValueError as exc:
+        return str(exc)
+    groups = set(re.compile(value).groupindex)
     missing = {"ticket", "pin"} - groups
     if missing:
         return f"needs named groups ticket and pin (and optionally date); missing {sorted(missing)}"
     unknown = groups - {"ticket", "pin", "date"}
     if unknown:
         return f"unknown named groups {sorted(unknown)}; allowed: ticket, pin, date"
+    return None
+
+
+def _abs_path_or_empty(value: str) -> str | None:
+    return _abs_path(value) if value else None
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`metrics.listen`: "HOST:PORT" or "[::1]:PORT" on a loopback address -> (host, port).
+    Raises ValueError naming the accepted form."""
+    m = re.match(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})$", text)
+    if not m:
+        raise ValueError(
+            f"must be HOST:PORT such as '127.0.0.1:9839' or '[::1]:9839', got {text!r}"
+        )
+    host = m.group("v6") or m.group("host")
+    port = int(m.group("port"))
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port must be 1..65535, got {port}")
+    if host not in LOOPBACK_HOSTS:
+        raise ValueError(
+            f"must be a loopback address ({', '.join(LOOPBACK_HOSTS)}), got {host!r}: "
+            "remote Prometheus servers scrape node-exporter, which reads metrics.textfile_dir"
+        )
+    return host, port
+
+
+def _listen(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        parse_listen(value)
+    except ValueError as exc:
+        return str(exc)
     return None
 
 
@@ -165,6 +221,24 @@ def _xkb_layout(value: str) -> str | None:
         return (
             f"must be an xkb layout name such as 'us', 'es', 'latam' or 'us(intl)', got {value!r}"
         )
+    from kioskd.input.xkb import Layout, UnknownLayout
+
+    try:
+        Layout(value)  # compiled as the reader compiles it
+    except UnknownLayout as exc:
+        return f"{exc}: not installed here, or misspelt"
+    return None
+
+
+TERMINAL_ID_MAX = 32
+
+
+def _terminal_id(value: str) -> str | None:
+    # Printed on every slip and sent in every log entry: short, one line, printable.
+    if len(value) > TERMINAL_ID_MAX:
+        return f"must be at most {TERMINAL_ID_MAX} characters, got {len(value)}"
+    if not value.isprintable():
+        return "must be printable characters on one line"
     return None
 
 
@@ -208,7 +282,7 @@ def key(
 
 @dataclass(frozen=True)
 class TerminalConfig:
-    id: str = key("", check=None)
+    id: str = key("", check=_terminal_id)
     locale: str = key("es", choices=("es", "en"))
     currency: str = key("Bs.", check=_nonempty)
     agency_name: str = key("")
@@ -220,8 +294,8 @@ class ApiConfig:
     email: str = key("", check=_nonempty, required=True)
     password: str | None = key(None, secret=True)
     password_file: str | None = key(None, check=_abs_path)
-    connect_timeout_s: float = key(5.0, check=_positive)
-    read_timeout_s: float = key(15.0, check=_positive)
+    connect_timeout_s: float = key(5.0, check=_positive_upto(300))
+    read_timeout_s: float = key(15.0, check=_positive_upto(600))
     verify_tls: bool = key(True)
     ca_bundle: str | None = key(None, check=_abs_path)
 
@@ -262,20 +336,20 @@ class OfflineConfig:
     create_max_age_s: float = key(120.0, check=_range(0, 86400))
     pay_max_age_s: float = key(600.0, check=_range(0, 86400))
     max_queued: int = key(20, check=_range(0, 10000))
-    max_queued_amount: int = key(2000, check=_range(0))
+    max_queued_amount: int = key(2000, check=_range(0, 10**9))
 
 
 @dataclass(frozen=True)
 class ReconcileConfig:
     quiet_period_s: float = key(60.0, check=_range(0, 3600))
     probes: int = key(5, check=_range(1, 1000))
-    probe_interval_s: float = key(30.0, check=_positive)
+    probe_interval_s: float = key(30.0, check=_positive_upto(86400))
 
 
 @dataclass(frozen=True)
 class CatalogConfig:
     refresh_s: float = key(300.0, check=_range(10, 86400))
-    stale_after_s: float = key(1800.0, check=_positive)
+    stale_after_s: float = key(1800.0, check=_positive_upto(7 * 86400))
 
 
 @dataclass(frozen=True)
@@ -356,7 +430,7 @@ class KeymapConfig:
 class PrinterConfig:
     uri: str = key("file:///dev/kiosk/printer", check=_printer_uri)
     paper_mm: int = key(80, choices=(58, 80))
-    timeout_s: float = key(10.0, check=_positive)
+    timeout_s: float = key(10.0, check=_positive_upto(300))
     # Folder that receives a PNG preview of every printed slip (demo, field checks). None: off.
     preview_dir: str | None = key(None, check=_abs_path)
 
@@ -394,6 +468,19 @@ class LogConfig:
     target: str = key("auto", choices=("auto", "journald", "stderr"))
 
 
+DEFAULT_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Prometheus metrics (kioskd.daemon.metrics): node-exporter's textfile collector, and
+    optionally a loopback HTTP endpoint. Empty strings turn either off."""
+
+    textfile_dir: str = key(DEFAULT_TEXTFILE_DIR, check=_abs_path_or_empty)
+    listen: str = key("", check=_listen)
+    interval_s: float = key(5.0, check=_range(1, 300))
+
+
 @dataclass(frozen=True)
 class Config:
     terminal: TerminalConfig = field(default_factory=TerminalConfig)
@@ -412,6 +499,7 @@ class Config:
     functions: FunctionsConfig = field(default_factory=FunctionsConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     # The files read, in order (main file first); not a key.
     sources: tuple[str, ...] = field(default=(), compare=False)
 
@@ -529,6 +617,8 @@ def _coerce(tp: Any, value: Any) -> tuple[Any, str | None]:
         return None, "must be an integer"
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):  # TOML has nan and inf; no key means either
+                return None, "must be a finite number"
             return float(value), None
         return None, "must be a number"
     if tp is str:
@@ -642,6 +732,14 @@ def _cross_checks(cfg: Config, where: dict[str, tuple[str, int | None]]) -> list
         )
     if cfg.catalog.stale_after_s < cfg.catalog.refresh_s:
         err("catalog.stale_after_s", "must be >= catalog.refresh_s")
+    from kioskd.counter.session import FUNCTIONS
+
+    numbers = sorted(int(n) for n in FUNCTIONS if n)
+    unknown = [n for n in cfg.functions.protected if n not in numbers]
+    if unknown:
+        err("functions.protected", f"no such function {unknown}; functions are {numbers}")
+    elif cfg.functions.protected and not cfg.functions.supervisor_code:
+        err("functions.protected", "needs functions.supervisor_code (asked before they run)")
     spec_s, spec_k = (
         parse_device_or_none(cfg.scanner.device),
         parse_device_or_none(cfg.keypad.device),
@@ -755,6 +853,8 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
     # Cross-key rules see defaults where a key was bad: report them only for keys still clean.
     bad_keys = {e.key for e in errors}
     errors.extend(e for e in _cross_checks(cfg, where) if e.key not in bad_keys)
+    if not errors:
+        errors.extend(_runtime_checks(cfg, where))
     if errors:
         order = {_display_name(p, main): i for i, p in enumerate(config_files(main))}
         errors.sort(key=lambda e: (order.get(e.file, -1), e.line or 0))
@@ -793,6 +893,73 @@ def input_sources(cfg: Config) -> list[Any]:
         ),
     ]
     return [c for c in configs if c.device and c.device != "none"]
+
+
+def keymap_table(bindings: Mapping[str, str]) -> dict[str, list[str]]:
+    """Config `[keymap]` (key name -> action, rebinding single keys) applied on top of the
+    session's default keymap, as the action -> key names table `Keymap` takes."""
+    from kioskd.counter.keymap import DEFAULT_BINDINGS
+
+    table = {action: list(keys) for action, keys in DEFAULT_BINDINGS.items()}
+    for key_name, action in dict(bindings).items():
+        for keys in table.values():
+            if key_name in keys:
+                keys.remove(key_name)
+        if action not in (None, "none"):
+            table.setdefault(str(action), []).append(str(key_name))
+    return {action: keys for action, keys in table.items() if keys}
+
+
+def session_keymap(cfg: Config) -> Any:
+    """The counter session's `Keymap`, as `kioskd run` builds it."""
+    from kioskd.counter.keymap import Keymap
+
+    return Keymap.from_config(keymap_table(cfg.keymap.bindings))
+
+
+def session_settings(cfg: Config, terminal_id: str) -> Any:
+    """The counter session's `SessionSettings`, as `kioskd run` builds them."""
+    from kioskd.counter.session import SessionSettings
+
+    return SessionSettings(
+        idle_reset_s=cfg.input.idle_reset_s or math.inf,  # 0: never reset
+        lang=cfg.terminal.locale,
+        currency=cfg.terminal.currency,
+        terminal_id=terminal_id,
+        supervisor_code=cfg.functions.supervisor_code or None,
+        supervised_functions=frozenset(str(n) for n in cfg.functions.protected),
+        not_winner_slip=cfg.pay.not_winner == "slip",
+        scan_pattern=cfg.scanner.pattern,
+        double_read_s=cfg.scanner.double_read_ms / 1000.0,
+        journaled_prints=True,
+    )
+
+
+def _runtime_checks(cfg: Config, where: dict[str, tuple[str, int | None]]) -> list[ConfigError]:
+    """Build what `kioskd run` builds at start from the config (input readers, keymap, session
+    settings): anything that refuses there is refused here first, with file, line and key."""
+    from kioskd.input.reader import InputSource
+
+    out: list[ConfigError] = []
+
+    def err(dotted: str, msg: str) -> None:
+        file, line = where.get(dotted, (cfg.sources[0] if cfg.sources else "?", None))
+        out.append(ConfigError(file, line, dotted, msg))
+
+    for source in input_sources(cfg):
+        try:
+            InputSource(source)
+        except ValueError as exc:
+            err(f"{source.label}.device", str(exc))
+    try:
+        session_keymap(cfg)
+    except ValueError as exc:
+        err("keymap", str(exc))
+    try:
+        session_settings(cfg, cfg.terminal.id or "check")
+    except ValueError as exc:
+        err("functions.protected" if "supervis" in str(exc) else "input.idle_reset_s", str(exc))
+    return out
 
 
 def summary(cfg: Config) -> str:

@@ -17,14 +17,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date as Date
 from typing import Any, ClassVar
 
 from kioskd.banklot import errors
+from kioskd.banklot.api import BanklotApi
 from kioskd.banklot.days import local_date, local_day_range, recent_days
 from kioskd.banklot.models import CancelResult, PayResult, ReportTotals, Ticket
+from kioskd.clock import Clock
 from kioskd.counter import session as s
 from kioskd.counter import slips
 from kioskd.counter.i18n import journal_fault_detail
+from kioskd.journal.json_columns import Result
 from kioskd.outbox.outbox import JournalUnwritable, Outbox, OutboxRefused, Outcome
 
 log = logging.getLogger("kioskd.executor")
@@ -75,7 +79,7 @@ class Context:
     lang: str = "es"  # the slips' language (refusal details the executor words itself)
 
 
-Deliver = Callable[[Any], None]
+Deliver = Callable[[s.Event], None]
 
 
 class Executor:
@@ -83,9 +87,9 @@ class Executor:
 
     def __init__(
         self,
-        client: Any,
+        client: BanklotApi,
         outbox: Outbox,
-        clock: Any,
+        clock: Clock,
         deliver: Deliver,
         context: Callable[[], Context],
     ) -> None:
@@ -119,13 +123,13 @@ class Executor:
             log.exception("command %s failed", type(command).__name__)
             self._fail(command, "error", type(exc).__name__)
 
-    def _done(self, command: s.Command, data: Any) -> None:
+    def _done(self, command: s.Command, data: object) -> None:
         self.deliver(s.Done(command.command_id, data, now=self.clock.now()))
 
     def _fail(self, command: s.Command, reason: str, detail: str = "") -> None:
         self.deliver(s.Failed(command.command_id, reason, detail, now=self.clock.now()))
 
-    async def _find_date(self, ticket: int, date: Any) -> Any:
+    async def _find_date(self, ticket: int, date: Date | str | None) -> Date | str:
         """The ticket's local creation date: given, or searched over the expiration window."""
         if date is not None:
             return date
@@ -256,9 +260,9 @@ class Executor:
         else:
             self._waiting[outcome.op_id] = command  # alarm and friends: keep waiting
 
-    def _result_of(self, op_id: int) -> Any:
+    def _result_of(self, op_id: int) -> Ticket | PayResult | CancelResult:
         op = self.outbox.journal.get(op_id)
-        result = dict(op.result or {})
+        result: Result = op.result or {}
         if op.kind == "create":
             return Ticket.from_json({**result, "pin_number": op.pin_number})
         if op.kind == "pay":
@@ -271,5 +275,5 @@ class Executor:
         return CancelResult(ticket_number=int(op.ticket_number or 0), status="canceled")
 
 
-def _iso(date: Any) -> str:
-    return date.isoformat() if hasattr(date, "isoformat") else str(date)
+def _iso(date: Date | str) -> str:
+    return date.isoformat() if isinstance(date, Date) else str(date)

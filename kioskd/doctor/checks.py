@@ -645,6 +645,8 @@ def observe_journal(path: str) -> JournalFacts:
 
 def judge_journal(facts: JournalFacts) -> Finding:
     """Attention (unusable journal) FAILs; in-doubt, conflicts, alarms and unprinted jobs WARN."""
+    from kioskd.journal import states
+
     path = facts.path
     if not facts.exists:
         if not facts.dir_writable:
@@ -698,7 +700,7 @@ def judge_journal(facts: JournalFacts) -> Finding:
         "unprinted": facts.unprinted,
         "alarms": facts.alarms,
     }
-    doubtful = sum(facts.counts.get(s, 0) for s in ("in_doubt", "reconciling", "sending"))
+    doubtful = sum(facts.counts.get(s, 0) for s in states.DOUBTFUL | {states.SENDING})
     conflicts = facts.counts.get("conflict", 0)
     concerns, hints = [], []
     if doubtful:

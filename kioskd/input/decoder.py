@@ -6,7 +6,7 @@ with `tick(now)`):
   same moment cannot mix their characters.
 - Modifier state is kept here: held modifier keys (Shift, Ctrl, Alt, AltGr...) form the
   *depressed* mask; lock keys (Caps Lock, Num Lock) toggle the *locked* mask on press. Which key
-  is which comes from the layout (`keymap.Layout`). The text of a key is the layout's answer for
+  is which comes from the layout (`xkb.Layout`). The text of a key is the layout's answer for
   (code, depressed, locked), so levels, AltGr, Caps Lock, Num Lock on the keypad and Ctrl+letter
   control characters (Ctrl+] is GS on ``us``) all follow XKB.
 - Autorepeat (value 2) is ignored: a scanner never means it and a keypad key held down must not

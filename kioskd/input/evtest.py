@@ -212,7 +212,7 @@ class KeyScript:
         return self
 
     def type_text(self, text: str, layout: _Keystrokes) -> KeyScript:
-        """Type `text` on `layout` (a `keymap.Layout`); '\\n' is Enter."""
+        """Type `text` on `layout` (an `xkb.Layout`); '\\n' is Enter."""
         for char in text:
             code, modifiers = layout.keystrokes_for(char)
             self.tap(code, *modifiers)

@@ -112,6 +112,8 @@ UNFINISHED: frozenset[State] = frozenset(STATES) - TERMINAL
 MAYBE_APPLIED: frozenset[State] = frozenset({SENDING, IN_DOUBT, RECONCILING, CONFLICT})
 # States whose outcome is not known yet (the server may or may not have applied it).
 DOUBTFUL: frozenset[State] = frozenset({IN_DOUBT, RECONCILING})
+# States the outbox still works on by itself (a conflict waits for a person instead).
+AWAITING_OUTBOX: frozenset[State] = UNFINISHED - {CONFLICT}
 # The state a new operation is born in: `queued` (waits for the outbox) or `sending` (the
 # outbox is free and sends it at once: the intent commit doubles as the "sending" commit).
 INITIAL_STATES: frozenset[State] = frozenset({QUEUED, SENDING})

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from kioskd.journal import schema, states
+from kioskd.journal.json_columns import Payload, PrintJobPayload, Result, Watermark
 
 CREATE = "create"
 PAY = "pay"
@@ -62,15 +63,15 @@ class Operation:
 
     id: int
     kind: str
-    payload: dict[str, Any] = field(repr=False)
+    payload: Payload = field(repr=False)
     amount: int
     deadline: float
     state: str
     ticket_number: int | None
     pin_number: int | None = field(repr=False)
-    result: dict[str, Any] | None = field(repr=False)
+    result: Result | None = field(repr=False)
     reason: str | None
-    watermark: dict[str, Any] | None
+    watermark: Watermark | None
     sent_at: float | None
     attempts: int
     probes: int
@@ -84,7 +85,7 @@ class PrintJob:
     id: int
     op_id: int | None
     kind: str
-    payload: dict[str, Any]
+    payload: PrintJobPayload
     created_at: float
     printed_at: float | None
     reprint: bool
@@ -382,13 +383,13 @@ class Journal:
     def add(
         self,
         kind: str,
-        payload: dict[str, Any],
+        payload: Payload,
         *,
         amount: int,
         deadline: float,
         now: float,
         state: str = states.QUEUED,
-        watermark: dict[str, Any] | None = None,
+        watermark: Watermark | None = None,
         pin_number: int | None = None,
         ticket_number: int | None = None,
         detail: dict[str, Any] | None = None,
@@ -449,11 +450,11 @@ class Journal:
         history_kind: str = "transition",
         ticket_number: int | None = None,
         pin_number: int | None = None,
-        result: dict[str, Any] | None = None,
+        result: Result | None = None,
         reason: str | None = None,
-        watermark: dict[str, Any] | None = None,
+        watermark: Watermark | None = None,
         next_attempt_at: float | None = None,
-        print_job: tuple[str, dict[str, Any]] | None = None,
+        print_job: tuple[str, PrintJobPayload] | None = None,
         request_digest: str | None = None,
         response_digest: str | None = None,
     ) -> Operation:
@@ -616,7 +617,7 @@ class Journal:
         conn: sqlite3.Connection,
         op_id: int | None,
         kind: str,
-        payload: dict[str, Any],
+        payload: PrintJobPayload,
         now: float,
         reprint: bool = False,
     ) -> int:
@@ -632,7 +633,7 @@ class Journal:
         self,
         op_id: int | None,
         kind: str,
-        payload: dict[str, Any],
+        payload: PrintJobPayload,
         *,
         now: float,
         reprint: bool = False,

@@ -26,13 +26,15 @@ import random
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from kioskd.banklot import errors
+from kioskd.banklot.api import BanklotApi
 from kioskd.banklot.days import local_date, utc_iso
-from kioskd.banklot.models import Ticket, WagerRequest
+from kioskd.banklot.models import CancelResult, PayResult, Ticket, WagerJson, WagerRequest
 from kioskd.clock import Clock
 from kioskd.journal import states
+from kioskd.journal.json_columns import Payload, PrintJobPayload, Result, Watermark
 from kioskd.journal.store import CANCEL, CREATE, PAY, Journal, JournalError, Operation, digest
 from kioskd.outbox import reconcile
 from kioskd.outbox.policy import Policy
@@ -74,7 +76,7 @@ class Outcome:
     error: BaseException | None = field(default=None, repr=False)
 
 
-def _wagers_json(wagers: Sequence[Any]) -> list[dict[str, Any]]:
+def _wagers_json(wagers: Sequence[Any]) -> list[WagerJson]:
     out = []
     for w in wagers:
         if isinstance(w, dict):
@@ -85,7 +87,7 @@ def _wagers_json(wagers: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _ticket_result(ticket: Ticket) -> dict[str, Any]:
+def _ticket_result(ticket: Ticket) -> Result:
     """The ticket as the journal row keeps it (the PIN has its own column): enough to print
     and reprint the slip without the network (`Ticket.from_json` reads it back)."""
     out: dict[str, Any] = {
@@ -112,7 +114,7 @@ def _ticket_result(ticket: Ticket) -> dict[str, Any]:
         value = getattr(ticket, key)
         if value is not None:
             out["ticket_uuid" if key == "uuid" else key] = value
-    return out
+    return cast(Result, out)  # the keys above are Result's
 
 
 class Outbox:
@@ -121,7 +123,7 @@ class Outbox:
     def __init__(
         self,
         journal: Journal,
-        client: Any,
+        client: BanklotApi,
         clock: Clock,
         policy: Policy | None = None,
         *,
@@ -249,7 +251,7 @@ class Outbox:
             if op.id not in self._ready
         )
 
-    async def _watermark(self) -> dict[str, Any]:
+    async def _watermark(self) -> Watermark:
         """The account's newest ticket right now (read before a create is sent)."""
         try:
             last = await self.client.last()
@@ -290,7 +292,7 @@ class Outbox:
     async def _submit(
         self,
         kind: str,
-        payload: dict[str, Any],
+        payload: Payload,
         amount: int,
         deadline: float,
         *,
@@ -327,8 +329,8 @@ class Outbox:
             self._wake.set()
             return op_id
 
-    def _add(self, kind: str, payload: dict[str, Any], amount: int, deadline: float, state: str,
-             watermark: dict[str, Any] | None, pin_number: int | None,
+    def _add(self, kind: str, payload: Payload, amount: int, deadline: float, state: str,
+             watermark: Watermark | None, pin_number: int | None,
              ticket_number: int | None) -> int:  # fmt: skip
         return self.journal.add(
             kind,
@@ -445,7 +447,7 @@ class Outbox:
                 continue
             if op.kind != CREATE and self._ticket_busy(op.kind, op.ticket_number, op.id):
                 continue
-            watermark = None
+            watermark: Watermark | None = None
             if op.kind == CREATE:
                 try:
                     watermark = await self._watermark()
@@ -521,11 +523,13 @@ class Outbox:
 
     # ----------------------------------------------------------------- sending
 
-    async def _call(self, op: Operation) -> Any:
+    async def _call(self, op: Operation) -> Ticket | PayResult | CancelResult:
         p = op.payload
         if op.kind == CREATE:
             return await self.client.create([WagerRequest(**w) for w in p["wagers"]])
         if op.kind == PAY:
+            if op.pin_number is None:  # submit_pay always stores it
+                raise ValueError("pin_number must be a non-negative int")
             return await self.client.pay(p["ticket_number"], op.pin_number, p["date"])
         return await self.client.cancel(p["ticket_number"])
 
@@ -630,14 +634,14 @@ class Outbox:
         pin = None
         if op.kind == CREATE:
             ticket_number, pin = result.ticket_number, result.pin_number
-            stored = _ticket_result(result)
+            stored: Result = _ticket_result(result)
         elif op.kind == PAY:
             # A PayResult when answered; the looked-up Ticket (status paid) when reconciled.
             prize = getattr(result, "prize", None)
             stored = {"status": "paid", "prize": prize, "paid_at": getattr(result, "paid_at", None)}
         else:
             stored = {"status": "canceled"}
-        job = (
+        job: tuple[str, PrintJobPayload] = (
             PRINT_FOR_DONE[op.kind],
             {"kind": op.kind, "ticket_number": ticket_number, "how": how},
         )
@@ -693,7 +697,7 @@ class Outbox:
         except errors.TicketNotFound:
             last = None
         journaled = self._journaled_numbers(exclude=op.id)
-        facts = {
+        facts: dict[str, Any] = {
             "wagers": op.payload["wagers"],
             "amount": op.amount,
             "watermark": op.watermark,
@@ -899,7 +903,7 @@ class Outbox:
             now = self.clock.now()
             op = self.journal.get(op_id)
             if applied:
-                job = (
+                job: tuple[str, PrintJobPayload] = (
                     PRINT_FOR_DONE[op.kind],
                     {
                         "kind": op.kind,

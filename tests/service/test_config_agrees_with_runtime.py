@@ -51,7 +51,8 @@ PRINTERS = {
 
 
 def check_config_accepts(tmp_path: Path, section: str, line: str, extra: str = "") -> bool:
-    path = write(tmp_path / "kioskd.toml", MINIMAL + f"[{section}]\n{line}\n{extra}")
+    table = "" if section == "api" else f"[{section}]\n"  # MINIMAL ends inside [api]
+    path = write(tmp_path / "kioskd.toml", MINIMAL + f"{table}{line}\n{extra}")
     errors = c.check(path)
     assert all(e.line is not None and e.key for e in errors), errors  # file, line and key
     return not errors
@@ -87,3 +88,56 @@ def test_device_strings(tmp_path: Path, text: str, good: bool) -> None:
 def test_printer_uris(tmp_path: Path, uri: str, good: bool) -> None:
     assert check_config_accepts(tmp_path, "printer", f'uri = "{uri}"') is good
     assert runtime_accepts_printer(uri) is good
+
+
+def runtime_builds(path: Path) -> None:
+    """What `kioskd run` builds from the config at start (readers, keymap, session)."""
+    from kioskd.counter.session import CounterSession
+
+    cfg = c.load_config(path)
+    for source in c.input_sources(cfg):
+        InputSource(source)
+    CounterSession(c.session_keymap(cfg), c.session_settings(cfg, cfg.terminal.id or "k"))
+
+
+VALUES = [
+    # (section, line, accepted)
+    ("scanner", 'layout = "latam"', True),
+    ("scanner", 'layout = "us(intl)"', True),
+    ("scanner", 'layout = "zz"', False),  # well-formed, but no such layout: compiled, refused
+    ("keypad", 'layout = "qq(nope)"', False),
+    ("offline", "pay_max_age_s = nan", False),
+    ("catalog", "refresh_s = nan", False),
+    ("api", "read_timeout_s = inf", False),
+    ("printer", "timeout_s = 1e9", False),
+    ("api", "connect_timeout_s = 2.5", True),
+    ("input", "idle_reset_s = 0", True),  # "never": the session must accept it too
+    ("terminal", 'id = "kiosk-07"', True),
+    ("terminal", f'id = "{"x" * 100_000}"', False),
+    ("terminal", 'id = "a\\nb"', False),
+    ("journal", 'path = "journal.sqlite3"', False),
+    ("scanner", r"pattern = '^(?P<ticket>\d{8})(?P<pin>\d{8})$'", True),
+    ("scanner", r"pattern = '^(?P<ticket>(\d+)+)(?P<pin>\d{8})$'", False),  # froze the loop
+    ("scanner", r"pattern = '^(?P<ticket>(?:\d|\d\d)*)(?P<pin>\d{8})$'", False),
+    ("scanner", r"pattern = '^(?P<ticket>(?:\d{2}){4})(?P<pin>\d{8})$'", True),
+    ("scanner", r"pattern = '^(?P<ticket>\d{8})$'", False),  # no pin group
+    ("functions", "protected = [5]", False),  # no function 5: the session refused it at start
+    ("functions", "protected = [3]", False),  # needs a supervisor code
+    ("scanner", "double_read_ms = 20000", False),
+    ("scanner", 'numlock = "sometimes"', False),
+]
+
+
+@pytest.mark.parametrize(("section", "line", "good"), VALUES)
+def test_values(tmp_path: Path, section: str, line: str, good: bool) -> None:
+    assert check_config_accepts(tmp_path, section, line) is good
+    if good:
+        runtime_builds(tmp_path / "kioskd.toml")
+
+
+def test_a_scan_pattern_that_passes_matches_a_long_scan_at_once(tmp_path: Path) -> None:
+    """The refused shapes are the slow ones: a flat pattern answers a 4096-digit scan."""
+    from kioskd.counter.scan import ScanParser
+
+    parser = ScanParser(r"^(?P<ticket>\d{6,10})[-/ ]?(?P<pin>\d{8})$")
+    assert parser.parse("1" * 4096 + "x").__class__.__name__ == "BadScan"
