@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kioskd import __version__
+from kioskd.banklot.days import DEFAULT_TIME_ZONE
 from kioskd.clock import Clock, SystemClock
 from kioskd.config import EXIT_CONFIG, Config, ConfigHolder
 from kioskd.daemon import logs as klog
@@ -187,7 +188,7 @@ class Daemon:
         from kioskd.outbox.policy import Policy
 
         o, r = self.cfg.offline, self.cfg.reconcile
-        tz = self._catalog.time_zone if self._catalog is not None else "America/Caracas"
+        tz = self._catalog.time_zone if self._catalog is not None else DEFAULT_TIME_ZONE
         return Policy(
             create_max_age_s=o.create_max_age_s,
             pay_max_age_s=o.pay_max_age_s,
@@ -507,14 +508,17 @@ class Daemon:
             self.health.api = "login refused"
             log.error("catalog refresh: login refused: %s", exc)
             self._refresh_lights()
+            self._catalog_failed("login", now)
             return False
         except errors.NotSent as exc:
             self.health.api = "offline"
             log.warning("catalog refresh: API unreachable: %s", exc)
             self._refresh_lights()
+            self._catalog_failed("offline", now)
             return False
         except errors.BanklotError as exc:
             log.warning("catalog refresh failed: %s", exc)
+            self._catalog_failed("error", now)
             return False
         self._catalog = catalog
         self.health.api = "ok"
@@ -526,6 +530,13 @@ class Daemon:
         self.outbox.policy = self._policy()
         _give_memory_back()
         return True
+
+    def _catalog_failed(self, why: str, now: float) -> None:
+        """No catalog at all yet: what waits for the first one is handled (and refused) now."""
+        from kioskd.counter import session as s
+
+        if self._catalog is None:
+            self.feed(s.CatalogFailed(why, now))
 
     async def _catalog_loop(self) -> None:
         refresh_s = self.cfg.catalog.refresh_s
@@ -796,7 +807,7 @@ class Daemon:
 
         cat = self._catalog
         return Context(
-            time_zone=cat.time_zone if cat is not None else "America/Caracas",
+            time_zone=cat.time_zone if cat is not None else DEFAULT_TIME_ZONE,
             ticket_expiration_days=getattr(cat, "ticket_expiration_days", 3) if cat else 3,
             seconds_to_cancel=getattr(cat, "seconds_to_cancel", 180) if cat else 180,
             categories=_categories(cat),

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from kioskd.banklot import errors
 from kioskd.banklot.api import BanklotApi
-from kioskd.banklot.days import local_date, local_day_range, recent_days
+from kioskd.banklot.days import DEFAULT_TIME_ZONE, local_date, local_day_range, recent_days
 from kioskd.banklot.models import CancelResult, PayResult, ReportTotals, Ticket
 from kioskd.clock import Clock
 from kioskd.counter import session as s
@@ -71,7 +71,7 @@ def detail_for(exc: BaseException) -> str:
 class Context:
     """What the executor needs to know about the kiosk right now (refreshed by the daemon)."""
 
-    time_zone: str = "America/Caracas"
+    time_zone: str = DEFAULT_TIME_ZONE
     ticket_expiration_days: int = 3
     seconds_to_cancel: float = 180.0
     categories: tuple[str, ...] = ("lottery", "animalitos")  # game categories sold here
@@ -123,7 +123,7 @@ class Executor:
             log.exception("command %s failed", type(command).__name__)
             self._fail(command, "error", type(exc).__name__)
 
-    def _done(self, command: s.Command, data: object) -> None:
+    def _done(self, command: s.Command, data: s.ResultData) -> None:
         self.deliver(s.Done(command.command_id, data, now=self.clock.now()))
 
     def _fail(self, command: s.Command, reason: str, detail: str = "") -> None:

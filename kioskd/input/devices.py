@@ -25,7 +25,6 @@ import errno
 import fnmatch
 import os
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -345,7 +344,3 @@ def find_matches(
     """Nodes that `selector` names, now (nodes that could not be probed go to `not_yet`)."""
     infos = enumerate_devices(base_dir, opener, not_yet)
     return [info for info in infos if selector.matches(info)]
-
-
-def describe(infos: Iterable[DeviceInfo]) -> list[str]:
-    return [f"{i.path} {i.vendor_product} {i.name!r}" for i in infos]

@@ -514,13 +514,6 @@ class Outbox:
         self._stopping = True
         self._wake.set()
 
-    async def settle(self, max_steps: int = 10_000) -> int:
-        """Step until nothing is due now (tests). Returns the number of steps that did work."""
-        done = 0
-        while done < max_steps and await self.step():
-            done += 1
-        return done
-
     # ----------------------------------------------------------------- sending
 
     async def _call(self, op: Operation) -> Ticket | PayResult | CancelResult:

@@ -18,17 +18,15 @@ import json
 import shutil
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from kioskd.counter.scan import barcode_data
 from kioskd.proving.books import check as check_books
 from kioskd.proving.books import summary
 from kioskd.proving.harness import VirtualKiosk
+from kioskd.proving.sim.games import local_day
 
-TZ = "America/Caracas"
 LIGHT_WORDS = {
     "ready": "green steady (ready)",
     "working": "green blinking (working)",
@@ -106,7 +104,7 @@ class Shift:
     def last_ticket(self) -> dict[str, Any]:
         op = self.done_creates()[-1]
         result = json.loads(op["result"])
-        day = datetime.fromtimestamp(result["created_at"], ZoneInfo(TZ)).date()
+        day = local_day(result["created_at"])
         return {
             "ticket": op["ticket_number"],
             "pin": op["pin_number"],

@@ -19,7 +19,7 @@ def test_minimal_config_gets_defaults(cfg_path: Path) -> None:
     assert cfg.api.base_url == "https://api.example.test"
     assert cfg.printer.paper_mm == 80
     assert cfg.leds.backend == "gpio"
-    assert cfg.keymap.function_of("KP_Add") == "sell"
+    assert cfg.keymap.bindings["KP_Add"] == "sell"
     assert cfg.sources == (str(cfg_path),)
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.printer.paper_mm = 58  # type: ignore[misc]
@@ -37,8 +37,8 @@ def test_dropins_merge_key_by_key_in_name_order(cfg_path: Path) -> None:
     assert cfg.printer.uri == "tcp://10.0.0.5:9100"  # main file kept
     assert cfg.printer.paper_mm == 58  # 20-late wins over 10-early
     assert cfg.printer.timeout_s == 3.0  # int accepted for a float key
-    assert cfg.keymap.function_of("KP_Add") is None  # unbound by "none"
-    assert cfg.keymap.function_of("KP_Enter") == "enter"  # other defaults kept
+    assert cfg.keymap.bindings["KP_Add"] == "none"  # unbound
+    assert cfg.keymap.bindings["KP_Enter"] == "enter"  # other defaults kept
     assert [Path(s).name for s in cfg.sources] == ["kioskd.toml", "10-early.toml", "20-late.toml"]
 
 
