@@ -13,11 +13,18 @@ Rules:
 - Only pages with a Python codec are candidates: the layout encodes text with it, so the
   bytes on paper and the characters in the preview come from the same table.
 - An unknown profile name is a ValueError naming the close matches (check-config shows it).
+- The database is read as JSON from the file python-escpos itself loads (its package's
+  ``capabilities.json``, or ``$ESCPOS_CAPABILITIES_FILE``), not through
+  ``escpos.capabilities``: that import parses YAML and writes a pickle cache, which must not
+  happen while the config is checked (before the daemon has pointed the cache at its state
+  directory). ~10 ms, once per process.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -53,10 +60,15 @@ class PrinterProfile:
         return f"profile {self.name} ({self.model}), code page {self.codepage}{missing}"
 
 
+@lru_cache(maxsize=1)
 def _capabilities() -> dict[str, Any]:
-    from escpos.capabilities import CAPABILITIES
+    path = os.environ.get("ESCPOS_CAPABILITIES_FILE")
+    if path:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    from importlib.resources import files
 
-    return CAPABILITIES
+    return json.loads((files("escpos") / "capabilities.json").read_text(encoding="utf-8"))
 
 
 def profile_names() -> list[str]:
