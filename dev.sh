@@ -6,11 +6,13 @@
 #   ./dev.sh kioskd ARGS... / ./dev.sh kioskctl ARGS...   run a command from the venv
 # System packages (installed with apt-get, through sudo when not root): python3-venv, python3-dev,
 # gcc and linux headers (evdev builds a C extension), libxkbcommon-dev (xkbcommon bindings),
-# fuse + libfuse2 (power-cut test filesystem).
+# fuse + libfuse2 (power-cut test filesystem), prometheus-node-exporter and prometheus (promtool)
+# for the metrics and alert-rule tests.
 set -eu
 cd "$(dirname "$0")"
 VENV=${KIOSKD_VENV:-.venv}
-PKGS="python3-venv python3-dev gcc linux-libc-dev libxkbcommon-dev xkb-data fuse libfuse2"
+PKGS="python3-venv python3-dev gcc linux-libc-dev libxkbcommon-dev xkb-data fuse libfuse2
+prometheus-node-exporter prometheus"
 
 need_apt() {
     command -v dpkg-query >/dev/null 2>&1 || return 1

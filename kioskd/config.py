@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import re
 import tomllib
@@ -31,9 +32,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+
+from kioskd.input.devices import DEVICE_FORMS, Selector  # noqa: F401 - DEVICE_FORMS re-exported
 
 DEFAULT_PATH = Path("/etc/kioskd/kioskd.toml")
+# `kioskd run` exits with this (EX_CONFIG, sysexits.h) when the config is invalid: the unit's
+# RestartPreventExitStatus= names it, so a broken file is not restarted every few seconds.
+EXIT_CONFIG = 78
 CREDENTIAL_NAME = "api_password"
 
 # --------------------------------------------------------------------------------------------
@@ -89,55 +94,24 @@ def _positive(value: Any) -> str | None:
     return None if value > 0 else f"must be > 0, got {value}"
 
 
-DEVICE_FORMS = "an evdev path, a by-id path, vendor:product[:serial], name:PATTERN or replay:PATH"
-_USB_ID = re.compile(r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}(:[^:\s]+)?$")
+def _positive_upto(hi: float) -> Check:
+    """> 0 and <= hi: a timeout or period a person would still call sensible."""
+
+    def check(value: Any) -> str | None:
+        if not 0 < value <= hi:
+            return f"must be > 0 and <= {hi:g}, got {value}"
+        return None
+
+    return check
 
 
-@dataclass(frozen=True)
-class DeviceSpec:
-    """A parsed input device string. kind: path | usb_id | name | replay | none."""
-
-    kind: str
-    value: str = ""
-    vendor: int | None = None
-    product: int | None = None
-    serial: str | None = None
+DeviceSpec = Selector  # the old name of a parsed device string
 
 
-def parse_device(text: str) -> DeviceSpec:
-    """Parse `scanner.device` / `keypad.device`; raises ValueError naming the accepted forms.
-
-    `/dev/input/event3` or `/dev/input/by-id/...` or `/dev/kiosk/scanner` (path);
-    `05e0:1200` or `05e0:1200:SERIAL` (USB vendor:product[:serial], hex);
-    `name:*Barcode*` (shell pattern on the evdev name, case-insensitive); `replay:PATH`
-    (a FIFO or file of evtest text, for demos and tests); empty: role not used.
-    """
-    if text == "":
-        return DeviceSpec("none")
-    if text.startswith("replay:"):
-        path = text[len("replay:") :]
-        if not path:
-            raise ValueError(f"replay: needs a path; expected {DEVICE_FORMS}")
-        return DeviceSpec("replay", path)
-    if text.startswith("name:"):
-        pattern = text[len("name:") :]
-        if not pattern:
-            raise ValueError(f"name: needs a pattern; expected {DEVICE_FORMS}")
-        return DeviceSpec("name", pattern)
-    if text.startswith("/"):
-        if not text.startswith("/dev/"):
-            raise ValueError(f"a device path must be under /dev/, got {text!r}")
-        return DeviceSpec("path", text)
-    if _USB_ID.match(text):
-        parts = text.split(":")
-        return DeviceSpec(
-            "usb_id",
-            text,
-            vendor=int(parts[0], 16),
-            product=int(parts[1], 16),
-            serial=parts[2] if len(parts) > 2 else None,
-        )
-    raise ValueError(f"must be {DEVICE_FORMS}, got {text!r}")
+def parse_device(text: str) -> Selector:
+    """Parse `scanner.device` / `keypad.device` with the reader's own parser
+    (`kioskd.input.devices.Selector.parse`); raises ValueError naming the accepted forms."""
+    return Selector.parse(text)
 
 
 def _device(value: str) -> str | None:
@@ -154,20 +128,14 @@ PRINTER_URI_FORMS = (
 
 
 def _printer_uri(value: str) -> str | None:
-    # The same forms as kioskd.printer.transport.parse_uri (not imported: keep this module light).
-    parts = urlsplit(value)
-    scheme = parts.scheme.lower()
+    # The printer's own parser: what passes here is what the transport opens.
+    from kioskd.printer.transport import parse_uri
+
     try:
-        if scheme == "tcp" and parts.hostname and parts.port is not None:
-            return None
-        if scheme in ("serial", "file") and parts.path:
-            return None
-        if scheme == "usb":
-            _vid, _pid = (int(x, 16) for x in (parts.netloc or parts.path.lstrip("/")).split(":"))
-            return None
-    except ValueError:
-        pass
-    return f"must be {PRINTER_URI_FORMS}, got {value!r}"
+        parse_uri(value)
+    except ValueError as exc:
+        return f"{exc}; expected {PRINTER_URI_FORMS}"
+    return None
 
 
 def _printer_profile(value: str) -> str | None:
@@ -194,16 +162,57 @@ def _abs_path(value: str | None) -> str | None:
 
 
 def _scan_pattern(value: str) -> str | None:
+    # The session's own parser first (compiles, groups, no exponential backtracking).
+    from kioskd.counter.scan import ScanParser
+
     try:
-        groups = set(re.compile(value).groupindex)
-    except re.error as exc:
-        return f"not a valid regular expression: {exc}"
+        ScanParser(value)
+    except ValueError as exc:
+        return str(exc)
+    groups = set(re.compile(value).groupindex)
     missing = {"ticket", "pin"} - groups
     if missing:
         return f"needs named groups ticket and pin (and optionally date); missing {sorted(missing)}"
     unknown = groups - {"ticket", "pin", "date"}
     if unknown:
         return f"unknown named groups {sorted(unknown)}; allowed: ticket, pin, date"
+    return None
+
+
+def _abs_path_or_empty(value: str) -> str | None:
+    return _abs_path(value) if value else None
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`metrics.listen`: "HOST:PORT" or "[::1]:PORT" on a loopback address -> (host, port).
+    Raises ValueError naming the accepted form."""
+    m = re.match(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})$", text)
+    if not m:
+        raise ValueError(
+            f"must be HOST:PORT such as '127.0.0.1:9839' or '[::1]:9839', got {text!r}"
+        )
+    host = m.group("v6") or m.group("host")
+    port = int(m.group("port"))
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port must be 1..65535, got {port}")
+    if host not in LOOPBACK_HOSTS:
+        raise ValueError(
+            f"must be a loopback address ({', '.join(LOOPBACK_HOSTS)}), got {host!r}: "
+            "remote Prometheus servers scrape node-exporter, which reads metrics.textfile_dir"
+        )
+    return host, port
+
+
+def _listen(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        parse_listen(value)
+    except ValueError as exc:
+        return str(exc)
     return None
 
 
@@ -223,6 +232,24 @@ def _xkb_layout(value: str) -> str | None:
         return (
             f"must be an xkb layout name such as 'us', 'es', 'latam' or 'us(intl)', got {value!r}"
         )
+    from kioskd.input.xkb import Layout, UnknownLayout
+
+    try:
+        Layout(value)  # compiled as the reader compiles it
+    except UnknownLayout as exc:
+        return f"{exc}: not installed here, or misspelt"
+    return None
+
+
+TERMINAL_ID_MAX = 32
+
+
+def _terminal_id(value: str) -> str | None:
+    # Printed on every slip and sent in every log entry: short, one line, printable.
+    if len(value) > TERMINAL_ID_MAX:
+        return f"must be at most {TERMINAL_ID_MAX} characters, got {len(value)}"
+    if not value.isprintable():
+        return "must be printable characters on one line"
     return None
 
 
@@ -266,7 +293,7 @@ def key(
 
 @dataclass(frozen=True)
 class TerminalConfig:
-    id: str = key("", check=None)
+    id: str = key("", check=_terminal_id)
     locale: str = key("es", choices=("es", "en"))
     currency: str = key("Bs.", check=_nonempty)
     agency_name: str = key("")
@@ -278,8 +305,8 @@ class ApiConfig:
     email: str = key("", check=_nonempty, required=True)
     password: str | None = key(None, secret=True)
     password_file: str | None = key(None, check=_abs_path)
-    connect_timeout_s: float = key(5.0, check=_positive)
-    read_timeout_s: float = key(15.0, check=_positive)
+    connect_timeout_s: float = key(5.0, check=_positive_upto(300))
+    read_timeout_s: float = key(15.0, check=_positive_upto(600))
     verify_tls: bool = key(True)
     ca_bundle: str | None = key(None, check=_abs_path)
 
@@ -320,26 +347,30 @@ class OfflineConfig:
     create_max_age_s: float = key(120.0, check=_range(0, 86400))
     pay_max_age_s: float = key(600.0, check=_range(0, 86400))
     max_queued: int = key(20, check=_range(0, 10000))
-    max_queued_amount: int = key(2000, check=_range(0))
+    max_queued_amount: int = key(2000, check=_range(0, 10**9))
 
 
 @dataclass(frozen=True)
 class ReconcileConfig:
     quiet_period_s: float = key(60.0, check=_range(0, 3600))
     probes: int = key(5, check=_range(1, 1000))
-    probe_interval_s: float = key(30.0, check=_positive)
+    probe_interval_s: float = key(30.0, check=_positive_upto(86400))
 
 
 @dataclass(frozen=True)
 class CatalogConfig:
     refresh_s: float = key(300.0, check=_range(10, 86400))
-    stale_after_s: float = key(1800.0, check=_positive)
+    stale_after_s: float = key(1800.0, check=_positive_upto(7 * 86400))
 
 
 @dataclass(frozen=True)
 class InputConfig:
     idle_reset_s: float = key(60.0, check=_range(0, 3600))
 
+
+# "ignore": keypad keys are digits and operators whatever Num Lock says (cheap keypads wrap every
+# key in Num Lock presses); "on" / "off": follow Num Lock from this state (a full keyboard).
+NUMLOCK_CHOICES = ("ignore", "on", "off")
 
 DEFAULT_SCAN_PATTERN = r"^(?P<ticket>\d{6,10})[-/ ]?(?P<pin>\d{8})(?:[-/ ]?(?P<date>\d{8}))?$"
 
@@ -353,6 +384,8 @@ class ScannerConfig:
     max_length: int = key(64, check=_range(1, 4096))
     grab: bool = key(True)
     pattern: str = key(DEFAULT_SCAN_PATTERN, check=_scan_pattern)
+    numlock: str = key("ignore", choices=NUMLOCK_CHOICES)
+    double_read_ms: int = key(1000, check=_range(0, 10000))
 
 
 @dataclass(frozen=True)
@@ -360,6 +393,7 @@ class KeypadConfig:
     device: str = key("/dev/kiosk/keypad", check=_device)
     layout: str = key("us", check=_xkb_layout)
     grab: bool = key(True)
+    numlock: str = key("ignore", choices=NUMLOCK_CHOICES)
 
 
 # The counter session's actions (kioskd.counter.keymap.ACTIONS) plus "none" (unbind).
@@ -398,10 +432,6 @@ class KeymapConfig:
 
     bindings: Mapping[str, str] = field(default_factory=lambda: DEFAULT_KEYMAP)
 
-    def function_of(self, key_name: str) -> str | None:
-        fn = self.bindings.get(key_name)
-        return None if fn in (None, "none") else fn
-
 
 @dataclass(frozen=True)
 class PrinterConfig:
@@ -409,7 +439,7 @@ class PrinterConfig:
     paper_mm: int = key(80, choices=(58, 80))
     # python-escpos printer profile: its code-page table picks the code page (CP858, CP850...).
     profile: str = key("default", check=_printer_profile)
-    timeout_s: float = key(10.0, check=_positive)
+    timeout_s: float = key(10.0, check=_positive_upto(300))
     # Folder that receives a PNG preview of every printed slip (demo, field checks). None: off.
     preview_dir: str | None = key(None, check=_abs_path)
 
@@ -447,6 +477,19 @@ class LogConfig:
     target: str = key("auto", choices=("auto", "journald", "stderr"))
 
 
+DEFAULT_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Prometheus metrics (kioskd.daemon.metrics): node-exporter's textfile collector, and
+    optionally a loopback HTTP endpoint. Empty strings turn either off."""
+
+    textfile_dir: str = key(DEFAULT_TEXTFILE_DIR, check=_abs_path_or_empty)
+    listen: str = key("", check=_listen)
+    interval_s: float = key(5.0, check=_range(1, 300))
+
+
 @dataclass(frozen=True)
 class Config:
     terminal: TerminalConfig = field(default_factory=TerminalConfig)
@@ -465,6 +508,7 @@ class Config:
     functions: FunctionsConfig = field(default_factory=FunctionsConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     # The files read, in order (main file first); not a key.
     sources: tuple[str, ...] = field(default=(), compare=False)
 
@@ -582,6 +626,8 @@ def _coerce(tp: Any, value: Any) -> tuple[Any, str | None]:
         return None, "must be an integer"
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):  # TOML has nan and inf; no key means either
+                return None, "must be a finite number"
             return float(value), None
         return None, "must be a number"
     if tp is str:
@@ -695,6 +741,14 @@ def _cross_checks(cfg: Config, where: dict[str, tuple[str, int | None]]) -> list
         )
     if cfg.catalog.stale_after_s < cfg.catalog.refresh_s:
         err("catalog.stale_after_s", "must be >= catalog.refresh_s")
+    from kioskd.counter.session import FUNCTIONS
+
+    numbers = sorted(int(n) for n in FUNCTIONS if n)
+    unknown = [n for n in cfg.functions.protected if n not in numbers]
+    if unknown:
+        err("functions.protected", f"no such function {unknown}; functions are {numbers}")
+    elif cfg.functions.protected and not cfg.functions.supervisor_code:
+        err("functions.protected", "needs functions.supervisor_code (asked before they run)")
     spec_s, spec_k = (
         parse_device_or_none(cfg.scanner.device),
         parse_device_or_none(cfg.keypad.device),
@@ -702,14 +756,14 @@ def _cross_checks(cfg: Config, where: dict[str, tuple[str, int | None]]) -> list
     if (
         spec_s is not None
         and spec_k is not None
-        and spec_s.kind not in ("none", "name", "usb_id")
+        and spec_s.kind not in ("none", "auto", "name", "usb")
         and spec_s == spec_k
     ):
         err("keypad.device", "is the same device as scanner.device")
     return out
 
 
-def parse_device_or_none(text: str) -> DeviceSpec | None:
+def parse_device_or_none(text: str) -> Selector | None:
     try:
         return parse_device(text)
     except ValueError:
@@ -808,11 +862,113 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
     # Cross-key rules see defaults where a key was bad: report them only for keys still clean.
     bad_keys = {e.key for e in errors}
     errors.extend(e for e in _cross_checks(cfg, where) if e.key not in bad_keys)
+    if not errors:
+        errors.extend(_runtime_checks(cfg, where))
     if errors:
         order = {_display_name(p, main): i for i, p in enumerate(config_files(main))}
         errors.sort(key=lambda e: (order.get(e.file, -1), e.line or 0))
         raise ConfigInvalid(errors)
     return cfg
+
+
+def input_sources(cfg: Config) -> list[Any]:
+    """The `SourceConfig` of each configured input device (scanner first), as `kioskd run`
+    reads them; a role whose device is "" is left out."""
+    from kioskd.input.reader import SourceConfig
+
+    sc, kp = cfg.scanner, cfg.keypad
+    configs = [
+        SourceConfig(
+            device=sc.device,
+            role="scanner",
+            layout=sc.layout,
+            gap_s=sc.gap_ms / 1000.0,
+            suffix={"tab": "\t"}.get(sc.suffix, ""),
+            max_len=sc.max_length,
+            numlock=sc.numlock != "off",
+            keypad_digits=sc.numlock == "ignore",
+            grab=sc.grab,
+            label="scanner",
+        ),
+        SourceConfig(
+            device=kp.device,
+            role="keypad",
+            layout=kp.layout,
+            gap_s=None,
+            numlock=kp.numlock != "off",
+            keypad_digits=kp.numlock == "ignore",
+            grab=kp.grab,
+            label="keypad",
+        ),
+    ]
+    return [c for c in configs if c.device and c.device != "none"]
+
+
+def keymap_table(bindings: Mapping[str, str]) -> dict[str, list[str]]:
+    """Config `[keymap]` (key name -> action, rebinding single keys) applied on top of the
+    session's default keymap, as the action -> key names table `Keymap` takes."""
+    from kioskd.counter.keymap import DEFAULT_BINDINGS
+
+    table = {action: list(keys) for action, keys in DEFAULT_BINDINGS.items()}
+    for key_name, action in dict(bindings).items():
+        for keys in table.values():
+            if key_name in keys:
+                keys.remove(key_name)
+        if action not in (None, "none"):
+            table.setdefault(str(action), []).append(str(key_name))
+    return {action: keys for action, keys in table.items() if keys}
+
+
+def session_keymap(cfg: Config) -> Any:
+    """The counter session's `Keymap`, as `kioskd run` builds it."""
+    from kioskd.counter.keymap import Keymap
+
+    return Keymap.from_config(keymap_table(cfg.keymap.bindings))
+
+
+def session_settings(cfg: Config, terminal_id: str) -> Any:
+    """The counter session's `SessionSettings`, as `kioskd run` builds them."""
+    from kioskd.counter.session import SessionSettings
+
+    return SessionSettings(
+        idle_reset_s=cfg.input.idle_reset_s or math.inf,  # 0: never reset
+        lang=cfg.terminal.locale,
+        currency=cfg.terminal.currency,
+        terminal_id=terminal_id,
+        supervisor_code=cfg.functions.supervisor_code or None,
+        supervised_functions=frozenset(str(n) for n in cfg.functions.protected),
+        not_winner_slip=cfg.pay.not_winner == "slip",
+        scan_pattern=cfg.scanner.pattern,
+        double_read_s=cfg.scanner.double_read_ms / 1000.0,
+        journaled_prints=True,
+    )
+
+
+def _runtime_checks(cfg: Config, where: dict[str, tuple[str, int | None]]) -> list[ConfigError]:
+    """Build what `kioskd run` builds at start from the config (input readers, keymap, session
+    settings): anything that refuses there is refused here first, with file, line and key."""
+    from kioskd.input.reader import InputSource
+
+    out: list[ConfigError] = []
+
+    def err(dotted: str, msg: str) -> None:
+        file, line = where.get(dotted, (cfg.sources[0] if cfg.sources else "?", None))
+        out.append(ConfigError(file, line, dotted, msg))
+
+    for source in input_sources(cfg):
+        try:
+            InputSource(source)
+        except ValueError as exc:
+            err(f"{source.label}.device", str(exc))
+    try:
+        session_keymap(cfg)
+    except ValueError as exc:
+        err("keymap", str(exc))
+    try:
+        session_settings(cfg, cfg.terminal.id or "check")
+    except ValueError as exc:
+        err("functions.protected" if "supervis" in str(exc) else "input.idle_reset_s", str(exc))
+    return out
 
 
 def summary(cfg: Config) -> str:

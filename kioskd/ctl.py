@@ -3,7 +3,7 @@
     kioskctl [--socket PATH] status [--json]
     kioskctl queue [--json]
     kioskctl retry ID
-    kioskctl resolve ID --as applied|not-applied --reason TEXT
+    kioskctl resolve ID --as applied|not-applied --reason TEXT [--force]
     kioskctl reprint-last | print-test | leds test
     kioskctl inject scan TEXT | inject keys TEXT
 
@@ -61,7 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("op_id", metavar="ID", type=int)
     v.add_argument("--as", dest="outcome", required=True, choices=("applied", "not-applied"))
     v.add_argument("--reason", required=True, help="why (kept in the journal's audit trail)")
-    sub.add_parser("reprint-last", help="reprint the last ticket (marked as a copy)")
+    v.add_argument(
+        "--force",
+        action="store_true",
+        help="settle even inside the quiet period or while the probes could still decide "
+        "(only with proof from the back office; audited as forced)",
+    )
+    sub.add_parser(
+        "reprint-last", help="reprint the last ticket sold here, from the journal (a copy)"
+    )
     sub.add_parser("print-test", help="print a test slip")
     leds = sub.add_parser("leds", help="LED and buzzer test")
     leds.add_argument("action", choices=("test",))
@@ -81,7 +89,10 @@ def request_for(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     if c == "resolve":
         if not args.reason.strip():
             raise ValueError("--reason must not be empty")
-        return "resolve", {"op_id": args.op_id, "outcome": args.outcome, "reason": args.reason}
+        req = {"op_id": args.op_id, "outcome": args.outcome, "reason": args.reason}
+        if args.force:
+            req["force"] = True
+        return "resolve", req
     if c == "leds":
         return "leds-test", {}
     if c == "inject":

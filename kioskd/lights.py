@@ -100,6 +100,8 @@ class Lights:
         self._flashing = False
         self._last_signal: str | None = None
         self._restore_timer: threading.Timer | None = None
+        self._closing = threading.Event()
+        self._test_threads: list[threading.Thread] = []
         self._apply_all()
 
     # -- steady states ---------------------------------------------------------------------
@@ -171,24 +173,35 @@ class Lights:
         Runs in a background thread; returns how long it takes.
         """
 
+        stop = self._closing
+        self._test_threads = [t for t in self._test_threads if t.is_alive()]
+
         def run() -> None:
-            stop = threading.Event()
             with self._lock:
                 for led in self.leds.values():
                     led.off()
             for led in self.leds.values():
+                if stop.is_set():
+                    return  # close() came first: the devices are going away
                 led.on()
                 stop.wait(step_s)
                 led.off()
-            self.buzzer.beep(on_time=BEEP_S, off_time=BEEP_S, n=1, background=False)
+            if not stop.is_set():
+                self.buzzer.beep(on_time=BEEP_S, off_time=BEEP_S, n=1, background=False)
             with self._lock:
-                self._apply_all()
+                if not stop.is_set():
+                    self._apply_all()
 
-        threading.Thread(target=run, name="lights test", daemon=True).start()
+        thread = threading.Thread(target=run, name="lights test", daemon=True)
+        self._test_threads.append(thread)
+        thread.start()
         return step_s * len(self.leds) + 2 * BEEP_S
 
     def close(self) -> None:
         if self._restore_timer is not None:
             self._restore_timer.cancel()
+        self._closing.set()  # a running `leds test` ends before its LEDs are closed
+        for thread in self._test_threads:
+            thread.join(timeout=2.0)
         for device in (*self.leds.values(), self.buzzer):
             device.close()

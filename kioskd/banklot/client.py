@@ -137,6 +137,19 @@ def _ticket_number(value: int) -> int:
     return value
 
 
+def _outcome_class(exc: BaseException) -> str:
+    """An exchange's error -> one of a few words for metrics (a bounded label set)."""
+    if isinstance(exc, BadResponse):
+        return "bad_response"
+    if isinstance(exc, InDoubt):
+        return "in_doubt"
+    if isinstance(exc, NotSent):
+        return "not_sent"
+    if isinstance(exc, AuthFailed):
+        return "forbidden"
+    return "rejected"  # the server answered with an error text
+
+
 class BanklotClient:
     """Async client for the Banklot API. Use as `async with BanklotClient(...) as api:`.
 
@@ -145,7 +158,9 @@ class BanklotClient:
     `SimTransport`); `connect_timeout`/`read_timeout` in seconds (write uses the read timeout,
     the connection pool the connect timeout); `deadline` the overall limit of one exchange
     (default connect + read timeout); `verify` TLS verification, `ca_bundle` a PEM file path;
-    `max_body_bytes` the largest answer read.
+    `max_body_bytes` the largest answer read; `on_exchange(endpoint, seconds, outcome)` is told
+    of every exchange (metrics): the endpoint template (never a ticket number or PIN), its
+    duration, and `ok`, `rejected`, `forbidden`, `not_sent`, `in_doubt` or `bad_response`.
     """
 
     def __init__(
@@ -162,6 +177,7 @@ class BanklotClient:
         ca_bundle: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         retry_mutations_after_login: bool = True,
+        on_exchange: Callable[[str, float, str], None] | None = None,
     ) -> None:
         if connect_timeout <= 0 or read_timeout <= 0:
             raise ValueError("timeouts must be positive")
@@ -175,6 +191,7 @@ class BanklotClient:
         self.deadline = deadline if deadline is not None else connect_timeout + read_timeout
         self.max_body_bytes = max_body_bytes
         self.retry_mutations_after_login = retry_mutations_after_login
+        self.on_exchange = on_exchange
         if transport is None:
             tls: ssl.SSLContext | bool
             tls = False if not verify else ssl.create_default_context(cafile=ca_bundle)
@@ -312,17 +329,19 @@ class BanklotClient:
             status = http_status
             answer = self._classify(endpoint, http_status, content_type, raw, secrets, token)
         except _Forbidden:
-            self._log(method, endpoint, 403, started, "forbidden")
+            self._log(method, endpoint, 403, started, "forbidden", "forbidden")
             raise
         except TimeoutError:
-            self._log(method, endpoint, status, started, "InDoubt")
+            self._log(method, endpoint, status, started, "InDoubt", "in_doubt")
             raise InDoubt(
                 f"no complete answer within the {self.deadline:g} s deadline", endpoint=endpoint
             ) from None
         except BanklotError as exc:
-            self._log(method, endpoint, exc.status, started, type(exc).__name__)
+            self._log(
+                method, endpoint, exc.status, started, type(exc).__name__, _outcome_class(exc)
+            )
             raise
-        self._log(method, endpoint, answer.http_status, started, "ok")
+        self._log(method, endpoint, answer.http_status, started, "ok", "ok")
         return answer
 
     async def _send(
@@ -434,11 +453,21 @@ class BanklotClient:
         return text
 
     def _log(
-        self, method: str, endpoint: str, status: int | None, started: float, outcome: str
+        self,
+        method: str,
+        endpoint: str,
+        status: int | None,
+        started: float,
+        outcome: str,
+        kind: str,
     ) -> None:
-        ms = (time.monotonic() - started) * 1000
+        seconds = time.monotonic() - started
+        ms = seconds * 1000
         level = logging.DEBUG if outcome == "ok" else logging.WARNING
         log.log(level, "banklot %s %s -> %s %s in %.0f ms", method, endpoint, status, outcome, ms)
+        if self.on_exchange is not None:
+            with contextlib.suppress(Exception):  # metrics must never break a money call
+                self.on_exchange(endpoint, seconds, kind)
 
     # ------------------------------------------------------------------ parsing helpers
 

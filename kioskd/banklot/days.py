@@ -18,6 +18,8 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ISO_MS = "%Y-%m-%dT%H:%M:%S"
+# The zone a kiosk assumes until get-data names the entity's own (the one place it is written).
+DEFAULT_TIME_ZONE = "America/Caracas"
 
 
 @lru_cache(maxsize=32)
@@ -38,19 +40,6 @@ def utc_iso(unix: float) -> str:
     """Unix seconds -> the API's `YYYY-MM-DDTHH:MM:SS.mmmZ` (milliseconds truncated)."""
     ms = math.floor(round(unix * 1000, 3))  # round first: 0.999 must not become 0.998
     return _fmt(datetime.fromtimestamp(ms // 1000, UTC) + timedelta(milliseconds=ms % 1000))
-
-
-def parse_api_time(text: str) -> float:
-    """The API's ISO time (`...Z`, any offset) -> unix seconds. A bare date means its UTC midnight.
-
-    ValueError if unreadable or without a zone (a zoneless time is ambiguous: refuse it).
-    """
-    if len(text) == 10:
-        return datetime.combine(date.fromisoformat(text), time(0), UTC).timestamp()
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError("time without a zone")
-    return moment.timestamp()
 
 
 def local_day_bounds(day: date, tz: str) -> tuple[float, float]:

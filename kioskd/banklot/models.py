@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kioskd.banklot.errors import BadResponse
@@ -304,6 +304,15 @@ class CancelResult:
         )
 
 
+class WagerJson(TypedDict):
+    """A `WagerRequest` on the wire (`/user/ticket/create`) and in the journal's payload."""
+
+    amount: int
+    event_id: int
+    game_id: int
+    wager: str
+
+
 @dataclass(frozen=True, slots=True)
 class WagerRequest:
     """One wager to sell (`/user/ticket/create`). Validates itself: this is what we send."""
@@ -323,7 +332,7 @@ class WagerRequest:
         if not isinstance(self.wager, str) or not self.wager:
             raise ValueError("WagerRequest.wager must be a non-empty string")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> WagerJson:
         return {
             "amount": self.amount,
             "event_id": self.event_id,

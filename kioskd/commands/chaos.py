@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import time
+from typing import Any, TypedDict
 
 HELP = (
     "run the deterministic crash/fault campaign of the journal and outbox "
@@ -41,11 +42,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _chunk(args: tuple[int, int, str | None]) -> list[dict[str, object]]:
+class SeedRow(TypedDict):
+    """One seed's result as a worker process sends it back (pickled)."""
+
+    seed: int
+    violations: list[dict[str, Any]]
+    operations: int
+    crashes: int
+    faults: int
+    in_doubt: int
+    alarms: int
+    states: dict[str, int]
+
+
+def _chunk(args: tuple[int, int, str | None]) -> list[SeedRow]:
     from kioskd.proving.campaigns.seeded_chaos import run_range
 
     start, count, tmpdir = args
-    out = []
+    out: list[SeedRow] = []
     for r in run_range(start, count, tmpdir):
         out.append(
             {
@@ -94,13 +108,13 @@ def run(args: argparse.Namespace) -> int:
     states: dict[str, int] = {}
     for row in results:
         runs += 1
-        operations += int(row["operations"])  # type: ignore[arg-type]
-        crashes += int(row["crashes"])  # type: ignore[arg-type]
-        in_doubt += int(row["in_doubt"])  # type: ignore[arg-type]
-        alarms += int(row["alarms"])  # type: ignore[arg-type]
-        for k, v in row["states"].items():  # type: ignore[attr-defined]
-            states[k] = states.get(k, 0) + v
-        for v in row["violations"]:  # type: ignore[attr-defined]
+        operations += row["operations"]
+        crashes += row["crashes"]
+        in_doubt += row["in_doubt"]
+        alarms += row["alarms"]
+        for k, n in row["states"].items():
+            states[k] = states.get(k, 0) + n
+        for v in row["violations"]:
             violations += 1
             if args.json:
                 print(json.dumps(v), flush=True)
@@ -109,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
                 for line in v["history"]:
                     print(f"    {line}", flush=True)
     elapsed = time.monotonic() - started
+    final_states = {k: v for k, v in states.items() if v}
     summary = {
         "runs": runs,
         "violations": violations,
@@ -116,14 +131,14 @@ def run(args: argparse.Namespace) -> int:
         "crashes": crashes,
         "in_doubt": in_doubt,
         "alarms": alarms,
-        "final_states": {k: v for k, v in states.items() if v},
+        "final_states": final_states,
         "seconds": round(elapsed, 1),
         "start": args.start,
     }
     if args.json:
         print(json.dumps({"summary": summary}))
     else:
-        finals = ", ".join(f"{k} {v}" for k, v in summary["final_states"].items())  # type: ignore[attr-defined]
+        finals = ", ".join(f"{k} {v}" for k, v in final_states.items())
         print(
             f"{runs} runs, {violations} violations ({operations} operations, {crashes} crashes, "
             f"{in_doubt} in doubt, {alarms} alarms; "

@@ -32,7 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefix", type=_escaped, default="", help="scan prefix, e.g. '\\x02'")
     parser.add_argument("--max-len", type=int, default=512, help="longest scan kept")
     parser.add_argument(
-        "--numlock", choices=("on", "off"), default="on", help="Num Lock state at start"
+        "--numlock",
+        choices=("ignore", "on", "off"),
+        default="ignore",
+        help="ignore: keypad keys are digits whatever Num Lock says (default); on/off: follow "
+        "Num Lock presses from this state (a full keyboard used as a keypad)",
     )
 
 
@@ -53,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
             suffix=args.suffix,
             prefix=args.prefix,
             max_len=args.max_len,
-            numlock=args.numlock == "on",
+            numlock=args.numlock != "off",
+            keypad_digits=args.numlock == "ignore",
         )
     except (UnknownLayout, ValueError) as exc:
         print(f"kioskd decode: {exc}", file=sys.stderr)

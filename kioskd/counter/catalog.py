@@ -190,9 +190,6 @@ class Catalog:
     def wager_for_code(self, game_id: int, code: str) -> str | None:
         return self.inventory.get(game_id, {}).get(code)
 
-    def open_products(self, now: float) -> list[CatalogProduct]:
-        return [p for p in self.products.values() if _closed_reason(p, now) is None]
-
     def validate(self, draft: Sequence[DraftWager], now: float) -> list[WagerRequest] | Rejection:
         return validate(self, draft, now)
 
@@ -270,7 +267,9 @@ def _money(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def check_wager(catalog: Catalog, wager: DraftWager, now: float, index: int = 0):
+def check_wager(
+    catalog: Catalog, wager: DraftWager, now: float, index: int = 0
+) -> WagerRequest | Rejection:
     """One wager -> its `WagerRequest` or a `Rejection` (count limits are checked by `validate`)."""
     p = catalog.products.get(wager.product)
     if p is None or not p.active or p.limits is None:
@@ -283,6 +282,7 @@ def check_wager(catalog: Catalog, wager: DraftWager, now: float, index: int = 0)
     closed = _closed_reason(p, now)
     if closed is not None:
         return Rejection(EVENT_CLOSED, closed, index, {"product": p.id, "event": p.event_id})
+    assert p.event_id is not None  # _closed_reason refused products without an open event
     limits = p.limits
     api_wager = catalog.wager_for_code(limits.game_id, wager.number)
     if api_wager is None:

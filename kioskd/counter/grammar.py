@@ -92,8 +92,3 @@ def parse_play_slip(text: str) -> list[DraftWager]:
         except GrammarError as exc:
             raise GrammarError(exc.reason, f"wager {index}: {exc.detail}") from None
     return wagers
-
-
-def play_slip_code(wagers: list[DraftWager]) -> str:
-    """The inverse of `parse_play_slip` (for printing play slips and for tests)."""
-    return SLIP_PREFIX + ";".join(w.text() for w in wagers)

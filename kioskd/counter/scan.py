@@ -69,6 +69,35 @@ def _parse_date(text: str) -> dt.date:
     return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
 
 
+def _can_blow_up(pattern: str) -> bool:
+    """True when a group repeated more than once holds a variable repeat, an alternation of
+    longer branches or a back-reference: the shapes that backtrack exponentially on a long scan
+    (the scan is matched on the event loop, so it must be linear)."""
+    from re import _constants as c  # type: ignore[attr-defined]
+    from re import _parser as p  # type: ignore[attr-defined]
+
+    repeats = {c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", c.MAX_REPEAT)}
+
+    def walk(node: object, inside: bool) -> bool:
+        if isinstance(node, p.SubPattern):
+            for op, av in node:
+                if op in repeats:
+                    lo, hi, body = av
+                    many = hi > 1
+                    if inside and lo != hi:  # a fixed count such as \d{2} cannot backtrack
+                        return True
+                    if walk(body, inside or many):
+                        return True
+                elif (op in (c.BRANCH, c.GROUPREF) and inside) or walk(av, inside):
+                    return True
+            return False
+        if isinstance(node, list | tuple):
+            return any(walk(child, inside) for child in node)
+        return False
+
+    return bool(walk(p.parse(pattern), False))
+
+
 class ScanParser:
     """Parse scanner text with a configured pattern (config ``input.ticket_pattern``)."""
 
@@ -76,13 +105,18 @@ class ScanParser:
         try:
             self._re = re.compile(pattern)
         except re.error as exc:
-            raise ScanPatternError(f"ticket pattern does not compile: {exc}") from None
+            raise ScanPatternError(f"not a valid regular expression: {exc}") from None
+        if _can_blow_up(self._re.pattern):
+            raise ScanPatternError(
+                "ticket pattern has a repeated group that itself repeats or alternates (as in "
+                "(\\d+)+ or (a|ab)*): matching can take exponential time; write it flat"
+            )
         groups = set(self._re.groupindex)
         if "ticket" not in groups:
             raise ScanPatternError("ticket pattern needs a named group (?P<ticket>...)")
         unknown = groups - {"ticket", "pin", "date"}
         if unknown:
-            raise ScanPatternError(f"ticket pattern has unknown groups: {sorted(unknown)}")
+            raise ScanPatternError(f"ticket pattern has unknown named groups: {sorted(unknown)}")
         self.pattern = pattern
 
     def parse(self, text: str) -> Scanned:

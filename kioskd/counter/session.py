@@ -9,12 +9,18 @@ Rules (everything that decides what a key or a scan means lives in this file):
 - Actions: one of the commands below (each with a `command_id` unique in this session), a
   `Feedback(name)` (`beep`, `double_beep`, `reject`, `working`, `idle`) or `PrintSlip(receipt)`.
 - The keymap turns key names into actions; an unbound key is ignored. Each (state, input token)
-  pair is looked up in `TRANSITIONS`; a pair that is not there is a clerk's mistake, answered with
-  `Feedback("reject")` and no change of state. Mistakes by the *program* (a result for a command
-  this session never issued, a result carrying the wrong kind of data) raise `SessionError`
-  naming the event and the state, h11 style.
+  pair is looked up in `TRANSITIONS` (at the end of this file), whose `Step` names the handler
+  function and the state(s) it leads to; a pair that is not there is a clerk's mistake, answered
+  with `Feedback("reject")` and no change of state. Mistakes by the *program* (a result for a
+  command this session never issued, a result carrying the wrong kind of data, a handler ending
+  in a state its `Step` does not list) raise `SessionError` naming the event and the state, h11
+  style.
 - Any partial entry (typed ticket, PIN, draft, function, supervisor code) is dropped after
   `idle_reset_s` without input (a `double_beep`), and on Esc.
+- Double reads are one read: the same scan text again within `double_read_s` of the last one
+  is ignored; a play slip already in the draft is not added again; a ticket whose payment is
+  still in flight is not paid again. Each answers `Feedback("beep")` and `Ignored(reason)` (the
+  daemon logs the reason), nothing else.
 - Keypad digits are PIN-like: they never appear in a repr or an exception text (events, commands
   and the session mask them).
 
@@ -35,6 +41,7 @@ whether the cancel is sent at all (the local clock may already say the window pa
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import hmac
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -64,7 +71,14 @@ from kioskd.counter.catalog import (
 from kioskd.counter.grammar import DraftWager, GrammarError, parse_wager
 from kioskd.counter.i18n import DEFAULT_CURRENCY, DEFAULT_LANG, check_lang, rejection_detail
 from kioskd.counter.keymap import DIGITS, Keymap
-from kioskd.counter.scan import DEFAULT_PATTERN, BadScan, ScanParser, SlipScan, TicketScan
+from kioskd.counter.scan import (
+    DEFAULT_PATTERN,
+    BadScan,
+    Scanned,
+    ScanParser,
+    SlipScan,
+    TicketScan,
+)
 from kioskd.receipt import Receipt
 
 # ============================================================================ events
@@ -111,12 +125,25 @@ class Queued:
     now: float | None = None
 
 
+# What `Done.data` holds: one of these per command (`RESULT_TYPES` checks it on arrival).
+ResultData = (
+    Ticket
+    | PayResult
+    | CancelResult
+    | CopyProposal
+    | Sequence[DrawResult]
+    | slips.ShiftReport
+    | slips.StatusInfo
+    | None
+)
+
+
 @dataclass(frozen=True)
 class Done:
     """The command completed. `data` depends on the command (see `RESULT_TYPES`)."""
 
     command_id: int
-    data: Any = None
+    data: ResultData = None
     now: float | None = None
 
     def __repr__(self) -> str:
@@ -149,7 +176,7 @@ class Lookup(Command):
     """Read one ticket (`/user/ticket`); date None: search the last ticket_expiration_days."""
 
     ticket: int
-    date: Any = None  # datetime.date | None
+    date: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -164,7 +191,7 @@ class Sell(Command):
 class Pay(Command):
     ticket: int
     pin: int = field(repr=False)
-    date: Any = None
+    date: dt.date | None = None
 
     def __repr__(self) -> str:
         return f"Pay({self.command_id}, ticket={self.ticket}, pin=<masked>, date={self.date})"
@@ -175,7 +202,7 @@ class Cancel(Command):
     """Cancel a ticket. `created_at` (if known) bounds the outbox deadline."""
 
     ticket: int
-    date: Any = None
+    date: dt.date | None = None
     created_at: float | None = None
 
 
@@ -184,7 +211,7 @@ class Repeat(Command):
     """Ask `/user/ticket/copy` for a proposal; the session sells it with a new `Sell`."""
 
     ticket: int
-    date: Any = None
+    date: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -222,7 +249,14 @@ class PrintSlip:
     receipt: Receipt
 
 
-Action = Command | Feedback | PrintSlip
+@dataclass(frozen=True)
+class Ignored:
+    """Input taken as a repeat of one already handled (a double read): log `reason`."""
+
+    reason: str
+
+
+Action = Command | Feedback | PrintSlip | Ignored
 
 FEEDBACK_NAMES = ("beep", "double_beep", "reject", "working", "idle")
 
@@ -281,11 +315,15 @@ class SessionSettings:
     # happen") are printed from the journal's print jobs, written in the same transaction as
     # the outcome, so a crash cannot lose or double them; the session only gives feedback.
     journaled_prints: bool = False
+    # A scanner reads a slip held under it twice: the same text again this soon is one read.
+    double_read_s: float = 1.0
 
     def __post_init__(self) -> None:
         check_lang(self.lang)
         if self.idle_reset_s <= 0:
             raise ValueError("idle_reset_s must be positive")
+        if not self.double_read_s >= 0:
+            raise ValueError("double_read_s must be >= 0")
         names = set()
         for item in self.supervised_functions:
             name = FUNCTIONS.get(item, item)
@@ -336,43 +374,6 @@ TOKENS = (
     "scan_bad",
 )
 
-_ENTRY = {"digit": "type_digit", "backspace": "erase", "escape": "drop", "scan_bad": "bad_scan"}
-
-# (state) -> (token) -> handler name. Anything missing: Feedback("reject"), state unchanged.
-TRANSITIONS: dict[State, dict[str, str]] = {
-    State.IDLE: {
-        "digit": "begin_pay",
-        "sell": "begin_sell",
-        "cancel": "begin_cancel",
-        "repeat": "begin_repeat",
-        "function": "begin_function",
-        "scan_ticket": "pay_scanned",
-        "scan_slip": "begin_sell_slip",
-        "scan_bad": "bad_scan",
-        "enter": "nothing",
-        "escape": "nothing",
-        "backspace": "nothing",
-    },
-    State.PAY_TICKET: {**_ENTRY, "enter": "ticket_typed", "scan_ticket": "pay_scanned"},
-    State.PAY_PIN: {**_ENTRY, "enter": "pin_typed", "scan_ticket": "pay_scanned"},
-    State.CANCEL_TICKET: {**_ENTRY, "enter": "cancel_typed", "scan_ticket": "cancel_scanned"},
-    State.CANCEL_CHECK: {"escape": "drop"},
-    State.REPEAT_TICKET: {**_ENTRY, "enter": "repeat_typed", "scan_ticket": "repeat_scanned"},
-    State.SELL: {
-        "digit": "line_char",
-        "dot": "line_char",
-        "backspace": "line_erase",
-        "enter": "line_enter",
-        "sell": "sell_now",
-        "cancel": "sell_minus",
-        "escape": "drop",
-        "scan_slip": "add_slip",
-        "scan_bad": "bad_scan",
-    },
-    State.FUNCTION: {**_ENTRY, "enter": "function_typed"},
-    State.SUPERVISOR: {**_ENTRY, "enter": "supervisor_typed"},
-}
-
 # Longest entry per state (digits beyond are refused with a reject).
 MAX_DIGITS = {
     State.PAY_TICKET: 8,
@@ -414,6 +415,7 @@ class CounterSession:
         self._last_input = 0.0
         self._next_id = 1
         self._pending: dict[int, _Pending] = {}
+        self._last_scan: tuple[str, float] | None = None
         self._clear()
 
     # ------------------------------------------------------------------ public
@@ -474,6 +476,10 @@ class CounterSession:
 
     def _on_scan(self, event: Scan) -> list[Action]:
         self._last_input = self._now
+        last, self._last_scan = self._last_scan, (event.text, self._now)
+        age = None if last is None or last[0] != event.text else self._now - last[1]
+        if age is not None and age < self.settings.double_read_s:
+            return self._ignored(f"the same code again after {age:.2f} s")
         scanned = self._scan_parser.parse(event.text)
         if isinstance(scanned, TicketScan):
             return self._dispatch("scan_ticket", scanned)
@@ -481,12 +487,18 @@ class CounterSession:
             return self._dispatch("scan_slip", scanned)
         return self._dispatch("scan_bad", scanned)
 
-    def _dispatch(self, token: str, value: Any) -> list[Action]:
-        name = TRANSITIONS[self.state].get(token)
-        if name is None:
+    def _dispatch(self, token: str, value: str | Scanned) -> list[Action]:
+        before = self.state
+        step = TRANSITIONS[before].get(token)
+        if step is None:
             return [Feedback("reject")]
-        handler: Callable[[Any], list[Action]] = getattr(self, f"_h_{name}")
-        return handler(value)
+        actions = step.run(self, value)
+        if self.state is not before and self.state not in step.to:
+            raise SessionError(
+                f"can't handle {token!r} in state {before.name}: {step.run.__name__} went to "
+                f"{self.state.name}, the table allows {'/'.join(s.name for s in step.to)}"
+            )
+        return actions
 
     def _on_tick(self) -> list[Action]:
         if self.state in (State.IDLE, State.CANCEL_CHECK):
@@ -502,9 +514,10 @@ class CounterSession:
         self.state = State.IDLE
         self._buf = ""
         self._ticket: int | None = None
-        self._date: Any = None
+        self._date: dt.date | None = None
         self._line = ""
         self._draft: list[DraftWager] = []
+        self._slips: set[tuple[DraftWager, ...]] = set()  # play slips added to the draft
         self._function = ""
         self._check_id: int | None = None
 
@@ -513,6 +526,15 @@ class CounterSession:
         self._next_id += 1
         self._pending[command.command_id] = _Pending(command)
         return command
+
+    def _ignored(self, reason: str) -> list[Action]:
+        return [Feedback("beep"), Ignored(f"double read ignored: {reason}")]
+
+    def _paying(self, ticket: int) -> bool:
+        return any(
+            isinstance(p.command, Pay) and p.command.ticket == ticket
+            for p in self._pending.values()
+        )
 
     def _working(self, command: Command) -> list[Action]:
         return [command, Feedback("working")]
@@ -534,7 +556,7 @@ class CounterSession:
 
     # ------------------------------------------------------------------ handlers: entries
 
-    def _h_nothing(self, _value: Any) -> list[Action]:
+    def _h_nothing(self, _value: object) -> list[Action]:
         return []
 
     def _h_bad_scan(self, scanned: BadScan) -> list[Action]:
@@ -546,11 +568,11 @@ class CounterSession:
         self._buf += char
         return []
 
-    def _h_erase(self, _value: Any) -> list[Action]:
+    def _h_erase(self, _value: object) -> list[Action]:
         self._buf = self._buf[:-1]
         return []
 
-    def _h_drop(self, _value: Any) -> list[Action]:
+    def _h_drop(self, _value: object) -> list[Action]:
         if self.state is State.CANCEL_CHECK and self._check_id in self._pending:
             self._pending[self._check_id].dropped = True
         self._clear()
@@ -568,7 +590,7 @@ class CounterSession:
         self._buf = char
         return []
 
-    def _h_ticket_typed(self, _value: Any) -> list[Action]:
+    def _h_ticket_typed(self, _value: object) -> list[Action]:
         ticket = self._take_number()
         if ticket is None:
             return [Feedback("reject")]
@@ -578,6 +600,8 @@ class CounterSession:
 
     def _h_pay_scanned(self, scanned: TicketScan) -> list[Action]:
         self._clear()
+        if self._paying(scanned.ticket):
+            return self._ignored(f"ticket {scanned.ticket} is already being paid")
         if scanned.pin is None:
             self._ticket, self._date = scanned.ticket, scanned.date
             self.state = State.PAY_PIN
@@ -585,22 +609,26 @@ class CounterSession:
         pay = self._issue(Pay, scanned.ticket, scanned.pin, scanned.date)
         return [Feedback("beep"), *self._working(pay)]
 
-    def _h_pin_typed(self, _value: Any) -> list[Action]:
+    def _h_pin_typed(self, _value: object) -> list[Action]:
         pin = self._take_number()
         if pin is None or self._ticket is None:
             return [Feedback("reject")]
+        if self._paying(self._ticket):
+            ticket = self._ticket
+            self._clear()
+            return self._ignored(f"ticket {ticket} is already being paid")
         pay = self._issue(Pay, self._ticket, pin, self._date)
         self._clear()
         return self._working(pay)
 
     # ------------------------------------------------------------------ cancel
 
-    def _h_begin_cancel(self, _value: Any) -> list[Action]:
+    def _h_begin_cancel(self, _value: object) -> list[Action]:
         self._clear()
         self.state = State.CANCEL_TICKET
         return []
 
-    def _h_cancel_typed(self, _value: Any) -> list[Action]:
+    def _h_cancel_typed(self, _value: object) -> list[Action]:
         ticket = self._take_number()
         if ticket is None:
             return [Feedback("reject")]
@@ -610,7 +638,7 @@ class CounterSession:
         actions: list[Action] = [Feedback("beep")]
         return actions + self._check_cancel(scanned.ticket, scanned.date)
 
-    def _check_cancel(self, ticket: int, date: Any) -> list[Action]:
+    def _check_cancel(self, ticket: int, date: dt.date | None) -> list[Action]:
         catalog = self.catalog
         if self.settings.cancel_local_check and catalog is not None and date is not None:
             _start, day_end = local_day_bounds(date, catalog.time_zone)
@@ -641,7 +669,8 @@ class CounterSession:
                 ]
             cancel = self._issue(Cancel, lookup.ticket, lookup.date)
             return self._working(cancel)
-        ticket: Ticket = result.data
+        ticket = result.data
+        assert isinstance(ticket, Ticket)  # RESULT_TYPES: a Lookup is done with a Ticket
         if ticket.status == CANCELED:
             return [
                 Feedback("reject"),
@@ -663,12 +692,12 @@ class CounterSession:
 
     # ------------------------------------------------------------------ repeat
 
-    def _h_begin_repeat(self, _value: Any) -> list[Action]:
+    def _h_begin_repeat(self, _value: object) -> list[Action]:
         self._clear()
         self.state = State.REPEAT_TICKET
         return []
 
-    def _h_repeat_typed(self, _value: Any) -> list[Action]:
+    def _h_repeat_typed(self, _value: object) -> list[Action]:
         ticket = self._take_number()
         if ticket is None:
             return [Feedback("reject")]
@@ -681,7 +710,7 @@ class CounterSession:
 
     # ------------------------------------------------------------------ sell
 
-    def _h_begin_sell(self, _value: Any) -> list[Action]:
+    def _h_begin_sell(self, _value: object) -> list[Action]:
         self._clear()
         self.state = State.SELL
         return []
@@ -696,13 +725,17 @@ class CounterSession:
         return actions
 
     def _h_add_slip(self, scanned: SlipScan) -> list[Action]:
-        """All or nothing: a play slip with one bad wager adds none."""
+        """All or nothing: a play slip with one bad wager adds none; one already in the draft
+        is not added again."""
+        if scanned.wagers in self._slips:
+            return self._ignored("this play slip is already in the sale")
         candidate = [*self._draft, *scanned.wagers]
         for index in range(len(self._draft), len(candidate)):
             refused = self._check_line(candidate[: index + 1])
             if refused is not None:
                 return self._rejection(refused, slip=self.settings.line_reject_slip)
         self._draft = candidate
+        self._slips.add(scanned.wagers)
         return [Feedback("beep")]
 
     def _check_line(self, draft: Sequence[DraftWager]) -> Rejection | None:
@@ -727,7 +760,7 @@ class CounterSession:
         self._line += char
         return []
 
-    def _h_line_erase(self, _value: Any) -> list[Action]:
+    def _h_line_erase(self, _value: object) -> list[Action]:
         if self._line:
             self._line = self._line[:-1]
         elif self._draft:
@@ -749,20 +782,20 @@ class CounterSession:
         self._draft.append(wager)
         return None
 
-    def _h_line_enter(self, _value: Any) -> list[Action]:
+    def _h_line_enter(self, _value: object) -> list[Action]:
         if not self._line:
             return self._sell()
         refusal = self._commit_line()
         return refusal if refusal is not None else [Feedback("beep")]
 
-    def _h_sell_now(self, _value: Any) -> list[Action]:
+    def _h_sell_now(self, _value: object) -> list[Action]:
         if self._line:
             refusal = self._commit_line()
             if refusal is not None:
                 return refusal
         return self._sell()
 
-    def _h_sell_minus(self, _value: Any) -> list[Action]:
+    def _h_sell_minus(self, _value: object) -> list[Action]:
         if self._line:
             return [Feedback("reject")]
         return self._h_drop(None)
@@ -791,12 +824,12 @@ class CounterSession:
 
     # ------------------------------------------------------------------ functions
 
-    def _h_begin_function(self, _value: Any) -> list[Action]:
+    def _h_begin_function(self, _value: object) -> list[Action]:
         self._clear()
         self.state = State.FUNCTION
         return []
 
-    def _h_function_typed(self, _value: Any) -> list[Action]:
+    def _h_function_typed(self, _value: object) -> list[Action]:
         number, self._buf = self._buf, ""
         name = FUNCTIONS.get(number)
         if name is None:
@@ -809,7 +842,7 @@ class CounterSession:
         self._clear()
         return self._working(self._issue(FUNCTION_COMMANDS[name]))
 
-    def _h_supervisor_typed(self, _value: Any) -> list[Action]:
+    def _h_supervisor_typed(self, _value: object) -> list[Action]:
         typed, name = self._buf, self._function
         self._clear()
         expected = self.settings.supervisor_code or ""
@@ -877,12 +910,12 @@ class CounterSession:
 
     def _done(self, pending: _Pending, event: Done) -> list[Action]:
         command, data, ctx = pending.command, event.data, self.slip_context()
-        if isinstance(command, Sell) or (isinstance(command, Repeat) and isinstance(data, Ticket)):
+        if isinstance(command, Sell | Repeat) and isinstance(data, Ticket):
             if self.settings.journaled_prints:
                 return [Feedback("beep")]
             return [Feedback("beep"), PrintSlip(slips.ticket_slip(ctx, data))]
-        if isinstance(command, Repeat):
-            proposal: CopyProposal = data
+        if isinstance(command, Repeat) and isinstance(data, CopyProposal):
+            proposal = data
             if not proposal.wagers:
                 return [
                     Feedback("reject"),
@@ -894,8 +927,8 @@ class CounterSession:
                 return [Feedback("reject"), self._reject_slip("wager_rejected", str(exc))]
             sell = self._issue(Sell, wagers, self._closes_at(wagers))
             return self._working(sell)
-        if isinstance(command, Pay):
-            result: PayResult = data
+        if isinstance(command, Pay) and isinstance(data, PayResult):
+            result = data
             if self.settings.journaled_prints:
                 return [Feedback("beep")]
             paid_at = result.paid_at if result.paid_at is not None else self._now
@@ -908,18 +941,104 @@ class CounterSession:
             slip = slips.cancel_slip(ctx, command.ticket, self._now, amount)
             return [Feedback("beep"), PrintSlip(slip)]
         if isinstance(command, ReprintLast):
-            if data is None:
+            if not isinstance(data, Ticket):  # None: the account has no ticket
                 return [Feedback("reject"), self._reject_slip("no_last_ticket")]
             return [Feedback("beep"), PrintSlip(slips.ticket_slip(ctx, data, copy=True))]
-        if isinstance(command, Results):
+        if isinstance(command, Results) and isinstance(data, Sequence):
             draws: list[DrawResult] = [r for r in data if isinstance(r, DrawResult)]
             return [PrintSlip(slips.results_slip(ctx, draws, self._now))]
-        if isinstance(command, ShiftReport):
+        if isinstance(command, ShiftReport) and isinstance(data, slips.ShiftReport):
             return [PrintSlip(slips.report_slip(ctx, data, self._now))]
-        if isinstance(command, StatusSlip):
+        if isinstance(command, StatusSlip) and isinstance(data, slips.StatusInfo):
             return [PrintSlip(slips.status_slip(ctx, data, self._now))]
-        if isinstance(command, TestPrint):
+        if isinstance(command, TestPrint) and (data is None or isinstance(data, slips.StatusInfo)):
             return [PrintSlip(slips.test_slip(ctx, self._now, data))]
         raise SessionError(  # pragma: no cover - RESULT_TYPES covers every command
             f"can't handle Done for {type(command).__name__} in state {self.state.name}"
         )
+
+
+# ============================================================================ the table
+
+Handler = Callable[[CounterSession, Any], list[Action]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """What an input token does in a state: the handler to run and the states it may lead to.
+
+    The first of `to` is where the input normally leads; a handler that refuses the input (a
+    `reject` for an empty or bad entry) stays where it is. Ending anywhere else is a bug of this
+    file and raises `SessionError` naming the token, the state and the handler."""
+
+    run: Handler
+    to: tuple[State, ...]
+
+
+def _step(run: Handler, *to: State) -> Step:
+    return Step(run, to)
+
+
+S = CounterSession  # handlers are named directly: grep finds every use of each one
+_ENTRY: dict[str, Step] = {  # typing a number: digits, erase, give up, a misread scan
+    "digit": _step(S._h_type_digit),
+    "backspace": _step(S._h_erase),
+    "escape": _step(S._h_drop, State.IDLE),
+    "scan_bad": _step(S._h_bad_scan),
+}
+
+# (state) -> (token) -> Step. Anything missing: Feedback("reject"), state unchanged.
+TRANSITIONS: dict[State, dict[str, Step]] = {
+    State.IDLE: {
+        "digit": _step(S._h_begin_pay, State.PAY_TICKET),
+        "sell": _step(S._h_begin_sell, State.SELL),
+        "cancel": _step(S._h_begin_cancel, State.CANCEL_TICKET),
+        "repeat": _step(S._h_begin_repeat, State.REPEAT_TICKET),
+        "function": _step(S._h_begin_function, State.FUNCTION),
+        "scan_ticket": _step(S._h_pay_scanned, State.PAY_PIN),  # with its PIN: Pay, stay idle
+        "scan_slip": _step(S._h_begin_sell_slip, State.SELL),  # nothing accepted: stay idle
+        "scan_bad": _step(S._h_bad_scan),
+        "enter": _step(S._h_nothing),
+        "escape": _step(S._h_nothing),
+        "backspace": _step(S._h_nothing),
+    },
+    State.PAY_TICKET: {
+        **_ENTRY,
+        "enter": _step(S._h_ticket_typed, State.PAY_PIN),
+        "scan_ticket": _step(S._h_pay_scanned, State.PAY_PIN, State.IDLE),
+    },
+    State.PAY_PIN: {
+        **_ENTRY,
+        "enter": _step(S._h_pin_typed, State.IDLE),  # issues Pay
+        "scan_ticket": _step(S._h_pay_scanned, State.IDLE, State.PAY_PIN),  # a new ticket
+    },
+    State.CANCEL_TICKET: {
+        **_ENTRY,
+        # A Lookup decides the cancel; the local clock may refuse it at once (-> IDLE).
+        "enter": _step(S._h_cancel_typed, State.CANCEL_CHECK, State.IDLE),
+        "scan_ticket": _step(S._h_cancel_scanned, State.CANCEL_CHECK, State.IDLE),
+    },
+    State.CANCEL_CHECK: {"escape": _step(S._h_drop, State.IDLE)},
+    State.REPEAT_TICKET: {
+        **_ENTRY,
+        "enter": _step(S._h_repeat_typed, State.IDLE),  # issues Repeat
+        "scan_ticket": _step(S._h_repeat_scanned, State.IDLE),
+    },
+    State.SELL: {
+        "digit": _step(S._h_line_char),
+        "dot": _step(S._h_line_char),
+        "backspace": _step(S._h_line_erase),
+        "enter": _step(S._h_line_enter, State.IDLE),  # a line adds a wager; empty line sells
+        "sell": _step(S._h_sell_now, State.IDLE),  # issues Sell
+        "cancel": _step(S._h_sell_minus, State.IDLE),  # drops the draft
+        "escape": _step(S._h_drop, State.IDLE),
+        "scan_slip": _step(S._h_add_slip),
+        "scan_bad": _step(S._h_bad_scan),
+    },
+    State.FUNCTION: {
+        **_ENTRY,
+        "enter": _step(S._h_function_typed, State.IDLE, State.SUPERVISOR),
+    },
+    State.SUPERVISOR: {**_ENTRY, "enter": _step(S._h_supervisor_typed, State.IDLE)},
+}
+del S

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kioskd.banklot.days import local_date
+from kioskd.banklot.days import DEFAULT_TIME_ZONE, local_date
 from kioskd.banklot.models import CANCELED, PAID, DrawResult, ReportTotals, Ticket, TicketSummary
 from kioskd.counter.i18n import (
     DEFAULT_CURRENCY,
@@ -36,7 +36,7 @@ from kioskd.receipt import Barcode, Block, Feed, Receipt, Row, Rule, Text, Title
 if TYPE_CHECKING:
     from kioskd.counter.catalog import Catalog
 
-DEFAULT_TZ = "America/Caracas"
+DEFAULT_TZ = DEFAULT_TIME_ZONE
 
 
 @dataclass(frozen=True)

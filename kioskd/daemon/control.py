@@ -7,8 +7,9 @@ number of requests. Commands and their arguments (checked here, so the handler g
     status                              -> dict (see kioskd.ctl for the fields shown)
     queue                               -> list of operations
     retry         {"op_id": int}
-    resolve       {"op_id": int, "outcome": "applied"|"not-applied", "reason": str}
-    reprint-last, print-test, leds-test
+    resolve       {"op_id": int, "outcome": "applied"|"not-applied", "reason": str,
+                   "force": bool (optional: settle even while the probes could still decide)}
+    reprint-last, print-test, leds-test   (act directly: never typed into the counter session)
     inject-scan   {"text": str}         (refused unless allow_inject)
     inject-keys   {"text": str}         (refused unless allow_inject)
 
@@ -67,6 +68,7 @@ class Arg:
     type: type
     choices: tuple[str, ...] | None = None
     nonempty: bool = False
+    optional: bool = False  # may be left out: the handler's default applies
 
 
 # cmd -> (handler method, arguments)
@@ -80,6 +82,7 @@ COMMANDS: dict[str, tuple[str, tuple[Arg, ...]]] = {
             Arg("op_id", int),
             Arg("outcome", str, choices=("applied", "not-applied")),
             Arg("reason", str, nonempty=True),
+            Arg("force", bool, optional=True),
         ),
     ),
     "reprint-last": ("reprint_last", ()),
@@ -110,14 +113,16 @@ def check_request(request: Any, *, allow_inject: bool) -> tuple[str, str, dict[s
         raise ControlError(f"{cmd}: unknown argument(s) {', '.join(extra)}")
     kwargs: dict[str, Any] = {}
     for a in spec:
+        if a.name not in args and a.optional:
+            continue
         if a.name not in args:
             raise ControlError(f"{cmd}: missing argument {a.name}")
         value = args[a.name]
-        if not isinstance(value, a.type) or isinstance(value, bool):
+        if not isinstance(value, a.type) or (isinstance(value, bool) and a.type is not bool):
             raise ControlError(f"{cmd}: {a.name} must be {a.type.__name__}")
         if a.choices and value not in a.choices:
             raise ControlError(f"{cmd}: {a.name} must be one of {', '.join(a.choices)}")
-        if a.nonempty and not value.strip():
+        if a.nonempty and not str(value).strip():
             raise ControlError(f"{cmd}: {a.name} must not be empty")
         kwargs[a.name] = value
     return cmd, method, kwargs

@@ -1,8 +1,12 @@
 """The daemon's side of the control socket: what each `kioskctl` command does.
 
-Rules: thin. Each method asks the daemon's parts (outbox, spooler, lights, session) and returns
+Rules: thin. Each method asks the daemon's parts (outbox, spooler, lights, journal) and returns
 JSON-able data; `ControlError` carries a text for the operator. Operator decisions go to the
 outbox, which audits them in the journal with the reason and the caller (`actor`).
+- An operator command never passes through the clerk's counter session: a reprint or a test
+  print that arrived as keys would land in whatever the clerk is typing (a draft of wagers
+  became a sale that way). Only `inject_scan` / `inject_keys` feed the session, and only when
+  `control.allow_inject` allows them (checked by the control server).
 """
 
 from __future__ import annotations
@@ -29,22 +33,60 @@ class ControlHandler:
             raise ControlError(f"cannot retry operation {op_id}: {exc}") from exc
         return {"id": op.id, "state": op.state}
 
-    async def resolve(self, op_id: int, outcome: str, reason: str, actor: str) -> dict[str, Any]:
+    async def resolve(
+        self, op_id: int, outcome: str, reason: str, actor: str, force: bool = False
+    ) -> dict[str, Any]:
+        """Settle by hand only what the daemon cannot (or with `force`); audited with who,
+        why and what the daemon knew at that moment."""
+        outbox = self.daemon.outbox
         try:
-            op = await self.daemon.outbox.resolve(
-                op_id, outcome == "applied", f"{reason} (by {actor})"
+            known = outbox.evidence(op_id)
+        except KeyError:
+            raise ControlError(f"cannot resolve operation {op_id}: no such operation") from None
+        if known["probes_can_decide"] and not force:
+            raise ControlError(
+                f"operation {op_id} is not left to a person yet: {known['why']}. "
+                f"{_seen(known)} Wait for the daemon's decision, or add --force "
+                "if you hold proof from the back office."
+            )
+        detail = {"by": actor, "forced": force, "outcome": outcome, "daemon_knew": known}
+        try:
+            op = await outbox.resolve(
+                op_id, outcome == "applied", f"{reason} (by {actor})", detail=detail
             )
         except Exception as exc:
             raise ControlError(f"cannot resolve operation {op_id}: {exc}") from exc
         self.daemon.spooler.wake()
-        return {"id": op.id, "state": op.state}
+        return {"id": op.id, "state": op.state, "forced": force, "daemon_knew": known}
 
     def reprint_last(self) -> dict[str, Any]:
-        self.daemon.inject_keys("*\n")
-        return {"requested": "reprint of the last ticket"}
+        """A copy of the newest ticket sold here, from the journal (never the API, never keys)."""
+        from kioskd.journal.store import JournalError
+
+        d = self.daemon
+        try:
+            job = d.journal.last_ticket_job()
+            if job is None:
+                raise ControlError("no ticket sold on this kiosk yet: nothing to reprint")
+            op = d.journal.get(job.op_id)
+            d.journal.add_print_job(
+                op.id,
+                "ticket",
+                {"ticket_number": op.ticket_number, "operator": "reprint-last"},
+                now=d.clock.now(),
+                reprint=True,
+            )
+        except JournalError as exc:
+            raise ControlError(f"cannot reprint: the journal cannot be used ({exc})") from exc
+        d.spooler.wake()
+        return {"requested": "reprint (copy)", "ticket_number": op.ticket_number, "op_id": op.id}
 
     def print_test(self) -> dict[str, Any]:
-        self.daemon.inject_keys("*9\n")
+        """The test slip, straight to the spooler."""
+        from kioskd.counter import slips
+
+        d = self.daemon
+        d.spooler.submit(slips.test_slip(d._slip_context(), d.clock.now(), d.status_info()))
         return {"requested": "test print"}
 
     def leds_test(self) -> dict[str, Any]:
@@ -58,3 +100,12 @@ class ControlHandler:
     def inject_keys(self, text: str) -> dict[str, Any]:
         self.daemon.inject_keys(text)
         return {"injected": "keys", "count": len(text)}
+
+
+def _seen(known: dict[str, Any]) -> str:
+    """One sentence of what the probes saw (for a refused `resolve`)."""
+    seen = [str(h.get("saw")) for h in known.get("seen") or []]
+    probes = f"{known.get('probes', 0)} of {known.get('probes_needed', '?')} probes"
+    if not seen:
+        return f"The probes saw nothing yet ({probes})."
+    return f"The probes saw ({probes}): " + "; ".join(seen) + "."

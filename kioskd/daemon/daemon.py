@@ -29,12 +29,34 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kioskd import __version__
+from kioskd.banklot.days import DEFAULT_TIME_ZONE
 from kioskd.clock import Clock, SystemClock
-from kioskd.config import Config, ConfigHolder
+from kioskd.config import EXIT_CONFIG, Config, ConfigHolder
 from kioskd.daemon import logs as klog
+
+if TYPE_CHECKING:
+    # Imported lazily at run time (start-up cost, and escpos must see its cache first).
+    import httpx
+
+    from kioskd.banklot.client import BanklotClient
+    from kioskd.counter.catalog import Catalog
+    from kioskd.counter.session import CounterSession, Event
+    from kioskd.counter.slips import SlipContext, StatusInfo
+    from kioskd.daemon.executor import Context, Executor
+    from kioskd.daemon.metrics import Metrics
+    from kioskd.daemon.notify import Notifier
+    from kioskd.daemon.spooler import Spooler
+    from kioskd.input.devices import NodeOpener
+    from kioskd.input.reader import DeviceState, InputSource
+    from kioskd.journal.store import Journal
+    from kioskd.lights import Lights
+    from kioskd.outbox.outbox import Outbox, Outcome
+    from kioskd.outbox.policy import Policy
+    from kioskd.printer.status import PrinterStatus
+from kioskd.journal import states
 
 log = logging.getLogger("kioskd.daemon")
 
@@ -61,6 +83,7 @@ class Health:
     catalog_age_s: float | None = None
     catalog_stale: bool = False
     last_slip: str = ""
+    printer_status: PrinterStatus | None = None  # the last one (metrics: paper, cover, online)
 
 
 def light_state(h: Health) -> str:
@@ -79,7 +102,7 @@ def light_state(h: Health) -> str:
 
 
 def status_line(h: Health, counts: dict[str, int]) -> str:
-    queued = sum(counts.get(k, 0) for k in ("queued", "sending", "in_doubt", "reconciling"))
+    queued = sum(counts.get(k, 0) for k in states.AWAITING_OUTBOX)
     parts = [light_state(h), f"{queued} queued", f"printer {h.printer}", f"API {h.api}"]
     if counts.get("conflict"):
         parts.append(f"{counts['conflict']} conflict")
@@ -100,15 +123,25 @@ def _local_ip() -> str:
 class Daemon:
     """One kiosk. `run()` returns the process exit code."""
 
+    # Built by `run()`.
+    journal: Journal
+    client: BanklotClient
+    outbox: Outbox
+    session: CounterSession
+    executor: Executor
+    spooler: Spooler
+    lights: Lights
+    metrics: Metrics
+
     def __init__(
         self,
         holder: ConfigHolder,
         *,
         clock: Clock | None = None,
-        transport: Any = None,
+        transport: httpx.AsyncBaseTransport | None = None,
         input_dir: str = "/dev/input",
-        input_opener: Any = None,
-        notifier: Any = None,
+        input_opener: NodeOpener | None = None,
+        notifier: Notifier | None = None,
         environ: dict[str, str] | None = None,
     ) -> None:
         self.holder = holder
@@ -128,8 +161,8 @@ class Daemon:
             self.environ.get("CACHE_DIRECTORY") or os.path.dirname(self.cfg.journal.path)
         )
         self._stop = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._catalog: Any = None
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._catalog: Catalog | None = None
         self._last_status = ""
 
     @property
@@ -141,17 +174,17 @@ class Daemon:
     def _terminal_id(self) -> str:
         return self.cfg.terminal.id or socket.gethostname()
 
-    def _open_journal(self) -> Any:
+    def _open_journal(self) -> Journal:
         from kioskd.journal.store import Journal
 
         os.makedirs(os.path.dirname(self.cfg.journal.path) or ".", exist_ok=True)
         return Journal(self.cfg.journal.path, retention_days=self.cfg.journal.retention_days)
 
-    def _policy(self) -> Any:
+    def _policy(self) -> Policy:
         from kioskd.outbox.policy import Policy
 
         o, r = self.cfg.offline, self.cfg.reconcile
-        tz = self._catalog.time_zone if self._catalog is not None else "America/Caracas"
+        tz = self._catalog.time_zone if self._catalog is not None else DEFAULT_TIME_ZONE
         return Policy(
             create_max_age_s=o.create_max_age_s,
             pay_max_age_s=o.pay_max_age_s,
@@ -163,7 +196,7 @@ class Daemon:
             time_zone=tz,
         )
 
-    def _client(self, password: str) -> Any:
+    def _client(self, password: str) -> BanklotClient:
         from kioskd.banklot.client import BanklotClient
 
         a = self.cfg.api
@@ -176,28 +209,22 @@ class Daemon:
             read_timeout=a.read_timeout_s,
             verify=a.verify_tls,
             ca_bundle=a.ca_bundle,
+            on_exchange=self._on_exchange,
         )
 
-    def _session(self) -> Any:
-        from kioskd.counter.keymap import Keymap
-        from kioskd.counter.session import CounterSession, SessionSettings
+    def _on_exchange(self, endpoint: str, seconds: float, outcome: str) -> None:
+        metrics = getattr(self, "metrics", None)
+        if metrics is not None:
+            metrics.observe_exchange(endpoint, seconds, outcome)
 
-        c = self.cfg
-        settings = SessionSettings(
-            idle_reset_s=c.input.idle_reset_s,
-            lang=c.terminal.locale,
-            currency=c.terminal.currency,
-            terminal_id=self._terminal_id(),
-            supervisor_code=c.functions.supervisor_code or None,
-            supervised_functions=frozenset(str(n) for n in c.functions.protected),
-            not_winner_slip=c.pay.not_winner == "slip",
-            scan_pattern=c.scanner.pattern,
-            journaled_prints=True,
-        )
-        keymap = Keymap.from_config(_keymap_table(c.keymap.bindings))
-        return CounterSession(keymap, settings, self._catalog)
+    def _session(self) -> CounterSession:
+        from kioskd.config import session_keymap, session_settings
+        from kioskd.counter.session import CounterSession
 
-    def _lights(self) -> Any:
+        settings = session_settings(self.cfg, self._terminal_id())
+        return CounterSession(session_keymap(self.cfg), settings, self._catalog)
+
+    def _lights(self) -> Lights:
         from kioskd.lights import Lights, Pins
 
         led = self.cfg.leds
@@ -213,44 +240,38 @@ class Daemon:
             backend = "auto"
         return Lights(pins, backend=backend)
 
-    def _input_sources(self) -> list[Any]:
-        from kioskd.input.reader import InputSource, SourceConfig
+    def _input_sources(self) -> list[InputSource]:
+        from kioskd.config import input_sources
+        from kioskd.input.reader import InputSource
 
-        c = self.cfg
-        suffix = {"tab": "\t"}.get(c.scanner.suffix, "")
-        configs = [
-            SourceConfig(
-                device=c.scanner.device,
-                role="scanner",
-                layout=c.scanner.layout,
-                gap_s=c.scanner.gap_ms / 1000.0,
-                suffix=suffix,
-                max_len=c.scanner.max_length,
-                grab=c.scanner.grab,
-                label="scanner",
-            ),
-            SourceConfig(
-                device=c.keypad.device,
-                role="keypad",
-                layout=c.keypad.layout,
-                gap_s=None,
-                grab=c.keypad.grab,
-                label="keypad",
-            ),
+        return [
+            InputSource(
+                sc,
+                base_dir=self.input_dir,
+                opener=self.input_opener,  # None: real evdev nodes
+                on_state=self._device_state,
+            )
+            for sc in input_sources(self.cfg)
         ]
-        sources = []
-        for sc in configs:
-            if not sc.device or sc.device == "none":
-                continue
-            kwargs: dict[str, Any] = {"base_dir": self.input_dir, "on_state": self._device_state}
-            if self.input_opener is not None:
-                kwargs["opener"] = self.input_opener
-            sources.append(InputSource(sc, **kwargs))
-        return sources
+
+    def _metrics(self) -> Metrics:
+        from kioskd.daemon.metrics import Metrics
+
+        return Metrics(
+            lambda: self.cfg.metrics,
+            terminal_id=self._terminal_id(),
+            version=__version__,
+            now=self.clock.now,
+        )
+
+    def _metrics_loop(self) -> Awaitable[None]:
+        from kioskd.daemon.metrics import snapshot_of
+
+        return self.metrics.run(lambda: snapshot_of(self))
 
     # ================================================================= the session
 
-    def feed(self, event: Any) -> None:
+    def feed(self, event: Event) -> None:
         """The one entry of events into the counter session; carries out its actions."""
         from kioskd.counter import session as s
 
@@ -266,6 +287,8 @@ class Daemon:
                 self._feedback(action.name)
             elif isinstance(action, s.PrintSlip):
                 self.spooler.submit(action.receipt)
+            elif isinstance(action, s.Ignored):
+                log.info("%s", action.reason, extra={"DEVICE_ROLE": "scanner"})
 
     def _feedback(self, name: str) -> None:
         if name == "working":
@@ -278,8 +301,11 @@ class Daemon:
 
     def _refresh_lights(self) -> None:
         self.lights.set_state(light_state(self.health))
+        metrics = getattr(self, "metrics", None)
+        if metrics is not None:
+            metrics.changed()  # every state change of the kiosk passes here
 
-    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+    def _spawn(self, coro: Awaitable[object], name: str) -> None:
         task = asyncio.ensure_future(coro)
         task.set_name(name)
         self._tasks.add(task)
@@ -297,13 +323,14 @@ class Daemon:
 
         self.feed(s.Scan(text, self.clock.now()))
 
-    async def _read_input(self, source: Any) -> None:
+    async def _read_input(self, source: InputSource) -> None:
         from kioskd.counter import session as s
+        from kioskd.input.decoder import ScanToken
 
         async with source:
             async for token in source.tokens():
                 now = self.clock.now()
-                if token.role == "scanner":
+                if isinstance(token, ScanToken):  # the scanner role's tokens
                     if token.error:
                         log.warning(
                             "scan refused (%s, %d chars)",
@@ -315,13 +342,26 @@ class Daemon:
                         continue
                     self.feed(s.Scan(token.text, now))
                 else:
+                    if self.session.keymap.action(token.key) is None:
+                        # The key's name, never a digit (digits may be a PIN).
+                        name = "a digit" if token.key.isdigit() else repr(token.key)
+                        log.warning(
+                            "keypad key %s is not in the keymap: ignored (bind it in [keymap])",
+                            name,
+                            extra={"DEVICE_ROLE": "keypad"},
+                        )
+                        self.lights.signal("reject")
+                        continue
                     self.feed(s.Key(token.key, now))
 
-    def _reader_for(self, source: Any) -> Callable[[], Awaitable[None]]:
+    def _reader_for(self, source: InputSource) -> Callable[[], Awaitable[None]]:
         return lambda: self._read_input(source)
 
-    def _device_state(self, state: Any) -> None:
+    def _device_state(self, state: DeviceState) -> None:
         self.health.devices[state.label] = state.state
+        metrics = getattr(self, "metrics", None)
+        if metrics is not None:
+            metrics.changed()
         msg_id = klog.DEVICE_CONNECTED if state.state in ("open", "grabbed") else klog.DEVICE_LOST
         log.info(
             "%s device %s: %s %s",
@@ -334,7 +374,7 @@ class Daemon:
 
     # ================================================================= outcomes and status
 
-    def _on_outcome(self, outcome: Any) -> None:
+    def _on_outcome(self, outcome: Outcome) -> None:
         fields = {"OP_ID": outcome.op_id, "OP_KIND": outcome.op_kind}
         if outcome.ticket_number:
             fields["TICKET_NUMBER"] = outcome.ticket_number
@@ -362,6 +402,7 @@ class Daemon:
             self._spawn(self.refresh_catalog(), "catalog-refresh")
         self.executor.on_outcome(outcome)
         self.spooler.wake()
+        self.metrics.observe_outcome(outcome)
 
     def _on_signal(self, signal_name: str) -> None:
         self.health.outbox = signal_name
@@ -371,8 +412,9 @@ class Daemon:
             self.health.api = "offline"
         self._refresh_lights()
 
-    def _on_printer(self, status: Any) -> None:
+    def _on_printer(self, status: PrinterStatus) -> None:
         self.health.printer = status.summary()
+        self.health.printer_status = status
         self.health.printer_needs_person = bool(status.needs_person)
         if status.paper == "out":
             log.error(
@@ -402,7 +444,7 @@ class Daemon:
             "journal": self.health.journal,
             "devices": dict(self.health.devices),
             "queue": counts,
-            "in_doubt": counts.get("in_doubt", 0) + counts.get("reconciling", 0),
+            "in_doubt": sum(counts.get(k, 0) for k in states.DOUBTFUL),
             "oldest_in_doubt_s": ob.oldest_in_doubt_age(),
             "next_deadline_at": ob.next_deadline(),
             "catalog_age_s": self._catalog.age(self.clock.now()) if self._catalog else None,
@@ -411,7 +453,7 @@ class Daemon:
             "uptime_s": round(time.monotonic() - self.started_at, 1),
         }
 
-    def status_info(self) -> Any:
+    def status_info(self) -> StatusInfo:
         from kioskd.counter.slips import StatusInfo
 
         return StatusInfo(
@@ -512,7 +554,7 @@ class Daemon:
             self._publish_status()
             await asyncio.sleep(STATUS_EVERY_S)
 
-    async def _supervised(self, name: str, factory: Callable[[], Awaitable[Any]]) -> None:
+    async def _supervised(self, name: str, factory: Callable[[], Awaitable[object]]) -> None:
         """Run a task forever; restart it with backoff when it fails."""
         delay = 0.5
         while True:
@@ -543,7 +585,7 @@ class Daemon:
         if ok:
             log.info(
                 "config reloaded (%s)",
-                ", ".join(detail) or "no change",
+                ", ".join(str(d) for d in detail) or "no change",
                 extra={"MESSAGE_ID": klog.CONFIG_RELOADED},
             )
             c = self.cfg
@@ -594,6 +636,7 @@ class Daemon:
                 except TimeoutError:
                     continue
         self._load_cached_catalog()
+        self.metrics = self._metrics()
         self.client = self._client(password)
         self.outbox = Outbox(
             self.journal,
@@ -642,6 +685,7 @@ class Daemon:
                     tg.create_task(self._supervised("catalog", self._catalog_loop)),
                     tg.create_task(self._ticker()),
                     tg.create_task(self._status_loop()),
+                    tg.create_task(self._supervised("metrics", self._metrics_loop)),
                 ]
                 for src in sources:
                     reader = self._supervised(f"input-{src.label}", self._reader_for(src))
@@ -673,7 +717,7 @@ class Daemon:
             self.lights.close()
         return exit_code
 
-    async def _drain(self, workers: list[asyncio.Task[Any]]) -> None:
+    async def _drain(self, workers: list[asyncio.Task[None]]) -> None:
         """Let commands in flight and pending slips finish (bounded), then stop every task."""
         deadline = time.monotonic() + DRAIN_S
         while time.monotonic() < deadline:
@@ -685,19 +729,19 @@ class Daemon:
         for task in [*workers, *self._tasks]:
             task.cancel()
 
-    def _context(self) -> Any:
+    def _context(self) -> Context:
         from kioskd.daemon.executor import Context
 
         cat = self._catalog
         return Context(
-            time_zone=cat.time_zone if cat is not None else "America/Caracas",
+            time_zone=cat.time_zone if cat is not None else DEFAULT_TIME_ZONE,
             ticket_expiration_days=getattr(cat, "ticket_expiration_days", 3) if cat else 3,
             seconds_to_cancel=getattr(cat, "seconds_to_cancel", 180) if cat else 180,
             categories=_categories(cat),
             status_info=self.status_info,
         )
 
-    def _slip_context(self) -> Any:
+    def _slip_context(self) -> SlipContext:
         from kioskd.counter.slips import SlipContext
 
         return SlipContext.from_catalog(
@@ -743,27 +787,12 @@ def _escpos_capabilities_cache(directory: str) -> None:
             os.unlink(path)
 
 
-def _categories(catalog: Any) -> tuple[str, ...]:
+def _categories(catalog: Catalog | None) -> tuple[str, ...]:
     """The game categories of the catalog's products (for the shift report's totals)."""
     products = getattr(catalog, "products", None) or {}
     items = products.values() if isinstance(products, dict) else products
     found = sorted({p.game_category for p in items if getattr(p, "game_category", None)})
     return tuple(found) or ("lottery", "animalitos")
-
-
-def _keymap_table(bindings: Any) -> dict[str, list[str]]:
-    """Config `[keymap]` (key name -> action, rebinding single keys) applied on top of the
-    session's default keymap, as the action -> key names table `Keymap` takes."""
-    from kioskd.counter.keymap import DEFAULT_BINDINGS
-
-    table = {action: list(keys) for action, keys in DEFAULT_BINDINGS.items()}
-    for key_name, action in dict(bindings).items():
-        for keys in table.values():
-            if key_name in keys:
-                keys.remove(key_name)
-        if action not in (None, "none"):
-            table.setdefault(str(action), []).append(str(key_name))
-    return {action: keys for action, keys in table.items() if keys}
 
 
 def run_daemon(config_path: str, **kwargs: Any) -> int:
@@ -775,10 +804,10 @@ def run_daemon(config_path: str, **kwargs: Any) -> int:
     except ConfigInvalid as exc:
         for err in exc.errors:
             print(f"kioskd: {err}", flush=True)
-        return 2
+        return EXIT_CONFIG
     except OSError as exc:
         print(f"kioskd: cannot read config {config_path}: {exc.strerror}", flush=True)
-        return 2
+        return EXIT_CONFIG
     cfg = holder.current
     klog.setup_logging(cfg.log.level, cfg.log.target, terminal_id=cfg.terminal.id or None)
     daemon = Daemon(holder, **kwargs)

@@ -17,13 +17,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date as Date
 from typing import Any, ClassVar
 
 from kioskd.banklot import errors
-from kioskd.banklot.days import local_date, local_day_range, recent_days
+from kioskd.banklot.api import BanklotApi
+from kioskd.banklot.days import DEFAULT_TIME_ZONE, local_date, local_day_range, recent_days
 from kioskd.banklot.models import CancelResult, PayResult, ReportTotals, Ticket
+from kioskd.clock import Clock
 from kioskd.counter import session as s
 from kioskd.counter import slips
+from kioskd.journal.json_columns import Result
 from kioskd.outbox.outbox import Outbox, OutboxRefused, Outcome
 
 log = logging.getLogger("kioskd.executor")
@@ -65,14 +69,14 @@ def detail_for(exc: BaseException) -> str:
 class Context:
     """What the executor needs to know about the kiosk right now (refreshed by the daemon)."""
 
-    time_zone: str = "America/Caracas"
+    time_zone: str = DEFAULT_TIME_ZONE
     ticket_expiration_days: int = 3
     seconds_to_cancel: float = 180.0
     categories: tuple[str, ...] = ("lottery", "animalitos")  # game categories sold here
     status_info: Callable[[], slips.StatusInfo] | None = None
 
 
-Deliver = Callable[[Any], None]
+Deliver = Callable[[s.Event], None]
 
 
 class Executor:
@@ -80,9 +84,9 @@ class Executor:
 
     def __init__(
         self,
-        client: Any,
+        client: BanklotApi,
         outbox: Outbox,
-        clock: Any,
+        clock: Clock,
         deliver: Deliver,
         context: Callable[[], Context],
     ) -> None:
@@ -112,13 +116,13 @@ class Executor:
             log.exception("command %s failed", type(command).__name__)
             self._fail(command, "error", type(exc).__name__)
 
-    def _done(self, command: s.Command, data: Any) -> None:
+    def _done(self, command: s.Command, data: s.ResultData) -> None:
         self.deliver(s.Done(command.command_id, data, now=self.clock.now()))
 
     def _fail(self, command: s.Command, reason: str, detail: str = "") -> None:
         self.deliver(s.Failed(command.command_id, reason, detail, now=self.clock.now()))
 
-    async def _find_date(self, ticket: int, date: Any) -> Any:
+    async def _find_date(self, ticket: int, date: Date | str | None) -> Date | str:
         """The ticket's local creation date: given, or searched over the expiration window."""
         if date is not None:
             return date
@@ -151,6 +155,10 @@ class Executor:
         self._claim(op_id, command)
 
     async def _cancel(self, command: s.Cancel) -> None:
+        if command.created_at is None:
+            # The lookup before it failed: the cancel window cannot be bounded.
+            self._fail(command, "error", "ticket creation time unknown")
+            return
         ctx = self.context()
         op_id = await self.outbox.submit_cancel(
             command.ticket, command.created_at, ctx.seconds_to_cancel
@@ -234,7 +242,7 @@ class Executor:
             return
         del self._waiting[outcome.op_id]
         if outcome.kind == "done":
-            self.deliver(s.Done(command.command_id, self._result_of(outcome), now=now))
+            self.deliver(s.Done(command.command_id, self._result_of(outcome.op_id), now=now))
         elif outcome.kind == "expired":
             self.deliver(s.Failed(command.command_id, "expired", outcome.message, now=now))
         elif outcome.kind == "rejected":
@@ -245,9 +253,9 @@ class Executor:
         else:
             self._waiting[outcome.op_id] = command  # alarm and friends: keep waiting
 
-    def _result_of(self, outcome: Outcome) -> Any:
-        op = self.outbox.journal.get(outcome.op_id)
-        result = dict(op.result or {})
+    def _result_of(self, op_id: int) -> Ticket | PayResult | CancelResult:
+        op = self.outbox.journal.get(op_id)
+        result: Result = op.result or {}
         if op.kind == "create":
             return Ticket.from_json({**result, "pin_number": op.pin_number})
         if op.kind == "pay":
@@ -260,5 +268,5 @@ class Executor:
         return CancelResult(ticket_number=int(op.ticket_number or 0), status="canceled")
 
 
-def _iso(date: Any) -> str:
-    return date.isoformat() if hasattr(date, "isoformat") else str(date)
+def _iso(date: Date | str) -> str:
+    return date.isoformat() if isinstance(date, Date) else str(date)

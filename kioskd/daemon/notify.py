@@ -3,14 +3,15 @@
 Rules:
 - Without `$NOTIFY_SOCKET` every call is a no-op returning False: `kioskd run` works the same in
   a terminal. A send error is swallowed and reported as False (systemd restarting must never
-  crash the kiosk), except at construction with `strict=True`, for tests.
+  crash the kiosk); the next send connects again.
 - `reloading()` sends `MONOTONIC_USEC` with `RELOADING=1` (systemd >= 253 requires it for
   Type=notify-reload and uses it to order the reload); call `ready()` when the reload is done.
-- Messages are UTF-8 (STATUS lines contain "·").
-
-Written by hand (~60 lines) instead of through the `sdnotify` package: sdnotify encodes messages
-as Latin-1, so the "·" of a STATUS line goes out as a byte that is not UTF-8 and any character
-outside Latin-1 makes the send fail silently; the protocol itself is one datagram.
+- Messages are ASCII: the `sdnotify` package (the product card's) encodes them as Latin-1, so
+  text is transliterated first ("·" -> "-", "ñ" -> "n"); what has no ASCII form is dropped. A
+  value holding a line break is a bug (it would forge another field): ValueError.
+- Never block the event loop: sdnotify's notifier sends through a non-blocking socket we connect
+  ourselves. A datagram that does not fit in a full socket buffer is dropped (False); the next
+  STATUS or WATCHDOG says the same again.
 """
 
 from __future__ import annotations
@@ -18,12 +19,35 @@ from __future__ import annotations
 import os
 import socket
 import time
+import unicodedata
 from collections.abc import Mapping
+
+import sdnotify
+
+# Characters whose NFKD form is not ASCII but which have a readable ASCII stand-in.
+_STAND_INS = str.maketrans(
+    {"·": "-", "–": "-", "—": "-", "…": "...", "€": "EUR", "«": '"', "»": '"', "×": "x"}
+)
+
+
+def ascii_text(text: str) -> str:
+    """`text` with accents stripped, a few signs spelled in ASCII and anything else dropped."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_STAND_INS))
+    return decomposed.encode("ascii", "ignore").decode("ascii")
 
 
 def _address(raw: str) -> str | bytes:
     # "@name" is an abstract socket: a leading NUL byte on the wire.
     return b"\0" + raw[1:].encode() if raw.startswith("@") else raw
+
+
+class _NonBlockingNotifier(sdnotify.SystemdNotifier):
+    """sdnotify's notifier over a socket we connected, non-blocking, to the address we were
+    given (its own constructor reads `os.environ` and connects a blocking socket)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.debug = True  # raise send errors: `Notifier.send` turns them into False
+        self.socket = sock
 
 
 class Notifier:
@@ -33,29 +57,39 @@ class Notifier:
         env = os.environ if environ is None else environ
         raw = env.get("NOTIFY_SOCKET", "")
         self.address = _address(raw) if raw else None
-        self._sock: socket.socket | None = None
-        if self.address is not None:
-            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        self._notifier: _NonBlockingNotifier | None = None
 
     @property
     def enabled(self) -> bool:
-        return self._sock is not None
+        return self.address is not None
+
+    def _connected(self, address: str | bytes) -> _NonBlockingNotifier:
+        if self._notifier is None:
+            sock = socket.socket(
+                socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+            )
+            try:
+                sock.connect(address)
+            except OSError:
+                sock.close()
+                raise
+            self._notifier = _NonBlockingNotifier(sock)
+        return self._notifier
 
     def send(self, **fields: str | int) -> bool:
         """Send `KEY=value` lines in one datagram; True when it was sent."""
-        if self._sock is None or self.address is None:
+        if self.address is None:
             return False
         for k, v in fields.items():
             if "\n" in str(v):
                 raise ValueError(f"sd_notify {k} must be one line")
-        msg = "\n".join(f"{k}={v}" for k, v in fields.items()) + "\n"
+        msg = "".join(f"{k}={ascii_text(str(v))}\n" for k, v in fields.items())
         try:
-            # Never block: this runs on the event loop, and a notify socket nobody drains (a
-            # busy manager, a test harness) would otherwise stall the daemon with its buffer
-            # full (found by bench/bench_memory.py after ~5,000 STATUS updates). A datagram
-            # that does not fit is dropped; the next STATUS or WATCHDOG says the same again.
-            self._sock.sendto(msg.encode("utf-8"), socket.MSG_DONTWAIT, self.address)
-        except OSError:  # BlockingIOError included
+            self._connected(self.address).notify(msg)
+        except BlockingIOError:  # the buffer is full: this datagram is dropped
+            return False
+        except OSError:  # gone or refused (systemd re-executing): connect again next time
+            self.close()
             return False
         return True
 
@@ -76,9 +110,9 @@ class Notifier:
         return self.send(STOPPING=1, **({"STATUS": status} if status else {}))
 
     def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        if self._notifier is not None:
+            self._notifier.socket.close()
+            self._notifier = None
 
 
 def watchdog_interval(

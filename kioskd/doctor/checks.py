@@ -252,11 +252,11 @@ def judge_input(
             )
             continue
         info = DeviceInfo(row.path, row.name, row.vendor, row.product, row.serial, row.by_id)
-        hits = [role for role, sel in selectors.items() if sel.matches(info)]
-        for role in hits:
+        roles_hit = [role for role, sel in selectors.items() if sel.matches(info)]
+        for role in roles_hit:
             matched[role].append(row)
         by_id = ", ".join(row.by_id) if row.by_id else "no by-id link"
-        role_text = f" -> {', '.join(hits)}" if hits else " (no role)"
+        role_text = f" -> {', '.join(roles_hit)}" if roles_hit else " (no role)"
         listing.append(
             Finding(
                 "input",
@@ -268,7 +268,7 @@ def judge_input(
                     "vendor_product": row.vendor_product,
                     "serial": row.serial,
                     "by_id": list(row.by_id),
-                    "roles": hits,
+                    "roles": roles_hit,
                 },
             )
         )
@@ -606,7 +606,7 @@ def observe_journal(path: str) -> JournalFacts:
     try:
         check = str(conn.execute("PRAGMA quick_check").fetchone()[0])
         version = schema.version(conn)
-        counts = dict.fromkeys(states.STATES, 0)
+        counts: dict[str, int] = {s: 0 for s in states.STATES}
         unprinted = alarms = 0
         if check == "ok" and version >= 1:
             counts.update(
@@ -645,6 +645,8 @@ def observe_journal(path: str) -> JournalFacts:
 
 def judge_journal(facts: JournalFacts) -> Finding:
     """Attention (unusable journal) FAILs; in-doubt, conflicts, alarms and unprinted jobs WARN."""
+    from kioskd.journal import states
+
     path = facts.path
     if not facts.exists:
         if not facts.dir_writable:
@@ -698,7 +700,7 @@ def judge_journal(facts: JournalFacts) -> Finding:
         "unprinted": facts.unprinted,
         "alarms": facts.alarms,
     }
-    doubtful = sum(facts.counts.get(s, 0) for s in ("in_doubt", "reconciling", "sending"))
+    doubtful = sum(facts.counts.get(s, 0) for s in states.DOUBTFUL | {states.SENDING})
     conflicts = facts.counts.get("conflict", 0)
     concerns, hints = [], []
     if doubtful:

@@ -6,7 +6,7 @@ with `tick(now)`):
   same moment cannot mix their characters.
 - Modifier state is kept here: held modifier keys (Shift, Ctrl, Alt, AltGr...) form the
   *depressed* mask; lock keys (Caps Lock, Num Lock) toggle the *locked* mask on press. Which key
-  is which comes from the layout (`keymap.Layout`). The text of a key is the layout's answer for
+  is which comes from the layout (`xkb.Layout`). The text of a key is the layout's answer for
   (code, depressed, locked), so levels, AltGr, Caps Lock, Num Lock on the keypad and Ctrl+letter
   control characters (Ctrl+] is GS on ``us``) all follow XKB.
 - Autorepeat (value 2) is ignored: a scanner never means it and a keypad key held down must not
@@ -21,15 +21,22 @@ with `tick(now)`):
   are forgotten and the caller may tell the real key state with `resync`.
 - Scanner role: characters collect into a scan. A scan ends on Enter or keypad Enter, on the
   configured suffix (stripped), on the configured prefix arriving mid-scan (the prefix starts the
-  next scan and is stripped), or when the inter-key gap passes. The gap is decided when the next
-  key press or a `tick(now)` arrives: no timers. Terminators with nothing collected are ignored.
+  next scan and is stripped), or when the inter-key gap passes. The gap is idle time: it runs
+  from the device's last key event (press, release or autorepeat) and only while no key is held,
+  so a key held down for longer than the gap does not end a scan. It is decided when the next key
+  event or a `tick(now)` arrives: no timers. Terminators with nothing collected are ignored.
   At most `max_len` characters are kept: the first character beyond cuts the scan, one
   ``too_long`` error token is returned at once and everything up to the next terminator or gap is
   counted but not stored, so a 10 MB flood costs no memory. Characters outside `allowed` mark the
   scan ``bad_char`` (the scan is still returned whole, so the caller can reject it with feedback).
 - Keypad role: every key press (not modifiers or locks) is one `KeyToken`: digits and ``+ - * /
-  .`` as themselves, named keys by name (``Enter``, ``Backspace``, ``Esc``, ``Tab``; with Num Lock
-  off the keypad digits are ``End``, ``Down``...).
+  .`` as themselves, named keys by name (``Enter``, ``Backspace``, ``Esc``, ``Tab``).
+- Num Lock: by default (`keypad_digits`) keypad keys type digits and operators whatever the Num
+  Lock state, and Num Lock presses change nothing. Cheap keypads wrap every key in Num Lock
+  presses (down, key down, up, key up, down, up) and scanners press it before Alt codes; a kiosk
+  has no use for the navigation keys. With `keypad_digits` off (a full keyboard used as a keypad)
+  Num Lock toggles as on a PC, from the `numlock` start state, and the host's ``EV_LED``
+  ``LED_NUML`` events (echoed in captures) set it; keypad digits are then ``End``, ``Down``...
 - Tokens never show their text in ``repr``: keypad digits and scans may be PINs.
 
 Illegal calls raise `DecoderError` naming the event and the state.
@@ -41,7 +48,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from kioskd.input.evtest import EV_KEY, EV_SYN, SYN_DROPPED, SYN_REPORT, InputEvent
+from kioskd.input.evtest import (
+    EV_KEY,
+    EV_LED,
+    EV_SYN,
+    LED_NUML,
+    SYN_DROPPED,
+    SYN_REPORT,
+    InputEvent,
+)
 from kioskd.input.xkb import DEAD_KEYS, KEYPAD_DIGIT_CODES, Layout, combine_dead
 
 Role = Literal["scanner", "keypad"]
@@ -75,7 +90,9 @@ class DecoderConfig:
     """How one device's keys become tokens.
 
     `gap_s` None disables gap termination; `allowed` None means printable characters plus GS, RS
-    and EOT. `numlock` / `capslock` are the lock states assumed at start (events do not say).
+    and EOT. `numlock` / `capslock` are the lock states assumed at start (events do not say);
+    `keypad_digits` makes keypad keys digits and operators whatever Num Lock says (then `numlock`
+    does not matter).
     """
 
     role: Role = "scanner"
@@ -86,6 +103,7 @@ class DecoderConfig:
     allowed: frozenset[str] | None = None
     numlock: bool = True
     capslock: bool = False
+    keypad_digits: bool = True
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -193,8 +211,10 @@ class Decoder:
         self.held: set[int] = set()
         self._depressed = 0
         self._locked = 0
-        if self.config.numlock:
-            self._locked |= layout.lock_masks.get(KEY_NUMLOCK, 0)
+        self._numlock_mask = layout.lock_masks.get(KEY_NUMLOCK, 0)
+        self._keypad_digits = self.config.keypad_digits
+        if self.config.numlock or self._keypad_digits:
+            self._locked |= self._numlock_mask
         if self.config.capslock:
             self._locked |= layout.lock_masks.get(KEY_CAPSLOCK, 0)
         self._alt_digits = ""
@@ -207,6 +227,7 @@ class Decoder:
         self._tail = ""  # last characters while discarding (to see the suffix)
         self._t_first = 0.0
         self._t_last = 0.0
+        self._t_idle = 0.0  # the device's last key event (press, release, autorepeat)
 
     # ----------------------------------------------------------------- state queries
     @property
@@ -221,9 +242,9 @@ class Decoder:
     @property
     def deadline(self) -> float | None:
         """When the inter-key gap will end the scan in progress (None: nothing pending)."""
-        if self._gap is None or not self.collecting:
+        if self._gap is None or not self.collecting or self.held:
             return None
-        return self._t_last + self._gap
+        return self._t_idle + self._gap
 
     def state_name(self) -> str:
         if self._dropping:
@@ -237,12 +258,22 @@ class Decoder:
         """Handle one kernel event; return the tokens it completes."""
         type_ = event[1]
         if type_ == EV_KEY:
-            value = event[3]
+            now, value = event[0], event[3]
+            ended: Sequence[Token] = _NO_TOKENS
+            if not self._dropping:
+                deadline = self.deadline
+                if deadline is not None and now > deadline:
+                    ended = self._end("gap")
+                self._t_idle = now
             if value == 1:
-                return self._press(event[0], event[2])
-            if value == 0:
-                return self._release(event[0], event[2])
-            return _NO_TOKENS  # 2 = autorepeat
+                more = self._press(now, event[2])
+            elif value == 0:
+                more = self._release(now, event[2])
+            else:
+                return ended  # 2 = autorepeat: only keeps the device busy
+            if ended and more:
+                return [*ended, *more]
+            return ended or more
         if type_ == EV_SYN:
             code = event[2]
             if code == SYN_DROPPED:
@@ -251,6 +282,8 @@ class Decoder:
                 self._dropping = False
                 self.held.clear()
                 self._depressed = 0
+        elif type_ == EV_LED and event[2] == LED_NUML and not self._keypad_digits:
+            self._set_numlock(bool(event[3]))
         return _NO_TOKENS
 
     def feed_many(self, events: Iterable[InputEvent]) -> list[Token]:
@@ -264,7 +297,8 @@ class Decoder:
 
     def tick(self, now: float) -> Sequence[Token]:
         """Let time pass: ends a scan whose inter-key gap is over at `now`."""
-        if self._gap is not None and self.collecting and now - self._t_last > self._gap:
+        deadline = self.deadline
+        if deadline is not None and now > deadline:
             return self._end("gap")
         return _NO_TOKENS
 
@@ -286,13 +320,22 @@ class Decoder:
             raise DecoderError("can't handle resync in state dropping: wait for SYN_REPORT")
         self.held = set(held)
         self._recompute_depressed()
-        for on, code in ((capslock, KEY_CAPSLOCK), (numlock, KEY_NUMLOCK)):
-            mask = self._lock_masks.get(code, 0)
-            if on is not None and mask:
-                self._locked = (self._locked | mask) if on else (self._locked & ~mask)
+        capslock_mask = self._lock_masks.get(KEY_CAPSLOCK, 0)
+        if capslock is not None and capslock_mask:
+            self._locked = (
+                (self._locked | capslock_mask) if capslock else (self._locked & ~capslock_mask)
+            )
+        if numlock is not None:
+            self._set_numlock(numlock)
         self.needs_key_state = False
 
     # ----------------------------------------------------------------- internals
+    def _set_numlock(self, on: bool) -> None:
+        if self._keypad_digits:
+            return  # keypad keys are digits whatever the LED says
+        mask = self._numlock_mask
+        self._locked = (self._locked | mask) if on else (self._locked & ~mask)
+
     def _recompute_depressed(self) -> None:
         masks = self._modifier_masks
         depressed = 0
@@ -314,9 +357,6 @@ class Decoder:
         if self._dropping:
             return _NO_TOKENS
         out: Sequence[Token] = _NO_TOKENS
-        gap = self._gap
-        if gap is not None and (self._buf or self._discarding) and now - self._t_last > gap:
-            out = self._end("gap")
         self.held.add(code)
         mask = self._modifier_masks.get(code)
         if mask is not None:
@@ -324,7 +364,8 @@ class Decoder:
             return out
         mask = self._lock_masks.get(code)
         if mask is not None:
-            self._locked ^= mask
+            if not (self._keypad_digits and mask == self._numlock_mask):
+                self._locked ^= mask
             return out
         if self._depressed & self._alt_mask and code in KEYPAD_DIGIT_CODES:
             self._alt_digits += KEYPAD_DIGIT_CODES[code]

@@ -6,6 +6,10 @@ Rules:
   ``name:PATTERN`` (shell pattern on the device name, case-insensitive) -- never by ``eventN``,
   which the kernel hands out in plug order. Symlinks are resolved at every match, so a replugged
   device under a new ``eventN`` is found again through the same path.
+- `Selector.parse` is the one parser of device strings: ``kioskd check-config`` validates with
+  it and the reader selects with it, so a config that passes the check selects at run time.
+  Paths are absolute; an ``eventN`` node path is refused (numbers change between boots and
+  replugs); ``""`` means the role is not used.
 - ``replay:PATH`` is not a node: it reads evtest text from a file or FIFO (`kioskd.input.replay`).
 - The base directory (normally ``/dev/input``) is a parameter, so tests run on a fake tree.
 - Opening goes through a `NodeOpener`: `EvdevOpener` opens real nodes with python-evdev;
@@ -21,7 +25,6 @@ import errno
 import fnmatch
 import os
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -32,6 +35,10 @@ _USB_ID = re.compile(
     r"^(?P<vendor>[0-9a-fA-F]{4}):(?P<product>[0-9a-fA-F]{4})(?::(?P<serial>.+))?$"
 )
 _EVENT_NODE = re.compile(r"^event\d+$")
+DEVICE_FORMS = (
+    "a stable absolute path (/dev/input/by-id/..., /dev/kiosk/scanner), vendor:product[:serial] "
+    'in hex, name:PATTERN, replay:/ABSOLUTE/PATH or "" (not used)'
+)
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,7 @@ class DeviceInfo:
 
 @dataclass(frozen=True)
 class Selector:
-    """A parsed ``device`` setting: kind is 'path', 'usb', 'name' or 'replay'."""
+    """A parsed ``device`` setting: kind is 'path', 'usb', 'name', 'replay' or 'none'."""
 
     kind: str
     value: str
@@ -62,28 +69,29 @@ class Selector:
 
     @classmethod
     def parse(cls, text: str) -> Selector:
+        """Parse a device string; ValueError names what is wrong and the accepted forms."""
         text = text.strip()
+        if text == "":
+            return cls("none", "")
         if text.startswith("replay:"):
-            if not text[7:]:
-                raise ValueError("replay: needs a path (replay:PATH)")
-            return cls("replay", text[7:])
+            path = text[7:]
+            if not path.startswith("/"):
+                raise ValueError(f"device {text!r}: replay: needs an absolute path (replay:/PATH)")
+            return cls("replay", path)
         if text.startswith("name:"):
             if not text[5:]:
-                raise ValueError("name: needs a pattern (name:PATTERN)")
+                raise ValueError(f"device {text!r}: name: needs a pattern (name:PATTERN)")
             return cls("name", text[5:])
         if m := _USB_ID.match(text):
             return cls("usb", text, int(m["vendor"], 16), int(m["product"], 16), m["serial"] or "")
-        if "/" in text:
+        if text.startswith("/"):
             if _EVENT_NODE.match(os.path.basename(text)):
                 raise ValueError(
-                    f"device {text!r}: eventN numbers change when devices are replugged; "
+                    f"device {text!r}: eventN numbers change between boots and replugs; "
                     "use a /dev/input/by-id/ path, vendor:product or name:PATTERN"
                 )
             return cls("path", text)
-        raise ValueError(
-            f"device {text!r}: expected a path, vendor:product[:serial], name:PATTERN "
-            "or replay:PATH"
-        )
+        raise ValueError(f"device {text!r}: expected {DEVICE_FORMS}")
 
     def matches(self, info: DeviceInfo) -> bool:
         if self.kind == "usb":
@@ -190,7 +198,7 @@ def list_devices(
             selectors[role] = Selector.parse(text)
         except ValueError:
             continue
-    rows = []
+    rows: list[dict[str, object]] = []
     for info in enumerate_devices(base_dir, opener):
         rows.append(
             {
@@ -336,7 +344,3 @@ def find_matches(
     """Nodes that `selector` names, now (nodes that could not be probed go to `not_yet`)."""
     infos = enumerate_devices(base_dir, opener, not_yet)
     return [info for info in infos if selector.matches(info)]
-
-
-def describe(infos: Iterable[DeviceInfo]) -> list[str]:
-    return [f"{i.path} {i.vendor_product} {i.name!r}" for i in infos]

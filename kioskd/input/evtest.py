@@ -25,6 +25,9 @@ from typing import NamedTuple, Protocol
 EV_SYN = 0
 EV_KEY = 1
 EV_MSC = 4
+EV_LED = 17
+LED_NUML = 0
+LED_CAPSL = 1
 SYN_REPORT = 0
 SYN_DROPPED = 3
 MSC_SCAN = 4
@@ -122,6 +125,8 @@ def _code_name(type_: int, code: int) -> str:
         return name if isinstance(name, str) else name[0]  # aliases come as a list or tuple
     if type_ == EV_MSC and code == MSC_SCAN:
         return "MSC_SCAN"
+    if type_ == EV_LED:
+        return {LED_NUML: "LED_NUML", LED_CAPSL: "LED_CAPSL", 2: "LED_SCROLLL"}.get(code, "?")
     return "?"
 
 
@@ -207,7 +212,7 @@ class KeyScript:
         return self
 
     def type_text(self, text: str, layout: _Keystrokes) -> KeyScript:
-        """Type `text` on `layout` (a `keymap.Layout`); '\\n' is Enter."""
+        """Type `text` on `layout` (an `xkb.Layout`); '\\n' is Enter."""
         for char in text:
             code, modifiers = layout.keystrokes_for(char)
             self.tap(code, *modifiers)

@@ -27,7 +27,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 
 from kioskd.input.decoder import Decoder, DecoderConfig, Role, Token
@@ -71,6 +71,7 @@ class SourceConfig:
     max_len: int = 512
     allowed: frozenset[str] | None = None
     numlock: bool = True
+    keypad_digits: bool = True
     grab: bool = True
     label: str = ""
 
@@ -83,6 +84,7 @@ class SourceConfig:
             max_len=self.max_len,
             allowed=self.allowed,
             numlock=self.numlock,
+            keypad_digits=self.keypad_digits,
         )
 
 
@@ -109,7 +111,12 @@ class _Node:
         return self.last_event + (monotonic - self.arrival)
 
 
-_END = object()  # queue marker: a replay file is done
+class _End:
+    """The queue marker that says a replay file is done."""
+
+
+_END = _End()
+_Raw = tuple[_Node, list[InputEvent] | None]  # a node's events (None: the node is gone)
 
 
 class InputSource:
@@ -138,7 +145,7 @@ class InputSource:
         # configured device string -> waiting/open; each node path -> its own state
         self.states: dict[str, str] = {}
         self._nodes: dict[str, _Node] = {}
-        self._raw: asyncio.Queue[tuple[_Node, list[InputEvent] | None] | object] = asyncio.Queue()
+        self._raw: asyncio.Queue[_Raw | _End] = asyncio.Queue()
         self._tokens: asyncio.Queue[Token | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._watcher: DirectoryWatcher | None = None
@@ -336,6 +343,7 @@ class InputSource:
     async def _decode(self) -> None:
         while True:
             timeout = self._next_timeout()
+            item: _Raw | _End | None
             try:
                 if timeout is None:
                     item = await self._raw.get()
@@ -343,11 +351,11 @@ class InputSource:
                     item = await asyncio.wait_for(self._raw.get(), max(timeout, 0.0))
             except TimeoutError:
                 item = None
-            if item is _END:
+            if isinstance(item, _End):
                 self._tokens.put_nowait(None)
                 return
             if item is not None:
-                entry, events = item  # type: ignore[misc]
+                entry, events = item
                 if events is None:
                     self._emit(entry.decoder.finish())
                 else:
@@ -388,6 +396,6 @@ class InputSource:
         ]
         return min(waits) + 0.001 if waits else None
 
-    def _emit(self, tokens: object) -> None:
-        for token in tokens:  # type: ignore[attr-defined]
+    def _emit(self, tokens: Iterable[Token]) -> None:
+        for token in tokens:
             self._tokens.put_nowait(token)

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from xkbcommon import xkb
 
 # Dead keysym -> (combining mark, spacing form typed by dead key + space), as X Compose does.
 DEAD_KEYS: dict[str, tuple[str, str]] = {
@@ -77,11 +80,20 @@ def combine_dead(dead_keysym: str, text: str) -> str:
     return spacing + text
 
 
+_xkb_messages: list[str] = []  # libxkbcommon's last messages (it would print them on stderr)
+
+
+def _keep_message(_context: object, _level: object, message: str) -> None:
+    _xkb_messages.append(message.strip())
+
+
 @functools.cache
-def _context():  # type: ignore[no-untyped-def]
+def _context() -> xkb.Context:
     from xkbcommon import xkb
 
-    return xkb.Context()
+    context = xkb.Context()
+    context.set_log_fn(_keep_message)
+    return context
 
 
 class Layout:
@@ -92,10 +104,15 @@ class Layout:
 
         self.name = name
         self.variant = variant
+        context = _context()
+        _xkb_messages.clear()
         try:
-            self._keymap = _context().keymap_new_from_names(layout=name, variant=variant or None)
+            self._keymap = context.keymap_new_from_names(layout=name, variant=variant or None)
         except xkb.XKBKeymapCreationFailure:
-            raise UnknownLayout(f"unknown XKB layout {name!r} variant {variant!r}") from None
+            why = f" ({_xkb_messages[0]})" if _xkb_messages else ""
+            raise UnknownLayout(f"unknown XKB layout {name!r} variant {variant!r}{why}") from None
+        finally:
+            _xkb_messages.clear()
         self._state = self._keymap.state_new()
         self._down = xkb.XKB_KEY_DOWN
         self._up = xkb.XKB_KEY_UP
@@ -120,7 +137,7 @@ class Layout:
         self._reverse: dict[str, tuple[int, tuple[int, ...]]] | None = None
 
     def _mask_of(self, modifier: str) -> int:
-        index = self._keymap.mod_get_index(modifier)
+        index = int(self._keymap.mod_get_index(modifier))
         return 1 << index
 
     def lookup(self, code: int, depressed: int, locked: int) -> KeyResult:

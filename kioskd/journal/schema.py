@@ -14,6 +14,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from kioskd.journal import states
+
 # Version 1: the first release (kept verbatim so that old journals can be rebuilt in tests).
 V1 = """
 CREATE TABLE operations (
@@ -85,7 +87,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(V1), _script(V
 LATEST = len(MIGRATIONS)
 
 UNFINISHED_SQL = (
-    "SELECT COUNT(*) FROM operations WHERE state NOT IN ('done', 'rejected', 'expired')"
+    f"SELECT COUNT(*) FROM operations WHERE state NOT IN ({states.sql_list(states.TERMINAL)})"
 )
 
 

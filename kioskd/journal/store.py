@@ -26,16 +26,27 @@ import sqlite3
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from kioskd.journal import schema, states
+from kioskd.journal.json_columns import Payload, PrintJobPayload, Result, Watermark
 
 CREATE = "create"
 PAY = "pay"
 CANCEL = "cancel"
 KINDS = (CREATE, PAY, CANCEL)
 
+T = TypeVar("T")
+
 PIN_KEYS = frozenset({"pin", "pin_number", "password", "token", "x_auth_token"})
+
+_TERMINAL_SQL = states.sql_list(states.TERMINAL)
+# SQL for each way `states.EVENT_COLUMNS` changes a column (NOW binds the transition's time).
+_COLUMN_SQL: dict[states.Column, str] = {
+    states.Column.NOW: "{column}=?",
+    states.Column.PLUS_ONE: "{column}={column}+1",
+    states.Column.ZERO: "{column}=0",
+}
 
 
 class JournalError(Exception):
@@ -52,15 +63,15 @@ class Operation:
 
     id: int
     kind: str
-    payload: dict[str, Any] = field(repr=False)
+    payload: Payload = field(repr=False)
     amount: int
     deadline: float
     state: str
     ticket_number: int | None
     pin_number: int | None = field(repr=False)
-    result: dict[str, Any] | None = field(repr=False)
+    result: Result | None = field(repr=False)
     reason: str | None
-    watermark: dict[str, Any] | None
+    watermark: Watermark | None
     sent_at: float | None
     attempts: int
     probes: int
@@ -74,7 +85,7 @@ class PrintJob:
     id: int
     op_id: int | None
     kind: str
-    payload: dict[str, Any]
+    payload: PrintJobPayload
     created_at: float
     printed_at: float | None
     reprint: bool
@@ -277,7 +288,7 @@ class Journal:
         if self.crash_hook is not None:
             self.crash_hook(point)
 
-    def _write(self, point: str, body: Callable[[sqlite3.Connection], Any]) -> Any:
+    def _write(self, point: str, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run `body` in one IMMEDIATE transaction and commit it durably."""
         conn = self.conn
         try:
@@ -341,13 +352,13 @@ class Journal:
     def add(
         self,
         kind: str,
-        payload: dict[str, Any],
+        payload: Payload,
         *,
         amount: int,
         deadline: float,
         now: float,
         state: str = states.QUEUED,
-        watermark: dict[str, Any] | None = None,
+        watermark: Watermark | None = None,
         pin_number: int | None = None,
         ticket_number: int | None = None,
         detail: dict[str, Any] | None = None,
@@ -408,11 +419,11 @@ class Journal:
         history_kind: str = "transition",
         ticket_number: int | None = None,
         pin_number: int | None = None,
-        result: dict[str, Any] | None = None,
+        result: Result | None = None,
         reason: str | None = None,
-        watermark: dict[str, Any] | None = None,
+        watermark: Watermark | None = None,
         next_attempt_at: float | None = None,
-        print_job: tuple[str, dict[str, Any]] | None = None,
+        print_job: tuple[str, PrintJobPayload] | None = None,
         request_digest: str | None = None,
         response_digest: str | None = None,
     ) -> Operation:
@@ -439,13 +450,10 @@ class Journal:
                 if value is not None:
                     sets.append(f"{column}=?")
                     params.append(value)
-            if new == states.SENDING:
-                sets += ["sent_at=?", "attempts=attempts+1"]
-                params.append(now)
-            if event == states.PROBE:
-                sets.append("probes=probes+1")
-            if new == states.QUEUED and old != states.SENDING:
-                sets.append("probes=0")
+            for column, how in states.columns_for(event).items():  # the table's bookkeeping
+                sets.append(_COLUMN_SQL[how].format(column=column))
+                if how == states.Column.NOW:
+                    params.append(now)
             conn.execute(f"UPDATE operations SET {', '.join(sets)} WHERE id=?", (*params, op_id))
             info = dict(detail or {})
             if reason is not None:
@@ -468,7 +476,7 @@ class Journal:
                 self._insert_print_job(conn, op_id, print_job[0], print_job[1], now)
             return self._get(conn, op_id)
 
-        return self._write(f"{event}", body)  # type: ignore[no-any-return]
+        return self._write(f"{event}", body)
 
     def note(
         self,
@@ -544,7 +552,7 @@ class Journal:
 
     def counts(self) -> dict[str, int]:
         rows = self._read("SELECT state, COUNT(*) FROM operations GROUP BY state")
-        out = dict.fromkeys(states.STATES, 0)
+        out: dict[str, int] = {s: 0 for s in states.STATES}
         out.update({s: int(n) for s, n in rows})
         return out
 
@@ -553,7 +561,8 @@ class Journal:
             "SELECT id, op_id, at, kind, event, from_state, to_state, detail, request_digest, "
             "response_digest FROM history"
         )
-        where, params = [], []
+        where: list[str] = []
+        params: list[int | str] = []
         if op_id is not None:
             where.append("op_id=?")
             params.append(op_id)
@@ -577,7 +586,7 @@ class Journal:
         conn: sqlite3.Connection,
         op_id: int | None,
         kind: str,
-        payload: dict[str, Any],
+        payload: PrintJobPayload,
         now: float,
         reprint: bool = False,
     ) -> int:
@@ -593,7 +602,7 @@ class Journal:
         self,
         op_id: int | None,
         kind: str,
-        payload: dict[str, Any],
+        payload: PrintJobPayload,
         *,
         now: float,
         reprint: bool = False,
@@ -605,6 +614,14 @@ class Journal:
                 lambda conn: self._insert_print_job(conn, op_id, kind, payload, now, reprint),
             )
         )
+
+    def last_ticket_job(self) -> PrintJob | None:
+        """The newest ticket print job of a sale (what an operator reprint copies)."""
+        rows = self._read(
+            "SELECT id, op_id, kind, payload, created_at, printed_at, reprint, attempts "
+            "FROM print_jobs WHERE kind='ticket' AND op_id IS NOT NULL ORDER BY id DESC LIMIT 1"
+        )
+        return self._job(rows[0]) if rows else None
 
     def pending_print_jobs(self) -> list[PrintJob]:
         rows = self._read(
@@ -681,7 +698,7 @@ class Journal:
             old = [
                 r[0]
                 for r in conn.execute(
-                    "SELECT id FROM operations WHERE state IN ('done','rejected','expired') "
+                    f"SELECT id FROM operations WHERE state IN ({_TERMINAL_SQL}) "
                     "AND updated_at < ? AND NOT EXISTS (SELECT 1 FROM print_jobs p "
                     "WHERE p.op_id = operations.id AND p.printed_at IS NULL)",
                     (cutoff,),

@@ -26,13 +26,15 @@ import random
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from kioskd.banklot import errors
+from kioskd.banklot.api import BanklotApi
 from kioskd.banklot.days import local_date, utc_iso
-from kioskd.banklot.models import Ticket, WagerRequest
+from kioskd.banklot.models import CancelResult, PayResult, Ticket, WagerJson, WagerRequest
 from kioskd.clock import Clock
 from kioskd.journal import states
+from kioskd.journal.json_columns import Payload, PrintJobPayload, Result, Watermark
 from kioskd.journal.store import CANCEL, CREATE, PAY, Journal, JournalError, Operation, digest
 from kioskd.outbox import reconcile
 from kioskd.outbox.policy import Policy
@@ -66,7 +68,7 @@ class Outcome:
     error: BaseException | None = field(default=None, repr=False)
 
 
-def _wagers_json(wagers: Sequence[Any]) -> list[dict[str, Any]]:
+def _wagers_json(wagers: Sequence[Any]) -> list[WagerJson]:
     out = []
     for w in wagers:
         if isinstance(w, dict):
@@ -77,7 +79,7 @@ def _wagers_json(wagers: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _ticket_result(ticket: Ticket) -> dict[str, Any]:
+def _ticket_result(ticket: Ticket) -> Result:
     """The ticket as the journal row keeps it (the PIN has its own column): enough to print
     and reprint the slip without the network (`Ticket.from_json` reads it back)."""
     out: dict[str, Any] = {
@@ -104,7 +106,7 @@ def _ticket_result(ticket: Ticket) -> dict[str, Any]:
         value = getattr(ticket, key)
         if value is not None:
             out["ticket_uuid" if key == "uuid" else key] = value
-    return out
+    return cast(Result, out)  # the keys above are Result's
 
 
 class Outbox:
@@ -113,7 +115,7 @@ class Outbox:
     def __init__(
         self,
         journal: Journal,
-        client: Any,
+        client: BanklotApi,
         clock: Clock,
         policy: Policy | None = None,
         *,
@@ -239,7 +241,7 @@ class Outbox:
             if op.id not in self._ready
         )
 
-    async def _watermark(self) -> dict[str, Any]:
+    async def _watermark(self) -> Watermark:
         """The account's newest ticket right now (read before a create is sent)."""
         try:
             last = await self.client.last()
@@ -280,7 +282,7 @@ class Outbox:
     async def _submit(
         self,
         kind: str,
-        payload: dict[str, Any],
+        payload: Payload,
         amount: int,
         deadline: float,
         *,
@@ -317,8 +319,8 @@ class Outbox:
             self._wake.set()
             return op_id
 
-    def _add(self, kind: str, payload: dict[str, Any], amount: int, deadline: float, state: str,
-             watermark: dict[str, Any] | None, pin_number: int | None,
+    def _add(self, kind: str, payload: Payload, amount: int, deadline: float, state: str,
+             watermark: Watermark | None, pin_number: int | None,
              ticket_number: int | None) -> int:  # fmt: skip
         return self.journal.add(
             kind,
@@ -435,7 +437,7 @@ class Outbox:
                 continue
             if op.kind != CREATE and self._ticket_busy(op.kind, op.ticket_number, op.id):
                 continue
-            watermark = None
+            watermark: Watermark | None = None
             if op.kind == CREATE:
                 try:
                     watermark = await self._watermark()
@@ -480,20 +482,15 @@ class Outbox:
         self._stopping = True
         self._wake.set()
 
-    async def settle(self, max_steps: int = 10_000) -> int:
-        """Step until nothing is due now (tests). Returns the number of steps that did work."""
-        done = 0
-        while done < max_steps and await self.step():
-            done += 1
-        return done
-
     # ----------------------------------------------------------------- sending
 
-    async def _call(self, op: Operation) -> Any:
+    async def _call(self, op: Operation) -> Ticket | PayResult | CancelResult:
         p = op.payload
         if op.kind == CREATE:
             return await self.client.create([WagerRequest(**w) for w in p["wagers"]])
         if op.kind == PAY:
+            if op.pin_number is None:  # submit_pay always stores it
+                raise ValueError("pin_number must be a non-negative int")
             return await self.client.pay(p["ticket_number"], op.pin_number, p["date"])
         return await self.client.cancel(p["ticket_number"])
 
@@ -598,14 +595,14 @@ class Outbox:
         pin = None
         if op.kind == CREATE:
             ticket_number, pin = result.ticket_number, result.pin_number
-            stored = _ticket_result(result)
+            stored: Result = _ticket_result(result)
         elif op.kind == PAY:
             # A PayResult when answered; the looked-up Ticket (status paid) when reconciled.
             prize = getattr(result, "prize", None)
             stored = {"status": "paid", "prize": prize, "paid_at": getattr(result, "paid_at", None)}
         else:
             stored = {"status": "canceled"}
-        job = (
+        job: tuple[str, PrintJobPayload] = (
             PRINT_FOR_DONE[op.kind],
             {"kind": op.kind, "ticket_number": ticket_number, "how": how},
         )
@@ -661,7 +658,7 @@ class Outbox:
         except errors.TicketNotFound:
             last = None
         journaled = self._journaled_numbers(exclude=op.id)
-        facts = {
+        facts: dict[str, Any] = {
             "wagers": op.payload["wagers"],
             "amount": op.amount,
             "watermark": op.watermark,
@@ -711,28 +708,28 @@ class Outbox:
 
     def _apply(self, op: Operation, decision: reconcile.Decision) -> None:
         now = self.clock.now()
-        verdict = decision.verdict
-        if verdict == reconcile.APPLIED:
+        event = states.event_for_verdict(decision.verdict)  # the journal's table decides
+        if event == states.PROVED_APPLIED:
             self._finish_done(
                 op,
                 decision.ticket,
-                event=states.PROVED_APPLIED,
+                event=event,
                 how="reconciled",
                 history_kind="decision",
             )
-        elif verdict == reconcile.NOT_APPLIED:
+        elif event == states.PROVED_NOT_APPLIED:
             self.journal.transition(
                 op.id,
-                states.PROVED_NOT_APPLIED,
+                event,
                 now=now,
                 history_kind="decision",
                 reason=decision.reason,
                 next_attempt_at=now,
             )
-        elif verdict == reconcile.NOT_APPLIED_EXPIRED:
+        elif event == states.PROVED_NOT_APPLIED_EXPIRED:
             self.journal.transition(
                 op.id,
-                states.PROVED_NOT_APPLIED_EXPIRED,
+                event,
                 now=now,
                 history_kind="decision",
                 reason=decision.reason,
@@ -741,15 +738,15 @@ class Outbox:
             self._emit(
                 Outcome("expired", op.id, op.kind, message="did not happen: " + decision.reason)
             )
-        elif verdict == reconcile.CONFLICT:
+        elif event == states.MISMATCH:
             self.journal.transition(
-                op.id, states.MISMATCH, now=now, history_kind="decision", reason=decision.reason
+                op.id, event, now=now, history_kind="decision", reason=decision.reason
             )
             self._emit(Outcome("conflict", op.id, op.kind, message=decision.reason))
         else:
             self.journal.transition(
                 op.id,
-                states.UNDECIDED,
+                event,
                 now=now,
                 history_kind="decision",
                 reason=decision.reason,
@@ -809,6 +806,48 @@ class Outbox:
             self._wake.set()
             return op
 
+    def evidence(self, op_id: int) -> dict[str, Any]:
+        """What the probes have seen of an operation, and whether they can still decide it.
+
+        Asked before a person settles an operation by hand (`kioskctl resolve`): inside the
+        quiet period, or while probes reach the API, the daemon itself will decide and a hand
+        decision could contradict the server (a sale committed late would be journaled as
+        rejected). A conflict, or probes that cannot reach the API, leave it to a person."""
+        op = self.journal.get(op_id)
+        now = self.clock.now()
+        sent_at = op.sent_at or op.created_at
+        quiet_left = max(0.0, sent_at + self.policy.quiet_period_s - now)
+        seen = [
+            {"at": h.at, "event": h.event, "state": h.to_state, "saw": h.detail.get("reason")}
+            for h in self.journal.history(op_id)
+            if h.kind in ("probe", "decision") and h.detail.get("reason")
+        ]
+        unreachable = bool(seen) and str(seen[-1]["saw"]).startswith("probe failed")
+        if op.state == states.SENDING:
+            can, why = True, "it is being sent right now"
+        elif op.state in (states.IN_DOUBT, states.RECONCILING) and quiet_left > 0:
+            can, why = True, f"inside the quiet period ({quiet_left:.0f} s left)"
+        elif op.state in (states.IN_DOUBT, states.RECONCILING) and not unreachable:
+            can, why = True, "the probes reach the API and will decide"
+        elif op.state in (states.IN_DOUBT, states.RECONCILING):
+            can, why = False, "the probes cannot reach the API"
+        elif op.state == states.CONFLICT:
+            can, why = False, "the probes found a mismatch that needs a person"
+        else:
+            can, why = False, f"the operation is {op.state}"
+        return {
+            "op_id": op.id,
+            "kind": op.kind,
+            "state": op.state,
+            "sent_at": sent_at,
+            "quiet_period_left_s": round(quiet_left, 1),
+            "probes": op.probes,
+            "probes_needed": self.policy.not_applied_probes,
+            "probes_can_decide": can,
+            "why": why,
+            "seen": seen[-5:],
+        }
+
     async def resolve(
         self,
         op_id: int,
@@ -817,6 +856,7 @@ class Outbox:
         *,
         ticket_number: int | None = None,
         pin_number: int | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> Operation:
         """Operator: close an in-doubt or conflicting operation as applied or not applied."""
         reason = self._need_reason(reason)
@@ -824,7 +864,7 @@ class Outbox:
             now = self.clock.now()
             op = self.journal.get(op_id)
             if applied:
-                job = (
+                job: tuple[str, PrintJobPayload] = (
                     PRINT_FOR_DONE[op.kind],
                     {
                         "kind": op.kind,
@@ -838,6 +878,7 @@ class Outbox:
                     now=now,
                     history_kind="operator",
                     reason=f"operator: applied: {reason}",
+                    detail=detail,
                     ticket_number=ticket_number,
                     pin_number=pin_number,
                     print_job=job,
@@ -849,6 +890,7 @@ class Outbox:
                     now=now,
                     history_kind="operator",
                     reason=f"operator: not applied: {reason}",
+                    detail=detail,
                 )
             self._set_signal()
             return op

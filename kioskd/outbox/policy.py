@@ -8,6 +8,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from kioskd.banklot.days import DEFAULT_TIME_ZONE
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -38,9 +40,9 @@ class Policy:
     # How often `run()` purges finished operations past retention and checkpoints the WAL.
     housekeeping_interval_s: float = 3600.0
     # The entity's zone (get-data `time_zone`): ticket dates are its local days.
-    time_zone: str = "America/Caracas"
+    time_zone: str = DEFAULT_TIME_ZONE
 
     def backoff(self, failures: int, rng: random.Random) -> float:
         """Delay before the next attempt after `failures` consecutive not-sent failures."""
-        base = min(self.backoff_max_s, self.backoff_initial_s * (2 ** max(0, failures - 1)))
+        base = min(self.backoff_max_s, self.backoff_initial_s * (2.0 ** max(0, failures - 1)))
         return max(0.0, base * (1.0 + self.backoff_jitter * (2.0 * rng.random() - 1.0)))

@@ -50,10 +50,10 @@ def wager_keys(wagers: Iterable[Any]) -> Counter[WagerKey]:
     """The multiset of (event_id, game_id, wager, amount) of wagers (models or dicts)."""
     keys: Counter[WagerKey] = Counter()
     for w in wagers:
-        get = w.get if isinstance(w, Mapping) else lambda k, w=w: getattr(w, k)
-        keys[
-            (int(get("event_id")), int(get("game_id")), str(get("wager")), int(get("amount")))
-        ] += 1
+        if isinstance(w, Mapping):
+            keys[(int(w["event_id"]), int(w["game_id"]), str(w["wager"]), int(w["amount"]))] += 1
+        else:
+            keys[(int(w.event_id), int(w.game_id), str(w.wager), int(w.amount))] += 1
     return keys
 
 

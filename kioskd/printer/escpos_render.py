@@ -117,7 +117,7 @@ def render_items(items: list[Item], paper_mm: int, *, codepage: CodePage, cut: b
         p._raw(GS + b"V\x00")  # full cut
     else:
         p.print_and_feed(END_FEED_LINES)
-    out = p.output
+    out: bytes = p.output
     at = realtime_at(out)
     if at is not None:
         raise ValueError(

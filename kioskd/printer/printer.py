@@ -31,6 +31,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from kioskd.printer.escpos_render import render_escpos
 from kioskd.printer.layout import columns_for
@@ -179,7 +180,7 @@ class Printer:
 
     # -- worker thread -------------------------------------------------------------------------
     def _resolve(
-        self, future: asyncio.Future, result: object = None, error: BaseException | None = None
+        self, future: asyncio.Future[Any], result: object = None, error: BaseException | None = None
     ) -> None:
         def settle() -> None:
             if future.done():

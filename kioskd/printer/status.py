@@ -24,7 +24,7 @@ Bits (Epson ESC/POS, followed by most clones):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Literal, TypeGuard
 
 DLE_EOT = b"\x10\x04"
 QUERIES = (1, 2, 3, 4)
@@ -44,7 +44,7 @@ def query(n: int) -> bytes:
     return DLE_EOT + bytes([n])
 
 
-def valid_reply(byte: int | None) -> bool:
+def valid_reply(byte: int | None) -> TypeGuard[int]:
     """True when ``byte`` has the fixed bits every DLE EOT reply carries."""
     return byte is not None and 0 <= byte <= 0xFF and byte & _FIXED_MASK == _FIXED_VALUE
 

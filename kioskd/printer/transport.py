@@ -29,8 +29,12 @@ import select
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
+
+if TYPE_CHECKING:
+    import serial
+    from escpos.printer import Usb
 
 
 class TransportError(OSError):
@@ -56,7 +60,8 @@ class PrinterURI:
 
 
 def parse_uri(uri: str) -> PrinterURI:
-    """Split and check a printer URI; raise ValueError naming what is wrong."""
+    """Split and check a printer URI; raise ValueError naming what is wrong. The one parser:
+    `kioskd check-config` validates `printer.uri` with it."""
     parts = urlsplit(uri)
     options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     scheme = parts.scheme.lower()
@@ -66,8 +71,11 @@ def parse_uri(uri: str) -> PrinterURI:
         return PrinterURI(scheme, f"{parts.hostname}:{parts.port}", options)
     if scheme in ("serial", "file"):
         path = unquote(parts.path)
-        if not path:
-            raise ValueError(f"{scheme} printer URI needs a path: {uri!r}")
+        if not path.startswith("/") or parts.netloc:
+            # file:relative or file://dev/x would resolve against the working directory
+            raise ValueError(
+                f"{scheme} printer URI needs an absolute path ({scheme}:///dev/...): {uri!r}"
+            )
         return PrinterURI(scheme, path, options)
     if scheme == "usb":
         target = parts.netloc or parts.path.lstrip("/")
@@ -153,7 +161,7 @@ class SerialTransport:
 
     def __init__(self, uri: str, path: str, options: dict[str, str], timeout_s: float) -> None:
         self.uri, self._path, self._options, self._timeout = uri, path, options, timeout_s
-        self._port = None
+        self._port: serial.Serial | None = None
 
     def open(self) -> None:
         import serial
@@ -176,7 +184,7 @@ class SerialTransport:
         except (OSError, ValueError, serial.SerialException) as exc:
             raise TransportError(f"cannot open {self.uri}: {exc}") from exc
 
-    def _live(self):
+    def _live(self) -> serial.Serial:
         if self._port is None:
             raise TransportError(f"{self.uri} is not open")
         return self._port
@@ -296,7 +304,7 @@ class UsbTransport:
     def __init__(self, uri: str, target: str, options: dict[str, str], timeout_s: float) -> None:
         self.uri, self._options, self._timeout = uri, options, timeout_s
         self._vid, self._pid = (int(x, 16) for x in target.split(":"))
-        self._printer = None
+        self._printer: Usb | None = None
         self._pending = bytearray()
 
     def open(self) -> None:
@@ -322,7 +330,7 @@ class UsbTransport:
             raise TransportError(f"cannot open {self.uri}: {exc}") from exc
         self._printer = printer
 
-    def _live(self):
+    def _live(self) -> Usb:
         if self._printer is None:
             raise TransportError(f"{self.uri} is not open")
         return self._printer

@@ -6,7 +6,8 @@ Used by `kioskd demo`, the real-process crash test and the benchmarks. It owns:
 - a loopback ESC/POS printer (`FakeTcpPrinter`) that records what it is sent;
 - two FIFOs the daemon reads as `replay:` input devices; typing and scanning write evtest text
   into them, exactly what a captured USB keypad or scanner would produce;
-- a config file, a journal path, a control socket and a folder of PNG slip previews;
+- a config file, a journal path, a control socket, a folder of PNG slip previews and a folder
+  the daemon writes its Prometheus textfile to (`metrics_dir`, node-exporter's in production);
 - the daemon process itself (start, wait for READY=1 on our own notify socket, SIGTERM, kill -9).
 
 Rules: everything lives under one work directory; nothing here knows about money rules (the
@@ -168,6 +169,10 @@ class VirtualKiosk:
         return self.workdir / "slips"
 
     @property
+    def metrics_dir(self) -> Path:
+        return self.workdir / "metrics"
+
+    @property
     def journal_path(self) -> Path:
         return self._journal_path or self.workdir / "journal.sqlite3"
 
@@ -195,6 +200,7 @@ class VirtualKiosk:
 
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.slips_dir.mkdir(exist_ok=True)
+        self.metrics_dir.mkdir(exist_ok=True)
         # The simulator keeps real time (an offset the caller may move): daemon and server
         # clocks must agree, as on a real counter.
         self.sim = self._sim or Simulator(
@@ -223,7 +229,8 @@ class VirtualKiosk:
             f'[printer]\nuri = "{self.printer.uri}"\ntimeout_s = 3.0\n{preview}'
             '[leds]\nbackend = "mock"\n'
             f'[control]\nsocket = "{self.control_socket}"\nallow_inject = true\n'
-            f'[log]\ntarget = "stderr"\nlevel = "{self.log_level}"\n' + self.config_extra
+            f'[log]\ntarget = "stderr"\nlevel = "{self.log_level}"\n'
+            f'[metrics]\ntextfile_dir = "{w}/metrics"\n' + self.config_extra
         )
 
     # ----------------------------------------------------------------- the daemon process

@@ -108,15 +108,27 @@ def case_alt_keypad() -> tuple[KeyScript, list[str]]:
     return s, ["AB\x1d1Ññ", "Z€"]
 
 
-def case_keypad() -> tuple[KeyScript, list[str]]:
+def _keypad_script() -> KeyScript:
     s = KeyScript(T0, step=0.08)
     keys = [e.KEY_KP1, e.KEY_KP2, e.KEY_KPPLUS, e.KEY_KP3, e.KEY_KPDOT, e.KEY_KP5, e.KEY_KPMINUS]
     keys += [e.KEY_KPASTERISK, e.KEY_KPSLASH, e.KEY_KP0, e.KEY_KPENTER, e.KEY_BACKSPACE, e.KEY_ESC]
     s.taps(keys)
     s.key(e.KEY_KP9, 1).key(e.KEY_KP9, 2).key(e.KEY_KP9, 2).key(e.KEY_KP9, 0)  # held: once
     s.tap(e.KEY_NUMLOCK).tap(e.KEY_KP1).tap(e.KEY_KP8).tap(e.KEY_NUMLOCK).tap(e.KEY_KP8)
-    names = ["1", "2", "+", "3", ".", "5", "-", "*", "/", "0", "Enter", "Backspace", "Esc", "9"]
-    return s, [*names, "End", "Up", "8"]
+    return s
+
+
+_KEYPAD_NAMES = ["1", "2", "+", "3", ".", "5", "-", "*", "/", "0", "Enter", "Backspace", "Esc"]
+
+
+def case_keypad() -> tuple[KeyScript, list[str]]:
+    """Default: keypad keys are digits whatever Num Lock says."""
+    return _keypad_script(), [*_KEYPAD_NAMES, "9", "1", "8", "8"]
+
+
+def case_keypad_numlock_follow() -> tuple[KeyScript, list[str]]:
+    """--numlock on (a full keyboard): Num Lock off turns keypad digits into navigation keys."""
+    return _keypad_script(), [*_KEYPAD_NAMES, "9", "End", "Up", "8"]
 
 
 def case_prefix_suffix() -> tuple[KeyScript, list[str]]:
@@ -185,6 +197,11 @@ CASES = {
     "fr_scanner": (case_fr, "scanner", ["--layout", "fr"]),
     "alt_keypad": (case_alt_keypad, "scanner", ["--layout", "latam"]),
     "keypad_session": (case_keypad, "keypad", ["--role", "keypad"]),
+    "keypad_numlock_follow": (
+        case_keypad_numlock_follow,
+        "keypad",
+        ["--role", "keypad", "--numlock", "on"],
+    ),
     "prefix_suffix": (case_prefix_suffix, "scanner", ["--prefix", "\\x02", "--suffix", "\\t"]),
     "gap_terminated": (case_gap, "scanner", ["--gap-ms", "100"]),
     "leading_terminators": (case_leading_terminators, "scanner", []),

@@ -1,12 +1,17 @@
 import pytest
 
 from kioskd.counter.grammar import (
+    SLIP_PREFIX,
     DraftWager,
     GrammarError,
     parse_play_slip,
     parse_wager,
-    play_slip_code,
 )
+
+
+def play_slip_code(wagers: list[DraftWager]) -> str:
+    """The inverse of `parse_play_slip`: what a play slip's QR code holds."""
+    return SLIP_PREFIX + ";".join(w.text() for w in wagers)
 
 
 def test_wager_keeps_leading_zeros_of_the_number():

@@ -501,6 +501,26 @@ def test_results_for_unknown_commands_raise_naming_event_and_state(session):
         session.handle(Done(pay.command_id, TICKET))
 
 
+def test_the_table_names_handler_functions_and_real_states():
+    from kioskd.counter import session as module
+
+    for state, row in module.TRANSITIONS.items():
+        assert isinstance(state, State)
+        for token, step in row.items():
+            assert token in module.TOKENS
+            assert step.run.__qualname__.startswith("CounterSession._h_")
+            assert all(isinstance(s, State) for s in step.to)
+
+
+def test_a_handler_ending_in_a_state_its_step_does_not_list_raises(session, monkeypatch):
+    from kioskd.counter import session as module
+
+    wrong = module.Step(CounterSession._h_begin_pay, (State.SELL,))  # begin_pay -> PAY_TICKET
+    monkeypatch.setitem(module.TRANSITIONS[State.IDLE], "digit", wrong)
+    with pytest.raises(SessionError, match=r"'digit' in state IDLE: _h_begin_pay went to PAY_T"):
+        press(session, "3")
+
+
 def test_pins_and_keys_are_masked_everywhere(session):
     session.handle(Scan("32426439", NOW))
     press(session, "7647916")

@@ -135,6 +135,6 @@ def test_check_finds_a_duplicate_and_a_lost_ticket():
     job = {"id": 1, "op_id": 1, "kind": "ticket", "printed_at": 1.0, "reprint": 0}
     books = Books({"tickets": [ticket, twin]}, [op], [job], check_paper=False)
     found = check(books)
-    assert any("33333333: in the ledger, no done create" in v for v in found)
-    assert any("2 server tickets (duplicate)" in v for v in found)
+    assert any(v.startswith("sale-lost-or-duplicated: server ticket 33333333 ") for v in found)
+    assert any("2 server tickets for one typed sale" in v for v in found)
     assert check(Books({"tickets": [ticket]}, [op], [job], check_paper=False)) == []

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -150,5 +151,7 @@ def test_broken_config_exits_with_file_and_key(tmp_path):
         text=True,
         timeout=30,
     )
-    assert proc.returncode == 2
+    assert proc.returncode == 78  # EX_CONFIG: the unit's RestartPreventExitStatus=
     assert "kioskd.toml:6: printer.paper_mm" in proc.stdout + proc.stderr
+    unit = (Path(__file__).resolve().parents[2] / "systemd" / "kioskd.service").read_text()
+    assert "RestartPreventExitStatus=78" in unit

@@ -15,7 +15,7 @@ from kioskd.input.decoder import (
     ScanToken,
     alt_code_char,
 )
-from kioskd.input.evtest import EV_KEY, InputEvent, KeyScript
+from kioskd.input.evtest import EV_KEY, EV_LED, LED_NUML, InputEvent, KeyScript
 from kioskd.input.xkb import Layout, UnknownLayout
 
 US = Layout("us")
@@ -65,10 +65,63 @@ def test_allowed_set_is_enforced() -> None:
     assert token.error == "bad_char"
 
 
-def test_numlock_off_keypad_digits_type_nothing_in_a_scan() -> None:
+def test_numlock_off_keypad_digits_type_nothing_in_a_scan_when_following_numlock() -> None:
     script = KeyScript().taps([e.KEY_KP1, e.KEY_KP2, e.KEY_1, e.KEY_KPENTER])
     assert texts(decode(script)) == ["121"]
-    assert texts(decode(script, numlock=False)) == ["1"]
+    assert texts(decode(script, numlock=False)) == ["121"]  # default: keypad keys are digits
+    assert texts(decode(script, numlock=False, keypad_digits=False)) == ["1"]
+
+
+def wrapped_in_numlock(script: KeyScript, code: int) -> KeyScript:
+    """The 0c45:7603 pattern: Num Lock down, key down, Num Lock up, key up, Num Lock down/up."""
+    return (
+        script.key(e.KEY_NUMLOCK, 1)
+        .key(code, 1)
+        .key(e.KEY_NUMLOCK, 0)
+        .key(code, 0)
+        .tap(e.KEY_NUMLOCK)
+    )
+
+
+KP = {
+    "1": e.KEY_KP1,
+    "2": e.KEY_KP2,
+    "3": e.KEY_KP3,
+    "4": e.KEY_KP4,
+    "0": e.KEY_KP0,
+    "+": e.KEY_KPPLUS,
+    ".": e.KEY_KPDOT,
+    "\n": e.KEY_KPENTER,
+}
+
+
+@pytest.mark.parametrize("numlock", [True, False])
+def test_keypad_wrapping_every_key_in_numlock_types_digits(numlock: bool) -> None:
+    script = KeyScript(step=0.05)
+    for char in "+1.341.20\n":
+        wrapped_in_numlock(script, KP[char])
+    keys = [t.key for t in decode(script, role="keypad", numlock=numlock)]
+    assert keys == ["+", "1", ".", "3", "4", "1", ".", "2", "0", "Enter"]
+
+
+def test_scanner_in_keypad_mode_wrapping_numlock_types_digits() -> None:
+    script = KeyScript()
+    for char in "1234\n":
+        wrapped_in_numlock(script, KP[char])
+    assert texts(decode(script)) == ["1234"]
+    # The old behaviour (follow Num Lock, assumed on) lost every digit: kept for full keyboards.
+    assert texts(decode(script, keypad_digits=False)) == []
+
+
+def test_numlock_led_sets_the_state_only_when_following_numlock() -> None:
+    led_off = InputEvent(1.0, EV_LED, LED_NUML, 0)
+    script = KeyScript(2.0).tap(e.KEY_KP1)
+    following = Decoder(US, DecoderConfig(role="keypad", keypad_digits=False))
+    assert following.feed(led_off) == ()
+    assert [t.key for t in following.feed_many(script.events)] == ["End"]
+    digits = Decoder(US, DecoderConfig(role="keypad"))
+    digits.feed(led_off)
+    assert [t.key for t in digits.feed_many(script.events)] == ["1"]
 
 
 def test_gap_is_decided_by_tick_or_next_key() -> None:
@@ -76,11 +129,34 @@ def test_gap_is_decided_by_tick_or_next_key() -> None:
     script = KeyScript(100.0, step=0.01).taps([e.KEY_A, e.KEY_B])
     assert decoder.feed_many(script.events) == []
     last = script.events[-1].time
-    assert decoder.deadline == pytest.approx(last - 0.01 + 0.05)  # from the last press
-    assert decoder.tick(last + 0.01) == ()
-    (token,) = decoder.tick(last + 0.05)
+    assert decoder.deadline == pytest.approx(last + 0.05)  # idle from the last event (release)
+    assert decoder.tick(last + 0.04) == ()
+    (token,) = decoder.tick(last + 0.051)
     assert (token.text, token.end, token.t_last) == ("ab", "gap", pytest.approx(last - 0.01))
     assert decoder.deadline is None and decoder.tick(last + 10) == ()
+
+
+def test_a_key_held_longer_than_the_gap_does_not_end_the_scan() -> None:
+    decoder = Decoder(US, DecoderConfig(gap_s=0.1))
+    script = KeyScript(100.0, step=0.004).tap(e.KEY_1).key(e.KEY_2, 1)
+    script.step = 0.15  # held 150 ms: no event meanwhile, but the device is not idle
+    script.key(e.KEY_2, 0)
+    script.step = 0.05
+    script.tap(e.KEY_3).tap(e.KEY_ENTER)
+    assert decoder.feed_many(script.events[:9]) == []  # "1" typed, "2" down
+    assert decoder.deadline is None  # a key is down: no gap runs
+    assert texts(decoder.feed_many(script.events[9:])) == ["123"]
+
+
+def test_autorepeat_and_release_keep_the_device_busy() -> None:
+    decoder = Decoder(US, DecoderConfig(gap_s=0.1))
+    script = KeyScript(100.0, step=0.004).tap(e.KEY_A).key(e.KEY_LEFTSHIFT, 1)
+    script.step = 0.08
+    script.key(e.KEY_LEFTSHIFT, 2).key(e.KEY_LEFTSHIFT, 2).key(e.KEY_LEFTSHIFT, 0)
+    script.tap(e.KEY_B)  # 80 ms after Shift's release: still under the gap
+    script.wait(0.2).tap(e.KEY_C).tap(e.KEY_ENTER)  # 200 ms idle: a new scan
+    tokens = decoder.feed_many(script.events)
+    assert [(t.text, t.end) for t in tokens] == [("ab", "gap"), ("c", "enter")]
 
 
 def test_dead_keys_combine_or_fall_back_to_the_accent() -> None:

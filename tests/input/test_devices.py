@@ -28,11 +28,14 @@ def test_selectors(text: str, matches: bool) -> None:
     assert Selector.parse(text).matches(SCANNER) is matches
 
 
-@pytest.mark.parametrize("text", ["/dev/input/event3", "event3", "", "name:", "replay:"])
+@pytest.mark.parametrize(
+    "text", ["/dev/input/event3", "event3", "name:", "replay:", "replay:captures/a.evtest"]
+)
 def test_unstable_or_empty_device_strings_are_refused(text: str) -> None:
     with pytest.raises(ValueError):
         Selector.parse(text)
 
 
 def test_replay_selector() -> None:
-    assert Selector.parse("replay:captures/a.evtest") == Selector("replay", "captures/a.evtest")
+    assert Selector.parse("replay:/run/a.fifo") == Selector("replay", "/run/a.fifo")
+    assert Selector.parse("") == Selector("none", "")

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from kioskd.journal import states
 from kioskd.journal.states import IllegalTransition, next_state
+from kioskd.outbox import reconcile
 
 
 def test_happy_path_of_a_sale() -> None:
@@ -47,6 +48,43 @@ def test_illegal_transition_names_op_event_and_state() -> None:
         next_state(states.IN_DOUBT, states.SEND, op_id=42)
     text = str(info.value)
     assert "42" in text and "'send'" in text and "'in_doubt'" in text
+    assert "outbox" in text and info.value.actor == "outbox"
+
+
+def test_illegal_operator_move_names_the_operator() -> None:
+    with pytest.raises(IllegalTransition, match="operator can't handle event 'operator_retry'"):
+        next_state(states.DONE, states.OPERATOR_RETRY, op_id=7)
+
+
+def test_states_are_strings_in_sql_and_json() -> None:
+    assert states.QUEUED == "queued" and isinstance(states.QUEUED, str)
+    assert f"{states.IN_DOUBT}" == "in_doubt"
+    assert set(states.STATES) == set(states.State)
+
+
+@pytest.mark.parametrize(
+    ("verdict", "event"),
+    [
+        (reconcile.APPLIED, states.PROVED_APPLIED),
+        (reconcile.NOT_APPLIED, states.PROVED_NOT_APPLIED),
+        (reconcile.NOT_APPLIED_EXPIRED, states.PROVED_NOT_APPLIED_EXPIRED),
+        (reconcile.CONFLICT, states.MISMATCH),
+        (reconcile.UNDECIDED, states.UNDECIDED),
+    ],
+)
+def test_every_verdict_is_an_event_from_reconciling(verdict: str, event: str) -> None:
+    assert states.event_for_verdict(verdict) == event
+    assert event in states.allowed_events(states.RECONCILING)
+
+
+def test_a_verdict_without_an_event_is_a_bug() -> None:
+    with pytest.raises(ValueError, match="need_window"):
+        states.event_for_verdict(reconcile.NEED_WINDOW)
+
+
+def test_every_event_has_an_actor_and_column_rules_name_real_events() -> None:
+    assert set(states.ACTORS) == set(states.Event) == set(states.EVENTS)
+    assert set(states.EVENT_COLUMNS) <= states.EVENTS
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,30 @@ def test_rows_survive_reopen(tmp_path: Path) -> None:
         assert op.attempts == 1 and op.sent_at == 2.0
 
 
+def test_bookkeeping_columns_follow_the_event_table(journal: Journal) -> None:
+    """send stamps and counts, probe counts, a requeue after doubt probes from zero again."""
+    op_id = journal.add(CREATE, WAGERS, amount=5, deadline=100.0, now=1.0)
+    journal.transition(op_id, states.SEND, now=2.0)
+    journal.transition(op_id, states.AMBIGUOUS, now=3.0)
+    journal.transition(op_id, states.PROBE, now=4.0)
+    journal.transition(op_id, states.UNDECIDED, now=5.0)
+    op = journal.transition(op_id, states.PROBE, now=6.0)
+    assert (op.attempts, op.sent_at, op.probes) == (1, 2.0, 2)
+    op = journal.transition(op_id, states.PROVED_NOT_APPLIED, now=7.0)
+    assert (op.state, op.probes) == (states.QUEUED, 0)
+    op = journal.transition(op_id, states.SEND, now=8.0)
+    assert (op.attempts, op.sent_at, op.probes) == (2, 8.0, 0)
+    op = journal.transition(op_id, states.NOT_SENT, now=9.0)  # back to queued, nothing to reset
+    assert (op.state, op.attempts, op.sent_at) == (states.QUEUED, 2, 8.0)
+
+
+def test_purge_and_migrations_use_the_terminal_set() -> None:
+    from kioskd.journal import schema
+
+    assert f"NOT IN ({states.sql_list(states.TERMINAL)})" in schema.UNFINISHED_SQL
+    assert states.sql_list(states.TERMINAL) == "'done', 'expired', 'rejected'"
+
+
 def test_illegal_transition_is_refused_and_nothing_changes(journal: Journal) -> None:
     op_id = journal.add(CREATE, WAGERS, amount=5, deadline=100.0, now=1.0)
     commits = journal.commits

@@ -49,7 +49,7 @@ def test_checker_catches_resending_a_doubtful_sale(monkeypatch) -> None:
             return reconcile.Decision(reconcile.NOT_APPLIED, "mutant")
         return d
 
-    assert "server-sale-not-journaled" in _violations_with(monkeypatch, careless)
+    assert "sale-lost-or-duplicated" in _violations_with(monkeypatch, careless)
 
 
 def test_checker_catches_a_lost_sale(monkeypatch) -> None:
@@ -63,7 +63,7 @@ def test_checker_catches_a_lost_sale(monkeypatch) -> None:
         return d
 
     found = _violations_with(monkeypatch, liar)
-    assert found & {"wrong-ticket", "duplicate-journal", "wrong-pin"}
+    assert found & {"wrong-ticket", "duplicate-sale-journal", "wrong-pin"}
 
 
 def test_command_prints_summary_and_exit_code(monkeypatch) -> None:

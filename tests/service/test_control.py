@@ -51,10 +51,11 @@ class StubHandler:
         self.calls.append(("retry", {"op_id": op_id}))
         return {"op_id": op_id, "state": "queued"}
 
-    async def resolve(self, op_id: int, outcome: str, reason: str, actor: str) -> None:
-        self.calls.append(
-            ("resolve", {"op_id": op_id, "outcome": outcome, "reason": reason, "actor": actor})
-        )
+    async def resolve(
+        self, op_id: int, outcome: str, reason: str, actor: str, force: bool = False
+    ) -> None:
+        args = {"op_id": op_id, "outcome": outcome, "reason": reason, "actor": actor}
+        self.calls.append(("resolve", {**args, "force": force}))
 
     async def inject_scan(self, text: str) -> None:
         self.calls.append(("inject_scan", {"text": text}))
@@ -135,6 +136,16 @@ async def test_resolve_gets_peer_as_actor(server) -> None:
     ((name, kwargs),) = handler.calls
     assert name == "resolve"
     assert kwargs["actor"] == f"uid={os.getuid()} pid={os.getpid()}"
+    assert kwargs["force"] is False
+
+
+async def test_resolve_passes_force_and_refuses_a_non_boolean(server) -> None:
+    srv, handler = server
+    args = {"op_id": 3, "outcome": "applied", "reason": "seen", "force": True}
+    await in_thread(control.call, srv.path, "resolve", args)
+    assert handler.calls[-1][1]["force"] is True
+    with pytest.raises(control.ControlError, match="force must be bool"):
+        await in_thread(control.call, srv.path, "resolve", {**args, "force": 1})
 
 
 async def test_inject_refused_when_not_allowed(tmp_path: Path) -> None:

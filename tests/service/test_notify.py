@@ -37,15 +37,48 @@ def test_ready_status_watchdog_stopping(notify_socket) -> None:
     path, sock = notify_socket
     n = Notifier({"NOTIFY_SOCKET": path})
     assert n.ready("ready · 0 queued · printer ok · API ok")
-    assert recv(sock) == {"READY": "1", "STATUS": "ready · 0 queued · printer ok · API ok"}
+    assert recv(sock) == {"READY": "1", "STATUS": "ready - 0 queued - printer ok - API ok"}
     assert n.status("offline · 2 queued")
-    assert recv(sock) == {"STATUS": "offline · 2 queued"}
+    assert recv(sock) == {"STATUS": "offline - 2 queued"}
     assert n.watchdog()
     assert recv(sock) == {"WATCHDOG": "1"}
     assert n.stopping()
     assert recv(sock)["STOPPING"] == "1"
     with pytest.raises(ValueError):
         n.status("two\nlines")
+
+
+def test_status_text_goes_out_as_ascii_through_sdnotify(notify_socket) -> None:
+    """sdnotify encodes Latin-1: the text is made ASCII first, so nothing is lost silently."""
+    import sdnotify
+
+    path, sock = notify_socket
+    n = Notifier({"NOTIFY_SOCKET": path})
+    assert n.status("attention · journal: disk full — /var/lib/kioskd/año €5 ✓ 日本")
+    raw = sock.recv(4096)
+    assert raw.isascii()
+    assert raw == b"STATUS=attention - journal: disk full - /var/lib/kioskd/ano EUR5  \n"
+    assert isinstance(n._notifier, sdnotify.SystemdNotifier)
+
+
+def test_a_vanished_socket_is_found_again(tmp_path: Path) -> None:
+    """systemd re-executing re-creates its socket: the next send connects again."""
+    path = tmp_path / "notify.sock"
+    first = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    first.bind(str(path))
+    n = Notifier({"NOTIFY_SOCKET": str(path)})
+    assert n.watchdog()
+    first.close()
+    path.unlink()
+    assert n.watchdog() is False
+    again = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    again.bind(str(path))
+    again.settimeout(5)
+    try:
+        assert n.watchdog()
+        assert recv(again) == {"WATCHDOG": "1"}
+    finally:
+        again.close()
 
 
 def test_reloading_sends_monotonic_usec(notify_socket) -> None:

@@ -36,10 +36,10 @@ from kioskd.banklot.client import BanklotClient
 from kioskd.banklot.models import WagerRequest
 from kioskd.clock import VirtualClock
 from kioskd.journal import states
-from kioskd.journal.store import CANCEL, CREATE, PAY, Journal, Operation
+from kioskd.journal.store import CREATE, Journal, Operation
 from kioskd.outbox.outbox import Outbox, OutboxRefused
 from kioskd.outbox.policy import Policy
-from kioskd.outbox.reconcile import wager_keys
+from kioskd.proving import books
 from kioskd.proving.sim import games as catalog
 from kioskd.proving.sim.faults import MODES
 from kioskd.proving.sim.inprocess import SimTransport
@@ -57,7 +57,6 @@ FAULT_ENDPOINTS = (
     "/user/ticket/",
     "*",
 )
-UNRESOLVED = (states.IN_DOUBT, states.RECONCILING, states.CONFLICT)
 
 
 class SimulatedCrash(BaseException):
@@ -404,102 +403,32 @@ def check(k: Kiosk, seed: int) -> RunResult:
 
 
 def _check(k: Kiosk, journal: Journal, seed: int) -> RunResult:
-    out: list[Violation] = []
-    ledger = k.sim.ledger()
-    ops = journal.operations()
-    by_id = {op.id: op for op in ops}
-
-    def bad(invariant: str, detail: str, op: Operation | None = None) -> None:
-        out.append(Violation(seed, invariant, detail, _history(journal, op) if op else []))
-
-    # Sales.
-    api = {t["ticket_number"]: t for t in ledger["tickets"] if t["origin"] == "api"}
-    creates = [op for op in ops if op.kind == CREATE]
-    done_numbers: Counter[int] = Counter()
-    for op in creates:
-        if op.state == states.DONE:
-            if op.ticket_number is None:
-                bad("done-without-ticket", f"sale op {op.id} done without a ticket number", op)
-                continue
-            done_numbers[op.ticket_number] += 1
-            t = api.get(op.ticket_number)
-            if t is None:
-                bad("journal-not-on-server", f"sale op {op.id} done but not on server", op)
-            elif wager_keys(t["wagers"]) != wager_keys(op.payload["wagers"]):
-                bad("wrong-ticket", f"sale op {op.id} journaled another sale's ticket", op)
-            elif op.pin_number != t["pin_number"]:
-                bad("wrong-pin", f"sale op {op.id} journaled a PIN that is not the ticket's", op)
-    for number, n in done_numbers.items():
-        if n > 1:
-            bad("duplicate-journal", f"ticket {number} journaled done by {n} operations")
-    unresolved = [op for op in creates if op.state in UNRESOLVED]
-    for number, t in api.items():
-        if number in done_numbers:
-            continue
-        cover = next(
-            (
-                op
-                for op in unresolved
-                if wager_keys(op.payload["wagers"]) == wager_keys(t["wagers"])
-            ),
-            None,
-        )
-        if cover is None:
-            bad("server-sale-not-journaled", f"server sold ticket {number} that no done or "
-                "unresolved operation accounts for (duplicate or lost sale)")  # fmt: skip
-        else:
-            unresolved.remove(cover)
-
-    # Payments and cancellations.
-    for kind, rows in ((PAY, ledger["payments"]), (CANCEL, ledger["cancellations"])):
-        server = Counter(r["ticket_number"] for r in rows)
-        for number, n in server.items():
-            if n > 1:
-                bad(f"duplicate-{kind}", f"ticket {number} has {n} server {kind}s")
-        kind_ops = [op for op in ops if op.kind == kind]
-        done = Counter(op.ticket_number for op in kind_ops if op.state == states.DONE)
-        for op in kind_ops:
-            if op.state == states.DONE and op.ticket_number not in server:
-                bad(f"{kind}-not-on-server", f"{kind} op {op.id} done, server has none", op)
-        for number in server:
-            if done[number] == 1:
-                continue
-            if done[number] > 1:
-                bad(f"duplicate-{kind}-journal", f"{kind} of {number} journaled done twice")
-            elif not any(op.ticket_number == number and op.state in UNRESOLVED for op in kind_ops):
-                bad(f"server-{kind}-not-journaled", f"server {kind} of {number} not journaled")
-
-    # No operation lost.
-    for op_id in k.op_ids:
-        if op_id not in by_id:
-            bad("lost-operation", f"operation {op_id} was accepted but is not in the journal")
-    for op in ops:
-        if op.state in states.TERMINAL:
-            continue
-        if op.state in UNRESOLVED and op.reason:
-            continue
-        bad("stuck-operation", f"op {op.id} ({op.kind}) left in {op.state}", op)
-
-    # Printing.
+    ops, jobs, _ = books.read_journal(k.path)
+    found = books.check(
+        k.sim.ledger(), ops, jobs, accepted=k.op_ids, on_paper={p.job_id for p in k.printed}
+    )
+    # Paper: a slip printed again, or after a restart, says it is a copy.
     printed_jobs: dict[int, list[Printed]] = {}
     for p in k.printed:
         printed_jobs.setdefault(p.job_id, []).append(p)
-    for op in ops:
-        if op.state != states.DONE:
-            continue
-        jobs = [j for j in journal.print_jobs(op.id) if j.kind != "not_done"]
-        if not any(j.printed_at is not None and j.id in printed_jobs for j in jobs):
-            bad("not-printed", f"done {op.kind} op {op.id} never printed", op)
     for job_id, prints in printed_jobs.items():
         for p in prints[1:]:
             if not p.reprint:
-                bad("unmarked-reprint", f"print job {job_id} printed again without reprint mark")
+                found.append(books.Violation(
+                    "unmarked-reprint", f"print job {job_id} printed again without reprint mark"
+                ))  # fmt: skip
         for p in prints:
             if p.pending_at_boot and not p.reprint:
-                bad("unmarked-reprint", f"print job {job_id} survived a restart, not marked")
-    for job in journal.pending_print_jobs():
-        bad("unprinted-job", f"print job {job.id} ({job.kind}) still pending after settle")
-
+                found.append(books.Violation(
+                    "unmarked-reprint", f"print job {job_id} survived a restart, not marked"
+                ))  # fmt: skip
+    by_id = {op.id: op for op in journal.operations()}
+    out = [
+        Violation(seed, v.invariant, v.detail, _history(journal, by_id[v.op_id]))
+        if v.op_id in by_id
+        else Violation(seed, v.invariant, v.detail)
+        for v in found
+    ]
     return RunResult(
         seed,
         out,

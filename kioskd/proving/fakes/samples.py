@@ -34,9 +34,10 @@ from kioskd.counter.slips import (
     test_slip,
     ticket_slip,
 )
+from kioskd.proving.sim.games import TIME_ZONE
 from kioskd.receipt import Receipt
 
-TZ = "America/Caracas"
+TZ = TIME_ZONE
 #: 2024-10-23 12:30:00 in Caracas (UTC-4).
 NOW = dt.datetime(2024, 10, 23, 12, 30, tzinfo=dt.UTC).timestamp() + 4 * 3600
 DAY = dt.date(2024, 10, 23)

@@ -102,11 +102,6 @@ class Event:
         return datetime.fromtimestamp(self.event_ts, ZoneInfo("UTC")).strftime("%H:%M")
 
 
-@cache
-def _twelve_hour(hhmm: str) -> str:
-    return datetime.strptime(hhmm, "%H:%M").strftime("%I:%M %p").lower()
-
-
 def local_day(ts: float) -> date:
     return datetime.fromtimestamp(ts, ZONE).date()
 

@@ -358,7 +358,7 @@ class Simulator:
         now = self._begin()
         if not self._authorized(token, now):
             return err(403, ERR_TOKEN)
-        flt = body.get("filter") if isinstance(body.get("filter"), dict) else {}
+        flt = _filter(body)
         span = _range(flt.get("between_created_at"))
         if span is None:
             return err(400, "filter.between_created_at must be two ISO times")
@@ -649,7 +649,7 @@ class Simulator:
         now = self._begin()
         if not self._authorized(token, now):
             return err(403, ERR_TOKEN)
-        flt = body.get("filter") if isinstance(body.get("filter"), dict) else {}
+        flt = _filter(body)
         span = _range(flt.get("between_created_at"))
         if span is None:
             return err(400, "filter.between_created_at must be two ISO times")
@@ -678,7 +678,7 @@ class Simulator:
         now = self._begin()
         if not self._authorized(token, now):
             return err(403, ERR_TOKEN)
-        flt = body.get("filter") if isinstance(body.get("filter"), dict) else {}
+        flt = _filter(body)
         span = _range(flt.get("between_created_at"))
         if span is None:
             return err(400, "filter.between_created_at must be two ISO times")
@@ -883,6 +883,12 @@ def _clock_advance(clock: Clock, seconds: float) -> None:
     if advance is None:
         raise ValueError("this clock cannot be advanced")
     advance(seconds)
+
+
+def _filter(body: dict[str, Any]) -> dict[str, Any]:
+    """The request's `filter` object ({} when absent or not an object)."""
+    flt = body.get("filter")
+    return flt if isinstance(flt, dict) else {}
 
 
 def _range(value: object) -> tuple[float, float] | None:

@@ -10,10 +10,11 @@ every write the journal did not sync is gone. Remount, restart, next round. A se
 the simulator's clock past the draws, forces results (winners) and pays under cuts too.
 
 At the end (network healthy, daemon settled, a clean stop and one more cut) the checks are:
-the journal passes `PRAGMA integrity_check`; every ticket, payment and cancellation the server
-holds is journaled done exactly once, or covered by one operation visibly in doubt with a
-reason; nothing journaled done is missing from the server; every operation is terminal or in
-doubt with a reason; every done operation's slip is printed. Exit status 1 on any violation.
+the journal passes `PRAGMA integrity_check`, and the books balance (`kioskd.proving.books`):
+every ticket, payment and cancellation the server holds is journaled done exactly once, or
+covered by one operation visibly unresolved; nothing journaled done is missing from the server;
+every operation is terminal or visibly unresolved; every done operation's slip is printed.
+Exit status 1 on any violation.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import os
 import random
 import shutil
 import signal
-import sqlite3
 import sys
 import tempfile
 import time
@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kioskd.proving.books import Violation, read_journal
+from kioskd.proving.books import check as check_books
 from kioskd.proving.campaigns.powercut.mount import PowerCutMount
 from kioskd.proving.harness import VirtualKiosk
 
@@ -49,7 +51,6 @@ FAULT_MODES = (
     "empty_body",
     "expire_token",
 )
-UNRESOLVED = ("in_doubt", "reconciling", "conflict")
 UNFINISHED = ("queued", "sending", "in_doubt", "reconciling")
 
 
@@ -66,15 +67,6 @@ class PowerCutKiosk(VirtualKiosk):
 
 
 @dataclass
-class Violation:
-    invariant: str
-    detail: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"invariant": self.invariant, "detail": self.detail}
-
-
-@dataclass
 class Result:
     cuts: int = 0
     operations: int = 0
@@ -86,12 +78,6 @@ class Result:
 
     def summary(self) -> str:
         return f"{self.cuts} cuts, {self.operations} operations, {len(self.violations)} violations"
-
-
-def _wager_keys(wagers: list[dict[str, Any]]) -> Counter[tuple[int, int, str, int]]:
-    from kioskd.outbox.reconcile import wager_keys
-
-    return wager_keys(wagers)
 
 
 def _local_date(sim: Any, number: int) -> dt.date:
@@ -252,22 +238,10 @@ class Campaign:
     # ----------------------------------------------------------------- the books
 
     def _check(self) -> None:
+        ops, jobs, integrity = read_journal(self.kiosk.journal_path)
         out = self.result.violations
-
-        def bad(invariant: str, detail: str) -> None:
-            out.append(Violation(invariant, detail))
-
-        path = self.kiosk.journal_path
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-        conn.row_factory = sqlite3.Row
-        try:
-            check = conn.execute("PRAGMA integrity_check").fetchone()[0]
-            ops = [dict(r) for r in conn.execute("SELECT * FROM operations ORDER BY id")]
-            jobs = [dict(r) for r in conn.execute("SELECT * FROM print_jobs ORDER BY id")]
-        finally:
-            conn.close()
-        if check != "ok":
-            bad("integrity", f"PRAGMA integrity_check: {check}")
+        if integrity != "ok":
+            out.append(Violation("integrity", f"PRAGMA integrity_check: {integrity}"))
         ledger = self.kiosk.sim.ledger()
         self.result.operations = len(ops)
         self.result.states = dict(Counter(op["state"] for op in ops))
@@ -276,67 +250,7 @@ class Campaign:
             "payments": len(ledger["payments"]),
             "cancellations": len(ledger["cancellations"]),
         }
-        for op in ops:
-            op["payload"] = json.loads(op["payload"])
-
-        # Sales: each server ticket is one done sale, or one sale visibly in doubt.
-        api = {t["ticket_number"]: t for t in ledger["tickets"] if t["origin"] == "api"}
-        creates = [op for op in ops if op["kind"] == "create"]
-        done = Counter(op["ticket_number"] for op in creates if op["state"] == "done")
-        for op in creates:
-            if op["state"] != "done":
-                continue
-            t = api.get(op["ticket_number"])
-            if t is None:
-                bad("sale-not-on-server", f"op {op['id']} done, ticket not on the server")
-            elif _wager_keys(t["wagers"]) != _wager_keys(op["payload"]["wagers"]):
-                bad("wrong-ticket", f"op {op['id']} journaled another sale's ticket")
-        for number, n in done.items():
-            if number is None or n > 1:
-                bad("duplicate-sale-journal", f"ticket {number} journaled done by {n} operations")
-        cover = [op for op in creates if op["state"] in UNRESOLVED]
-        for number, t in api.items():
-            if number in done:
-                continue
-            match = next(
-                (op for op in cover if _wager_keys(op["payload"]["wagers"]) == _wager_keys(
-                    t["wagers"])),
-                None,
-            )  # fmt: skip
-            if match is None:
-                bad("sale-lost-or-duplicated", f"server ticket {number} has no journal operation")
-            else:
-                cover.remove(match)
-
-        # Payments and cancellations.
-        for kind, rows in (("pay", ledger["payments"]), ("cancel", ledger["cancellations"])):
-            server = Counter(r["ticket_number"] for r in rows)
-            kind_ops = [op for op in ops if op["kind"] == kind]
-            done_k = Counter(op["ticket_number"] for op in kind_ops if op["state"] == "done")
-            for number, n in server.items():
-                if n > 1:
-                    bad(f"duplicate-{kind}", f"ticket {number}: {n} server {kind}s")
-                if done_k[number] > 1:
-                    bad(f"duplicate-{kind}-journal", f"ticket {number}: {kind} journaled twice")
-                elif done_k[number] == 0 and not any(
-                    op["ticket_number"] == number and op["state"] in UNRESOLVED for op in kind_ops
-                ):
-                    bad(f"{kind}-lost", f"server {kind} of ticket {number} not in the journal")
-            for number in done_k:
-                if number not in server:
-                    bad(
-                        f"{kind}-not-on-server", f"{kind} of {number} journaled done, not on server"
-                    )
-
-        # Every operation terminal, or visibly in doubt with a reason; done ones printed.
-        printed = {j["op_id"] for j in jobs if j["printed_at"] is not None}
-        for op in ops:
-            if op["state"] in UNRESOLVED and not op["reason"]:
-                bad("doubt-without-reason", f"op {op['id']} {op['state']} without a reason")
-            elif op["state"] not in ("done", "rejected", "expired", *UNRESOLVED):
-                bad("stuck", f"op {op['id']} ({op['kind']}) left {op['state']}")
-            if op["state"] == "done" and op["id"] not in printed:
-                bad("not-printed", f"op {op['id']} ({op['kind']}) done but its slip is unprinted")
+        out.extend(check_books(ledger, ops, jobs))
 
 
 def _created(t: dict[str, Any]) -> float:

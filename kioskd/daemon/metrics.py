@@ -1,0 +1,478 @@
+"""Prometheus metrics of one kiosk (prometheus_client), for the fleet's monitoring.
+
+Rules:
+- Names and labels follow the Prometheus conventions: `kioskd_` prefix, base units (seconds,
+  bytes), `_total` counters, `_timestamp_seconds` for Unix times, `_info` for the build, one
+  `state` label per state set. Every label has a small, fixed set of values (operation kind,
+  state, endpoint template, device role, outcome class): never a PIN, password, token or ticket
+  number. Nothing a metric is built from can hold one (`Snapshot` has no field for it; the
+  client reports the endpoint template, not the path).
+- The kiosk is read on the event loop, where the journal lives, into a `Snapshot`; the collector
+  only serves the last snapshot, so the HTTP thread (`metrics.listen`) never touches SQLite.
+  Counters and the request histogram are updated as things happen (outcome and API hooks).
+- The textfile is replaced atomically (a temporary file in the same folder, then rename), so
+  node-exporter never reads half a file; it is made 0644 although the unit runs with
+  UMask=0077, because node-exporter runs as another user. No fsync: metrics are rewritten every
+  few seconds and a file lost in a power cut is rewritten 5 s after the next start.
+- Written every `metrics.interval_s` and at once after each state change (`changed()`), at most
+  a few times per second. A failure to write is logged once per distinct error, never fatal.
+- Counters count what this process saw since it started (a restart resets them, which
+  Prometheus' `rate()` and `increase()` handle); gauges are read from the journal each time.
+
+Theory of operation: the daemon calls `observe_outcome` for each outcome of the outbox,
+`observe_exchange` (client hook) for each API exchange, and `changed()` when the lights are
+refreshed (every state change of the kiosk goes through there). `run()` takes a snapshot with
+`snapshot_of(daemon)`, hands it to the collector, and writes `kioskd.prom`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+
+from kioskd.config import MetricsConfig, parse_listen
+from kioskd.lights import STATES as LIGHT_STATES
+
+log = logging.getLogger("kioskd.metrics")
+
+TEXTFILE_NAME = "kioskd.prom"
+MIN_GAP_S = 0.2  # bursts of state changes are written once
+OP_KINDS = ("create", "pay", "cancel")
+FINAL_STATES = ("done", "rejected", "expired")
+UNFINISHED_STATES = ("queued", "sending", "in_doubt", "reconciling", "conflict")
+PAPER_STATES = ("ok", "near_end", "out", "unknown")
+COVER_STATES = ("open", "closed", "unknown")
+API_OUTCOMES = ("ok", "rejected", "forbidden", "not_sent", "in_doubt", "bad_response")
+# Request durations: a fast LAN answer to the read timeout (15 s) and the overall deadline.
+DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0)
+
+
+@dataclass(frozen=True)
+class PrinterGauges:
+    connected: bool
+    online: bool
+    paper: str
+    cover: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the state gauges show, read on the event loop (no PIN, ticket number or secret)."""
+
+    taken_at: float
+    unfinished: dict[str, int] = field(default_factory=dict)
+    oldest_in_doubt_s: float = 0.0
+    queued_operations: int = 0
+    queued_amount: int = 0
+    max_queued_operations: int = 0
+    max_queued_amount: int = 0
+    api_up: bool = False
+    catalog_age_s: float | None = None
+    catalog_stale: bool = False
+    printer: PrinterGauges | None = None
+    devices: dict[str, bool] = field(default_factory=dict)
+    journal_bytes: int = 0
+    journal_attention: bool = False
+    lights: str = "off"
+    last_sale_at: float | None = None
+    slips_printed: int = 0
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)
+
+
+def _state_set(name: str, doc: str, states: tuple[str, ...], current: str) -> GaugeMetricFamily:
+    g = GaugeMetricFamily(name, doc, labels=["state"])
+    for s in states:
+        g.add_metric([s], 1.0 if s == current else 0.0)
+    return g
+
+
+class _SnapshotCollector(Collector):
+    """Serves the last snapshot (thread-safe: the snapshot is replaced, never changed)."""
+
+    def __init__(self, terminal_id: str, version: str) -> None:
+        self.terminal_id = terminal_id
+        self.version = version
+        self.snapshot: Snapshot | None = None
+
+    def collect(self) -> Iterator[Any]:
+        yield InfoMetricFamily(
+            "kioskd_build",
+            "kioskd version and terminal id (1 while kioskd runs; join on instance)",
+            value={"version": self.version, "terminal_id": self.terminal_id},
+        )
+        s = self.snapshot
+        if s is None:
+            return
+        yield _gauge(
+            "kioskd_last_update_timestamp_seconds",
+            "When these values were read from the kiosk (Unix time)",
+            s.taken_at,
+        )
+        g = GaugeMetricFamily(
+            "kioskd_operations_unfinished",
+            "Operations that still need the outbox or a person, by state",
+            labels=["state"],
+        )
+        for state in UNFINISHED_STATES:
+            g.add_metric([state], float(s.unfinished.get(state, 0)))
+        yield g
+        yield _gauge(
+            "kioskd_oldest_in_doubt_age_seconds",
+            "Age of the oldest operation in doubt or reconciling (0: none)",
+            s.oldest_in_doubt_s,
+        )
+        yield _gauge(
+            "kioskd_queue_operations", "Operations queued offline", float(s.queued_operations)
+        )
+        yield _gauge(
+            "kioskd_queue_amount",
+            "Amount queued offline, in whole currency units",
+            float(s.queued_amount),
+        )
+        yield _gauge(
+            "kioskd_queue_max_operations",
+            "Cap on operations queued offline (offline.max_queued)",
+            float(s.max_queued_operations),
+        )
+        yield _gauge(
+            "kioskd_queue_max_amount",
+            "Cap on the amount queued offline (offline.max_queued_amount)",
+            float(s.max_queued_amount),
+        )
+        yield _gauge(
+            "kioskd_api_up", "1 when the Banklot API answers and accepts our login", s.api_up
+        )
+        if s.catalog_age_s is not None:
+            yield _gauge(
+                "kioskd_catalog_age_seconds", "Age of the product catalog in use", s.catalog_age_s
+            )
+        yield _gauge(
+            "kioskd_catalog_stale",
+            "1 when the catalog is older than catalog.stale_after_s (or there is none)",
+            s.catalog_stale or s.catalog_age_s is None,
+        )
+        if s.printer is not None:
+            p = s.printer
+            yield _gauge(
+                "kioskd_printer_connected",
+                "1 when the printer's transport opens (0: unplugged, off, unreachable)",
+                p.connected,
+            )
+            yield _gauge("kioskd_printer_online", "1 when the printer says it is online", p.online)
+            yield _state_set(
+                "kioskd_printer_paper", "Paper roll sensor, by state", PAPER_STATES, p.paper
+            )
+            yield _state_set(
+                "kioskd_printer_cover", "Printer cover, by state", COVER_STATES, p.cover
+            )
+        g = GaugeMetricFamily(
+            "kioskd_device_present", "1 when the device of this role is there", labels=["role"]
+        )
+        for role, present in sorted(s.devices.items()):
+            g.add_metric([role], 1.0 if present else 0.0)
+        yield g
+        yield _gauge(
+            "kioskd_journal_size_bytes",
+            "Size of the SQLite journal with its write-ahead log",
+            float(s.journal_bytes),
+        )
+        yield _gauge(
+            "kioskd_journal_attention",
+            "1 when the journal cannot be used (no money operation is possible)",
+            s.journal_attention,
+        )
+        yield _state_set(
+            "kioskd_lights", "The kiosk's steady light state", tuple(LIGHT_STATES), s.lights
+        )
+        if s.last_sale_at is not None:
+            yield _gauge(
+                "kioskd_last_sale_timestamp_seconds",
+                "When the last sale was confirmed (Unix time)",
+                s.last_sale_at,
+            )
+        yield _gauge(
+            "kioskd_slips_printed", "Slips printed since kioskd started", float(s.slips_printed)
+        )
+
+
+class Metrics:
+    """The kiosk's metrics registry, its textfile writer and its optional HTTP endpoint."""
+
+    def __init__(
+        self,
+        config: Callable[[], MetricsConfig],
+        *,
+        terminal_id: str,
+        version: str,
+        now: Callable[[], float],
+    ) -> None:
+        self.config = config
+        self.now = now
+        # `*_created` series double the file for nothing node-exporter's users query.
+        disable_created_metrics()
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.operations = Counter(
+            "kioskd_operations",
+            "Operations finished, by kind and final state",
+            ["kind", "state"],
+            registry=self.registry,
+        )
+        for kind in OP_KINDS:
+            for state in FINAL_STATES:
+                self.operations.labels(kind, state)
+        self.alarms = Counter(
+            "kioskd_alarms",
+            "Foreign tickets seen on the account (a ticket this kiosk never journaled)",
+            registry=self.registry,
+        )
+        self.api_requests = Counter(
+            "kioskd_api_requests",
+            "Banklot API exchanges, by endpoint and outcome",
+            ["endpoint", "outcome"],
+            registry=self.registry,
+        )
+        self.api_duration = Histogram(
+            "kioskd_api_request_duration_seconds",
+            "Duration of Banklot API exchanges, by endpoint",
+            ["endpoint"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.api_last_success = Gauge(
+            "kioskd_api_last_success_timestamp_seconds",
+            "When an API exchange last succeeded (Unix time; 0: not since start)",
+            registry=self.registry,
+        )
+        self.start_time = Gauge(
+            "kioskd_start_time_seconds",
+            "When kioskd started (Unix time)",
+            registry=self.registry,
+        )
+        self.start_time.set(now())
+        self.collector = _SnapshotCollector(terminal_id, version)
+        self.registry.register(self.collector)
+        self.last_sale_at: float | None = None
+        self.last_sale_read = False  # read once from the journal, then kept up to date
+        self.written: str | None = None  # path of the last textfile written
+        self._changed: asyncio.Event | None = None
+        self._errors: set[str] = set()
+        self._server: Any = None
+        self._serving: str = ""
+
+    # ------------------------------------------------------------------ hooks
+
+    def observe_exchange(self, endpoint: str, seconds: float, outcome: str) -> None:
+        """BanklotClient's `on_exchange`: one API exchange (endpoint template, never a path)."""
+        self.api_requests.labels(endpoint, outcome).inc()
+        self.api_duration.labels(endpoint).observe(seconds)
+        if outcome == "ok":
+            self.api_last_success.set(self.now())
+
+    def observe_outcome(self, outcome: Any) -> None:
+        """An outbox outcome: count final ones, remember the last sale."""
+        kind, op_kind = outcome.kind, outcome.op_kind or ""
+        if kind in FINAL_STATES and op_kind:
+            self.operations.labels(op_kind, kind).inc()
+            if kind == "done" and op_kind == "create":
+                self.last_sale_at = self.now()
+        elif kind == "alarm":
+            self.alarms.inc()
+        self.changed()
+
+    def changed(self) -> None:
+        """Something the gauges show has changed: write soon (coalesced)."""
+        if self._changed is not None:
+            self._changed.set()
+
+    # ------------------------------------------------------------------ output
+
+    def update(self, snapshot: Snapshot) -> None:
+        self.collector.snapshot = snapshot
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of everything."""
+        return generate_latest(self.registry)
+
+    def write_textfile(self, directory: str) -> str:
+        """Replace DIRECTORY/kioskd.prom atomically; return its path."""
+        path = os.path.join(directory, TEXTFILE_NAME)
+        data = self.render()
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".kioskd.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                os.fchmod(f.fileno(), 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return path
+
+    def _once(self, what: str, exc: BaseException) -> None:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        text = f"{what}: {reason}"
+        if text not in self._errors:
+            self._errors.add(text)
+            log.warning("metrics %s", text)
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _serve(self, listen: str) -> None:
+        """Start, stop or move the loopback HTTP endpoint to match `metrics.listen`."""
+        if listen == self._serving:
+            return
+        self._stop_server()
+        if not listen:
+            return
+        from prometheus_client import start_http_server
+
+        host, port = parse_listen(listen)
+        try:
+            server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            self._once(f"cannot listen on {listen}", exc)
+            return
+        self._server, self._serving = server, listen
+        log.info("metrics served on http://%s/metrics", listen)
+
+    def _stop_server(self) -> None:
+        server, self._server, self._serving = self._server, None, ""
+        if server is not None:
+            # shutdown() waits for the serving thread: not on the event loop's own thread.
+            threading.Thread(target=_close_server, args=(server,), daemon=True).start()
+
+    # ------------------------------------------------------------------ the task
+
+    def refresh(self, take: Callable[[], Snapshot]) -> None:
+        """Take a snapshot and write the textfile (when configured)."""
+        try:
+            self.update(take())
+        except Exception as exc:  # a journal fault must not stop the other metrics
+            self._once("cannot read the kiosk", exc)
+        directory = self.config().textfile_dir
+        if not directory:
+            return
+        try:
+            self.written = self.write_textfile(directory)
+        except OSError as exc:
+            self._once(f"cannot write {os.path.join(directory, TEXTFILE_NAME)}", exc)
+            return
+        if self._errors:
+            self._errors.clear()  # a later failure is reported again
+            log.info("metrics written to %s again", self.written)
+
+    async def run(self, take: Callable[[], Snapshot]) -> None:
+        """Forever: serve / write now, then again after `interval_s` or a state change."""
+        self._changed = asyncio.Event()
+        try:
+            while True:
+                cfg = self.config()
+                self._serve(cfg.listen)
+                self.refresh(take)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), cfg.interval_s)
+                self._changed.clear()
+                await asyncio.sleep(MIN_GAP_S)
+        finally:
+            self._stop_server()
+            with contextlib.suppress(Exception):
+                self.refresh(take)  # the last state, as the kiosk stops
+
+
+def _close_server(server: Any) -> None:
+    server.shutdown()
+    server.server_close()
+
+
+# ---------------------------------------------------------------------- reading the kiosk
+
+
+def snapshot_of(daemon: Any) -> Snapshot:
+    """Read the daemon's health, outbox, journal, printer, devices and lights."""
+    from kioskd.journal import states
+
+    now = daemon.clock.now()
+    journal = daemon.journal
+    counts = daemon.outbox.counts()
+    doubtful = journal.operations((states.IN_DOUBT, states.RECONCILING))
+    oldest = min((op.sent_at or op.created_at for op in doubtful), default=None)
+    queued = journal.operations((states.QUEUED,))
+    policy = daemon.outbox.policy
+    health = daemon.health
+    catalog = daemon._catalog
+    status = getattr(health, "printer_status", None)
+    printer = None
+    if status is not None:
+        printer = PrinterGauges(
+            connected=bool(status.connected),
+            online=status.online is True and bool(status.connected),
+            paper=status.paper if status.connected else "unknown",
+            cover=status.cover if status.connected else "unknown",
+        )
+    devices = {role: state in ("open", "grabbed") for role, state in health.devices.items()}
+    if printer is not None:
+        devices["printer"] = printer.connected
+    metrics = daemon.metrics
+    if not metrics.last_sale_read:
+        metrics.last_sale_read = True
+        metrics.last_sale_at = metrics.last_sale_at or _last_sale(journal)
+    return Snapshot(
+        taken_at=now,
+        unfinished={s: int(counts.get(s, 0)) for s in UNFINISHED_STATES},
+        oldest_in_doubt_s=max(0.0, now - oldest) if oldest is not None else 0.0,
+        queued_operations=len(queued),
+        queued_amount=sum(op.amount for op in queued),
+        max_queued_operations=policy.max_queued,
+        max_queued_amount=policy.max_queued_amount,
+        api_up=health.api == "ok" and health.outbox != "offline",
+        catalog_age_s=round(catalog.age(now), 1) if catalog is not None else None,
+        catalog_stale=bool(health.catalog_stale),
+        printer=printer,
+        devices=devices,
+        journal_bytes=_journal_bytes(journal.path),
+        journal_attention=health.journal != "ok" or journal.attention is not None,
+        lights=str(daemon.lights.current().get("state", "off")),
+        last_sale_at=metrics.last_sale_at,
+        slips_printed=daemon.spooler.printed,
+    )
+
+
+def _journal_bytes(path: str) -> int:
+    total = 0
+    for p in (path, path + "-wal"):
+        with contextlib.suppress(OSError):
+            total += os.stat(p).st_size
+    return total
+
+
+def _last_sale(journal: Any) -> float | None:
+    """The last confirmed sale in the journal (after a restart, before the next sale)."""
+    try:
+        row = journal.conn.execute(
+            "SELECT MAX(updated_at) FROM operations WHERE kind='create' AND state='done'"
+        ).fetchone()
+    except Exception:
+        return None
+    return float(row[0]) if row and row[0] is not None else None
