@@ -37,7 +37,7 @@ from barcode.charsets.code128 import CODES, STOP
 
 START = {"B": 104, "C": 105}
 CHANGE_TO = {"B": 100, "C": 99}  # "Code B" in set C, "Code C" in set B
-STOP_MODULES = STOP + "11"  # 13 modules: python-barcode keeps the final 2-module bar apart
+STOP_MODULES: str = STOP + "11"  # 13 modules: python-barcode keeps the final 2-module bar apart
 SYMBOL_MODULES = 11
 DLE = 0x10
 # Real-time commands (ESC/POS: DLE EOT n, DLE ENQ n, DLE DC4 fn) and the parameter values at
@@ -97,7 +97,8 @@ class Code128:
 
     def modules(self) -> str:
         """Bars ``1`` and spaces ``0``, one character per module, start to stop."""
-        return "".join(CODES[v] for v in (*self.values, self.check)) + STOP_MODULES
+        bars: list[str] = [CODES[v] for v in (*self.values, self.check)]
+        return "".join(bars) + STOP_MODULES
 
     def escpos_payload(self) -> bytes:
         """The ``d1..dn`` of ``GS k 73 n``: code set selections and data bytes."""
@@ -125,7 +126,9 @@ def encode(data: str) -> Code128:
         {} for _ in range(n + 1)
     ]
 
-    def offer(i: int, state: _State, cost: tuple[int, int], back, step: str) -> None:
+    def offer(
+        i: int, state: _State, cost: tuple[int, int], back: tuple[int, _State] | None, step: str
+    ) -> None:
         old = best[i].get(state)
         if old is None or cost < old[0]:
             best[i][state] = (cost, back, step)

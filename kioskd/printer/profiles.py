@@ -65,10 +65,13 @@ def _capabilities() -> dict[str, Any]:
     path = os.environ.get("ESCPOS_CAPABILITIES_FILE")
     if path:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    from importlib.resources import files
+            text = f.read()
+    else:
+        from importlib.resources import files
 
-    return json.loads((files("escpos") / "capabilities.json").read_text(encoding="utf-8"))
+        text = (files("escpos") / "capabilities.json").read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
 
 
 def profile_names() -> list[str]:
@@ -78,7 +81,7 @@ def profile_names() -> list[str]:
 def _codec(name: str) -> str | None:
     encoding = _capabilities()["encodings"].get(name, {})
     codec = encoding.get("python_encode")
-    if not codec:
+    if not isinstance(codec, str) or not codec:
         return None
     try:
         "a".encode(codec)
