@@ -31,9 +31,14 @@ import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kioskd.input.devices import DEVICE_FORMS, Selector  # noqa: F401 - DEVICE_FORMS re-exported
+
+if TYPE_CHECKING:
+    from kioskd.counter.keymap import Keymap
+    from kioskd.counter.session import SessionSettings
+    from kioskd.input.reader import SourceConfig
 
 DEFAULT_PATH = Path("/etc/kioskd/kioskd.toml")
 # `kioskd run` exits with this (EX_CONFIG, sysexits.h) when the config is invalid: the unit's
@@ -361,6 +366,7 @@ class ReconcileConfig:
 class CatalogConfig:
     refresh_s: float = key(300.0, check=_range(10, 86400))
     stale_after_s: float = key(1800.0, check=_positive_upto(7 * 86400))
+    first_load_wait_s: float = key(20.0, check=_range(0, 300))
 
 
 @dataclass(frozen=True)
@@ -871,7 +877,7 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
     return cfg
 
 
-def input_sources(cfg: Config) -> list[Any]:
+def input_sources(cfg: Config) -> list[SourceConfig]:
     """The `SourceConfig` of each configured input device (scanner first), as `kioskd run`
     reads them; a role whose device is "" is left out."""
     from kioskd.input.reader import SourceConfig
@@ -919,14 +925,14 @@ def keymap_table(bindings: Mapping[str, str]) -> dict[str, list[str]]:
     return {action: keys for action, keys in table.items() if keys}
 
 
-def session_keymap(cfg: Config) -> Any:
+def session_keymap(cfg: Config) -> Keymap:
     """The counter session's `Keymap`, as `kioskd run` builds it."""
     from kioskd.counter.keymap import Keymap
 
     return Keymap.from_config(keymap_table(cfg.keymap.bindings))
 
 
-def session_settings(cfg: Config, terminal_id: str) -> Any:
+def session_settings(cfg: Config, terminal_id: str) -> SessionSettings:
     """The counter session's `SessionSettings`, as `kioskd run` builds them."""
     from kioskd.counter.session import SessionSettings
 
@@ -940,6 +946,7 @@ def session_settings(cfg: Config, terminal_id: str) -> Any:
         not_winner_slip=cfg.pay.not_winner == "slip",
         scan_pattern=cfg.scanner.pattern,
         double_read_s=cfg.scanner.double_read_ms / 1000.0,
+        catalog_wait_s=cfg.catalog.first_load_wait_s,
         journaled_prints=True,
     )
 

@@ -82,6 +82,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
 REASONS: dict[str, tuple[str, str]] = {
     # catalog (local validation)
     "catalog_not_loaded": ("Catálogo no cargado", "Catalog not loaded"),
+    "catalog_failed": ("Catálogo no disponible", "Catalog unavailable"),
     "empty_draft": ("Ticket sin jugadas", "Ticket has no wagers"),
     "unknown_product": ("Producto desconocido", "Unknown product"),
     "event_closed": ("Sorteo cerrado", "Draw closed"),
@@ -150,8 +151,24 @@ REJECTION_DETAILS: dict[str, tuple[str, str]] = {
     "too_many_wagers": ("{count} apuestas: máximo {limit} por ticket",
                         "{count} wagers, at most {limit} per ticket"),
     "catalog_not_loaded": ("el catálogo aún no se ha cargado", "the catalog was never loaded"),
+    "catalog_failed": ("no se pudo cargar el catálogo: {why}",
+                       "the catalog could not be loaded: {why}"),
     "empty_draft": ("sin apuestas", "no wagers"),
 }  # fmt: skip
+
+
+# Why the first catalog load failed (`CatalogFailed.why` in the session), for the slip.
+CATALOG_FAILURES: dict[str, tuple[str, str]] = {
+    "offline": ("el servidor no responde", "the API is unreachable"),
+    "login": ("el servidor rechazó el acceso", "the API refused the login"),
+    "error": ("error del servidor", "the API answered with an error"),
+    "timeout": ("no llegó a tiempo", "it did not arrive in time"),
+}
+
+
+def catalog_failure(why: str, lang: str) -> str:
+    pair = CATALOG_FAILURES.get(why, CATALOG_FAILURES["error"])
+    return pair[0 if lang == "es" else 1]
 
 
 def rejection_detail(reason: str, facts: Mapping[str, Any], lang: str) -> str | None:

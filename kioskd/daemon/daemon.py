@@ -503,14 +503,17 @@ class Daemon:
             self.health.api = "login refused"
             log.error("catalog refresh: login refused: %s", exc)
             self._refresh_lights()
+            self._catalog_failed("login", now)
             return False
         except errors.NotSent as exc:
             self.health.api = "offline"
             log.warning("catalog refresh: API unreachable: %s", exc)
             self._refresh_lights()
+            self._catalog_failed("offline", now)
             return False
         except errors.BanklotError as exc:
             log.warning("catalog refresh failed: %s", exc)
+            self._catalog_failed("error", now)
             return False
         self._catalog = catalog
         self.health.api = "ok"
@@ -522,6 +525,13 @@ class Daemon:
         self.outbox.policy = self._policy()
         _give_memory_back()
         return True
+
+    def _catalog_failed(self, why: str, now: float) -> None:
+        """No catalog at all yet: what waits for the first one is handled (and refused) now."""
+        from kioskd.counter import session as s
+
+        if self._catalog is None:
+            self.feed(s.CatalogFailed(why, now))
 
     async def _catalog_loop(self) -> None:
         refresh_s = self.cfg.catalog.refresh_s

@@ -19,12 +19,17 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kioskd.banklot.models import Ticket
+from kioskd.clock import Clock
 from kioskd.counter import slips
+from kioskd.journal.json_columns import Result
 from kioskd.journal.store import Journal, PrintJob
 from kioskd.receipt import Receipt
+
+if TYPE_CHECKING:
+    from kioskd.printer.printer import Printer  # imported by the daemon after escpos's cache
 
 log = logging.getLogger("kioskd.printing")
 
@@ -32,7 +37,7 @@ log = logging.getLogger("kioskd.printing")
 def receipt_for_job(job: PrintJob, journal: Journal, ctx: slips.SlipContext) -> Receipt:
     """The slip a journaled print job stands for (reprints marked as copies)."""
     op = journal.get(job.op_id) if job.op_id is not None else None
-    result: dict[str, Any] = dict(op.result or {}) if op is not None else {}
+    result: Result = (op.result or {}) if op is not None else {}
     number = int(job.payload.get("ticket_number") or (op.ticket_number if op else 0) or 0)
     when = float(op.updated_at if op is not None else job.created_at)
     if job.kind == "ticket" and op is not None:
@@ -76,8 +81,8 @@ class Spooler:
     def __init__(
         self,
         journal: Journal,
-        printer: Any,
-        clock: Any,
+        printer: Printer,
+        clock: Clock,
         slip_context: Callable[[], slips.SlipContext],
         *,
         paper_mm: int = 80,

@@ -24,7 +24,7 @@ import json
 import os
 import sqlite3
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -106,7 +106,7 @@ class HistoryEntry:
     response_digest: str | None
 
 
-def mask(value: Any) -> Any:
+def mask(value: object) -> object:
     """A copy of `value` with PIN-like fields replaced by a mask (for history and logs)."""
     if isinstance(value, dict):
         return {k: ("****" if k in PIN_KEYS else mask(v)) for k, v in value.items()}
@@ -115,13 +115,13 @@ def mask(value: Any) -> Any:
     return value
 
 
-def digest(value: Any) -> str:
+def digest(value: object) -> str:
     """A short SHA-256 of the masked canonical JSON of a request or response."""
     text = json.dumps(mask(value), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _dumps(value: Any) -> str:
+def _dumps(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
@@ -310,7 +310,7 @@ class Journal:
         self._hook(f"{point}:after_commit")
         return result
 
-    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+    def _read(self, sql: str, params: Iterable[object] = ()) -> list[tuple[Any, ...]]:
         try:
             return self.conn.execute(sql, tuple(params)).fetchall()
         except sqlite3.Error as exc:
@@ -327,7 +327,7 @@ class Journal:
         event: str | None = None,
         from_state: str | None = None,
         to_state: str | None = None,
-        detail: dict[str, Any] | None = None,
+        detail: Mapping[str, object] | None = None,
         request_digest: str | None = None,
         response_digest: str | None = None,
     ) -> None:
@@ -361,7 +361,7 @@ class Journal:
         watermark: Watermark | None = None,
         pin_number: int | None = None,
         ticket_number: int | None = None,
-        detail: dict[str, Any] | None = None,
+        detail: Mapping[str, object] | None = None,
     ) -> int:
         """Journal a new operation (the intent commit). Born `queued`, or `sending` when the
         outbox sends it at once (then `watermark` is the one recorded before the send)."""
@@ -415,7 +415,7 @@ class Journal:
         event: str,
         *,
         now: float,
-        detail: dict[str, Any] | None = None,
+        detail: Mapping[str, object] | None = None,
         history_kind: str = "transition",
         ticket_number: int | None = None,
         pin_number: int | None = None,
@@ -437,7 +437,7 @@ class Journal:
             old = row[0]
             new = states.next_state(old, event, op_id)
             sets = ["state=?", "updated_at=?"]
-            params: list[Any] = [new, now]
+            params: list[object] = [new, now]
             given = {
                 "ticket_number": ticket_number,
                 "pin_number": pin_number,
@@ -484,7 +484,7 @@ class Journal:
         kind: str,
         *,
         now: float,
-        detail: dict[str, Any] | None = None,
+        detail: Mapping[str, object] | None = None,
         request_digest: str | None = None,
         response_digest: str | None = None,
         next_attempt_at: float | None = None,
@@ -508,7 +508,7 @@ class Journal:
 
         self._write(f"note:{kind}", body)
 
-    def alarm(self, now: float, detail: dict[str, Any]) -> None:
+    def alarm(self, now: float, detail: Mapping[str, object]) -> None:
         """An audited alarm that belongs to no operation (e.g. a foreign ticket in /last)."""
         self.note(None, "alarm", now=now, detail=detail)
 
@@ -673,7 +673,7 @@ class Journal:
 
     # ----------------------------------------------------------------- catalog cache
 
-    def save_catalog(self, key: str, data: Any, *, fetched_at: float) -> None:
+    def save_catalog(self, key: str, data: object, *, fetched_at: float) -> None:
         self._write(
             "catalog",
             lambda conn: conn.execute(
