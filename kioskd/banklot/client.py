@@ -277,7 +277,7 @@ class BanklotClient:
         self,
         method: str,
         endpoint: str,
-        body: Mapping[str, Any] | None,
+        body: Mapping[str, object] | None,
         *,
         mutating: bool,
         secrets: tuple[str, ...] = (),
@@ -311,7 +311,7 @@ class BanklotClient:
         self,
         method: str,
         endpoint: str,
-        body: Mapping[str, Any] | None,
+        body: Mapping[str, object] | None,
         *,
         token: _Secret | None,
         secrets: tuple[str, ...] = (),
@@ -349,7 +349,7 @@ class BanklotClient:
         method: str,
         path: str,
         endpoint: str,
-        body: Mapping[str, Any] | None,
+        body: Mapping[str, object] | None,
         headers: dict[str, str],
     ) -> tuple[int, str, bytes]:
         """Write the request and read the answer as a stream, cut at max_body_bytes."""
@@ -508,17 +508,17 @@ class BanklotClient:
         *,
         status: str | None = None,
         transaction_type: str | None = None,
-        sort: Mapping[str, Any] | None = None,
-        order_by: Sequence[Mapping[str, Any]] | None = None,
+        sort: Mapping[str, object] | None = None,
+        order_by: Sequence[Mapping[str, object]] | None = None,
     ) -> tuple[m.TicketSummary, ...]:
         """`POST /user/ticket/`: list rows created in `between` (see days.local_day_range)."""
         endpoint = "/user/ticket/"
-        filt: dict[str, Any] = {"between_created_at": _between(between)}
+        filt: dict[str, object] = {"between_created_at": _between(between)}
         if status is not None:
             filt["status"] = status
         if transaction_type is not None:
             filt["transaction_type"] = transaction_type
-        body: dict[str, Any] = {"filter": filt}
+        body: dict[str, object] = {"filter": filt}
         if sort is not None:
             body["sort"] = dict(sort)
         if order_by is not None:
@@ -618,7 +618,7 @@ class BanklotClient:
     ) -> tuple[m.KioskEvent, ...]:
         """`POST /gaming/events/search/kiosk`; `{"status":201,"total":0}` means none."""
         endpoint = "/gaming/events/search/kiosk"
-        filt: dict[str, Any] = {"between_created_at": _between(between), "status": status}
+        filt: dict[str, object] = {"between_created_at": _between(between), "status": status}
         if game_category is not None:
             filt["game_category"] = game_category
         body = {

@@ -33,7 +33,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
 
@@ -157,7 +157,7 @@ _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)
 }
 
 
-def record_fields(record: logging.LogRecord) -> dict[str, Any]:
+def record_fields(record: logging.LogRecord) -> dict[str, object]:
     """The journal-style fields carried on a record (upper-case attributes)."""
     return {
         name: value
@@ -181,7 +181,7 @@ def _full_message(record: logging.LogRecord) -> str:
 # Native journal protocol
 
 
-def encode_entry(fields: Mapping[str, Any]) -> bytes:
+def encode_entry(fields: Mapping[str, object]) -> bytes:
     """Encode fields in journald's native format: `KEY=value\\n`, or, for a value holding a
     newline (or any byte journald would misread), `KEY\\n` + little-endian u64 length + value
     + `\\n`."""
@@ -205,7 +205,7 @@ class JournalHandler(logging.Handler):
         socket_path: str = JOURNAL_SOCKET,
         *,
         identifier: str = "kioskd",
-        static_fields: Mapping[str, Any] | None = None,
+        static_fields: Mapping[str, object] | None = None,
         level: int = logging.NOTSET,
     ) -> None:
         super().__init__(level)
@@ -215,8 +215,8 @@ class JournalHandler(logging.Handler):
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         self.addFilter(RedactingFilter())
 
-    def fields_for(self, record: logging.LogRecord) -> dict[str, Any]:
-        fields: dict[str, Any] = {
+    def fields_for(self, record: logging.LogRecord) -> dict[str, object]:
+        fields: dict[str, object] = {
             "MESSAGE": _full_message(record),
             "PRIORITY": _PRIORITY.get(record.levelno, 2 if record.levelno > 40 else 6),
             "SYSLOG_IDENTIFIER": self.identifier,
@@ -265,7 +265,7 @@ class JournalHandler(logging.Handler):
 # stderr
 
 
-def _quote(value: Any) -> str:
+def _quote(value: object) -> str:
     text = str(value)
     if not text or any(c in text for c in ' "=\n\t'):
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
@@ -275,7 +275,7 @@ def _quote(value: Any) -> str:
 class KeyValueFormatter(logging.Formatter):
     """`2024-10-22 09:30:01,123 INFO kioskd.outbox: sale done OP_ID=7 TICKET_NUMBER=3242...`"""
 
-    def __init__(self, static_fields: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, static_fields: Mapping[str, object] | None = None) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.static_fields = dict(static_fields or {})
 

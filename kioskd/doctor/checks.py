@@ -733,21 +733,21 @@ def _in_daemon_thread(fn: Callable[..., T], *args: Any) -> Awaitable[T]:
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
 
-    def settle(result: T | None, exc: BaseException | None) -> None:
-        if future.done():
-            return
-        if exc is not None:
+    def settle(result: T) -> None:
+        if not future.done():
+            future.set_result(result)
+
+    def fail(exc: BaseException) -> None:
+        if not future.done():
             future.set_exception(exc)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]
 
     def work() -> None:
         try:
             result = fn(*args)
         except BaseException as exc:  # handed to the awaiting task
-            loop.call_soon_threadsafe(settle, None, exc)
+            loop.call_soon_threadsafe(fail, exc)
         else:
-            loop.call_soon_threadsafe(settle, result, None)
+            loop.call_soon_threadsafe(settle, result)
 
     threading.Thread(target=work, name=f"doctor:{fn.__name__}", daemon=True).start()
     return future
