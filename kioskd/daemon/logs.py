@@ -52,6 +52,7 @@ DEVICE_LOST = "e4f0ff54fda24f1a9f6cf3cfbecae23e"
 CONFIG_RELOADED = "26513af3e9d94ffe97a573d0ccc7ce6b"
 CONFIG_REJECTED = "6d4e384e466d4844bbc796c6754b2efa"
 JOURNAL_ATTENTION = "030e39511fb54981a89f7beef9cd0cae"
+JOURNAL_RECOVERED = "5c1f0b7e2d6a4f0e9a3b8c4d7e6f1a20"
 DAEMON_STARTED = "811a5072564c46f7b86a03d2e48fdb8c"
 DAEMON_STOPPING = "3b02c2dc81d74b81bed7b58e1efee392"
 
@@ -340,6 +341,12 @@ def setup_logging(
         root.removeHandler(old)
         old.close()
     _installed.clear()
+    for stray in list(root.handlers):
+        # A library's import-time `logging.basicConfig()` (python-escpos does it) adds a plain
+        # stderr handler: every line twice, the second copy without redaction.
+        fmt = getattr(stray.formatter, "_fmt", None)
+        if type(stray) is logging.StreamHandler and fmt == logging.BASIC_FORMAT:
+            root.removeHandler(stray)
     static = {"TERMINAL_ID": terminal_id} if terminal_id else {}
     use_journal = target == "journald" or (
         target == "auto" and journal_wanted(environ, stream, socket_path)

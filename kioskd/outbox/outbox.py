@@ -56,6 +56,14 @@ class OutboxRefused(Exception):
     """A new operation was refused (caps reached, journal in attention, bad request)."""
 
 
+class JournalUnwritable(OutboxRefused):
+    """Refused because the journal cannot be written (`journal_error` says why)."""
+
+    def __init__(self, message: str, journal_error: JournalError | None = None) -> None:
+        super().__init__(message)
+        self.journal_error = journal_error
+
+
 @dataclass(frozen=True)
 class Outcome:
     """Something the daemon (and the person at the counter) must learn about."""
@@ -209,7 +217,9 @@ class Outbox:
 
     def _check_caps(self, amount: int) -> None:
         if self.journal.attention is not None:
-            raise OutboxRefused(f"journal needs attention: {self.journal.attention}")
+            raise JournalUnwritable(
+                f"journal needs attention: {self.journal.attention}", self.journal.attention
+            )
         queued = self.journal.operations((states.QUEUED,))
         if len(queued) >= self.policy.max_queued:
             raise OutboxRefused(f"queue full ({len(queued)} operations waiting)")
@@ -309,7 +319,7 @@ class Outbox:
                                   pin_number, ticket_number)  # fmt: skip
             except JournalError as exc:
                 self._set_signal()
-                raise OutboxRefused(f"journal needs attention: {exc}") from exc
+                raise JournalUnwritable(f"journal needs attention: {exc}", exc) from exc
             if state == states.SENDING:
                 self._ready.append(op_id)
             else:
@@ -477,6 +487,28 @@ class Outbox:
             await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
             for task in (sleeper, waker):
                 task.cancel()
+
+    async def resume(self) -> list[int]:
+        """The journal is writable again (the daemon healed it without a restart): what the
+        fault left `sending` or `reconciling` out of hand may have reached the server, so it is
+        in doubt, exactly as after a restart. Then the signal is recomputed and work resumes."""
+        moved = []
+        async with self._lock:
+            now = self.clock.now()
+            for op in self.journal.operations((states.SENDING, states.RECONCILING)):
+                if op.id in self._ready:
+                    continue
+                self.journal.transition(
+                    op.id,
+                    states.RECOVERED,
+                    now=now,
+                    reason=f"found in {op.state} after a journal fault",
+                    next_attempt_at=now,
+                )
+                moved.append(op.id)
+            self._set_signal()
+            self._wake.set()
+        return moved
 
     def stop(self) -> None:
         self._stopping = True
@@ -896,4 +928,4 @@ class Outbox:
             return op
 
 
-__all__ = ["JournalError", "Outbox", "OutboxRefused", "Outcome", "Policy"]
+__all__ = ["JournalError", "JournalUnwritable", "Outbox", "OutboxRefused", "Outcome", "Policy"]
