@@ -144,6 +144,17 @@ def _printer_uri(value: str) -> str | None:
     return None
 
 
+def _printer_profile(value: str) -> str | None:
+    # Loaded only when checked: the capability database is python-escpos's, read on demand.
+    from kioskd.printer.profiles import load_profile
+
+    try:
+        load_profile(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _url(value: str) -> str | None:
     if not re.match(r"^https?://[^/\s]+", value):
         return f"must be an http:// or https:// URL, got {value!r}"
@@ -433,6 +444,8 @@ class KeymapConfig:
 class PrinterConfig:
     uri: str = key("file:///dev/kiosk/printer", check=_printer_uri)
     paper_mm: int = key(80, choices=(58, 80))
+    # python-escpos printer profile: its code-page table picks the code page (CP858, CP850...).
+    profile: str = key("default", check=_printer_profile)
     timeout_s: float = key(10.0, check=_positive_upto(300))
     # Folder that receives a PNG preview of every printed slip (demo, field checks). None: off.
     preview_dir: str | None = key(None, check=_abs_path)

@@ -716,6 +716,7 @@ class Daemon:
             c.printer.uri,
             timeout_s=c.printer.timeout_s,
             paper_mm=c.printer.paper_mm,
+            profile=c.printer.profile,
             on_change=self._on_printer,
         )
         self.spooler = Spooler(
@@ -724,6 +725,7 @@ class Daemon:
             self.clock,
             self._slip_context,
             paper_mm=c.printer.paper_mm,
+            profile=c.printer.profile,
             preview_dir=c.printer.preview_dir,
         )
         await self.outbox.recover()

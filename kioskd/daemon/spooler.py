@@ -88,6 +88,7 @@ class Spooler:
         slip_context: Callable[[], slips.SlipContext],
         *,
         paper_mm: int = 80,
+        profile: str = "default",
         preview_dir: str | None = None,
         on_printed: Callable[[Receipt], None] | None = None,
     ) -> None:
@@ -96,6 +97,7 @@ class Spooler:
         self.clock = clock
         self.slip_context = slip_context
         self.paper_mm = paper_mm
+        self.profile = profile  # the preview reduces text to the printer's code page too
         self.preview_dir = Path(preview_dir) if preview_dir else None
         self.on_printed = on_printed
         self.printed = 0
@@ -180,7 +182,9 @@ class Spooler:
             try:
                 from kioskd.printer import render_png
 
-                await asyncio.to_thread(render_png, receipt, self.paper_mm, path)
+                await asyncio.to_thread(
+                    render_png, receipt, self.paper_mm, path, profile=self.profile
+                )
             except Exception:
                 log.exception("preview of slip %s failed", receipt.kind)
         if self.on_printed is not None:
