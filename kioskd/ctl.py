@@ -198,7 +198,8 @@ def _history_line(h: Any) -> str:
         return f"{_when(h.get('at'))} {h.get('state', '-')}{note}"
     event = h.get("event") or h.get("kind") or "-"
     move = f"{h.get('from') or '-'} -> {h['to']}" if h.get("to") else ""
-    detail = h.get("detail") if isinstance(h.get("detail"), dict) else {}
+    raw = h.get("detail")
+    detail: dict[str, Any] = raw if isinstance(raw, dict) else {}
     parts = [str(detail["reason"])] if detail.get("reason") else []
     parts += [f"{k}={v}" for k, v in detail.items() if k != "reason" and v not in (None, "")]
     return "  ".join(x for x in (_when(h.get("at")), event, move, "; ".join(parts)) if x)
