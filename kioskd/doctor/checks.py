@@ -856,21 +856,21 @@ def _in_daemon_thread(fn: Callable[..., T], *args: Any) -> Awaitable[T]:
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
 
-    def settle(result: T | None, exc: BaseException | None) -> None:
-        if future.done():
-            return
-        if exc is not None:
+    def settle(result: T) -> None:
+        if not future.done():
+            future.set_result(result)
+
+    def fail(exc: BaseException) -> None:
+        if not future.done():
             future.set_exception(exc)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]
 
     def work() -> None:
         try:
             result = fn(*args)
         except BaseException as exc:  # handed to the awaiting task
-            loop.call_soon_threadsafe(settle, None, exc)
+            loop.call_soon_threadsafe(fail, exc)
         else:
-            loop.call_soon_threadsafe(settle, result, None)
+            loop.call_soon_threadsafe(settle, result)
 
     threading.Thread(target=work, name=f"doctor:{fn.__name__}", daemon=True).start()
     return future
@@ -906,6 +906,56 @@ def _scrub(findings: list[Finding], secrets: Sequence[str]) -> list[Finding]:
             detail, hint = detail.replace(s, "***"), hint.replace(s, "***")
         out.append(dataclasses.replace(f, detail=detail, hint=hint))
     return out
+
+
+# ================================================================================ the daemon
+
+
+def observe_daemon(socket_path: str, timeout_s: float = 3.0) -> dict[str, Any] | str:
+    """The running daemon's own `status`, or why it could not be asked."""
+    from kioskd.daemon.control import AccessDenied, ControlError, DaemonNotRunning, call
+
+    try:
+        status = call(socket_path, "status", timeout=timeout_s)
+    except DaemonNotRunning:
+        return "not running"
+    except (AccessDenied, ControlError) as exc:
+        return str(exc)
+    return status if isinstance(status, dict) else "unexpected status answer"
+
+
+def judge_daemon(seen: dict[str, Any] | str) -> list[Finding]:
+    """What the running daemon says about itself: a journal it cannot write FAILs; keys a
+    reload could not apply WARN."""
+    if isinstance(seen, str):
+        if seen == "not running":
+            return [Finding("daemon", OK, "kioskd is not running: only the files were checked")]
+        return [Finding("daemon", WARN, f"cannot ask the running kioskd: {seen}",
+                        "run doctor as root or a member of group kioskd")]  # fmt: skip
+    out = []
+    journal = str(seen.get("journal", "ok"))
+    if journal != "ok":
+        out.append(
+            Finding(
+                "daemon",
+                FAIL,
+                f"the running kioskd cannot use its journal: {journal}",
+                "money operations are refused meanwhile: free disk space (`df`), stop the "
+                "program holding the journal (`fuser -v` on the file), check its -wal/-shm "
+                "files; the daemon retries and resumes by itself",
+            )
+        )
+    restart = seen.get("needs_restart") or []
+    if restart:
+        out.append(
+            Finding(
+                "daemon",
+                WARN,
+                f"config changes waiting for a restart: {', '.join(map(str, restart))}",
+                "`systemctl restart kioskd` outside shift hours applies them",
+            )
+        )
+    return out or [Finding("daemon", OK, f"kioskd running, state {seen.get('state', '?')}")]
 
 
 async def run_checks(
@@ -953,7 +1003,11 @@ async def run_checks(
         async def journal() -> list[Finding]:
             return [judge_journal(await _in_daemon_thread(observe_journal, cfg.journal.path))]
 
+        async def daemon() -> list[Finding]:
+            return judge_daemon(await _in_daemon_thread(observe_daemon, cfg.control.socket))
+
         tasks += [("printer", printer), ("api", api), ("disk", disk), ("journal", journal)]
+        tasks.append(("daemon", daemon))
 
     results = await asyncio.gather(*(_guarded(name, make, timeout_s) for name, make in tasks))
     for result in results:
