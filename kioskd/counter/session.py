@@ -21,6 +21,10 @@ Rules (everything that decides what a key or a scan means lives in this file):
   is ignored; a play slip already in the draft is not added again; a ticket whose payment is
   still in flight is not paid again. Each answers `Feedback("beep")` and `Ignored(reason)` (the
   daemon logs the reason), nothing else.
+- Cold start: with `catalog_wait_s` > 0 and no catalog yet, keys and scans are held (in order,
+  `Feedback("working")`) while the first catalog load is in flight, for at most that long; they
+  are handled as soon as it arrives. If the load fails (`CatalogFailed`) or the bound passes,
+  they are handled then, and a sale is refused with the reason on its slip.
 - Keypad digits are PIN-like: they never appear in a repr or an exception text (events, commands
   and the session mask them).
 
@@ -41,6 +45,7 @@ whether the cancel is sent at all (the local clock may already say the window pa
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import hmac
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -59,6 +64,7 @@ from kioskd.banklot.models import (
 )
 from kioskd.counter import slips
 from kioskd.counter.catalog import (
+    CATALOG_FAILED,
     CATALOG_NOT_LOADED,
     Catalog,
     Rejection,
@@ -67,9 +73,22 @@ from kioskd.counter.catalog import (
     validate,
 )
 from kioskd.counter.grammar import DraftWager, GrammarError, parse_wager
-from kioskd.counter.i18n import DEFAULT_CURRENCY, DEFAULT_LANG, check_lang, rejection_detail
+from kioskd.counter.i18n import (
+    DEFAULT_CURRENCY,
+    DEFAULT_LANG,
+    catalog_failure,
+    check_lang,
+    rejection_detail,
+)
 from kioskd.counter.keymap import ACTIONS, DIGITS, Keymap
-from kioskd.counter.scan import DEFAULT_PATTERN, BadScan, ScanParser, SlipScan, TicketScan
+from kioskd.counter.scan import (
+    DEFAULT_PATTERN,
+    BadScan,
+    Scanned,
+    ScanParser,
+    SlipScan,
+    TicketScan,
+)
 from kioskd.receipt import Receipt
 
 # ============================================================================ events
@@ -109,6 +128,14 @@ class CatalogUpdated:
 
 
 @dataclass(frozen=True)
+class CatalogFailed:
+    """A catalog load failed while there is none: `why` is offline, login or error."""
+
+    why: str
+    now: float | None = None
+
+
+@dataclass(frozen=True)
 class Queued:
     """The operation is durably queued but not confirmed (offline or in doubt)."""
 
@@ -116,12 +143,25 @@ class Queued:
     now: float | None = None
 
 
+# What `Done.data` holds: one of these per command (`RESULT_TYPES` checks it on arrival).
+ResultData = (
+    Ticket
+    | PayResult
+    | CancelResult
+    | CopyProposal
+    | Sequence[DrawResult]
+    | slips.ShiftReport
+    | slips.StatusInfo
+    | None
+)
+
+
 @dataclass(frozen=True)
 class Done:
     """The command completed. `data` depends on the command (see `RESULT_TYPES`)."""
 
     command_id: int
-    data: Any = None
+    data: ResultData = None
     now: float | None = None
 
     def __repr__(self) -> str:
@@ -139,7 +179,7 @@ class Failed:
     now: float | None = None
 
 
-Event = Key | Scan | Tick | CatalogUpdated | Queued | Done | Failed
+Event = Key | Scan | Tick | CatalogUpdated | CatalogFailed | Queued | Done | Failed
 
 # ============================================================================ actions
 
@@ -154,7 +194,7 @@ class Lookup(Command):
     """Read one ticket (`/user/ticket`); date None: search the last ticket_expiration_days."""
 
     ticket: int
-    date: Any = None  # datetime.date | None
+    date: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -169,7 +209,7 @@ class Sell(Command):
 class Pay(Command):
     ticket: int
     pin: int = field(repr=False)
-    date: Any = None
+    date: dt.date | None = None
 
     def __repr__(self) -> str:
         return f"Pay({self.command_id}, ticket={self.ticket}, pin=<masked>, date={self.date})"
@@ -180,7 +220,7 @@ class Cancel(Command):
     """Cancel a ticket. `created_at` (if known) bounds the outbox deadline."""
 
     ticket: int
-    date: Any = None
+    date: dt.date | None = None
     created_at: float | None = None
 
 
@@ -189,7 +229,7 @@ class Repeat(Command):
     """Ask `/user/ticket/copy` for a proposal; the session sells it with a new `Sell`."""
 
     ticket: int
-    date: Any = None
+    date: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -295,6 +335,8 @@ class SessionSettings:
     journaled_prints: bool = False
     # A scanner reads a slip held under it twice: the same text again this soon is one read.
     double_read_s: float = 1.0
+    # Hold input this long for the first catalog load (0: refuse at once without a catalog).
+    catalog_wait_s: float = 0.0
 
     def __post_init__(self) -> None:
         check_lang(self.lang)
@@ -349,6 +391,7 @@ MAX_DIGITS = {
     State.SUPERVISOR: 12,
 }
 MAX_LINE = 40
+MAX_HELD = 256  # keys and scans held for the first catalog at most
 
 # ============================================================================ the session
 
@@ -381,6 +424,9 @@ class CounterSession:
         self._next_id = 1
         self._pending: dict[int, _Pending] = {}
         self._last_scan: tuple[str, float] | None = None
+        self._held: list[Key | Scan] = []  # input waiting for the first catalog
+        self._held_since = 0.0
+        self._catalog_failed: str | None = None  # why the last load failed while there is none
         self._clear()
 
     # ------------------------------------------------------------------ public
@@ -390,6 +436,8 @@ class CounterSession:
         now = getattr(event, "now", None)
         if now is not None:
             self._now = float(now)  # results may omit it: the last one seen stands in
+        if isinstance(event, Key | Scan) and self._waiting_for_catalog():
+            return self._hold(event)
         if isinstance(event, Key):
             return self._on_key(event)
         if isinstance(event, Scan):
@@ -398,7 +446,14 @@ class CounterSession:
             return self._on_tick()
         if isinstance(event, CatalogUpdated):
             self.catalog = event.catalog
-            return []
+            if event.catalog is not None:
+                self._catalog_failed = None
+            return self._release_held()
+        if isinstance(event, CatalogFailed):
+            if self.catalog is not None:
+                return []
+            self._catalog_failed = event.why
+            return self._release_held()
         if isinstance(event, Queued | Done | Failed):
             return self._on_result(event)
         raise SessionError(f"can't handle event {type(event).__name__} in state {self.state.name}")
@@ -452,7 +507,7 @@ class CounterSession:
             return self._dispatch("scan_slip", scanned)
         return self._dispatch("scan_bad", scanned)
 
-    def _dispatch(self, token: str, value: Any) -> list[Action]:
+    def _dispatch(self, token: str, value: str | Scanned) -> list[Action]:
         before = self.state
         step = TRANSITIONS[before].get(token)
         if step is None:
@@ -465,7 +520,42 @@ class CounterSession:
             )
         return actions
 
+    def _waiting_for_catalog(self) -> bool:
+        if self._held:
+            return True  # keep the order of what was typed
+        return (
+            self.catalog is None
+            and self._catalog_failed is None
+            and self.settings.catalog_wait_s > 0
+        )
+
+    def _hold(self, event: Key | Scan) -> list[Action]:
+        first = not self._held
+        if first:
+            self._held_since = self._now
+        if len(self._held) >= MAX_HELD:
+            return [Feedback("reject")]
+        self._held.append(event)
+        return [Feedback("working")] if first else []
+
+    def _release_held(self) -> list[Action]:
+        """Handle the input held for the catalog, in order, now that it came (or did not)."""
+        if not self._held:
+            return []
+        held, self._held = self._held, []
+        now = self._now
+        actions: list[Action] = [Feedback("idle")]
+        for event in held:
+            actions += self.handle(event)
+        self._now = max(now, self._now)
+        return actions
+
     def _on_tick(self) -> list[Action]:
+        if self._held:
+            if self._now - self._held_since < self.settings.catalog_wait_s:
+                return []
+            self._catalog_failed = "timeout"
+            return self._release_held()
         if self.state in (State.IDLE, State.CANCEL_CHECK):
             return []
         if self._now - self._last_input >= self.settings.idle_reset_s:
@@ -479,7 +569,7 @@ class CounterSession:
         self.state = State.IDLE
         self._buf = ""
         self._ticket: int | None = None
-        self._date: Any = None
+        self._date: dt.date | None = None
         self._line = ""
         self._draft: list[DraftWager] = []
         self._slips: set[tuple[DraftWager, ...]] = set()  # play slips added to the draft
@@ -521,7 +611,7 @@ class CounterSession:
 
     # ------------------------------------------------------------------ handlers: entries
 
-    def _h_nothing(self, _value: Any) -> list[Action]:
+    def _h_nothing(self, _value: object) -> list[Action]:
         return []
 
     def _h_bad_scan(self, scanned: BadScan) -> list[Action]:
@@ -533,11 +623,11 @@ class CounterSession:
         self._buf += char
         return []
 
-    def _h_erase(self, _value: Any) -> list[Action]:
+    def _h_erase(self, _value: object) -> list[Action]:
         self._buf = self._buf[:-1]
         return []
 
-    def _h_drop(self, _value: Any) -> list[Action]:
+    def _h_drop(self, _value: object) -> list[Action]:
         if self.state is State.CANCEL_CHECK and self._check_id in self._pending:
             self._pending[self._check_id].dropped = True
         self._clear()
@@ -555,7 +645,7 @@ class CounterSession:
         self._buf = char
         return []
 
-    def _h_ticket_typed(self, _value: Any) -> list[Action]:
+    def _h_ticket_typed(self, _value: object) -> list[Action]:
         ticket = self._take_number()
         if ticket is None:
             return [Feedback("reject")]
@@ -574,7 +664,7 @@ class CounterSession:
         pay = self._issue(Pay, scanned.ticket, scanned.pin, scanned.date)
         return [Feedback("beep"), *self._working(pay)]
 
-    def _h_pin_typed(self, _value: Any) -> list[Action]:
+    def _h_pin_typed(self, _value: object) -> list[Action]:
         pin = self._take_number()
         if pin is None or self._ticket is None:
             return [Feedback("reject")]
@@ -588,12 +678,12 @@ class CounterSession:
 
     # ------------------------------------------------------------------ cancel
 
-    def _h_begin_cancel(self, _value: Any) -> list[Action]:
+    def _h_begin_cancel(self, _value: object) -> list[Action]:
         self._clear()
         self.state = State.CANCEL_TICKET
         return []
 
-    def _h_cancel_typed(self, _value: Any) -> list[Action]:
+    def _h_cancel_typed(self, _value: object) -> list[Action]:
         ticket = self._take_number()
         if ticket is None:
             return [Feedback("reject")]
@@ -603,7 +693,7 @@ class CounterSession:
         actions: list[Action] = [Feedback("beep")]
         return actions + self._check_cancel(scanned.ticket, scanned.date)
 
-    def _check_cancel(self, ticket: int, date: Any) -> list[Action]:
+    def _check_cancel(self, ticket: int, date: dt.date | None) -> list[Action]:
         catalog = self.catalog
         if self.settings.cancel_local_check and catalog is not None and date is not None:
             _start, day_end = local_day_bounds(date, catalog.time_zone)
@@ -634,7 +724,8 @@ class CounterSession:
                 ]
             cancel = self._issue(Cancel, lookup.ticket, lookup.date)
             return self._working(cancel)
-        ticket: Ticket = result.data
+        ticket = result.data
+        assert isinstance(ticket, Ticket)  # RESULT_TYPES: a Lookup is done with a Ticket
         if ticket.status == CANCELED:
             return [
                 Feedback("reject"),
@@ -656,12 +747,12 @@ class CounterSession:
 
     # ------------------------------------------------------------------ repeat
 
-    def _h_begin_repeat(self, _value: Any) -> list[Action]:
+    def _h_begin_repeat(self, _value: object) -> list[Action]:
         self._clear()
         self.state = State.REPEAT_TICKET
         return []
 
-    def _h_repeat_typed(self, _value: Any) -> list[Action]:
+    def _h_repeat_typed(self, _value: object) -> list[Action]:
         ticket = self._take_number()
         if ticket is None:
             return [Feedback("reject")]
@@ -674,7 +765,7 @@ class CounterSession:
 
     # ------------------------------------------------------------------ sell
 
-    def _h_begin_sell(self, _value: Any) -> list[Action]:
+    def _h_begin_sell(self, _value: object) -> list[Action]:
         self._clear()
         self.state = State.SELL
         return []
@@ -705,6 +796,13 @@ class CounterSession:
     def _check_line(self, draft: Sequence[DraftWager]) -> Rejection | None:
         """Check the newest wager of `draft` and the count so far."""
         if self.catalog is None:
+            why = self._catalog_failed
+            if why is not None:
+                return Rejection(
+                    CATALOG_FAILED,
+                    f"the catalog could not be loaded ({why})",
+                    facts={"why": catalog_failure(why, self.settings.lang)},
+                )
             return Rejection(CATALOG_NOT_LOADED, "the catalog was never loaded")
         result = check_wager(self.catalog, draft[-1], self._now, len(draft) - 1)
         if isinstance(result, Rejection):
@@ -717,7 +815,7 @@ class CounterSession:
         self._line += char
         return []
 
-    def _h_line_erase(self, _value: Any) -> list[Action]:
+    def _h_line_erase(self, _value: object) -> list[Action]:
         if self._line:
             self._line = self._line[:-1]
         elif self._draft:
@@ -739,20 +837,20 @@ class CounterSession:
         self._draft.append(wager)
         return None
 
-    def _h_line_enter(self, _value: Any) -> list[Action]:
+    def _h_line_enter(self, _value: object) -> list[Action]:
         if not self._line:
             return self._sell()
         refusal = self._commit_line()
         return refusal if refusal is not None else [Feedback("beep")]
 
-    def _h_sell_now(self, _value: Any) -> list[Action]:
+    def _h_sell_now(self, _value: object) -> list[Action]:
         if self._line:
             refusal = self._commit_line()
             if refusal is not None:
                 return refusal
         return self._sell()
 
-    def _h_sell_minus(self, _value: Any) -> list[Action]:
+    def _h_sell_minus(self, _value: object) -> list[Action]:
         if self._line:
             return [Feedback("reject")]
         return self._h_drop(None)
@@ -781,12 +879,12 @@ class CounterSession:
 
     # ------------------------------------------------------------------ functions
 
-    def _h_begin_function(self, _value: Any) -> list[Action]:
+    def _h_begin_function(self, _value: object) -> list[Action]:
         self._clear()
         self.state = State.FUNCTION
         return []
 
-    def _h_function_typed(self, _value: Any) -> list[Action]:
+    def _h_function_typed(self, _value: object) -> list[Action]:
         number, self._buf = self._buf, ""
         name = FUNCTIONS.get(number)
         if name is None:
@@ -799,7 +897,7 @@ class CounterSession:
         self._clear()
         return self._working(self._issue(FUNCTION_COMMANDS[name]))
 
-    def _h_supervisor_typed(self, _value: Any) -> list[Action]:
+    def _h_supervisor_typed(self, _value: object) -> list[Action]:
         typed, name = self._buf, self._function
         self._clear()
         expected = self.settings.supervisor_code or ""
@@ -867,12 +965,12 @@ class CounterSession:
 
     def _done(self, pending: _Pending, event: Done) -> list[Action]:
         command, data, ctx = pending.command, event.data, self.slip_context()
-        if isinstance(command, Sell) or (isinstance(command, Repeat) and isinstance(data, Ticket)):
+        if isinstance(command, Sell | Repeat) and isinstance(data, Ticket):
             if self.settings.journaled_prints:
                 return [Feedback("beep")]
             return [Feedback("beep"), PrintSlip(slips.ticket_slip(ctx, data))]
-        if isinstance(command, Repeat):
-            proposal: CopyProposal = data
+        if isinstance(command, Repeat) and isinstance(data, CopyProposal):
+            proposal = data
             if not proposal.wagers:
                 return [
                     Feedback("reject"),
@@ -884,8 +982,8 @@ class CounterSession:
                 return [Feedback("reject"), self._reject_slip("wager_rejected", str(exc))]
             sell = self._issue(Sell, wagers, self._closes_at(wagers))
             return self._working(sell)
-        if isinstance(command, Pay):
-            result: PayResult = data
+        if isinstance(command, Pay) and isinstance(data, PayResult):
+            result = data
             if self.settings.journaled_prints:
                 return [Feedback("beep")]
             paid_at = result.paid_at if result.paid_at is not None else self._now
@@ -898,17 +996,17 @@ class CounterSession:
             slip = slips.cancel_slip(ctx, command.ticket, self._now, amount)
             return [Feedback("beep"), PrintSlip(slip)]
         if isinstance(command, ReprintLast):
-            if data is None:
+            if not isinstance(data, Ticket):  # None: the account has no ticket
                 return [Feedback("reject"), self._reject_slip("no_last_ticket")]
             return [Feedback("beep"), PrintSlip(slips.ticket_slip(ctx, data, copy=True))]
-        if isinstance(command, Results):
+        if isinstance(command, Results) and isinstance(data, Sequence):
             draws: list[DrawResult] = [r for r in data if isinstance(r, DrawResult)]
             return [PrintSlip(slips.results_slip(ctx, draws, self._now))]
-        if isinstance(command, ShiftReport):
+        if isinstance(command, ShiftReport) and isinstance(data, slips.ShiftReport):
             return [PrintSlip(slips.report_slip(ctx, data, self._now))]
-        if isinstance(command, StatusSlip):
+        if isinstance(command, StatusSlip) and isinstance(data, slips.StatusInfo):
             return [PrintSlip(slips.status_slip(ctx, data, self._now))]
-        if isinstance(command, TestPrint):
+        if isinstance(command, TestPrint) and (data is None or isinstance(data, slips.StatusInfo)):
             return [PrintSlip(slips.test_slip(ctx, self._now, data))]
         raise SessionError(  # pragma: no cover - RESULT_TYPES covers every command
             f"can't handle Done for {type(command).__name__} in state {self.state.name}"

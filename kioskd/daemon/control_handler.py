@@ -11,13 +11,16 @@ outbox, which audits them in the journal with the reason and the caller (`actor`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kioskd.daemon.control import ControlError
 
+if TYPE_CHECKING:
+    from kioskd.daemon.daemon import Daemon
+
 
 class ControlHandler:
-    def __init__(self, daemon: Any) -> None:
+    def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
 
     def status(self) -> dict[str, Any]:
@@ -66,7 +69,7 @@ class ControlHandler:
         d = self.daemon
         try:
             job = d.journal.last_ticket_job()
-            if job is None:
+            if job is None or job.op_id is None:  # the query asks for an op_id
                 raise ControlError("no ticket sold on this kiosk yet: nothing to reprint")
             op = d.journal.get(job.op_id)
             d.journal.add_print_job(

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-DOCS = ["README.md", "CONTRIBUTING.md", "docs/ARCHITECTURE.md"]
+DOCS = ["README.md", "CONTRIBUTING.md", "docs/ARCHITECTURE.md", "docs/MONITORING.md"]
 PATH = re.compile(r"(?<![\w/.])kioskd/[\w/.]*[\w/]")
 DOTTED = re.compile(r"(?<![\w/.])kioskd(?:\.\w+)+")
-FILE_NAMES = {"toml", "service", "sysusers", "tmpfiles", "rules"}  # kioskd.toml is no module
+FILE_NAMES = {"toml", "service", "sysusers", "tmpfiles", "rules", "prom"}  # kioskd.toml: no module
 
 
 def _module_file(parts: list[str]) -> Path | None:
