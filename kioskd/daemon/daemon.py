@@ -185,20 +185,10 @@ class Daemon:
         return Journal(self.cfg.journal.path, retention_days=self.cfg.journal.retention_days)
 
     def _policy(self) -> Policy:
-        from kioskd.outbox.policy import Policy
+        from kioskd.config import outbox_policy
 
-        o, r = self.cfg.offline, self.cfg.reconcile
         tz = self._catalog.time_zone if self._catalog is not None else DEFAULT_TIME_ZONE
-        return Policy(
-            create_max_age_s=o.create_max_age_s,
-            pay_max_age_s=o.pay_max_age_s,
-            max_queued=o.max_queued,
-            max_queued_amount=o.max_queued_amount,
-            quiet_period_s=r.quiet_period_s,
-            not_applied_probes=r.probes,
-            probe_interval_s=r.probe_interval_s,
-            time_zone=tz,
-        )
+        return outbox_policy(self.cfg, time_zone=tz)
 
     def _client(self, password: str) -> BanklotClient:
         from kioskd.banklot.client import BanklotClient
