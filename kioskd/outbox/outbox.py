@@ -55,6 +55,9 @@ PRINT_TICKET = "ticket"
 PRINT_PAYOUT = "payout"
 PRINT_CANCEL = "cancel"
 PRINT_NOT_DONE = "not_done"
+# An operation born `sending` and still not sent after this long is re-queued first, so that
+# its send time (which frames the send window of reconciliation) is the real one.
+READY_STALE_S = 5.0
 PRINT_FOR_DONE = {CREATE: PRINT_TICKET, PAY: PRINT_PAYOUT, CANCEL: PRINT_CANCEL}
 
 
@@ -426,6 +429,18 @@ class Outbox:
         now = self.clock.now()
         if self._ready:
             op = self.journal.get(self._ready.pop(0))
+            if op.state == states.SENDING and now - (op.sent_at or now) > READY_STALE_S:
+                # Born `sending` but not sent promptly: its recorded send time would no longer
+                # frame the ticket the server creates. Nothing left the machine; it goes through
+                # the queue, whose `send` records the real time.
+                self.journal.transition(
+                    op.id,
+                    states.NOT_SENT,
+                    now=now,
+                    reason=f"not sent within {READY_STALE_S:g} s of its intent",
+                    next_attempt_at=now,
+                )
+                return True
             if op.state == states.SENDING:
                 await self._send(op)
                 return True
