@@ -85,7 +85,7 @@ class Outcome:
     error: BaseException | None = field(default=None, repr=False)
 
 
-def _wagers_json(wagers: Sequence[Any]) -> list[WagerJson]:
+def _wagers_json(wagers: Sequence[WagerRequest | WagerJson]) -> list[WagerJson]:
     out = []
     for w in wagers:
         if isinstance(w, dict):
@@ -277,7 +277,9 @@ class Outbox:
             for op in self.journal.operations(states.MAYBE_APPLIED)
         )
 
-    def _pending_creates(self, exclude: int | None = None) -> list[tuple[Any, int, float]]:
+    def _pending_creates(
+        self, exclude: int | None = None
+    ) -> list[tuple[list[WagerJson], int, float]]:
         """(wagers, amount, sent_at) of our creates that may be on the server, undecided."""
         return [
             (op.payload["wagers"], op.amount, op.sent_at or op.created_at)
