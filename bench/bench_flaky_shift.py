@@ -88,8 +88,11 @@ def run(sales: int, pace: float, workdir: str, verbose: bool = False) -> dict[st
     jp = str(k.journal_path)
     ops = rows(jp, "SELECT id, state, payload, created_at, attempts FROM operations "
                    "WHERE kind='create'")  # fmt: skip
-    printed = dict(rows(jp, "SELECT op_id, MIN(printed_at) FROM print_jobs "
-                            "WHERE kind='ticket' AND printed_at IS NOT NULL GROUP BY op_id"))  # fmt: skip
+    printed_sql = (
+        "SELECT op_id, MIN(printed_at) FROM print_jobs "
+        "WHERE kind='ticket' AND printed_at IS NOT NULL GROUP BY op_id"
+    )
+    printed = dict(rows(jp, printed_sql))
     first_send: dict[int, float] = {}
     for op_id, at, to_state in rows(jp, "SELECT op_id, at, to_state FROM history ORDER BY id"):
         if to_state == "sending" and op_id not in first_send:
