@@ -33,6 +33,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where input nodes live (default: %(default)s)",
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    parser.add_argument(
+        "--watch-s",
+        type=float,
+        default=3.0,
+        metavar="S",
+        help="watch input devices whose role is unclear this long, to tell a scanner (a whole "
+        "code in well under 100 ms) from a keypad or keyboard: scan a code and press keypad "
+        "keys meanwhile; 0: do not watch (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--sys-dir", default="/sys", metavar="DIR", help="sysfs root (default: %(default)s)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +56,11 @@ def run(args: argparse.Namespace) -> int:
 
     # The findings say what went wrong; the client's own log lines would only repeat it.
     logging.getLogger("kioskd").addHandler(logging.NullHandler())
-    findings = asyncio.run(run_checks(args.config, input_dir=args.input_dir))
+    findings = asyncio.run(
+        run_checks(
+            args.config, input_dir=args.input_dir, watch_s=args.watch_s, sys_dir=args.sys_dir
+        )
+    )
     if args.json:
         print(json.dumps([f.to_json() for f in findings], indent=2, sort_keys=False))
     else:

@@ -36,6 +36,7 @@ from kioskd.banklot.models import (
 from kioskd.counter.grammar import DraftWager
 
 CATALOG_NOT_LOADED = "catalog_not_loaded"
+CATALOG_FAILED = "catalog_failed"  # the first load failed (the session says why)
 EMPTY_DRAFT = "empty_draft"
 UNKNOWN_PRODUCT = "unknown_product"
 EVENT_CLOSED = "event_closed"
@@ -46,6 +47,7 @@ NOT_A_MULTIPLE = "not_a_multiple"
 TOO_MANY_WAGERS = "too_many_wagers"
 REASONS = (
     CATALOG_NOT_LOADED,
+    CATALOG_FAILED,
     EMPTY_DRAFT,
     UNKNOWN_PRODUCT,
     EVENT_CLOSED,

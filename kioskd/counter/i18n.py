@@ -82,6 +82,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
 REASONS: dict[str, tuple[str, str]] = {
     # catalog (local validation)
     "catalog_not_loaded": ("Catálogo no cargado", "Catalog not loaded"),
+    "catalog_failed": ("Catálogo no disponible", "Catalog unavailable"),
     "empty_draft": ("Ticket sin jugadas", "Ticket has no wagers"),
     "unknown_product": ("Producto desconocido", "Unknown product"),
     "event_closed": ("Sorteo cerrado", "Draw closed"),
@@ -104,6 +105,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "events_closed": ("Sorteo cerrado", "Draw closed"),
     "wager_rejected": ("Jugada rechazada por el servidor", "Wager refused by the server"),
     "offline_cap": ("Límite de operaciones sin conexión", "Offline limit reached"),
+    "journal_fault": ("Registro del terminal con falla", "Terminal journal fault"),
     "offline": ("Sin conexión", "Offline"),
     "auth_failed": ("Acceso al servidor rechazado", "Server login refused"),
     "in_doubt": ("Resultado en verificación", "Outcome being checked"),
@@ -150,8 +152,43 @@ REJECTION_DETAILS: dict[str, tuple[str, str]] = {
     "too_many_wagers": ("{count} apuestas: máximo {limit} por ticket",
                         "{count} wagers, at most {limit} per ticket"),
     "catalog_not_loaded": ("el catálogo aún no se ha cargado", "the catalog was never loaded"),
+    "catalog_failed": ("no se pudo cargar el catálogo: {why}",
+                       "the catalog could not be loaded: {why}"),
     "empty_draft": ("sin apuestas", "no wagers"),
 }  # fmt: skip
+
+
+# Why the journal cannot be written, per `JournalError.kind` (es, en): for the refusal slip.
+JOURNAL_FAULTS: dict[str, tuple[str, str]] = {
+    "full": ("disco lleno: llame al técnico", "disk full: call the technician"),
+    "locked": ("registro bloqueado por otro programa: llame al técnico",
+               "journal locked by another program: call the technician"),
+    "readonly": ("registro de solo lectura: llame al técnico",
+                 "journal is read-only: call the technician"),
+    "corrupt": ("registro dañado: llame al técnico", "journal damaged: call the technician"),
+}  # fmt: skip
+JOURNAL_FAULT_OTHER = ("error al escribir el registro: llame al técnico",
+                       "journal write error: call the technician")  # fmt: skip
+
+
+def journal_fault_detail(kind: str, lang: str) -> str:
+    """The refusal detail for a journal fault of `kind`, in `lang`."""
+    es, en = JOURNAL_FAULTS.get(kind, JOURNAL_FAULT_OTHER)
+    return en if check_lang(lang) == "en" else es
+
+
+# Why the first catalog load failed (`CatalogFailed.why` in the session), for the slip.
+CATALOG_FAILURES: dict[str, tuple[str, str]] = {
+    "offline": ("el servidor no responde", "the API is unreachable"),
+    "login": ("el servidor rechazó el acceso", "the API refused the login"),
+    "error": ("error del servidor", "the API answered with an error"),
+    "timeout": ("no llegó a tiempo", "it did not arrive in time"),
+}
+
+
+def catalog_failure(why: str, lang: str) -> str:
+    pair = CATALOG_FAILURES.get(why, CATALOG_FAILURES["error"])
+    return pair[0 if lang == "es" else 1]
 
 
 def rejection_detail(reason: str, facts: Mapping[str, Any], lang: str) -> str | None:

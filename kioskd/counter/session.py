@@ -21,6 +21,10 @@ Rules (everything that decides what a key or a scan means lives in this file):
   is ignored; a play slip already in the draft is not added again; a ticket whose payment is
   still in flight is not paid again. Each answers `Feedback("beep")` and `Ignored(reason)` (the
   daemon logs the reason), nothing else.
+- Cold start: with `catalog_wait_s` > 0 and no catalog yet, keys and scans are held (in order,
+  `Feedback("working")`) while the first catalog load is in flight, for at most that long; they
+  are handled as soon as it arrives. If the load fails (`CatalogFailed`) or the bound passes,
+  they are handled then, and a sale is refused with the reason on its slip.
 - Keypad digits are PIN-like: they never appear in a repr or an exception text (events, commands
   and the session mask them).
 
@@ -60,6 +64,7 @@ from kioskd.banklot.models import (
 )
 from kioskd.counter import slips
 from kioskd.counter.catalog import (
+    CATALOG_FAILED,
     CATALOG_NOT_LOADED,
     TOO_MANY_WAGERS,
     Catalog,
@@ -69,7 +74,13 @@ from kioskd.counter.catalog import (
     validate,
 )
 from kioskd.counter.grammar import DraftWager, GrammarError, parse_wager
-from kioskd.counter.i18n import DEFAULT_CURRENCY, DEFAULT_LANG, check_lang, rejection_detail
+from kioskd.counter.i18n import (
+    DEFAULT_CURRENCY,
+    DEFAULT_LANG,
+    catalog_failure,
+    check_lang,
+    rejection_detail,
+)
 from kioskd.counter.keymap import DIGITS, Keymap
 from kioskd.counter.scan import (
     DEFAULT_PATTERN,
@@ -118,6 +129,14 @@ class CatalogUpdated:
 
 
 @dataclass(frozen=True)
+class CatalogFailed:
+    """A catalog load failed while there is none: `why` is offline, login or error."""
+
+    why: str
+    now: float | None = None
+
+
+@dataclass(frozen=True)
 class Queued:
     """The operation is durably queued but not confirmed (offline or in doubt)."""
 
@@ -161,7 +180,7 @@ class Failed:
     now: float | None = None
 
 
-Event = Key | Scan | Tick | CatalogUpdated | Queued | Done | Failed
+Event = Key | Scan | Tick | CatalogUpdated | CatalogFailed | Queued | Done | Failed
 
 # ============================================================================ actions
 
@@ -317,6 +336,8 @@ class SessionSettings:
     journaled_prints: bool = False
     # A scanner reads a slip held under it twice: the same text again this soon is one read.
     double_read_s: float = 1.0
+    # Hold input this long for the first catalog load (0: refuse at once without a catalog).
+    catalog_wait_s: float = 0.0
 
     def __post_init__(self) -> None:
         check_lang(self.lang)
@@ -384,6 +405,7 @@ MAX_DIGITS = {
     State.SUPERVISOR: 12,
 }
 MAX_LINE = 40
+MAX_HELD = 256  # keys and scans held for the first catalog at most
 
 # ============================================================================ the session
 
@@ -416,6 +438,9 @@ class CounterSession:
         self._next_id = 1
         self._pending: dict[int, _Pending] = {}
         self._last_scan: tuple[str, float] | None = None
+        self._held: list[Key | Scan] = []  # input waiting for the first catalog
+        self._held_since = 0.0
+        self._catalog_failed: str | None = None  # why the last load failed while there is none
         self._clear()
 
     # ------------------------------------------------------------------ public
@@ -425,6 +450,8 @@ class CounterSession:
         now = getattr(event, "now", None)
         if now is not None:
             self._now = float(now)  # results may omit it: the last one seen stands in
+        if isinstance(event, Key | Scan) and self._waiting_for_catalog():
+            return self._hold(event)
         if isinstance(event, Key):
             return self._on_key(event)
         if isinstance(event, Scan):
@@ -433,7 +460,14 @@ class CounterSession:
             return self._on_tick()
         if isinstance(event, CatalogUpdated):
             self.catalog = event.catalog
-            return []
+            if event.catalog is not None:
+                self._catalog_failed = None
+            return self._release_held()
+        if isinstance(event, CatalogFailed):
+            if self.catalog is not None:
+                return []
+            self._catalog_failed = event.why
+            return self._release_held()
         if isinstance(event, Queued | Done | Failed):
             return self._on_result(event)
         raise SessionError(f"can't handle event {type(event).__name__} in state {self.state.name}")
@@ -500,7 +534,42 @@ class CounterSession:
             )
         return actions
 
+    def _waiting_for_catalog(self) -> bool:
+        if self._held:
+            return True  # keep the order of what was typed
+        return (
+            self.catalog is None
+            and self._catalog_failed is None
+            and self.settings.catalog_wait_s > 0
+        )
+
+    def _hold(self, event: Key | Scan) -> list[Action]:
+        first = not self._held
+        if first:
+            self._held_since = self._now
+        if len(self._held) >= MAX_HELD:
+            return [Feedback("reject")]
+        self._held.append(event)
+        return [Feedback("working")] if first else []
+
+    def _release_held(self) -> list[Action]:
+        """Handle the input held for the catalog, in order, now that it came (or did not)."""
+        if not self._held:
+            return []
+        held, self._held = self._held, []
+        now = self._now
+        actions: list[Action] = [Feedback("idle")]
+        for event in held:
+            actions += self.handle(event)
+        self._now = max(now, self._now)
+        return actions
+
     def _on_tick(self) -> list[Action]:
+        if self._held:
+            if self._now - self._held_since < self.settings.catalog_wait_s:
+                return []
+            self._catalog_failed = "timeout"
+            return self._release_held()
         if self.state in (State.IDLE, State.CANCEL_CHECK):
             return []
         if self._now - self._last_input >= self.settings.idle_reset_s:
@@ -741,6 +810,13 @@ class CounterSession:
     def _check_line(self, draft: Sequence[DraftWager]) -> Rejection | None:
         """Check the newest wager of `draft` and the count so far."""
         if self.catalog is None:
+            why = self._catalog_failed
+            if why is not None:
+                return Rejection(
+                    CATALOG_FAILED,
+                    f"the catalog could not be loaded ({why})",
+                    facts={"why": catalog_failure(why, self.settings.lang)},
+                )
             return Rejection(CATALOG_NOT_LOADED, "the catalog was never loaded")
         result = check_wager(self.catalog, draft[-1], self._now, len(draft) - 1)
         if isinstance(result, Rejection):

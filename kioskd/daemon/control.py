@@ -94,7 +94,7 @@ COMMANDS: dict[str, tuple[str, tuple[Arg, ...]]] = {
 INJECT_COMMANDS = frozenset({"inject-scan", "inject-keys"})
 
 
-def check_request(request: Any, *, allow_inject: bool) -> tuple[str, str, dict[str, Any]]:
+def check_request(request: object, *, allow_inject: bool) -> tuple[str, str, dict[str, Any]]:
     """Validate a decoded request: (cmd, handler method name, typed kwargs); ControlError if bad."""
     if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
         raise ControlError('a request is {"cmd": "...", "args": {...}}')
@@ -182,7 +182,7 @@ class ControlServer:
     def __init__(
         self,
         path: str | os.PathLike[str],
-        handler: Any,
+        handler: object,  # has a method for each command (COMMANDS names it)
         *,
         allow_inject: bool = False,
         mode: int = 0o660,
@@ -221,7 +221,7 @@ class ControlServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def dispatch(self, request: Any, actor: str = "unknown") -> dict[str, Any]:
+    async def dispatch(self, request: object, actor: str = "unknown") -> dict[str, Any]:
         """Answer one decoded request (also usable without a socket, e.g. by the demo)."""
         try:
             cmd, method, kwargs = check_request(request, allow_inject=self.allow_inject)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import os
 import pickle
@@ -62,6 +63,8 @@ log = logging.getLogger("kioskd.daemon")
 
 DRAIN_S = 10.0  # SIGTERM: how long in-flight work may take to finish (unit: TimeoutStopSec=30)
 STATUS_EVERY_S = 5.0
+HEAL_FIRST_S = 0.5  # journal fault: first retry, doubling up to HEAL_MAX_S
+HEAL_MAX_S = 4.0  # a cleared fault is noticed within this (the issue's bound: 10 s)
 TICK_S = 0.5  # session Tick: idle reset resolution
 
 
@@ -78,6 +81,7 @@ class Health:
     printer_needs_person: bool = False
     api: str = "unknown"
     journal: str = "ok"
+    journal_fault_since: float | None = None
     working: bool = False
     devices: dict[str, str] = field(default_factory=dict)
     catalog_age_s: float | None = None
@@ -181,20 +185,10 @@ class Daemon:
         return Journal(self.cfg.journal.path, retention_days=self.cfg.journal.retention_days)
 
     def _policy(self) -> Policy:
-        from kioskd.outbox.policy import Policy
+        from kioskd.config import outbox_policy
 
-        o, r = self.cfg.offline, self.cfg.reconcile
         tz = self._catalog.time_zone if self._catalog is not None else DEFAULT_TIME_ZONE
-        return Policy(
-            create_max_age_s=o.create_max_age_s,
-            pay_max_age_s=o.pay_max_age_s,
-            max_queued=o.max_queued,
-            max_queued_amount=o.max_queued_amount,
-            quiet_period_s=r.quiet_period_s,
-            not_applied_probes=r.probes,
-            probe_interval_s=r.probe_interval_s,
-            time_zone=tz,
-        )
+        return outbox_policy(self.cfg, time_zone=tz)
 
     def _client(self, password: str) -> BanklotClient:
         from kioskd.banklot.client import BanklotClient
@@ -442,6 +436,7 @@ class Daemon:
             "outbox": self.health.outbox,
             "printer": self.health.printer,
             "journal": self.health.journal,
+            "journal_fault_since": self.health.journal_fault_since,
             "devices": dict(self.health.devices),
             "queue": counts,
             "in_doubt": sum(counts.get(k, 0) for k in states.DOUBTFUL),
@@ -503,14 +498,17 @@ class Daemon:
             self.health.api = "login refused"
             log.error("catalog refresh: login refused: %s", exc)
             self._refresh_lights()
+            self._catalog_failed("login", now)
             return False
         except errors.NotSent as exc:
             self.health.api = "offline"
             log.warning("catalog refresh: API unreachable: %s", exc)
             self._refresh_lights()
+            self._catalog_failed("offline", now)
             return False
         except errors.BanklotError as exc:
             log.warning("catalog refresh failed: %s", exc)
+            self._catalog_failed("error", now)
             return False
         self._catalog = catalog
         self.health.api = "ok"
@@ -522,6 +520,13 @@ class Daemon:
         self.outbox.policy = self._policy()
         _give_memory_back()
         return True
+
+    def _catalog_failed(self, why: str, now: float) -> None:
+        """No catalog at all yet: what waits for the first one is handled (and refused) now."""
+        from kioskd.counter import session as s
+
+        if self._catalog is None:
+            self.feed(s.CatalogFailed(why, now))
 
     async def _catalog_loop(self) -> None:
         refresh_s = self.cfg.catalog.refresh_s
@@ -553,6 +558,58 @@ class Daemon:
                 )
             self._publish_status()
             await asyncio.sleep(STATUS_EVERY_S)
+
+    async def _journal_watch(self) -> None:
+        """A journal fault is said once (with its cause), shown in status, lit as attention,
+        and retried with backoff; when the write works again everything resumes by itself."""
+        delay = HEAL_FIRST_S
+        while True:
+            fault = self.journal.attention
+            if fault is None:
+                await asyncio.sleep(TICK_S)
+                continue
+            self._journal_fault(fault)
+            await asyncio.sleep(delay)
+            delay = min(HEAL_MAX_S, delay * 2)
+            if self.journal.heal(now=self.clock.now()):
+                delay = HEAL_FIRST_S
+                await self._journal_healed()
+
+    def _journal_fault(self, fault: Any) -> None:
+        text = f"{fault.kind}: {fault}"
+        if self.health.journal.startswith(f"{fault.kind}: "):
+            return  # said once per cause
+        first = self.health.journal_fault_since is None
+        if first:
+            self.health.journal_fault_since = self.clock.now()
+        self.health.journal = text
+        log.error(
+            "journal cannot be written (%s): %s; new money operations are refused until it "
+            "heals (retrying by itself)",
+            fault.kind,
+            fault,
+            extra={"MESSAGE_ID": klog.JOURNAL_ATTENTION, "JOURNAL_FAULT": fault.kind},
+        )
+        self._refresh_lights()
+        self._publish_status()
+
+    async def _journal_healed(self) -> None:
+        since = self.health.journal_fault_since
+        lasted = self.clock.now() - since if since is not None else 0.0
+        log.info(
+            "journal writable again after %.0f s (was %s); money operations resume",
+            lasted,
+            self.health.journal,
+            extra={"MESSAGE_ID": klog.JOURNAL_RECOVERED},
+        )
+        self.health.journal = "ok"
+        self.health.journal_fault_since = None
+        moved = await self.outbox.resume()
+        if moved:
+            log.warning("operations %s left in flight by the fault are in doubt", moved)
+        self.spooler.wake()
+        self._refresh_lights()
+        self._publish_status()
 
     async def _supervised(self, name: str, factory: Callable[[], Awaitable[object]]) -> None:
         """Run a task forever; restart it with backoff when it fails."""
@@ -626,6 +683,13 @@ class Daemon:
         while True:
             try:
                 self.journal = self._open_journal()
+                if self.health.journal != "ok":
+                    log.info(
+                        "journal usable again: %s",
+                        self.health.journal,
+                        extra={"MESSAGE_ID": klog.JOURNAL_RECOVERED},
+                    )
+                self.health.journal = "ok"  # a fault at start never outlives its cause
                 break
             except JournalError as exc:
                 # Money operations are impossible without the journal: say so and keep trying.
@@ -655,6 +719,7 @@ class Daemon:
             c.printer.uri,
             timeout_s=c.printer.timeout_s,
             paper_mm=c.printer.paper_mm,
+            profile=c.printer.profile,
             on_change=self._on_printer,
         )
         self.spooler = Spooler(
@@ -663,6 +728,7 @@ class Daemon:
             self.clock,
             self._slip_context,
             paper_mm=c.printer.paper_mm,
+            profile=c.printer.profile,
             preview_dir=c.printer.preview_dir,
         )
         await self.outbox.recover()
@@ -686,6 +752,7 @@ class Daemon:
                     tg.create_task(self._supervised("catalog", self._catalog_loop)),
                     tg.create_task(self._ticker()),
                     tg.create_task(self._status_loop()),
+                    tg.create_task(self._supervised("journal-watch", self._journal_watch)),
                     tg.create_task(self._supervised("metrics", self._metrics_loop)),
                 ]
                 for src in sources:
@@ -740,6 +807,7 @@ class Daemon:
             seconds_to_cancel=getattr(cat, "seconds_to_cancel", 180) if cat else 180,
             categories=_categories(cat),
             status_info=self.status_info,
+            lang=self.cfg.terminal.locale,
         )
 
     def _slip_context(self) -> SlipContext:
@@ -811,6 +879,9 @@ def run_daemon(config_path: str, **kwargs: Any) -> int:
         return EXIT_CONFIG
     cfg = holder.current
     klog.setup_logging(cfg.log.level, cfg.log.target, terminal_id=cfg.terminal.id or None)
+    # A fault Python cannot catch (SIGBUS from a -shm file that vanished or cannot grow,
+    # SIGSEGV) still leaves its traceback on stderr, i.e. in the journal, before the process dies.
+    faulthandler.enable()
     daemon = Daemon(holder, **kwargs)
     try:
         return asyncio.run(daemon.run())

@@ -9,6 +9,8 @@ Rules:
 - Journal jobs go first: a customer's ticket never waits behind a shift report.
 - The printer itself waits while paper is out or the cover is open (it never drops a job); this
   module only orders the work and, when configured, writes a PNG preview of every slip.
+- A job printed whose "printed" mark the journal could not write (disk full, locked) is not
+  printed again: it is remembered here and only its mark is retried until the journal heals.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from kioskd.banklot.models import Ticket
 from kioskd.clock import Clock
 from kioskd.counter import slips
 from kioskd.journal.json_columns import Result
-from kioskd.journal.store import Journal, PrintJob
+from kioskd.journal.store import Journal, JournalError, PrintJob
 from kioskd.receipt import Receipt
 
 if TYPE_CHECKING:
@@ -86,6 +88,7 @@ class Spooler:
         slip_context: Callable[[], slips.SlipContext],
         *,
         paper_mm: int = 80,
+        profile: str = "default",
         preview_dir: str | None = None,
         on_printed: Callable[[Receipt], None] | None = None,
     ) -> None:
@@ -94,6 +97,7 @@ class Spooler:
         self.clock = clock
         self.slip_context = slip_context
         self.paper_mm = paper_mm
+        self.profile = profile  # the preview reduces text to the printer's code page too
         self.preview_dir = Path(preview_dir) if preview_dir else None
         self.on_printed = on_printed
         self.printed = 0
@@ -101,6 +105,7 @@ class Spooler:
         self._seq = len(list(self.preview_dir.glob("*.png"))) if self.preview_dir else 0
         self._adhoc: asyncio.Queue[Receipt] = asyncio.Queue()
         self._unrenderable: set[int] = set()
+        self._unmarked: set[int] = set()  # on paper, "printed" not yet in the journal
         self._wake = asyncio.Event()
         self._busy = False
 
@@ -115,7 +120,8 @@ class Spooler:
 
     @property
     def idle(self) -> bool:
-        pending = [j for j in self.journal.pending_print_jobs() if j.id not in self._unrenderable]
+        skip = self._unrenderable | self._unmarked
+        pending = [j for j in self.journal.pending_print_jobs() if j.id not in skip]
         return not self._busy and self._adhoc.empty() and not pending
 
     async def run(self, poll_s: float = 2.0) -> None:
@@ -132,6 +138,9 @@ class Spooler:
             for job in self.journal.pending_print_jobs():
                 if job.id in self._unrenderable:
                     continue
+                if job.id in self._unmarked:
+                    self._mark(job.id)
+                    continue
                 try:
                     receipt = receipt_for_job(job, self.journal, self.slip_context())
                 except Exception:
@@ -140,7 +149,8 @@ class Spooler:
                     log.exception("print job %s cannot be rendered; left pending", job.id)
                     continue
                 await self._paper(receipt)
-                self.journal.mark_printed(job.id, now=self.clock.now())
+                self._unmarked.add(job.id)
+                self._mark(job.id)
                 await self._after_print(receipt)
             while not self._adhoc.empty():
                 receipt = self._adhoc.get_nowait()
@@ -148,6 +158,15 @@ class Spooler:
                 await self._after_print(receipt)
         finally:
             self._busy = False
+
+    def _mark(self, job_id: int) -> None:
+        """Journal that a job reached paper; a journal fault leaves it remembered here (the
+        daemon reports the fault and heals it; the next drain retries the mark only)."""
+        try:
+            self.journal.mark_printed(job_id, now=self.clock.now())
+        except JournalError:
+            return
+        self._unmarked.discard(job_id)
 
     async def _paper(self, receipt: Receipt) -> None:
         self.printed += 1
@@ -163,7 +182,9 @@ class Spooler:
             try:
                 from kioskd.printer import render_png
 
-                await asyncio.to_thread(render_png, receipt, self.paper_mm, path)
+                await asyncio.to_thread(
+                    render_png, receipt, self.paper_mm, path, profile=self.profile
+                )
             except Exception:
                 log.exception("preview of slip %s failed", receipt.kind)
         if self.on_printed is not None:

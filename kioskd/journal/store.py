@@ -24,7 +24,7 @@ import json
 import os
 import sqlite3
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -106,7 +106,7 @@ class HistoryEntry:
     response_digest: str | None
 
 
-def mask(value: Any) -> Any:
+def mask(value: object) -> object:
     """A copy of `value` with PIN-like fields replaced by a mask (for history and logs)."""
     if isinstance(value, dict):
         return {k: ("****" if k in PIN_KEYS else mask(v)) for k, v in value.items()}
@@ -115,13 +115,13 @@ def mask(value: Any) -> Any:
     return value
 
 
-def digest(value: Any) -> str:
+def digest(value: object) -> str:
     """A short SHA-256 of the masked canonical JSON of a request or response."""
     text = json.dumps(mask(value), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _dumps(value: Any) -> str:
+def _dumps(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
@@ -213,6 +213,7 @@ class Journal:
         self.crash_hook = crash_hook
         self.commits = 0
         self.attention: JournalError | None = None
+        self.fault_point: str | None = None  # what failed: a write's name, "read", "checkpoint"
         self.migrated: list[int] = []
         self.quick_check = "not run"
         self._conn: sqlite3.Connection | None = None
@@ -288,9 +289,37 @@ class Journal:
         if self.crash_hook is not None:
             self.crash_hook(point)
 
+    def _side_files(self) -> None:
+        """JournalError when the -wal or -shm file beside the journal vanished or cannot be
+        written. Checked before SQLite touches them: SQLite would write commits into a deleted
+        WAL (lost at the next open), and an -shm file that cannot grow kills the process with
+        SIGBUS inside a checkpoint, where nothing can be caught or logged."""
+        for suffix in ("-wal", "-shm"):
+            side = self.path + suffix
+            if not os.path.exists(side):
+                raise JournalError(
+                    f"the journal's {suffix} file vanished: stop kioskd cleanly (the WAL still "
+                    "open is folded back at close), then run `kioskd journal check`",
+                    kind="io",
+                )
+            if not os.access(side, os.W_OK):
+                raise JournalError(
+                    f"the journal's {suffix} file cannot be written (permissions or an "
+                    "immutable flag)",
+                    kind="readonly",
+                )
+
+    def _guard(self, point: str) -> None:
+        try:
+            self._side_files()
+        except JournalError as exc:
+            self.attention, self.fault_point = exc, point
+            raise
+
     def _write(self, point: str, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run `body` in one IMMEDIATE transaction and commit it durably."""
         conn = self.conn
+        self._guard(point)
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -305,16 +334,18 @@ class Journal:
             self.attention = JournalError(
                 f"journal write failed ({point}): {exc}", kind=classify(exc)
             )
+            self.fault_point = point
             raise self.attention from exc
         self.commits += 1
         self._hook(f"{point}:after_commit")
         return result
 
-    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+    def _read(self, sql: str, params: Iterable[object] = ()) -> list[tuple[Any, ...]]:
         try:
             return self.conn.execute(sql, tuple(params)).fetchall()
         except sqlite3.Error as exc:
             self.attention = JournalError(f"journal read failed: {exc}", kind=classify(exc))
+            self.fault_point = "read"
             raise self.attention from exc
 
     @staticmethod
@@ -327,7 +358,7 @@ class Journal:
         event: str | None = None,
         from_state: str | None = None,
         to_state: str | None = None,
-        detail: dict[str, Any] | None = None,
+        detail: Mapping[str, object] | None = None,
         request_digest: str | None = None,
         response_digest: str | None = None,
     ) -> None:
@@ -361,7 +392,7 @@ class Journal:
         watermark: Watermark | None = None,
         pin_number: int | None = None,
         ticket_number: int | None = None,
-        detail: dict[str, Any] | None = None,
+        detail: Mapping[str, object] | None = None,
     ) -> int:
         """Journal a new operation (the intent commit). Born `queued`, or `sending` when the
         outbox sends it at once (then `watermark` is the one recorded before the send)."""
@@ -415,7 +446,7 @@ class Journal:
         event: str,
         *,
         now: float,
-        detail: dict[str, Any] | None = None,
+        detail: Mapping[str, object] | None = None,
         history_kind: str = "transition",
         ticket_number: int | None = None,
         pin_number: int | None = None,
@@ -437,7 +468,7 @@ class Journal:
             old = row[0]
             new = states.next_state(old, event, op_id)
             sets = ["state=?", "updated_at=?"]
-            params: list[Any] = [new, now]
+            params: list[object] = [new, now]
             given = {
                 "ticket_number": ticket_number,
                 "pin_number": pin_number,
@@ -484,7 +515,7 @@ class Journal:
         kind: str,
         *,
         now: float,
-        detail: dict[str, Any] | None = None,
+        detail: Mapping[str, object] | None = None,
         request_digest: str | None = None,
         response_digest: str | None = None,
         next_attempt_at: float | None = None,
@@ -508,7 +539,7 @@ class Journal:
 
         self._write(f"note:{kind}", body)
 
-    def alarm(self, now: float, detail: dict[str, Any]) -> None:
+    def alarm(self, now: float, detail: Mapping[str, object]) -> None:
         """An audited alarm that belongs to no operation (e.g. a foreign ticket in /last)."""
         self.note(None, "alarm", now=now, detail=detail)
 
@@ -673,7 +704,7 @@ class Journal:
 
     # ----------------------------------------------------------------- catalog cache
 
-    def save_catalog(self, key: str, data: Any, *, fetched_at: float) -> None:
+    def save_catalog(self, key: str, data: object, *, fetched_at: float) -> None:
         self._write(
             "catalog",
             lambda conn: conn.execute(
@@ -720,6 +751,64 @@ class Journal:
 
     def checkpoint(self) -> tuple[int, int, int]:
         """Fold the WAL back into the database and truncate it (bounded files)."""
-        rows = self._read("PRAGMA wal_checkpoint(TRUNCATE)")
-        busy, log, done = rows[0]
+        self._guard("checkpoint")
+        try:
+            busy, log, done = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error as exc:
+            # The main file refuses writes (full, read-only, immutable): the WAL keeps every
+            # commit, but it can only grow from here. A fault like any other write's.
+            self.attention = JournalError(f"journal checkpoint failed: {exc}", kind=classify(exc))
+            self.fault_point = "checkpoint"
+            raise self.attention from exc
         return int(busy), int(log), int(done)
+
+    # ----------------------------------------------------------------- healing
+
+    def heal(self, *, now: float) -> bool:
+        """After a fault: try again what failed; True (attention cleared) once it works.
+
+        A lock is first probed from a separate connection that does not wait (the daemon's
+        event loop must not sit out a busy timeout per try). Then the kind of write that failed
+        runs for real: a checkpoint for a checkpoint fault, otherwise an audited note that the
+        journal is writable again (a real commit: a disk still full still fails)."""
+        fault = self.attention
+        if fault is None:
+            return True
+        point = self.fault_point
+        try:
+            self._side_files()
+        except JournalError:
+            return False  # the first cause stands
+        try:
+            probe = sqlite3.connect(
+                "file:" + urllib.parse.quote(os.path.abspath(self.path)) + "?mode=rw",
+                uri=True,
+                timeout=0,
+                isolation_level=None,
+            )
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+                probe.execute("ROLLBACK")
+            finally:
+                probe.close()
+        except sqlite3.Error:
+            return False  # still locked (or unopenable): the first cause stands
+        try:
+            if point == "checkpoint":
+                self.checkpoint()
+            self._write(
+                "healed",
+                lambda conn: self._history(
+                    conn,
+                    None,
+                    now,
+                    "note",
+                    detail={"journal": "writable again", "fault": str(fault), "kind": fault.kind},
+                ),
+            )
+        except JournalError:
+            self.attention, self.fault_point = fault, point  # the first cause stands
+            return False
+        self.attention = None
+        self.fault_point = None
+        return True

@@ -47,9 +47,7 @@ def test_a_visibly_unresolved_sale_covers_a_server_ticket_unless_the_books_are_s
     ledger = {"tickets": [_ticket()]}
     doubt = _op(state="in_doubt", number=None, reason="no answer")
     assert check(ledger, [doubt], []) == []
-    assert _invariants(ledger, [doubt], [], unresolved_covers=False) == {
-        "sale-lost-or-duplicated"
-    }
+    assert _invariants(ledger, [doubt], [], unresolved_covers=False) == {"sale-lost-or-duplicated"}
     silent = {**doubt, "reason": None}
     assert _invariants(ledger, [silent], []) == {
         "sale-lost-or-duplicated",

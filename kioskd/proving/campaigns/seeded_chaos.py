@@ -35,6 +35,7 @@ from typing import Any
 from kioskd.banklot.client import BanklotClient
 from kioskd.banklot.models import WagerRequest
 from kioskd.clock import VirtualClock
+from kioskd.config import outbox_policy
 from kioskd.journal import states
 from kioskd.journal.store import CREATE, Journal, Operation
 from kioskd.outbox.outbox import Outbox, OutboxRefused
@@ -332,7 +333,7 @@ async def run_seed(
     if script is None:
         script = script_for(rng)
     if policy is None:
-        policy = Policy(time_zone=catalog.TIME_ZONE, window_proves_absence=rng.random() < 0.5)
+        policy = outbox_policy(time_zone=catalog.TIME_ZONE)
     own_dir = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="kioskd-chaos-")
     path = os.path.join(workdir, f"journal-{seed}.sqlite")
@@ -492,7 +493,7 @@ async def run_scenario(
     Used by the named crash-point tests: `plan` says where the power is cut."""
     clock = VirtualClock(start if start is not None else _start_time(random.Random(seed)))
     sim = Simulator(seed=seed, clock=clock, password=PASSWORD)
-    policy = policy or Policy(time_zone=catalog.TIME_ZONE)
+    policy = policy or outbox_policy(time_zone=catalog.TIME_ZONE)
     path = os.path.join(workdir, f"scenario-{seed}-{plan.count}-{len(plan.at)}.sqlite")
     for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(OSError):
