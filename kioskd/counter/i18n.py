@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
 from kioskd.banklot.days import zone
 
@@ -191,7 +190,7 @@ def catalog_failure(why: str, lang: str) -> str:
     return pair[0 if lang == "es" else 1]
 
 
-def rejection_detail(reason: str, facts: Mapping[str, Any], lang: str) -> str | None:
+def rejection_detail(reason: str, facts: Mapping[str, object], lang: str) -> str | None:
     """A refusal's detail in `lang` (None when there is no template or a fact is missing)."""
     pair = REJECTION_DETAILS.get(reason)
     if pair is None:
