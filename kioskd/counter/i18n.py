@@ -42,6 +42,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "El pago se confirmará al volver la conexión.",
         "The payment will be confirmed when the connection returns.",
     ),
+    "pending_sale": ("VENTA PENDIENTE", "SALE PENDING"),
+    "pending_sale_warning": ("PENDIENTE — GUARDE ESTE COMPROBANTE", "PENDING — KEEP THIS SLIP"),
+    "pending_sale_note": (
+        "Su ticket se imprimirá al confirmarse la venta; si no se confirma, un comprobante NO "
+        "VENDIDO.",
+        "Your ticket prints when the sale is confirmed; if it is not, a NOT SOLD slip prints.",
+    ),
+    "reference": ("Referencia", "Reference"),
+    "delivered_late": ("ENTREGADO TARDE — VENTA CONFIRMADA", "DELIVERED LATE — SALE CONFIRMED"),
+    "not_sold": ("NO VENDIDO", "NOT SOLD"),
     "not_winner": ("TICKET NO PREMIADO", "NOT A WINNER"),
     "cancel": ("ANULACIÓN", "CANCELLATION"),
     "canceled": ("Ticket anulado", "Ticket cancelled"),
