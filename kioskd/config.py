@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kioskd.counter.keymap import ACTIONS
 from kioskd.input.devices import DEVICE_FORMS, Selector  # noqa: F401 - DEVICE_FORMS re-exported
 
 if TYPE_CHECKING:
@@ -403,19 +404,8 @@ class KeypadConfig:
     numlock: str = key("ignore", choices=NUMLOCK_CHOICES)
 
 
-# The counter session's actions (kioskd.counter.keymap.ACTIONS) plus "none" (unbind).
-KEY_FUNCTIONS = (
-    "sell",
-    "cancel",
-    "repeat",
-    "function",
-    "enter",
-    "backspace",
-    "escape",
-    "dot",
-    *(str(d) for d in range(10)),
-    "none",
-)
+# The counter session's actions plus "none" (unbind).
+KEY_FUNCTIONS = (*ACTIONS, "none")
 # Entries here rebind single keys on top of the session's default keymap (which already knows
 # the keypad's evdev names, keysyms and characters); these lines restate the keypad defaults.
 DEFAULT_KEYMAP: Mapping[str, str] = types.MappingProxyType(

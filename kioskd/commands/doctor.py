@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from kioskd.commands import add_config_argument, add_input_dir_argument
+
 HELP = "check config, input devices, printer, API login, clock, disk and journal; say what to fix"
 
 
@@ -19,19 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "on any WARN). Clock skew against /gaming/time: WARN > 30 s, FAIL > 300 s. Free disk "
         "where the journal lives: WARN < 200 MiB, FAIL < 20 MiB."
     )
-    parser.add_argument(
-        "--config",
-        default="/etc/kioskd/kioskd.toml",
-        metavar="PATH",
-        help="main config file; drop-ins from PATH.d/*.toml (default: %(default)s)",
-    )
+    add_config_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
-    parser.add_argument(
-        "--input-dir",
-        default="/dev/input",
-        metavar="DIR",
-        help="where input nodes live (default: %(default)s)",
-    )
+    add_input_dir_argument(parser)
     parser.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     parser.add_argument(
         "--watch-s",
