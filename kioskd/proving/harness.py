@@ -146,6 +146,7 @@ class VirtualKiosk:
         config_extra: str = "",
         log_level: str = "info",
         journal_path: str | os.PathLike[str] | None = None,
+        metrics: bool = True,
     ) -> None:
         self.workdir = Path(workdir)
         self._journal_path = Path(journal_path) if journal_path is not None else None
@@ -158,6 +159,7 @@ class VirtualKiosk:
         self.preview = preview
         self.config_extra = config_extra
         self.log_level = log_level
+        self.metrics = metrics  # write the Prometheus textfile into metrics_dir
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self._notify: socket.socket | None = None
@@ -230,7 +232,8 @@ class VirtualKiosk:
             '[leds]\nbackend = "mock"\n'
             f'[control]\nsocket = "{self.control_socket}"\nallow_inject = true\n'
             f'[log]\ntarget = "stderr"\nlevel = "{self.log_level}"\n'
-            f'[metrics]\ntextfile_dir = "{w}/metrics"\n' + self.config_extra
+            f'[metrics]\ntextfile_dir = "{w / "metrics" if self.metrics else ""}"\n'
+            + self.config_extra
         )
 
     # ----------------------------------------------------------------- the daemon process
