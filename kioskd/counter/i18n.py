@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
 from kioskd.banklot.days import zone
 
@@ -43,6 +42,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "El pago se confirmará al volver la conexión.",
         "The payment will be confirmed when the connection returns.",
     ),
+    "pending_sale": ("VENTA PENDIENTE", "SALE PENDING"),
+    "pending_sale_warning": ("PENDIENTE — GUARDE ESTE COMPROBANTE", "PENDING — KEEP THIS SLIP"),
+    "pending_sale_note": (
+        "Su ticket se imprimirá al confirmarse la venta; si no se confirma, un comprobante NO "
+        "VENDIDO.",
+        "Your ticket prints when the sale is confirmed; if it is not, a NOT SOLD slip prints.",
+    ),
+    "reference": ("Referencia", "Reference"),
+    "delivered_late": ("ENTREGADO TARDE — VENTA CONFIRMADA", "DELIVERED LATE — SALE CONFIRMED"),
+    "not_sold": ("NO VENDIDO", "NOT SOLD"),
     "not_winner": ("TICKET NO PREMIADO", "NOT A WINNER"),
     "cancel": ("ANULACIÓN", "CANCELLATION"),
     "canceled": ("Ticket anulado", "Ticket cancelled"),
@@ -105,6 +114,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "events_closed": ("Sorteo cerrado", "Draw closed"),
     "wager_rejected": ("Jugada rechazada por el servidor", "Wager refused by the server"),
     "offline_cap": ("Límite de operaciones sin conexión", "Offline limit reached"),
+    "journal_fault": ("Registro del terminal con falla", "Terminal journal fault"),
     "offline": ("Sin conexión", "Offline"),
     "auth_failed": ("Acceso al servidor rechazado", "Server login refused"),
     "in_doubt": ("Resultado en verificación", "Outcome being checked"),
@@ -157,6 +167,25 @@ REJECTION_DETAILS: dict[str, tuple[str, str]] = {
 }  # fmt: skip
 
 
+# Why the journal cannot be written, per `JournalError.kind` (es, en): for the refusal slip.
+JOURNAL_FAULTS: dict[str, tuple[str, str]] = {
+    "full": ("disco lleno: llame al técnico", "disk full: call the technician"),
+    "locked": ("registro bloqueado por otro programa: llame al técnico",
+               "journal locked by another program: call the technician"),
+    "readonly": ("registro de solo lectura: llame al técnico",
+                 "journal is read-only: call the technician"),
+    "corrupt": ("registro dañado: llame al técnico", "journal damaged: call the technician"),
+}  # fmt: skip
+JOURNAL_FAULT_OTHER = ("error al escribir el registro: llame al técnico",
+                       "journal write error: call the technician")  # fmt: skip
+
+
+def journal_fault_detail(kind: str, lang: str) -> str:
+    """The refusal detail for a journal fault of `kind`, in `lang`."""
+    es, en = JOURNAL_FAULTS.get(kind, JOURNAL_FAULT_OTHER)
+    return en if check_lang(lang) == "en" else es
+
+
 # Why the first catalog load failed (`CatalogFailed.why` in the session), for the slip.
 CATALOG_FAILURES: dict[str, tuple[str, str]] = {
     "offline": ("el servidor no responde", "the API is unreachable"),
@@ -171,7 +200,7 @@ def catalog_failure(why: str, lang: str) -> str:
     return pair[0 if lang == "es" else 1]
 
 
-def rejection_detail(reason: str, facts: Mapping[str, Any], lang: str) -> str | None:
+def rejection_detail(reason: str, facts: Mapping[str, object], lang: str) -> str | None:
     """A refusal's detail in `lang` (None when there is no template or a fact is missing)."""
     pair = REJECTION_DETAILS.get(reason)
     if pair is None:

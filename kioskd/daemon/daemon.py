@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import os
 import pickle
@@ -62,6 +63,8 @@ log = logging.getLogger("kioskd.daemon")
 
 DRAIN_S = 10.0  # SIGTERM: how long in-flight work may take to finish (unit: TimeoutStopSec=30)
 STATUS_EVERY_S = 5.0
+HEAL_FIRST_S = 0.5  # journal fault: first retry, doubling up to HEAL_MAX_S
+HEAL_MAX_S = 4.0  # a cleared fault is noticed within this (the issue's bound: 10 s)
 TICK_S = 0.5  # session Tick: idle reset resolution
 
 
@@ -78,6 +81,7 @@ class Health:
     printer_needs_person: bool = False
     api: str = "unknown"
     journal: str = "ok"
+    journal_fault_since: float | None = None
     working: bool = False
     devices: dict[str, str] = field(default_factory=dict)
     catalog_age_s: float | None = None
@@ -162,6 +166,7 @@ class Daemon:
         )
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[object]] = set()
+        self._pending_slips: set[int] = set()  # sales whose PENDING slip is due or printed
         self._catalog: Catalog | None = None
         self._last_status = ""
 
@@ -181,20 +186,10 @@ class Daemon:
         return Journal(self.cfg.journal.path, retention_days=self.cfg.journal.retention_days)
 
     def _policy(self) -> Policy:
-        from kioskd.outbox.policy import Policy
+        from kioskd.config import outbox_policy
 
-        o, r = self.cfg.offline, self.cfg.reconcile
         tz = self._catalog.time_zone if self._catalog is not None else DEFAULT_TIME_ZONE
-        return Policy(
-            create_max_age_s=o.create_max_age_s,
-            pay_max_age_s=o.pay_max_age_s,
-            max_queued=o.max_queued,
-            max_queued_amount=o.max_queued_amount,
-            quiet_period_s=r.quiet_period_s,
-            not_applied_probes=r.probes,
-            probe_interval_s=r.probe_interval_s,
-            time_zone=tz,
-        )
+        return outbox_policy(self.cfg, time_zone=tz)
 
     def _client(self, password: str) -> BanklotClient:
         from kioskd.banklot.client import BanklotClient
@@ -400,9 +395,33 @@ class Daemon:
         if kind == "rejected" and type(outcome.error).__name__ == "EventsClosed":
             # Our catalog thought the draw was open: refresh it now, not at the next period.
             self._spawn(self.refresh_catalog(), "catalog-refresh")
+        if kind in ("in_doubt", "queued") and outcome.op_kind == "create" and outcome.op_id:
+            self._spawn(self._pending_sale_slip(outcome.op_id), "pending-slip")
         self.executor.on_outcome(outcome)
         self.spooler.wake()
         self.metrics.observe_outcome(outcome)
+
+    async def _pending_sale_slip(self, op_id: int) -> None:
+        """A sale still not confirmed a couple of seconds after it went in doubt (or was
+        queued) prints a PENDING slip with its reference, once: the customer keeps it until the
+        ticket (marked as delivered late) or a NOT SOLD slip prints. Selling goes on meanwhile."""
+        from kioskd.counter.slips import PENDING_AFTER_S, pending_sale_slip
+
+        if op_id in self._pending_slips:
+            return
+        self._pending_slips.add(op_id)
+        await self.clock.sleep(PENDING_AFTER_S)
+        from kioskd.journal.store import JournalError
+
+        try:
+            op = self.journal.get(op_id)
+        except (KeyError, JournalError):
+            return
+        if op.state in states.TERMINAL:
+            return  # decided in time: the ticket (or the NOT SOLD slip) says it all
+        self.spooler.submit(pending_sale_slip(self._slip_context(), op.id, op.amount,
+                                              self.clock.now()))  # fmt: skip
+        log.info("sale %s pending: PENDING slip printed", op_id, extra={"OP_ID": op_id})
 
     def _on_signal(self, signal_name: str) -> None:
         self.health.outbox = signal_name
@@ -442,6 +461,7 @@ class Daemon:
             "outbox": self.health.outbox,
             "printer": self.health.printer,
             "journal": self.health.journal,
+            "journal_fault_since": self.health.journal_fault_since,
             "devices": dict(self.health.devices),
             "queue": counts,
             "in_doubt": sum(counts.get(k, 0) for k in states.DOUBTFUL),
@@ -564,6 +584,58 @@ class Daemon:
             self._publish_status()
             await asyncio.sleep(STATUS_EVERY_S)
 
+    async def _journal_watch(self) -> None:
+        """A journal fault is said once (with its cause), shown in status, lit as attention,
+        and retried with backoff; when the write works again everything resumes by itself."""
+        delay = HEAL_FIRST_S
+        while True:
+            fault = self.journal.attention
+            if fault is None:
+                await asyncio.sleep(TICK_S)
+                continue
+            self._journal_fault(fault)
+            await asyncio.sleep(delay)
+            delay = min(HEAL_MAX_S, delay * 2)
+            if self.journal.heal(now=self.clock.now()):
+                delay = HEAL_FIRST_S
+                await self._journal_healed()
+
+    def _journal_fault(self, fault: Any) -> None:
+        text = f"{fault.kind}: {fault}"
+        if self.health.journal.startswith(f"{fault.kind}: "):
+            return  # said once per cause
+        first = self.health.journal_fault_since is None
+        if first:
+            self.health.journal_fault_since = self.clock.now()
+        self.health.journal = text
+        log.error(
+            "journal cannot be written (%s): %s; new money operations are refused until it "
+            "heals (retrying by itself)",
+            fault.kind,
+            fault,
+            extra={"MESSAGE_ID": klog.JOURNAL_ATTENTION, "JOURNAL_FAULT": fault.kind},
+        )
+        self._refresh_lights()
+        self._publish_status()
+
+    async def _journal_healed(self) -> None:
+        since = self.health.journal_fault_since
+        lasted = self.clock.now() - since if since is not None else 0.0
+        log.info(
+            "journal writable again after %.0f s (was %s); money operations resume",
+            lasted,
+            self.health.journal,
+            extra={"MESSAGE_ID": klog.JOURNAL_RECOVERED},
+        )
+        self.health.journal = "ok"
+        self.health.journal_fault_since = None
+        moved = await self.outbox.resume()
+        if moved:
+            log.warning("operations %s left in flight by the fault are in doubt", moved)
+        self.spooler.wake()
+        self._refresh_lights()
+        self._publish_status()
+
     async def _supervised(self, name: str, factory: Callable[[], Awaitable[object]]) -> None:
         """Run a task forever; restart it with backoff when it fails."""
         delay = 0.5
@@ -633,6 +705,13 @@ class Daemon:
         while True:
             try:
                 self.journal = self._open_journal()
+                if self.health.journal != "ok":
+                    log.info(
+                        "journal usable again: %s",
+                        self.health.journal,
+                        extra={"MESSAGE_ID": klog.JOURNAL_RECOVERED},
+                    )
+                self.health.journal = "ok"  # a fault at start never outlives its cause
                 break
             except JournalError as exc:
                 # Money operations are impossible without the journal: say so and keep trying.
@@ -662,6 +741,7 @@ class Daemon:
             c.printer.uri,
             timeout_s=c.printer.timeout_s,
             paper_mm=c.printer.paper_mm,
+            profile=c.printer.profile,
             on_change=self._on_printer,
         )
         self.spooler = Spooler(
@@ -670,6 +750,7 @@ class Daemon:
             self.clock,
             self._slip_context,
             paper_mm=c.printer.paper_mm,
+            profile=c.printer.profile,
             preview_dir=c.printer.preview_dir,
         )
         await self.outbox.recover()
@@ -693,6 +774,7 @@ class Daemon:
                     tg.create_task(self._supervised("catalog", self._catalog_loop)),
                     tg.create_task(self._ticker()),
                     tg.create_task(self._status_loop()),
+                    tg.create_task(self._supervised("journal-watch", self._journal_watch)),
                     tg.create_task(self._supervised("metrics", self._metrics_loop)),
                 ]
                 for src in sources:
@@ -747,6 +829,7 @@ class Daemon:
             seconds_to_cancel=getattr(cat, "seconds_to_cancel", 180) if cat else 180,
             categories=_categories(cat),
             status_info=self.status_info,
+            lang=self.cfg.terminal.locale,
         )
 
     def _slip_context(self) -> SlipContext:
@@ -818,6 +901,9 @@ def run_daemon(config_path: str, **kwargs: Any) -> int:
         return EXIT_CONFIG
     cfg = holder.current
     klog.setup_logging(cfg.log.level, cfg.log.target, terminal_id=cfg.terminal.id or None)
+    # A fault Python cannot catch (SIGBUS from a -shm file that vanished or cannot grow,
+    # SIGSEGV) still leaves its traceback on stderr, i.e. in the journal, before the process dies.
+    faulthandler.enable()
     daemon = Daemon(holder, **kwargs)
     try:
         return asyncio.run(daemon.run())

@@ -27,8 +27,9 @@ from kioskd.banklot.models import CancelResult, PayResult, ReportTotals, Ticket
 from kioskd.clock import Clock
 from kioskd.counter import session as s
 from kioskd.counter import slips
+from kioskd.counter.i18n import journal_fault_detail
 from kioskd.journal.json_columns import Result
-from kioskd.outbox.outbox import Outbox, OutboxRefused, Outcome
+from kioskd.outbox.outbox import JournalUnwritable, Outbox, OutboxRefused, Outcome
 
 log = logging.getLogger("kioskd.executor")
 
@@ -47,6 +48,7 @@ REASONS: tuple[tuple[type[BaseException], str], ...] = (
     (errors.NotSent, "offline"),
     (errors.InDoubt, "in_doubt"),
     (errors.Rejected, "rejected"),
+    (JournalUnwritable, "journal_fault"),
     (OutboxRefused, "offline_cap"),
 )
 
@@ -74,6 +76,7 @@ class Context:
     seconds_to_cancel: float = 180.0
     categories: tuple[str, ...] = ("lottery", "animalitos")  # game categories sold here
     status_info: Callable[[], slips.StatusInfo] | None = None
+    lang: str = "es"  # the slips' language (refusal details the executor words itself)
 
 
 Deliver = Callable[[s.Event], None]
@@ -110,6 +113,10 @@ class Executor:
             return
         try:
             await handler(self, command)
+        except JournalUnwritable as exc:
+            # The real reason, in the slip's language (never "offline limit", never English).
+            kind = exc.journal_error.kind if exc.journal_error is not None else "io"
+            self._fail(command, "journal_fault", journal_fault_detail(kind, self.context().lang))
         except (errors.BanklotError, OutboxRefused) as exc:
             self._fail(command, reason_for(exc), detail_for(exc))
         except Exception as exc:  # a bug must not leave the clerk waiting forever

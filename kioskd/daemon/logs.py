@@ -33,7 +33,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
 
@@ -52,6 +52,7 @@ DEVICE_LOST = "e4f0ff54fda24f1a9f6cf3cfbecae23e"
 CONFIG_RELOADED = "26513af3e9d94ffe97a573d0ccc7ce6b"
 CONFIG_REJECTED = "6d4e384e466d4844bbc796c6754b2efa"
 JOURNAL_ATTENTION = "030e39511fb54981a89f7beef9cd0cae"
+JOURNAL_RECOVERED = "5c1f0b7e2d6a4f0e9a3b8c4d7e6f1a20"
 DAEMON_STARTED = "811a5072564c46f7b86a03d2e48fdb8c"
 DAEMON_STOPPING = "3b02c2dc81d74b81bed7b58e1efee392"
 
@@ -157,7 +158,7 @@ _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)
 }
 
 
-def record_fields(record: logging.LogRecord) -> dict[str, Any]:
+def record_fields(record: logging.LogRecord) -> dict[str, object]:
     """The journal-style fields carried on a record (upper-case attributes)."""
     return {
         name: value
@@ -181,7 +182,7 @@ def _full_message(record: logging.LogRecord) -> str:
 # Native journal protocol
 
 
-def encode_entry(fields: Mapping[str, Any]) -> bytes:
+def encode_entry(fields: Mapping[str, object]) -> bytes:
     """Encode fields in journald's native format: `KEY=value\\n`, or, for a value holding a
     newline (or any byte journald would misread), `KEY\\n` + little-endian u64 length + value
     + `\\n`."""
@@ -205,7 +206,7 @@ class JournalHandler(logging.Handler):
         socket_path: str = JOURNAL_SOCKET,
         *,
         identifier: str = "kioskd",
-        static_fields: Mapping[str, Any] | None = None,
+        static_fields: Mapping[str, object] | None = None,
         level: int = logging.NOTSET,
     ) -> None:
         super().__init__(level)
@@ -215,8 +216,8 @@ class JournalHandler(logging.Handler):
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         self.addFilter(RedactingFilter())
 
-    def fields_for(self, record: logging.LogRecord) -> dict[str, Any]:
-        fields: dict[str, Any] = {
+    def fields_for(self, record: logging.LogRecord) -> dict[str, object]:
+        fields: dict[str, object] = {
             "MESSAGE": _full_message(record),
             "PRIORITY": _PRIORITY.get(record.levelno, 2 if record.levelno > 40 else 6),
             "SYSLOG_IDENTIFIER": self.identifier,
@@ -265,7 +266,7 @@ class JournalHandler(logging.Handler):
 # stderr
 
 
-def _quote(value: Any) -> str:
+def _quote(value: object) -> str:
     text = str(value)
     if not text or any(c in text for c in ' "=\n\t'):
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
@@ -275,7 +276,7 @@ def _quote(value: Any) -> str:
 class KeyValueFormatter(logging.Formatter):
     """`2024-10-22 09:30:01,123 INFO kioskd.outbox: sale done OP_ID=7 TICKET_NUMBER=3242...`"""
 
-    def __init__(self, static_fields: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, static_fields: Mapping[str, object] | None = None) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.static_fields = dict(static_fields or {})
 
@@ -340,6 +341,12 @@ def setup_logging(
         root.removeHandler(old)
         old.close()
     _installed.clear()
+    for stray in list(root.handlers):
+        # A library's import-time `logging.basicConfig()` (python-escpos does it) adds a plain
+        # stderr handler: every line twice, the second copy without redaction.
+        fmt = getattr(stray.formatter, "_fmt", None)
+        if type(stray) is logging.StreamHandler and fmt == logging.BASIC_FORMAT:
+            root.removeHandler(stray)
     static = {"TERMINAL_ID": terminal_id} if terminal_id else {}
     use_journal = target == "journald" or (
         target == "auto" and journal_wanted(environ, stream, socket_path)

@@ -9,6 +9,8 @@ Rules:
 - Journal jobs go first: a customer's ticket never waits behind a shift report.
 - The printer itself waits while paper is out or the cover is open (it never drops a job); this
   module only orders the work and, when configured, writes a PNG preview of every slip.
+- A job printed whose "printed" mark the journal could not write (disk full, locked) is not
+  printed again: it is remembered here and only its mark is retried until the journal heals.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from kioskd.banklot.models import Ticket
 from kioskd.clock import Clock
 from kioskd.counter import slips
 from kioskd.journal.json_columns import Result
-from kioskd.journal.store import Journal, PrintJob
+from kioskd.journal.store import Journal, JournalError, Operation, PrintJob
 from kioskd.receipt import Receipt
 
 if TYPE_CHECKING:
@@ -42,7 +44,8 @@ def receipt_for_job(job: PrintJob, journal: Journal, ctx: slips.SlipContext) -> 
     when = float(op.updated_at if op is not None else job.created_at)
     if job.kind == "ticket" and op is not None:
         ticket = Ticket.from_json({**result, "pin_number": op.pin_number})
-        return slips.ticket_slip(ctx, ticket, copy=job.reprint)
+        late = op.id if _delivered_late(journal, op) else None
+        return slips.ticket_slip(ctx, ticket, copy=job.reprint, late_reference=late)
     if job.kind == "payout":
         prize = float(result.get("prize") or 0)
         paid_at = float(result.get("paid_at") or when)
@@ -59,12 +62,20 @@ def receipt_for_job(job: PrintJob, journal: Journal, ctx: slips.SlipContext) -> 
             when,
             ticket_number=number or None,
             amount=op.amount if op is not None and what == "sale" else None,
+            reference=op.id if op is not None else None,
         )
     else:
         raise ValueError(f"print job {job.id}: unknown kind {job.kind!r}")
     if job.reprint:
         receipt = dataclasses.replace(receipt, copy=True)
     return receipt
+
+
+def _delivered_late(journal: Journal, op: Operation) -> bool:
+    """Was the sale in doubt (or queued) long enough for a PENDING slip to be printed?"""
+    if op.updated_at - op.created_at < slips.PENDING_AFTER_S:
+        return False
+    return any(h.to_state in ("in_doubt", "queued") for h in journal.history(op.id))
 
 
 def _sale_amount(journal: Journal, ticket_number: int) -> float | None:
@@ -86,6 +97,7 @@ class Spooler:
         slip_context: Callable[[], slips.SlipContext],
         *,
         paper_mm: int = 80,
+        profile: str = "default",
         preview_dir: str | None = None,
         on_printed: Callable[[Receipt], None] | None = None,
     ) -> None:
@@ -94,6 +106,7 @@ class Spooler:
         self.clock = clock
         self.slip_context = slip_context
         self.paper_mm = paper_mm
+        self.profile = profile  # the preview reduces text to the printer's code page too
         self.preview_dir = Path(preview_dir) if preview_dir else None
         self.on_printed = on_printed
         self.printed = 0
@@ -101,6 +114,7 @@ class Spooler:
         self._seq = len(list(self.preview_dir.glob("*.png"))) if self.preview_dir else 0
         self._adhoc: asyncio.Queue[Receipt] = asyncio.Queue()
         self._unrenderable: set[int] = set()
+        self._unmarked: set[int] = set()  # on paper, "printed" not yet in the journal
         self._wake = asyncio.Event()
         self._busy = False
 
@@ -115,7 +129,8 @@ class Spooler:
 
     @property
     def idle(self) -> bool:
-        pending = [j for j in self.journal.pending_print_jobs() if j.id not in self._unrenderable]
+        skip = self._unrenderable | self._unmarked
+        pending = [j for j in self.journal.pending_print_jobs() if j.id not in skip]
         return not self._busy and self._adhoc.empty() and not pending
 
     async def run(self, poll_s: float = 2.0) -> None:
@@ -132,6 +147,9 @@ class Spooler:
             for job in self.journal.pending_print_jobs():
                 if job.id in self._unrenderable:
                     continue
+                if job.id in self._unmarked:
+                    self._mark(job.id)
+                    continue
                 try:
                     receipt = receipt_for_job(job, self.journal, self.slip_context())
                 except Exception:
@@ -140,7 +158,8 @@ class Spooler:
                     log.exception("print job %s cannot be rendered; left pending", job.id)
                     continue
                 await self._paper(receipt)
-                self.journal.mark_printed(job.id, now=self.clock.now())
+                self._unmarked.add(job.id)
+                self._mark(job.id)
                 await self._after_print(receipt)
             while not self._adhoc.empty():
                 receipt = self._adhoc.get_nowait()
@@ -148,6 +167,15 @@ class Spooler:
                 await self._after_print(receipt)
         finally:
             self._busy = False
+
+    def _mark(self, job_id: int) -> None:
+        """Journal that a job reached paper; a journal fault leaves it remembered here (the
+        daemon reports the fault and heals it; the next drain retries the mark only)."""
+        try:
+            self.journal.mark_printed(job_id, now=self.clock.now())
+        except JournalError:
+            return
+        self._unmarked.discard(job_id)
 
     async def _paper(self, receipt: Receipt) -> None:
         self.printed += 1
@@ -163,7 +191,9 @@ class Spooler:
             try:
                 from kioskd.printer import render_png
 
-                await asyncio.to_thread(render_png, receipt, self.paper_mm, path)
+                await asyncio.to_thread(
+                    render_png, receipt, self.paper_mm, path, profile=self.profile
+                )
             except Exception:
                 log.exception("preview of slip %s failed", receipt.kind)
         if self.on_printed is not None:

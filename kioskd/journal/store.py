@@ -213,6 +213,7 @@ class Journal:
         self.crash_hook = crash_hook
         self.commits = 0
         self.attention: JournalError | None = None
+        self.fault_point: str | None = None  # what failed: a write's name, "read", "checkpoint"
         self.migrated: list[int] = []
         self.quick_check = "not run"
         self._conn: sqlite3.Connection | None = None
@@ -288,9 +289,37 @@ class Journal:
         if self.crash_hook is not None:
             self.crash_hook(point)
 
+    def _side_files(self) -> None:
+        """JournalError when the -wal or -shm file beside the journal vanished or cannot be
+        written. Checked before SQLite touches them: SQLite would write commits into a deleted
+        WAL (lost at the next open), and an -shm file that cannot grow kills the process with
+        SIGBUS inside a checkpoint, where nothing can be caught or logged."""
+        for suffix in ("-wal", "-shm"):
+            side = self.path + suffix
+            if not os.path.exists(side):
+                raise JournalError(
+                    f"the journal's {suffix} file vanished: stop kioskd cleanly (the WAL still "
+                    "open is folded back at close), then run `kioskd journal check`",
+                    kind="io",
+                )
+            if not os.access(side, os.W_OK):
+                raise JournalError(
+                    f"the journal's {suffix} file cannot be written (permissions or an "
+                    "immutable flag)",
+                    kind="readonly",
+                )
+
+    def _guard(self, point: str) -> None:
+        try:
+            self._side_files()
+        except JournalError as exc:
+            self.attention, self.fault_point = exc, point
+            raise
+
     def _write(self, point: str, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run `body` in one IMMEDIATE transaction and commit it durably."""
         conn = self.conn
+        self._guard(point)
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -305,6 +334,7 @@ class Journal:
             self.attention = JournalError(
                 f"journal write failed ({point}): {exc}", kind=classify(exc)
             )
+            self.fault_point = point
             raise self.attention from exc
         self.commits += 1
         self._hook(f"{point}:after_commit")
@@ -315,6 +345,7 @@ class Journal:
             return self.conn.execute(sql, tuple(params)).fetchall()
         except sqlite3.Error as exc:
             self.attention = JournalError(f"journal read failed: {exc}", kind=classify(exc))
+            self.fault_point = "read"
             raise self.attention from exc
 
     @staticmethod
@@ -720,6 +751,64 @@ class Journal:
 
     def checkpoint(self) -> tuple[int, int, int]:
         """Fold the WAL back into the database and truncate it (bounded files)."""
-        rows = self._read("PRAGMA wal_checkpoint(TRUNCATE)")
-        busy, log, done = rows[0]
+        self._guard("checkpoint")
+        try:
+            busy, log, done = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error as exc:
+            # The main file refuses writes (full, read-only, immutable): the WAL keeps every
+            # commit, but it can only grow from here. A fault like any other write's.
+            self.attention = JournalError(f"journal checkpoint failed: {exc}", kind=classify(exc))
+            self.fault_point = "checkpoint"
+            raise self.attention from exc
         return int(busy), int(log), int(done)
+
+    # ----------------------------------------------------------------- healing
+
+    def heal(self, *, now: float) -> bool:
+        """After a fault: try again what failed; True (attention cleared) once it works.
+
+        A lock is first probed from a separate connection that does not wait (the daemon's
+        event loop must not sit out a busy timeout per try). Then the kind of write that failed
+        runs for real: a checkpoint for a checkpoint fault, otherwise an audited note that the
+        journal is writable again (a real commit: a disk still full still fails)."""
+        fault = self.attention
+        if fault is None:
+            return True
+        point = self.fault_point
+        try:
+            self._side_files()
+        except JournalError:
+            return False  # the first cause stands
+        try:
+            probe = sqlite3.connect(
+                "file:" + urllib.parse.quote(os.path.abspath(self.path)) + "?mode=rw",
+                uri=True,
+                timeout=0,
+                isolation_level=None,
+            )
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+                probe.execute("ROLLBACK")
+            finally:
+                probe.close()
+        except sqlite3.Error:
+            return False  # still locked (or unopenable): the first cause stands
+        try:
+            if point == "checkpoint":
+                self.checkpoint()
+            self._write(
+                "healed",
+                lambda conn: self._history(
+                    conn,
+                    None,
+                    now,
+                    "note",
+                    detail={"journal": "writable again", "fault": str(fault), "kind": fault.kind},
+                ),
+            )
+        except JournalError:
+            self.attention, self.fault_point = fault, point  # the first cause stands
+            return False
+        self.attention = None
+        self.fault_point = None
+        return True

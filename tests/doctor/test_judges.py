@@ -108,3 +108,16 @@ def test_exit_codes_and_text():
     assert "WARN  b        y" in text and "-> do y" in text and "1 ok, 1 warning(s)" in text
     with pytest.raises(ValueError):
         Finding("d", "MAYBE", "?")
+
+
+def test_judge_daemon_reports_the_running_daemons_journal_fault_and_pending_restarts():
+    from kioskd.doctor.checks import judge_daemon
+
+    assert judge_daemon("not running")[0].status == "OK"
+    assert judge_daemon("permission denied")[0].status == "WARN"
+    assert judge_daemon({"state": "ready", "journal": "ok"})[0].status == "OK"
+    (fault, restart) = judge_daemon(
+        {"journal": "full: database or disk is full", "needs_restart": ["api.base_url"]}
+    )
+    assert fault.status == "FAIL" and "disk is full" in fault.detail
+    assert restart.status == "WARN" and "api.base_url" in restart.detail

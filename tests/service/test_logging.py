@@ -182,3 +182,18 @@ def test_message_ids_are_distinct_uuids() -> None:
     assert {"SALE_DONE", "OP_IN_DOUBT", "PRINTER_PAPER_OUT", "CONFIG_RELOADED"} <= set(
         klog.MESSAGE_IDS
     )
+
+
+def test_a_library_basicconfig_handler_is_dropped(logger) -> None:
+    """python-escpos calls logging.basicConfig() at import: its plain handler would print every
+    line a second time, unredacted."""
+    stray = logging.StreamHandler(io.StringIO())
+    stray.setFormatter(logging.Formatter(logging.BASIC_FORMAT))
+    logger.addHandler(stray)
+    ours = io.StringIO()
+    klog.setup_logging("info", "stderr", stream=ours, logger=logger, environ={})
+    klog.register_secret("hunter2-long-secret")
+    logger.info("password hunter2-long-secret")
+    assert stray not in logger.handlers
+    assert stray.stream.getvalue() == ""
+    assert "hunter2-long-secret" not in ours.getvalue()

@@ -21,6 +21,7 @@ import os
 import select
 import socket
 import threading
+from typing import Literal
 
 from kioskd.printer.status import reply_byte
 
@@ -46,7 +47,7 @@ class FakePrinter:
         *,
         paper: str | None = None,
         cover_open: bool | None = None,
-        error: str | bool | None = False,
+        error: str | Literal[False] | None = False,  # False: unchanged
         silent: bool | None = None,
     ) -> None:
         """Change the scripted state; when nothing blocks any more, held bytes are printed."""
@@ -56,7 +57,7 @@ class FakePrinter:
             if cover_open is not None:
                 self.cover_open = cover_open
             if error is not False:
-                self.error = error  # type: ignore[assignment]
+                self.error = error
             if silent is not None:
                 self.silent = silent
             self._release()
