@@ -147,6 +147,7 @@ class VirtualKiosk:
         log_level: str = "info",
         log_target: str = "stderr",
         journal_path: str | os.PathLike[str] | None = None,
+        metrics: bool = True,
     ) -> None:
         self.workdir = Path(workdir)
         self._journal_path = Path(journal_path) if journal_path is not None else None
@@ -162,6 +163,7 @@ class VirtualKiosk:
         # "journald": the daemon logs through the native protocol to /run/systemd/journal/socket
         # (tests/logs runs a private journald there); "stderr": into log_path.
         self.log_target = log_target
+        self.metrics = metrics  # write the Prometheus textfile into metrics_dir
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self._notify: socket.socket | None = None
@@ -234,7 +236,8 @@ class VirtualKiosk:
             '[leds]\nbackend = "mock"\n'
             f'[control]\nsocket = "{self.control_socket}"\nallow_inject = true\n'
             f'[log]\ntarget = "{self.log_target}"\nlevel = "{self.log_level}"\n'
-            f'[metrics]\ntextfile_dir = "{w}/metrics"\n' + self.config_extra
+            f'[metrics]\ntextfile_dir = "{w / "metrics" if self.metrics else ""}"\n'
+            + self.config_extra
         )
 
     # ----------------------------------------------------------------- the daemon process
