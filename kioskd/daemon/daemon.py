@@ -672,6 +672,9 @@ class Daemon:
             )
             c = self.cfg
             klog.setup_logging(c.log.level, c.log.target, terminal_id=self._terminal_id())
+            metrics = getattr(self, "metrics", None)
+            if metrics is not None:
+                metrics.changed()  # [metrics] applies at the next write: now
         else:
             log.error(
                 "config rejected, keeping the last good one: %s",

@@ -144,3 +144,20 @@ def _version() -> str:
     from kioskd import __version__
 
     return __version__
+
+
+async def test_a_reload_turns_the_textfile_on_without_a_restart(tmp_path):
+    folder = tmp_path / "textfile"
+    folder.mkdir()
+    # textfile off, and no periodic write for 300 s: only the reload can make the file appear
+    extra = {"metrics": 'textfile_dir = ""\ninterval_s = 300.0'}
+    async with running_kiosk(tmp_path, extra=extra) as kiosk:
+        await asyncio.sleep(0.5)
+        assert os.listdir(folder) == []
+        dropins = tmp_path / "kioskd.toml.d"
+        dropins.mkdir()
+        (dropins / "50-metrics.toml").write_text(f'[metrics]\ntextfile_dir = "{folder}"\n')
+        kiosk.daemon.reload()
+        assert kiosk.daemon.cfg.metrics.textfile_dir == str(folder)
+        await until(lambda: (folder / "kioskd.prom").exists())
+        assert "kioskd_build_info" in (folder / "kioskd.prom").read_text()
