@@ -49,7 +49,7 @@ async def test_in_doubt_create_is_never_resent_before_reconciliation(rig: Rig) -
     assert rig.outbox.signal == ONLINE
 
 
-async def test_a_create_in_doubt_holds_back_only_its_look_alikes(rig: Rig) -> None:
+async def test_ambiguity_3_a_create_in_doubt_holds_back_only_its_look_alikes(rig: Rig) -> None:
     """Item 1: a different sale is sent at once; the same wagers wait for the first's doubt."""
     rig.sim.arm_fault("/user/ticket/create", "commit_then_drop")
     first = await rig.sell()
