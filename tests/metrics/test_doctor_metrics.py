@@ -9,7 +9,10 @@ import os
 
 from kioskd.doctor.checks import OK, WARN, judge_metrics, observe_metrics, run_checks
 
-MINIMAL = '[api]\nbase_url = "http://127.0.0.1:9"\nemail = "k@example.com"\npassword = "doctor-metrics-pass"\n'
+MINIMAL = (
+    '[api]\nbase_url = "http://127.0.0.1:9"\nemail = "k@example.com"\n'
+    'password = "doctor-metrics-pass"\n'
+)
 
 
 def test_off_missing_absent_fresh_stale_unreadable(tmp_path):
