@@ -52,6 +52,14 @@ def run(args: argparse.Namespace) -> int:
 
     # The findings say what went wrong; the client's own log lines would only repeat it.
     logging.getLogger("kioskd").addHandler(logging.NullHandler())
+    if args.watch_s > 0:
+        import sys
+
+        print(
+            f"watching input devices whose role is unclear for {args.watch_s:g} s: scan a "
+            "barcode and press a few keypad keys now",
+            file=sys.stderr,
+        )
     findings = asyncio.run(
         run_checks(
             args.config, input_dir=args.input_dir, watch_s=args.watch_s, sys_dir=args.sys_dir
