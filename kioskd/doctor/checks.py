@@ -536,6 +536,31 @@ def judge_printer(uri: str, status: PrinterStatus) -> Finding:
     return Finding(check, OK, f"{uri}: online, paper ok, cover closed, no error", data=data)
 
 
+def judge_printer_profile(name: str, paper_mm: int) -> Finding:
+    """The code page `printer.profile` gives, and what the profile says does not fit."""
+    from kioskd.printer.profiles import load_profile
+
+    check = "printer profile"
+    try:
+        profile = load_profile(name)
+    except ValueError as exc:
+        return Finding(check, FAIL, str(exc), "fix printer.profile (kioskd print-test --list)")
+    data = {"profile": profile.name, "codepage": profile.codepage.name}
+    problems = list(profile.mismatches(paper_mm))
+    if profile.codepage.missing:
+        problems.append(f"its code page cannot print {profile.codepage.missing}")
+    if problems:
+        return Finding(
+            check,
+            WARN,
+            f"{profile.describe()}: " + "; ".join(problems),
+            "print `kioskd print-test --profile NAME` with this and close profiles and keep "
+            "the one whose accents print right (hardware/PRINTERS.md)",
+            data,
+        )
+    return Finding(check, OK, profile.describe(), data=data)
+
+
 def observe_printer(uri: str, timeout_s: float = PRINTER_TIMEOUT_S) -> Finding:
     """Ask the printer once (DLE EOT); a `file:` path that does not exist is not created."""
     from kioskd.printer import parse_uri, status_once
@@ -1076,7 +1101,10 @@ async def run_checks(
 
         async def printer() -> list[Finding]:
             timeout = min(cfg.printer.timeout_s, PRINTER_TIMEOUT_S)
-            return [await _in_daemon_thread(observe_printer, cfg.printer.uri, timeout)]
+            return [
+                await _in_daemon_thread(observe_printer, cfg.printer.uri, timeout),
+                judge_printer_profile(cfg.printer.profile, cfg.printer.paper_mm),
+            ]
 
         async def api() -> list[Finding]:
             return await observe_api(cfg, transport=api_transport, environ=environ)
