@@ -201,18 +201,20 @@ class Outbox:
 
     # ----------------------------------------------------------------- start-up
 
+    def _recovered(self, op: Operation, now: float, when: str) -> None:
+        """`op` was found `sending` or `reconciling` (`when`): bytes may have reached the
+        server, so it is in doubt, due for reconciliation now."""
+        self.journal.transition(
+            op.id, states.RECOVERED, now=now, reason=f"found in {op.state} {when}",
+            next_attempt_at=now,
+        )  # fmt: skip
+
     async def recover(self) -> list[int]:
         """Start-up: whatever may have been sent is in doubt; unprinted jobs become reprints."""
         now = self.clock.now()
         moved = []
         for op in self.journal.operations((states.SENDING, states.RECONCILING)):
-            self.journal.transition(
-                op.id,
-                states.RECOVERED,
-                now=now,
-                reason=f"found in {op.state} at start-up",
-                next_attempt_at=now,
-            )
+            self._recovered(op, now, "at start-up")
             moved.append(op.id)
             self._emit(Outcome("in_doubt", op.id, op.kind, message="found in flight at start-up"))
         self.journal.mark_unprinted_as_reprints(now=now)
@@ -490,13 +492,7 @@ class Outbox:
             for op in self.journal.operations((states.SENDING, states.RECONCILING)):
                 if op.id in self._ready:
                     continue
-                self.journal.transition(
-                    op.id,
-                    states.RECOVERED,
-                    now=now,
-                    reason=f"found in {op.state} after a journal fault",
-                    next_attempt_at=now,
-                )
+                self._recovered(op, now, "after a journal fault")
                 moved.append(op.id)
             self._set_signal()
             self._wake.set()
