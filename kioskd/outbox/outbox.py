@@ -756,41 +756,25 @@ class Outbox:
                 how="reconciled",
                 history_kind="decision",
             )
-        elif event == states.PROVED_NOT_APPLIED:
-            self.journal.transition(
-                op.id,
-                event,
-                now=now,
-                history_kind="decision",
-                reason=decision.reason,
-                next_attempt_at=now,
-            )
+            return
+        # Any other verdict is journaled as a decision; what differs is when to look again,
+        # the slip, and what the clerk is told.
+        extra: dict[str, Any] = {}
+        if event == states.PROVED_NOT_APPLIED:
+            extra["next_attempt_at"] = now
         elif event == states.PROVED_NOT_APPLIED_EXPIRED:
-            self.journal.transition(
-                op.id,
-                event,
-                now=now,
-                history_kind="decision",
-                reason=decision.reason,
-                print_job=(PRINT_NOT_DONE, {"kind": op.kind, "reason": "expired"}),
-            )
+            extra["print_job"] = (PRINT_NOT_DONE, {"kind": op.kind, "reason": "expired"})
+        elif event != states.MISMATCH:
+            extra["next_attempt_at"] = now + self.policy.probe_interval_s
+        self.journal.transition(
+            op.id, event, now=now, history_kind="decision", reason=decision.reason, **extra
+        )
+        if event == states.PROVED_NOT_APPLIED_EXPIRED:
             self._emit(
                 Outcome("expired", op.id, op.kind, message="did not happen: " + decision.reason)
             )
         elif event == states.MISMATCH:
-            self.journal.transition(
-                op.id, event, now=now, history_kind="decision", reason=decision.reason
-            )
             self._emit(Outcome("conflict", op.id, op.kind, message=decision.reason))
-        else:
-            self.journal.transition(
-                op.id,
-                event,
-                now=now,
-                history_kind="decision",
-                reason=decision.reason,
-                next_attempt_at=now + self.policy.probe_interval_s,
-            )
 
     # ----------------------------------------------------------------- operator functions
 
