@@ -204,7 +204,7 @@ def main() -> None:
         start = dt.date(2026, 1, 1)
         dates = [(start + dt.timedelta(days=i)).strftime("%Y%m%d") for i in range(0, 3650, 7)]
         for symbols, p in odds(dates).items():
-            print(f"odds: {symbols - 1} data symbols: {p:.3g}")
+            print(f"odds: {symbols - 1} data symbols: {p:.6g}")
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ class Rejection:
     index: int | None = None
     # The numbers behind `detail`, so slips can say it in their own language
     # (`kioskd.counter.i18n.rejection_detail`); `detail` itself is English, for logs.
-    facts: Mapping[str, Any] = field(default_factory=dict)
+    facts: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,16 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    # Imported lazily at run time: `kioskd doctor` starts fast and works with parts missing.
+    import httpx
+
+    from kioskd.config import Config, ConfigError
+    from kioskd.input.devices import DeviceInfo, InputNode, NodeOpener, Selector
+    from kioskd.input.roles import Rhythm, Verdict
+    from kioskd.printer.status import PrinterStatus
 
 OK = "OK"
 WARN = "WARN"
@@ -104,7 +113,7 @@ def _mib(n: float) -> str:
 # ================================================================================ config
 
 
-def check_config(path: str | os.PathLike[str]) -> tuple[Any, list[Finding]]:
+def check_config(path: str | os.PathLike[str]) -> tuple[Config | None, list[Finding]]:
     """(Config or None, findings): every config error as `file:line: dotted.key: message`."""
     from kioskd.config import ConfigInvalid, load_config, summary
 
@@ -125,7 +134,7 @@ def check_config(path: str | os.PathLike[str]) -> tuple[Any, list[Finding]]:
     return cfg, [Finding("config", OK, summary(cfg))]
 
 
-def _config_hint(error: Any) -> str:
+def _config_hint(error: ConfigError) -> str:
     if error.key is None and error.message == "file not found":
         return "give the right file with --config PATH (default /etc/kioskd/kioskd.toml)"
     if error.key is None:
@@ -153,7 +162,7 @@ class InputNodeRow:
     def vendor_product(self) -> str:
         return f"{self.vendor:04x}:{self.product:04x}"
 
-    def info(self) -> Any:
+    def info(self) -> DeviceInfo:
         from kioskd.input.devices import DeviceInfo
 
         return DeviceInfo(
@@ -165,14 +174,14 @@ class AutoOpener:
     """Probes real evdev nodes with python-evdev, and fake ones (a file or FIFO with an evtest
     header in `<node>.info`, as the tests and the demo build them) from their header."""
 
-    def probe(self, path: str) -> Any:
+    def probe(self, path: str) -> DeviceInfo | None:
         from kioskd.input.devices import EvdevOpener, EvtestOpener
 
         if not stat.S_ISCHR(os.stat(path).st_mode) and os.path.exists(path + ".info"):
             return EvtestOpener().probe(path)
         return EvdevOpener().probe(path)
 
-    def open(self, path: str) -> Any:
+    def open(self, path: str) -> InputNode:
         from kioskd.input.devices import EvdevOpener, EvtestOpener
 
         if not stat.S_ISCHR(os.stat(path).st_mode) and os.path.exists(path + ".info"):
@@ -180,7 +189,9 @@ class AutoOpener:
         return EvdevOpener().open(path)
 
 
-def probe_input_nodes(base_dir: str | os.PathLike[str], opener: Any = None) -> list[InputNodeRow]:
+def probe_input_nodes(
+    base_dir: str | os.PathLike[str], opener: NodeOpener | None = None
+) -> list[InputNodeRow]:
     """Every `eventN` node of `base_dir` with its ids and by-id links (or why it can't be read)."""
     from kioskd.input.devices import event_nodes, stable_links
 
@@ -205,8 +216,8 @@ def probe_input_nodes(base_dir: str | os.PathLike[str], opener: Any = None) -> l
 
 
 def watch_rhythms(
-    rows: Sequence[InputNodeRow], seconds: float, opener: Any = None
-) -> dict[str, Any]:
+    rows: Sequence[InputNodeRow], seconds: float, opener: NodeOpener | None = None
+) -> dict[str, Rhythm]:
     """Watch the key devices whose role their ids and keys leave open for `seconds`; return
     path -> `Rhythm` (nothing to watch, or 0 s: empty)."""
     from kioskd.input.devices import watch_events
@@ -238,7 +249,7 @@ def observe_usb(sys_dir: str | os.PathLike[str] = "/sys") -> list[tuple[int, int
 
 def judge_roles(
     rows: Sequence[InputNodeRow],
-    rhythms: Mapping[str, Any] | None = None,
+    rhythms: Mapping[str, Rhythm] | None = None,
     usb: Sequence[tuple[int, int, str]] = (),
 ) -> list[Finding]:
     """Which node is the scanner and which the keypad (by keys, name, vendor id and rhythm),
@@ -246,7 +257,7 @@ def judge_roles(
     from kioskd.input.roles import HIDPOS_HINT, SCANNER_VENDORS, classify, config_value
 
     findings: list[Finding] = []
-    found: dict[str, list[tuple[InputNodeRow, Any]]] = {"scanner": [], "keypad": []}
+    found: dict[str, list[tuple[InputNodeRow, Verdict]]] = {"scanner": [], "keypad": []}
     for row in rows:
         if row.error:
             continue
@@ -335,7 +346,7 @@ def judge_input(
     from kioskd.input.devices import DeviceInfo, Selector
     from kioskd.input.roles import choose
 
-    selectors: dict[str, Any] = {}
+    selectors: dict[str, Selector] = {}
     findings: list[Finding] = []
     for role, text in (roles or {}).items():
         if text and not text.startswith("replay:"):
@@ -458,7 +469,7 @@ def judge_input(
 # ================================================================================ printer
 
 
-def judge_printer(uri: str, status: Any) -> Finding:
+def judge_printer(uri: str, status: PrinterStatus) -> Finding:
     """Verdict on a `PrinterStatus`: a known fault FAILs, anything unknown stays a WARN."""
     check = "printer"
     data = status.to_json()
@@ -598,9 +609,9 @@ def judge_api_error(base_url: str, exc: BaseException, step: str) -> Finding:
 
 
 async def observe_api(
-    cfg: Any,
+    cfg: Config,
     *,
-    transport: Any = None,
+    transport: httpx.AsyncBaseTransport | None = None,
     environ: Mapping[str, str] | None = None,
     now: Callable[[], float] = time.time,
 ) -> list[Finding]:
@@ -962,8 +973,8 @@ async def run_checks(
     config_path: str | os.PathLike[str],
     *,
     input_dir: str | os.PathLike[str] = "/dev/input",
-    opener: Any = None,
-    api_transport: Any = None,
+    opener: NodeOpener | None = None,
+    api_transport: httpx.AsyncBaseTransport | None = None,
     environ: Mapping[str, str] | None = None,
     timeout_s: float = CHECK_TIMEOUT_S,
     watch_s: float = 0.0,

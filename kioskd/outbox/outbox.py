@@ -55,6 +55,9 @@ PRINT_TICKET = "ticket"
 PRINT_PAYOUT = "payout"
 PRINT_CANCEL = "cancel"
 PRINT_NOT_DONE = "not_done"
+# An operation born `sending` and still not sent after this long is re-queued first, so that
+# its send time (which frames the send window of reconciliation) is the real one.
+READY_STALE_S = 5.0
 PRINT_FOR_DONE = {CREATE: PRINT_TICKET, PAY: PRINT_PAYOUT, CANCEL: PRINT_CANCEL}
 
 
@@ -82,7 +85,7 @@ class Outcome:
     error: BaseException | None = field(default=None, repr=False)
 
 
-def _wagers_json(wagers: Sequence[Any]) -> list[WagerJson]:
+def _wagers_json(wagers: Sequence[WagerRequest | WagerJson]) -> list[WagerJson]:
     out = []
     for w in wagers:
         if isinstance(w, dict):
@@ -276,7 +279,9 @@ class Outbox:
             for op in self.journal.operations(states.MAYBE_APPLIED)
         )
 
-    def _pending_creates(self, exclude: int | None = None) -> list[tuple[Any, int, float]]:
+    def _pending_creates(
+        self, exclude: int | None = None
+    ) -> list[tuple[list[WagerJson], int, float]]:
         """(wagers, amount, sent_at) of our creates that may be on the server, undecided."""
         return [
             (op.payload["wagers"], op.amount, op.sent_at or op.created_at)
@@ -426,6 +431,18 @@ class Outbox:
         now = self.clock.now()
         if self._ready:
             op = self.journal.get(self._ready.pop(0))
+            if op.state == states.SENDING and now - (op.sent_at or now) > READY_STALE_S:
+                # Born `sending` but not sent promptly: its recorded send time would no longer
+                # frame the ticket the server creates. Nothing left the machine; it goes through
+                # the queue, whose `send` records the real time.
+                self.journal.transition(
+                    op.id,
+                    states.NOT_SENT,
+                    now=now,
+                    reason=f"not sent within {READY_STALE_S:g} s of its intent",
+                    next_attempt_at=now,
+                )
+                return True
             if op.state == states.SENDING:
                 await self._send(op)
                 return True

@@ -55,9 +55,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
-from kioskd.banklot.models import CANCELED, PAID, Ticket
+from kioskd.banklot.models import CANCELED, PAID, Ticket, WagerJson
 from kioskd.outbox.policy import Policy
 
 APPLIED = "applied"
@@ -76,11 +76,26 @@ class Decision:
     alarm: str | None = None  # text of an alarm to raise (never holds a PIN)
 
 
+class WagerFields(Protocol):
+    """What a wager is compared by, on a model (`Wager` of a ticket, `WagerRequest`)."""
+
+    @property
+    def event_id(self) -> int: ...
+    @property
+    def game_id(self) -> int: ...
+    @property
+    def wager(self) -> str: ...
+    @property
+    def amount(self) -> int: ...
+
+
+# A wager as a model, or as the journal's payload keeps it.
+WagerLike = WagerFields | WagerJson
 WagerKey = tuple[int, int, str, int]
 Fingerprint = tuple[tuple[tuple[WagerKey, int], ...], int]
 
 
-def wager_keys(wagers: Iterable[Any]) -> Counter[WagerKey]:
+def wager_keys(wagers: Iterable[WagerLike]) -> Counter[WagerKey]:
     """The multiset of (event_id, game_id, wager, amount) of wagers (models or dicts)."""
     keys: Counter[WagerKey] = Counter()
     for w in wagers:
@@ -91,7 +106,7 @@ def wager_keys(wagers: Iterable[Any]) -> Counter[WagerKey]:
     return keys
 
 
-def fingerprint(wagers: Iterable[Any], amount: int) -> Fingerprint:
+def fingerprint(wagers: Iterable[WagerLike], amount: int) -> Fingerprint:
     """What tells a create apart: the multiset of its wagers and its total (hashable)."""
     return tuple(sorted(wager_keys(wagers).items())), int(amount)
 
@@ -101,7 +116,7 @@ def send_window(sent_at: float, policy: Policy) -> tuple[float, float]:
 
 
 def is_ours(
-    ticket: Ticket, wagers: Sequence[Any], amount: int, sent_at: float, policy: Policy
+    ticket: Ticket, wagers: Sequence[WagerLike], amount: int, sent_at: float, policy: Policy
 ) -> bool:
     """Does this ticket carry exactly our wagers and total, created inside our send window?"""
     start, end = send_window(sent_at, policy)
@@ -121,7 +136,7 @@ def request_settled(*, over: bool, sent_at: float, probes: int, now: float, poli
 
 def decide_create(
     *,
-    wagers: Sequence[Any],
+    wagers: Sequence[WagerLike],
     amount: int,
     sent_at: float,
     deadline: float,
@@ -166,7 +181,7 @@ def decide_create(
 def foreign(
     tickets: Iterable[Ticket],
     journaled: frozenset[int],
-    pending: Sequence[tuple[Sequence[Any], int, float]],
+    pending: Sequence[tuple[Sequence[WagerLike], int, float]],
     policy: Policy,
 ) -> list[Ticket]:
     """Tickets that no operation of ours owns or may own (`pending`: (wagers, amount, sent_at)

@@ -1,6 +1,6 @@
 """Independent checks of printed barcodes: an ESC/POS Code128 reader and a PNG bar sampler.
 
-Used by the tests and by bench/barcodes.py. Nothing here comes from kioskd's encoder: the
+Used by the tests and by bench/bench_barcodes.py. Nothing here comes from kioskd's encoder: the
 ESC/POS payload is read by the rules of ``GS k 73`` (code set selections ``{A {B {C``, ``{{``
 for a brace), the check symbol is recomputed, the bar patterns come from python-barcode's
 table, and the PNG is read by zxing-cpp.

@@ -4,7 +4,7 @@ Each ticket is laid out once per paper width; the ESC/POS job and the PNG previe
 from that layout. Checked for every ticket: the job has no DLE EOT/ENQ/DC4 command; the
 symbol fits the print width; zxing-cpp reads the preview as the 24 digits; the bars of the
 preview are exactly the symbols the ESC/POS payload encodes (read back by the rules of
-``GS k``, check symbol recomputed). bench/barcodes.py runs the same over 10,000 tickets.
+``GS k``, check symbol recomputed). bench/bench_barcodes.py runs the same over 10,000 tickets.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def dangerous_patterns() -> list[str]:
 
 
 # Two commands in both digit alignments: no encoding without them fits 384 dots at 2 dots a
-# module (15 data symbols; found by bench/barcodes.py --worst). Random tickets hit this about
+# module (15 data symbols; found by bench/bench_barcodes.py --worst). Random tickets hit this about
 # 4 times in 10^9 (same bench). On 58 mm such a ticket prints its digits as text.
 TOO_WIDE_FOR_58 = ["160401604016040020200000", "160401160401160401160401"]
 

@@ -167,6 +167,9 @@ class Simulator:
         self._posted_early: set[int] = set()
         self._payments: list[dict[str, Any]] = []
         self._cancellations: list[dict[str, Any]] = []
+        # Late commits (fault `commit_late`): (time, call), applied each at its own time.
+        self._late: list[tuple[float, Callable[[], Any]]] = []
+        self._now_override: float | None = None
 
     def __repr__(self) -> str:
         return f"Simulator(seed={self.seed}, email={self.email!r}, tickets={len(self._tickets)})"
@@ -177,7 +180,7 @@ class Simulator:
         return self.clock.now()
 
     def _begin(self) -> float:
-        now = self.clock.now()
+        now = self._now_override if self._now_override is not None else self.clock.now()
         if now >= self._next_settle:
             self._settle(now)
         return now
@@ -728,6 +731,31 @@ class Simulator:
 
     # ------------------------------------------------------------------ admin (not Banklot)
 
+    def schedule_late(self, at: float, call: Callable[[], Any]) -> None:
+        """A request whose handler outlives the client: `call` commits at `at`."""
+        self._late.append((at, call))
+
+    def run_late(self) -> int:
+        """Apply the late commits whose time has come, each at its own time, in time order
+        (called before every request and by `ledger`, so no request sees a state in which a
+        commit that should have happened has not). Returns how many ran."""
+        now = self.clock.now()
+        due = sorted((x for x in self._late if x[0] <= now), key=lambda x: x[0])
+        if not due:
+            return 0
+        self._late = [x for x in self._late if x[0] > now]
+        for at, call in due:
+            self._now_override = at
+            try:
+                call()
+            finally:
+                self._now_override = None
+        return len(due)
+
+    def late_pending_until(self) -> float | None:
+        """When the last scheduled late commit will happen (None: none pending)."""
+        return max((at for at, _ in self._late), default=None)
+
     def arm_fault(self, endpoint: str, mode: str, count: int = 1, delay_s: float = 0) -> Fault:
         return self.faults.arm(endpoint, mode, count, delay_s)
 
@@ -840,6 +868,7 @@ class Simulator:
     def ledger(self) -> dict[str, Any]:
         """What the server really holds: every ticket with PIN, status and prize, payments,
         cancellations, and the clock."""
+        self.run_late()
         now = self._begin()
         tickets = []
         for t in self._tickets:
