@@ -65,6 +65,7 @@ DRAIN_S = 10.0  # SIGTERM: how long in-flight work may take to finish (unit: Tim
 STATUS_EVERY_S = 5.0
 HEAL_FIRST_S = 0.5  # journal fault: first retry, doubling up to HEAL_MAX_S
 HEAL_MAX_S = 4.0  # a cleared fault is noticed within this (the issue's bound: 10 s)
+JOURNAL_RETRY_S = 3.0  # a journal in attention at start: how often its files are looked at
 TICK_S = 0.5  # session Tick: idle reset resolution
 
 
@@ -82,6 +83,7 @@ class Health:
     api: str = "unknown"
     journal: str = "ok"
     journal_fault_since: float | None = None
+    alarm: str = ""  # the last alarm raised (a lost sale, a foreign ticket)
     working: bool = False
     devices: dict[str, str] = field(default_factory=dict)
     catalog_age_s: float | None = None
@@ -183,6 +185,109 @@ class Daemon:
 
         os.makedirs(os.path.dirname(self.cfg.journal.path) or ".", exist_ok=True)
         return Journal(self.cfg.journal.path, retention_days=self.cfg.journal.retention_days)
+
+    async def _journal_or_attention(self) -> bool:
+        """Open the journal the identity record says is ours. A missing, empty, garbled,
+        replaced, damaged or locked journal is attention: the control socket opens (so
+        `kioskctl status` says what was found and what to do), money is refused, and the files
+        are looked at again every few seconds (a technician's `kioskd journal ...` or a lock
+        released lets the start go on). False when asked to stop meanwhile."""
+        from kioskd.daemon.control import ControlServer
+        from kioskd.daemon.control_handler import JournalAttentionHandler
+        from kioskd.journal import identity
+        from kioskd.journal.store import JournalError
+
+        path = self.cfg.journal.path
+        server: ControlServer | None = None
+        said = ""
+        try:
+            while True:
+                found = identity.inspect(path)
+                problem = f"{found.problem}; {identity.WHAT_TO_DO}" if found.problem else ""
+                if not problem:
+                    try:
+                        journal = self._open_journal()
+                    except JournalError as exc:
+                        hint = {
+                            "locked": "another program holds the journal's lock; "
+                            "the start goes on once it lets go",
+                            "full": "free disk space; the start goes on by itself",
+                        }.get(exc.kind, identity.WHAT_TO_DO)
+                        problem = f"{exc.kind}: {exc}; {hint}"
+                    else:
+                        try:
+                            self.identity = identity.settle(journal, path, found, self.clock.now())
+                        except (ValueError, JournalError) as exc:
+                            journal.close()
+                            problem = f"{exc}; {identity.WHAT_TO_DO}"
+                        else:
+                            self.journal = journal
+                            if said:
+                                log.info(
+                                    "journal usable again",
+                                    extra={"MESSAGE_ID": klog.JOURNAL_RECOVERED},
+                                )
+                            self.health.journal = "ok"  # never outlives its cause
+                            return True
+                if problem != said:
+                    said = problem
+                    log.error(
+                        "journal needs attention: %s",
+                        problem,
+                        extra={"MESSAGE_ID": klog.JOURNAL_ATTENTION},
+                    )
+                self.health.journal = problem
+                self.lights.set_state("attention")
+                if server is None:
+                    handler = JournalAttentionHandler(self)
+                    server = ControlServer(self.cfg.control.socket, handler)
+                    await server.start()
+                    self.notifier.ready(status=f"attention · journal: {problem}"[:200])
+                self.notifier.status(f"attention · journal: {problem}"[:200])
+                try:
+                    await asyncio.wait_for(self._stop.wait(), JOURNAL_RETRY_S)
+                    return False
+                except TimeoutError:
+                    continue
+        finally:
+            if server is not None:
+                await server.close()
+
+    async def _first_look_at_last(self) -> None:
+        """A new journal's first look at the account's newest ticket: one this journal does not
+        know may be a sale lost with the journal before it. Raised as an alarm with what to do,
+        once; then the identity is confirmed."""
+        from kioskd.banklot import errors
+        from kioskd.journal import identity
+
+        ident = self.identity
+        while True:
+            try:
+                last = await self.client.last()
+            except errors.TicketNotFound:
+                last = None
+            except errors.BanklotError:
+                await self.clock.sleep(30.0)
+                continue
+            break
+        now = self.clock.now()
+        if last is not None and last.ticket_number not in self.journal.ticket_numbers("create"):
+            number = last.ticket_number
+            text = (
+                f"ticket {number} in /user/ticket/last is not in this journal, which is new "
+                f"({ident.how} {identity._when(ident.created_at)}): it may be a sale lost with "
+                "the journal before it. Check the ticket with Grupo Banklot's back office and "
+                "the previous journal kept beside this one; settle it with the customer if it "
+                "was sold here"
+            )
+            self.journal.alarm(now, {"alarm": text, "ticket_number": number, "journal": ident.id})
+            self.health.alarm = text
+            log.error(
+                "alarm: %s",
+                text,
+                extra={"MESSAGE_ID": klog.FOREIGN_TICKET, "TICKET_NUMBER": number},
+            )
+        self.identity = identity.confirm(self.journal, self.cfg.journal.path, ident, now)
 
     def _policy(self) -> Policy:
         from kioskd.outbox.policy import Policy
@@ -398,6 +503,7 @@ class Daemon:
             log.error("%s needs a person: %s", outcome.op_kind, outcome.message, extra=fields)
         elif kind == "alarm":
             fields["MESSAGE_ID"] = klog.FOREIGN_TICKET
+            self.health.alarm = outcome.message
             log.error("alarm: %s", outcome.message, extra=fields)
         else:
             log.info("%s %s: %s", outcome.op_kind, kind, outcome.message, extra=fields)
@@ -447,6 +553,8 @@ class Daemon:
             "printer": self.health.printer,
             "journal": self.health.journal,
             "journal_fault_since": self.health.journal_fault_since,
+            "journal_id": self.identity.id[:8] if getattr(self, "identity", None) else None,
+            "alarm": self.health.alarm or None,
             "devices": dict(self.health.devices),
             "queue": counts,
             "in_doubt": sum(counts.get(k, 0) for k in states.DOUBTFUL),
@@ -674,7 +782,6 @@ class Daemon:
         from kioskd.daemon.executor import Executor
         from kioskd.daemon.notify import watchdog_interval
         from kioskd.daemon.spooler import Spooler
-        from kioskd.journal.store import JournalError
         from kioskd.outbox.outbox import Outbox
         from kioskd.printer import open_printer
 
@@ -687,28 +794,8 @@ class Daemon:
 
         self.lights = self._lights()
         self.lights.set_state("working")
-        while True:
-            try:
-                self.journal = self._open_journal()
-                if self.health.journal != "ok":
-                    log.info(
-                        "journal usable again: %s",
-                        self.health.journal,
-                        extra={"MESSAGE_ID": klog.JOURNAL_RECOVERED},
-                    )
-                self.health.journal = "ok"  # a fault at start never outlives its cause
-                break
-            except JournalError as exc:
-                # Money operations are impossible without the journal: say so and keep trying.
-                self.health.journal = str(exc)
-                self.lights.set_state("attention")
-                self.notifier.status(f"attention · journal: {exc}")
-                log.error("journal unusable: %s", exc, extra={"MESSAGE_ID": klog.JOURNAL_ATTENTION})
-                try:
-                    await asyncio.wait_for(self._stop.wait(), 10.0)
-                    return 1
-                except TimeoutError:
-                    continue
+        if not await self._journal_or_attention():
+            return 1
         self._load_cached_catalog()
         self.metrics = self._metrics()
         self.client = self._client(password)
@@ -763,6 +850,8 @@ class Daemon:
                 for src in sources:
                     reader = self._supervised(f"input-{src.label}", self._reader_for(src))
                     workers.append(tg.create_task(reader))
+                if not self.identity.confirmed:
+                    workers.append(tg.create_task(self._first_look_at_last()))
                 interval = watchdog_interval(self.environ)
                 if interval:
                     workers.append(tg.create_task(self._watchdog(interval)))
