@@ -170,6 +170,11 @@ class Daemon:
         self._tasks: set[asyncio.Task[object]] = set()
         self._catalog: Catalog | None = None
         self._last_status = ""
+        self._started_cfg = holder.current
+        self.needs_restart: list[str] = []
+        self.control: Any = None
+        self._tg: asyncio.TaskGroup | None = None
+        self._input_tasks: list[asyncio.Task[Any]] = []
 
     @property
     def cfg(self) -> Config:
@@ -553,6 +558,7 @@ class Daemon:
             "printer": self.health.printer,
             "journal": self.health.journal,
             "journal_fault_since": self.health.journal_fault_since,
+            "needs_restart": list(self.needs_restart),
             "journal_id": self.identity.id[:8] if getattr(self, "identity", None) else None,
             "alarm": self.health.alarm or None,
             "devices": dict(self.health.devices),
@@ -647,9 +653,9 @@ class Daemon:
             self.feed(s.CatalogFailed(why, now))
 
     async def _catalog_loop(self) -> None:
-        refresh_s = self.cfg.catalog.refresh_s
         while True:
             ok = await self.refresh_catalog()
+            refresh_s = self.cfg.catalog.refresh_s  # read at use: a reload applies it
             await self.clock.sleep(refresh_s if ok else min(30.0, refresh_s))
 
     # ================================================================= periodic tasks
@@ -754,17 +760,35 @@ class Daemon:
         self._stop.set()
 
     def reload(self) -> None:
-        """SIGHUP: re-read the config; a broken file keeps the last good one."""
+        """SIGHUP: re-read the config; a broken file keeps the last good one. Every changed key
+        is applied live or named as needing a restart (`kioskd.daemon.reload`), never claimed."""
+        from kioskd.daemon import reload as rl
+
         self.notifier.reloading()
+        old = self.cfg
         ok, detail = self.holder.reload()
         if ok:
+            keys = rl.changed(old, self.cfg)
+            live, _restart = rl.split(keys)
+            failed = self._apply_live(live)
+            self.needs_restart = rl.waiting(self._started_cfg, self.cfg)
+            applied = [k for k in live if k not in failed]
             log.info(
-                "config reloaded (%s)",
-                ", ".join(str(d) for d in detail) or "no change",
+                "config reloaded: %s",
+                "; ".join(
+                    part
+                    for part in (
+                        f"applied live: {', '.join(applied)}" if applied else "",
+                        f"could not apply: {', '.join(failed)}" if failed else "",
+                        f"needs a restart: {', '.join(self.needs_restart)}"
+                        if self.needs_restart
+                        else "",
+                    )
+                    if part
+                )
+                or "no change",
                 extra={"MESSAGE_ID": klog.CONFIG_RELOADED},
             )
-            c = self.cfg
-            klog.setup_logging(c.log.level, c.log.target, terminal_id=self._terminal_id())
         else:
             log.error(
                 "config rejected, keeping the last good one: %s",
@@ -772,6 +796,69 @@ class Daemon:
                 extra={"MESSAGE_ID": klog.CONFIG_REJECTED},
             )
         self.notifier.ready(status=status_line(self.health, self.outbox.counts()))
+
+    def _apply_live(self, keys: list[str]) -> list[str]:
+        """Carry over the live keys; returns the keys whose part failed to take them."""
+        from kioskd.daemon import reload as rl
+
+        c = self.cfg
+        failed: list[str] = []
+        for part in dict.fromkeys(rl.LIVE[k] for k in keys):
+            try:
+                if part == rl.LOGGING:
+                    klog.setup_logging(c.log.level, c.log.target, terminal_id=self._terminal_id())
+                    self._refresh_session()
+                elif part == rl.SESSION:
+                    self._refresh_session()
+                elif part == rl.POLICY:
+                    self.outbox.policy = self._policy()
+                elif part == rl.CONTROL and self.control is not None:
+                    self.control.allow_inject = c.control.allow_inject
+                elif part == rl.JOURNAL:
+                    self.journal.retention_days = c.journal.retention_days
+                elif part == rl.PRINTER:
+                    self.spooler.replace_printer(self._printer(), c.printer)
+                elif part == rl.LIGHTS:
+                    old_lights, self.lights = self.lights, self._lights()
+                    old_lights.close()
+                    self._refresh_lights()
+                elif part == rl.INPUTS:
+                    self._restart_inputs()
+            except Exception:
+                log.exception("reload: %s could not take the new config", part)
+                failed += [k for k in keys if rl.LIVE[k] == part]
+        return failed
+
+    def _refresh_session(self) -> None:
+        """New settings and keymap for the counter session; what the clerk typed stays."""
+        fresh = self._session()
+        session = self.session
+        session.settings = fresh.settings
+        session.keymap = fresh.keymap
+        if hasattr(fresh, "_scan_parser"):
+            session._scan_parser = fresh._scan_parser
+
+    def _printer(self) -> Any:
+        from kioskd.printer import open_printer
+
+        c = self.cfg
+        return open_printer(
+            c.printer.uri,
+            timeout_s=c.printer.timeout_s,
+            paper_mm=c.printer.paper_mm,
+            on_change=self._on_printer,
+        )
+
+    def _restart_inputs(self) -> None:
+        """Stop the input readers and start them again from the current config."""
+        for task in self._input_tasks:
+            task.cancel()
+        self._input_tasks = []
+        if self._tg is None:
+            return
+        for src in self._input_sources():
+            reader = self._supervised(f"input-{src.label}", self._reader_for(src))
+            self._input_tasks.append(self._tg.create_task(reader))
 
     # ================================================================= run
 
@@ -783,7 +870,6 @@ class Daemon:
         from kioskd.daemon.notify import watchdog_interval
         from kioskd.daemon.spooler import Spooler
         from kioskd.outbox.outbox import Outbox
-        from kioskd.printer import open_printer
 
         c = self.cfg
         try:
@@ -809,12 +895,7 @@ class Daemon:
         )
         self.session = self._session()
         self.executor = Executor(self.client, self.outbox, self.clock, self.feed, self._context)
-        printer = open_printer(
-            c.printer.uri,
-            timeout_s=c.printer.timeout_s,
-            paper_mm=c.printer.paper_mm,
-            on_change=self._on_printer,
-        )
+        printer = self._printer()
         self.spooler = Spooler(
             self.journal,
             printer,
@@ -832,12 +913,11 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, self.reload)
 
         handler = ControlHandler(self)
+        self.control = ControlServer(c.control.socket, handler, allow_inject=c.control.allow_inject)
         exit_code = 0
         try:
-            async with (
-                ControlServer(c.control.socket, handler, allow_inject=c.control.allow_inject),
-                asyncio.TaskGroup() as tg,
-            ):
+            async with self.control, asyncio.TaskGroup() as tg:
+                self._tg = tg
                 workers = [
                     tg.create_task(self._supervised("outbox", self.outbox.run)),
                     tg.create_task(self._supervised("printing", self.spooler.run)),
@@ -849,7 +929,7 @@ class Daemon:
                 ]
                 for src in sources:
                     reader = self._supervised(f"input-{src.label}", self._reader_for(src))
-                    workers.append(tg.create_task(reader))
+                    self._input_tasks.append(tg.create_task(reader))
                 if not self.identity.confirmed:
                     workers.append(tg.create_task(self._first_look_at_last()))
                 interval = watchdog_interval(self.environ)
@@ -866,12 +946,12 @@ class Daemon:
                 await self._stop.wait()
                 self.notifier.stopping()
                 log.info("stopping: draining", extra={"MESSAGE_ID": klog.DAEMON_STOPPING})
-                await self._drain(workers)
+                await self._drain([*workers, *self._input_tasks])
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             with contextlib.suppress(Exception):
-                await printer.close()
+                await self.spooler.printer.close()
             with contextlib.suppress(Exception):
                 await self.client.aclose()
             self.journal.close()
