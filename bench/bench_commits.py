@@ -26,8 +26,9 @@ async def sell(n: int, path: str) -> tuple[int, int]:
     from kioskd.banklot.client import BanklotClient
     from kioskd.banklot.models import WagerRequest
     from kioskd.clock import VirtualClock
+    from kioskd.config import outbox_policy
     from kioskd.journal import Journal
-    from kioskd.outbox import Outbox, Policy
+    from kioskd.outbox import Outbox
     from kioskd.proving.sim import games as catalog
     from kioskd.proving.sim.inprocess import SimTransport
     from kioskd.proving.sim.simulator import Simulator
@@ -37,7 +38,7 @@ async def sell(n: int, path: str) -> tuple[int, int]:
     sim = Simulator(seed=1, clock=clock, password="pw")
     client = BanklotClient("http://sim", sim.email, "pw", transport=SimTransport(sim))
     journal = Journal(path)
-    outbox = Outbox(journal, client, clock, Policy(time_zone=catalog.TIME_ZONE))
+    outbox = Outbox(journal, client, clock, outbox_policy(time_zone=catalog.TIME_ZONE))
     await outbox.recover()
     await client.login()
     product = catalog.PRODUCTS_BY_ID[1]

@@ -27,8 +27,9 @@ async def drain(n: int, path: str) -> dict[str, float]:
     from kioskd.banklot.client import BanklotClient
     from kioskd.banklot.models import WagerRequest
     from kioskd.clock import VirtualClock
+    from kioskd.config import outbox_policy
     from kioskd.journal import Journal
-    from kioskd.outbox import Outbox, Policy
+    from kioskd.outbox import Outbox
     from kioskd.proving.sim import games as catalog
     from kioskd.proving.sim.inprocess import SimTransport
     from kioskd.proving.sim.simulator import Simulator
@@ -39,7 +40,8 @@ async def drain(n: int, path: str) -> dict[str, float]:
     sim = Simulator(seed=1, clock=clock, password="pw")
     client = BanklotClient("http://sim", sim.email, "pw", transport=SimTransport(sim))
     journal = Journal(path)
-    outbox = Outbox(journal, client, clock, Policy(time_zone=catalog.TIME_ZONE, max_queued=n))
+    policy = outbox_policy(time_zone=catalog.TIME_ZONE, max_queued=n)
+    outbox = Outbox(journal, client, clock, policy)
     await outbox.recover()
     await client.login()
     product = catalog.PRODUCTS_BY_ID[1]

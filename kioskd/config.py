@@ -33,12 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kioskd.counter.keymap import ACTIONS
 from kioskd.input.devices import DEVICE_FORMS, Selector  # noqa: F401 - DEVICE_FORMS re-exported
 
 if TYPE_CHECKING:
     from kioskd.counter.keymap import Keymap
     from kioskd.counter.session import SessionSettings
     from kioskd.input.reader import SourceConfig
+    from kioskd.outbox.policy import Policy
 
 DEFAULT_PATH = Path("/etc/kioskd/kioskd.toml")
 # `kioskd run` exits with this (EX_CONFIG, sysexits.h) when the config is invalid: the unit's
@@ -140,6 +142,17 @@ def _printer_uri(value: str) -> str | None:
         parse_uri(value)
     except ValueError as exc:
         return f"{exc}; expected {PRINTER_URI_FORMS}"
+    return None
+
+
+def _printer_profile(value: str) -> str | None:
+    # Loaded only when checked: the capability database is python-escpos's, read on demand.
+    from kioskd.printer.profiles import load_profile
+
+    try:
+        load_profile(value)
+    except ValueError as exc:
+        return str(exc)
     return None
 
 
@@ -338,7 +351,7 @@ class JournalConfig:
 
 @dataclass(frozen=True)
 class OfflineConfig:
-    create_max_age_s: float = key(120.0, check=_range(0, 86400))
+    create_max_age_s: float = key(180.0, check=_range(0, 86400))
     pay_max_age_s: float = key(600.0, check=_range(0, 86400))
     max_queued: int = key(20, check=_range(0, 10000))
     max_queued_amount: int = key(2000, check=_range(0, 10**9))
@@ -347,8 +360,8 @@ class OfflineConfig:
 @dataclass(frozen=True)
 class ReconcileConfig:
     quiet_period_s: float = key(60.0, check=_range(0, 3600))
-    probes: int = key(5, check=_range(1, 1000))
-    probe_interval_s: float = key(30.0, check=_positive_upto(86400))
+    probes: int = key(3, check=_range(1, 1000))
+    probe_interval_s: float = key(10.0, check=_positive_upto(86400))
 
 
 @dataclass(frozen=True)
@@ -391,19 +404,8 @@ class KeypadConfig:
     numlock: str = key("ignore", choices=NUMLOCK_CHOICES)
 
 
-# The counter session's actions (kioskd.counter.keymap.ACTIONS) plus "none" (unbind).
-KEY_FUNCTIONS = (
-    "sell",
-    "cancel",
-    "repeat",
-    "function",
-    "enter",
-    "backspace",
-    "escape",
-    "dot",
-    *(str(d) for d in range(10)),
-    "none",
-)
+# The counter session's actions plus "none" (unbind).
+KEY_FUNCTIONS = (*ACTIONS, "none")
 # Entries here rebind single keys on top of the session's default keymap (which already knows
 # the keypad's evdev names, keysyms and characters); these lines restate the keypad defaults.
 DEFAULT_KEYMAP: Mapping[str, str] = types.MappingProxyType(
@@ -432,6 +434,8 @@ class KeymapConfig:
 class PrinterConfig:
     uri: str = key("file:///dev/kiosk/printer", check=_printer_uri)
     paper_mm: int = key(80, choices=(58, 80))
+    # python-escpos printer profile: its code-page table picks the code page (CP858, CP850...).
+    profile: str = key("default", check=_printer_profile)
     timeout_s: float = key(10.0, check=_positive_upto(300))
     # Folder that receives a PNG preview of every printed slip (demo, field checks). None: off.
     preview_dir: str | None = key(None, check=_abs_path)
@@ -510,6 +514,26 @@ SECTIONS: dict[str, type] = {
     f.name: typing.get_type_hints(Config)[f.name] for f in dataclasses.fields(Config)
 }
 del SECTIONS["sources"]
+
+
+def outbox_policy(cfg: Config | None = None, **overrides: Any) -> Policy:
+    """The outbox policy of `cfg` (of the shipped defaults when None): the one place where
+    config numbers become outbox numbers, so proofs and benchmarks run what ships."""
+    from kioskd.outbox.policy import Policy  # the outbox package is not needed to read a file
+
+    offline = cfg.offline if cfg is not None else OfflineConfig()
+    rec = cfg.reconcile if cfg is not None else ReconcileConfig()
+    values: dict[str, Any] = {
+        "create_max_age_s": offline.create_max_age_s,
+        "pay_max_age_s": offline.pay_max_age_s,
+        "max_queued": offline.max_queued,
+        "max_queued_amount": offline.max_queued_amount,
+        "quiet_period_s": rec.quiet_period_s,
+        "not_applied_probes": rec.probes,
+        "probe_interval_s": rec.probe_interval_s,
+    }
+    values.update(overrides)
+    return Policy(**values)
 
 
 def section_keys(section: str) -> list[str]:

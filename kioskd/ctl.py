@@ -184,12 +184,25 @@ def format_queue(ops: Any) -> str:
         op = ops[i - 1] if i else None
         if isinstance(op, dict):
             for h in op.get("history") or []:
-                if isinstance(h, dict):
-                    note = f" {h['note']}" if h.get("note") else ""
-                    out.append(f"    {_when(h.get('at'))} {h.get('state', '?')}{note}")
-                else:
-                    out.append(f"    {h}")
+                out.append(f"    {_history_line(h)}")
     return "\n".join(out)
+
+
+def _history_line(h: Any) -> str:
+    """One history row: time, event, from -> to, detail (the daemon's `list_operations` form;
+    the older `{at, state, note}` form is still read)."""
+    if not isinstance(h, dict):
+        return str(h)
+    if "to" not in h and "event" not in h:
+        note = f" {h['note']}" if h.get("note") else ""
+        return f"{_when(h.get('at'))} {h.get('state', '-')}{note}"
+    event = h.get("event") or h.get("kind") or "-"
+    move = f"{h.get('from') or '-'} -> {h['to']}" if h.get("to") else ""
+    raw = h.get("detail")
+    detail: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    parts = [str(detail["reason"])] if detail.get("reason") else []
+    parts += [f"{k}={v}" for k, v in detail.items() if k != "reason" and v not in (None, "")]
+    return "  ".join(x for x in (_when(h.get("at")), event, move, "; ".join(parts)) if x)
 
 
 def format_result(command: str, result: Any) -> str:

@@ -6,6 +6,9 @@ Rules (what the outbox relies on to move money exactly once):
     connect error, DNS, TLS handshake, connect/pool timeout  -> NotSent (no byte written)
     read/write timeout or error, protocol error, overall deadline, HTTP 5xx or body status 5xx
                                                              -> InDoubt
+    HTTP 5xx or body status 5xx carrying the API's JSON error envelope
+                                                             -> ServerError (a kind of InDoubt:
+                                                                the request is over)
     unreadable answer (not JSON, HTML, wrong types, empty, bigger than max_body_bytes)
                                                              -> BadResponse (a kind of InDoubt)
     envelope `error` (even with HTTP 200)                    -> Rejected subclass (rejection_for)
@@ -52,6 +55,7 @@ from kioskd.banklot.errors import (
     InDoubt,
     NotSent,
     Rejected,
+    ServerError,
     TicketNotFound,
     rejection_for,
 )
@@ -113,6 +117,23 @@ class _Answer:
     content_type: str
     body: bytes
     envelope: Mapping[str, Any] | None  # None when the answer is not JSON (e.g. an image)
+
+
+def _api_error_envelope(raw: bytes) -> Mapping[str, Any] | None:
+    """The API's own error envelope (`{"status": int >= 500, "error": "text"}`) in a 5xx body,
+    or None (a proxy's HTML page, an empty or cut body: not the API speaking)."""
+    try:
+        env = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(env, Mapping):
+        return None
+    status, error = env.get("status"), env.get("error")
+    if isinstance(status, bool) or not isinstance(status, int) or status < 500:
+        return None
+    if not isinstance(error, str) or not error.strip():
+        return None
+    return env
 
 
 def _iso_day(day: date | str, what: str) -> str:
@@ -408,6 +429,10 @@ class BanklotClient:
         if http_status == 204:
             return _Answer(http_status, content_type, raw, {})
         if http_status >= 500:
+            if _api_error_envelope(raw) is not None:
+                raise ServerError(
+                    f"API error HTTP {http_status}", endpoint=endpoint, status=http_status
+                )
             raise InDoubt(f"server error HTTP {http_status}", endpoint=endpoint, status=http_status)
         envelope: Mapping[str, Any] | None = None
         is_json = "json" in content_type.lower() or raw[:1] in (b"{", b"[")
@@ -433,6 +458,8 @@ class BanklotClient:
         if status == 403:
             raise _Forbidden(endpoint, status)
         if status >= 500:
+            if isinstance(error, str) and error.strip():
+                raise ServerError(f"API error status {status}", endpoint=endpoint, status=status)
             raise InDoubt(f"server error status {status}", endpoint=endpoint, status=status)
         if error is not None:
             if not isinstance(error, str) or not error.strip():

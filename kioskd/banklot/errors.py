@@ -7,6 +7,8 @@ Rules:
   Rejected  -- the server answered definitively and applied nothing.
   InDoubt   -- the request was written but no definitive answer came back: the server may or may
                not have applied it. Never retried automatically.
+  ServerError is a kind of InDoubt: the API's own error envelope with a status >= 500. The
+               request is over at the server (see the class).
   BadResponse is a kind of InDoubt: an answer came, but it cannot be read, so the effect is
                unknown. (For a read-only call that just means "try again later".)
   AuthFailed -- login refused, or a 403 survived one fresh login. Nothing was applied.
@@ -43,6 +45,13 @@ class AuthFailed(BanklotError):
 
 class InDoubt(BanklotError):
     """Request written, no definitive answer (read timeout, reset, 5xx)."""
+
+
+class ServerError(InDoubt):
+    """The API itself answered an error status >= 500 in its JSON envelope (e.g. HTTP 500
+    `{"status": 500, "error": "..."}`). The effect is unknown (it may have committed before
+    failing), but the request is *over* at the server: nothing of it can still commit later,
+    so a probe that finds nothing proves "not applied" at once (no quiet period)."""
 
 
 class BadResponse(InDoubt):

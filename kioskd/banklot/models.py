@@ -1,10 +1,12 @@
 """Typed results of the Banklot API: frozen dataclasses built from the JSON `response` payloads.
 
 Rules:
-- Every model has `from_json(obj)`. It reads only the fields it knows; unknown extra fields are
-  tolerated (the API grows), a missing required field or a wrong type raises `BadResponse` naming
-  the model and the field path (e.g. `Ticket.wagers[2].amount: expected int, got str`). Error texts
-  name types, never values: a value could be a PIN.
+- Every model has `from_json(obj)`, built on one declarative reader (`_read`): each field is
+  read by its declared type under its own name (`Money` and `Stamp` say how a number is read),
+  required unless it has a default or may be None. It reads only the fields it knows; unknown
+  extra fields are tolerated (the API grows), a missing required field or a wrong type raises
+  `BadResponse` naming the model and the field path (e.g. `Ticket.wagers[2].amount: expected
+  int, got str`). Error texts name types, never values: a value could be a PIN.
 - Types are strict: an `int` field refuses `"12"`, `12.5` and `True`. Money and identifiers that
   arrive in the wrong shape are a broken answer, not something to guess about.
 - Statuses stay text. Known ones are listed as constants; an unknown status is kept as it came,
@@ -16,9 +18,10 @@ Rules:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypedDict, TypeVar
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from functools import cache
+from typing import Any, TypedDict, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kioskd.banklot.errors import BadResponse
@@ -122,6 +125,50 @@ def _list(d: Mapping[str, Any], key: str, where: str, required: bool = True) -> 
     return value
 
 
+# Declared types that say how a field is read (plain `int` refuses 12.0; `Money` takes it as 12).
+Money = int  # amounts, prizes, limits: a number, an integral float taken as an int
+Stamp = float  # unix seconds: a number or `{"seconds": N, "nanos": M}`
+
+_READERS: dict[str, Callable[..., Any]] = {
+    "int": _int,
+    "str": _str,
+    "bool": _bool,
+    "float": _num,
+    "int | float": _num,
+    "Money": _num,
+    "Stamp": _timestamp,
+}
+
+
+@cache
+def _plan(cls: type) -> tuple[tuple[str, str, Callable[..., Any] | None, bool, Any], ...]:
+    """(field, JSON key, reader, required, default) per field of a model, from its declaration."""
+    out = []
+    for f in fields(cls):
+        declared = str(f.type)
+        optional = declared.endswith(" | None")
+        has_default = f.default is not MISSING or f.default_factory is not MISSING
+        default = None if f.default is MISSING else f.default
+        reader = _READERS.get(declared.removesuffix(" | None"))
+        key = f.metadata.get("json", f.name)
+        out.append((f.name, key, reader, not (optional or has_default), default))
+    return tuple(out)
+
+
+def _read(cls: type[T], d: Mapping[str, Any], where: str, **given: Any) -> T:
+    """Build the model `cls` from the JSON object `d`: the fields in `given` as given, every
+    other one read by its declared type (absent or null: its default)."""
+    values = dict(given)
+    for name, key, reader, required, default in _plan(cast(type, cls)):
+        if name in values:
+            continue
+        if reader is None:
+            raise TypeError(f"{cls.__name__}.{name}: no reader for its declared type")
+        value = reader(d, key, where, required)
+        values[name] = default if value is None else value
+    return cls(**values)
+
+
 def parse_list(value: object, model: type[T], where: str = "response") -> tuple[T, ...]:
     """Parse a JSON list of objects with `model.from_json`; BadResponse names the bad index."""
     if not isinstance(value, list):
@@ -136,7 +183,7 @@ def parse_list(value: object, model: type[T], where: str = "response") -> tuple[
 class Wager:
     """One wager line of a sold ticket."""
 
-    amount: int
+    amount: Money
     event_id: int
     game_id: int
     wager: str
@@ -148,18 +195,7 @@ class Wager:
 
     @classmethod
     def from_json(cls, obj: object, where: str = "Wager") -> Wager:
-        d = _obj(obj, where)
-        return cls(
-            amount=_num(d, "amount", where),
-            event_id=_int(d, "event_id", where),
-            game_id=_int(d, "game_id", where),
-            wager=_str(d, "wager", where),
-            current_event_id=_int(d, "current_event_id", where, required=False),
-            list_id=_int(d, "list_id", where, required=False),
-            status=_str(d, "status", where, required=False),
-            event_name=_str(d, "event_name", where, required=False),
-            p_event_time=_str(d, "p_event_time", where, required=False),
-        )
+        return _read(cls, _obj(obj, where), where)
 
 
 def ticket_status_from_wagers(statuses: list[str | None]) -> str:
@@ -196,7 +232,7 @@ class Ticket:
     entity_name: str | None = None
     parent_name: str | None = None
     uuid: str | None = None
-    prize: int | None = None
+    prize: Money | None = None
 
     @classmethod
     def from_json(cls, obj: object, where: str = "Ticket") -> Ticket:
@@ -215,20 +251,15 @@ class Ticket:
         uuid = _str(d, "ticket_uuid", where, required=False)
         if uuid is None:
             uuid = _str(d, "id", where, required=False)
-        return cls(
-            ticket_number=_int(d, "ticket_number", where),
-            pin_number=_int(d, "pin_number", where, required=False),
-            created_at=_num(d, "created_at", where),
+        return _read(
+            cls,
+            d,
+            where,
             wagers=wagers,
             amount=amount,
             num_wagers=len(wagers) if num_wagers is None else num_wagers,
             status=status,
-            entity_id=_int(d, "entity_id", where, required=False),
-            parent_id=_int(d, "parent_id", where, required=False),
-            entity_name=_str(d, "entity_name", where, required=False),
-            parent_name=_str(d, "parent_name", where, required=False),
             uuid=uuid,
-            prize=_num(d, "prize", where, required=False),
         )
 
 
@@ -239,8 +270,8 @@ class TicketSummary:
     ticket_number: int
     created_at: float
     status: str
-    total: int
-    prize: int
+    total: Money
+    prize: Money = 0
     id: str | None = None
     user_id: int | None = None
     email: str | None = None
@@ -251,21 +282,7 @@ class TicketSummary:
 
     @classmethod
     def from_json(cls, obj: object, where: str = "TicketSummary") -> TicketSummary:
-        d = _obj(obj, where)
-        return cls(
-            ticket_number=_int(d, "ticket_number", where),
-            created_at=_num(d, "created_at", where),
-            status=_str(d, "status", where),
-            total=_num(d, "total", where),
-            prize=_num(d, "prize", where, required=False) or 0,
-            id=_str(d, "id", where, required=False),
-            user_id=_int(d, "user_id", where, required=False),
-            email=_str(d, "email", where, required=False),
-            entity_id=_int(d, "entity_id", where, required=False),
-            parent_id=_int(d, "parent_id", where, required=False),
-            entity_name=_str(d, "entity_name", where, required=False),
-            parent_name=_str(d, "parent_name", where, required=False),
-        )
+        return _read(cls, _obj(obj, where), where)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,18 +291,13 @@ class PayResult:
 
     ticket_number: int
     status: str
-    prize: int
+    prize: Money
     paid_at: float | None = None
 
     @classmethod
     def from_json(cls, obj: object, where: str = "PayResult") -> PayResult:
         d = _obj(obj, where)
-        return cls(
-            ticket_number=_int(d, "ticket_number", where),
-            status=_str(d, "status", where, required=False) or PAID,
-            prize=_num(d, "prize", where),
-            paid_at=_num(d, "paid_at", where, required=False),
-        )
+        return _read(cls, d, where, status=_str(d, "status", where, required=False) or PAID)
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,10 +310,7 @@ class CancelResult:
     @classmethod
     def from_json(cls, obj: object, where: str = "CancelResult") -> CancelResult:
         d = _obj(obj, where)
-        return cls(
-            ticket_number=_int(d, "ticket_number", where),
-            status=_str(d, "status", where, required=False) or CANCELED,
-        )
+        return _read(cls, d, where, status=_str(d, "status", where, required=False) or CANCELED)
 
 
 class WagerJson(TypedDict):
@@ -345,7 +354,7 @@ class WagerRequest:
 class CopiedWager:
     """A wager of an old ticket re-targeted to an open event (`old_event_id` -> `event_id`)."""
 
-    amount: int
+    amount: Money
     event_id: int
     game_id: int
     wager: str
@@ -353,14 +362,7 @@ class CopiedWager:
 
     @classmethod
     def from_json(cls, obj: object, where: str = "CopiedWager") -> CopiedWager:
-        d = _obj(obj, where)
-        return cls(
-            amount=_num(d, "amount", where),
-            event_id=_int(d, "event_id", where),
-            game_id=_int(d, "game_id", where),
-            wager=_str(d, "wager", where),
-            old_event_id=_int(d, "old_event_id", where, required=False),
-        )
+        return _read(cls, _obj(obj, where), where)
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,12 +381,7 @@ class CopyProposal:
             CopiedWager.from_json(w, f"{where}.wagers[{i}]")
             for i, w in enumerate(_list(d, "wagers", where))
         )
-        return cls(
-            ticket_number=_int(d, "ticket_number", where),
-            wagers=wagers,
-            ticket_uuid=_str(d, "ticket_uuid", where, required=False),
-            num_wagers=_int(d, "num_wagers", where, required=False),
-        )
+        return _read(cls, d, where, wagers=wagers)
 
     def to_requests(self) -> tuple[WagerRequest, ...]:
         """The wagers as a create request (amounts must be int to be sold)."""
@@ -400,9 +397,9 @@ class GameLimits:
 
     product_id: int
     game_id: int
-    min_bet: int
-    max_bet: int
-    amount_multiple: int
+    min_bet: Money
+    max_bet: Money
+    amount_multiple: Money
     ticket_max_wagers: int
     max_permutations: int | None = None
     max_sequence_size: int | None = None
@@ -411,19 +408,7 @@ class GameLimits:
 
     @classmethod
     def from_json(cls, obj: object, where: str = "GameLimits") -> GameLimits:
-        d = _obj(obj, where)
-        return cls(
-            product_id=_int(d, "product_id", where),
-            game_id=_int(d, "game_id", where),
-            min_bet=_num(d, "min_bet", where),
-            max_bet=_num(d, "max_bet", where),
-            amount_multiple=_num(d, "amount_multiple", where),
-            ticket_max_wagers=_int(d, "ticket_max_wagers", where),
-            max_permutations=_int(d, "max_permutations", where, required=False),
-            max_sequence_size=_int(d, "max_sequence_size", where, required=False),
-            max_sequences=_int(d, "max_sequences", where, required=False),
-            commission=_num(d, "commission", where, required=False),
-        )
+        return _read(cls, _obj(obj, where), where)
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,15 +444,16 @@ class EntityData:
         for i, row in enumerate(_list(d, "game_data", where, required=False)):
             lim = GameLimits.from_json(row, f"{where}.game_data[{i}]")
             limits[lim.product_id] = lim
-        return cls(
-            entity_id=_int(d, "entity_id", where),
+        return _read(
+            cls,
+            d,
+            where,
             name=_str(d, "name", where, required=False) or "",
             seconds_to_cancel=_int(ed, "seconds_to_cancel", ed_where),
             ticket_expiration_days=_int(ed, "ticket_expiration_days", ed_where),
             time_zone=time_zone,
             header=_str(ed, "ticket_header", ed_where, required=False) or "",
             footer=_str(ed, "ticket_footer", ed_where, required=False) or "",
-            status=_str(d, "status", where, required=False),
             games=tuple(games),
             limits=limits,
         )
@@ -480,11 +466,11 @@ class Product:
     id: int
     name: str
     game_category: str
-    status: str
+    status: str = ""
     lottery: str | None = None
     lottery_id: int | None = None
     lottery_status: str | None = None
-    quota: int | None = None
+    quota: Money | None = None
     open_event_id: int | None = None
     open_event_date: str | None = None
     open_event_time: str | None = None
@@ -499,20 +485,13 @@ class Product:
         if rows:
             slot = _obj(rows[0], f"{where}.data[0]")
         sw = f"{where}.data[0]"
-        return cls(
-            id=_int(d, "id", where),
-            name=_str(d, "name", where),
-            game_category=_str(d, "game_category", where),
-            status=_str(d, "status", where, required=False) or "",
-            lottery=_str(d, "lottery", where, required=False),
-            lottery_id=_int(d, "lottery_id", where, required=False),
-            lottery_status=_str(d, "lottery_status", where, required=False),
-            quota=_num(d, "quota", where, required=False),
+        times = ("open_event_date", "open_event_time", "next_event_date", "next_event_time")
+        return _read(
+            cls,
+            d,
+            where,
             open_event_id=_int(slot, "event_id", sw, required=False),
-            open_event_date=_str(slot, "event_date", sw, required=False),
-            open_event_time=_str(slot, "event_time", sw, required=False),
-            next_event_date=_str(slot, "next_event_date", sw, required=False),
-            next_event_time=_str(slot, "next_event_time", sw, required=False),
+            **{n: _str(slot, n.removeprefix("open_"), sw, required=False) for n in times},
         )
 
 
@@ -527,8 +506,8 @@ class KioskEvent:
     status: str | None = None
     event_status: str | None = None
     event_time: str | None = None
-    event_timestamp: float | None = None
-    closing_timestamp: float | None = None
+    event_timestamp: Stamp | None = None
+    closing_timestamp: Stamp | None = None
     display_order: int | None = None
 
     @classmethod
@@ -540,18 +519,7 @@ class KioskEvent:
         product = _int(d, "game_product_id", where, required=False)
         if product is None:
             product = _int(d, "product_id", where, required=False)
-        return cls(
-            id=event_id,
-            name=_str(d, "name", where, required=False),
-            game_product_id=product,
-            game_category=_str(d, "game_category", where, required=False),
-            status=_str(d, "status", where, required=False),
-            event_status=_str(d, "event_status", where, required=False),
-            event_time=_str(d, "event_time", where, required=False),
-            event_timestamp=_timestamp(d, "event_timestamp", where, required=False),
-            closing_timestamp=_timestamp(d, "closing_timestamp", where, required=False),
-            display_order=_int(d, "display_order", where, required=False),
-        )
+        return _read(cls, d, where, id=event_id, game_product_id=product)
 
 
 @dataclass(frozen=True, slots=True)
@@ -566,11 +534,7 @@ class InventoryCode:
     def from_json(cls, obj: object, where: str = "InventoryCode") -> InventoryCode:
         d = _obj(obj, where)
         wager = _str(d, "wager", where)
-        return cls(
-            game_id=_int(d, "game_id", where),
-            wager=wager,
-            code=_str(d, "code", where, required=False) or wager,
-        )
+        return _read(cls, d, where, code=_str(d, "code", where, required=False) or wager)
 
 
 @dataclass(frozen=True, slots=True)
@@ -586,35 +550,17 @@ class DrawResult:
     game_category: str | None = None
     status: str | None = None
     event_status: str | None = None
-    event_timestamp: float | None = None
-    closing_timestamp: float | None = None
-    result_created_at: float | None = None
+    event_timestamp: Stamp | None = None
+    closing_timestamp: Stamp | None = None
+    result_created_at: Stamp | None = None
     display_order: int | None = None
-    list_name: str | None = None
+    list_name: str | None = field(default=None, metadata={"json": "list"})
     list_id: int | None = None
     zodiac: bool = False
 
     @classmethod
     def from_json(cls, obj: object, where: str = "DrawResult") -> DrawResult:
-        d = _obj(obj, where)
-        return cls(
-            id=_int(d, "id", where),
-            game_product_id=_int(d, "game_product_id", where),
-            name=_str(d, "name", where),
-            main_result=_str(d, "main_result", where),
-            event_time=_str(d, "event_time", where, required=False),
-            event_time_utc=_str(d, "event_time_utc", where, required=False),
-            game_category=_str(d, "game_category", where, required=False),
-            status=_str(d, "status", where, required=False),
-            event_status=_str(d, "event_status", where, required=False),
-            event_timestamp=_timestamp(d, "event_timestamp", where, required=False),
-            closing_timestamp=_timestamp(d, "closing_timestamp", where, required=False),
-            result_created_at=_timestamp(d, "result_created_at", where, required=False),
-            display_order=_int(d, "display_order", where, required=False),
-            list_name=_str(d, "list", where, required=False),
-            list_id=_int(d, "list_id", where, required=False),
-            zodiac=bool(_bool(d, "zodiac", where, required=False)),
-        )
+        return _read(cls, _obj(obj, where), where)
 
 
 @dataclass(frozen=True, slots=True)
@@ -629,14 +575,7 @@ class ReportTotals:
 
     @classmethod
     def from_json(cls, obj: object, where: str = "ReportTotals") -> ReportTotals:
-        d = _obj(obj, where)
-        return cls(
-            sale=_num(d, "sale", where),
-            prize=_num(d, "prize", where),
-            balance=_num(d, "balance", where),
-            agency=_num(d, "agency", where, required=False) or 0,
-            parent_balance=_num(d, "parent_balance", where, required=False) or 0,
-        )
+        return _read(cls, _obj(obj, where), where)
 
 
 _TIME_KEYS = ("unix", "time", "now", "timestamp", "seconds", "server_time", "epoch")

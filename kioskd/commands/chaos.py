@@ -25,6 +25,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument(
+        "--policy",
+        choices=("shipped", "short"),
+        default="shipped",
+        help="outbox timers: the shipped config defaults, or a short-timer variant (default "
+        "shipped)",
+    )
+    parser.add_argument(
+        "--exhaustive",
+        action="store_true",
+        help="instead of seeds: every interleaving of two sales and one payout with every fault "
+        "mode at every request (small cases, not random)",
+    )
+    parser.add_argument(
         "--tmpdir", default=None, help="directory for the per-run SQLite files (default: system)"
     )
     parser.add_argument(
@@ -51,16 +64,17 @@ class SeedRow(TypedDict):
     crashes: int
     faults: int
     in_doubt: int
+    together: int
     alarms: int
     states: dict[str, int]
 
 
-def _chunk(args: tuple[int, int, str | None]) -> list[SeedRow]:
+def _chunk(args: tuple[int, int, str | None, str]) -> list[SeedRow]:
     from kioskd.proving.campaigns.seeded_chaos import run_range
 
-    start, count, tmpdir = args
+    start, count, tmpdir, variant = args
     out: list[SeedRow] = []
-    for r in run_range(start, count, tmpdir):
+    for r in run_range(start, count, tmpdir, variant):
         out.append(
             {
                 "seed": r.seed,
@@ -69,11 +83,46 @@ def _chunk(args: tuple[int, int, str | None]) -> list[SeedRow]:
                 "crashes": r.crashes,
                 "faults": r.faults,
                 "in_doubt": r.in_doubt,
+                "together": r.together,
                 "alarms": r.alarms,
                 "states": r.states,
             }
         )
     return out
+
+
+def _exhaustive(args: argparse.Namespace) -> int:
+    from kioskd.proving.campaigns.exhaustive import cases, run_cases
+
+    started = time.monotonic()
+    runs = violations = 0
+    for case, result in run_cases(cases(), args.policy):
+        runs += 1
+        for v in result.violations:
+            violations += 1
+            if args.json:
+                print(json.dumps({"case": str(case), **v.to_json()}), flush=True)
+            else:
+                print(f"{case}: {v.invariant}: {v.detail}", flush=True)
+                for line in v.history:
+                    print(f"    {line}", flush=True)
+    elapsed = time.monotonic() - started
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "summary": {
+                        "cases": runs,
+                        "violations": violations,
+                        "policy": args.policy,
+                        "seconds": round(elapsed, 1),
+                    }
+                }
+            )
+        )
+    else:
+        print(f"{runs} cases, {violations} violations ({args.policy} timers; {elapsed:.1f} s)")
+    return 1 if violations else 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,13 +137,15 @@ def run(args: argparse.Namespace) -> int:
 
         flags = ["--json"] if args.json else []
         return kills(["--kills", str(args.kills), "--seed", str(args.start), *flags])
+    if args.exhaustive:
+        return _exhaustive(args)
     if args.seeds < 1 or args.jobs < 1:
         print("kioskd chaos: --seeds and --jobs must be positive", file=sys.stderr)
         return 2
     started = time.monotonic()
     size = max(1, min(50, args.seeds // (args.jobs * 4) or 1))
     chunks = [
-        (s, min(size, args.start + args.seeds - s), args.tmpdir)
+        (s, min(size, args.start + args.seeds - s), args.tmpdir, args.policy)
         for s in range(args.start, args.start + args.seeds, size)
     ]
     if args.jobs == 1:
@@ -104,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
 
         pool = ProcessPoolExecutor(max_workers=args.jobs)
         results = (row for rows in pool.map(_chunk, chunks) for row in rows)
-    runs = violations = operations = crashes = in_doubt = alarms = 0
+    runs = violations = operations = crashes = in_doubt = alarms = overlapping = together = 0
     states: dict[str, int] = {}
     for row in results:
         runs += 1
@@ -112,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
         crashes += row["crashes"]
         in_doubt += row["in_doubt"]
         alarms += row["alarms"]
+        overlapping += row["together"] >= 2
+        together = max(together, row["together"])
         for k, n in row["states"].items():
             states[k] = states.get(k, 0) + n
         for v in row["violations"]:
@@ -130,7 +183,10 @@ def run(args: argparse.Namespace) -> int:
         "operations": operations,
         "crashes": crashes,
         "in_doubt": in_doubt,
+        "runs_with_overlapping_doubts": overlapping,
+        "most_in_doubt_together": together,
         "alarms": alarms,
+        "policy": args.policy,
         "final_states": final_states,
         "seconds": round(elapsed, 1),
         "start": args.start,
@@ -141,7 +197,8 @@ def run(args: argparse.Namespace) -> int:
         finals = ", ".join(f"{k} {v}" for k, v in final_states.items())
         print(
             f"{runs} runs, {violations} violations ({operations} operations, {crashes} crashes, "
-            f"{in_doubt} in doubt, {alarms} alarms; "
+            f"{in_doubt} in doubt, {overlapping} runs with several in doubt at once (at most "
+            f"{together}), {alarms} alarms; {args.policy} timers; "
             f"final states: {finals}; {elapsed:.1f} s)"
         )
     return 1 if violations else 0

@@ -9,16 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kioskd.commands import add_config_argument
+
 HELP = "check the config file and its drop-ins; print every error with file, line and key"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        default="/etc/kioskd/kioskd.toml",
-        metavar="PATH",
-        help="main config file; drop-ins are read from PATH.d/*.toml (default: %(default)s)",
-    )
+    add_config_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

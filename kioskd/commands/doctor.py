@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from kioskd.commands import add_config_argument, add_input_dir_argument
+
 HELP = "check config, input devices, printer, API login, clock, disk and journal; say what to fix"
 
 
@@ -19,20 +21,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "on any WARN). Clock skew against /gaming/time: WARN > 30 s, FAIL > 300 s. Free disk "
         "where the journal lives: WARN < 200 MiB, FAIL < 20 MiB."
     )
-    parser.add_argument(
-        "--config",
-        default="/etc/kioskd/kioskd.toml",
-        metavar="PATH",
-        help="main config file; drop-ins from PATH.d/*.toml (default: %(default)s)",
-    )
+    add_config_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
-    parser.add_argument(
-        "--input-dir",
-        default="/dev/input",
-        metavar="DIR",
-        help="where input nodes live (default: %(default)s)",
-    )
+    add_input_dir_argument(parser)
     parser.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    parser.add_argument(
+        "--watch-s",
+        type=float,
+        default=3.0,
+        metavar="S",
+        help="watch input devices whose role is unclear this long, to tell a scanner (a whole "
+        "code in well under 100 ms) from a keypad or keyboard: scan a code and press keypad "
+        "keys meanwhile; 0: do not watch (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--sys-dir", default="/sys", metavar="DIR", help="sysfs root (default: %(default)s)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +48,11 @@ def run(args: argparse.Namespace) -> int:
 
     # The findings say what went wrong; the client's own log lines would only repeat it.
     logging.getLogger("kioskd").addHandler(logging.NullHandler())
-    findings = asyncio.run(run_checks(args.config, input_dir=args.input_dir))
+    findings = asyncio.run(
+        run_checks(
+            args.config, input_dir=args.input_dir, watch_s=args.watch_s, sys_dir=args.sys_dir
+        )
+    )
     if args.json:
         print(json.dumps([f.to_json() for f in findings], indent=2, sort_keys=False))
     else:

@@ -1,7 +1,9 @@
 """`kioskd print-test`: print a test slip (accents, Code128, QR, rulers) and optionally a PNG.
 
 Goes through the same worker as the daemon, so it waits while paper is out or the cover is
-open, up to ``--wait`` seconds.
+open, up to ``--wait`` seconds. The slip and the output name the printer profile and the code
+page it chose (``--profile``, as ``printer.profile``), so a technician can compare profiles
+until the accents print right; ``--list`` names the profiles of python-escpos's database.
 """
 
 from __future__ import annotations
@@ -14,7 +16,19 @@ HELP = "print a test slip (accents, barcode, QR) on a printer and/or as a PNG pr
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--printer", metavar="URI", help="printer URI (see printer-status)")
     parser.add_argument("--paper", type=int, choices=(58, 80), default=80, help="paper width mm")
-    parser.add_argument("--codepage", default="cp858", help="cp858 (default) or cp850")
+    parser.add_argument(
+        "--profile",
+        default="default",
+        help="python-escpos printer profile, as printer.profile (default: default)",
+    )
+    parser.add_argument(
+        "--codepage",
+        default=None,
+        help="override the profile's code page (e.g. cp850); must be in the profile's table",
+    )
+    parser.add_argument(
+        "--list", action="store_true", help="list the printer profiles and their code pages"
+    )
     parser.add_argument("--png", metavar="PATH", help="also write a PNG preview here")
     parser.add_argument("--timeout", type=float, default=5.0, help="open/write timeout (s)")
     parser.add_argument(
@@ -25,22 +39,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def test_receipt(paper_mm: int):
-    """The test slip: every block type, Spanish accents, both rulers."""
-    from kioskd.printer.layout import columns_for
+def test_receipt(paper_mm: int, profile_line: str = ""):
+    """The test slip: every block type, Spanish accents, both rulers, the profile used."""
+    from kioskd.printer.layout import LINE_DOTS, columns_for
     from kioskd.receipt import QR, Barcode, Feed, Receipt, Row, Rule, Text, Title
 
     cols = columns_for(paper_mm)
     ruler = "".join(str(i % 10) for i in range(1, cols + 1))
+    ten_lines_mm = f"{LINE_DOTS * 10 / 8:.1f}".replace(".", ",")
     return Receipt(
         "test",
         (
             Title("PRUEBA"),
+            *((Text(profile_line),) if profile_line else ()),
             Text("LOTERÍA DEL ZÚLIA", align="center", bold=True),
             Text("ZODÍACO · ¿Año? ¡Sí! ñÑ áéíóú ÁÉÍÓÚ ü €", align="center"),
             Rule("="),
             Text(ruler),
             Text(f"{cols} columnas / {paper_mm} mm"),
+            Text(f"10 lineas = {ten_lines_mm} mm"),
             Row("Total", "Bs. 1.234,00", bold=True),
             Text("DOBLE", double=True, align="center"),
             Rule(),
@@ -51,17 +68,61 @@ def test_receipt(paper_mm: int):
     )
 
 
+def list_profiles() -> None:
+    from kioskd.printer.profiles import load_profile, profile_names
+
+    for name in profile_names():
+        try:
+            print(f"{name}: {load_profile(name).describe()}")
+        except ValueError as exc:
+            print(f"{name}: not usable ({exc})")
+
+
+def profile_warnings(profile, paper_mm: int) -> list[str]:
+    """What the profile says that does not match kioskd's 203 dpi layout for this paper."""
+    from kioskd.printer.layout import PRINT_DOTS
+
+    out = []
+    if profile.dpi is not None and profile.dpi != 203:
+        out.append(
+            f"profile {profile.name} is {profile.dpi} dpi; kioskd lays slips out for 203 dpi"
+            " (8 dots/mm): the paper will not match the preview"
+        )
+    if profile.width_dots is not None and profile.width_dots < PRINT_DOTS[paper_mm]:
+        out.append(
+            f"profile {profile.name} prints {profile.width_dots} dots wide; {paper_mm} mm"
+            f" slips need {PRINT_DOTS[paper_mm]}: use --paper 58 or another profile"
+        )
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    receipt = test_receipt(args.paper)
+    if args.list:
+        list_profiles()
+        return 0
+    from kioskd.printer.profiles import load_profile
+
+    try:
+        profile = load_profile(args.profile, args.codepage)
+    except ValueError as exc:
+        print(f"kioskd print-test: {exc}")
+        return 2
+    receipt = test_receipt(args.paper, f"{profile.name}: {profile.codepage.name}")
     if not args.printer and not args.png:
         print("kioskd print-test: give --printer URI and/or --png PATH")
         return 2
+    print(profile.describe())
+    for warning in profile_warnings(profile, args.paper):
+        print(f"warning: {warning}")
     if args.png:
         from kioskd.printer import render_png
 
-        print(f"preview: {render_png(receipt, args.paper, args.png, codepage=args.codepage)}")
+        path = render_png(
+            receipt, args.paper, args.png, profile=args.profile, codepage=args.codepage
+        )
+        print(f"preview: {path}")
     if not args.printer:
         return 0
 
@@ -72,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
             args.printer,
             timeout_s=args.timeout,
             paper_mm=args.paper,
+            profile=args.profile,
             codepage=args.codepage,
             idle_poll_s=None,
         )

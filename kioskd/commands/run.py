@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from kioskd.commands import add_config_argument, add_input_dir_argument
+
 HELP = "run the kiosk daemon (foreground; under systemd as Type=notify)"
-DEFAULT_CONFIG = "/etc/kioskd/kioskd.toml"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        default=DEFAULT_CONFIG,
-        help=f"main config file; drop-ins from CONFIG.d/*.toml (default {DEFAULT_CONFIG})",
-    )
-    parser.add_argument(
-        "--input-dir",
-        default="/dev/input",
-        help="where input device nodes live (default /dev/input; tests use a fake tree)",
-    )
+    add_config_argument(parser)
+    add_input_dir_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

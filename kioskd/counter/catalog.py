@@ -70,7 +70,7 @@ class Rejection:
     index: int | None = None
     # The numbers behind `detail`, so slips can say it in their own language
     # (`kioskd.counter.i18n.rejection_detail`); `detail` itself is English, for logs.
-    facts: Mapping[str, Any] = field(default_factory=dict)
+    facts: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -332,6 +332,18 @@ def max_wagers(catalog: Catalog, draft: Sequence[DraftWager]) -> int | None:
     return min(limits) if limits else None
 
 
+def check_count(catalog: Catalog, draft: Sequence[DraftWager]) -> Rejection | None:
+    """A Rejection when the draft holds more wagers than one of its products allows a ticket."""
+    limit = max_wagers(catalog, draft)
+    if limit is not None and len(draft) > limit:
+        return Rejection(
+            TOO_MANY_WAGERS,
+            f"{len(draft)} wagers, at most {limit} per ticket",
+            facts={"count": len(draft), "limit": limit},
+        )
+    return None
+
+
 def validate(
     catalog: Catalog | None, draft: Sequence[DraftWager], now: float
 ) -> list[WagerRequest] | Rejection:
@@ -346,11 +358,4 @@ def validate(
         if isinstance(result, Rejection):
             return result
         requests.append(result)
-    limit = max_wagers(catalog, draft)
-    if limit is not None and len(draft) > limit:
-        return Rejection(
-            TOO_MANY_WAGERS,
-            f"{len(draft)} wagers, at most {limit} per ticket",
-            facts={"count": len(draft), "limit": limit},
-        )
-    return requests
+    return check_count(catalog, draft) or requests

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
 from kioskd.banklot.days import zone
 
@@ -43,6 +42,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "El pago se confirmará al volver la conexión.",
         "The payment will be confirmed when the connection returns.",
     ),
+    "pending_sale": ("VENTA PENDIENTE", "SALE PENDING"),
+    "pending_sale_warning": ("PENDIENTE — GUARDE ESTE COMPROBANTE", "PENDING — KEEP THIS SLIP"),
+    "pending_sale_note": (
+        "Su ticket se imprimirá al confirmarse la venta; si no se confirma, un comprobante NO "
+        "VENDIDO.",
+        "Your ticket prints when the sale is confirmed; if it is not, a NOT SOLD slip prints.",
+    ),
+    "reference": ("Referencia", "Reference"),
+    "delivered_late": ("ENTREGADO TARDE — VENTA CONFIRMADA", "DELIVERED LATE — SALE CONFIRMED"),
+    "not_sold": ("NO VENDIDO", "NOT SOLD"),
     "not_winner": ("TICKET NO PREMIADO", "NOT A WINNER"),
     "cancel": ("ANULACIÓN", "CANCELLATION"),
     "canceled": ("Ticket anulado", "Ticket cancelled"),
@@ -191,7 +200,7 @@ def catalog_failure(why: str, lang: str) -> str:
     return pair[0 if lang == "es" else 1]
 
 
-def rejection_detail(reason: str, facts: Mapping[str, Any], lang: str) -> str | None:
+def rejection_detail(reason: str, facts: Mapping[str, object], lang: str) -> str | None:
     """A refusal's detail in `lang` (None when there is no template or a fact is missing)."""
     pair = REJECTION_DETAILS.get(reason)
     if pair is None:

@@ -66,11 +66,10 @@ from kioskd.counter import slips
 from kioskd.counter.catalog import (
     CATALOG_FAILED,
     CATALOG_NOT_LOADED,
-    TOO_MANY_WAGERS,
     Catalog,
     Rejection,
+    check_count,
     check_wager,
-    max_wagers,
     validate,
 )
 from kioskd.counter.grammar import DraftWager, GrammarError, parse_wager
@@ -81,7 +80,7 @@ from kioskd.counter.i18n import (
     check_lang,
     rejection_detail,
 )
-from kioskd.counter.keymap import DIGITS, Keymap
+from kioskd.counter.keymap import ACTIONS, DIGITS, Keymap
 from kioskd.counter.scan import (
     DEFAULT_PATTERN,
     BadScan,
@@ -380,20 +379,7 @@ class State(enum.Enum):
 
 
 # Input tokens: keymap actions with digits folded into "digit", plus what a scan turned out to be.
-TOKENS = (
-    "digit",
-    "dot",
-    "sell",
-    "cancel",
-    "repeat",
-    "function",
-    "enter",
-    "backspace",
-    "escape",
-    "scan_ticket",
-    "scan_slip",
-    "scan_bad",
-)
+TOKENS = ("digit", *(a for a in ACTIONS if a not in DIGITS), "scan_ticket", "scan_slip", "scan_bad")
 
 # Longest entry per state (digits beyond are refused with a reject).
 MAX_DIGITS = {
@@ -821,14 +807,7 @@ class CounterSession:
         result = check_wager(self.catalog, draft[-1], self._now, len(draft) - 1)
         if isinstance(result, Rejection):
             return result
-        limit = max_wagers(self.catalog, draft)
-        if limit is not None and len(draft) > limit:
-            return Rejection(
-                TOO_MANY_WAGERS,
-                f"{len(draft)} wagers, at most {limit} per ticket",
-                facts={"count": len(draft), "limit": limit},
-            )
-        return None
+        return check_count(self.catalog, draft)
 
     def _h_line_char(self, char: str) -> list[Action]:
         if len(self._line) >= MAX_LINE:

@@ -171,10 +171,17 @@ def _copy_label(ctx: SlipContext, copy: bool) -> str | None:
 # ---------------------------------------------------------------------------- ticket
 
 
-def ticket_slip(ctx: SlipContext, ticket: Ticket, *, copy: bool = False) -> Receipt:
-    """The sold ticket: wagers grouped by draw, total, number, PIN, local date/time, barcode."""
+def ticket_slip(
+    ctx: SlipContext, ticket: Ticket, *, copy: bool = False, late_reference: int | None = None
+) -> Receipt:
+    """The sold ticket: wagers grouped by draw, total, number, PIN, local date/time, barcode.
+    `late_reference`: the sale was in doubt (a PENDING slip may carry this reference); the
+    ticket says it was delivered late."""
     lang = ctx.lang
     blocks = _head(ctx, t("ticket", lang))
+    if late_reference is not None:
+        blocks.append(Text(t("delivered_late", lang), align="center", bold=True))
+        blocks.append(Row(t("reference", lang), f"{late_reference:06d}"))
     if ticket.entity_name and ticket.entity_name != ctx.agency:
         blocks.append(Text(f"{t('agency', lang)}: {ticket.entity_name}", align="center"))
     blocks.append(Rule())
@@ -231,6 +238,25 @@ def pending_slip(ctx: SlipContext, ticket_number: int, now: float) -> Receipt:
     return Receipt("pending", tuple(blocks + _tail(ctx, now)))
 
 
+# A sale not confirmed this long after it went in doubt (or was queued) gets a PENDING slip.
+PENDING_AFTER_S = 2.0
+
+
+def pending_sale_slip(ctx: SlipContext, reference: int, amount: float, now: float) -> Receipt:
+    """A sale still in doubt after a couple of seconds: the customer keeps this slip. The ticket
+    prints when the sale is proven done (marked as delivered late, with this reference), or a
+    NOT SOLD slip with the same reference when it is proven not applied and no longer valid."""
+    lang = ctx.lang
+    blocks = _head(ctx, t("pending_sale", lang))
+    blocks += [
+        Text(t("pending_sale_warning", lang), align="center", bold=True, double=True),
+        Row(t("reference", lang), f"{reference:06d}"),
+        Row(t("total", lang), ctx.money(amount)),
+        Text(t("pending_sale_note", lang), align="center"),
+    ]
+    return Receipt("pending", tuple(blocks + _tail(ctx, now)))
+
+
 def not_winner_slip(ctx: SlipContext, ticket_number: int, now: float) -> Receipt:
     blocks = _head(ctx, t("not_winner", ctx.lang))
     blocks.append(Row(t("ticket_no", ctx.lang), f"{ticket_number:08d}"))
@@ -261,10 +287,17 @@ def expired_slip(
     *,
     ticket_number: int | None = None,
     amount: float | None = None,
+    reference: int | None = None,
 ) -> Receipt:
-    """An operation that expired unsent: `what` is ``sale``, ``pay`` or ``cancel``."""
+    """An operation that did not happen (expired unsent, or proven not applied and no longer
+    valid): `what` is ``sale``, ``pay`` or ``cancel``. A sale says NOT SOLD in large letters;
+    `reference` matches the PENDING slip the customer may hold."""
     lang = ctx.lang
     blocks = _head(ctx, t(EXPIRED_TITLES[what], lang))
+    if what == "sale":
+        blocks.append(Text(t("not_sold", lang), align="center", bold=True, double=True))
+    if reference is not None:
+        blocks.append(Row(t("reference", lang), f"{reference:06d}"))
     if ticket_number is not None:
         blocks.append(Row(t("ticket_no", lang), f"{ticket_number:08d}"))
     if amount is not None:

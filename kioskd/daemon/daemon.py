@@ -168,6 +168,7 @@ class Daemon:
         )
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[object]] = set()
+        self._pending_slips: set[int] = set()  # sales whose PENDING slip is due or printed
         self._catalog: Catalog | None = None
         self._last_status = ""
         self._started_cfg = holder.current
@@ -295,20 +296,10 @@ class Daemon:
         self.identity = identity.confirm(self.journal, self.cfg.journal.path, ident, now)
 
     def _policy(self) -> Policy:
-        from kioskd.outbox.policy import Policy
+        from kioskd.config import outbox_policy
 
-        o, r = self.cfg.offline, self.cfg.reconcile
         tz = self._catalog.time_zone if self._catalog is not None else DEFAULT_TIME_ZONE
-        return Policy(
-            create_max_age_s=o.create_max_age_s,
-            pay_max_age_s=o.pay_max_age_s,
-            max_queued=o.max_queued,
-            max_queued_amount=o.max_queued_amount,
-            quiet_period_s=r.quiet_period_s,
-            not_applied_probes=r.probes,
-            probe_interval_s=r.probe_interval_s,
-            time_zone=tz,
-        )
+        return outbox_policy(self.cfg, time_zone=tz)
 
     def _client(self, password: str) -> BanklotClient:
         from kioskd.banklot.client import BanklotClient
@@ -515,9 +506,33 @@ class Daemon:
         if kind == "rejected" and type(outcome.error).__name__ == "EventsClosed":
             # Our catalog thought the draw was open: refresh it now, not at the next period.
             self._spawn(self.refresh_catalog(), "catalog-refresh")
+        if kind in ("in_doubt", "queued") and outcome.op_kind == "create" and outcome.op_id:
+            self._spawn(self._pending_sale_slip(outcome.op_id), "pending-slip")
         self.executor.on_outcome(outcome)
         self.spooler.wake()
         self.metrics.observe_outcome(outcome)
+
+    async def _pending_sale_slip(self, op_id: int) -> None:
+        """A sale still not confirmed a couple of seconds after it went in doubt (or was
+        queued) prints a PENDING slip with its reference, once: the customer keeps it until the
+        ticket (marked as delivered late) or a NOT SOLD slip prints. Selling goes on meanwhile."""
+        from kioskd.counter.slips import PENDING_AFTER_S, pending_sale_slip
+
+        if op_id in self._pending_slips:
+            return
+        self._pending_slips.add(op_id)
+        await self.clock.sleep(PENDING_AFTER_S)
+        from kioskd.journal.store import JournalError
+
+        try:
+            op = self.journal.get(op_id)
+        except (KeyError, JournalError):
+            return
+        if op.state in states.TERMINAL:
+            return  # decided in time: the ticket (or the NOT SOLD slip) says it all
+        self.spooler.submit(pending_sale_slip(self._slip_context(), op.id, op.amount,
+                                              self.clock.now()))  # fmt: skip
+        log.info("sale %s pending: PENDING slip printed", op_id, extra={"OP_ID": op_id})
 
     def _on_signal(self, signal_name: str) -> None:
         self.health.outbox = signal_name
@@ -846,6 +861,7 @@ class Daemon:
             c.printer.uri,
             timeout_s=c.printer.timeout_s,
             paper_mm=c.printer.paper_mm,
+            profile=c.printer.profile,
             on_change=self._on_printer,
         )
 
@@ -902,6 +918,7 @@ class Daemon:
             self.clock,
             self._slip_context,
             paper_mm=c.printer.paper_mm,
+            profile=c.printer.profile,
             preview_dir=c.printer.preview_dir,
         )
         await self.outbox.recover()

@@ -59,6 +59,7 @@ LIVE: dict[str, str] = {
     "printer.paper_mm": PRINTER,
     "printer.timeout_s": PRINTER,
     "printer.preview_dir": PRINTER,
+    "printer.profile": PRINTER,
     "leds.backend": LIGHTS,
     "leds.pin_factory": LIGHTS,
     "leds.green": LIGHTS,

@@ -27,7 +27,7 @@ from kioskd.banklot.models import Ticket
 from kioskd.clock import Clock
 from kioskd.counter import slips
 from kioskd.journal.json_columns import Result
-from kioskd.journal.store import Journal, JournalError, PrintJob
+from kioskd.journal.store import Journal, JournalError, Operation, PrintJob
 from kioskd.receipt import Receipt
 
 if TYPE_CHECKING:
@@ -44,7 +44,8 @@ def receipt_for_job(job: PrintJob, journal: Journal, ctx: slips.SlipContext) -> 
     when = float(op.updated_at if op is not None else job.created_at)
     if job.kind == "ticket" and op is not None:
         ticket = Ticket.from_json({**result, "pin_number": op.pin_number})
-        return slips.ticket_slip(ctx, ticket, copy=job.reprint)
+        late = op.id if _delivered_late(journal, op) else None
+        return slips.ticket_slip(ctx, ticket, copy=job.reprint, late_reference=late)
     if job.kind == "payout":
         prize = float(result.get("prize") or 0)
         paid_at = float(result.get("paid_at") or when)
@@ -61,12 +62,20 @@ def receipt_for_job(job: PrintJob, journal: Journal, ctx: slips.SlipContext) -> 
             when,
             ticket_number=number or None,
             amount=op.amount if op is not None and what == "sale" else None,
+            reference=op.id if op is not None else None,
         )
     else:
         raise ValueError(f"print job {job.id}: unknown kind {job.kind!r}")
     if job.reprint:
         receipt = dataclasses.replace(receipt, copy=True)
     return receipt
+
+
+def _delivered_late(journal: Journal, op: Operation) -> bool:
+    """Was the sale in doubt (or queued) long enough for a PENDING slip to be printed?"""
+    if op.updated_at - op.created_at < slips.PENDING_AFTER_S:
+        return False
+    return any(h.to_state in ("in_doubt", "queued") for h in journal.history(op.id))
 
 
 def _sale_amount(journal: Journal, ticket_number: int) -> float | None:
@@ -88,6 +97,7 @@ class Spooler:
         slip_context: Callable[[], slips.SlipContext],
         *,
         paper_mm: int = 80,
+        profile: str = "default",
         preview_dir: str | None = None,
         on_printed: Callable[[Receipt], None] | None = None,
     ) -> None:
@@ -96,6 +106,7 @@ class Spooler:
         self.clock = clock
         self.slip_context = slip_context
         self.paper_mm = paper_mm
+        self.profile = profile  # the preview reduces text to the printer's code page too
         self.preview_dir = Path(preview_dir) if preview_dir else None
         self.on_printed = on_printed
         self.printed = 0
@@ -122,6 +133,7 @@ class Spooler:
             return
         old, (self.printer, cfg) = self.printer, nxt
         self.paper_mm = cfg.paper_mm
+        self.profile = getattr(cfg, "profile", self.profile)
         self.preview_dir = Path(cfg.preview_dir) if cfg.preview_dir else None
         try:
             await old.close()
@@ -203,7 +215,9 @@ class Spooler:
             try:
                 from kioskd.printer import render_png
 
-                await asyncio.to_thread(render_png, receipt, self.paper_mm, path)
+                await asyncio.to_thread(
+                    render_png, receipt, self.paper_mm, path, profile=self.profile
+                )
             except Exception:
                 log.exception("preview of slip %s failed", receipt.kind)
         if self.on_printed is not None:

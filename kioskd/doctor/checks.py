@@ -33,7 +33,16 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    # Imported lazily at run time: `kioskd doctor` starts fast and works with parts missing.
+    import httpx
+
+    from kioskd.config import Config, ConfigError
+    from kioskd.input.devices import DeviceInfo, InputNode, NodeOpener, Selector
+    from kioskd.input.roles import Rhythm, Verdict
+    from kioskd.printer.status import PrinterStatus
 
 OK = "OK"
 WARN = "WARN"
@@ -104,7 +113,7 @@ def _mib(n: float) -> str:
 # ================================================================================ config
 
 
-def check_config(path: str | os.PathLike[str]) -> tuple[Any, list[Finding]]:
+def check_config(path: str | os.PathLike[str]) -> tuple[Config | None, list[Finding]]:
     """(Config or None, findings): every config error as `file:line: dotted.key: message`."""
     from kioskd.config import ConfigInvalid, load_config, summary
 
@@ -125,7 +134,7 @@ def check_config(path: str | os.PathLike[str]) -> tuple[Any, list[Finding]]:
     return cfg, [Finding("config", OK, summary(cfg))]
 
 
-def _config_hint(error: Any) -> str:
+def _config_hint(error: ConfigError) -> str:
     if error.key is None and error.message == "file not found":
         return "give the right file with --config PATH (default /etc/kioskd/kioskd.toml)"
     if error.key is None:
@@ -147,25 +156,42 @@ class InputNodeRow:
     serial: str = ""
     by_id: tuple[str, ...] = ()
     error: str = ""
+    keys: frozenset[int] = frozenset()
 
     @property
     def vendor_product(self) -> str:
         return f"{self.vendor:04x}:{self.product:04x}"
+
+    def info(self) -> DeviceInfo:
+        from kioskd.input.devices import DeviceInfo
+
+        return DeviceInfo(
+            self.path, self.name, self.vendor, self.product, self.serial, self.by_id, self.keys
+        )
 
 
 class AutoOpener:
     """Probes real evdev nodes with python-evdev, and fake ones (a file or FIFO with an evtest
     header in `<node>.info`, as the tests and the demo build them) from their header."""
 
-    def probe(self, path: str) -> Any:
+    def probe(self, path: str) -> DeviceInfo | None:
         from kioskd.input.devices import EvdevOpener, EvtestOpener
 
         if not stat.S_ISCHR(os.stat(path).st_mode) and os.path.exists(path + ".info"):
             return EvtestOpener().probe(path)
         return EvdevOpener().probe(path)
 
+    def open(self, path: str) -> InputNode:
+        from kioskd.input.devices import EvdevOpener, EvtestOpener
 
-def probe_input_nodes(base_dir: str | os.PathLike[str], opener: Any = None) -> list[InputNodeRow]:
+        if not stat.S_ISCHR(os.stat(path).st_mode) and os.path.exists(path + ".info"):
+            return EvtestOpener().open(path)
+        return EvdevOpener().open(path)
+
+
+def probe_input_nodes(
+    base_dir: str | os.PathLike[str], opener: NodeOpener | None = None
+) -> list[InputNodeRow]:
     """Every `eventN` node of `base_dir` with its ids and by-id links (or why it can't be read)."""
     from kioskd.input.devices import event_nodes, stable_links
 
@@ -182,9 +208,101 @@ def probe_input_nodes(base_dir: str | os.PathLike[str], opener: Any = None) -> l
         if info is None:
             continue
         rows.append(
-            InputNodeRow(path, info.name, info.vendor, info.product, info.serial or "", by_id)
+            InputNodeRow(
+                path, info.name, info.vendor, info.product, info.serial or "", by_id, keys=info.keys
+            )
         )
     return rows
+
+
+def watch_rhythms(
+    rows: Sequence[InputNodeRow], seconds: float, opener: NodeOpener | None = None
+) -> dict[str, Rhythm]:
+    """Watch the key devices whose role their ids and keys leave open for `seconds`; return
+    path -> `Rhythm` (nothing to watch, or 0 s: empty)."""
+    from kioskd.input.devices import watch_events
+    from kioskd.input.roles import Rhythm, classify
+
+    unsure = [r.path for r in rows if not r.error and not classify(r.info()).sure]
+    if seconds <= 0 or not unsure:
+        return {}
+    events = watch_events(unsure, opener or AutoOpener(), seconds)
+    return {path: Rhythm.of(evs) for path, evs in events.items()}
+
+
+def observe_usb(sys_dir: str | os.PathLike[str] = "/sys") -> list[tuple[int, int, str]]:
+    """(vendor, product, product name) of every USB device sysfs lists."""
+    found = []
+    for dev in sorted(Path(sys_dir, "bus", "usb", "devices").glob("*")):
+        try:
+            vendor = int((dev / "idVendor").read_text().strip(), 16)
+            product = int((dev / "idProduct").read_text().strip(), 16)
+        except (OSError, ValueError):
+            continue
+        try:
+            name = (dev / "product").read_text().strip()
+        except OSError:
+            name = ""
+        found.append((vendor, product, name))
+    return found
+
+
+def judge_roles(
+    rows: Sequence[InputNodeRow],
+    rhythms: Mapping[str, Rhythm] | None = None,
+    usb: Sequence[tuple[int, int, str]] = (),
+) -> list[Finding]:
+    """Which node is the scanner and which the keypad (by keys, name, vendor id and rhythm),
+    with the config lines to use; scanners left in HID-POS mode, with what to change."""
+    from kioskd.input.roles import HIDPOS_HINT, SCANNER_VENDORS, classify, config_value
+
+    findings: list[Finding] = []
+    found: dict[str, list[tuple[InputNodeRow, Verdict]]] = {"scanner": [], "keypad": []}
+    for row in rows:
+        if row.error:
+            continue
+        verdict = classify(row.info(), (rhythms or {}).get(row.path))
+        why = "; ".join(verdict.reasons)
+        if verdict.role == "hidpos":
+            findings.append(
+                Finding(
+                    "scanner",
+                    WARN,
+                    f"{row.path} {row.vendor_product} {row.name!r} is a scanner in HID-POS mode "
+                    f"({why})",
+                    HIDPOS_HINT,
+                )
+            )
+        elif verdict.role in found:
+            found[verdict.role].append((row, verdict))
+    node_vendors = {r.vendor for r in rows if not r.error}
+    for vendor, product, name in usb:
+        maker = SCANNER_VENDORS.get(vendor)
+        if maker and vendor not in node_vendors:
+            findings.append(
+                Finding(
+                    "scanner",
+                    WARN,
+                    f"USB {vendor:04x}:{product:04x} {name!r} ({maker}) is plugged in but has no "
+                    "input node: a scanner in HID-POS mode",
+                    HIDPOS_HINT,
+                )
+            )
+    for role, hits in found.items():
+        for row, verdict in hits:
+            same = sum(1 for r in rows if r.vendor_product == row.vendor_product)
+            line = f'{role}.device = "{config_value(row.info(), same)}"'
+            certainty = "" if verdict.sure else "probably "
+            findings.append(
+                Finding(
+                    "roles",
+                    OK,
+                    f"{row.path} {row.name!r} is {certainty}the {role} "
+                    f"({'; '.join(verdict.reasons)}): {line}",
+                    data={"role": role, "path": row.path, "config": line, "sure": verdict.sure},
+                )
+            )
+    return findings
 
 
 def _replay_finding(role: str, key: str, path: str) -> Finding:
@@ -226,8 +344,9 @@ def judge_input(
     did not load (nodes are still listed). The replay check stats a path (the only I/O here).
     """
     from kioskd.input.devices import DeviceInfo, Selector
+    from kioskd.input.roles import choose
 
-    selectors: dict[str, Any] = {}
+    selectors: dict[str, Selector] = {}
     findings: list[Finding] = []
     for role, text in (roles or {}).items():
         if text and not text.startswith("replay:"):
@@ -235,6 +354,11 @@ def judge_input(
                 selectors[role] = Selector.parse(text)
             except ValueError as exc:
                 findings.append(Finding(role, FAIL, str(exc), f"fix {role}.device"))
+    auto = {
+        role: {info.path for info in choose(role, [r.info() for r in rows if not r.error])}
+        for role, sel in selectors.items()
+        if sel.kind == "auto"
+    }
 
     matched: dict[str, list[InputNodeRow]] = {role: [] for role in selectors}
     listing: list[Finding] = []
@@ -252,7 +376,11 @@ def judge_input(
             )
             continue
         info = DeviceInfo(row.path, row.name, row.vendor, row.product, row.serial, row.by_id)
-        roles_hit = [role for role, sel in selectors.items() if sel.matches(info)]
+        roles_hit = [
+            role
+            for role, sel in selectors.items()
+            if (row.path in auto[role] if role in auto else sel.matches(info))
+        ]
         for role in roles_hit:
             matched[role].append(row)
         by_id = ", ".join(row.by_id) if row.by_id else "no by-id link"
@@ -300,6 +428,12 @@ def judge_input(
             )
             if text.startswith("/dev/kiosk/"):
                 hint += "; /dev/kiosk/* links come from hardware/ udev rules: install them"
+            if text == "auto":
+                hint = (
+                    f"auto takes a device from a scanner maker or named so (scanner), one with "
+                    f"keypad keys and no letters (keypad), or the only full keyboard (scanner); "
+                    f"set {key} to the line doctor prints under roles"
+                )
             if unreadable:
                 hint += f"; {len(unreadable)} node(s) could not be read: run doctor as root"
             findings.append(Finding(role, FAIL, f"no device matches {text}", hint))
@@ -335,7 +469,7 @@ def judge_input(
 # ================================================================================ printer
 
 
-def judge_printer(uri: str, status: Any) -> Finding:
+def judge_printer(uri: str, status: PrinterStatus) -> Finding:
     """Verdict on a `PrinterStatus`: a known fault FAILs, anything unknown stays a WARN."""
     check = "printer"
     data = status.to_json()
@@ -475,9 +609,9 @@ def judge_api_error(base_url: str, exc: BaseException, step: str) -> Finding:
 
 
 async def observe_api(
-    cfg: Any,
+    cfg: Config,
     *,
-    transport: Any = None,
+    transport: httpx.AsyncBaseTransport | None = None,
     environ: Mapping[str, str] | None = None,
     now: Callable[[], float] = time.time,
 ) -> list[Finding]:
@@ -839,19 +973,24 @@ async def run_checks(
     config_path: str | os.PathLike[str],
     *,
     input_dir: str | os.PathLike[str] = "/dev/input",
-    opener: Any = None,
-    api_transport: Any = None,
+    opener: NodeOpener | None = None,
+    api_transport: httpx.AsyncBaseTransport | None = None,
     environ: Mapping[str, str] | None = None,
     timeout_s: float = CHECK_TIMEOUT_S,
+    watch_s: float = 0.0,
+    sys_dir: str | os.PathLike[str] = "/sys",
 ) -> list[Finding]:
-    """Every check, in a fixed order: config, input, printer, api, clock, disk, journal."""
+    """Every check, in a fixed order: config, input (and roles: nodes whose role is unclear
+    are watched `watch_s` seconds), printer, api, clock, disk, journal."""
     cfg, findings = check_config(config_path)
     input_dir = os.fspath(input_dir)
     roles = None if cfg is None else {"scanner": cfg.scanner.device, "keypad": cfg.keypad.device}
 
     async def inputs() -> list[Finding]:
         rows = await _in_daemon_thread(probe_input_nodes, input_dir, opener)
-        return judge_input(rows, roles, input_dir)
+        rhythms = await _in_daemon_thread(watch_rhythms, rows, watch_s, opener)
+        usb = await _in_daemon_thread(observe_usb, sys_dir)
+        return judge_input(rows, roles, input_dir) + judge_roles(rows, rhythms, usb)
 
     tasks: list[tuple[str, Callable[[], Awaitable[list[Finding]]]]] = [("input", inputs)]
     if cfg is None:

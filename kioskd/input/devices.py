@@ -9,7 +9,8 @@ Rules:
 - `Selector.parse` is the one parser of device strings: ``kioskd check-config`` validates with
   it and the reader selects with it, so a config that passes the check selects at run time.
   Paths are absolute; an ``eventN`` node path is refused (numbers change between boots and
-  replugs); ``""`` means the role is not used.
+  replugs); ``""`` means the role is not used and ``auto`` lets the reader pick the device by
+  what it can send, its name and vendor id (`kioskd.input.roles`).
 - ``replay:PATH`` is not a node: it reads evtest text from a file or FIFO (`kioskd.input.replay`).
 - The base directory (normally ``/dev/input``) is a parameter, so tests run on a fake tree.
 - Opening goes through a `NodeOpener`: `EvdevOpener` opens real nodes with python-evdev;
@@ -25,6 +26,7 @@ import errno
 import fnmatch
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -37,7 +39,7 @@ _USB_ID = re.compile(
 _EVENT_NODE = re.compile(r"^event\d+$")
 DEVICE_FORMS = (
     "a stable absolute path (/dev/input/by-id/..., /dev/kiosk/scanner), vendor:product[:serial] "
-    'in hex, name:PATTERN, replay:/ABSOLUTE/PATH or "" (not used)'
+    'in hex, name:PATTERN, replay:/ABSOLUTE/PATH, "auto" or "" (not used)'
 )
 
 
@@ -51,6 +53,7 @@ class DeviceInfo:
     product: int
     serial: str = ""
     by_id: tuple[str, ...] = ()
+    keys: frozenset[int] = frozenset()  # EV_KEY codes it can send (empty: not known)
 
     @property
     def vendor_product(self) -> str:
@@ -59,7 +62,8 @@ class DeviceInfo:
 
 @dataclass(frozen=True)
 class Selector:
-    """A parsed ``device`` setting: kind is 'path', 'usb', 'name', 'replay' or 'none'."""
+    """A parsed ``device`` setting: kind is 'path', 'usb', 'name', 'replay', 'auto' (value: the
+    role) or 'none'."""
 
     kind: str
     value: str
@@ -73,6 +77,8 @@ class Selector:
         text = text.strip()
         if text == "":
             return cls("none", "")
+        if text == "auto":
+            return cls("auto", "")  # the reader fills in its role (kioskd.input.roles.choose)
         if text.startswith("replay:"):
             path = text[7:]
             if not path.startswith("/"):
@@ -177,7 +183,9 @@ def enumerate_devices(
         if info is not None:
             by_id = links.get(os.path.realpath(path), ())
             found.append(
-                DeviceInfo(info.path, info.name, info.vendor, info.product, info.serial, by_id)
+                DeviceInfo(
+                    info.path, info.name, info.vendor, info.product, info.serial, by_id, info.keys
+                )
             )
     return found
 
@@ -251,8 +259,14 @@ class EvdevOpener:
 
         device = evdev.InputDevice(path)
         try:
+            keys = frozenset(device.capabilities().get(evdev.ecodes.EV_KEY, ()))
             return DeviceInfo(
-                path, device.name, device.info.vendor, device.info.product, device.uniq or ""
+                path,
+                device.name,
+                device.info.vendor,
+                device.info.product,
+                device.uniq or "",
+                keys=keys,
             )
         finally:
             device.close()
@@ -324,7 +338,9 @@ class EvtestOpener:
     def probe(self, path: str) -> DeviceInfo | None:
         text = Path(path + ".info").read_text(encoding="utf-8")
         header = parse_header(text.splitlines())
-        return DeviceInfo(path, header.name or "", header.vendor or 0, header.product or 0)
+        return DeviceInfo(
+            path, header.name or "", header.vendor or 0, header.product or 0, keys=header.keys
+        )
 
     def open(self, path: str) -> InputNode:
         if not os.path.exists(path + ".info"):
@@ -335,6 +351,41 @@ class EvtestOpener:
         return node
 
 
+def watch_events(
+    paths: Iterable[str], opener: NodeOpener, seconds: float
+) -> dict[str, list[InputEvent]]:
+    """Read what `paths` send for `seconds` without grabbing them (`kioskd doctor` tells roles
+    by rhythm). A node that cannot be opened or goes away is left out."""
+    import select
+    import time
+
+    nodes: dict[str, InputNode] = {}
+    for path in paths:
+        try:
+            nodes[path] = opener.open(path)
+        except OSError:
+            continue
+    events: dict[str, list[InputEvent]] = {path: [] for path in nodes}
+    deadline = time.monotonic() + seconds
+    try:
+        while nodes and (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([n.fileno() for n in nodes.values()], [], [], left)
+            for path, node in list(nodes.items()):
+                if node.fileno() not in ready:
+                    continue
+                try:
+                    events[path] += node.read_events()
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    node.close()
+                    del nodes[path]
+    finally:
+        for node in nodes.values():
+            node.close()
+    return events
+
+
 def find_matches(
     selector: Selector,
     base_dir: str | os.PathLike[str],
@@ -343,4 +394,8 @@ def find_matches(
 ) -> list[DeviceInfo]:
     """Nodes that `selector` names, now (nodes that could not be probed go to `not_yet`)."""
     infos = enumerate_devices(base_dir, opener, not_yet)
+    if selector.kind == "auto":
+        from kioskd.input.roles import choose
+
+        return choose(selector.value, infos)
     return [info for info in infos if selector.matches(info)]

@@ -51,6 +51,8 @@ _HEADER_ID = re.compile(
     r"product 0x(?P<product>[0-9a-fA-F]+) version 0x(?P<version>[0-9a-fA-F]+)"
 )
 _HEADER_NAME = re.compile(r'Input device name: "(?P<name>.*)"')
+_HEADER_TYPE = re.compile(r"^\s*Event type (?P<type>\d+)")
+_HEADER_CODE = re.compile(r"^\s*Event code (?P<code>\d+)")
 
 
 class InputEvent(NamedTuple):
@@ -75,6 +77,7 @@ class EvtestHeader:
     vendor: int | None = None
     product: int | None = None
     version: int | None = None
+    keys: frozenset[int] = frozenset()  # EV_KEY codes listed under "Supported events"
 
 
 def parse_line(line: str, lineno: int = 0) -> InputEvent | None:
@@ -104,8 +107,11 @@ def parse_lines(lines: Iterable[str]) -> Iterator[InputEvent]:
 
 
 def parse_header(lines: Iterable[str]) -> EvtestHeader:
-    """Read the device name and ids from the header (stops at the first event line)."""
+    """Read the device name, ids and key capabilities from the header (stops at the first
+    event line)."""
     fields: dict[str, object] = {}
+    keys: set[int] = set()
+    section = -1  # the "Event type N" block the header is in
     for line in lines:
         if line.startswith("Event: time"):
             break
@@ -114,6 +120,13 @@ def parse_header(lines: Iterable[str]) -> EvtestHeader:
                 fields[key] = int(m[key], 16)
         elif m := _HEADER_NAME.search(line):
             fields["name"] = m["name"]
+        elif m := _HEADER_TYPE.match(line):
+            section = int(m["type"])
+        elif (m := _HEADER_CODE.match(line)) and section == EV_KEY:
+            keys.add(int(m["code"]))
+        elif not line.startswith(" "):
+            section = -1
+    fields["keys"] = frozenset(keys)
     return EvtestHeader(**fields)  # type: ignore[arg-type]
 
 
@@ -153,7 +166,10 @@ def format_header(header: EvtestHeader) -> str:
         "Supported events:\n"
         "  Event type 0 (EV_SYN)\n"
         "  Event type 1 (EV_KEY)\n"
-        "Properties:\n"
+        + "".join(
+            f"    Event code {code} ({_code_name(EV_KEY, code)})\n" for code in sorted(header.keys)
+        )
+        + "Properties:\n"
         "Testing ... (interrupt to exit)\n"
     )
 

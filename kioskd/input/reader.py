@@ -135,6 +135,8 @@ class InputSource:
     ) -> None:
         self.config = config
         self.selector = Selector.parse(config.device)
+        if self.selector.kind == "auto":
+            self.selector = Selector("auto", config.role)
         self.layout = Layout(config.layout, config.variant)  # an unknown layout fails here
         self.label = config.label or config.role
         self.base_dir = os.fspath(base_dir)
@@ -310,6 +312,18 @@ class InputSource:
                     not_yet.append(info.path)
                     log.debug("input %s %s: not yet (%s)", self.label, info.path, exc.strerror)
                     continue
+                if self.selector.kind == "auto":
+                    from kioskd.input.roles import classify
+
+                    log.info(
+                        "input %s: auto chose %s %s %r (%s)",
+                        self.label,
+                        info.path,
+                        info.vendor_product,
+                        info.name,
+                        "; ".join(classify(info).reasons),
+                        extra={"DEVICE_ROLE": self.config.role},
+                    )
                 self._attach(info.path, self._device_id(info), node)
             if self._nodes:
                 self._set_state(self.config.device, OPEN)

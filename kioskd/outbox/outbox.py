@@ -1,22 +1,31 @@
 """The outbox: sends journaled money operations exactly once, and reconciles the doubtful.
 
 Rules:
-- Durable before the first byte: an operation is committed in state `sending` (with the
-  `/user/ticket/last` watermark for a create) before the request is written. After a crash
-  `recover()` turns `sending` into `in_doubt`, never back into `queued`.
+- Durable before the first byte: an operation is committed in state `sending` before the
+  request is written. After a crash `recover()` turns `sending` into `in_doubt`, never back
+  into `queued`.
 - Outcome classes come from the client's error taxonomy: NotSent / AuthFailed -> queued again
   (with backoff); Rejected -> rejected; InDoubt (and anything unexpected) -> in_doubt. An
   in-doubt operation is never resent before reconciliation proved it was not applied.
-- Creates are single-flight per account: no create is sent while another create is in doubt or
-  reconciling. Within a kind, operations go in journal order.
+- Holds, not single-flight: a create is held back only while another create with the same
+  fingerprint (wagers multiset + total) is in the air; a pay or cancel only while another of
+  the same kind on the same ticket is. Everything else is sent at once, in journal order
+  (`reconcile.py` says why this keeps every doubt decidable).
+- Decide as soon as the evidence allows: an ambiguous outcome is probed at once; "applied" on
+  the first probe that proves it; "not applied" at once when the API answered with its own
+  error envelope (the request is over), after the quiet period otherwise.
 - All time comes from the `Clock`; randomness (jitter) from a seeded RNG. `step()` does one
   unit of work and returns whether it did anything, so tests and the chaos campaign drive the
   outbox deterministically; `run()` loops over `step()` for the daemon.
+- In `run()` (the daemon) a send is a task of its own, up to `MAX_IN_FLIGHT` at once: a request
+  hanging until its read timeout never holds up the next sale. The holds are what make this
+  safe: operations in the air at the same time can always be told apart.
 - Outcomes (done, rejected, expired, in_doubt, conflict, alarm) go to `on_outcome`; the light
   state (online, offline, in_doubt, attention) to `on_signal`. PINs never appear in either's
   text, in history details or in errors.
-- Happy path cost: when the outbox is idle and online, a new operation is born `sending`, so a
-  sale costs three commits: intent, outcome with its print job, printed.
+- Happy path cost: when nothing holds it and the outbox is online, a new operation is born
+  `sending`, so a sale costs three commits (intent, outcome with its print job, printed) and
+  one round trip (`/create`: no watermark read; reconciliation lists the send window instead).
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ from kioskd.banklot.days import local_date, utc_iso
 from kioskd.banklot.models import CancelResult, PayResult, Ticket, WagerJson, WagerRequest
 from kioskd.clock import Clock
 from kioskd.journal import states
-from kioskd.journal.json_columns import Payload, PrintJobPayload, Result, Watermark
+from kioskd.journal.json_columns import Payload, PrintJobPayload, Result
 from kioskd.journal.store import CANCEL, CREATE, PAY, Journal, JournalError, Operation, digest
 from kioskd.outbox import reconcile
 from kioskd.outbox.policy import Policy
@@ -49,6 +58,11 @@ PRINT_TICKET = "ticket"
 PRINT_PAYOUT = "payout"
 PRINT_CANCEL = "cancel"
 PRINT_NOT_DONE = "not_done"
+# An operation born `sending` and still not sent after this long is re-queued first, so that
+# its send time (which frames the send window of reconciliation) is the real one.
+READY_STALE_S = 5.0
+# Sends in the air at once in `run()` (each its own task); more wait for one to finish.
+MAX_IN_FLIGHT = 4
 PRINT_FOR_DONE = {CREATE: PRINT_TICKET, PAY: PRINT_PAYOUT, CANCEL: PRINT_CANCEL}
 
 
@@ -76,7 +90,7 @@ class Outcome:
     error: BaseException | None = field(default=None, repr=False)
 
 
-def _wagers_json(wagers: Sequence[Any]) -> list[WagerJson]:
+def _wagers_json(wagers: Sequence[WagerRequest | WagerJson]) -> list[WagerJson]:
     out = []
     for w in wagers:
         if isinstance(w, dict):
@@ -125,7 +139,7 @@ class Outbox:
         journal: Journal,
         client: BanklotApi,
         clock: Clock,
-        policy: Policy | None = None,
+        policy: Policy,
         *,
         on_outcome: Callable[[Outcome], None] | None = None,
         on_signal: Callable[[str], None] | None = None,
@@ -135,7 +149,7 @@ class Outbox:
         self.journal = journal
         self.client = client
         self.clock = clock
-        self.policy = policy or Policy()
+        self.policy = policy
         self.on_outcome = on_outcome
         self.on_signal = on_signal
         self.rng = rng or random.Random(0)
@@ -150,6 +164,8 @@ class Outbox:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._stopping = False
+        self.concurrent = False  # set by `run()`: sends become tasks
+        self.in_flight: dict[int, asyncio.Task[None]] = {}
 
     # ----------------------------------------------------------------- signals and outcomes
 
@@ -220,7 +236,8 @@ class Outbox:
             raise JournalUnwritable(
                 f"journal needs attention: {self.journal.attention}", self.journal.attention
             )
-        queued = self.journal.operations((states.QUEUED,))
+        # Born `sending` counts too: it becomes queued if the network is down.
+        queued = self.journal.operations((states.QUEUED, states.SENDING))
         if len(queued) >= self.policy.max_queued:
             raise OutboxRefused(f"queue full ({len(queued)} operations waiting)")
         total = sum(op.amount for op in queued) + amount
@@ -229,12 +246,35 @@ class Outbox:
                 f"queued amount would reach {total}, cap is {self.policy.max_queued_amount}"
             )
 
-    def _lane_free(self, kind: str, ticket_number: int | None = None) -> bool:
-        if self._ready or self._failures or self.journal.operations((states.QUEUED,)):
+    def _lane_free(self, kind: str, payload: Payload, amount: int,
+                   ticket_number: int | None) -> bool:  # fmt: skip
+        """May a new operation be sent at once (born `sending`)? Not while offline, not while
+        a due, unheld operation waits before it (journal order), not while it is held."""
+        if self._failures:
             return False
+        now = self.clock.now()
+        for op in self.journal.operations((states.QUEUED,)):
+            if op.next_attempt_at <= now and not self._held(op):
+                return False
         if kind == CREATE:
-            return not self._create_in_doubt()
+            return not self._create_held(reconcile.fingerprint(payload["wagers"], amount), None)
         return not self._ticket_busy(kind, ticket_number, None)
+
+    def _held(self, op: Operation) -> bool:
+        """Must `op` (queued) wait because an operation it could be mistaken for is in the air?"""
+        if op.kind == CREATE:
+            return self._create_held(reconcile.fingerprint(op.payload["wagers"], op.amount), op.id)
+        return self._ticket_busy(op.kind, op.ticket_number, op.id)
+
+    def _create_held(self, fp: reconcile.Fingerprint, exclude: int | None) -> bool:
+        """Is another create with this fingerprint possibly applied but not yet decided? Two of
+        them in the air could not be told apart by any evidence: one at a time per fingerprint."""
+        return any(
+            op.kind == CREATE
+            and op.id != exclude
+            and reconcile.fingerprint(op.payload["wagers"], op.amount) == fp
+            for op in self.journal.operations(states.MAYBE_APPLIED)
+        )
 
     def _ticket_busy(self, kind: str, ticket_number: int | None, exclude: int | None) -> bool:
         """Is another pay (or cancel) of this ticket possibly applied but not yet decided?
@@ -244,35 +284,23 @@ class Outbox:
             for op in self.journal.operations(states.MAYBE_APPLIED)
         )
 
-    def _create_in_doubt(self) -> bool:
-        return any(
-            op.kind == CREATE
-            for op in self.journal.operations((states.SENDING, states.IN_DOUBT, states.RECONCILING))
-            if op.id not in self._ready
-        )
+    def _pending_creates(
+        self, exclude: int | None = None
+    ) -> list[tuple[list[WagerJson], int, float]]:
+        """(wagers, amount, sent_at) of our creates that may be on the server, undecided."""
+        return [
+            (op.payload["wagers"], op.amount, op.sent_at or op.created_at)
+            for op in self.journal.operations(states.MAYBE_APPLIED)
+            if op.kind == CREATE and op.id != exclude
+        ]
 
-    async def _watermark(self) -> Watermark:
-        """The account's newest ticket right now (read before a create is sent)."""
-        try:
-            last = await self.client.last()
-        except errors.TicketNotFound:
-            last = None
-        if last is None:
-            return {"ticket_number": None, "created_at": None}
-        self._check_foreign(last)
-        return {"ticket_number": last.ticket_number, "created_at": last.created_at}
-
-    def _check_foreign(self, last: Ticket) -> None:
-        """Alarm once for a /last ticket that no operation of ours owns or may own."""
-        number = last.ticket_number
-        if number in self._alarmed or number in self._journaled_numbers():
-            return
-        for op in self.journal.operations(states.MAYBE_APPLIED):
-            if op.kind == CREATE and reconcile.is_ours(
-                last, op.payload["wagers"], op.amount, op.sent_at or 0.0, self.policy
-            ):
-                return
-        self._alarm(f"ticket {number} in /last was never journaled by this kiosk", number)
+    def _check_foreign(self, tickets: Sequence[Ticket], journaled: frozenset[int]) -> None:
+        """Alarm once for each ticket that no operation of ours owns or may own."""
+        pending = self._pending_creates()
+        for t in reconcile.foreign(tickets, journaled, pending, self.policy):
+            self._alarm(
+                f"ticket {t.ticket_number} was never journaled by this kiosk", t.ticket_number
+            )
 
     def _alarm(self, text: str, number: int | None) -> None:
         if number is not None:
@@ -304,34 +332,26 @@ class Outbox:
             now = self.clock.now()
             if deadline <= now:
                 raise OutboxRefused(f"{kind} deadline already passed")
-            state, watermark, offline = states.QUEUED, None, ""
-            if self._lane_free(kind, ticket_number):
-                try:
-                    if kind == CREATE:
-                        watermark = await self._watermark()
-                    state = states.SENDING
-                except (errors.NotSent, errors.InDoubt, errors.AuthFailed) as exc:
-                    self._went_offline(self.clock.now())
-                    state, watermark = states.QUEUED, None
-                    offline = type(exc).__name__
+            state = states.QUEUED
+            if self._lane_free(kind, payload, amount, ticket_number):
+                state = states.SENDING
             try:
-                op_id = self._add(kind, payload, amount, deadline, state, watermark,
-                                  pin_number, ticket_number)  # fmt: skip
+                op_id = self._add(kind, payload, amount, deadline, state, pin_number,
+                                  ticket_number)  # fmt: skip
             except JournalError as exc:
                 self._set_signal()
                 raise JournalUnwritable(f"journal needs attention: {exc}", exc) from exc
             if state == states.SENDING:
                 self._ready.append(op_id)
             else:
-                why = f"offline: {offline}" if offline else "waiting for an earlier operation"
+                why = "offline" if self._failures else "waiting for an earlier operation"
                 self._emit_queued(op_id, kind, why)
             self._set_signal()
             self._wake.set()
             return op_id
 
     def _add(self, kind: str, payload: Payload, amount: int, deadline: float, state: str,
-             watermark: Watermark | None, pin_number: int | None,
-             ticket_number: int | None) -> int:  # fmt: skip
+             pin_number: int | None, ticket_number: int | None) -> int:  # fmt: skip
         return self.journal.add(
             kind,
             payload,
@@ -339,7 +359,6 @@ class Outbox:
             deadline=deadline,
             now=self.clock.now(),
             state=state,
-            watermark=watermark,
             pin_number=pin_number,
             ticket_number=ticket_number,
         )
@@ -385,14 +404,11 @@ class Outbox:
         times = []
         if self._ready:
             return self.clock.now()
-        create_blocked = self._create_in_doubt()
         for op in self.journal.operations((states.QUEUED, states.IN_DOUBT)):
             if op.state == states.IN_DOUBT:
                 times.append(op.next_attempt_at)
-            elif (op.kind == CREATE and create_blocked) or (
-                op.kind != CREATE and self._ticket_busy(op.kind, op.ticket_number, op.id)
-            ):
-                times.append(op.deadline)  # waits for the doubtful one; may expire meanwhile
+            elif self._held(op):
+                times.append(op.deadline)  # waits for its look-alike's doubt
             else:
                 times.append(min(op.deadline, max(op.next_attempt_at, self._offline_until)))
         return min(times) if times else None
@@ -418,10 +434,23 @@ class Outbox:
 
     async def _step(self) -> bool:
         now = self.clock.now()
-        if self._ready:
+        may_send = len(self.in_flight) < MAX_IN_FLIGHT
+        if self._ready and may_send:
             op = self.journal.get(self._ready.pop(0))
+            if op.state == states.SENDING and now - (op.sent_at or now) > READY_STALE_S:
+                # Born `sending` but not sent promptly: its recorded send time would no longer
+                # frame the ticket the server creates. Nothing left the machine; it goes through
+                # the queue, whose `send` records the real time.
+                self.journal.transition(
+                    op.id,
+                    states.NOT_SENT,
+                    now=now,
+                    reason=f"not sent within {READY_STALE_S:g} s of its intent",
+                    next_attempt_at=now,
+                )
+                return True
             if op.state == states.SENDING:
-                await self._send(op)
+                await self._dispatch(op)
                 return True
         queued = self.journal.operations((states.QUEUED,))
         for op in queued:
@@ -439,27 +468,38 @@ class Outbox:
             if op.next_attempt_at <= now:
                 await self._reconcile(op)
                 return True
-        if now < self._offline_until:
+        if now < self._offline_until or not may_send:
             return False
-        create_blocked = self._create_in_doubt()
         for op in queued:
-            if op.next_attempt_at > now or (op.kind == CREATE and create_blocked):
+            if op.next_attempt_at > now or self._held(op):
                 continue
-            if op.kind != CREATE and self._ticket_busy(op.kind, op.ticket_number, op.id):
-                continue
-            watermark: Watermark | None = None
-            if op.kind == CREATE:
-                try:
-                    watermark = await self._watermark()
-                except (errors.NotSent, errors.InDoubt, errors.AuthFailed):
-                    self._went_offline(self.clock.now())
-                    return True
-            op = self.journal.transition(
-                op.id, states.SEND, now=self.clock.now(), watermark=watermark
-            )
-            await self._send(op)
+            op = self.journal.transition(op.id, states.SEND, now=self.clock.now())
+            await self._dispatch(op)
             return True
         return False
+
+    async def _dispatch(self, op: Operation) -> None:
+        """Send `op`: inline (`step()` driven by tests and campaigns) or, in `run()`, as a
+        task of its own so that the loop goes on with the next operation at once."""
+        if not self.concurrent:
+            await self._send(op)
+            return
+        task = asyncio.ensure_future(self._send_task(op))
+        self.in_flight[op.id] = task
+
+    async def _send_task(self, op: Operation) -> None:
+        try:
+            await self._send(op)
+        except JournalError as exc:
+            # As in `step()`: stop moving money, say so, lose nothing (`sending` on disk).
+            self._ready.clear()
+            self._emit(Outcome("attention", None, message=str(exc), error=exc))
+        except Exception as exc:  # a bug must be seen; the op stays `sending` (in doubt later)
+            self._emit(Outcome("attention", op.id, op.kind, message=repr(exc), error=exc))
+        finally:
+            self.in_flight.pop(op.id, None)
+            self._set_signal()
+            self._wake.set()
 
     def housekeeping(self) -> None:
         """Retention and a WAL checkpoint (bounded files); run by `run()` periodically."""
@@ -471,7 +511,9 @@ class Outbox:
                 self._set_signal()
 
     async def run(self) -> None:
-        """Work until `stop()`: step while there is work, else sleep until the next due time."""
+        """Work until `stop()`: step while there is work, else sleep until the next due time.
+        Sends run as tasks of their own (see the module rules)."""
+        self.concurrent = True
         next_housekeeping = self.clock.monotonic()
         while not self._stopping:
             if self.clock.monotonic() >= next_housekeeping:
@@ -487,6 +529,18 @@ class Outbox:
             await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
             for task in (sleeper, waker):
                 task.cancel()
+        await self._finish_in_flight()
+
+    async def _finish_in_flight(self, timeout_s: float = 5.0) -> None:
+        """At stop: let sends in the air finish briefly; the rest are cancelled and stay
+        `sending` in the journal, which a restart turns into in doubt (nothing is lost)."""
+        tasks = list(self.in_flight.values())
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def resume(self) -> list[int]:
         """The journal is writable again (the daemon healed it without a restart): what the
@@ -496,7 +550,7 @@ class Outbox:
         async with self._lock:
             now = self.clock.now()
             for op in self.journal.operations((states.SENDING, states.RECONCILING)):
-                if op.id in self._ready:
+                if op.id in self._ready or op.id in self.in_flight:
                     continue
                 self.journal.transition(
                     op.id,
@@ -577,7 +631,7 @@ class Outbox:
                     history_kind="attempt",
                     reason=f"resend answered {type(exc).__name__}: an earlier attempt may "
                     "have been applied",
-                    detail={"error": type(exc).__name__},
+                    detail={"error": type(exc).__name__, "request_over": True},
                     next_attempt_at=now,
                     request_digest=request,
                 )
@@ -596,14 +650,17 @@ class Outbox:
         except Exception as exc:  # InDoubt, BadResponse, or anything the client let through
             self._crash_point("send:answered")
             now = self.clock.now()
+            # The API's own error envelope ends the request at the server; anything else
+            # (timeout, drop, a proxy's page) may still be running there. Probe at once.
+            over = isinstance(exc, errors.ServerError)
             self.journal.transition(
                 op.id,
                 states.AMBIGUOUS,
                 now=now,
                 history_kind="attempt",
                 reason=f"{type(exc).__name__}: {exc}",
-                detail={"error": type(exc).__name__},
-                next_attempt_at=now + self.policy.probe_interval_s,
+                detail={"error": type(exc).__name__, "request_over": over},
+                next_attempt_at=now,
                 request_digest=request,
             )
             self._emit(Outcome("in_doubt", op.id, op.kind, op.ticket_number, str(exc), exc))
@@ -684,19 +741,30 @@ class Outbox:
             self._alarm(decision.alarm, number)
         self._apply(op, decision)
 
+    def _request_over(self, op: Operation) -> bool:
+        """Did the API itself end the request that put `op` in doubt (its error envelope)?
+        Read from the history entry that entered the doubt: a recovery after a crash carries
+        no such mark, so the quiet period applies to it."""
+        for h in reversed(self.journal.history(op.id)):
+            if h.to_state == states.IN_DOUBT and h.from_state != states.RECONCILING:
+                return bool(h.detail.get("request_over"))
+        return False
+
     async def _probe_create(self, op: Operation) -> reconcile.Decision:
         try:
             last = await self.client.last()
         except errors.TicketNotFound:
             last = None
         journaled = self._journaled_numbers(exclude=op.id)
+        if last is not None:
+            self._check_foreign([last], journaled | self._journaled_numbers())
         facts: dict[str, Any] = {
             "wagers": op.payload["wagers"],
             "amount": op.amount,
-            "watermark": op.watermark,
             "sent_at": op.sent_at or op.created_at,
             "deadline": op.deadline,
             "probes": op.probes,
+            "over": self._request_over(op),
             "last": last,
             "journaled": journaled,
             "policy": self.policy,
@@ -704,12 +772,15 @@ class Outbox:
         decision = reconcile.decide_create(now=self.clock.now(), **facts)
         if decision.verdict != reconcile.NEED_WINDOW:
             return decision
-        window = await self._window_tickets(op, journaled)
+        # An account with no ticket at all has nothing of ours either.
+        window = [] if last is None else await self._window_tickets(op, journaled)
         return reconcile.decide_create(now=self.clock.now(), window=window, **facts)
 
     async def _window_tickets(self, op: Operation, journaled: frozenset[int]) -> list[Ticket]:
+        """The unowned tickets of the send window whose total is ours, looked up (the list has
+        no wagers)."""
         start, end = reconcile.send_window(op.sent_at or op.created_at, self.policy)
-        rows = await self.client.tickets((utc_iso(start), utc_iso(end)))
+        rows = await self.client.tickets((utc_iso(start), utc_iso(end)), transaction_type="wager")
         found = []
         for row in rows:
             if row.ticket_number in journaled or row.total != op.amount:
@@ -717,6 +788,7 @@ class Outbox:
             if not start <= row.created_at <= end:
                 continue
             found.append(await self.client.ticket(row.ticket_number, self._date_of(row.created_at)))
+        self._check_foreign(found, journaled | self._journaled_numbers())
         return found
 
     async def _probe_lookup(self, op: Operation) -> reconcile.Decision:
@@ -736,6 +808,7 @@ class Outbox:
             claimed_by_other=claimed,
             sent_at=op.sent_at or op.created_at,
             policy=self.policy,
+            over=self._request_over(op),
         )
 
     def _apply(self, op: Operation, decision: reconcile.Decision) -> None:

@@ -1,6 +1,10 @@
-"""Outbox policies: deadlines, caps, probing and backoff numbers (config `offline.*`).
+"""Outbox policies: deadlines, caps, probing and backoff numbers.
 
 Rules: plain data, no behaviour beyond small pure helpers. Every number has a reason next to it.
+The numbers an operator may set (config `[offline]` and `[reconcile]`) have no default here:
+`kioskd.config.outbox_policy()` builds the policy from the config (its defaults when no file is
+given), so the daemon, the chaos campaign and the benchmarks all run what ships. The reasons for
+those numbers live next to the keys in `config/kioskd.toml`.
 """
 
 from __future__ import annotations
@@ -13,26 +17,26 @@ from kioskd.banklot.days import DEFAULT_TIME_ZONE
 
 @dataclass(frozen=True)
 class Policy:
+    # --- from the config ([offline], [reconcile]); no defaults here: one source of numbers.
     # A queued sale never outlives this age (the customer has left) nor its event's close.
-    create_max_age_s: float = 300.0
+    create_max_age_s: float
     # A queued payment waits this long for the server before the slip says it did not happen.
-    pay_max_age_s: float = 3600.0
+    pay_max_age_s: float
     # Caps on what may wait in the queue (count, and total amount of money).
-    max_queued: int = 20
-    max_queued_amount: int = 100_000
-    # An in-doubt create is "not applied" only after this quiet time since its send *and*
-    # this many probes that saw `/last` unchanged (a late commit must have had time to land).
-    quiet_period_s: float = 60.0
-    not_applied_probes: int = 3
-    probe_interval_s: float = 15.0
+    max_queued: int
+    max_queued_amount: int
+    # After a timeout, a dropped connection or a proxy's error page, "not applied" is concluded
+    # only once this long has passed since the send (the request may still commit on the
+    # server) and `not_applied_probes` probes found nothing. After the API's own error
+    # envelope the request is over: the first probe that finds nothing decides.
+    quiet_period_s: float
+    not_applied_probes: int
+    probe_interval_s: float
+    # --- fixed by the protocol, not by the shop.
     # A ticket is "ours" only if the server's created_at falls in [sent_at - skew,
     # sent_at + send_window_s] (read timeout plus slow commits plus clock skew).
     send_window_s: float = 120.0
     clock_skew_s: float = 30.0
-    # When /last moved to a ticket that is not ours, the ticket list of the send window is read.
-    # False (the issue's rule): ours missing from it -> conflict for a person. True: treat the
-    # list like /last (quiet period + probes, then not applied) for accounts shared by terminals.
-    window_proves_absence: bool = False
     # Offline backoff: exponential from initial to max, with +-jitter fraction (seeded RNG).
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 60.0

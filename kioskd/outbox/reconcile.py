@@ -1,20 +1,53 @@
 """Pure reconciliation decisions for operations whose outcome is in doubt.
 
 Rules:
-- Functions of (operation facts, watermark, probe result, now, policy) returning a `Decision`.
-  No I/O, no clock, no journal: the dispatcher gathers the facts and applies the decision.
-- "Applied" needs positive evidence: a ticket that is newer than the watermark recorded before
-  the send, not journaled for another operation, whose wagers (event, game, wager, amount) and
-  total equal ours and whose `created_at` lies inside the send window.
-- "Not applied" needs patience: `/last` unchanged since the watermark, after the quiet period
-  and after `policy.not_applied_probes` probes. Then the create is requeued if its deadline
-  allows, or expired.
-- Anything else that moved `/last` is not guessed at: the ticket list for the send window is
-  consulted (NEED_WINDOW); if it does not show exactly one ticket of ours -> CONFLICT for a
-  person. A newer ticket that we never journaled raises an alarm (another terminal sells on
-  this account).
-- Pay and cancel are decided by reading the ticket: paid / canceled -> applied; otherwise not
-  applied (resend if still valid: the server's answer to the resend is then definitive).
+- Functions of (operation facts, probe results, now, policy) returning a `Decision`. No I/O, no
+  clock, no journal: the outbox gathers the facts, calls these, and applies the decision.
+- "Applied" needs positive evidence: a ticket that no operation of ours owns, whose wagers
+  (event, game, wager, amount) and total equal ours and whose `created_at` lies inside the send
+  window. "Not applied" needs the absence of such a ticket *and* the certainty that nothing of
+  the request can still commit (`request_over`, or the quiet period and enough probes).
+- Nothing else is guessed at: several candidates -> CONFLICT for a person.
+
+Theory of operation. The API has no idempotency key, so a create is recognised by what it
+carries. Its *fingerprint* is the multiset of (event, game, wager, amount) plus the total. The
+outbox keeps one invariant (the *hold*): two creates with the same fingerprint are never in the
+air at once (sending, in doubt, reconciling or in conflict); every other create is sent at once.
+So, inside one send window, at most one unresolved create of ours can match a given ticket, and
+the tickets of our other creates never match it. A probe of a create reads `/user/ticket/last`;
+when that shows an unowned ticket with our fingerprint in our window, it is ours (one round
+trip). Otherwise the dispatcher lists the send window (`POST /user/ticket/`, `between_created_at`,
+`transaction_type: "wager"`) and looks up every listed ticket that no operation of ours owns and
+whose total is ours (the list has no wagers), and `decide_create` matches them.
+
+Every ambiguity, and how it is decided:
+1. One create in doubt, nothing else in the air: /last or the window list shows our ticket ->
+   applied (number and PIN recovered, printed); shows nothing -> not applied once the request is
+   over (below), then resent while still valid, else a NOT SOLD slip.
+2. Two creates in doubt with different wagers: each is matched only by its own fingerprint; the
+   other's ticket (unowned too, until decided) never matches. Decided independently.
+3. Two creates with the same wagers: the hold keeps the second queued until the first is decided
+   (then the first's ticket is owned, or proven absent). Never two candidates of ours.
+4. One answered, one in doubt: the answered one's ticket is journaled (owned) and excluded.
+5. A foreign terminal selling on this account in the window: a ticket with other wagers is not
+   ours and raises an alarm (the account is shared: a person must know). With the same wagers,
+   nothing the API returns tells it from ours: exactly one candidate is taken as ours, two or
+   more -> CONFLICT for a person.
+6. A late commit: after a timeout, a dropped connection or a proxy's error page the request may
+   still be running at the server, so "not applied" waits for `quiet_period_s` since the send and
+   `not_applied_probes` probes. After the API's own error envelope (HTTP 5xx with
+   `{"status": 5xx, "error": ...}`) the request is over: the first probe that finds nothing
+   decides. "Applied" never waits.
+7. A crash in the middle of any of it: `sending` and `reconciling` found at start-up become
+   `in_doubt` with no "request over" mark (so the quiet period applies); probes only read, so a
+   probe interrupted by a crash is simply made again; a decision is committed with its effect
+   (ticket, print job) in one transaction.
+8. A probe that fails (offline, in doubt, refused): undecided, probed again later.
+9. Pay and cancel: one in the air per ticket and kind (the outbox holds the others); decided by
+   reading the ticket: paid / canceled -> applied, unless another of our operations of the same
+   kind on that ticket is already done (then its status is that one's effect); otherwise not
+   applied once the request is over (as in 6), resent while still valid. Different tickets never
+   wait for each other.
 """
 
 from __future__ import annotations
@@ -22,9 +55,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
-from kioskd.banklot.models import CANCELED, PAID, Ticket
+from kioskd.banklot.models import CANCELED, PAID, Ticket, WagerJson
 from kioskd.outbox.policy import Policy
 
 APPLIED = "applied"
@@ -43,10 +76,26 @@ class Decision:
     alarm: str | None = None  # text of an alarm to raise (never holds a PIN)
 
 
+class WagerFields(Protocol):
+    """What a wager is compared by, on a model (`Wager` of a ticket, `WagerRequest`)."""
+
+    @property
+    def event_id(self) -> int: ...
+    @property
+    def game_id(self) -> int: ...
+    @property
+    def wager(self) -> str: ...
+    @property
+    def amount(self) -> int: ...
+
+
+# A wager as a model, or as the journal's payload keeps it.
+WagerLike = WagerFields | WagerJson
 WagerKey = tuple[int, int, str, int]
+Fingerprint = tuple[tuple[tuple[WagerKey, int], ...], int]
 
 
-def wager_keys(wagers: Iterable[Any]) -> Counter[WagerKey]:
+def wager_keys(wagers: Iterable[WagerLike]) -> Counter[WagerKey]:
     """The multiset of (event_id, game_id, wager, amount) of wagers (models or dicts)."""
     keys: Counter[WagerKey] = Counter()
     for w in wagers:
@@ -57,12 +106,17 @@ def wager_keys(wagers: Iterable[Any]) -> Counter[WagerKey]:
     return keys
 
 
+def fingerprint(wagers: Iterable[WagerLike], amount: int) -> Fingerprint:
+    """What tells a create apart: the multiset of its wagers and its total (hashable)."""
+    return tuple(sorted(wager_keys(wagers).items())), int(amount)
+
+
 def send_window(sent_at: float, policy: Policy) -> tuple[float, float]:
     return sent_at - policy.clock_skew_s, sent_at + policy.send_window_s
 
 
 def is_ours(
-    ticket: Ticket, wagers: Sequence[Any], amount: int, sent_at: float, policy: Policy
+    ticket: Ticket, wagers: Sequence[WagerLike], amount: int, sent_at: float, policy: Policy
 ) -> bool:
     """Does this ticket carry exactly our wagers and total, created inside our send window?"""
     start, end = send_window(sent_at, policy)
@@ -73,87 +127,71 @@ def is_ours(
     )
 
 
-def _newer(ticket: Ticket | None, watermark: Mapping[str, Any] | None) -> bool:
-    if ticket is None:
-        return False
-    if not watermark or watermark.get("ticket_number") is None:
+def request_settled(*, over: bool, sent_at: float, probes: int, now: float, policy: Policy) -> bool:
+    """Can nothing of the request commit any more (ambiguity 6)?"""
+    if over:
         return True
-    if ticket.ticket_number == watermark["ticket_number"]:
-        return False
-    return ticket.created_at >= float(watermark.get("created_at") or 0.0)
-
-
-def _unchanged(last: Ticket | None, watermark: Mapping[str, Any] | None) -> bool:
-    """/last shows exactly what it showed before the send (anything else is not "unchanged",
-    not even an older ticket: that is a surprise, and surprises go to the window list)."""
-    if watermark is None:
-        return False
-    if last is None:
-        return watermark.get("ticket_number") is None
-    return last.ticket_number == watermark.get("ticket_number")
+    return now - sent_at >= policy.quiet_period_s and probes >= policy.not_applied_probes
 
 
 def decide_create(
     *,
-    wagers: Sequence[Any],
+    wagers: Sequence[WagerLike],
     amount: int,
-    watermark: Mapping[str, Any] | None,
     sent_at: float,
     deadline: float,
     probes: int,
+    over: bool,
     last: Ticket | None,
     journaled: frozenset[int],
     now: float,
     policy: Policy,
     window: Sequence[Ticket] | None = None,
 ) -> Decision:
-    """Decide an in-doubt create. `probes` counts this probe; `journaled` holds the ticket
-    numbers already owned by other operations; `window` the looked-up tickets of the send
-    window (None until the dispatcher fetched them after a NEED_WINDOW)."""
-    alarm = None
-    if last is not None and _newer(last, watermark) and last.ticket_number not in journaled:
-        if is_ours(last, wagers, amount, sent_at, policy):
-            return Decision(APPLIED, "newer /last ticket matches our wagers", ticket=last)
-        alarm = f"ticket {last.ticket_number} in /last was never journaled by this kiosk"
-
-    unchanged = _unchanged(last, watermark)
-    if unchanged and window is None:
-        patient = now - sent_at >= policy.quiet_period_s and probes >= policy.not_applied_probes
-        if not patient:
-            return Decision(UNDECIDED, f"/last unchanged (probe {probes}); waiting", alarm=alarm)
-        if now < deadline:
-            return Decision(NOT_APPLIED, "/last unchanged after quiet period", alarm=alarm)
-        return Decision(NOT_APPLIED_EXPIRED, "/last unchanged; deadline passed", alarm=alarm)
-
+    """Decide an in-doubt create. `probes` counts this probe; `over`: the API answered the
+    send with its own error envelope; `journaled` holds the ticket numbers owned by other
+    operations; `window` the looked-up unowned tickets of the send window (None until the
+    outbox fetched them after a NEED_WINDOW; empty when the account has no ticket at all)."""
+    if (
+        last is not None
+        and last.ticket_number not in journaled
+        and is_ours(last, wagers, amount, sent_at, policy)
+    ):
+        return Decision(APPLIED, "/last shows our ticket", ticket=last)
     if window is None:
-        why = "no watermark" if watermark is None else "/last moved but is not ours"
-        return Decision(NEED_WINDOW, f"{why}; listing the send window", alarm=alarm)
-
+        return Decision(NEED_WINDOW, "/last does not show ours; listing the send window")
     ours = [
         t
         for t in window
         if t.ticket_number not in journaled and is_ours(t, wagers, amount, sent_at, policy)
     ]
     if len(ours) == 1:
-        return Decision(APPLIED, "send-window list shows our ticket", ticket=ours[0], alarm=alarm)
-    if not ours and watermark is None and last is None:
-        # The account never sold anything: nothing of ours can exist.
-        patient = now - sent_at >= policy.quiet_period_s and probes >= policy.not_applied_probes
-        if not patient:
-            return Decision(UNDECIDED, "account empty; waiting", alarm=alarm)
-        verdict = NOT_APPLIED if now < deadline else NOT_APPLIED_EXPIRED
-        return Decision(verdict, "account has no tickets after quiet period", alarm=alarm)
-    if not ours and policy.window_proves_absence:
-        patient = now - sent_at >= policy.quiet_period_s and probes >= policy.not_applied_probes
-        if not patient:
-            return Decision(UNDECIDED, "ours not in the send-window list yet; waiting", alarm=alarm)
-        verdict = NOT_APPLIED if now < deadline else NOT_APPLIED_EXPIRED
-        return Decision(verdict, "ours not in the send-window list after quiet period", alarm=alarm)
-    if not ours:
-        return Decision(
-            CONFLICT, "/last moved to a foreign ticket; ours not in window", alarm=alarm
-        )
-    return Decision(CONFLICT, f"{len(ours)} tickets in the window match ours", alarm=alarm)
+        return Decision(APPLIED, "send-window list shows our ticket", ticket=ours[0])
+    if ours:
+        numbers = ", ".join(str(t.ticket_number) for t in ours)
+        return Decision(CONFLICT, f"{len(ours)} tickets in the send window match ours ({numbers})")
+    if not request_settled(over=over, sent_at=sent_at, probes=probes, now=now, policy=policy):
+        return Decision(UNDECIDED, f"not in the send window yet (probe {probes}); waiting")
+    why = "request over" if over else "quiet period passed"
+    if now < deadline:
+        return Decision(NOT_APPLIED, f"not in the send window, {why}")
+    return Decision(NOT_APPLIED_EXPIRED, f"not in the send window, {why}; deadline passed")
+
+
+def foreign(
+    tickets: Iterable[Ticket],
+    journaled: frozenset[int],
+    pending: Sequence[tuple[Sequence[WagerLike], int, float]],
+    policy: Policy,
+) -> list[Ticket]:
+    """Tickets that no operation of ours owns or may own (`pending`: (wagers, amount, sent_at)
+    of our unresolved creates): another terminal sells on this account (ambiguity 5)."""
+    return [
+        t
+        for t in tickets
+        if t.ticket_number not in journaled
+        and not any(is_ours(t, w, a, s, policy) for w, a, s in pending)
+    ]
 
 
 def decide_lookup(
@@ -165,6 +203,7 @@ def decide_lookup(
     claimed_by_other: bool = False,
     sent_at: float | None = None,
     policy: Policy | None = None,
+    over: bool = False,
 ) -> Decision:
     """Decide an in-doubt pay or cancel from a lookup of its ticket (None: no such ticket).
 
@@ -172,9 +211,9 @@ def decide_lookup(
     done, so a paid/canceled status is its effect, not this one's (the resend will then get a
     definitive "already paid" / "already rejected").
 
-    A ticket not (yet) paid/canceled proves nothing until `policy.quiet_period_s` has passed
-    since the send: the request we lost sight of may still be committing on the server (the
-    real-process crash campaign caught a cancel that landed after a resend was decided)."""
+    A ticket not (yet) paid/canceled proves nothing while the request may still commit on the
+    server (ambiguity 6: the real-process crash campaign caught a cancel that landed after a
+    resend was decided); after the API's own error envelope it proves "not applied" at once."""
     applied_status = PAID if kind == "pay" else CANCELED
     if ticket is not None and ticket.status == applied_status and claimed_by_other:
         if now < deadline:
@@ -183,7 +222,12 @@ def decide_lookup(
     if ticket is not None and ticket.status == applied_status:
         return Decision(APPLIED, f"ticket status is {applied_status}", ticket=ticket)
     seen = "not found" if ticket is None else f"status {ticket.status}"
-    if policy is not None and sent_at is not None and now - sent_at < policy.quiet_period_s:
+    if (
+        policy is not None
+        and sent_at is not None
+        and not over
+        and now - sent_at < policy.quiet_period_s
+    ):
         return Decision(UNDECIDED, f"ticket {seen}; waiting for a late commit")
     if now < deadline:
         return Decision(NOT_APPLIED, f"ticket {seen}; safe to resend")

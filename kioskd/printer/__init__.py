@@ -1,25 +1,46 @@
 """The receipt printer: URI transports, DLE EOT status, ESC/POS and PNG renderers, worker thread.
 
-``open_printer(uri, timeout_s=..., paper_mm=...)`` gives an async ``Printer``
+``open_printer(uri, timeout_s=..., paper_mm=..., profile=...)`` gives an async ``Printer``
 (``print_receipt``, ``status``, ``changes``, ``close``); ``render_escpos`` and ``render_png``
-turn a ``kioskd.receipt.Receipt`` into bytes or a preview image. Importing this package does
-not import Pillow (``render_png`` loads it on first use).
+turn a ``kioskd.receipt.Receipt`` into bytes or a preview image. Importing this package
+imports none of its parts: each name loads its module on first use, so that checking a
+config (``kioskd.printer.profiles``) does not load python-escpos, and the PNG renderer
+(Pillow) loads only when a preview is made.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from kioskd.printer.escpos_render import render_escpos
-from kioskd.printer.printer import Printer, PrinterClosed, open_printer, status_once
-from kioskd.printer.status import PrinterStatus, parse_status
-from kioskd.printer.transport import TransportError, make_transport, parse_uri
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import os
 
+    from kioskd.printer.escpos_render import render_escpos
+    from kioskd.printer.printer import Printer, PrinterClosed, open_printer, status_once
+    from kioskd.printer.status import PrinterStatus, parse_status
+    from kioskd.printer.transport import TransportError, make_transport, parse_uri
     from kioskd.receipt import Receipt
+
+_WHERE = {
+    "render_escpos": "escpos_render",
+    "Printer": "printer",
+    "PrinterClosed": "printer",
+    "open_printer": "printer",
+    "status_once": "printer",
+    "PrinterStatus": "status",
+    "parse_status": "status",
+    "TransportError": "transport",
+    "make_transport": "transport",
+    "parse_uri": "transport",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"kioskd.printer.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'kioskd.printer' has no attribute {name!r}")
 
 
 def render_png(receipt: Receipt, paper_mm: int, path: str | os.PathLike[str], **kw: str) -> Path:

@@ -2,23 +2,43 @@
 
 Rules:
 - Pure: bytes out, no device. The worker thread writes them; tests read them.
-- The code page is chosen once per job (``ESC t``; CP858 = 19 on Epson and most clones) and the
-  text is encoded in it; the layout has already replaced what it cannot print.
-- Code128 is written by hand, not with ``Dummy.barcode``: python-escpos sends subset C data as
-  ASCII digits, but ESC/POS wants each digit pair as one byte 0..99 after ``{C``. A subset C
-  encoding that would contain ``0x10 0x04 1..4`` falls back to subset B: printers take that
-  sequence as a real-time ``DLE EOT`` query even inside barcode data.
-- Human-readable text under a barcode is printed as our own centred line (HRI off), so that it
-  can differ from the data (spaces between ticket, PIN and date) and the preview matches.
+- The code page comes from the printer profile (``profiles.load_profile``: CP858, else CP850,
+  else the closest the profile's table has) and is selected once per job with ``ESC t n``,
+  ``n`` from the profile's table; the layout has already replaced what it cannot print and
+  the text is encoded with the same page.
+- Every job states the geometry the preview draws, instead of trusting the printer's state
+  or defaults: ``ESC @`` (initialise: left margin 0, print area = the whole printable width,
+  as ``layout.PRINT_DOTS``), then ``ESC 3 30`` (line spacing ``layout.LINE_DOTS``; 60 around
+  double-size lines), barcodes ``GS h 80`` high, and ``ESC J 8`` after each barcode and QR
+  code (``layout.CODE_GAP_DOTS``). No LF follows a barcode or QR code: the printer has
+  already fed past the symbol (``GS k`` and ``GS ( k`` print at once and leave the print
+  position at the start of the next line), so an LF would be a blank line the preview does
+  not have.
+- Printer defaults assumed: 203 dpi (8 dots/mm) with the vertical motion unit of ``ESC 3`` /
+  ``ESC J`` = 1 dot (``GS P`` default on Epson TM-T20/TM-L90 and on the common clones; 30 is
+  also Epson's ``ESC 2`` default line spacing there); Font A is 12x24 dots. A 180 dpi model
+  (TM-T88, 512 dots) prints the slip narrower and shorter than the preview: print-test says so.
+- Code128 comes from ``code128.encode`` (the same symbol the preview draws) and is written
+  by hand, not with ``Dummy.barcode`` (python-escpos sends subset C as ASCII digits). Its
+  human-readable line is our own text line (HRI off), so that the preview matches.
 - QR codes are native (``GS ( k``), model 2, error correction M.
+- No real-time command (DLE EOT / DLE ENQ / DLE DC4 with a parameter) anywhere in a job: text
+  has no control characters and barcodes avoid them; the finished job is checked, and a job
+  that would contain one is a ValueError rather than a status query inside a slip.
 """
 
 from __future__ import annotations
 
 from escpos.printer import Dummy
 
+from kioskd.printer.code128 import realtime_at
 from kioskd.printer.layout import (
-    DEFAULT_CODEPAGE,
+    BARCODE_DOTS,
+    CODE_GAP_DOTS,
+    CUT_FEED_LINES,
+    DOUBLE_LINE_DOTS,
+    END_FEED_LINES,
+    LINE_DOTS,
     BarcodeLine,
     FeedLine,
     Item,
@@ -27,50 +47,45 @@ from kioskd.printer.layout import (
     columns_for,
     layout,
 )
+from kioskd.printer.profiles import DEFAULT_PROFILE, CodePage, load_profile
 from kioskd.receipt import Receipt
 
+ESC = b"\x1b"
 GS = b"\x1d"
-BARCODE_HEIGHT_DOTS = 80
-# Module width per paper: 24 digits in subset C are ~180 modules; 2 dots fit 384, 3 fit 576.
-BARCODE_MODULE = {58: 2, 80: 3}
-# python-escpos names the code pages in upper case.
-_ESCPOS_CODEPAGE = {"cp858": "CP858", "cp850": "CP850", "cp437": "CP437", "cp1252": "CP1252"}
 
 
-def code128_data(data: str) -> bytes:
-    """The ``GS k 73`` payload for ``data``: subset C for even-length digits, else subset B."""
-    if not data or any(not (0x20 <= ord(c) < 0x7F) for c in data):
-        raise ValueError("Code128 data must be printable ASCII and not empty")
-    if data.isdigit() and len(data) % 2 == 0:
-        pairs = bytes(int(data[i : i + 2]) for i in range(0, len(data), 2))
-        if not any(
-            pairs[i : i + 2] == b"\x10\x04"
-            and pairs[i + 2 : i + 3] in (b"\x01", b"\x02", b"\x03", b"\x04")
-            for i in range(len(pairs))
-        ):
-            return b"{C" + pairs
-    return b"{B" + data.replace("{", "{{").encode("ascii")
+def line_spacing(dots: int) -> bytes:
+    return ESC + b"3" + bytes([dots])
 
 
-def barcode_bytes(data: str, paper_mm: int) -> bytes:
-    payload = code128_data(data)
+def feed_dots(dots: int) -> bytes:
+    return ESC + b"J" + bytes([dots])
+
+
+def barcode_bytes(item: BarcodeLine) -> bytes:
+    payload = item.symbol.escpos_payload()
     if len(payload) > 255:
         raise ValueError("Code128 data too long for one barcode")
     return (
-        b"\x1ba\x01"  # centre
-        + GS + b"h" + bytes([BARCODE_HEIGHT_DOTS])
-        + GS + b"w" + bytes([BARCODE_MODULE[paper_mm]])
+        ESC + b"a\x01"  # centre
+        + GS + b"h" + bytes([BARCODE_DOTS])
+        + GS + b"w" + bytes([item.module])
         + GS + b"H\x00"  # no HRI: we print the text ourselves
         + GS + b"k" + bytes([73, len(payload)]) + payload
-        + b"\n"
+        + feed_dots(CODE_GAP_DOTS)
     )  # fmt: skip
 
 
-def render_items(items: list[Item], paper_mm: int, *, codepage: str, cut: bool) -> bytes:
+def render_items(items: list[Item], paper_mm: int, *, codepage: CodePage, cut: bool) -> bytes:
     columns_for(paper_mm)
-    p = Dummy(profile="default")
+    p = Dummy(profile=DEFAULT_PROFILE)  # command syntax only; the code page is ours
     p.hw("INIT")
-    p.charcode(_ESCPOS_CODEPAGE.get(codepage.lower(), codepage.upper()))
+    p._raw(ESC + b"t" + bytes([codepage.index]))
+    p._raw(line_spacing(LINE_DOTS))
+
+    def text(line: str) -> None:
+        p._raw(line.encode(codepage.codec, errors="replace") + b"\n")
+
     for item in items:
         if isinstance(item, Line):
             p.set(
@@ -80,30 +95,46 @@ def render_items(items: list[Item], paper_mm: int, *, codepage: str, cut: bool) 
                 double_width=item.double,
                 double_height=item.double,
             )
-            p.textln(item.text)
+            if item.double:
+                p._raw(line_spacing(DOUBLE_LINE_DOTS))
+            text(item.text)
+            if item.double:
+                p._raw(line_spacing(LINE_DOTS))
         elif isinstance(item, BarcodeLine):
-            p._raw(barcode_bytes(item.data, paper_mm))
+            p._raw(barcode_bytes(item))
             if item.text:
                 p.set(align="center", bold=False, normal_textsize=True)
-                p.textln(item.text)
+                text(item.text)
         elif isinstance(item, QRLine):
             p.set(align="center", normal_textsize=True)
             p.qr(item.data, size=item.size, native=True, ec=1)  # 1 = QR_ECLEVEL_M
-            p.ln()
+            p._raw(feed_dots(CODE_GAP_DOTS))
         elif isinstance(item, FeedLine) and item.lines:
             p.print_and_feed(min(255, item.lines))
     p.set(align="left", bold=False, normal_textsize=True)
     if cut:
-        p.cut()
+        p.print_and_feed(CUT_FEED_LINES)
+        p._raw(GS + b"V\x00")  # full cut
     else:
-        p.print_and_feed(3)
-    output: bytes = p.output
-    return output
+        p.print_and_feed(END_FEED_LINES)
+    out: bytes = p.output
+    at = realtime_at(out)
+    if at is not None:
+        raise ValueError(
+            f"job would contain a real-time command at byte {at}: {out[at : at + 3]!r}"
+        )
+    return out
 
 
 def render_escpos(
-    receipt: Receipt, paper_mm: int = 80, *, codepage: str = DEFAULT_CODEPAGE
+    receipt: Receipt,
+    paper_mm: int = 80,
+    *,
+    profile: str = DEFAULT_PROFILE,
+    codepage: str | None = None,
 ) -> bytes:
-    """ESC/POS bytes for ``receipt`` on ``paper_mm`` (58 or 80) paper, text in ``codepage``."""
-    items = layout(receipt, paper_mm, codepage=codepage)
-    return render_items(items, paper_mm, codepage=codepage, cut=receipt.cut)
+    """ESC/POS bytes for ``receipt`` on ``paper_mm`` (58 or 80) paper, for printer ``profile``
+    (``codepage`` overrides the profile's choice; it must be in the profile's table)."""
+    page = load_profile(profile, codepage).codepage
+    items = layout(receipt, paper_mm, codepage=page.codec)
+    return render_items(items, paper_mm, codepage=page, cut=receipt.cut)

@@ -5,6 +5,15 @@ Rules:
   list, so the preview shows what the paper shows (same wrapping, same substituted characters).
 - Paper widths: 58 mm = 32 columns, 80 mm = 48 columns (Font A, 12x24 dots). Double-size text
   and titles use half the columns.
+- Geometry, in printer dots (8 dots/mm, 203 dpi heads): ``PRINT_DOTS`` wide, ``LINE_DOTS`` per
+  text line (``DOUBLE_LINE_DOTS`` for double size), barcodes ``BARCODE_DOTS`` high and QR codes
+  followed by ``CODE_GAP_DOTS``. Both renderers use these numbers: the ESC/POS renderer sets
+  them in every job, the preview draws them (see each renderer for the printer defaults).
+- A barcode is encoded here (``code128.encode``: no real-time command in its bytes) and given
+  the widest module that fits the print width with a quiet zone of 10 modules each side (the
+  paper's unprinted margin counts). A symbol that fits no module width (at least
+  ``MIN_MODULE``) is printed as its text only, centred and bold: a cut-off barcode scans as
+  nothing or as something else.
 - Text is reduced to what the code page can print *here*, not in the printer: a character the
   code page lacks becomes its unaccented base ("ő" -> "o"), else "?"; control characters
   become spaces (a stray 0x10 0x04 in text would be taken by the printer as a status query).
@@ -17,9 +26,23 @@ import textwrap
 import unicodedata
 from dataclasses import dataclass
 
+from kioskd.printer.code128 import Code128, encode
 from kioskd.receipt import QR, Align, Barcode, Feed, Receipt, Row, Rule, Text, Title
 
 COLUMNS = {58: 32, 80: 48}
+PRINT_DOTS = {58: 384, 80: 576}  # printable width: 48 mm and 72 mm heads at 8 dots/mm
+# Unprinted paper on each side of the print area (57.5 mm and 79.5 mm rolls): part of the
+# barcode quiet zone, and drawn by the preview.
+SIDE_MARGIN_DOTS = {58: 38, 80: 30}
+LINE_DOTS = 30  # Font A (24 dots) + 6: Epson's default line spacing on 203 dpi printers
+DOUBLE_LINE_DOTS = 60
+BARCODE_DOTS = 80
+CODE_GAP_DOTS = 8  # fed after a barcode (before its text) and after a QR code
+BARCODE_MODULE = {58: 2, 80: 3}  # preferred module width in dots (0.25 / 0.375 mm)
+MIN_MODULE = 2  # Epson's GS w takes 2..6: a 1-dot module is not printable everywhere
+QUIET_MODULES = 10
+CUT_FEED_LINES = 6  # fed before the cut (python-escpos's cut(): ESC d 6, GS V)
+END_FEED_LINES = 3  # fed at the end of a slip without a cut, to clear the tear bar
 DEFAULT_CODEPAGE = "cp858"  # cp850 plus the euro sign; Epson ESC t 19
 COPY_LABEL = "*** COPIA ***"
 
@@ -36,6 +59,12 @@ class Line:
 class BarcodeLine:
     data: str
     text: str | None
+    symbol: Code128
+    module: int  # dots per module
+
+    @property
+    def width_dots(self) -> int:
+        return self.symbol.width_modules * self.module
 
 
 @dataclass(frozen=True)
@@ -50,6 +79,16 @@ class FeedLine:
 
 
 Item = Line | BarcodeLine | QRLine | FeedLine
+
+
+def barcode_fit(symbol: Code128, paper_mm: int) -> int | None:
+    """The widest module (dots) at which ``symbol`` fits ``paper_mm`` paper, or None."""
+    dots, margin = PRINT_DOTS[paper_mm], SIDE_MARGIN_DOTS[paper_mm]
+    for module in range(BARCODE_MODULE[paper_mm], MIN_MODULE - 1, -1):
+        width = symbol.width_modules * module
+        if width <= dots and (dots - width) // 2 + margin >= QUIET_MODULES * module:
+            return module
+    return None
 
 
 def columns_for(paper_mm: int) -> int:
@@ -153,7 +192,14 @@ def layout(
             items.append(Line(char * cols))
         elif isinstance(block, Barcode):
             text = None if block.text is None else clean(block.text)
-            items.append(BarcodeLine(block.data, text))
+            symbol = encode(block.data)
+            module = barcode_fit(symbol, paper_mm)
+            if module is None:
+                items += [
+                    Line(t, align="center", bold=True) for t in _wrap(text or block.data, cols)
+                ]
+            else:
+                items.append(BarcodeLine(block.data, text, symbol, module))
         elif isinstance(block, QR):
             items.append(QRLine(block.data, max(1, min(16, block.size))))
         elif isinstance(block, Feed):

@@ -2,12 +2,24 @@
 
 Rules:
 - Draws the same ``layout`` lines as the ESC/POS renderer, at 8 dots/mm: 384 dots of print
-  width on 58 mm paper, 576 on 80 mm, each column a 12-dot cell (24 for double size).
+  width on 58 mm paper, 576 on 80 mm, each column a 12-dot cell (24 for double size), with
+  the paper's unprinted side margins (``layout.SIDE_MARGIN_DOTS``) left and right, so the
+  image is as wide as the roll.
+- Vertically it is the paper: lines of ``layout.LINE_DOTS`` (60 for double size, glyphs at the
+  top of the line as the printer puts them), barcodes ``BARCODE_DOTS`` high then
+  ``CODE_GAP_DOTS``, QR codes their module size x modules then the same gap, feeds in lines,
+  and at the bottom the feed the ESC/POS job makes before its cut (6 lines; 3 without a cut).
+  The image starts at the first printed line: how much blank paper the previous cut left
+  above it depends on the model's head-to-cutter distance and is not drawn.
+- Printer defaults assumed are those of the ESC/POS renderer (203 dpi, 1-dot motion unit,
+  Font A 12x24), which the job sets explicitly where ESC/POS allows it.
 - Characters are drawn one per cell, so the grid stays monospace whatever font is found: a
   system monospace font (DejaVu, Liberation, FreeMono) when present, else Pillow's built-in
   font, so a fresh machine still renders.
-- Code128 modules come from python-barcode, QR modules from qrcode (both python-escpos
-  dependencies), drawn as plain rectangles: no writer plugins, no temporary files.
+- Code128 modules come from the layout's ``code128`` symbol, the very symbol whose bytes the
+  ESC/POS job carries, at the module width the layout chose; QR modules from qrcode (a
+  python-escpos dependency; the printer encodes its QR itself, so the version it picks may
+  differ for long data). Drawn as plain rectangles: no writer plugins, no temporary files.
 - Only ``path`` is written, atomically (temporary file + rename) so a watcher never reads half
   a PNG.
 """
@@ -21,7 +33,14 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from kioskd.printer.layout import (
-    DEFAULT_CODEPAGE,
+    BARCODE_DOTS,
+    CODE_GAP_DOTS,
+    CUT_FEED_LINES,
+    DOUBLE_LINE_DOTS,
+    END_FEED_LINES,
+    LINE_DOTS,
+    PRINT_DOTS,
+    SIDE_MARGIN_DOTS,
     BarcodeLine,
     FeedLine,
     Item,
@@ -30,12 +49,10 @@ from kioskd.printer.layout import (
     columns_for,
     layout,
 )
+from kioskd.printer.profiles import DEFAULT_PROFILE, load_profile
 from kioskd.receipt import Receipt
 
-DOTS = {58: 384, 80: 576}
-MARGIN = 16
-LINE_H = 24
-BARCODE_H = 80
+DOTS = PRINT_DOTS
 _FONT_DIRS = (
     "/usr/share/fonts/truetype/dejavu",
     "/usr/share/fonts/truetype/liberation",
@@ -63,12 +80,6 @@ def _font(bold: bool, size: int) -> Font:
         return ImageFont.load_default()
 
 
-def _code128_modules(data: str) -> str:
-    import barcode
-
-    return "".join(barcode.get("code128", data).build())
-
-
 def _qr_matrix(data: str) -> list[list[bool]]:
     import qrcode
 
@@ -78,17 +89,18 @@ def _qr_matrix(data: str) -> list[list[bool]]:
     return qr.get_matrix()
 
 
-def _height(item: Item, paper_mm: int) -> int:
+def _height(item: Item) -> int:
+    """Paper fed by ``item``, in dots (see module rules)."""
     if isinstance(item, Line):
-        return LINE_H * (2 if item.double else 1)
+        return DOUBLE_LINE_DOTS if item.double else LINE_DOTS
     if isinstance(item, BarcodeLine):
-        return BARCODE_H + 8 + (LINE_H if item.text else 0)
+        return BARCODE_DOTS + CODE_GAP_DOTS + (LINE_DOTS if item.text else 0)
     if isinstance(item, QRLine):
-        return len(_qr_matrix(item.data)) * item.size + LINE_H
-    return LINE_H * item.lines
+        return len(_qr_matrix(item.data)) * item.size + CODE_GAP_DOTS
+    return LINE_DOTS * item.lines
 
 
-def _draw_line(draw: ImageDraw.ImageDraw, line: Line, y: int, cols: int) -> None:
+def _draw_line(draw: ImageDraw.ImageDraw, line: Line, y: int, cols: int, margin: int) -> None:
     scale = 2 if line.double else 1
     cell = 12 * scale
     per_line = cols // scale
@@ -98,34 +110,38 @@ def _draw_line(draw: ImageDraw.ImageDraw, line: Line, y: int, cols: int) -> None
     font = _font(line.bold, 20 * scale)
     for i, ch in enumerate(text):
         if ch != " ":
-            x = MARGIN + (offset + i) * cell
+            x = margin + (offset + i) * cell
             draw.text((x, y), ch, font=font, fill=0)
 
 
-def render_image(items: list[Item], paper_mm: int) -> Image.Image:
+def render_image(items: list[Item], paper_mm: int, *, cut: bool = True) -> Image.Image:
+    """The slip as the paper shows it (see module rules)."""
     cols = columns_for(paper_mm)
-    width = DOTS[paper_mm] + 2 * MARGIN
-    height = sum(_height(item, paper_mm) for item in items) + 2 * MARGIN
+    margin = SIDE_MARGIN_DOTS[paper_mm]
+    width = DOTS[paper_mm] + 2 * margin
+    end_feed = LINE_DOTS * (CUT_FEED_LINES if cut else END_FEED_LINES)
+    height = sum(_height(item) for item in items) + end_feed
     image = Image.new("L", (width, height), 255)
     draw = ImageDraw.Draw(image)
-    y = MARGIN
+    y = 0
     for item in items:
         if isinstance(item, Line):
-            _draw_line(draw, item, y, cols)
+            _draw_line(draw, item, y, cols, margin)
         elif isinstance(item, BarcodeLine):
-            modules = _code128_modules(item.data)
-            module_w = max(1, min(3, DOTS[paper_mm] // len(modules)))
-            x = MARGIN + (DOTS[paper_mm] - module_w * len(modules)) // 2
+            modules = item.symbol.modules()
+            module_w = item.module
+            x = margin + (DOTS[paper_mm] - module_w * len(modules)) // 2
             for i, bit in enumerate(modules):
                 if bit == "1":
                     left = x + i * module_w
-                    draw.rectangle([left, y, left + module_w - 1, y + BARCODE_H - 1], fill=0)
+                    draw.rectangle([left, y, left + module_w - 1, y + BARCODE_DOTS - 1], fill=0)
             if item.text:
-                _draw_line(draw, Line(item.text, align="center"), y + BARCODE_H + 8, cols)
+                text_y = y + BARCODE_DOTS + CODE_GAP_DOTS
+                _draw_line(draw, Line(item.text, align="center"), text_y, cols, margin)
         elif isinstance(item, QRLine):
             matrix = _qr_matrix(item.data)
             box = item.size
-            x0 = MARGIN + (DOTS[paper_mm] - box * len(matrix)) // 2
+            x0 = margin + (DOTS[paper_mm] - box * len(matrix)) // 2
             for r, row in enumerate(matrix):
                 for c, dark in enumerate(row):
                     if dark:
@@ -133,7 +149,7 @@ def render_image(items: list[Item], paper_mm: int) -> Image.Image:
                         draw.rectangle([left, top, left + box - 1, top + box - 1], fill=0)
         elif isinstance(item, FeedLine):
             pass
-        y += _height(item, paper_mm)
+        y += _height(item)
     return image
 
 
@@ -142,10 +158,14 @@ def render_png(
     paper_mm: int,
     path: str | os.PathLike[str],
     *,
-    codepage: str = DEFAULT_CODEPAGE,
+    profile: str = DEFAULT_PROFILE,
+    codepage: str | None = None,
 ) -> Path:
-    """Write a PNG preview of ``receipt`` to ``path`` and return the path."""
-    image = render_image(layout(receipt, paper_mm, codepage=codepage), paper_mm)
+    """Write a PNG preview of ``receipt`` to ``path`` and return the path; the text is
+    reduced to the code page that ``profile`` (or ``codepage``) prints in, as on paper."""
+    page = load_profile(profile, codepage).codepage
+    items = layout(receipt, paper_mm, codepage=page.codec)
+    image = render_image(items, paper_mm, cut=receipt.cut)
     target = Path(path)
     tmp = target.with_name(f".{target.name}.tmp")
     image.save(tmp, format="PNG")

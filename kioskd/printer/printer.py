@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kioskd.printer.escpos_render import render_escpos
-from kioskd.printer.layout import DEFAULT_CODEPAGE, columns_for
+from kioskd.printer.layout import columns_for
+from kioskd.printer.profiles import DEFAULT_PROFILE, load_profile
 from kioskd.printer.status import DISCONNECTED, QUERIES, PrinterStatus, parse_status, query
 from kioskd.printer.transport import Transport, TransportError, make_transport
 from kioskd.receipt import Receipt
@@ -90,7 +91,8 @@ class Printer:
         *,
         loop: asyncio.AbstractEventLoop,
         paper_mm: int = 80,
-        codepage: str = DEFAULT_CODEPAGE,
+        profile: str = DEFAULT_PROFILE,
+        codepage: str | None = None,
         reply_timeout_s: float = 0.5,
         poll_s: float = 1.0,
         idle_poll_s: float | None = 10.0,
@@ -100,6 +102,7 @@ class Printer:
         columns_for(paper_mm)
         self.uri = transport.uri
         self.paper_mm = paper_mm
+        self.profile = load_profile(profile, codepage)  # ValueError: unknown profile/page
         self.codepage = codepage
         self._transport = transport
         self._loop = loop
@@ -129,7 +132,9 @@ class Printer:
 
     async def print_receipt(self, receipt: Receipt) -> None:
         """Print ``receipt``; returns once it is on paper (waits while paper out / cover open)."""
-        data = render_escpos(receipt, self.paper_mm, codepage=self.codepage)
+        data = render_escpos(
+            receipt, self.paper_mm, profile=self.profile.name, codepage=self.codepage
+        )
         await self.print_bytes(data)
 
     async def print_bytes(self, data: bytes) -> None:
@@ -311,7 +316,8 @@ def open_printer(
     *,
     timeout_s: float = 5.0,
     paper_mm: int = 80,
-    codepage: str = DEFAULT_CODEPAGE,
+    profile: str = DEFAULT_PROFILE,
+    codepage: str | None = None,
     reply_timeout_s: float = 0.5,
     poll_s: float = 1.0,
     idle_poll_s: float | None = 10.0,
@@ -320,15 +326,18 @@ def open_printer(
 ) -> Printer:
     """Start a worker for the printer at ``uri``; call from a running event loop.
 
-    ``timeout_s`` bounds every write and open; ``reply_timeout_s`` each status reply;
-    ``poll_s`` is how often a waiting job re-checks; ``idle_poll_s`` (None = never) how often
-    an idle printer is checked so that paper out shows before the next job.
+    ``profile`` is a python-escpos printer profile (its code-page table picks the code page;
+    ``codepage`` overrides it). ``timeout_s`` bounds every write and open; ``reply_timeout_s``
+    each status reply; ``poll_s`` is how often a waiting job re-checks; ``idle_poll_s``
+    (None = never) how often an idle printer is checked so that paper out shows before the
+    next job.
     """
     transport = make_transport(uri, timeout_s)
     return Printer(
         transport,
         loop=asyncio.get_running_loop(),
         paper_mm=paper_mm,
+        profile=profile,
         codepage=codepage,
         reply_timeout_s=reply_timeout_s,
         poll_s=poll_s,

@@ -16,11 +16,12 @@ from kioskd.banklot.api import BanklotApi
 from kioskd.banklot.client import BanklotClient
 from kioskd.banklot.days import local_date
 from kioskd.clock import VirtualClock
+from kioskd.config import outbox_policy
 from kioskd.counter import session as s
 from kioskd.daemon.executor import Context, Executor
 from kioskd.journal import Journal
 from kioskd.journal.states import DONE
-from kioskd.outbox import Outbox, Policy
+from kioskd.outbox import Outbox
 
 START = 1729612800.0  # 2024-10-22 16:00 UTC
 ZONE = "America/Caracas"
@@ -119,7 +120,7 @@ async def test_the_outbox_sells_through_a_double(tmp_path: Path) -> None:
     clock = VirtualClock(START)
     api: BanklotApi = ShelfApi(clock)
     with Journal(tmp_path / "journal.sqlite") as journal:
-        outbox = Outbox(journal, api, clock, Policy(time_zone=ZONE))
+        outbox = Outbox(journal, api, clock, outbox_policy(time_zone=ZONE))
         await outbox.recover()
         wager = m.WagerRequest(amount=5, event_id=77, game_id=3, wager="12")
         op_id = await outbox.submit_create([wager], closes_at=START + 3600)
@@ -142,7 +143,7 @@ async def test_the_executor_finds_a_ticket_s_day_through_a_double(tmp_path: Path
     clock.advance(2 * 86400.0)  # the sale was two days ago
     delivered: list[s.Event] = []
     with Journal(tmp_path / "journal.sqlite") as journal:
-        outbox = Outbox(journal, api, clock, Policy(time_zone=ZONE))
+        outbox = Outbox(journal, api, clock, outbox_policy(time_zone=ZONE))
         executor = Executor(api, outbox, clock, delivered.append, lambda: Context(time_zone=ZONE))
         await executor.execute(s.Lookup(1, 1000))
     (done,) = delivered

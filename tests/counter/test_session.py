@@ -34,7 +34,7 @@ from kioskd.counter.session import (
     Tick,
 )
 from kioskd.proving.fakes import samples
-from kioskd.receipt import Row, Text, Title
+from tests.slip_text import slip_lines
 
 from .conftest import press
 
@@ -56,13 +56,7 @@ def printed(actions) -> list:
 
 
 def text_of(receipt) -> str:
-    parts = []
-    for b in receipt.blocks:
-        if isinstance(b, Title | Text):
-            parts.append(b.text)
-        elif isinstance(b, Row):
-            parts.append(f"{b.left} | {b.right}")
-    return "\n".join(parts)
+    return "\n".join(slip_lines(receipt, barcode=None))
 
 
 def only_command(actions):

@@ -8,34 +8,17 @@ import pytest
 from kioskd.counter import i18n, slips
 from kioskd.counter.i18n import format_amount, format_number
 from kioskd.proving.fakes import samples
-from kioskd.receipt import Barcode, Row, Text, Title
+from kioskd.receipt import Barcode
+from tests.slip_text import slip_lines
 
 NOW = samples.NOW
 
 
-def lines(receipt) -> list[str]:
-    out = []
-    for b in receipt.blocks:
-        if isinstance(b, Title | Text):
-            out.append(b.text)
-        elif isinstance(b, Row):
-            out.append(f"{b.left} | {b.right}")
-        elif isinstance(b, Barcode):
-            out.append(f"[{b.data}] {b.text}")
-    return out
+lines = slip_lines
 
 
-def ctx(lang="es", **kw) -> slips.SlipContext:
-    c = samples.catalog()
-    return slips.SlipContext(
-        lang=lang,
-        time_zone=c.time_zone,
-        agency=c.agency_name,
-        header=c.header,
-        footer=c.footer,
-        terminal_id="K-07",
-        **kw,
-    )
+def ctx(lang="es") -> slips.SlipContext:
+    return slips.SlipContext.from_catalog(samples.catalog(), lang=lang, terminal_id="K-07")
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,8 @@ from kioskd.proving.fakes.escpos_printer import FakeTcpPrinter
 from kioskd.proving.sim import games as simcat
 from kioskd.proving.sim.inprocess import SimTransport
 from kioskd.proving.sim.simulator import Simulator
-from kioskd.receipt import Barcode, Receipt, Row, Text, Title
+from kioskd.receipt import Receipt
+from tests.slip_text import slip_lines
 
 CARACAS = ZoneInfo("America/Caracas")
 # 10:30 local: product 6 (JUNGLA, draws every hour) has its 11:00 draw open, products 1-4 their
@@ -93,15 +94,7 @@ class RecordingDaemon(Daemon):
 
 def texts(receipt: Receipt) -> list[str]:
     """Every line a slip prints, as text (rows as ``left | right``)."""
-    out: list[str] = []
-    for block in receipt.blocks:
-        if isinstance(block, Title | Text):
-            out.append(block.text)
-        elif isinstance(block, Row):
-            out.append(f"{block.left} | {block.right}")
-        elif isinstance(block, Barcode):
-            out.append(f"barcode {block.data}")
-    return out
+    return slip_lines(receipt, barcode="barcode {data}")
 
 
 def body(receipt: Receipt) -> str:
@@ -171,6 +164,7 @@ class Rig:
                 and not any(not t.done() for t in d._tasks)
                 and d.spooler.idle
                 and not d.outbox._ready
+                and not d.outbox.in_flight
             )
 
         await self.wait_for(quiet, timeout_s)

@@ -5,14 +5,20 @@ from __future__ import annotations
 from tests.flows.conftest import texts
 
 
+async def scan_to_cancel(kiosk, ticket, kind: str):
+    """`-` then the ticket's barcode: the slip of kind `kind` it prints, the kiosk idle again."""
+    kiosk.type("-")
+    kiosk.scan(kiosk.barcode_of(ticket))
+    slip = await kiosk.slip(kind)
+    await kiosk.idle()
+    return slip
+
+
 async def test_cancel_by_scan_inside_the_window(kiosk):
     ticket = await kiosk.sell("+1.341.20\n6.12.10\n\n")
     kiosk.clock.advance(60)
 
-    kiosk.type("-")
-    kiosk.scan(kiosk.barcode_of(ticket))
-    slip = await kiosk.slip("cancel")
-    await kiosk.idle()
+    slip = await scan_to_cancel(kiosk, ticket, "cancel")
 
     ledger = kiosk.ledger()
     assert ledger["tickets"][0]["status"] == "canceled"
@@ -42,10 +48,7 @@ async def test_cancel_refused_locally_when_the_window_passed(kiosk):
     kiosk.clock.advance(200)  # seconds_to_cancel is 180
     calls = kiosk.daemon.transport.calls
 
-    kiosk.type("-")
-    kiosk.scan(kiosk.barcode_of(ticket))
-    slip = await kiosk.slip("rejected")
-    await kiosk.idle()
+    slip = await scan_to_cancel(kiosk, ticket, "rejected")
 
     ledger = kiosk.ledger()
     assert ledger["tickets"][0]["status"] == "sold"

@@ -7,6 +7,14 @@ from kioskd.proving.sim.simulator import COMMISSION_PCT
 from tests.flows.conftest import texts
 
 
+async def function_slip(kiosk, keys: str, kind: str) -> list[str]:
+    """Type a `*` function; the lines of the slip it prints, once the kiosk is idle again."""
+    kiosk.type(keys)
+    slip = await kiosk.slip(kind)
+    await kiosk.idle()
+    return texts(slip)
+
+
 async def test_reprint_last_prints_a_copy_of_the_newest_ticket(kiosk):
     ticket = await kiosk.sell("+1.341.20\n\n")
 
@@ -34,11 +42,7 @@ async def test_reprint_last_with_no_ticket_is_refused(kiosk):
 async def test_results_slip_lists_todays_posted_draws(kiosk):
     kiosk.sim.force_result(kiosk.open_event(6) - 1, "7")  # the 10:00 JUNGLA draw (posted)
 
-    kiosk.type("*1\n")
-    slip = await kiosk.slip("results")
-    await kiosk.idle()
-
-    lines = texts(slip)
+    lines = await function_slip(kiosk, "*1\n", "results")
     assert "RESULTADOS" in lines and "23/10/2024" in lines
     assert "JUNGLA MILLONARIA" in lines
     assert "10:00 | 7" in lines
@@ -53,11 +57,7 @@ async def test_shift_report_counts_sales_and_cancellations(kiosk):
     await kiosk.slip("cancel")
     await kiosk.idle()
 
-    kiosk.type("*2\n")
-    slip = await kiosk.slip("report")
-    await kiosk.idle()
-
-    lines = texts(slip)
+    lines = await function_slip(kiosk, "*2\n", "report")
     assert "REPORTE DE TURNO" in lines
     assert "Ventas (1 tickets) | Bs. 20,00" in lines
     assert "Anulaciones (1 tickets) | Bs. 10,00" in lines
@@ -68,11 +68,7 @@ async def test_shift_report_counts_sales_and_cancellations(kiosk):
 
 async def test_status_slip_shows_terminal_queue_and_api(kiosk):
     await kiosk.sell("+1.341.20\n\n")
-    kiosk.type("*3\n")
-    slip = await kiosk.slip("status")
-    await kiosk.idle()
-
-    lines = texts(slip)
+    lines = await function_slip(kiosk, "*3\n", "status")
     assert "ESTADO DEL TERMINAL" in lines
     assert "Terminal | flow-1" in lines
     assert "Servidor | ok" in lines
@@ -81,10 +77,7 @@ async def test_status_slip_shows_terminal_queue_and_api(kiosk):
 
 
 async def test_test_print(kiosk):
-    kiosk.type("*9\n")
-    slip = await kiosk.slip("test")
-    await kiosk.idle()
-    lines = texts(slip)
+    lines = await function_slip(kiosk, "*9\n", "test")
     assert "PRUEBA DE IMPRESIÓN" in lines
     assert "Total | Bs. 1.234,50" in lines
     # it reached the (loopback) printer: bytes with a cut

@@ -7,6 +7,17 @@ from __future__ import annotations
 from tests.flows.conftest import running_kiosk, texts
 
 
+async def winner_scanned_offline(kiosk) -> dict:
+    """Sell 1.341.20, draw 341, go offline and scan the winner to pay it."""
+    ev = kiosk.open_event(1)
+    ticket = await kiosk.sell("+1.341.20\n\n")
+    kiosk.sim.force_result(ev, "341")
+    kiosk.advance_to_results(ev)
+    kiosk.sim.set_offline(True)
+    kiosk.scan(kiosk.barcode_of(ticket))
+    return ticket
+
+
 async def test_offline_sale_is_queued_then_sent_and_printed_when_back_online(kiosk):
     kiosk.sim.set_offline(True)
     kiosk.type("+1.341.20\n\n")
@@ -79,13 +90,7 @@ async def test_offline_sale_past_its_max_age_prints_that_it_did_not_happen(kiosk
 
 
 async def test_offline_payment_prints_pending_then_payout_when_confirmed(kiosk):
-    ev = kiosk.open_event(1)
-    ticket = await kiosk.sell("+1.341.20\n\n")
-    kiosk.sim.force_result(ev, "341")
-    kiosk.advance_to_results(ev)
-
-    kiosk.sim.set_offline(True)
-    kiosk.scan(kiosk.barcode_of(ticket))
+    await winner_scanned_offline(kiosk)
     pending = await kiosk.slip("pending", timeout_s=2.0)
     assert "PENDIENTE — NO PAGAR EN EFECTIVO" in texts(pending)
     assert "payout" not in kiosk.kinds()
@@ -100,13 +105,7 @@ async def test_offline_payment_prints_pending_then_payout_when_confirmed(kiosk):
 
 async def test_offline_payment_is_paid_once_when_back_online(kiosk):
     """What works today of the flow above: no payout slip before the server confirms."""
-    ev = kiosk.open_event(1)
-    ticket = await kiosk.sell("+1.341.20\n\n")
-    kiosk.sim.force_result(ev, "341")
-    kiosk.advance_to_results(ev)
-
-    kiosk.sim.set_offline(True)
-    kiosk.scan(kiosk.barcode_of(ticket))
+    ticket = await winner_scanned_offline(kiosk)
     await kiosk.wait_for(
         lambda: [op.state for op in kiosk.daemon.journal.operations()] == ["done", "queued"]
     )

@@ -20,8 +20,10 @@ NOT_APPLIED = {"outcome": "not-applied", "reason": "customer says it failed"}
 
 
 async def in_doubt_sale(kiosk, *, offline_after: bool = True) -> int:
-    """A sale the simulator commits while the answer is lost; returns its operation id."""
+    """A sale the simulator commits while the answer is lost; returns its operation id. The
+    probes made at once fail too (a proxy's page), so the sale stays in doubt."""
     kiosk.sim.arm_fault("/user/ticket/create", "commit_then_drop")
+    kiosk.sim.arm_fault("/user/ticket/last", "html_error", count=2)
     kiosk.type("+1.341.20\n\n")
     ops = await kiosk.wait_for(
         lambda: [o for o in kiosk.daemon.outbox.list_operations() if o["state"] == "in_doubt"]

@@ -97,12 +97,18 @@ def test_garbage_file_is_corrupt(tmp_path: Path) -> None:
     assert "PIN" not in str(info.value)
 
 
-def test_truncated_file_is_refused(tmp_path: Path) -> None:
+def _journal_of_300(tmp_path: Path) -> Path:
+    """A checkpointed journal of 300 operations (a few pages to damage)."""
     path = tmp_path / "j.sqlite"
     with Journal(path) as j:
         for i in range(300):
             j.add(CREATE, WAGERS, amount=5, deadline=1e10, now=float(i))
         j.checkpoint()
+    return path
+
+
+def test_truncated_file_is_refused(tmp_path: Path) -> None:
+    path = _journal_of_300(tmp_path)
     data = path.read_bytes()
     cut = tmp_path / "cut.sqlite"
     cut.write_bytes(data[: len(data) // 2])
@@ -112,11 +118,7 @@ def test_truncated_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_damaged_page_fails_quick_check(tmp_path: Path) -> None:
-    path = tmp_path / "j.sqlite"
-    with Journal(path) as j:
-        for i in range(300):
-            j.add(CREATE, WAGERS, amount=5, deadline=1e10, now=float(i))
-        j.checkpoint()
+    path = _journal_of_300(tmp_path)
     damaged = tmp_path / "damaged.sqlite"
     shutil.copy(path, damaged)
     data = bytearray(damaged.read_bytes())

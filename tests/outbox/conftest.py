@@ -10,6 +10,7 @@ import pytest
 from kioskd.banklot.client import BanklotClient
 from kioskd.banklot.models import WagerRequest
 from kioskd.clock import VirtualClock
+from kioskd.config import outbox_policy
 from kioskd.journal import Journal
 from kioskd.outbox import Outbox, Policy
 from kioskd.proving.sim import games as catalog
@@ -25,7 +26,7 @@ class Rig:
         self.path = path
         self.clock = VirtualClock(START)
         self.sim = Simulator(seed=7, clock=self.clock, password="banklot")
-        self.policy = policy or Policy(time_zone=catalog.TIME_ZONE)
+        self.policy = policy or outbox_policy(time_zone=catalog.TIME_ZONE)
         self.signals: list[str] = []
         self.boot()
 

@@ -23,6 +23,34 @@ def test_campaign_500_seeds_no_violation() -> None:
     assert sum(r.in_doubt for r in results) > 100
     assert sum(r.alarms for r in results) > 20
     assert sum(r.faults for r in results) > 500
+    # Several operations in doubt at the same time (issue 11: concurrency is proven too).
+    assert sum(r.together >= 2 for r in results) > 50
+
+
+@pytest.mark.slow
+def test_campaign_short_timer_variant_no_violation() -> None:
+    """The same campaign with every timer near its floor (deadlines, quiet period, probes)."""
+    results = run_range(0, 200, variant="short")
+    bad = [v for r in results for v in r.violations]
+    assert not bad, "\n".join(f"seed {v.seed}: {v.invariant}: {v.detail}" for v in bad[:10])
+    assert sum(r.together >= 2 for r in results) > 10
+
+
+@pytest.mark.slow
+def test_exhaustive_small_cases_sample() -> None:
+    """A fixed sample (every 25th) of the exhaustive cases: two sales and a payout, every order,
+    every fault mode at every request. `kioskd chaos --exhaustive` runs them all."""
+    from kioskd.proving.campaigns.exhaustive import cases, run_cases
+
+    every = cases()
+    assert len(every) > 3000
+    assert {c.mode for c in every} >= {"commit_late", "fail_before_commit", "hang", None}
+    bad = [
+        f"{case}: {v.invariant}: {v.detail}"
+        for case, r in run_cases(every[::25])
+        for v in r.violations
+    ]
+    assert not bad, "\n".join(bad[:10])
 
 
 def test_a_seed_replays_exactly() -> None:
@@ -84,9 +112,14 @@ def test_command_fails_on_a_violation(monkeypatch, capsys) -> None:
 
     monkeypatch.setattr(chaos, "run_one", broken)
     monkeypatch.setattr(
-        chaos, "run_range", lambda s, n, d=None: [broken(x) for x in range(s, s + n)]
+        chaos, "run_range", lambda s, n, d=None, v="shipped": [broken(x) for x in range(s, s + n)]
     )
-    args = type("A", (), {"seeds": 3, "start": 7, "jobs": 1, "json": False, "tmpdir": None})()
+    args = type(
+        "A",
+        (),
+        {"seeds": 3, "start": 7, "jobs": 1, "json": False, "tmpdir": None, "policy": "shipped",
+         "exhaustive": False},
+    )()  # fmt: skip
     assert command.run(args) == 1
     text = capsys.readouterr().out
     assert "seed 7: test-invariant: made up" in text and "    h1" in text

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from kioskd.config import outbox_policy
 from kioskd.journal import JournalError, states
-from kioskd.outbox import OutboxRefused, Policy
+from kioskd.outbox import OutboxRefused
 from kioskd.outbox.outbox import ATTENTION, IN_DOUBT, OFFLINE, ONLINE, PRINT_NOT_DONE
 from kioskd.proving.sim import games as catalog
 
@@ -48,37 +49,78 @@ async def test_in_doubt_create_is_never_resent_before_reconciliation(rig: Rig) -
     assert rig.outbox.signal == ONLINE
 
 
-async def test_no_new_create_while_one_is_in_doubt(rig: Rig) -> None:
-    rig.sim.arm_fault("/user/ticket/create", "fail_before_commit")
+async def test_a_create_in_doubt_holds_back_only_its_look_alikes(rig: Rig) -> None:
+    """Item 1: a different sale is sent at once; the same wagers wait for the first's doubt."""
+    rig.sim.arm_fault("/user/ticket/create", "commit_then_drop")
     first = await rig.sell()
     await rig.outbox.step()
-    second = await rig.sell(code_index=3)
-    assert rig.journal.get(second).state == states.QUEUED
+    assert rig.journal.get(first).state == states.IN_DOUBT
+    other = await rig.sell(code_index=3)
+    assert rig.journal.get(other).state == states.SENDING  # born sending: nothing holds it
+    twin = await rig.sell()
+    assert rig.journal.get(twin).state == states.QUEUED  # same fingerprint: held
     await rig.outbox.step()
-    await rig.outbox.step()
-    assert rig.journal.get(second).state == states.QUEUED and rig.api_tickets() == []
+    assert rig.journal.get(other).state == states.DONE
+    assert rig.journal.get(twin).state == states.QUEUED
     await rig.drain(seconds=600)
-    assert rig.journal.get(first).state == states.DONE
-    assert rig.journal.get(second).state == states.DONE
-    assert len(rig.api_tickets()) == 2
+    assert [rig.journal.get(i).state for i in (first, other, twin)] == [states.DONE] * 3
+    assert len(rig.api_tickets()) == 3
+    numbers = {rig.journal.get(i).ticket_number for i in (first, other, twin)}
+    assert numbers == {t["ticket_number"] for t in rig.api_tickets()}
 
 
-async def test_watermark_is_recorded_before_each_send(rig: Rig) -> None:
-    await rig.sell()
+async def test_api_error_envelope_is_decided_at_the_first_probe(rig: Rig) -> None:
+    """Item 2: HTTP 500 with the API's envelope ends the request: the probe made at once finds
+    nothing, the sale is resent and sold without waiting for a quiet period."""
+    rig.sim.arm_fault("/user/ticket/create", "fail_before_commit")
+    first = await rig.sell()
+    await rig.drain(seconds=0)
+    op = rig.journal.get(first)
+    assert op.state == states.DONE and op.attempts == 2
+    assert len(rig.api_tickets()) == 1
+
+
+async def test_a_drop_waits_for_the_quiet_period_then_resends(rig: Rig) -> None:
+    """Item 2: after a dropped connection the probe runs at once but "not applied" waits for
+    the quiet period; then the sale is resent while still valid."""
+    rig.sim.arm_fault("/user/ticket/create", "html_error")  # a proxy's page, nothing applied
+    sent = rig.clock.now()
+    op_id = await rig.sell()
+    await rig.drain(seconds=rig.policy.quiet_period_s - 1)
+    assert rig.journal.get(op_id).state == states.IN_DOUBT
+    assert rig.journal.get(op_id).probes >= 1  # probed at once
+    await rig.drain(seconds=rig.policy.quiet_period_s + 2 * rig.policy.probe_interval_s)
+    op = rig.journal.get(op_id)
+    assert op.state == states.DONE and op.attempts == 2
+    assert op.sent_at - sent < rig.policy.create_max_age_s / 2
+
+
+async def test_a_sale_costs_one_round_trip(rig: Rig) -> None:
+    """Item 3: no watermark read between Enter and /create."""
+    paths: list[str] = []
+    handle = rig.client._http._transport.handle_async_request
+
+    async def counting(request):
+        paths.append(request.url.path)
+        return await handle(request)
+
+    rig.client._http._transport.handle_async_request = counting
+    await rig.sell()  # logs in first
     await rig.drain()
-    second = await rig.sell(code_index=4)
+    paths.clear()
+    await rig.sell(code_index=4)
     await rig.drain()
-    first_ticket = rig.api_tickets()[0]
-    assert rig.journal.get(second).watermark == {
-        "ticket_number": first_ticket["ticket_number"], "created_at": first_ticket["created_at"],
-    }  # fmt: skip
+    assert paths == ["/user/ticket/create"]
 
 
 async def test_offline_sale_queues_backs_off_and_sends_when_back(rig: Rig) -> None:
     rig.sim.set_offline(True)
     op_id = await rig.sell()
+    await rig.outbox.step()  # born sending; the attempt finds the network down
     assert rig.journal.get(op_id).state == states.QUEUED
     assert rig.outbox.signal == OFFLINE
+    second = await rig.sell(code_index=2)
+    assert rig.journal.get(second).state == states.QUEUED  # offline: born queued
     await rig.drain(seconds=30)
     assert rig.journal.get(op_id).state == states.QUEUED
     assert rig.outbox._failures >= 3  # backed off several times
@@ -91,7 +133,7 @@ async def test_offline_sale_queues_backs_off_and_sends_when_back(rig: Rig) -> No
 async def test_backoff_is_seeded_and_jittered() -> None:
     import random
 
-    p = Policy(backoff_initial_s=1, backoff_max_s=60, backoff_jitter=0.25)
+    p = outbox_policy(backoff_initial_s=1, backoff_max_s=60, backoff_jitter=0.25)
     a = [p.backoff(n, random.Random(3)) for n in range(1, 10)]
     b = [p.backoff(n, random.Random(3)) for n in range(1, 10)]
     assert a == b
@@ -140,14 +182,16 @@ async def test_rejected_sale_is_definitive(rig: Rig) -> None:
 
 
 async def test_caps_on_queued_count_and_amount(tmp_path) -> None:
-    r = Rig(tmp_path / "j.sqlite", Policy(time_zone=catalog.TIME_ZONE, max_queued=2,
+    r = Rig(tmp_path / "j.sqlite", outbox_policy(time_zone=catalog.TIME_ZONE, max_queued=2,
                                           max_queued_amount=12))  # fmt: skip
     r.sim.set_offline(True)
     await r.sell(amount=5)
     await r.sell(amount=5)
     with pytest.raises(OutboxRefused, match="queue full"):
         await r.sell(amount=1)
-    r2 = Rig(tmp_path / "k.sqlite", Policy(time_zone=catalog.TIME_ZONE, max_queued_amount=12))
+    r2 = Rig(
+        tmp_path / "k.sqlite", outbox_policy(time_zone=catalog.TIME_ZONE, max_queued_amount=12)
+    )
     r2.sim.set_offline(True)
     await r2.sell(amount=5)
     with pytest.raises(OutboxRefused, match="amount"):
@@ -166,11 +210,11 @@ async def test_journal_in_attention_refuses_new_operations(rig: Rig) -> None:
 
 
 async def test_foreign_ticket_in_last_raises_one_alarm(rig: Rig) -> None:
-    rig.sim.foreign_ticket()
+    rig.sim.arm_fault("/user/ticket/create", "html_error")
     await rig.sell()
-    await rig.drain()
-    await rig.sell(code_index=2)
-    await rig.drain()
+    await rig.outbox.step()
+    rig.sim.foreign_ticket()  # another terminal sells while ours is in doubt
+    await rig.drain(seconds=600)  # every probe sees it in /last: one alarm
     alarms = [o for o in rig.outbox.outcomes if o.kind == "alarm"]
     assert len(alarms) == 1
     assert len(rig.journal.history(kind="alarm")) == 1
@@ -241,6 +285,7 @@ async def test_next_deadline(rig: Rig) -> None:
     assert rig.outbox.next_deadline() is None
     rig.sim.set_offline(True)
     await rig.sell()
+    await rig.outbox.step()
     assert rig.outbox.next_deadline() == rig.clock.now() + rig.policy.create_max_age_s
 
 
@@ -256,3 +301,44 @@ async def test_run_loop_sends_and_stops(rig: Rig) -> None:
     rig.outbox.stop()
     await asyncio.wait_for(task, 5)
     assert rig.journal.get(op_id).state == states.DONE
+
+
+async def test_run_sends_concurrently_a_hanging_sale_never_holds_up_the_next(rig: Rig) -> None:
+    """Item 1 in the daemon's loop: each send is a task; a request that hangs (here until we
+    let it go) does not keep the next, different sale from being sent and answered."""
+    import asyncio
+
+    transport = rig.client._http._transport
+    handle = transport.handle_async_request
+    gate = asyncio.Event()
+    held: list[str] = []
+
+    async def slow_first_create(request):
+        if request.url.path == "/user/ticket/create" and not held:
+            held.append("first")
+            await gate.wait()
+        return await handle(request)
+
+    transport.handle_async_request = slow_first_create
+    task = asyncio.create_task(rig.outbox.run())
+    first = await rig.sell()
+    for _ in range(100):
+        await asyncio.sleep(0)
+        if held:
+            break
+    second = await rig.sell(code_index=3)
+    for _ in range(200):
+        await asyncio.sleep(0)
+        if rig.journal.get(second).state == states.DONE:
+            break
+    assert rig.journal.get(second).state == states.DONE
+    assert rig.journal.get(first).state == states.SENDING  # still in the air
+    gate.set()
+    for _ in range(200):
+        await asyncio.sleep(0)
+        if rig.journal.get(first).state == states.DONE:
+            break
+    rig.outbox.stop()
+    await task
+    assert rig.journal.get(first).state == states.DONE
+    assert len(rig.api_tickets()) == 2 and not rig.outbox.in_flight

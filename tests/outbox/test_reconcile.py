@@ -1,14 +1,19 @@
-"""Pure reconciliation decisions (no I/O: plain tickets, watermarks and times)."""
+"""Pure reconciliation decisions (no I/O: plain tickets and times). One named test per
+ambiguity of the theory of operation in `kioskd/outbox/reconcile.py`."""
 
 from __future__ import annotations
 
-from kioskd.banklot.models import Ticket, Wager
-from kioskd.outbox import reconcile
-from kioskd.outbox.policy import Policy
+from hypothesis import given
+from hypothesis import strategies as st
 
-P = Policy(quiet_period_s=60, not_applied_probes=3, send_window_s=120, clock_skew_s=30)
+from kioskd.banklot.models import Ticket, Wager
+from kioskd.config import outbox_policy
+from kioskd.outbox import reconcile
+
+P = outbox_policy(quiet_period_s=60, not_applied_probes=3, send_window_s=120, clock_skew_s=30)
 OURS = [{"amount": 5, "event_id": 10, "game_id": 1, "wager": "341"}]
-WM = {"ticket_number": 111, "created_at": 900.0}
+OTHER = [{"amount": 5, "event_id": 10, "game_id": 1, "wager": "342"}]
+FOREIGN = [{"amount": 7, "event_id": 9, "game_id": 1, "wager": "1"}]
 
 
 def ticket(number: int, created_at: float, wagers=OURS, status: str = "sold") -> Ticket:
@@ -16,76 +21,91 @@ def ticket(number: int, created_at: float, wagers=OURS, status: str = "sold") ->
     return Ticket(number, 12345678, created_at, ws, sum(w.amount for w in ws), len(ws), status)
 
 
-def decide(last, *, now=1010.0, probes=1, window=None, deadline=5000.0, journaled=(), wm=WM,
-           policy=P):  # fmt: skip
+def decide(last, *, now=1010.0, probes=1, window=None, deadline=5000.0, journaled=(),
+           over=False, wagers=OURS, sent_at=1000.0):  # fmt: skip
     return reconcile.decide_create(
-        wagers=OURS, amount=5, watermark=wm, sent_at=1000.0, deadline=deadline, probes=probes,
-        last=last, journaled=frozenset(journaled), now=now, policy=policy, window=window,
+        wagers=wagers, amount=sum(w["amount"] for w in wagers), sent_at=sent_at,
+        deadline=deadline, probes=probes, over=over, last=last,
+        journaled=frozenset(journaled), now=now, policy=P, window=window,
     )  # fmt: skip
 
 
-def test_newer_matching_ticket_is_applied_and_recovers_the_ticket() -> None:
+def test_last_showing_ours_is_applied_at_the_first_probe() -> None:
     d = decide(ticket(222, 1001.0))
     assert d.verdict == reconcile.APPLIED and d.ticket is not None
-    assert d.ticket.ticket_number == 222 and d.alarm is None
+    assert d.ticket.ticket_number == 222
 
 
 def test_matching_ticket_outside_the_send_window_is_not_ours() -> None:
-    d = decide(ticket(222, 1000.0 + 500))
-    assert d.verdict == reconcile.NEED_WINDOW and d.alarm
-
-
-def test_different_wagers_are_not_ours() -> None:
-    other = [{"amount": 5, "event_id": 10, "game_id": 1, "wager": "342"}]
-    assert decide(ticket(222, 1001.0, other)).verdict == reconcile.NEED_WINDOW
-
-
-def test_a_ticket_another_operation_owns_is_not_ours() -> None:
-    assert decide(ticket(222, 1001.0), journaled={222}).verdict != reconcile.APPLIED
-
-
-def test_unchanged_last_waits_for_quiet_period_and_probes() -> None:
-    same = ticket(111, 900.0)
-    assert decide(same, now=1010.0, probes=5).verdict == reconcile.UNDECIDED
-    assert decide(same, now=1100.0, probes=2).verdict == reconcile.UNDECIDED
-    assert decide(same, now=1100.0, probes=3).verdict == reconcile.NOT_APPLIED
-    assert decide(same, now=6000.0, probes=3).verdict == reconcile.NOT_APPLIED_EXPIRED
-
-
-def test_empty_account_is_unchanged() -> None:
-    wm = {"ticket_number": None, "created_at": None}
-    assert decide(None, wm=wm, now=1100.0, probes=3).verdict == reconcile.NOT_APPLIED
-
-
-def test_foreign_ticket_needs_the_window_and_raises_an_alarm() -> None:
-    d = decide(ticket(333, 1002.0, [{"amount": 7, "event_id": 9, "game_id": 1, "wager": "1"}]))
-    assert d.verdict == reconcile.NEED_WINDOW
-    assert d.alarm and "333" in d.alarm
-
-
-def test_window_with_our_ticket_is_applied() -> None:
-    foreign = ticket(333, 1002.0, [{"amount": 7, "event_id": 9, "game_id": 1, "wager": "1"}])
-    d = decide(foreign, window=[ticket(222, 1001.0)])
-    assert d.verdict == reconcile.APPLIED and d.ticket.ticket_number == 222
-
-
-def test_window_without_ours_is_a_conflict_by_default() -> None:
-    foreign = ticket(333, 1002.0, [{"amount": 7, "event_id": 9, "game_id": 1, "wager": "1"}])
-    assert decide(foreign, window=[], now=2000, probes=9).verdict == reconcile.CONFLICT
-
-
-def test_window_without_ours_can_prove_absence_when_configured() -> None:
-    foreign = ticket(333, 1002.0, [{"amount": 7, "event_id": 9, "game_id": 1, "wager": "1"}])
-    policy = Policy(window_proves_absence=True)
-    assert decide(foreign, window=[], probes=1, policy=policy).verdict == reconcile.UNDECIDED
-    d = decide(foreign, window=[], now=2000, probes=3, policy=policy)
+    assert decide(ticket(222, 1000.0 + 500)).verdict == reconcile.NEED_WINDOW
+    d = decide(None, window=[ticket(222, 1000.0 + 500)], now=1100, probes=3)
     assert d.verdict == reconcile.NOT_APPLIED
 
 
-def test_two_matching_tickets_in_the_window_is_a_conflict() -> None:
-    foreign = ticket(333, 1002.0, [{"amount": 7, "event_id": 9, "game_id": 1, "wager": "1"}])
-    d = decide(foreign, window=[ticket(222, 1001.0), ticket(223, 1003.0)])
-    assert d.verdict == reconcile.CONFLICT
+def test_a_ticket_another_operation_owns_is_not_ours() -> None:
+    assert decide(ticket(222, 1001.0), journaled={222}).verdict == reconcile.NEED_WINDOW
+    d = decide(None, window=[ticket(222, 1001.0)], journaled={222}, now=1100, probes=3)
+    assert d.verdict == reconcile.NOT_APPLIED
+
+
+# Ambiguity 1: one create in doubt, nothing else in the air.
+def test_ambiguity_1_window_shows_ours_or_nothing() -> None:
+    d = decide(ticket(111, 900.0, OTHER), window=[ticket(222, 1002.0)])
+    assert d.verdict == reconcile.APPLIED and d.ticket.ticket_number == 222
+    assert decide(None, window=[], now=1100, probes=3).verdict == reconcile.NOT_APPLIED
+    assert decide(None, window=[], now=6000, probes=3).verdict == reconcile.NOT_APPLIED_EXPIRED
+
+
+# Ambiguity 2: two creates in doubt with different wagers.
+def test_ambiguity_2_two_creates_in_doubt_with_different_wagers() -> None:
+    mine, theirs = ticket(222, 1001.0), ticket(223, 1002.0, OTHER)
+    a = decide(theirs, window=[mine, theirs])
+    b = decide(theirs, window=[mine, theirs], wagers=OTHER)
+    assert a.verdict == reconcile.APPLIED and a.ticket.ticket_number == 222
+    assert b.verdict == reconcile.APPLIED and b.ticket.ticket_number == 223
+    # Only the other one landed: ours is absent (once the request is over), theirs applied.
+    alone = decide(theirs, window=[theirs], over=True)
+    assert alone.verdict == reconcile.NOT_APPLIED
+
+
+# Ambiguity 3: same wagers can never be two candidates of ours (the hold); if the server
+# still shows two, a person decides.
+def test_ambiguity_3_two_candidates_with_our_wagers_is_a_conflict() -> None:
+    d = decide(None, window=[ticket(222, 1001.0), ticket(223, 1003.0)])
+    assert d.verdict == reconcile.CONFLICT and "222" in d.reason
+    a = reconcile.fingerprint(OURS, 5)
+    assert a == reconcile.fingerprint(list(reversed(OURS)), 5)
+    assert a != reconcile.fingerprint(OTHER, 5) and a != reconcile.fingerprint(OURS, 6)
+
+
+# Ambiguity 4: one answered, one in doubt.
+def test_ambiguity_4_the_answered_ones_ticket_is_excluded() -> None:
+    answered = ticket(222, 1001.0)  # journaled by the answered create (same wagers, earlier)
+    d = decide(answered, journaled={222}, window=[answered], over=True)
+    assert d.verdict == reconcile.NOT_APPLIED
+
+
+# Ambiguity 5: a foreign terminal sells on this account in the window.
+def test_ambiguity_5_foreign_ticket_is_not_ours_and_is_reported() -> None:
+    foreign = ticket(333, 1002.0, FOREIGN)
+    assert decide(foreign, window=[foreign], over=True).verdict == reconcile.NOT_APPLIED
+    pending = [(OURS, 5, 1000.0)]
+    assert reconcile.foreign([foreign, ticket(222, 1001.0)], frozenset(), pending, P) == [
+        foreign
+    ]
+    assert reconcile.foreign([ticket(222, 1001.0)], frozenset({222}), [], P) == []
+    twin = ticket(334, 1003.0)  # a foreign sale of our very wagers, ours landed too
+    assert decide(None, window=[ticket(222, 1001.0), twin]).verdict == reconcile.CONFLICT
+
+
+# Ambiguity 6: a late commit; the API's envelope ends the request.
+def test_ambiguity_6_quiet_period_after_a_drop_none_after_an_api_error() -> None:
+    assert decide(None, window=[], now=1010, probes=5).verdict == reconcile.UNDECIDED
+    assert decide(None, window=[], now=1100, probes=2).verdict == reconcile.UNDECIDED
+    assert decide(None, window=[], now=1060, probes=3).verdict == reconcile.NOT_APPLIED
+    assert decide(None, window=[], now=1000.5, probes=1, over=True).verdict == "not_applied"
+    # "Applied" never waits, whatever the mark.
+    assert decide(ticket(222, 1000.2), now=1000.3, probes=1).verdict == reconcile.APPLIED
 
 
 def test_pay_lookup_decisions() -> None:
@@ -108,9 +128,6 @@ def test_cancel_lookup_decisions() -> None:
     assert d.verdict == reconcile.NOT_APPLIED
 
 
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
 WAGER = st.fixed_dictionaries(
     {
         "amount": st.integers(1, 9),
@@ -122,33 +139,40 @@ WAGER = st.fixed_dictionaries(
 
 
 @given(
-    theirs=st.lists(WAGER, min_size=1, max_size=3),
-    created_at=st.floats(800, 1300),
-    number=st.integers(100, 400),
+    theirs=st.lists(st.lists(WAGER, min_size=1, max_size=3), max_size=3),
+    created_at=st.lists(st.floats(800, 1300), min_size=3, max_size=3),
     probes=st.integers(0, 6),
     now=st.floats(1000, 6000),
+    over=st.booleans(),
 )
-def test_applied_only_with_positive_evidence(theirs, created_at, number, probes, now) -> None:
-    """Whatever /last shows, "applied" means: newer, unjournaled, same wagers, in the window."""
-    last = ticket(number, created_at, theirs)
-    d = decide(last, now=now, probes=probes)
+def test_decisions_need_evidence(theirs, created_at, probes, now, over) -> None:
+    """Whatever the window shows: "applied" means exactly one unowned ticket with our wagers
+    in the window; "not applied" means none, and a request that cannot commit any more."""
+    window = [ticket(500 + i, created_at[i], w) for i, w in enumerate(theirs)]
+    d = decide(None, now=now, probes=probes, window=window, over=over)
+    matching = [t for t in window if reconcile.is_ours(t, OURS, 5, 1000.0, P)]
     if d.verdict == reconcile.APPLIED:
-        assert d.ticket is last and number != WM["ticket_number"]
-        assert reconcile.wager_keys(theirs) == reconcile.wager_keys(OURS)
-        assert 1000 - P.clock_skew_s <= created_at <= 1000 + P.send_window_s
+        assert matching == [d.ticket]
     if d.verdict in (reconcile.NOT_APPLIED, reconcile.NOT_APPLIED_EXPIRED):
-        assert number == WM["ticket_number"]  # only an unchanged /last proves absence
-        assert probes >= P.not_applied_probes and now - 1000 >= P.quiet_period_s
+        assert not matching
+        assert over or (probes >= P.not_applied_probes and now - 1000 >= P.quiet_period_s)
+    if len(matching) > 1:
+        assert d.verdict == reconcile.CONFLICT
 
 
 def test_lookup_waits_for_a_late_commit_before_not_applied() -> None:
     """A ticket still `sold` right after the send proves nothing: the lost request may commit
-    later. Only after the quiet period is a resend decided (found by the kill -9 campaign)."""
+    later. Only after the quiet period is a resend decided (found by the kill -9 campaign);
+    after the API's own error envelope at once."""
     sold = ticket(5, 1.0, status="sold")
     early = reconcile.decide_lookup(
-        kind="cancel", ticket=sold, deadline=500, now=1030, sent_at=1000, policy=P
+        kind="cancel", ticket=sold, deadline=500_000, now=1030, sent_at=1000, policy=P
     )
     assert early.verdict == reconcile.UNDECIDED
+    over = reconcile.decide_lookup(
+        kind="cancel", ticket=sold, deadline=500_000, now=1001, sent_at=1000, policy=P, over=True
+    )
+    assert over.verdict == reconcile.NOT_APPLIED
     late = reconcile.decide_lookup(
         kind="cancel", ticket=sold, deadline=500_000, now=1061, sent_at=1000, policy=P
     )
@@ -162,3 +186,13 @@ def test_lookup_waits_for_a_late_commit_before_not_applied() -> None:
         policy=P,
     )
     assert applied.verdict == reconcile.APPLIED  # proof of "applied" needs no waiting
+
+
+def test_shipped_policy_decides_a_drop_well_inside_a_sales_deadline() -> None:
+    """The slowest "not applied" after a drop (quiet period, then the next probe) leaves the
+    resend at least half of `create_max_age_s` (item 2 of issue 11)."""
+    shipped = outbox_policy()
+    slowest = max(
+        shipped.quiet_period_s, shipped.not_applied_probes * shipped.probe_interval_s
+    ) + shipped.probe_interval_s
+    assert slowest <= shipped.create_max_age_s / 2

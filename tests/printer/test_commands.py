@@ -51,6 +51,28 @@ def test_print_test_slip(tcp, tmp_path, capsys, paper):
     assert "LOTERÍA DEL ZÚLIA".encode("cp858") in printed
     assert b"\x1dkI" in printed and b"\x1d(k" in printed and tcp.core.cuts == 1
     assert png.stat().st_size > 1000
+    out = capsys.readouterr().out
+    assert "profile default (Generic Default), code page CP858 (ESC t 19)" in out
+    assert b"default: CP858" in printed  # the slip names them too
+
+
+def test_print_test_on_a_clone_profile(tcp, tmp_path, capsys):
+    args = ["print-test", "--printer", tcp.uri, "--paper", "58", "--profile", "ZJ-5870"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "profile ZJ-5870 (ZiJiang ZJ-5870 Thermal Receipt Printer)" in out
+    assert "code page CP850 (ESC t 2), cannot print €" in out
+    printed = bytes(tcp.core.printed)
+    assert b"\x1bt\x02" in printed and b"\x1bt\x13" not in printed
+    assert "LOTERÍA DEL ZÚLIA".encode("cp850") in printed
+
+
+def test_print_test_refuses_an_unknown_profile_and_lists_them(capsys, tmp_path):
+    assert main(["print-test", "--png", str(tmp_path / "x.png"), "--profile", "XP-58"]) == 2
+    assert "unknown printer profile 'XP-58'" in capsys.readouterr().out
+    assert main(["print-test", "--list"]) == 0
+    listing = capsys.readouterr().out
+    assert "ZJ-5870: profile ZJ-5870" in listing and "default: profile default" in listing
 
 
 def test_print_test_gives_up_while_paper_out(tcp, capsys):

@@ -1,4 +1,4 @@
-"""Rendering: code page bytes, widths, Code128 subset C, QR, copies, PNG preview."""
+"""Rendering: code page bytes, widths, Code128 subset C, QR, copies, PNG preview = paper."""
 
 from __future__ import annotations
 
@@ -6,8 +6,19 @@ import pytest
 from PIL import Image
 
 from kioskd.printer import render_escpos, render_png
-from kioskd.printer.escpos_render import code128_data
-from kioskd.printer.layout import Line, layout, printable_text
+from kioskd.printer.code128 import encode
+from kioskd.printer.layout import (
+    BARCODE_DOTS,
+    CODE_GAP_DOTS,
+    CUT_FEED_LINES,
+    DOUBLE_LINE_DOTS,
+    LINE_DOTS,
+    BarcodeLine,
+    Line,
+    QRLine,
+    layout,
+    printable_text,
+)
 from kioskd.receipt import QR, Barcode, Feed, Receipt, Row, Rule, Text, Title
 
 TICKET = "123456788765432120250131"
@@ -40,6 +51,7 @@ def test_spanish_text_in_cp858():
 
 def test_cp850_has_no_euro_and_says_eur():
     out = render_escpos(slip(), 80, codepage="cp850")
+    assert out.count(b"\x1bt") == 1
     assert b"\x1bt\x02" in out
     assert b"5 EUR" in out
 
@@ -69,7 +81,7 @@ def test_bad_paper_width():
 
 
 def test_code128_numeric_uses_subset_c_pairs():
-    assert code128_data("12345678") == b"{C\x0c\x22\x38\x4e"
+    assert encode("12345678").escpos_payload() == b"{C\x0c\x22\x38\x4e"
     out = render_escpos(slip(), 58)
     payload = b"{C" + bytes(int(TICKET[i : i + 2]) for i in range(0, 24, 2))
     assert b"\x1dkI" + bytes([len(payload)]) + payload in out
@@ -77,10 +89,12 @@ def test_code128_numeric_uses_subset_c_pairs():
 
 
 def test_code128_avoids_bytes_that_look_like_dle_eot():
-    # pairs 16 04 01 would be 0x10 0x04 0x01, a status query inside the barcode
-    assert code128_data("20160401") == b"{B20160401"
-    assert code128_data("123") == b"{B123"  # odd length
-    assert code128_data("AB{1") == b"{BAB{{1"
+    # pairs 16 04 01 would be 0x10 0x04 0x01, a status query inside the barcode: the C run
+    # is broken (here the last digits go to subset B; 10 04 then "{" is no command)
+    assert encode("20160401").escpos_payload() == b"{C\x14\x10\x04{B01"
+    assert encode("2016040199").escpos_payload() == b"{C\x14\x10{B{C\x04\x01\x63"
+    assert encode("123").escpos_payload() == b"{B123"  # odd length
+    assert encode("AB{1").escpos_payload() == b"{BAB{{1"
 
 
 def test_qr_native_and_cut():
@@ -96,13 +110,81 @@ def test_copy_marked_top_and_bottom():
     assert b"COPIA" not in render_escpos(slip(), 80)
 
 
-@pytest.mark.parametrize(("paper", "dots"), [(58, 384), (80, 576)])
+@pytest.mark.parametrize(("paper", "dots"), [(58, 384 + 2 * 38), (80, 576 + 2 * 30)])
 def test_png_preview(tmp_path, paper, dots):
     path = render_png(slip(copy=True), paper, tmp_path / "slip.png")
     with Image.open(path) as im:
-        assert im.width == dots + 32
+        assert im.width == dots  # the roll: print width + unprinted margins
         assert im.height > 300
         gray = im.convert("L")
         # the barcode band is dark somewhere in the middle of the slip
         assert gray.getextrema()[0] == 0
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def _escpos_feed_dots(job: bytes) -> int:
+    """Paper fed by a job, read by ESC/POS rules from the bytes alone: LF feeds the current
+    line spacing (ESC 3 n, 1 dot units), ESC J n feeds n, ESC d n feeds n lines, GS k
+    (Code128) feeds the GS h height, GS ( k print feeds the QR symbol's height (given)."""
+    import re
+
+    spacing, fed, height, i = None, 0, None, 0
+    qr_heights = iter(_qr_heights)
+    while i < len(job):
+        b = job[i]
+        if job.startswith(b"\x1b3", i):
+            spacing, i = job[i + 2], i + 3
+        elif job.startswith(b"\x1bJ", i):
+            fed, i = fed + job[i + 2], i + 3
+        elif job.startswith(b"\x1bd", i):
+            fed, i = fed + spacing * job[i + 2], i + 3
+        elif job.startswith(b"\x1dh", i):
+            height, i = job[i + 2], i + 3
+        elif job.startswith(b"\x1dkI", i):
+            fed, i = fed + height, i + 4 + job[i + 3]
+        elif job.startswith(b"\x1d(k", i):
+            n = job[i + 3] + 256 * job[i + 4]
+            if job[i + 6] == 81:  # fn 81: print the stored symbol
+                fed += next(qr_heights)
+            i += 5 + n
+        elif b in (0x1B, 0x1D):
+            m = re.match(rb"(\x1b[@]|\x1b[tEaM!-]|\x1d[!BHwLV]|\x1b[-])", job[i : i + 2])
+            assert m, f"unexpected command {job[i : i + 3]!r}"
+            i += 2 if job[i + 1 : i + 2] == b"@" else 3
+        elif b == 0x0A:
+            fed, i = fed + spacing, i + 1
+        else:
+            i += 1
+    return fed
+
+
+_qr_heights: list[int] = []
+
+
+@pytest.mark.parametrize("paper", [58, 80])
+def test_preview_height_is_the_paper_fed(tmp_path, paper):
+    """Preview = paper: the PNG is exactly as tall as the paper the ESC/POS job feeds."""
+    from kioskd.printer.png_render import _qr_matrix
+
+    receipt = slip(copy=True)
+    items = layout(receipt, paper)
+    _qr_heights[:] = [len(_qr_matrix(i.data)) * i.size for i in items if isinstance(i, QRLine)]
+    job = render_escpos(receipt, paper)
+    fed = _escpos_feed_dots(job)
+    with Image.open(render_png(receipt, paper, tmp_path / "s.png")) as im:
+        assert im.height == fed
+    # the parts: 30-dot lines, 60 for the double-size title, no blank line after codes
+    assert b"\x1b3\x1e" in job and b"\x1b3<" in job
+    assert b"\x1dkI" in job and b"\n\x1dkI" not in job
+    barcode_end = job.index(b"\x1dkI") + 4 + job[job.index(b"\x1dkI") + 3]
+    assert job[barcode_end : barcode_end + 3] == b"\x1bJ" + bytes([CODE_GAP_DOTS])
+    lines = [i for i in items if isinstance(i, Line)]
+    doubles = sum(1 for i in lines if i.double)
+    expected = (
+        LINE_DOTS * (len(lines) - doubles + 1 + 1 + CUT_FEED_LINES)  # + barcode text + Feed(1)
+        + DOUBLE_LINE_DOTS * doubles
+        + BARCODE_DOTS + CODE_GAP_DOTS
+        + sum(_qr_heights) + CODE_GAP_DOTS
+    )  # fmt: skip
+    assert fed == expected
+    assert any(isinstance(i, BarcodeLine) for i in items)

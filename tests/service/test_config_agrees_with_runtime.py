@@ -15,6 +15,7 @@ from tests.service.conftest import MINIMAL, write
 DEVICES = {
     # good
     "": True,
+    "auto": True,
     "/dev/kiosk/scanner": True,
     "/dev/input/by-id/usb-Honeywell_Imaging-event-kbd": True,
     "05e0:1200": True,

@@ -208,6 +208,26 @@ async def test_kioskctl_queue_shows_history(server, capsys) -> None:
     assert hist.strip().endswith("sending attempt 1")
 
 
+def test_queue_history_lines_show_time_event_states_and_detail() -> None:
+    from kioskd.ctl import format_queue
+
+    op = {
+        "id": 3, "kind": "create", "state": "in_doubt", "amount": 5, "ticket_number": None,
+        "created_at": 1_700_000_000.0, "deadline": 1_700_000_180.0,
+        "history": [
+            {"at": 1_700_000_000.0, "kind": "transition", "event": None, "from": None,
+             "to": "sending", "detail": {}},
+            {"at": 1_700_000_001.0, "kind": "attempt", "event": "ambiguous", "from": "sending",
+             "to": "in_doubt", "detail": {"reason": "InDoubt: no answer", "request_over": False}},
+        ],
+    }  # fmt: skip
+    first, second = format_queue([op]).splitlines()[2:]
+    assert "?" not in first + second
+    assert first.split()[2:] == ["transition", "-", "->", "sending"]
+    assert second.split()[2:6] == ["ambiguous", "sending", "->", "in_doubt"]
+    assert second.endswith("InDoubt: no answer; request_over=False")
+
+
 async def test_kioskctl_commands_map_to_requests(server, capsys) -> None:
     srv, handler = server
     sock = ["--socket", str(srv.path)]

@@ -9,6 +9,7 @@ from kioskd.proving.sim import games as catalog
 from kioskd.proving.sim.app import create_app
 from kioskd.proving.sim.inprocess import SimTransport
 from kioskd.proving.sim.simulator import Simulator
+from tests.banklot import seed_examples
 
 from .helpers import DAY, EMAIL, Api
 
@@ -99,14 +100,7 @@ async def test_products_search_shows_open_and_next_event(authed: Api, sim: Simul
 
 
 async def test_events_search_kiosk_seed_example_answers_total_zero(authed: Api):
-    body = {
-        "filter": {
-            "between_created_at": ["2024-06-05T04:00:00.000Z", "2024-06-06T03:59:59.999Z"],
-            "game_category": "lottery",
-            "status": "open",
-        },
-        "sort": {"game_category": "desc", "event_timestamp": "desc", "display_order": "0"},
-    }
+    body = seed_examples.EVENTS_KIOSK_REQUEST
     assert await authed.post("/gaming/events/search/kiosk", body) == (
         201,
         {"status": 201, "total": 0},

@@ -93,14 +93,20 @@ async def test_numbers_and_pins_are_unique_8_digits(authed: Api, sim: Simulator)
     assert len(numbers) == 60
 
 
-async def winner(authed: Api, sim: Simulator, amount: int = 5) -> dict:
-    """Sell 341 on product 1, force the draw to 341 and let the result be posted."""
-    ev = catalog.event(sim.open_events()[1])
-    sold = await authed.sell((amount, ev.id, 1, "341"), (2, ev.id, 1, "777"))
-    sim.force_result(ev.id, "341")
+async def drawn(authed: Api, sim: Simulator, product: int, result: str, *wagers) -> dict:
+    """Sell `wagers` (amount, game, wager) on the product's open event, force its draw to
+    `result` and let the result be posted."""
+    ev = catalog.event(sim.open_events()[product])
+    sold = await authed.sell(*((amount, ev.id, game, w) for amount, game, w in wagers))
+    sim.force_result(ev.id, result)
     sim.set_time(ev.result_ts)
     await authed.login()
     return sold
+
+
+async def winner(authed: Api, sim: Simulator, amount: int = 5) -> dict:
+    """Sell 341 on product 1, force the draw to 341 and let the result be posted."""
+    return await drawn(authed, sim, 1, "341", (amount, 1, "341"), (2, 1, "777"))
 
 
 def pay_body(t: dict, pin: int | None = None, date: str = "2024-10-22") -> dict:
@@ -132,11 +138,7 @@ async def test_winner_is_paid_once(authed: Api, sim: Simulator):
 
 
 async def test_loser_is_not_a_winner_after_the_draw(authed: Api, sim: Simulator):
-    ev = catalog.event(sim.open_events()[1])
-    sold = await authed.sell((5, ev.id, 1, "341"))
-    sim.force_result(ev.id, "342")
-    sim.set_time(ev.result_ts)
-    await authed.login()
+    sold = await drawn(authed, sim, 1, "342", (5, 1, "341"))
     assert await authed.post("/user/ticket/pay", pay_body(sold)) == (
         200,
         {"status": 200, "error": "not a winner"},
@@ -155,11 +157,7 @@ async def test_result_forced_after_close_is_posted_at_once(authed: Api, sim: Sim
 
 
 async def test_zodiac_winner_pays_6000(authed: Api, sim: Simulator):
-    ev = catalog.event(sim.open_events()[3])
-    sold = await authed.sell((2, ev.id, 3, "44401"))
-    sim.force_result(ev.id, "444-ARI")
-    sim.set_time(ev.result_ts)
-    await authed.login()
+    sold = await drawn(authed, sim, 3, "444-ARI", (2, 3, "44401"))
     assert (await authed.post("/user/ticket/pay", pay_body(sold)))[1]["response"]["prize"] == 12000
 
 

@@ -32,9 +32,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from kioskd.banklot.client import BanklotClient
 from kioskd.banklot.models import WagerRequest
 from kioskd.clock import VirtualClock
+from kioskd.config import outbox_policy
 from kioskd.journal import states
 from kioskd.journal.store import CREATE, Journal, Operation
 from kioskd.outbox.outbox import Outbox, OutboxRefused
@@ -111,6 +114,7 @@ class RunResult:
     faults: int = 0
     prints: int = 0
     in_doubt: int = 0  # times an operation went in doubt (coverage, not a failure)
+    together: int = 0  # most operations in doubt at the same time (concurrency coverage)
     alarms: int = 0
     states: dict[str, int] = field(default_factory=dict)
 
@@ -139,6 +143,8 @@ class Kiosk:
         self.printed: list[Printed] = []
         self.pending_at_boot: set[int] = set()
         self.op_ids: list[int] = []
+        self.last_sale: tuple[list[WagerRequest], float] | None = None  # the clerk's last play
+        self.transport: httpx.AsyncBaseTransport | None = None  # None: a plain SimTransport
 
     async def boot(self) -> None:
         while True:
@@ -146,7 +152,10 @@ class Kiosk:
                 self.boots += 1
                 self.journal = Journal(self.path, crash_hook=self.plan)
                 self.client = BanklotClient(
-                    BASE_URL, self.sim.email, PASSWORD, transport=SimTransport(self.sim)
+                    BASE_URL,
+                    self.sim.email,
+                    PASSWORD,
+                    transport=self.transport or SimTransport(self.sim),
                 )
                 self.outbox = Outbox(
                     self.journal,
@@ -230,7 +239,11 @@ async def _act(k: Kiosk, rng: random.Random, action: str) -> None:
     sim, clock = k.sim, k.clock
 
     async def sell(k: Kiosk) -> None:
-        wagers, closes = _random_wagers(rng, clock.now())
+        if k.last_sale is not None and rng.random() < 0.25:
+            wagers, closes = k.last_sale  # the same play again: a look-alike (holds)
+        else:
+            wagers, closes = _random_wagers(rng, clock.now())
+        k.last_sale = (wagers, closes)
         assert k.outbox is not None
         k.op_ids.append(await k.outbox.submit_create(wagers, closes))
 
@@ -273,16 +286,31 @@ async def _act(k: Kiosk, rng: random.Random, action: str) -> None:
     async def work(k: Kiosk) -> None:
         await k.work(rng.randint(1, 6))
 
-    if action == "sell":
+    def arm_fault(endpoint: str) -> None:
+        mode = rng.choice(MODES)
+        # A late commit must land inside the quiet period: that is the premise it rests on.
+        delays = [d for d in (1, 10, 20, 45) if d < k.policy.quiet_period_s - 1]
+        sim.arm_fault(endpoint, mode, count=rng.choice((1, 1, 2)), delay_s=rng.choice(delays))
+
+    async def burst(k: Kiosk) -> None:
+        """Several operations in the air at once: submitted back to back (each born `sending`
+        unless held), some of them faulted, before the outbox sends any."""
+        for _ in range(rng.randint(2, 4)):
+            kind = rng.choice(("sell", "sell", "sell", "pay", "cancel"))
+            if rng.random() < 0.5:
+                arm_fault(rng.choice(BURST_FAULT_ENDPOINTS))
+            await _refusable({"sell": sell, "pay": pay, "cancel": cancel}[kind])(k)
+
+    if action == "burst":
+        await k.guarded(burst)
+    elif action == "sell":
         await k.guarded(_refusable(sell))
     elif action == "pay":
         await k.guarded(_refusable(pay))
     elif action == "cancel":
         await k.guarded(_refusable(cancel))
     elif action == "fault":
-        endpoint = rng.choice(FAULT_ENDPOINTS)
-        mode = rng.choice(MODES)
-        sim.arm_fault(endpoint, mode, count=rng.choice((1, 1, 2)), delay_s=rng.choice((1, 20)))
+        arm_fault(rng.choice(FAULT_ENDPOINTS))
     elif action == "offline":
         sim.set_offline(True, for_s=rng.choice((5, 30, 120, 400, 1800)))
     elif action == "foreign":
@@ -302,8 +330,31 @@ def _refusable(fn: Callable[[Kiosk], Any]) -> Callable[[Kiosk], Any]:
 
 ACTIONS = (
     ("sell", 6), ("pay", 2), ("cancel", 2), ("fault", 5), ("offline", 1),
-    ("foreign", 1), ("advance", 3),
+    ("foreign", 1), ("advance", 3), ("burst", 4),
 )  # fmt: skip
+BURST_FAULT_ENDPOINTS = (
+    "/user/ticket/create", "/user/ticket/create", "/user/ticket/pay", "/user/ticket/cancel",
+    "/user/ticket/last", "/user/ticket/",
+)  # fmt: skip
+
+# The policies a run proves: what ships, and a short-timer variant (every timer near its
+# floor, so deadlines, quiet periods and probes race each other far more often).
+VARIANTS = ("shipped", "short")
+
+
+def policy_for(variant: str) -> Policy:
+    if variant == "short":
+        return outbox_policy(
+            time_zone=catalog.TIME_ZONE,
+            create_max_age_s=40.0,
+            pay_max_age_s=90.0,
+            quiet_period_s=16.0,  # just over the client's 15 s read timeout
+            not_applied_probes=2,
+            probe_interval_s=2.0,
+        )
+    if variant != "shipped":
+        raise ValueError(f"unknown policy variant {variant!r} (known: {', '.join(VARIANTS)})")
+    return outbox_policy(time_zone=catalog.TIME_ZONE)
 
 
 def script_for(rng: random.Random) -> list[str]:
@@ -322,6 +373,7 @@ async def run_seed(
     plan: CrashPlan | None = None,
     script: list[str] | None = None,
     policy: Policy | None = None,
+    variant: str = "shipped",
 ) -> RunResult:
     rng = random.Random(seed)
     clock = VirtualClock(_start_time(rng))
@@ -332,7 +384,7 @@ async def run_seed(
     if script is None:
         script = script_for(rng)
     if policy is None:
-        policy = Policy(time_zone=catalog.TIME_ZONE, window_proves_absence=rng.random() < 0.5)
+        policy = policy_for(variant)
     own_dir = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="kioskd-chaos-")
     path = os.path.join(workdir, f"journal-{seed}.sqlite")
@@ -374,9 +426,13 @@ async def settle(k: Kiosk, max_rounds: int = 400) -> None:
             if did:
                 return True
             due = k.outbox.next_due()
+            late = k.sim.late_pending_until()  # a handler still running at the server
+            if late is not None:
+                due = late if due is None else min(due, late)
             if due is None:
                 return False
             k.clock.set(max(due, k.clock.now() + 0.001))
+            k.sim.run_late()
             return True
 
         if await k.guarded(round_) is False:
@@ -392,6 +448,18 @@ def _history(journal: Journal, op: Operation) -> list[str]:
         f"{ {k: v for k, v in h.detail.items() if k != 'deadline'} }"
         for h in journal.history(op.id)
     ]
+
+
+def _most_in_doubt_together(journal: Journal) -> int:
+    """The largest number of operations that were in doubt (or being reconciled) at once."""
+    now: dict[int, str] = {}
+    most = 0
+    for h in journal.history():
+        if h.op_id is None or h.to_state is None:
+            continue
+        now[h.op_id] = h.to_state
+        most = max(most, sum(1 for st in now.values() if st in books.UNRESOLVED))
+    return most
 
 
 def check(k: Kiosk, seed: int) -> RunResult:
@@ -436,6 +504,7 @@ def _check(k: Kiosk, journal: Journal, seed: int) -> RunResult:
         crashes=k.crashes,
         prints=len(k.printed),
         in_doubt=sum(1 for h in journal.history() if h.to_state == states.IN_DOUBT),
+        together=_most_in_doubt_together(journal),
         alarms=len(journal.history(kind="alarm")),
         states=journal.counts(),
     )
@@ -457,17 +526,19 @@ def quiet_kioskd_logs() -> Iterator[None]:
         logger.setLevel(before)
 
 
-def run_one(seed: int, workdir: str | None = None) -> RunResult:
+def run_one(seed: int, workdir: str | None = None, variant: str = "shipped") -> RunResult:
     """One seed, synchronously (each run has its own event loop: nothing leaks between runs)."""
     with quiet_kioskd_logs():
-        return asyncio.run(run_seed(seed, workdir))
+        return asyncio.run(run_seed(seed, workdir, variant=variant))
 
 
-def run_range(start: int, count: int, workdir: str | None = None) -> list[RunResult]:
+def run_range(
+    start: int, count: int, workdir: str | None = None, variant: str = "shipped"
+) -> list[RunResult]:
     own = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="kioskd-chaos-")
     try:
-        return [run_one(seed, workdir) for seed in range(start, start + count)]
+        return [run_one(seed, workdir, variant) for seed in range(start, start + count)]
     finally:
         if own:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -492,7 +563,7 @@ async def run_scenario(
     Used by the named crash-point tests: `plan` says where the power is cut."""
     clock = VirtualClock(start if start is not None else _start_time(random.Random(seed)))
     sim = Simulator(seed=seed, clock=clock, password=PASSWORD)
-    policy = policy or Policy(time_zone=catalog.TIME_ZONE)
+    policy = policy or outbox_policy(time_zone=catalog.TIME_ZONE)
     path = os.path.join(workdir, f"scenario-{seed}-{plan.count}-{len(plan.at)}.sqlite")
     for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(OSError):

@@ -149,28 +149,20 @@ TICKET_JSON = {
     "created_at": NOW - 30,
     "status": "sold",
     "wagers": [
-        {
-            "amount": 20,
-            "current_event_id": 23301,
-            "event_id": 23301,
-            "event_name": "TRIPLE ZAMORANO",
-            "game_id": 1,
-            "list_id": 1,
-            "p_event_time": "04:00 pm",
-            "status": "sold",
-            "wager": "341",
-        },
-        {
-            "amount": 20,
-            "current_event_id": 23301,
-            "event_id": 23301,
-            "event_name": "TRIPLE ZAMORANO",
-            "game_id": 1,
-            "list_id": 1,
-            "p_event_time": "04:00 pm",
-            "status": "sold",
-            "wager": "000",
-        },
+        *(
+            {
+                "amount": 20,
+                "current_event_id": 23301,
+                "event_id": 23301,
+                "event_name": "TRIPLE ZAMORANO",
+                "game_id": 1,
+                "list_id": 1,
+                "p_event_time": "04:00 pm",
+                "status": "sold",
+                "wager": number,
+            }
+            for number in ("341", "000")
+        ),
         {
             "amount": 1250,
             "current_event_id": 23303,
@@ -242,16 +234,7 @@ def day_tickets() -> list[TicketSummary]:
 
 def all_slips(lang: str = "es", currency: str = "Bs.") -> dict[str, Receipt]:
     """One receipt of every slip kind from the sample data (for `kioskd preview` and docs)."""
-    c = catalog()
-    ctx = SlipContext(
-        lang=lang,
-        currency=currency,
-        time_zone=c.time_zone,
-        agency=c.agency_name,
-        header=c.header,
-        footer=c.footer,
-        terminal_id="K-07",
-    )
+    ctx = SlipContext.from_catalog(catalog(), lang=lang, currency=currency, terminal_id="K-07")
     info = StatusInfo(
         version="0.1.0",
         terminal_id="K-07",

@@ -104,8 +104,12 @@ def handle(
     """Handle one request (see the module docstring)."""
     if path.startswith("/_sim"):
         return _admin(sim, method, path, body)
+    sim.run_late()
     mode = fault.mode if fault else None
     if mode == "hang":
+        return Reply(0, action="hang")
+    if mode == "commit_late" and fault is not None:
+        sim.schedule_late(sim.now() + fault.delay_s, lambda: _call(sim, method, path, token, body))
         return Reply(0, action="hang")
     if mode == "fail_before_commit":
         return Reply(500, encode({"status": 500, "error": "internal server error"}))

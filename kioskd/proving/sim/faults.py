@@ -19,6 +19,8 @@ Rules:
   | huge_body           | no      | HTTP 200, 10 MB body                                   |
   | wrong_types         | yes     | envelope with wrong types (status a string...)         |
   | hang                | no      | never answers                                          |
+  | commit_late         | yes     | never answers; the server commits `delay_s` after the  |
+  |                     | (later) | request arrived (a handler that outlives the client)   |
   | expire_token        | no      | 403 token expired (the token really is gone)           |
   | foreign_ticket      | yes     | another terminal sells first, then the normal answer   |
 """
@@ -38,6 +40,7 @@ MODES = (
     "huge_body",
     "wrong_types",
     "hang",
+    "commit_late",
     "expire_token",
     "foreign_ticket",
 )
@@ -45,7 +48,7 @@ MODES = (
 # Modes after which the server holds the call's effect (if the call itself succeeded).
 APPLIED_MODES = frozenset(
     {"delay", "commit_then_drop", "commit_then_504", "malformed", "empty_body", "wrong_types",
-     "foreign_ticket"}
+     "foreign_ticket", "commit_late"}
 )  # fmt: skip
 
 

@@ -36,6 +36,7 @@ Readings of the API where the seed is silent (documented here, tested in tests/s
 
 from __future__ import annotations
 
+import functools
 import random
 import struct
 import uuid
@@ -43,7 +44,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from kioskd.clock import Clock, VirtualClock
 from kioskd.proving.sim import games as catalog
@@ -109,6 +110,24 @@ class TicketRecord:
         return catalog.local_day(self.created_at)
 
 
+R = TypeVar("R")
+
+
+def _signed_in(endpoint: Callable[[Simulator, Any, float], R]) -> Callable[..., R | Reply]:
+    """The prologue of every endpoint behind the token: the clock catches up (draws settle),
+    then a missing, unknown or expired token is refused with 403 before the endpoint runs
+    (it gets `now` instead of the token)."""
+
+    @functools.wraps(endpoint)
+    def signed_in(self: Simulator, body: Any, token: str | None) -> R | Reply:
+        now = self._begin()
+        if not self._authorized(token, now):
+            return err(403, ERR_TOKEN)
+        return endpoint(self, body, now)
+
+    return signed_in
+
+
 class Simulator:
     """A faithful, stateful fake of the Grupo Banklot back office (see the module docstring)."""
 
@@ -146,6 +165,9 @@ class Simulator:
         self._posted_early: set[int] = set()
         self._payments: list[dict[str, Any]] = []
         self._cancellations: list[dict[str, Any]] = []
+        # Late commits (fault `commit_late`): (time, call), applied each at its own time.
+        self._late: list[tuple[float, Callable[[], Any]]] = []
+        self._now_override: float | None = None
 
     def __repr__(self) -> str:
         return f"Simulator(seed={self.seed}, email={self.email!r}, tickets={len(self._tickets)})"
@@ -156,7 +178,7 @@ class Simulator:
         return self.clock.now()
 
     def _begin(self) -> float:
-        now = self.clock.now()
+        now = self._now_override if self._now_override is not None else self.clock.now()
         if now >= self._next_settle:
             self._settle(now)
         return now
@@ -340,10 +362,8 @@ class Simulator:
             return None
         return t
 
-    def ticket(self, body: dict[str, Any], token: str | None) -> Reply:
-        now = self._begin()
-        if not self._authorized(token, now):
-            return err(403, ERR_TOKEN)
+    @_signed_in
+    def ticket(self, body: dict[str, Any], now: float) -> Reply:
         t = self._find_dated(body)
         if t is None:
             return err(400, ERR_NO_ROWS)
@@ -354,10 +374,8 @@ class Simulator:
             return None
         return self._find(body)
 
-    def tickets(self, body: dict[str, Any], token: str | None) -> Reply:
-        now = self._begin()
-        if not self._authorized(token, now):
-            return err(403, ERR_TOKEN)
+    @_signed_in
+    def tickets(self, body: dict[str, Any], now: float) -> Reply:
         flt = _filter(body)
         span = _range(flt.get("between_created_at"))
         if span is None:
@@ -378,19 +396,15 @@ class Simulator:
         rows.sort(key=lambda t: (_sort_value(t, key), t.created_at), reverse=descending)
         return ok(200, [self._summary_json(t) for t in rows])
 
-    def last(self, body: dict[str, Any], token: str | None) -> Reply:
-        now = self._begin()
-        if not self._authorized(token, now):
-            return err(403, ERR_TOKEN)
+    @_signed_in
+    def last(self, body: dict[str, Any], now: float) -> Reply:
         if not self._tickets:
             return err(400, ERR_NO_ROWS)
         return ok(202, self._ticket_json(self._tickets[-1], now))
 
-    def image(self, ticket_uuid: str, token: str | None) -> tuple[int, Any]:
+    @_signed_in
+    def image(self, ticket_uuid: str, now: float) -> tuple[int, Any]:
         """A small PNG of the ticket (bytes) or an error envelope."""
-        now = self._begin()
-        if not self._authorized(token, now):
-            return err(403, ERR_TOKEN)
         t = self._by_uuid.get(ticket_uuid)
         if t is None:
             return err(400, ERR_NO_ROWS)
@@ -398,10 +412,8 @@ class Simulator:
 
     # ------------------------------------------------------------------ tickets: money
 
-    def create(self, body: dict[str, Any], token: str | None) -> Reply:
-        now = self._begin()
-        if not self._authorized(token, now):
-            return err(403, ERR_TOKEN)
+    @_signed_in
+    def create(self, body: dict[str, Any], now: float) -> Reply:
         ticket = body.get("ticket")
         wagers = ticket.get("wagers") if isinstance(ticket, dict) else None
         if not isinstance(wagers, list) or not wagers:
@@ -481,10 +493,8 @@ class Simulator:
             if number not in self._by_number:
                 return number
 
-    def pay(self, body: dict[str, Any], token: str | None) -> Reply:
-        now = self._begin()
-        if not self._authorized(token, now):
-            return err(403, ERR_TOKEN)
+    @_signed_in
+    def pay(self, body: dict[str, Any], now: float) -> Reply:
         t = self._find_dated(body)
         if t is None:
             return err(400, ERR_NO_ROWS)
@@ -508,16 +518,15 @@ class Simulator:
             {"ticket_number": t.number, "status": "paid", "prize": t.prize, "paid_at": t.paid_at},
         )
 
-    def cancel(self, body: dict[str, Any], token: str | None) -> Reply:
-        return self._cancel(body, token, via="cancel")
+    @_signed_in
+    def cancel(self, body: dict[str, Any], now: float) -> Reply:
+        return self._cancel(body, now, via="cancel")
 
-    def revert(self, body: dict[str, Any], token: str | None) -> Reply:
-        return self._cancel(body, token, via="revert")
+    @_signed_in
+    def revert(self, body: dict[str, Any], now: float) -> Reply:
+        return self._cancel(body, now, via="revert")
 
-    def _cancel(self, body: dict[str, Any], token: str | None, via: str) -> Reply:
-        now = self._begin()
-        if not self._authorized(token, now):
-            return err(403, ERR_TOKEN)
+    def _cancel(self, body: dict[str, Any], now: float, via: str) -> Reply:
         t = self._find(body)
         if t is None:
             return err(400, ERR_NO_ROWS)
@@ -538,10 +547,8 @@ class Simulator:
         )
         return ok(200, {"ticket_number": t.number, "status": "canceled"})
 
-    def copy(self, body: dict[str, Any], token: str | None) -> Reply:
-        now = self._begin()
-        if not self._authorized(token, now):
-            return err(403, ERR_TOKEN)
+    @_signed_in
+    def copy(self, body: dict[str, Any], now: float) -> Reply:
         t = self._find_dated(body)
         if t is None:
             return err(400, ERR_NO_ROWS)
@@ -569,10 +576,8 @@ class Simulator:
 
     # ------------------------------------------------------------------ catalog
 
-    def get_data(self, body: dict[str, Any], token: str | None) -> Reply:
-        now = self._begin()
-        if not self._authorized(token, now):
-            return err(403, ERR_TOKEN)
+    @_signed_in
+    def get_data(self, body: dict[str, Any], now: float) -> Reply:
         return ok(
             200,
             {
@@ -611,10 +616,8 @@ class Simulator:
             },
         )
 
-    def products_search(self, body: dict[str, Any], token: str | None) -> Reply:
-        now = self._begin()
-        if not self._authorized(token, now):
-            return err(403, ERR_TOKEN)
+    @_signed_in
+    def products_search(self, body: dict[str, Any], now: float) -> Reply:
         rows = []
         for p in PRODUCTS:
             ev = catalog.open_event(p, now)
@@ -645,10 +648,8 @@ class Simulator:
             )
         return ok(201, rows)
 
-    def events_kiosk(self, body: dict[str, Any], token: str | None) -> Reply:
-        now = self._begin()
-        if not self._authorized(token, now):
-            return err(403, ERR_TOKEN)
+    @_signed_in
+    def events_kiosk(self, body: dict[str, Any], now: float) -> Reply:
         flt = _filter(body)
         span = _range(flt.get("between_created_at"))
         if span is None:
@@ -668,16 +669,12 @@ class Simulator:
         rows.sort(key=lambda r: (r["event_timestamp"]["seconds"], r["display_order"]))
         return 200, {"status": 200, "response": rows, "total": len(rows)}
 
-    def inventory_template(self, body: dict[str, Any], token: str | None) -> Reply:
-        now = self._begin()
-        if not self._authorized(token, now):
-            return err(403, ERR_TOKEN)
+    @_signed_in
+    def inventory_template(self, body: dict[str, Any], now: float) -> Reply:
         return ok(200, inventory_rows())
 
-    def results(self, body: dict[str, Any], token: str | None) -> Reply:
-        now = self._begin()
-        if not self._authorized(token, now):
-            return err(403, ERR_TOKEN)
+    @_signed_in
+    def results(self, body: dict[str, Any], now: float) -> Reply:
         flt = _filter(body)
         span = _range(flt.get("between_created_at"))
         if span is None:
@@ -694,10 +691,8 @@ class Simulator:
         )
         return ok(200, rows)
 
-    def reports(self, body: dict[str, Any], token: str | None) -> Reply:
-        now = self._begin()
-        if not self._authorized(token, now):
-            return err(403, ERR_TOKEN)
+    @_signed_in
+    def reports(self, body: dict[str, Any], now: float) -> Reply:
         span = _range(body.get("between_timestamp"))
         if span is None:
             return err(400, "between_timestamp must be two ISO times")
@@ -723,10 +718,8 @@ class Simulator:
         }
         return 200, {"status": 200, "total": total}
 
-    def time(self, body: dict[str, Any], token: str | None) -> Reply:
-        now = self._begin()
-        if not self._authorized(token, now):
-            return err(403, ERR_TOKEN)
+    @_signed_in
+    def time(self, body: dict[str, Any], now: float) -> Reply:
         local = datetime.fromtimestamp(now, ZONE)
         return ok(
             200,
@@ -740,6 +733,31 @@ class Simulator:
         )
 
     # ------------------------------------------------------------------ admin (not Banklot)
+
+    def schedule_late(self, at: float, call: Callable[[], Any]) -> None:
+        """A request whose handler outlives the client: `call` commits at `at`."""
+        self._late.append((at, call))
+
+    def run_late(self) -> int:
+        """Apply the late commits whose time has come, each at its own time, in time order
+        (called before every request and by `ledger`, so no request sees a state in which a
+        commit that should have happened has not). Returns how many ran."""
+        now = self.clock.now()
+        due = sorted((x for x in self._late if x[0] <= now), key=lambda x: x[0])
+        if not due:
+            return 0
+        self._late = [x for x in self._late if x[0] > now]
+        for at, call in due:
+            self._now_override = at
+            try:
+                call()
+            finally:
+                self._now_override = None
+        return len(due)
+
+    def late_pending_until(self) -> float | None:
+        """When the last scheduled late commit will happen (None: none pending)."""
+        return max((at for at, _ in self._late), default=None)
 
     def arm_fault(self, endpoint: str, mode: str, count: int = 1, delay_s: float = 0) -> Fault:
         return self.faults.arm(endpoint, mode, count, delay_s)
@@ -853,6 +871,7 @@ class Simulator:
     def ledger(self) -> dict[str, Any]:
         """What the server really holds: every ticket with PIN, status and prize, payments,
         cancellations, and the clock."""
+        self.run_late()
         now = self._begin()
         tickets = []
         for t in self._tickets:

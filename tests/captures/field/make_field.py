@@ -31,6 +31,7 @@ from kioskd.input.evtest import (
     format_events,
     format_header,
 )
+from kioskd.proving.harness import KEYPAD_CODES
 
 HERE = Path(__file__).resolve().parent
 T0 = 1_732_000_000.0
@@ -51,15 +52,7 @@ _HID = {
     CTRL: 0x700E0,
     ALT: 0x700E2,
 }
-KP = {
-    **{d: getattr(e, f"KEY_KP{d}") for d in "0123456789"},
-    ".": e.KEY_KPDOT,
-    "+": e.KEY_KPPLUS,
-    "-": e.KEY_KPMINUS,
-    "*": e.KEY_KPASTERISK,
-    "/": e.KEY_KPSLASH,
-    "\n": e.KEY_KPENTER,
-}
+KP = KEYPAD_CODES  # the keypad keys of the counter grammar
 # US layout: character -> (key, modifiers).
 US: dict[str, tuple[int, tuple[int, ...]]] = {
     **{d: (getattr(e, f"KEY_{d}"), ()) for d in "0123456789"},

@@ -1,0 +1,151 @@
+"""Printer profiles: python-escpos's capability database, and the code page kioskd prints in.
+
+Rules:
+- ``printer.profile`` names a profile of python-escpos's database (``escpos.capabilities``:
+  "default", "TM-T20II", "ZJ-5870", ...). kioskd uses the profile's code-page table (which
+  ``ESC t n`` selects which table) and, for warnings, its resolution and width; features
+  (cutter, native QR) are not taken from it: a kiosk printer has both.
+- The code page is chosen from the profile's table, never a fixed number: CP858 (CP850 + €)
+  if the profile has it, else CP850, else the page that can print most of the Spanish
+  repertoire below (ties: the lower table number). What the chosen page cannot print is
+  replaced by the layout before printing (``layout.printable_text``), the preview shows the
+  same replacement.
+- Only pages with a Python codec are candidates: the layout encodes text with it, so the
+  bytes on paper and the characters in the preview come from the same table.
+- An unknown profile name is a ValueError naming the close matches (check-config shows it).
+- The database is read as JSON from the file python-escpos itself loads (its package's
+  ``capabilities.json``, or ``$ESCPOS_CAPABILITIES_FILE``), not through
+  ``escpos.capabilities``: that import parses YAML and writes a pickle cache, which must not
+  happen while the config is checked (before the daemon has pointed the cache at its state
+  directory). ~10 ms, once per process.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+DEFAULT_PROFILE = "default"
+# What slips print beyond ASCII: Spanish letters and punctuation, the euro, the degree sign.
+REPERTOIRE = "ÁÉÍÓÚÜÑáéíóúüñ¿¡€°ºª"
+PREFERRED = ("CP858", "CP850")
+
+
+@dataclass(frozen=True)
+class CodePage:
+    name: str  # python-escpos's name, e.g. "CP858"
+    index: int  # n of ESC t n on this profile
+    codec: str  # Python codec, e.g. "cp858"
+    missing: str  # characters of REPERTOIRE this page cannot print
+
+    def __str__(self) -> str:
+        return f"{self.name} (ESC t {self.index})"
+
+
+@dataclass(frozen=True)
+class PrinterProfile:
+    name: str
+    model: str
+    codepage: CodePage
+    dpi: int | None
+    width_dots: int | None
+
+    def describe(self) -> str:
+        """One line for print-test and logs: profile, model and code page."""
+        missing = f", cannot print {self.codepage.missing}" if self.codepage.missing else ""
+        return f"profile {self.name} ({self.model}), code page {self.codepage}{missing}"
+
+
+@lru_cache(maxsize=1)
+def _capabilities() -> dict[str, Any]:
+    path = os.environ.get("ESCPOS_CAPABILITIES_FILE")
+    if path:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    else:
+        from importlib.resources import files
+
+        text = (files("escpos") / "capabilities.json").read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def profile_names() -> list[str]:
+    return sorted(_capabilities()["profiles"])
+
+
+def _codec(name: str) -> str | None:
+    encoding = _capabilities()["encodings"].get(name, {})
+    codec = encoding.get("python_encode")
+    if not isinstance(codec, str) or not codec:
+        return None
+    try:
+        "a".encode(codec)
+    except LookupError:
+        return None
+    return codec
+
+
+def _missing(codec: str) -> str:
+    out = []
+    for ch in REPERTOIRE:
+        try:
+            ch.encode(codec)
+        except UnicodeEncodeError:
+            out.append(ch)
+    return "".join(out)
+
+
+def choose_codepage(table: dict[str, str]) -> CodePage:
+    """The code page for a profile's ``codePages`` table ({"19": "CP858", ...})."""
+    candidates: dict[str, CodePage] = {}
+    for index, name in sorted(table.items(), key=lambda kv: int(kv[0])):
+        codec = _codec(name)
+        if codec and name not in candidates:
+            candidates[name] = CodePage(name, int(index), codec, _missing(codec))
+    if not candidates:
+        raise ValueError("the profile has no code page kioskd can encode text in")
+    for name in PREFERRED:
+        if name in candidates:
+            return candidates[name]
+    return min(candidates.values(), key=lambda cp: (len(cp.missing), cp.index))
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+@lru_cache(maxsize=16)
+def load_profile(name: str = DEFAULT_PROFILE, codepage: str | None = None) -> PrinterProfile:
+    """The profile ``name`` with its chosen code page (or ``codepage``, which must be in its
+    table: a python-escpos name such as "CP850" or a codec name such as "cp850")."""
+    profiles = _capabilities()["profiles"]
+    if name not in profiles:
+        close = difflib.get_close_matches(name, list(profiles), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"unknown printer profile {name!r}{hint} (kioskd print-test --list)")
+    data = profiles[name]
+    table: dict[str, str] = data.get("codePages", {})
+    if codepage is None:
+        chosen = choose_codepage(table)
+    else:
+        wanted = codepage.upper().replace("-", "_")
+        matches = {k: v for k, v in table.items() if v == wanted or _codec(v) == codepage.lower()}
+        if not matches:
+            have = sorted({v for v in table.values() if _codec(v)})
+            raise ValueError(
+                f"profile {name} has no code page {codepage!r}; it has {', '.join(have)}"
+            )
+        chosen = choose_codepage(matches)
+    media = data.get("media", {})
+    return PrinterProfile(
+        name=name,
+        model=f"{data.get('vendor', '?')} {data.get('name', name)}".strip(),
+        codepage=chosen,
+        dpi=_int_or_none(media.get("dpi")),
+        width_dots=_int_or_none(media.get("width", {}).get("pixels")),
+    )
