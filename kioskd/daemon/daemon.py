@@ -804,6 +804,9 @@ class Daemon:
                 or "no change",
                 extra={"MESSAGE_ID": klog.CONFIG_RELOADED},
             )
+            metrics = getattr(self, "metrics", None)
+            if metrics is not None:
+                metrics.changed()  # [metrics] applies at the next write: now
         else:
             log.error(
                 "config rejected, keeping the last good one: %s",

@@ -23,6 +23,7 @@ CONTROL = "control"  # control server settings
 JOURNAL = "journal"  # journal settings
 LOGGING = "logging"  # log handler set up again
 READ_AT_USE = "read at use"  # read from the config each time it is needed
+METRICS = "metrics"  # the exporter reads [metrics] at its next write (woken at reload)
 
 LIVE: dict[str, str] = {
     "terminal.id": LOGGING,
@@ -70,10 +71,13 @@ LIVE: dict[str, str] = {
     "journal.retention_days": JOURNAL,
     "log.level": LOGGING,
     "log.target": LOGGING,
+    "metrics.textfile_dir": METRICS,
+    "metrics.listen": METRICS,
+    "metrics.interval_s": METRICS,
 }
 
 # Keys that only take effect when the daemon starts (the API client and its login, the journal
-# file, the control socket's path, the metrics exporter, the first catalog wait).
+# file, the control socket's path, the first catalog wait).
 RESTART: frozenset[str] = frozenset(
     {
         "terminal.agency_name",
@@ -88,9 +92,6 @@ RESTART: frozenset[str] = frozenset(
         "journal.path",
         "catalog.first_load_wait_s",
         "control.socket",
-        "metrics.textfile_dir",
-        "metrics.listen",
-        "metrics.interval_s",
     }
 )
 
