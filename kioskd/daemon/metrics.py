@@ -45,7 +45,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
 from kioskd.config import MetricsConfig, parse_listen
@@ -211,8 +211,10 @@ class _SnapshotCollector(Collector):
                 "When the last sale was confirmed (Unix time)",
                 s.last_sale_at,
             )
-        yield _gauge(
-            "kioskd_slips_printed", "Slips printed since kioskd started", float(s.slips_printed)
+        yield CounterMetricFamily(
+            "kioskd_slips_printed",
+            "Slips printed since kioskd started",
+            value=float(s.slips_printed),
         )
 
 

@@ -26,6 +26,7 @@ def test_check_config_ok_and_broken(tmp_path: Path) -> None:
     good = kioskd("check-config", "--config", str(REPO / "config" / "kioskd.toml"))
     assert good.returncode == 0, good.stderr
     assert good.stdout.startswith("ok: terminal")
+    assert "80mm profile default," in good.stdout
     write(tmp_path / "kioskd.toml", MINIMAL)
     write(tmp_path / "kioskd.toml.d" / "10-site.toml", "[printer]\n\npaper_mm = 70\n")
     bad = kioskd("check-config", "--config", str(tmp_path / "kioskd.toml"))
