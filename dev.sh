@@ -7,12 +7,17 @@
 # System packages (installed with apt-get, through sudo when not root): python3-venv, python3-dev,
 # gcc and linux headers (evdev builds a C extension), libxkbcommon-dev (xkbcommon bindings),
 # fuse + libfuse2 (power-cut test filesystem), prometheus-node-exporter and prometheus (promtool)
-# for the metrics and alert-rule tests.
+# for the metrics and alert-rule tests; the Debian package's build tools (dpkg-dev, debhelper,
+# dh-virtualenv, lintian, and the -dev libraries Pillow and PyYAML are built against) and
+# systemd-journal-remote (journal upload/remote) for tests/packaging and tests/logs.
+#   ./dev.sh deb     installs what is missing, then builds dist/kioskd_<version>_<arch>.deb
 set -eu
 cd "$(dirname "$0")"
 VENV=${KIOSKD_VENV:-.venv}
 PKGS="python3-venv python3-dev gcc linux-libc-dev libxkbcommon-dev xkb-data fuse libfuse2
-prometheus-node-exporter prometheus"
+prometheus-node-exporter prometheus
+dpkg-dev debhelper dh-virtualenv lintian zlib1g-dev libjpeg-dev libfreetype-dev libyaml-dev
+systemd-journal-remote"
 
 need_apt() {
     command -v dpkg-query >/dev/null 2>&1 || return 1
@@ -47,6 +52,7 @@ case "$cmd" in
     setup) setup ;;
     demo) setup; exec "$VENV/bin/kioskd" demo "$@" ;;
     test) setup; exec "$VENV/bin/python" -m pytest "$@" ;;
+    deb) setup; exec scripts/build-deb.sh "$@" ;;
     kioskd|kioskctl) setup; exec "$VENV/bin/$cmd" "$@" ;;
-    *) echo "usage: ./dev.sh demo|test|setup|kioskd ARGS|kioskctl ARGS" >&2; exit 2 ;;
+    *) echo "usage: ./dev.sh demo|test|setup|deb|kioskd ARGS|kioskctl ARGS" >&2; exit 2 ;;
 esac

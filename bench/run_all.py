@@ -15,6 +15,8 @@ Commands (run from the repository root; a few minutes on a 2-core machine):
     .venv/bin/python bench/bench_commits.py --sales 20      # budget 6, journal + outbox
     .venv/bin/python bench/bench_drain.py --ops 1000        # budget 7
     .venv/bin/python bench/bench_decode.py                  # budget 8
+    .venv/bin/python bench/bench_flaky_shift.py --sales 100 # issue 11 (about 5 minutes)
+    .venv/bin/python bench/bench_slow_link.py --runs 20     # issue 11
 """
 
 from __future__ import annotations
@@ -105,6 +107,23 @@ def main() -> int:
         rate = int(m.group(1).replace(",", ""))
         rows.append(("8 decode", f"{rate:,} events/s (one core)", ">= 50,000/s",
                      verdict(rate >= 50_000), cmd))  # fmt: skip
+    cmd, r, _ = run("bench_flaky_shift.py", "--sales", "40" if q else "100")
+    if r:
+        ok = r["duplicates"] == 0 and r["expired"] == 0
+        ok = ok and r["sold_and_printed_once"] == r["sales_typed"]
+        rows.append(("11 flaky shift", f"{r['sold_and_printed_once']}/{r['sales_typed']} sold "
+                     f"and printed once, {r['duplicates']} duplicates, {r['expired']} expired; "
+                     f"Enter->ticket median {r['enter_to_ticket_median_s']} / p95 "
+                     f"{r['enter_to_ticket_p95_s']} s; longest wait to send "
+                     f"{r['longest_wait_to_send_s']} s", "all once, 0 dup", verdict(ok),
+                     cmd))  # fmt: skip
+    cmd, r, _ = run("bench_slow_link.py", "--runs", "10" if q else "20")
+    if r:
+        sale, pay = r["sale_enter_to_ticket"], r["payout_scan_to_slip"]
+        ok = max(sale["median_rtt"], pay["median_rtt"]) <= 1.2
+        rows.append(("11 slow link (150 ms RTT)", f"sale {sale['median_rtt']} RTT, payout "
+                     f"{pay['median_rtt']} RTT (medians)", "<= 1.2 RTT", verdict(ok),
+                     cmd))  # fmt: skip
 
     mach = machine()
     block = [

@@ -997,7 +997,7 @@ def summary(cfg: Config) -> str:
         f"api {cfg.api.base_url} as {cfg.api.email}",
         f"scanner {cfg.scanner.device or 'off'}",
         f"keypad {cfg.keypad.device or 'off'}",
-        f"printer {cfg.printer.uri} {cfg.printer.paper_mm}mm",
+        f"printer {cfg.printer.uri} {cfg.printer.paper_mm}mm profile {cfg.printer.profile}",
         f"leds {cfg.leds.backend}",
         f"{dropins} drop-in{'s' if dropins != 1 else ''}",
     ]

@@ -78,24 +78,6 @@ def list_profiles() -> None:
             print(f"{name}: not usable ({exc})")
 
 
-def profile_warnings(profile, paper_mm: int) -> list[str]:
-    """What the profile says that does not match kioskd's 203 dpi layout for this paper."""
-    from kioskd.printer.layout import PRINT_DOTS
-
-    out = []
-    if profile.dpi is not None and profile.dpi != 203:
-        out.append(
-            f"profile {profile.name} is {profile.dpi} dpi; kioskd lays slips out for 203 dpi"
-            " (8 dots/mm): the paper will not match the preview"
-        )
-    if profile.width_dots is not None and profile.width_dots < PRINT_DOTS[paper_mm]:
-        out.append(
-            f"profile {profile.name} prints {profile.width_dots} dots wide; {paper_mm} mm"
-            f" slips need {PRINT_DOTS[paper_mm]}: use --paper 58 or another profile"
-        )
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -114,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         print("kioskd print-test: give --printer URI and/or --png PATH")
         return 2
     print(profile.describe())
-    for warning in profile_warnings(profile, args.paper):
+    for warning in profile.mismatches(args.paper):
         print(f"warning: {warning}")
     if args.png:
         from kioskd.printer import render_png

@@ -45,7 +45,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
 from kioskd.config import MetricsConfig, parse_listen
@@ -211,8 +211,10 @@ class _SnapshotCollector(Collector):
                 "When the last sale was confirmed (Unix time)",
                 s.last_sale_at,
             )
-        yield _gauge(
-            "kioskd_slips_printed", "Slips printed since kioskd started", float(s.slips_printed)
+        yield CounterMetricFamily(
+            "kioskd_slips_printed",
+            "Slips printed since kioskd started",
+            value=float(s.slips_printed),
         )
 
 
@@ -314,10 +316,12 @@ class Metrics:
         """The Prometheus text exposition of everything."""
         return generate_latest(self.registry)
 
-    def write_textfile(self, directory: str) -> str:
-        """Replace DIRECTORY/kioskd.prom atomically; return its path."""
+    def write_textfile(self, directory: str, data: bytes | None = None) -> str:
+        """Replace DIRECTORY/kioskd.prom atomically (with `data`, else a fresh rendering);
+        return its path."""
         path = os.path.join(directory, TEXTFILE_NAME)
-        data = self.render()
+        if data is None:
+            data = self.render()
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".kioskd.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
@@ -365,23 +369,36 @@ class Metrics:
 
     # ------------------------------------------------------------------ the task
 
-    def refresh(self, take: Callable[[], Snapshot]) -> None:
-        """Take a snapshot and write the textfile (when configured)."""
+    def _take(self, take: Callable[[], Snapshot]) -> None:
         try:
             self.update(take())
         except Exception as exc:  # a journal fault must not stop the other metrics
             self._once("cannot read the kiosk", exc)
-        directory = self.config().textfile_dir
-        if not directory:
-            return
+
+    def _write(self, directory: str, data: bytes) -> None:
         try:
-            self.written = self.write_textfile(directory)
+            self.written = self.write_textfile(directory, data)
         except OSError as exc:
             self._once(f"cannot write {os.path.join(directory, TEXTFILE_NAME)}", exc)
             return
         if self._errors:
             self._errors.clear()  # a later failure is reported again
             log.info("metrics written to %s again", self.written)
+
+    def refresh(self, take: Callable[[], Snapshot]) -> None:
+        """Take a snapshot and write the textfile (when configured), all in this thread."""
+        self._take(take)
+        directory = self.config().textfile_dir
+        if directory:
+            self._write(directory, self.render())
+
+    async def _refresh(self, take: Callable[[], Snapshot]) -> None:
+        """The snapshot is read on the event loop (the journal lives there); the file is
+        written by a worker thread, so a slow SD card never stalls the loop."""
+        self._take(take)
+        directory = self.config().textfile_dir
+        if directory:
+            await asyncio.to_thread(self._write, directory, self.render())
 
     async def run(self, take: Callable[[], Snapshot]) -> None:
         """Forever: serve / write now, then again after `interval_s` or a state change."""
@@ -390,7 +407,7 @@ class Metrics:
             while True:
                 cfg = self.config()
                 self._serve(cfg.listen)
-                self.refresh(take)
+                await self._refresh(take)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), cfg.interval_s)
                 self._changed.clear()

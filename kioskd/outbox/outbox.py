@@ -17,6 +17,9 @@ Rules:
 - All time comes from the `Clock`; randomness (jitter) from a seeded RNG. `step()` does one
   unit of work and returns whether it did anything, so tests and the chaos campaign drive the
   outbox deterministically; `run()` loops over `step()` for the daemon.
+- In `run()` (the daemon) a send is a task of its own, up to `MAX_IN_FLIGHT` at once: a request
+  hanging until its read timeout never holds up the next sale. The holds are what make this
+  safe: operations in the air at the same time can always be told apart.
 - Outcomes (done, rejected, expired, in_doubt, conflict, alarm) go to `on_outcome`; the light
   state (online, offline, in_doubt, attention) to `on_signal`. PINs never appear in either's
   text, in history details or in errors.
@@ -58,6 +61,8 @@ PRINT_NOT_DONE = "not_done"
 # An operation born `sending` and still not sent after this long is re-queued first, so that
 # its send time (which frames the send window of reconciliation) is the real one.
 READY_STALE_S = 5.0
+# Sends in the air at once in `run()` (each its own task); more wait for one to finish.
+MAX_IN_FLIGHT = 4
 PRINT_FOR_DONE = {CREATE: PRINT_TICKET, PAY: PRINT_PAYOUT, CANCEL: PRINT_CANCEL}
 
 
@@ -159,6 +164,8 @@ class Outbox:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._stopping = False
+        self.concurrent = False  # set by `run()`: sends become tasks
+        self.in_flight: dict[int, asyncio.Task[None]] = {}
 
     # ----------------------------------------------------------------- signals and outcomes
 
@@ -429,7 +436,8 @@ class Outbox:
 
     async def _step(self) -> bool:
         now = self.clock.now()
-        if self._ready:
+        may_send = len(self.in_flight) < MAX_IN_FLIGHT
+        if self._ready and may_send:
             op = self.journal.get(self._ready.pop(0))
             if op.state == states.SENDING and now - (op.sent_at or now) > READY_STALE_S:
                 # Born `sending` but not sent promptly: its recorded send time would no longer
@@ -444,7 +452,7 @@ class Outbox:
                 )
                 return True
             if op.state == states.SENDING:
-                await self._send(op)
+                await self._dispatch(op)
                 return True
         queued = self.journal.operations((states.QUEUED,))
         for op in queued:
@@ -462,15 +470,38 @@ class Outbox:
             if op.next_attempt_at <= now:
                 await self._reconcile(op)
                 return True
-        if now < self._offline_until:
+        if now < self._offline_until or not may_send:
             return False
         for op in queued:
             if op.next_attempt_at > now or self._held(op):
                 continue
             op = self.journal.transition(op.id, states.SEND, now=self.clock.now())
-            await self._send(op)
+            await self._dispatch(op)
             return True
         return False
+
+    async def _dispatch(self, op: Operation) -> None:
+        """Send `op`: inline (`step()` driven by tests and campaigns) or, in `run()`, as a
+        task of its own so that the loop goes on with the next operation at once."""
+        if not self.concurrent:
+            await self._send(op)
+            return
+        task = asyncio.ensure_future(self._send_task(op))
+        self.in_flight[op.id] = task
+
+    async def _send_task(self, op: Operation) -> None:
+        try:
+            await self._send(op)
+        except JournalError as exc:
+            # As in `step()`: stop moving money, say so, lose nothing (`sending` on disk).
+            self._ready.clear()
+            self._emit(Outcome("attention", None, message=str(exc), error=exc))
+        except Exception as exc:  # a bug must be seen; the op stays `sending` (in doubt later)
+            self._emit(Outcome("attention", op.id, op.kind, message=repr(exc), error=exc))
+        finally:
+            self.in_flight.pop(op.id, None)
+            self._set_signal()
+            self._wake.set()
 
     def housekeeping(self) -> None:
         """Retention and a WAL checkpoint (bounded files); run by `run()` periodically."""
@@ -482,7 +513,9 @@ class Outbox:
                 self._set_signal()
 
     async def run(self) -> None:
-        """Work until `stop()`: step while there is work, else sleep until the next due time."""
+        """Work until `stop()`: step while there is work, else sleep until the next due time.
+        Sends run as tasks of their own (see the module rules)."""
+        self.concurrent = True
         next_housekeeping = self.clock.monotonic()
         while not self._stopping:
             if self.clock.monotonic() >= next_housekeeping:
@@ -498,6 +531,18 @@ class Outbox:
             await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
             for task in (sleeper, waker):
                 task.cancel()
+        await self._finish_in_flight()
+
+    async def _finish_in_flight(self, timeout_s: float = 5.0) -> None:
+        """At stop: let sends in the air finish briefly; the rest are cancelled and stay
+        `sending` in the journal, which a restart turns into in doubt (nothing is lost)."""
+        tasks = list(self.in_flight.values())
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def resume(self) -> list[int]:
         """The journal is writable again (the daemon healed it without a restart): what the
@@ -507,7 +552,7 @@ class Outbox:
         async with self._lock:
             now = self.clock.now()
             for op in self.journal.operations((states.SENDING, states.RECONCILING)):
-                if op.id in self._ready:
+                if op.id in self._ready or op.id in self.in_flight:
                     continue
                 self._recovered(op, now, "after a journal fault")
                 moved.append(op.id)

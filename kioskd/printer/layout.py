@@ -43,7 +43,7 @@ MIN_MODULE = 2  # Epson's GS w takes 2..6: a 1-dot module is not printable every
 QUIET_MODULES = 10
 CUT_FEED_LINES = 6  # fed before the cut (python-escpos's cut(): ESC d 6, GS V)
 END_FEED_LINES = 3  # fed at the end of a slip without a cut, to clear the tear bar
-DEFAULT_CODEPAGE = "cp858"  # cp850 plus the euro sign; Epson ESC t 19
+DEFAULT_CODEPAGE = "cp858"  # codec of the default profile's page (profiles picks it per printer)
 COPY_LABEL = "*** COPIA ***"
 
 

@@ -59,6 +59,23 @@ class PrinterProfile:
         missing = f", cannot print {self.codepage.missing}" if self.codepage.missing else ""
         return f"profile {self.name} ({self.model}), code page {self.codepage}{missing}"
 
+    def mismatches(self, paper_mm: int) -> list[str]:
+        """What the profile says that does not fit kioskd's 203 dpi layout of this paper."""
+        from kioskd.printer.layout import PRINT_DOTS
+
+        out = []
+        if self.dpi is not None and self.dpi != 203:
+            out.append(
+                f"profile {self.name} is {self.dpi} dpi; kioskd lays slips out for 203 dpi"
+                " (8 dots/mm): the paper will not match the preview"
+            )
+        if self.width_dots is not None and self.width_dots < PRINT_DOTS[paper_mm]:
+            out.append(
+                f"profile {self.name} prints {self.width_dots} dots wide; {paper_mm} mm"
+                f" slips need {PRINT_DOTS[paper_mm]}: lines will wrap"
+            )
+        return out
+
 
 @lru_cache(maxsize=1)
 def _capabilities() -> dict[str, Any]:

@@ -145,7 +145,9 @@ class VirtualKiosk:
         preview: bool = True,
         config_extra: str = "",
         log_level: str = "info",
+        log_target: str = "stderr",
         journal_path: str | os.PathLike[str] | None = None,
+        metrics: bool = True,
     ) -> None:
         self.workdir = Path(workdir)
         self._journal_path = Path(journal_path) if journal_path is not None else None
@@ -158,6 +160,10 @@ class VirtualKiosk:
         self.preview = preview
         self.config_extra = config_extra
         self.log_level = log_level
+        # "journald": the daemon logs through the native protocol to /run/systemd/journal/socket
+        # (tests/logs runs a private journald there); "stderr": into log_path.
+        self.log_target = log_target
+        self.metrics = metrics  # write the Prometheus textfile into metrics_dir
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self._notify: socket.socket | None = None
@@ -229,8 +235,9 @@ class VirtualKiosk:
             f'[printer]\nuri = "{self.printer.uri}"\ntimeout_s = 3.0\n{preview}'
             '[leds]\nbackend = "mock"\n'
             f'[control]\nsocket = "{self.control_socket}"\nallow_inject = true\n'
-            f'[log]\ntarget = "stderr"\nlevel = "{self.log_level}"\n'
-            f'[metrics]\ntextfile_dir = "{w}/metrics"\n' + self.config_extra
+            f'[log]\ntarget = "{self.log_target}"\nlevel = "{self.log_level}"\n'
+            f'[metrics]\ntextfile_dir = "{w / "metrics" if self.metrics else ""}"\n'
+            + self.config_extra
         )
 
     # ----------------------------------------------------------------- the daemon process

@@ -145,3 +145,4 @@ def test_broken_config_exits_with_file_and_key(tmp_path):
     assert "kioskd.toml:6: printer.paper_mm" in proc.stdout + proc.stderr
     unit = (Path(__file__).resolve().parents[2] / "systemd" / "kioskd.service").read_text()
     assert "RestartPreventExitStatus=78" in unit
+    assert "StartLimitBurst=" in unit and "StartLimitIntervalSec=0" not in unit

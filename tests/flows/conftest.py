@@ -164,6 +164,7 @@ class Rig:
                 and not any(not t.done() for t in d._tasks)
                 and d.spooler.idle
                 and not d.outbox._ready
+                and not d.outbox.in_flight
             )
 
         await self.wait_for(quiet, timeout_s)

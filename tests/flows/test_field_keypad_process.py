@@ -57,3 +57,17 @@ def test_double_reads_sell_and_pay_once_through_the_daemon(tmp_path):
         assert len(vk.sim.ledger()["payments"]) == 1
         kinds = sorted(s.split("-", 1)[-1] for s in vk.slips())
         assert kinds == ["payout.png", "ticket.png"], kinds
+
+
+def test_a_key_the_keymap_does_not_know_rejects_and_is_named_in_the_log(tmp_path):
+    from evdev import ecodes as e
+
+    from kioskd.input.evtest import KeyScript
+
+    with VirtualKiosk(tmp_path / "vk", seed=3, log_level="warning") as vk:
+        vk.start_daemon()
+        vk.wait_catalog()
+        vk.keypad.write(KeyScript().tap(e.KEY_F5).text())  # e.g. a keypad's "Calc" key
+        vk.wait_for(lambda: vk.status()["lights"]["last_signal"] == "reject")
+        log = vk.wait_for(lambda: "not in the keymap" in vk.log_path.read_text() and vk.log_path)
+        assert "keypad key 'F5' is not in the keymap" in log.read_text()

@@ -48,7 +48,7 @@ def test_node_exporter_serves_kioskd_after_sale_paper_out_and_in_doubt(tmp_path,
             ne,
             lambda s: (
                 value(s, "kioskd_operations_total", kind="create", state="done") == 1
-                and value(s, "kioskd_slips_printed") == 1
+                and value(s, "kioskd_slips_printed_total") == 1
             ),
             "one sale done and its slip printed",
         )
@@ -89,12 +89,12 @@ def test_node_exporter_serves_kioskd_after_sale_paper_out_and_in_doubt(tmp_path,
         assert value(s, "kioskd_lights", state="attention") == 1
         assert value(s, "kioskd_printer_connected") == 1
 
-        # 3. a sale in doubt: the server commits, the answer is lost, then the API goes away
-        # (reconciliation cannot decide, so the sale stays in doubt)
+        # 3. a sale in doubt: the server commits, the answer is lost, and every look-up of
+        # the account's last ticket fails (502), so reconciliation cannot decide
         k.sim.arm_fault("/user/ticket/create", "commit_then_drop")
+        k.sim.arm_fault("/user/ticket/last", "html_error", count=10_000)
         k.type("+6.30.8\n\n")
         k.wait_for(lambda: k.status()["in_doubt"] >= 1, 20)
-        k.sim.set_offline(True)
         s = wait_scrape(
             k,
             ne,
@@ -132,7 +132,7 @@ def test_node_exporter_serves_kioskd_after_sale_paper_out_and_in_doubt(tmp_path,
             timeout=30,
         )
         assert check.returncode == 0, check.stdout + check.stderr
-        k.sim.set_offline(False)
+        k.sim.clear_faults()
 
 
 def _version() -> str:

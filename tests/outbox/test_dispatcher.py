@@ -301,3 +301,44 @@ async def test_run_loop_sends_and_stops(rig: Rig) -> None:
     rig.outbox.stop()
     await asyncio.wait_for(task, 5)
     assert rig.journal.get(op_id).state == states.DONE
+
+
+async def test_run_sends_concurrently_a_hanging_sale_never_holds_up_the_next(rig: Rig) -> None:
+    """Item 1 in the daemon's loop: each send is a task; a request that hangs (here until we
+    let it go) does not keep the next, different sale from being sent and answered."""
+    import asyncio
+
+    transport = rig.client._http._transport
+    handle = transport.handle_async_request
+    gate = asyncio.Event()
+    held: list[str] = []
+
+    async def slow_first_create(request):
+        if request.url.path == "/user/ticket/create" and not held:
+            held.append("first")
+            await gate.wait()
+        return await handle(request)
+
+    transport.handle_async_request = slow_first_create
+    task = asyncio.create_task(rig.outbox.run())
+    first = await rig.sell()
+    for _ in range(100):
+        await asyncio.sleep(0)
+        if held:
+            break
+    second = await rig.sell(code_index=3)
+    for _ in range(200):
+        await asyncio.sleep(0)
+        if rig.journal.get(second).state == states.DONE:
+            break
+    assert rig.journal.get(second).state == states.DONE
+    assert rig.journal.get(first).state == states.SENDING  # still in the air
+    gate.set()
+    for _ in range(200):
+        await asyncio.sleep(0)
+        if rig.journal.get(first).state == states.DONE:
+            break
+    rig.outbox.stop()
+    await task
+    assert rig.journal.get(first).state == states.DONE
+    assert len(rig.api_tickets()) == 2 and not rig.outbox.in_flight

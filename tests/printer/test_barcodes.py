@@ -10,6 +10,8 @@ preview are exactly the symbols the ESC/POS payload encodes (read back by the ru
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kioskd.counter.scan import barcode_data
 from kioskd.printer import render_escpos, render_png
@@ -140,3 +142,38 @@ def test_ticket_slip_preview_decodes(tmp_path):
         path = render_png(receipt, paper, tmp_path / f"t{paper}.png")
         with Image.open(path) as im:
             assert zxing_code128(im) == [data]
+
+
+def _text_of(values: list[int]) -> str:
+    """The characters a reader gets from Code128 values (sets B and C; independent of kioskd)."""
+    code_set = {104: "B", 105: "C"}[values[0]]
+    out = []
+    for v in values[1:]:
+        if code_set == "C" and v == 100:
+            code_set = "B"
+        elif code_set == "B" and v == 99:
+            code_set = "C"
+        elif code_set == "C":
+            out.append(f"{v:02d}")
+        else:
+            out.append(chr(v + 32))
+    return "".join(out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet="0123456789", min_size=1, max_size=40)
+    | st.text(
+        alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=30
+    )
+)
+def test_any_printable_data_round_trips_without_realtime_commands(data):
+    symbol = encode(data)
+    payload = symbol.escpos_payload()
+    assert realtime_commands(payload + b"\x1b") == []
+    (values,) = escpos_code128_values(b"\x1dkI" + bytes([len(payload)]) + payload)
+    assert values == list(symbol.values)
+    assert _text_of(values) == data
+    assert symbol.modules() == modules_of(values)
+    # never wider than plain subset B (one symbol per character)
+    assert len(values) - 1 <= len(data)

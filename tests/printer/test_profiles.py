@@ -115,3 +115,19 @@ def test_check_config_refuses_an_unknown_profile(tmp_path):
     )
     write(tmp_path / "kioskd.toml", MINIMAL + '\n[printer]\nprofile = "ZJ-5870"\n')
     assert c.load_config(tmp_path / "kioskd.toml").printer.profile == "ZJ-5870"
+
+
+def test_doctor_names_the_profile_and_what_does_not_fit():
+    from kioskd.doctor.checks import FAIL, OK, WARN, judge_printer_profile
+
+    ok = judge_printer_profile("default", 80)
+    assert (ok.status, ok.detail) == (
+        OK,
+        "profile default (Generic Default), code page CP858 (ESC t 19)",
+    )
+    clone = judge_printer_profile("ZJ-5870", 80)
+    assert clone.status == WARN
+    assert "prints 384 dots wide; 80 mm slips need 576" in clone.detail
+    assert "cannot print €" in clone.detail
+    assert judge_printer_profile("ZJ-5870", 58).detail.endswith("its code page cannot print €")
+    assert judge_printer_profile("TM-T20", 80).status == FAIL

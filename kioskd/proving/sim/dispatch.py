@@ -108,6 +108,8 @@ def handle(
     mode = fault.mode if fault else None
     if mode == "hang":
         return Reply(0, action="hang")
+    if mode == "drop_before_commit":
+        return Reply(0, action="drop")
     if mode == "commit_late" and fault is not None:
         sim.schedule_late(sim.now() + fault.delay_s, lambda: _call(sim, method, path, token, body))
         return Reply(0, action="hang")

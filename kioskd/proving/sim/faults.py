@@ -18,6 +18,7 @@ Rules:
   | empty_body          | yes     | HTTP 200, empty body                                   |
   | huge_body           | no      | HTTP 200, 10 MB body                                   |
   | wrong_types         | yes     | envelope with wrong types (status a string...)         |
+  | drop_before_commit  | no      | connection closed before the call was handled          |
   | hang                | no      | never answers                                          |
   | commit_late         | yes     | never answers; the server commits `delay_s` after the  |
   |                     | (later) | request arrived (a handler that outlives the client)   |
@@ -40,6 +41,7 @@ MODES = (
     "huge_body",
     "wrong_types",
     "hang",
+    "drop_before_commit",
     "commit_late",
     "expire_token",
     "foreign_ticket",
