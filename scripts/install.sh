@@ -1,36 +1,38 @@
 #!/usr/bin/env bash
-# Install kioskd on a Raspberry Pi (Raspberry Pi OS Bookworm / Debian 12) as a systemd service.
+# Install or upgrade kioskd on a Raspberry Pi (Raspberry Pi OS Bookworm / Debian 12): a thin
+# wrapper around the Debian package (debian/README.Debian), for a technician with a checkout.
 #
-#   sudo scripts/install.sh              install or upgrade (idempotent: safe to run again)
-#   scripts/install.sh --dry-run         print every step without changing anything
+#   sudo scripts/install.sh [kioskd_X_ARCH.deb]   install or upgrade (safe to run again)
+#   scripts/install.sh --dry-run [DEB]            print every step without changing anything
 #
-# Steps: system packages; the kioskd user (systemd-sysusers); the application in a venv under
-# /opt/kioskd; the unit, sysusers and tmpfiles files; the udev rules (hardware/99-kioskd.rules:
-# /dev/kiosk/scanner, keypad, printer); a starting config in /etc/kioskd (kept if present); the
-# API password as a credential file /etc/kioskd/api_password (mode 0600, from
-# $KIOSKD_API_PASSWORD or asked; kept if present); then the service is enabled and (re)started.
-# Environment: KIOSKD_PREFIX (/opt/kioskd), KIOSKD_ETC (/etc/kioskd), KIOSKD_API_PASSWORD,
-# KIOSKD_NO_START=1 (enable only).
+# Steps: build the package with scripts/build-deb.sh unless a .deb is given (installing the
+# build packages first); move aside what an earlier script install left where the package now
+# puts things (/etc/systemd/system/kioskd.service, /usr/local/bin/kioskd*, an unpackaged
+# /opt/kioskd/venv); `apt-get install ./kioskd_*.deb` (user, venv, unit enabled, udev rules,
+# /etc/kioskd/kioskd.toml kept if edited); the API password as the credential
+# /etc/kioskd/api_password (mode 0600, from $KIOSKD_API_PASSWORD or asked; kept if present);
+# then the service is (re)started. Without this script: apt install ./kioskd_X_ARCH.deb, and
+# the package's post-installation message says how to set the password.
+# Environment: KIOSKD_ETC (/etc/kioskd: where the credential goes), KIOSKD_API_PASSWORD,
+# KIOSKD_NO_START=1 (enable only). KIOSKD_PREFIX is no longer used: the package installs
+# into /opt/kioskd.
 set -euo pipefail
 
 DRY_RUN=0
+DEB=""
 for arg in "$@"; do
     case "$arg" in
         --dry-run|-n) DRY_RUN=1 ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
-        *) echo "install.sh: unknown option $arg" >&2; exit 2 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -*) echo "install.sh: unknown option $arg" >&2; exit 2 ;;
+        *) DEB=$arg ;;
     esac
 done
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-PREFIX=${KIOSKD_PREFIX:-/opt/kioskd}
 ETC=${KIOSKD_ETC:-/etc/kioskd}
-VENV="$PREFIX/venv"
-UNIT_DIR=/etc/systemd/system
-SYSUSERS_DIR=/usr/lib/sysusers.d
-TMPFILES_DIR=/usr/lib/tmpfiles.d
-UDEV_DIR=/etc/udev/rules.d
-APT_PKGS="python3-venv python3-dev gcc linux-libc-dev libxkbcommon-dev xkb-data"
+BUILD_PKGS="dpkg-dev debhelper dh-virtualenv python3-venv python3-dev gcc linux-libc-dev
+libxkbcommon-dev zlib1g-dev libjpeg-dev libfreetype-dev libyaml-dev"
 
 say() { printf '==> %s\n' "$*"; }
 # run CMD...: execute, or only print it in a dry run.
@@ -47,51 +49,43 @@ if [ "$DRY_RUN" = 0 ] && [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 [ "$DRY_RUN" = 1 ] && say "dry run: nothing will be changed"
+[ -n "${KIOSKD_PREFIX:-}" ] && say "KIOSKD_PREFIX is ignored: the package installs /opt/kioskd"
 
-say "system packages: $APT_PKGS"
-missing=""
-for p in $APT_PKGS; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+if [ -n "$DEB" ]; then
+    DEB=$(cd "$(dirname "$DEB")" && pwd)/$(basename "$DEB")
+    say "package: $DEB"
+else
+    say "package: build from $SRC (scripts/build-deb.sh)"
+    missing=""
+    for p in $BUILD_PKGS; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+    done
+    if [ -n "$missing" ]; then
+        run apt-get update -q
+        run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing
+    fi
+    if [ "$DRY_RUN" = 1 ]; then
+        run "$SRC/scripts/build-deb.sh" "$SRC/dist"
+        DEB="$SRC/dist/kioskd_VERSION_ARCH.deb"
+    else
+        DEB=$("$SRC/scripts/build-deb.sh" "$SRC/dist" | tail -n 1)
+    fi
+fi
+
+say "leftovers of a script install (before the package)"
+if [ -f /etc/systemd/system/kioskd.service ] && [ ! -L /etc/systemd/system/kioskd.service ]; then
+    # It would shadow the packaged /lib/systemd/system/kioskd.service.
+    run mv /etc/systemd/system/kioskd.service /etc/systemd/system/kioskd.service.pre-deb
+fi
+for link in /usr/local/bin/kioskd /usr/local/bin/kioskctl; do
+    if [ -L "$link" ]; then run rm -f "$link"; fi
 done
-if [ -n "$missing" ]; then
-    run apt-get update -q
-    run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing
-else
-    say "  all present"
+if [ -d /opt/kioskd/venv ] && ! dpkg-query -S /opt/kioskd/venv >/dev/null 2>&1; then
+    run rm -rf /opt/kioskd/venv
 fi
 
-say "user kioskd (sysusers.d) and /etc/kioskd (tmpfiles.d)"
-run install -D -m 0644 "$SRC/systemd/kioskd.sysusers" "$SYSUSERS_DIR/kioskd.conf"
-run install -D -m 0644 "$SRC/systemd/kioskd.tmpfiles" "$TMPFILES_DIR/kioskd.conf"
-run systemd-sysusers kioskd.conf
-run systemd-tmpfiles --create kioskd.conf
-
-say "application: venv in $VENV"
-if [ ! -x "$VENV/bin/python" ]; then
-    run python3 -m venv "$VENV"
-fi
-run "$VENV/bin/python" -m pip install -q --upgrade pip
-run "$VENV/bin/python" -m pip install -q --upgrade "$SRC"
-run install -D -m 0644 "$SRC/README.md" "$PREFIX/README.md"
-run ln -sfn "$VENV/bin/kioskd" /usr/local/bin/kioskd
-run ln -sfn "$VENV/bin/kioskctl" /usr/local/bin/kioskctl
-
-say "udev rules"
-if [ -f "$SRC/hardware/99-kioskd.rules" ]; then
-    run install -D -m 0644 "$SRC/hardware/99-kioskd.rules" "$UDEV_DIR/99-kioskd.rules"
-    run udevadm control --reload-rules
-    run udevadm trigger --subsystem-match=input --subsystem-match=usbmisc --subsystem-match=tty
-else
-    say "  hardware/99-kioskd.rules not found: skipped (use evdev paths in the config)"
-fi
-
-say "config in $ETC"
-if [ -e "$ETC/kioskd.toml" ]; then
-    say "  $ETC/kioskd.toml exists: kept"
-else
-    run install -D -m 0640 -o root -g kioskd "$SRC/config/kioskd.toml" "$ETC/kioskd.toml"
-    say "  edit $ETC/kioskd.toml (api.base_url, api.email, devices), then: kioskd check-config"
-fi
+say "apt-get install $DEB"
+run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$DEB"
 
 say "API password credential $ETC/api_password (mode 0600, root only)"
 if [ -s "$ETC/api_password" ]; then
@@ -119,14 +113,12 @@ else
     unset password
 fi
 
-say "systemd unit"
-run install -D -m 0644 "$SRC/systemd/kioskd.service" "$UNIT_DIR/kioskd.service"
-run systemctl daemon-reload
-run systemctl enable kioskd.service
 if [ "${KIOSKD_NO_START:-0}" = 1 ]; then
-    say "  KIOSKD_NO_START=1: enabled, not started"
+    say "KIOSKD_NO_START=1: enabled, not started"
 else
-    run "$VENV/bin/kioskd" check-config --config "$ETC/kioskd.toml"
+    say "start"
+    run kioskd check-config --config /etc/kioskd/kioskd.toml
     run systemctl restart kioskd.service
 fi
 say "done: journalctl -u kioskd -f; kioskctl status (as root or a member of group kioskd)"
+say "upgrade later with: sudo apt install ./kioskd_NEW_ARCH.deb (config and password kept)"

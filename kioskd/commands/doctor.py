@@ -1,4 +1,4 @@
-"""`kioskd doctor`: check config, input devices, printer, API, clock, disk and journal.
+"""`kioskd doctor`: check config, input devices, printer, API, clock, disk, journal, metrics.
 
 Each finding is OK, WARN or FAIL with one line of detail and, when not OK, what to do.
 Exit codes: 0 nothing failed (warnings allowed), 1 at least one FAIL (or, with --strict, at
@@ -12,14 +12,18 @@ import argparse
 
 from kioskd.commands import add_config_argument, add_input_dir_argument
 
-HELP = "check config, input devices, printer, API login, clock, disk and journal; say what to fix"
+HELP = (
+    "check config, input devices, printer, API login, clock, disk, journal and metrics; "
+    "say what to fix"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
         "Exit status: 0 when nothing FAILs (WARN allowed), 1 on any FAIL (with --strict, also "
         "on any WARN). Clock skew against /gaming/time: WARN > 30 s, FAIL > 300 s. Free disk "
-        "where the journal lives: WARN < 200 MiB, FAIL < 20 MiB."
+        "where the journal lives: WARN < 200 MiB, FAIL < 20 MiB. Metrics: WARN when the "
+        "Prometheus textfile folder is missing or kioskd.prom is stale or unreadable."
     )
     add_config_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")

@@ -21,8 +21,11 @@ Rules:
 
 Theory of operation: the daemon calls `observe_outcome` for each outcome of the outbox,
 `observe_exchange` (client hook) for each API exchange, and `changed()` when the lights are
-refreshed (every state change of the kiosk goes through there). `run()` takes a snapshot with
-`snapshot_of(daemon)`, hands it to the collector, and writes `kioskd.prom`.
+refreshed (every state change of the kiosk goes through there), when a device comes or goes,
+and after a reload (the `[metrics]` keys are read again before each write; the loopback
+listener moves or stops with `metrics.listen`). `run()` takes a snapshot with
+`snapshot_of(daemon)` on the loop, hands it to the collector, renders it, and has a worker
+thread write `kioskd.prom`. `kioskd_build_info`'s terminal id is the one at start.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
 from kioskd.config import MetricsConfig, parse_listen
@@ -211,8 +214,10 @@ class _SnapshotCollector(Collector):
                 "When the last sale was confirmed (Unix time)",
                 s.last_sale_at,
             )
-        yield _gauge(
-            "kioskd_slips_printed", "Slips printed since kioskd started", float(s.slips_printed)
+        yield CounterMetricFamily(
+            "kioskd_slips_printed",
+            "Slips printed since kioskd started",
+            value=float(s.slips_printed),
         )
 
 

@@ -724,6 +724,79 @@ def observe_disk(journal_path: str) -> Finding:
     return judge_disk(str(where), usage.total, usage.free)
 
 
+# ================================================================================ metrics
+
+
+@dataclass(frozen=True)
+class MetricsFacts:
+    """What is on disk for the Prometheus textfile (`metrics.textfile_dir`)."""
+
+    folder: str
+    folder_exists: bool
+    file_age_s: float | None = None  # None: no kioskd.prom
+    file_mode: int | None = None
+
+
+def observe_metrics(folder: str, now: float | None = None) -> MetricsFacts:
+    if not folder:
+        return MetricsFacts("", False)
+    if not os.path.isdir(folder):
+        return MetricsFacts(folder, False)
+    try:
+        st = os.stat(os.path.join(folder, "kioskd.prom"))
+    except OSError:
+        return MetricsFacts(folder, True)
+    now = time.time() if now is None else now
+    return MetricsFacts(folder, True, max(0.0, now - st.st_mtime), stat.S_IMODE(st.st_mode))
+
+
+def judge_metrics(facts: MetricsFacts, interval_s: float) -> Finding:
+    """The textfile node-exporter serves: folder there, file fresh and readable by others."""
+    if not facts.folder:
+        return Finding("metrics", OK, "off (metrics.textfile_dir is empty)")
+    path = os.path.join(facts.folder, "kioskd.prom")
+    if not facts.folder_exists:
+        return Finding(
+            "metrics",
+            WARN,
+            f"{facts.folder} does not exist: no metrics for the fleet's Prometheus",
+            "`apt install prometheus-node-exporter` (its textfile folder), or set "
+            'metrics.textfile_dir = "" to turn metrics off',
+        )
+    if facts.file_age_s is None:
+        return Finding(
+            "metrics",
+            WARN,
+            f"no {path} yet",
+            "kioskd writes it every metrics.interval_s while it runs: is kioskd running? "
+            "(`systemctl status kioskd`); the folder needs kioskd's ACL "
+            "(`systemd-tmpfiles --create kioskd.conf`)",
+        )
+    stale_after = max(60.0, 3 * interval_s)
+    if facts.file_age_s > stale_after:
+        return Finding(
+            "metrics",
+            WARN,
+            f"{path} not rewritten for {facts.file_age_s:.0f} s (the fleet sees it as not "
+            "reporting)",
+            "is kioskd running? `systemctl status kioskd`, `journalctl -u kioskd -b`",
+            {"age_s": round(facts.file_age_s, 1)},
+        )
+    if facts.file_mode is not None and not facts.file_mode & stat.S_IROTH:
+        return Finding(
+            "metrics",
+            WARN,
+            f"{path} is mode {facts.file_mode:04o}: node-exporter cannot read it",
+            "kioskd writes it 0644; a file left by another tool: remove it",
+        )
+    return Finding(
+        "metrics",
+        OK,
+        f"{path} written {facts.file_age_s:.0f} s ago",
+        data={"age_s": round(facts.file_age_s, 1)},
+    )
+
+
 # ================================================================================ journal
 
 
@@ -1006,7 +1079,7 @@ async def run_checks(
     sys_dir: str | os.PathLike[str] = "/sys",
 ) -> list[Finding]:
     """Every check, in a fixed order: config, input (and roles: nodes whose role is unclear
-    are watched `watch_s` seconds), printer, api, clock, disk, journal."""
+    are watched `watch_s` seconds), printer, api, clock, disk, journal, daemon, metrics."""
     cfg, findings = check_config(config_path)
     input_dir = os.fspath(input_dir)
     roles = None if cfg is None else {"scanner": cfg.scanner.device, "keypad": cfg.keypad.device}
@@ -1045,8 +1118,13 @@ async def run_checks(
         async def daemon() -> list[Finding]:
             return judge_daemon(await _in_daemon_thread(observe_daemon, cfg.control.socket))
 
+        async def metrics() -> list[Finding]:
+            facts = await _in_daemon_thread(observe_metrics, cfg.metrics.textfile_dir)
+            return [judge_metrics(facts, cfg.metrics.interval_s)]
+
         tasks += [("printer", printer), ("api", api), ("disk", disk), ("journal", journal)]
         tasks.append(("daemon", daemon))
+        tasks.append(("metrics", metrics))
 
     results = await asyncio.gather(*(_guarded(name, make, timeout_s) for name, make in tasks))
     for result in results:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import stat
+import subprocess
 import urllib.request
 
 import pytest
@@ -14,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kioskd.config import ConfigInvalid, load_config
 from tests.flows.conftest import PASSWORD, running_kiosk
-from tests.metrics.conftest import free_port
+from tests.metrics.conftest import free_port, need_promtool
 
 MINIMAL = '[api]\nbase_url = "https://api.example"\nemail = "k@example.com"\n'
 
@@ -68,6 +69,11 @@ async def test_textfile_after_a_sale_is_whole_readable_and_secret_free(tmp_path)
         assert f"{ticket['pin_number']:08d}" not in text
         assert PASSWORD not in text
         assert "_created" not in text
+    # promtool's linter (names, types, help texts) accepts the file as written
+    check = subprocess.run(
+        [need_promtool(), "check", "metrics"], input=text, capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 async def test_http_endpoint_on_loopback_serves_the_same_metrics(tmp_path):
@@ -80,8 +86,10 @@ async def test_http_endpoint_on_loopback_serves_the_same_metrics(tmp_path):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
                 return r.read().decode()
 
-        got = await until(lambda: (g := samples(fetch())).get(("kioskd_slips_printed", ())) and g)
-        assert got[("kioskd_slips_printed", ())] == 1
+        got = await until(
+            lambda: (g := samples(fetch())).get(("kioskd_slips_printed_total", ())) and g
+        )
+        assert got[("kioskd_slips_printed_total", ())] == 1
         assert got[("kioskd_api_up", ())] == 1
         assert ("kioskd_build_info", (("terminal_id", "flow-1"), ("version", _version()))) in got
     # stopped with the daemon

@@ -48,7 +48,7 @@ def test_node_exporter_serves_kioskd_after_sale_paper_out_and_in_doubt(tmp_path,
             ne,
             lambda s: (
                 value(s, "kioskd_operations_total", kind="create", state="done") == 1
-                and value(s, "kioskd_slips_printed") == 1
+                and value(s, "kioskd_slips_printed_total") == 1
             ),
             "one sale done and its slip printed",
         )

@@ -170,3 +170,34 @@ def test_install_upgrade_remove_purge(deb: Path, tmp_path: Path) -> None:
         assert root.run("dpkg-query -W kioskd").returncode != 0 or "un" in ok(
             root.run("dpkg-query -W -f='${db:Status-Abbrev}' kioskd")
         )
+
+
+def test_install_script_replaces_a_script_install_with_the_package(
+    deb: Path, tmp_path: Path
+) -> None:
+    """scripts/install.sh, given the .deb, over what the earlier script install left."""
+    with ThrowawayRoot(tmp_path / "rootfs") as root:
+        shutil.copy(deb, root.path("/tmp"))
+        ok(
+            root.run(
+                "set -e; mkdir -p /opt/kioskd/venv/bin /etc/systemd/system /usr/local/bin\n"
+                "echo '[Service]' > /etc/systemd/system/kioskd.service\n"
+                "touch /opt/kioskd/venv/bin/stale\n"
+                "ln -sfn /opt/kioskd/venv/bin/kioskd /usr/local/bin/kioskd"
+            )
+        )
+        out = ok(
+            root.run(
+                f"KIOSKD_API_PASSWORD={SECRET} KIOSKD_NO_START=1 "
+                f"bash {REPO}/scripts/install.sh /tmp/{deb.name}"
+            )
+        )
+        assert SECRET not in out
+        assert root.path("/etc/systemd/system/kioskd.service.pre-deb").exists()
+        assert not root.path("/etc/systemd/system/kioskd.service").exists()
+        assert not root.path("/opt/kioskd/venv/bin/stale").exists()
+        assert not root.path("/usr/local/bin/kioskd").is_symlink()
+        assert root.path("/etc/kioskd/api_password").read_text() == SECRET + "\n"
+        assert ok(root.run("stat -c '%a %U' /etc/kioskd/api_password")).strip() == "600 root"
+        assert ok(root.run("dpkg-query -W -f='${db:Status-Abbrev}' kioskd")).strip() == "ii"
+        ok(root.run("kioskd check-config --config /etc/kioskd/kioskd.toml"))

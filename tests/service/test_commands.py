@@ -106,29 +106,31 @@ def test_install_dry_run_changes_nothing(tmp_path: Path) -> None:
     out = proc.stdout
     assert "never-printed-pw" not in out + proc.stderr
     for expected in (
-        "systemd-sysusers kioskd.conf",
-        f"python3 -m venv {tmp_path / 'opt' / 'venv'}",
-        f"{REPO / 'config' / 'kioskd.toml'} {tmp_path / 'etc' / 'kioskd.toml'}",
+        "KIOSKD_PREFIX is ignored",
+        f"{REPO / 'scripts' / 'build-deb.sh'} {REPO / 'dist'}",
+        "apt-get install -y -q",
+        "kioskd_VERSION_ARCH.deb",
         f"would write: {tmp_path / 'etc' / 'api_password'} (mode 0600, password from "
         "KIOSKD_API_PASSWORD)",
-        "/etc/systemd/system/kioskd.service",
-        "systemctl enable kioskd.service",
+        "systemctl restart kioskd.service",
     ):
         assert expected in out, expected
     assert list(tmp_path.iterdir()) == []  # nothing created
 
 
-def test_install_dry_run_keeps_existing_config_and_password(tmp_path: Path) -> None:
+def test_install_dry_run_with_a_package_keeps_existing_password(tmp_path: Path) -> None:
     etc = tmp_path / "etc"
-    write(etc / "kioskd.toml", MINIMAL)
     write(etc / "api_password", "old\n")
+    deb = tmp_path / "kioskd_0.1.0_arm64.deb"
     proc = subprocess.run(
-        ["bash", str(REPO / "scripts" / "install.sh"), "--dry-run"],
+        ["bash", str(REPO / "scripts" / "install.sh"), "--dry-run", str(deb)],
         capture_output=True,
         text=True,
-        env={**os.environ, "KIOSKD_ETC": str(etc), "KIOSKD_PREFIX": str(tmp_path / "opt")},
+        env={**os.environ, "KIOSKD_ETC": str(etc)},
     )
     assert proc.returncode == 0, proc.stderr
-    assert f"{etc / 'kioskd.toml'} exists: kept" in proc.stdout
+    assert f"apt-get install -y -q {deb}" in proc.stdout
+    assert "build-deb.sh" not in proc.stdout  # a given package is installed, not rebuilt
+    assert f"{etc / 'api_password'}" in proc.stdout and "exists: kept" in proc.stdout
     assert "would write" not in proc.stdout
     assert (etc / "api_password").read_text() == "old\n"
