@@ -96,6 +96,8 @@ def light_state(h: Health) -> str:
     """The steady light for a health snapshot (DESIGN.md section 4)."""
     if h.journal != "ok" or h.printer_needs_person or h.api == "login refused":
         return "attention"
+    if h.api.startswith("TLS "):  # a certificate problem needs a person, not patience
+        return "attention"
     if h.outbox == "attention":
         return "attention"
     if h.outbox == "in_doubt":
@@ -574,6 +576,7 @@ class Daemon:
             "journal": self.health.journal,
             "journal_fault_since": self.health.journal_fault_since,
             "needs_restart": list(self.needs_restart),
+            "warnings": list(getattr(self, "warnings", [])),
             "journal_id": self.identity.id[:8] if getattr(self, "identity", None) else None,
             "alarm": self.health.alarm or None,
             "devices": dict(self.health.devices),
@@ -640,7 +643,8 @@ class Daemon:
             self._catalog_failed("login", now)
             return False
         except errors.NotSent as exc:
-            self.health.api = "offline"
+            tls = str(exc).split("TLS ", 1)[1] if "TLS " in str(exc) else ""
+            self.health.api = f"TLS {tls}" if tls else "offline"
             log.warning("catalog refresh: API unreachable: %s", exc)
             self._refresh_lights()
             self._catalog_failed("offline", now)
@@ -896,6 +900,11 @@ class Daemon:
         except PasswordUnavailable as exc:
             raise FatalError(str(exc)) from exc
         klog.register_secret(password, permanent=True)
+        from kioskd.config import security_warnings
+
+        self.warnings = security_warnings(c, self.holder.path)
+        for warning in self.warnings:
+            log.warning("config: %s", warning)
 
         self.lights = self._lights()
         self.lights.set_state("working")
