@@ -20,6 +20,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("sim", "sim"),
     ("check-config", "check_config"),
     ("doctor", "doctor"),
+    ("journal", "journal"),
     ("decode", "decode"),
     ("printer-status", "printer_status"),
     ("print-test", "print_test"),

@@ -105,6 +105,38 @@ class ControlHandler:
         return {"injected": "keys", "count": len(text)}
 
 
+class JournalAttentionHandler:
+    """The control socket while the journal is in attention at start: `status` says what was
+    found and what to do; every other command is refused with that text."""
+
+    def __init__(self, daemon: Any) -> None:
+        self.daemon = daemon
+
+    def status(self) -> dict[str, Any]:
+        from kioskd import __version__
+
+        d = self.daemon
+        return {
+            "version": __version__,
+            "terminal_id": d._terminal_id(),
+            "state": "attention",
+            "journal": d.health.journal,
+            "money": "refused: the journal needs a technician",
+            "lights": d.lights.current(),
+        }
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def refused(**_kwargs: Any) -> Any:
+            raise ControlError(
+                f"refused while the journal needs attention: {self.daemon.health.journal}"
+            )
+
+        return refused
+
+
 def _seen(known: dict[str, Any]) -> str:
     """One sentence of what the probes saw (for a refused `resolve`)."""
     seen = [str(h.get("saw")) for h in known.get("seen") or []]

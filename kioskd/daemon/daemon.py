@@ -65,6 +65,7 @@ DRAIN_S = 10.0  # SIGTERM: how long in-flight work may take to finish (unit: Tim
 STATUS_EVERY_S = 5.0
 HEAL_FIRST_S = 0.5  # journal fault: first retry, doubling up to HEAL_MAX_S
 HEAL_MAX_S = 4.0  # a cleared fault is noticed within this (the issue's bound: 10 s)
+JOURNAL_RETRY_S = 3.0  # a journal in attention at start: how often its files are looked at
 TICK_S = 0.5  # session Tick: idle reset resolution
 
 
@@ -82,6 +83,7 @@ class Health:
     api: str = "unknown"
     journal: str = "ok"
     journal_fault_since: float | None = None
+    alarm: str = ""  # the last alarm raised (a lost sale, a foreign ticket)
     working: bool = False
     devices: dict[str, str] = field(default_factory=dict)
     catalog_age_s: float | None = None
@@ -169,6 +171,11 @@ class Daemon:
         self._pending_slips: set[int] = set()  # sales whose PENDING slip is due or printed
         self._catalog: Catalog | None = None
         self._last_status = ""
+        self._started_cfg = holder.current
+        self.needs_restart: list[str] = []
+        self.control: Any = None
+        self._tg: asyncio.TaskGroup | None = None
+        self._input_tasks: list[asyncio.Task[Any]] = []
 
     @property
     def cfg(self) -> Config:
@@ -184,6 +191,109 @@ class Daemon:
 
         os.makedirs(os.path.dirname(self.cfg.journal.path) or ".", exist_ok=True)
         return Journal(self.cfg.journal.path, retention_days=self.cfg.journal.retention_days)
+
+    async def _journal_or_attention(self) -> bool:
+        """Open the journal the identity record says is ours. A missing, empty, garbled,
+        replaced, damaged or locked journal is attention: the control socket opens (so
+        `kioskctl status` says what was found and what to do), money is refused, and the files
+        are looked at again every few seconds (a technician's `kioskd journal ...` or a lock
+        released lets the start go on). False when asked to stop meanwhile."""
+        from kioskd.daemon.control import ControlServer
+        from kioskd.daemon.control_handler import JournalAttentionHandler
+        from kioskd.journal import identity
+        from kioskd.journal.store import JournalError
+
+        path = self.cfg.journal.path
+        server: ControlServer | None = None
+        said = ""
+        try:
+            while True:
+                found = identity.inspect(path)
+                problem = f"{found.problem}; {identity.WHAT_TO_DO}" if found.problem else ""
+                if not problem:
+                    try:
+                        journal = self._open_journal()
+                    except JournalError as exc:
+                        hint = {
+                            "locked": "another program holds the journal's lock; "
+                            "the start goes on once it lets go",
+                            "full": "free disk space; the start goes on by itself",
+                        }.get(exc.kind, identity.WHAT_TO_DO)
+                        problem = f"{exc.kind}: {exc}; {hint}"
+                    else:
+                        try:
+                            self.identity = identity.settle(journal, path, found, self.clock.now())
+                        except (ValueError, JournalError) as exc:
+                            journal.close()
+                            problem = f"{exc}; {identity.WHAT_TO_DO}"
+                        else:
+                            self.journal = journal
+                            if said:
+                                log.info(
+                                    "journal usable again",
+                                    extra={"MESSAGE_ID": klog.JOURNAL_RECOVERED},
+                                )
+                            self.health.journal = "ok"  # never outlives its cause
+                            return True
+                if problem != said:
+                    said = problem
+                    log.error(
+                        "journal needs attention: %s",
+                        problem,
+                        extra={"MESSAGE_ID": klog.JOURNAL_ATTENTION},
+                    )
+                self.health.journal = problem
+                self.lights.set_state("attention")
+                if server is None:
+                    handler = JournalAttentionHandler(self)
+                    server = ControlServer(self.cfg.control.socket, handler)
+                    await server.start()
+                    self.notifier.ready(status=f"attention · journal: {problem}"[:200])
+                self.notifier.status(f"attention · journal: {problem}"[:200])
+                try:
+                    await asyncio.wait_for(self._stop.wait(), JOURNAL_RETRY_S)
+                    return False
+                except TimeoutError:
+                    continue
+        finally:
+            if server is not None:
+                await server.close()
+
+    async def _first_look_at_last(self) -> None:
+        """A new journal's first look at the account's newest ticket: one this journal does not
+        know may be a sale lost with the journal before it. Raised as an alarm with what to do,
+        once; then the identity is confirmed."""
+        from kioskd.banklot import errors
+        from kioskd.journal import identity
+
+        ident = self.identity
+        while True:
+            try:
+                last = await self.client.last()
+            except errors.TicketNotFound:
+                last = None
+            except errors.BanklotError:
+                await self.clock.sleep(30.0)
+                continue
+            break
+        now = self.clock.now()
+        if last is not None and last.ticket_number not in self.journal.ticket_numbers("create"):
+            number = last.ticket_number
+            text = (
+                f"ticket {number} in /user/ticket/last is not in this journal, which is new "
+                f"({ident.how} {identity._when(ident.created_at)}): it may be a sale lost with "
+                "the journal before it. Check the ticket with Grupo Banklot's back office and "
+                "the previous journal kept beside this one; settle it with the customer if it "
+                "was sold here"
+            )
+            self.journal.alarm(now, {"alarm": text, "ticket_number": number, "journal": ident.id})
+            self.health.alarm = text
+            log.error(
+                "alarm: %s",
+                text,
+                extra={"MESSAGE_ID": klog.FOREIGN_TICKET, "TICKET_NUMBER": number},
+            )
+        self.identity = identity.confirm(self.journal, self.cfg.journal.path, ident, now)
 
     def _policy(self) -> Policy:
         from kioskd.config import outbox_policy
@@ -389,6 +499,7 @@ class Daemon:
             log.error("%s needs a person: %s", outcome.op_kind, outcome.message, extra=fields)
         elif kind == "alarm":
             fields["MESSAGE_ID"] = klog.FOREIGN_TICKET
+            self.health.alarm = outcome.message
             log.error("alarm: %s", outcome.message, extra=fields)
         else:
             log.info("%s %s: %s", outcome.op_kind, kind, outcome.message, extra=fields)
@@ -462,6 +573,9 @@ class Daemon:
             "printer": self.health.printer,
             "journal": self.health.journal,
             "journal_fault_since": self.health.journal_fault_since,
+            "needs_restart": list(self.needs_restart),
+            "journal_id": self.identity.id[:8] if getattr(self, "identity", None) else None,
+            "alarm": self.health.alarm or None,
             "devices": dict(self.health.devices),
             "queue": counts,
             "in_doubt": sum(counts.get(k, 0) for k in states.DOUBTFUL),
@@ -520,21 +634,14 @@ class Daemon:
             inventory = await self.client.inventory_template()
             catalog = Catalog.build(entity, products, inventory, now)
         except errors.AuthFailed as exc:
-            self.health.api = "login refused"
             log.error("catalog refresh: login refused: %s", exc)
-            self._refresh_lights()
-            self._catalog_failed("login", now)
-            return False
+            return self._catalog_failed("login", now, api="login refused")
         except errors.NotSent as exc:
-            self.health.api = "offline"
             log.warning("catalog refresh: API unreachable: %s", exc)
-            self._refresh_lights()
-            self._catalog_failed("offline", now)
-            return False
+            return self._catalog_failed("offline", now, api="offline")
         except errors.BanklotError as exc:
             log.warning("catalog refresh failed: %s", exc)
-            self._catalog_failed("error", now)
-            return False
+            return self._catalog_failed("error", now)
         self._catalog = catalog
         self.health.api = "ok"
         try:
@@ -546,17 +653,22 @@ class Daemon:
         _give_memory_back()
         return True
 
-    def _catalog_failed(self, why: str, now: float) -> None:
-        """No catalog at all yet: what waits for the first one is handled (and refused) now."""
+    def _catalog_failed(self, why: str, now: float, api: str | None = None) -> bool:
+        """A refresh failed (`api`: what it says about the API, for health and lights). With no
+        catalog at all yet, what waits for the first one is handled (and refused) now."""
         from kioskd.counter import session as s
 
+        if api is not None:
+            self.health.api = api
+            self._refresh_lights()
         if self._catalog is None:
             self.feed(s.CatalogFailed(why, now))
+        return False
 
     async def _catalog_loop(self) -> None:
-        refresh_s = self.cfg.catalog.refresh_s
         while True:
             ok = await self.refresh_catalog()
+            refresh_s = self.cfg.catalog.refresh_s  # read at use: a reload applies it
             await self.clock.sleep(refresh_s if ok else min(30.0, refresh_s))
 
     # ================================================================= periodic tasks
@@ -661,17 +773,35 @@ class Daemon:
         self._stop.set()
 
     def reload(self) -> None:
-        """SIGHUP: re-read the config; a broken file keeps the last good one."""
+        """SIGHUP: re-read the config; a broken file keeps the last good one. Every changed key
+        is applied live or named as needing a restart (`kioskd.daemon.reload`), never claimed."""
+        from kioskd.daemon import reload as rl
+
         self.notifier.reloading()
+        old = self.cfg
         ok, detail = self.holder.reload()
         if ok:
+            keys = rl.changed(old, self.cfg)
+            live, _restart = rl.split(keys)
+            failed = self._apply_live(live)
+            self.needs_restart = rl.waiting(self._started_cfg, self.cfg)
+            applied = [k for k in live if k not in failed]
             log.info(
-                "config reloaded (%s)",
-                ", ".join(str(d) for d in detail) or "no change",
+                "config reloaded: %s",
+                "; ".join(
+                    part
+                    for part in (
+                        f"applied live: {', '.join(applied)}" if applied else "",
+                        f"could not apply: {', '.join(failed)}" if failed else "",
+                        f"needs a restart: {', '.join(self.needs_restart)}"
+                        if self.needs_restart
+                        else "",
+                    )
+                    if part
+                )
+                or "no change",
                 extra={"MESSAGE_ID": klog.CONFIG_RELOADED},
             )
-            c = self.cfg
-            klog.setup_logging(c.log.level, c.log.target, terminal_id=self._terminal_id())
             metrics = getattr(self, "metrics", None)
             if metrics is not None:
                 metrics.changed()  # [metrics] applies at the next write: now
@@ -683,6 +813,70 @@ class Daemon:
             )
         self.notifier.ready(status=status_line(self.health, self.outbox.counts()))
 
+    def _apply_live(self, keys: list[str]) -> list[str]:
+        """Carry over the live keys; returns the keys whose part failed to take them."""
+        from kioskd.daemon import reload as rl
+
+        c = self.cfg
+        failed: list[str] = []
+        for part in dict.fromkeys(rl.LIVE[k] for k in keys):
+            try:
+                if part == rl.LOGGING:
+                    klog.setup_logging(c.log.level, c.log.target, terminal_id=self._terminal_id())
+                    self._refresh_session()
+                elif part == rl.SESSION:
+                    self._refresh_session()
+                elif part == rl.POLICY:
+                    self.outbox.policy = self._policy()
+                elif part == rl.CONTROL and self.control is not None:
+                    self.control.allow_inject = c.control.allow_inject
+                elif part == rl.JOURNAL:
+                    self.journal.retention_days = c.journal.retention_days
+                elif part == rl.PRINTER:
+                    self.spooler.replace_printer(self._printer(), c.printer)
+                elif part == rl.LIGHTS:
+                    old_lights, self.lights = self.lights, self._lights()
+                    old_lights.close()
+                    self._refresh_lights()
+                elif part == rl.INPUTS:
+                    self._restart_inputs()
+            except Exception:
+                log.exception("reload: %s could not take the new config", part)
+                failed += [k for k in keys if rl.LIVE[k] == part]
+        return failed
+
+    def _refresh_session(self) -> None:
+        """New settings and keymap for the counter session; what the clerk typed stays."""
+        fresh = self._session()
+        session = self.session
+        session.settings = fresh.settings
+        session.keymap = fresh.keymap
+        if hasattr(fresh, "_scan_parser"):
+            session._scan_parser = fresh._scan_parser
+
+    def _printer(self) -> Any:
+        from kioskd.printer import open_printer
+
+        c = self.cfg
+        return open_printer(
+            c.printer.uri,
+            timeout_s=c.printer.timeout_s,
+            paper_mm=c.printer.paper_mm,
+            profile=c.printer.profile,
+            on_change=self._on_printer,
+        )
+
+    def _restart_inputs(self) -> None:
+        """Stop the input readers and start them again from the current config."""
+        for task in self._input_tasks:
+            task.cancel()
+        self._input_tasks = []
+        if self._tg is None:
+            return
+        for src in self._input_sources():
+            reader = self._supervised(f"input-{src.label}", self._reader_for(src))
+            self._input_tasks.append(self._tg.create_task(reader))
+
     # ================================================================= run
 
     async def run(self) -> int:
@@ -692,9 +886,7 @@ class Daemon:
         from kioskd.daemon.executor import Executor
         from kioskd.daemon.notify import watchdog_interval
         from kioskd.daemon.spooler import Spooler
-        from kioskd.journal.store import JournalError
         from kioskd.outbox.outbox import Outbox
-        from kioskd.printer import open_printer
 
         c = self.cfg
         try:
@@ -705,28 +897,8 @@ class Daemon:
 
         self.lights = self._lights()
         self.lights.set_state("working")
-        while True:
-            try:
-                self.journal = self._open_journal()
-                if self.health.journal != "ok":
-                    log.info(
-                        "journal usable again: %s",
-                        self.health.journal,
-                        extra={"MESSAGE_ID": klog.JOURNAL_RECOVERED},
-                    )
-                self.health.journal = "ok"  # a fault at start never outlives its cause
-                break
-            except JournalError as exc:
-                # Money operations are impossible without the journal: say so and keep trying.
-                self.health.journal = str(exc)
-                self.lights.set_state("attention")
-                self.notifier.status(f"attention · journal: {exc}")
-                log.error("journal unusable: %s", exc, extra={"MESSAGE_ID": klog.JOURNAL_ATTENTION})
-                try:
-                    await asyncio.wait_for(self._stop.wait(), 10.0)
-                    return 1
-                except TimeoutError:
-                    continue
+        if not await self._journal_or_attention():
+            return 1
         self._load_cached_catalog()
         self.metrics = self._metrics()
         self.client = self._client(password)
@@ -740,13 +912,7 @@ class Daemon:
         )
         self.session = self._session()
         self.executor = Executor(self.client, self.outbox, self.clock, self.feed, self._context)
-        printer = open_printer(
-            c.printer.uri,
-            timeout_s=c.printer.timeout_s,
-            paper_mm=c.printer.paper_mm,
-            profile=c.printer.profile,
-            on_change=self._on_printer,
-        )
+        printer = self._printer()
         self.spooler = Spooler(
             self.journal,
             printer,
@@ -765,12 +931,11 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, self.reload)
 
         handler = ControlHandler(self)
+        self.control = ControlServer(c.control.socket, handler, allow_inject=c.control.allow_inject)
         exit_code = 0
         try:
-            async with (
-                ControlServer(c.control.socket, handler, allow_inject=c.control.allow_inject),
-                asyncio.TaskGroup() as tg,
-            ):
+            async with self.control, asyncio.TaskGroup() as tg:
+                self._tg = tg
                 workers = [
                     tg.create_task(self._supervised("outbox", self.outbox.run)),
                     tg.create_task(self._supervised("printing", self.spooler.run)),
@@ -782,7 +947,9 @@ class Daemon:
                 ]
                 for src in sources:
                     reader = self._supervised(f"input-{src.label}", self._reader_for(src))
-                    workers.append(tg.create_task(reader))
+                    self._input_tasks.append(tg.create_task(reader))
+                if not self.identity.confirmed:
+                    workers.append(tg.create_task(self._first_look_at_last()))
                 interval = watchdog_interval(self.environ)
                 if interval:
                     workers.append(tg.create_task(self._watchdog(interval)))
@@ -797,12 +964,12 @@ class Daemon:
                 await self._stop.wait()
                 self.notifier.stopping()
                 log.info("stopping: draining", extra={"MESSAGE_ID": klog.DAEMON_STOPPING})
-                await self._drain(workers)
+                await self._drain([*workers, *self._input_tasks])
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             with contextlib.suppress(Exception):
-                await printer.close()
+                await self.spooler.printer.close()
             with contextlib.suppress(Exception):
                 await self.client.aclose()
             self.journal.close()

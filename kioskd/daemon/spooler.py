@@ -21,7 +21,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kioskd.banklot.models import Ticket
 from kioskd.clock import Clock
@@ -114,9 +114,32 @@ class Spooler:
         self._seq = len(list(self.preview_dir.glob("*.png"))) if self.preview_dir else 0
         self._adhoc: asyncio.Queue[Receipt] = asyncio.Queue()
         self._unrenderable: set[int] = set()
-        self._unmarked: set[int] = set()  # on paper, "printed" not yet in the journal
+        self._unmarked: set[int] = set()
+        self._next_printer: tuple[Printer, Any] | None = (
+            None  # on paper, "printed" not yet in the journal
+        )
         self._wake = asyncio.Event()
         self._busy = False
+
+    def replace_printer(self, printer: Printer, cfg: Any) -> None:
+        """A reload changed the printer: the new one takes over between jobs (never in the
+        middle of a slip); the old one is closed then."""
+        self._next_printer = (printer, cfg)
+        self._wake.set()
+
+    async def _switch_printer(self) -> None:
+        nxt, self._next_printer = self._next_printer, None
+        if nxt is None:
+            return
+        old, (self.printer, cfg) = self.printer, nxt
+        self.paper_mm = cfg.paper_mm
+        self.profile = getattr(cfg, "profile", self.profile)
+        self.preview_dir = Path(cfg.preview_dir) if cfg.preview_dir else None
+        try:
+            await old.close()
+        except Exception:
+            log.exception("closing the previous printer failed")
+        log.info("printer now %s", cfg.uri)
 
     def submit(self, receipt: Receipt) -> None:
         """Queue a slip that is not a journaled money slip."""
@@ -178,6 +201,7 @@ class Spooler:
         self._unmarked.discard(job_id)
 
     async def _paper(self, receipt: Receipt) -> None:
+        await self._switch_printer()
         self.printed += 1
         await self.printer.print_receipt(receipt)
         log.info("printed %s slip", receipt.kind, extra={"SLIP_KIND": receipt.kind})

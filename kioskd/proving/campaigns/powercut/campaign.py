@@ -229,6 +229,14 @@ class Campaign:
             except OSError:
                 time.sleep(0.5)
                 continue
+            if "queue" not in st:
+                # The daemon found its journal lost or damaged and waits for a technician
+                # (attention): nothing more will settle. Said as a violation; the books check
+                # then judges what the files hold.
+                self.result.violations.append(
+                    Violation("journal-attention", str(st.get("journal", "?")))
+                )
+                return
             busy = sum(st["queue"].get(k, 0) for k in UNFINISHED)
             if busy == 0 and all(j["printed_at"] for j in self.kiosk.print_jobs()):
                 return
