@@ -65,6 +65,13 @@ def emit(name: str, data: dict[str, Any]) -> None:
     print("RESULT " + json.dumps({"bench": name, **data}), flush=True)
 
 
+def report(name: str, data: dict[str, Any], summary: str) -> int:
+    """The human line, then the RESULT line `run_all.py` collects; exit status 0."""
+    print(summary)
+    emit(name, data)
+    return 0
+
+
 # --------------------------------------------------------------------- /proc of the daemon
 
 

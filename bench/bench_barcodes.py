@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import random
 import sys
 import time
 from collections import Counter, defaultdict
@@ -28,7 +27,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kioskd.counter.scan import barcode_data
 from kioskd.printer.code128 import DLE, REALTIME, encode
 from kioskd.printer.escpos_render import render_items
 from kioskd.printer.layout import BARCODE_DOTS, PRINT_DOTS, BarcodeLine, layout
@@ -39,20 +37,10 @@ from tests.printer.barcode_check import (
     escpos_code128_values,
     modules_of,
     png_row_modules,
+    random_tickets,
     realtime_commands,
     zxing_code128,
 )
-
-
-def random_tickets(n: int, seed: int) -> list[str]:
-    rng = random.Random(seed)
-    first = dt.date(2025, 1, 1)
-    return [
-        barcode_data(
-            rng.randrange(10**8), rng.randrange(10**8), first + dt.timedelta(rng.randrange(3650))
-        )
-        for _ in range(n)
-    ]
 
 
 def run_tickets(tickets: list[str], paper: int) -> None:

@@ -20,7 +20,7 @@ import os
 import tempfile
 import time
 
-from _common import emit
+from _common import report
 
 
 async def drain(n: int, path: str) -> dict[str, float]:
@@ -89,12 +89,8 @@ def main() -> int:
             prof.dump_stats(args.profile)
         else:
             result = asyncio.run(coro)
-    print(
-        f"queued {result['queued']}, drained {result['done']} in {result['drain_s']} s: "
-        f"{result['ops_per_s']} ops/s (budget >= 100)"
-    )
-    emit("drain", result)
-    return 0
+    summary = f"queued {result['queued']}, drained {result['done']} in {result['drain_s']} s: "
+    return report("drain", result, summary + f"{result['ops_per_s']} ops/s (budget >= 100)")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import os
 import tempfile
 import time
 
-from _common import BenchKiosk, emit, proc_cpu_s, proc_rss_mb, proc_switches, proc_threads
+from _common import BenchKiosk, proc_cpu_s, proc_rss_mb, proc_switches, proc_threads, report
 
 
 def main() -> int:
@@ -56,13 +56,13 @@ def main() -> int:
         "threads": threads,
         "rss_mb": round(rss, 1),
     }
-    print(
+    return report(
+        "idle",
+        result,
         f"idle {result['seconds']} s: CPU {result['cpu_percent_of_one_core']} % of one core "
         f"(budget <= 0.5 %), {result['voluntary_switches_per_s']} voluntary switches/s, "
-        f"{watchdogs} WATCHDOG=1, {threads} threads"
+        f"{watchdogs} WATCHDOG=1, {threads} threads",
     )
-    emit("idle", result)
-    return 0
 
 
 if __name__ == "__main__":

@@ -637,22 +637,15 @@ class Daemon:
             inventory = await self.client.inventory_template()
             catalog = Catalog.build(entity, products, inventory, now)
         except errors.AuthFailed as exc:
-            self.health.api = "login refused"
             log.error("catalog refresh: login refused: %s", exc)
-            self._refresh_lights()
-            self._catalog_failed("login", now)
-            return False
+            return self._catalog_failed("login", now, api="login refused")
         except errors.NotSent as exc:
             tls = str(exc).split("TLS ", 1)[1] if "TLS " in str(exc) else ""
-            self.health.api = f"TLS {tls}" if tls else "offline"
             log.warning("catalog refresh: API unreachable: %s", exc)
-            self._refresh_lights()
-            self._catalog_failed("offline", now)
-            return False
+            return self._catalog_failed("offline", now, api=f"TLS {tls}" if tls else "offline")
         except errors.BanklotError as exc:
             log.warning("catalog refresh failed: %s", exc)
-            self._catalog_failed("error", now)
-            return False
+            return self._catalog_failed("error", now)
         self._catalog = catalog
         self.health.api = "ok"
         try:
@@ -664,12 +657,17 @@ class Daemon:
         _give_memory_back()
         return True
 
-    def _catalog_failed(self, why: str, now: float) -> None:
-        """No catalog at all yet: what waits for the first one is handled (and refused) now."""
+    def _catalog_failed(self, why: str, now: float, api: str | None = None) -> bool:
+        """A refresh failed (`api`: what it says about the API, for health and lights). With no
+        catalog at all yet, what waits for the first one is handled (and refused) now."""
         from kioskd.counter import session as s
 
+        if api is not None:
+            self.health.api = api
+            self._refresh_lights()
         if self._catalog is None:
             self.feed(s.CatalogFailed(why, now))
+        return False
 
     async def _catalog_loop(self) -> None:
         while True:

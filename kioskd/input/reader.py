@@ -28,9 +28,9 @@ import os
 import stat
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
-from kioskd.input.decoder import Decoder, DecoderConfig, Role, Token
+from kioskd.input.decoder import Decoder, DecoderConfig, Token
 from kioskd.input.devices import (
     DeviceInfo,
     EvdevOpener,
@@ -56,36 +56,20 @@ CLOSED = "closed"  # source shut down
 NO_GRAB = "open (no grab)"  # a replay FIFO: nothing to grab
 
 
-@dataclass(frozen=True)
-class SourceConfig:
-    """One configured input device. `device`: by-id path, vendor:product[:serial],
-    name:PATTERN or replay:PATH."""
+@dataclass(frozen=True, kw_only=True)
+class SourceConfig(DecoderConfig):
+    """One configured input device: how to find it and open it, and how its keys decode (the
+    `DecoderConfig` fields). `device`: by-id path, vendor:product[:serial], name:PATTERN or
+    replay:PATH."""
 
     device: str
-    role: Role = "scanner"
     layout: str = "us"
     variant: str = ""
-    gap_s: float | None = 0.1
-    suffix: str = ""
-    prefix: str = ""
-    max_len: int = 512
-    allowed: frozenset[str] | None = None
-    numlock: bool = True
-    keypad_digits: bool = True
     grab: bool = True
     label: str = ""
 
     def decoder_config(self) -> DecoderConfig:
-        return DecoderConfig(
-            role=self.role,
-            gap_s=self.gap_s,
-            suffix=self.suffix,
-            prefix=self.prefix,
-            max_len=self.max_len,
-            allowed=self.allowed,
-            numlock=self.numlock,
-            keypad_digits=self.keypad_digits,
-        )
+        return DecoderConfig(**{f.name: getattr(self, f.name) for f in fields(DecoderConfig)})
 
 
 @dataclass(frozen=True)

@@ -211,18 +211,20 @@ class Outbox:
 
     # ----------------------------------------------------------------- start-up
 
+    def _recovered(self, op: Operation, now: float, when: str) -> None:
+        """`op` was found `sending` or `reconciling` (`when`): bytes may have reached the
+        server, so it is in doubt, due for reconciliation now."""
+        self.journal.transition(
+            op.id, states.RECOVERED, now=now, reason=f"found in {op.state} {when}",
+            next_attempt_at=now,
+        )  # fmt: skip
+
     async def recover(self) -> list[int]:
         """Start-up: whatever may have been sent is in doubt; unprinted jobs become reprints."""
         now = self.clock.now()
         moved = []
         for op in self.journal.operations((states.SENDING, states.RECONCILING)):
-            self.journal.transition(
-                op.id,
-                states.RECOVERED,
-                now=now,
-                reason=f"found in {op.state} at start-up",
-                next_attempt_at=now,
-            )
+            self._recovered(op, now, "at start-up")
             moved.append(op.id)
             self._emit(Outcome("in_doubt", op.id, op.kind, message="found in flight at start-up"))
         self.journal.mark_unprinted_as_reprints(now=now)
@@ -552,13 +554,7 @@ class Outbox:
             for op in self.journal.operations((states.SENDING, states.RECONCILING)):
                 if op.id in self._ready or op.id in self.in_flight:
                     continue
-                self.journal.transition(
-                    op.id,
-                    states.RECOVERED,
-                    now=now,
-                    reason=f"found in {op.state} after a journal fault",
-                    next_attempt_at=now,
-                )
+                self._recovered(op, now, "after a journal fault")
                 moved.append(op.id)
             self._set_signal()
             self._wake.set()
@@ -822,41 +818,25 @@ class Outbox:
                 how="reconciled",
                 history_kind="decision",
             )
-        elif event == states.PROVED_NOT_APPLIED:
-            self.journal.transition(
-                op.id,
-                event,
-                now=now,
-                history_kind="decision",
-                reason=decision.reason,
-                next_attempt_at=now,
-            )
+            return
+        # Any other verdict is journaled as a decision; what differs is when to look again,
+        # the slip, and what the clerk is told.
+        extra: dict[str, Any] = {}
+        if event == states.PROVED_NOT_APPLIED:
+            extra["next_attempt_at"] = now
         elif event == states.PROVED_NOT_APPLIED_EXPIRED:
-            self.journal.transition(
-                op.id,
-                event,
-                now=now,
-                history_kind="decision",
-                reason=decision.reason,
-                print_job=(PRINT_NOT_DONE, {"kind": op.kind, "reason": "expired"}),
-            )
+            extra["print_job"] = (PRINT_NOT_DONE, {"kind": op.kind, "reason": "expired"})
+        elif event != states.MISMATCH:
+            extra["next_attempt_at"] = now + self.policy.probe_interval_s
+        self.journal.transition(
+            op.id, event, now=now, history_kind="decision", reason=decision.reason, **extra
+        )
+        if event == states.PROVED_NOT_APPLIED_EXPIRED:
             self._emit(
                 Outcome("expired", op.id, op.kind, message="did not happen: " + decision.reason)
             )
         elif event == states.MISMATCH:
-            self.journal.transition(
-                op.id, event, now=now, history_kind="decision", reason=decision.reason
-            )
             self._emit(Outcome("conflict", op.id, op.kind, message=decision.reason))
-        else:
-            self.journal.transition(
-                op.id,
-                event,
-                now=now,
-                history_kind="decision",
-                reason=decision.reason,
-                next_attempt_at=now + self.policy.probe_interval_s,
-            )
 
     # ----------------------------------------------------------------- operator functions
 

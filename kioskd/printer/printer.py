@@ -31,7 +31,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from kioskd.printer.escpos_render import render_escpos
 from kioskd.printer.layout import columns_for
@@ -311,19 +311,20 @@ class Printer:
         closing.done.set()
 
 
-def open_printer(
-    uri: str,
-    *,
-    timeout_s: float = 5.0,
-    paper_mm: int = 80,
-    profile: str = DEFAULT_PROFILE,
-    codepage: str | None = None,
-    reply_timeout_s: float = 0.5,
-    poll_s: float = 1.0,
-    idle_poll_s: float | None = 10.0,
-    backoff_s: tuple[float, float] = (0.5, 30.0),
-    on_change: Callable[[PrinterStatus], None] | None = None,
-) -> Printer:
+class PrinterOptions(TypedDict, total=False):
+    """`Printer`'s keyword options (their defaults are `Printer`'s)."""
+
+    paper_mm: int
+    profile: str
+    codepage: str | None
+    reply_timeout_s: float
+    poll_s: float
+    idle_poll_s: float | None
+    backoff_s: tuple[float, float]
+    on_change: Callable[[PrinterStatus], None] | None
+
+
+def open_printer(uri: str, *, timeout_s: float = 5.0, **options: Unpack[PrinterOptions]) -> Printer:
     """Start a worker for the printer at ``uri``; call from a running event loop.
 
     ``profile`` is a python-escpos printer profile (its code-page table picks the code page;
@@ -333,18 +334,7 @@ def open_printer(
     next job.
     """
     transport = make_transport(uri, timeout_s)
-    return Printer(
-        transport,
-        loop=asyncio.get_running_loop(),
-        paper_mm=paper_mm,
-        profile=profile,
-        codepage=codepage,
-        reply_timeout_s=reply_timeout_s,
-        poll_s=poll_s,
-        idle_poll_s=idle_poll_s,
-        backoff_s=backoff_s,
-        on_change=on_change,
-    )
+    return Printer(transport, loop=asyncio.get_running_loop(), **options)
 
 
 def status_once(uri: str, *, timeout_s: float = 3.0, reply_timeout_s: float = 0.5) -> PrinterStatus:

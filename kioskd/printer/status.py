@@ -24,7 +24,7 @@ Bits (Epson ESC/POS, followed by most clones):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal, TypeGuard
+from typing import Literal, TypeGuard, TypeVar
 
 DLE_EOT = b"\x10\x04"
 QUERIES = (1, 2, 3, 4)
@@ -32,6 +32,12 @@ QUERIES = (1, 2, 3, 4)
 Cover = Literal["open", "closed", "unknown"]
 Paper = Literal["ok", "near_end", "out", "unknown"]
 Error = Literal["none", "cutter", "unrecoverable", "auto_recoverable", "unknown"]
+T = TypeVar("T")
+# n=3 and n=4 reply bits, most serious first.
+ERROR_BITS: tuple[tuple[int, Error], ...] = (
+    (0x20, "unrecoverable"), (0x08, "cutter"), (0x40, "auto_recoverable"),
+)  # fmt: skip
+PAPER_BITS: tuple[tuple[int, Paper], ...] = ((0x60, "out"), (0x0C, "near_end"))
 
 _FIXED_MASK = 0x93
 _FIXED_VALUE = 0x12
@@ -138,33 +144,22 @@ def parse_status(replies: dict[int, int | None], *, connected: bool = True) -> P
     if 2 in good:
         cover = "open" if good[2] & 0x04 else "closed"
 
-    error: Error = "unknown"
-    if 3 in good:
-        b = good[3]
-        if b & 0x20:
-            error = "unrecoverable"
-        elif b & 0x08:
-            error = "cutter"
-        elif b & 0x40:
-            error = "auto_recoverable"
-        else:
-            error = "none"
-
-    paper: Paper = "unknown"
-    if 4 in good:
-        b = good[4]
-        if b & 0x60:
-            paper = "out"
-        elif b & 0x0C:
-            paper = "near_end"
-        else:
-            paper = "ok"
+    error = _first_set(good.get(3), ERROR_BITS, "none", "unknown")
+    paper = _first_set(good.get(4), PAPER_BITS, "ok", "unknown")
     if paper != "out" and 2 in good and good[2] & 0x20:
         paper = "out"  # n=2 says printing stopped on paper end: trust it over a stale roll bit
 
     return PrinterStatus(
         online=online, cover=cover, paper=paper, error=error, connected=True, answered=bool(good)
     )
+
+
+def _first_set(byte: int | None, meanings: tuple[tuple[int, T], ...], clear: T, unknown: T) -> T:
+    """What the first of `meanings` whose bits are set in `byte` says (most serious first),
+    `clear` when none is, `unknown` when the query did not answer (`byte` None)."""
+    if byte is None:
+        return unknown
+    return next((meaning for mask, meaning in meanings if byte & mask), clear)
 
 
 def reply_byte(**bits: bool) -> int:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kioskd.proving.fakes.samples import limits_row
+
 
 def _wager(event: int, current: int, name: str, time: str, wager: str) -> dict[str, Any]:
     return {
@@ -125,19 +127,8 @@ LIST_WAGER = {
 }
 
 
-def _limits(product_id: int) -> dict[str, int]:
-    return {
-        "amount_multiple": 1,
-        "commission": 10,
-        "game_id": 1,
-        "max_bet": 99,
-        "max_permutations": 6,
-        "max_sequence_size": 10,
-        "max_sequences": 2,
-        "min_bet": 1,
-        "product_id": product_id,
-        "ticket_max_wagers": 100,
-    }
+def _limits(product_id: int) -> dict:
+    return limits_row(product_id, 1)
 
 
 GET_DATA = {

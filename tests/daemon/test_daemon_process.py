@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from kioskd.proving.harness import VirtualKiosk
+from tests.run_kioskd import run_kioskd
 
 
 @pytest.fixture
@@ -131,13 +132,7 @@ def test_missing_password_is_one_clear_fatal_error(tmp_path):
         f'[control]\nsocket = "{tmp_path}/c.sock"\n[log]\ntarget = "stderr"\n'
     )
     env = {k: v for k, v in os.environ.items() if k != "CREDENTIALS_DIRECTORY"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "kioskd", "run", "--config", str(cfg)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=env,
-    )
+    proc = run_kioskd("run", "--config", str(cfg), timeout=30, env=env)
     assert proc.returncode == 1
     assert "password" in (proc.stdout + proc.stderr).lower()
 
@@ -145,12 +140,7 @@ def test_missing_password_is_one_clear_fatal_error(tmp_path):
 def test_broken_config_exits_with_file_and_key(tmp_path):
     cfg = tmp_path / "kioskd.toml"
     cfg.write_text('[api]\nbase_url = "http://x"\nemail = "a@b.c"\n\n[printer]\npaper_mm = 70\n')
-    proc = subprocess.run(
-        [sys.executable, "-m", "kioskd", "run", "--config", str(cfg)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    proc = run_kioskd("run", "--config", str(cfg), timeout=30)
     assert proc.returncode == 78  # EX_CONFIG: the unit's RestartPreventExitStatus=
     assert "kioskd.toml:6: printer.paper_mm" in proc.stdout + proc.stderr
     unit = (Path(__file__).resolve().parents[2] / "systemd" / "kioskd.service").read_text()

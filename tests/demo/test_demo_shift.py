@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from tests.run_kioskd import run_kioskd
 
 
 def test_demo_shift_end_to_end(tmp_path):
     out = tmp_path / "demo"
-    proc = subprocess.run(
-        [sys.executable, "-m", "kioskd", "demo", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    proc = run_kioskd("demo", "--out", str(out), timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     text = proc.stdout
     for step in ("Sales", "Cancellation", "Network outage", "in doubt", "kill -9", "winner"):
@@ -39,12 +33,7 @@ def test_demo_shift_end_to_end(tmp_path):
 def test_demo_never_deletes_a_folder_it_did_not_write(tmp_path):
     precious = tmp_path / "precious.txt"
     precious.write_text("keep me")
-    proc = subprocess.run(
-        [sys.executable, "-m", "kioskd", "demo", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_kioskd("demo", "--out", str(tmp_path), timeout=60)
     assert proc.returncode == 2
     assert "not an earlier demo's output" in proc.stdout
     assert precious.read_text() == "keep me"

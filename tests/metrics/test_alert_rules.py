@@ -37,22 +37,18 @@ def rules() -> list[dict]:
     return [r for g in data["groups"] for r in g["rules"]]
 
 
-def test_promtool_check_rules():
-    promtool = need_promtool()
-    out = subprocess.run(
-        [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60
-    )
+def _promtool_succeeds(*args: str, timeout: float) -> None:
+    out = subprocess.run([need_promtool(), *args], capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "SUCCESS" in out.stdout
+
+
+def test_promtool_check_rules():
+    _promtool_succeeds("check", "rules", str(RULES), timeout=60)
 
 
 def test_promtool_test_rules_on_written_series():
-    promtool = need_promtool()
-    out = subprocess.run(
-        [promtool, "test", "rules", str(RULE_TESTS)], capture_output=True, text=True, timeout=120
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert "SUCCESS" in out.stdout
+    _promtool_succeeds("test", "rules", str(RULE_TESTS), timeout=120)
 
 
 def test_every_required_alert_exists_and_is_tested():

@@ -24,6 +24,12 @@ def _write(path, data: bytes, sync: bool) -> None:
             os.fsync(f.fileno())
 
 
+def _durable(path, data: bytes) -> None:
+    """A file whose data and name both survive a cut."""
+    _write(path, data, sync=True)
+    _sync_dir(path.parent)
+
+
 def test_unsynced_write_is_lost_synced_write_kept(pcmount):
     mnt = pcmount.mountpoint
     _write(mnt / "kept", b"synced", sync=True)
@@ -47,8 +53,7 @@ def test_creation_without_directory_sync_is_lost(pcmount):
 
 def test_rename_needs_a_directory_sync(pcmount):
     mnt = pcmount.mountpoint
-    _write(mnt / "a", b"old", sync=True)
-    _sync_dir(mnt)
+    _durable(mnt / "a", b"old")
     _write(mnt / "a.tmp", b"new", sync=True)
     os.rename(mnt / "a.tmp", mnt / "a")
     assert (mnt / "a").read_bytes() == b"new"
@@ -65,8 +70,7 @@ def test_rename_needs_a_directory_sync(pcmount):
 
 def test_unlink_is_durable_only_after_directory_sync(pcmount):
     mnt = pcmount.mountpoint
-    _write(mnt / "f", b"x", sync=True)
-    _sync_dir(mnt)
+    _durable(mnt / "f", b"x")
     os.unlink(mnt / "f")
     pcmount.cut()
     assert (mnt / "f").read_bytes() == b"x"
@@ -78,8 +82,7 @@ def test_unlink_is_durable_only_after_directory_sync(pcmount):
 
 def test_truncate_and_open_unlinked_file(pcmount):
     mnt = pcmount.mountpoint
-    _write(mnt / "t", b"0123456789", sync=True)
-    _sync_dir(mnt)
+    _durable(mnt / "t", b"0123456789")
     with open(mnt / "t", "r+b") as f:
         f.truncate(4)
         os.unlink(mnt / "t")  # still open: readable through the handle

@@ -8,10 +8,27 @@ table, and the PNG is read by zxing-cpp.
 
 from __future__ import annotations
 
+import datetime as dt
+import random
+
 from barcode.charsets.code128 import CODES, STOP
 from PIL import Image
 
+from kioskd.counter.scan import barcode_data
+
 GS_K_CODE128 = b"\x1dkI"
+
+
+def random_tickets(n: int, seed: int) -> list[str]:
+    """`n` ticket barcodes (number, PIN, sale day) from a seeded RNG."""
+    rng = random.Random(seed)
+    first = dt.date(2025, 1, 1)
+    return [
+        barcode_data(
+            rng.randrange(10**8), rng.randrange(10**8), first + dt.timedelta(rng.randrange(3650))
+        )
+        for _ in range(n)
+    ]
 
 
 def realtime_commands(job: bytes) -> list[bytes]:

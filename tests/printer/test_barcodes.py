@@ -9,8 +9,6 @@ preview are exactly the symbols the ESC/POS payload encodes (read back by the ru
 
 from __future__ import annotations
 
-import random
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,6 +32,7 @@ from tests.printer.barcode_check import (
     escpos_code128_values,
     modules_of,
     png_row_modules,
+    random_tickets,
     realtime_commands,
     zxing_code128,
 )
@@ -41,19 +40,6 @@ from tests.printer.barcode_check import (
 zxingcpp = pytest.importorskip("zxingcpp", reason="zxing-cpp (dev extra) decodes the previews")
 
 PAGE = load_profile("default").codepage
-
-
-def random_tickets(n: int, seed: int) -> list[str]:
-    import datetime as dt
-
-    rng = random.Random(seed)
-    first = dt.date(2025, 1, 1)
-    return [
-        barcode_data(
-            rng.randrange(10**8), rng.randrange(10**8), first + dt.timedelta(rng.randrange(3650))
-        )
-        for _ in range(n)
-    ]
 
 
 def dangerous_patterns() -> list[str]:

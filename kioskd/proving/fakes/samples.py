@@ -43,7 +43,8 @@ NOW = dt.datetime(2024, 10, 23, 12, 30, tzinfo=dt.UTC).timestamp() + 4 * 3600
 DAY = dt.date(2024, 10, 23)
 
 
-def _limits(product_id: int, game_id: int, **kw: int) -> dict:
+def limits_row(product_id: int, game_id: int, **kw: int) -> dict:
+    """One get-data `game_data` row (the seed's values unless `kw` says otherwise)."""
     row = {
         "amount_multiple": 1,
         "commission": 10,
@@ -73,11 +74,11 @@ GET_DATA = {
         "time_zone": TZ,
     },
     "game_data": [
-        _limits(1, 1),
-        _limits(2, 1, min_bet=5, max_bet=500, amount_multiple=5, ticket_max_wagers=3),
-        _limits(3, 3),
-        _limits(4, 1),
-        _limits(30, 5, max_bet=200),
+        limits_row(1, 1),
+        limits_row(2, 1, min_bet=5, max_bet=500, amount_multiple=5, ticket_max_wagers=3),
+        limits_row(3, 3),
+        limits_row(4, 1),
+        limits_row(30, 5, max_bet=200),
     ],
 }
 

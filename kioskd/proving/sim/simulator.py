@@ -56,6 +56,8 @@ Reply = tuple[int, Any]
 ENTITY_ID = 213
 PARENT_ID = 212
 ENTITY_NAME = "test-1"
+# The agency's address fields as the seed's get-data shows them (the kiosk reads none of them).
+ENTITY_ADDRESS = dict(address1="", address2="", city="", municipality=1, rif="1234", state=3)
 PARENT_NAME = "test"
 USER_ID = 864
 COMMISSION_PCT = 10
@@ -586,13 +588,8 @@ class Simulator:
                 "status": "active",
                 "games": ["animalitos77", "animalitos", "tripleta", "lottery"],
                 "entity_data": {
-                    "address1": "",
-                    "address2": "",
-                    "city": "",
-                    "municipality": 1,
-                    "rif": "1234",
+                    **ENTITY_ADDRESS,
                     "seconds_to_cancel": self.seconds_to_cancel,
-                    "state": 3,
                     "ticket_expiration_days": self.ticket_expiration_days,
                     "ticket_footer": "123",
                     "ticket_header": "123",
