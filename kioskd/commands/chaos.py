@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--policy",
         choices=("shipped", "short"),
         default="shipped",
-        help="outbox timers: the shipped config defaults, or a short-timer variant (default "
-        "shipped)",
+        help="timers: the shipped config defaults, or a short-timer variant (default shipped; "
+        "also for --kills and --power-cuts, where the daemon's config gets them)",
     )
     parser.add_argument(
         "--exhaustive",
@@ -131,12 +131,19 @@ def run(args: argparse.Namespace) -> int:
 
         flags = ["--json"] if args.json else []
         tmp = ["--tmpdir", args.tmpdir] if args.tmpdir else []
-        return power_cuts(["--cuts", str(args.power_cuts), "--seed", str(args.start), *flags, *tmp])
+        return power_cuts(
+            [
+                "--cuts", str(args.power_cuts), "--seed", str(args.start),
+                "--policy", args.policy, *flags, *tmp,
+            ]
+        )  # fmt: skip
     if getattr(args, "kills", None) is not None:
         from kioskd.proving.campaigns.kill9 import main as kills
 
         flags = ["--json"] if args.json else []
-        return kills(["--kills", str(args.kills), "--seed", str(args.start), *flags])
+        return kills(
+            ["--kills", str(args.kills), "--seed", str(args.start), "--policy", args.policy, *flags]
+        )
     if args.exhaustive:
         return _exhaustive(args)
     if args.seeds < 1 or args.jobs < 1:

@@ -6,8 +6,9 @@ Used by `kioskd demo`, the real-process crash test and the benchmarks. It owns:
 - a loopback ESC/POS printer (`FakeTcpPrinter`) that records what it is sent;
 - two FIFOs the daemon reads as `replay:` input devices; typing and scanning write evtest text
   into them, exactly what a captured USB keypad or scanner would produce;
-- a config file, a journal path, a control socket, a folder of PNG slip previews and a folder
-  the daemon writes its Prometheus textfile to (`metrics_dir`, node-exporter's in production);
+- a config file (short timers by default, or the shipped defaults: `timers="shipped"`), a
+  journal path, a control socket, a folder of PNG slip previews and a folder the daemon writes
+  its Prometheus textfile to (`metrics_dir`, node-exporter's in production);
 - the daemon process itself (start, wait for READY=1 on our own notify socket, SIGTERM, kill -9).
 
 Rules: everything lives under one work directory; nothing here knows about money rules (the
@@ -94,6 +95,35 @@ def scanner_events(text: str, t0: float) -> str:
     return script.text()
 
 
+# Which timers the daemon runs with ([api] timeouts, [offline], [reconcile], printer timeout):
+# "shipped": none written, so the defaults of kioskd.config (= config/kioskd.toml) apply and
+# only addresses, paths and devices differ from a shop's file: what we ship is what we prove.
+# "short": every timer near its floor, so that tests and demos decide in seconds (a create in
+# doubt after a drop waits a 4 s quiet period instead of the shipped 60 s).
+TIMERS = ("shipped", "short")
+SHORT_API = "connect_timeout_s = 1.0\nread_timeout_s = 2.0\n"
+SHORT_OUTBOX = (
+    "[offline]\ncreate_max_age_s = 120.0\npay_max_age_s = 600.0\n"
+    "[reconcile]\nquiet_period_s = 4.0\nprobes = 2\nprobe_interval_s = 1.0\n"
+)
+SHORT_PRINTER = "timeout_s = 3.0\n"
+
+
+def settle_bound_s(timers: str) -> float:
+    """How long a campaign may have to wait, network healthy again, until every operation is
+    decided: the slowest "not applied" (quiet period, then the probes) plus a read timeout and
+    the first catalog load, with room for a loaded machine."""
+    from kioskd.config import ApiConfig, ReconcileConfig
+
+    if timers == "short":
+        quiet, probes, interval, read = 4.0, 2, 1.0, 2.0
+    else:
+        rec, api = ReconcileConfig(), ApiConfig()
+        quiet, probes, interval = rec.quiet_period_s, rec.probes, rec.probe_interval_s
+        read = api.read_timeout_s
+    return 2 * (quiet + probes * interval + read) + 30.0
+
+
 class Fifo:
     """The writing end of a replay FIFO; reopened when the reader (the daemon) restarts."""
 
@@ -148,7 +178,10 @@ class VirtualKiosk:
         log_target: str = "stderr",
         journal_path: str | os.PathLike[str] | None = None,
         metrics: bool = True,
+        timers: str = "short",
     ) -> None:
+        if timers not in TIMERS:
+            raise ValueError(f"timers must be one of {TIMERS}, not {timers!r}")
         self.workdir = Path(workdir)
         self._journal_path = Path(journal_path) if journal_path is not None else None
         # Unix socket paths are limited to ~107 bytes: sockets live in a short private dir.
@@ -164,6 +197,7 @@ class VirtualKiosk:
         # (tests/logs runs a private journald there); "stderr": into log_path.
         self.log_target = log_target
         self.metrics = metrics  # write the Prometheus textfile into metrics_dir
+        self.timers = timers
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self._notify: socket.socket | None = None
@@ -222,18 +256,22 @@ class VirtualKiosk:
     def _config_text(self) -> str:
         w = self.workdir.resolve()
         preview = f'preview_dir = "{w}/slips"\n' if self.preview else ""
+        short = self.timers == "short"
         return (
-            "# Written by kioskd's virtual-kiosk harness (demo, tests).\n"
+            "# Written by kioskd's virtual-kiosk harness (demo, tests); "
+            f"{self.timers} timers.\n"
             '[terminal]\nid = "virtual-1"\n'
             f'[api]\nbase_url = "{self.server.base_url}"\nemail = "{self.email}"\n'
-            f'password = "{self.password}"\nconnect_timeout_s = 1.0\nread_timeout_s = 2.0\n'
-            f'[journal]\npath = "{self.journal_path.resolve()}"\n'
-            "[offline]\ncreate_max_age_s = 120.0\npay_max_age_s = 600.0\n"
-            "[reconcile]\nquiet_period_s = 4.0\nprobes = 2\nprobe_interval_s = 1.0\n"
-            f'[scanner]\ndevice = "replay:{w}/scanner.fifo"\n'
+            f'password = "{self.password}"\n'
+            + (SHORT_API if short else "")
+            + f'[journal]\npath = "{self.journal_path.resolve()}"\n'
+            + (SHORT_OUTBOX if short else "")
+            + f'[scanner]\ndevice = "replay:{w}/scanner.fifo"\n'
             f'[keypad]\ndevice = "replay:{w}/keypad.fifo"\n'
-            f'[printer]\nuri = "{self.printer.uri}"\ntimeout_s = 3.0\n{preview}'
-            '[leds]\nbackend = "mock"\n'
+            f'[printer]\nuri = "{self.printer.uri}"\n'
+            + (SHORT_PRINTER if short else "")
+            + preview
+            + '[leds]\nbackend = "mock"\n'
             f'[control]\nsocket = "{self.control_socket}"\nallow_inject = true\n'
             f'[log]\ntarget = "{self.log_target}"\nlevel = "{self.log_level}"\n'
             f'[metrics]\ntextfile_dir = "{w / "metrics" if self.metrics else ""}"\n'

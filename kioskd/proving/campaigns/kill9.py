@@ -17,7 +17,13 @@ Rules:
 - `check()` is pure (ledger, operations, print jobs, printed bytes in; violations out) so that it
   can be tested on its own; the campaign is I/O around it.
 
-Run: `python -m kioskd.proving.campaigns.kill9 --kills 20 [--seed S] [--json]`.
+Timers: `policy="shipped"` (the command line's default) writes the daemon config with the
+shipped defaults of every timer (API timeouts, `[offline]`, `[reconcile]`, printer timeout),
+so the campaign proves what a shop runs; an operation in doubt after a kill then waits out the
+60 s quiet period. `policy="short"` is the harness's short-timer variant (4 s quiet period,
+2 s read timeout): the same proof in seconds, what the tests use.
+
+Run: `python -m kioskd.proving.campaigns.kill9 --kills 20 [--seed S] [--policy short] [--json]`.
 """
 
 from __future__ import annotations
@@ -159,6 +165,7 @@ class Report:
     reprints: int = 0
     moments: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    policy: str = "shipped"
     clean_stop: int | None = None
     violations: list[str] = field(default_factory=list)
     workdir: str = ""
@@ -166,6 +173,7 @@ class Report:
     def line(self) -> str:
         return (
             f"{self.kills} kills, {self.operations} operations, {len(self.violations)} violations"
+            f" ({self.policy} timers)"
         )
 
 
@@ -179,22 +187,29 @@ class Campaign:
         seed: int = 0,
         *,
         pay_share: float = 0.2,
-        settle_s: float = 60.0,
+        settle_s: float | None = None,
         max_delay_s: float = 1.5,
         log: Callable[[str], None] | None = None,
+        policy: str = "shipped",
     ) -> None:
+        from kioskd.proving.harness import TIMERS, settle_bound_s
+
+        if policy not in TIMERS:
+            raise ValueError(f"policy must be one of {TIMERS}, not {policy!r}")
+        self.policy = policy
         self.workdir = Path(workdir)
         self.kills_wanted = kills
         self.seed = seed
         self.rng = random.Random(seed)
         self.pay_kills = int(kills * pay_share) if kills >= 5 else 0
-        self.settle_s = settle_s
-        # A delayed request commits on the server after the delay. The harness reconciles
-        # with a 2 s quiet period: delays beyond it make duplicates the daemon cannot
-        # avoid (see bench/crash_campaign.md), so they are opt-in.
+        # Long enough for the slowest "not applied" of the timers in use to be decided.
+        self.settle_s = settle_s if settle_s is not None else max(60.0, settle_bound_s(policy))
+        # A delayed request commits on the server after the delay. With short timers the
+        # daemon reconciles after a 4 s quiet period: delays beyond it make duplicates the
+        # daemon cannot avoid (see bench/crash_campaign.md), so they are opt-in.
         self.max_delay_s = max_delay_s
         self.log = log or (lambda _msg: None)
-        self.report = Report(workdir=str(self.workdir))
+        self.report = Report(workdir=str(self.workdir), policy=policy)
         self.intents: set[Signature] = set()
         self.k: Any = None
         self._delay_next = False
@@ -205,7 +220,9 @@ class Campaign:
         from kioskd.proving.harness import VirtualKiosk
 
         t0 = time.monotonic()
-        with VirtualKiosk(self.workdir, seed=self.seed, preview=False, log_level="info") as k:
+        with VirtualKiosk(
+            self.workdir, seed=self.seed, preview=False, log_level="info", timers=self.policy
+        ) as k:
             self.k = k
             k.start_daemon()
             k.wait_catalog()
@@ -442,6 +459,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-delay", type=float, default=1.5, help="longest delay fault, seconds (1.5)"
     )
+    parser.add_argument(
+        "--policy",
+        choices=("shipped", "short"),
+        default="shipped",
+        help="daemon timers: the shipped config defaults (an operation in doubt waits the 60 s "
+        "quiet period), or the short-timer variant (4 s) (default shipped)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     quiet = args.json
@@ -450,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
         args.seed,
         args.workdir,
         max_delay_s=args.max_delay,
+        policy=args.policy,
         log=(lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr, flush=True)),
     )
     if args.json:
@@ -460,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"seed {args.seed}: {report.tickets} tickets, {report.paid} paid, "
             f"{report.canceled} canceled, {report.reprints} reprints, {report.seconds} s, "
+            f"{report.policy} timers, "
             f"states {report.states}, kill moments {report.moments}"
         )
         print(report.line())

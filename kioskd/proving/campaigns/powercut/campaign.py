@@ -1,6 +1,6 @@
 """The power-cut campaign: the real `kioskd run` with its journal on the power-cut filesystem.
 
-`python -m kioskd.proving.campaigns.powercut.campaign --cuts N [--seed S] [--json]`
+`python -m kioskd.proving.campaigns.powercut.campaign --cuts N [--seed S] [--policy short] [--json]`
 
 One virtual kiosk (`kioskd.proving.harness.VirtualKiosk`: simulator over loopback HTTP, replay
 FIFOs, loopback printer) whose `[journal] path` lies on a `PowerCutMount`. Each round types a few
@@ -15,6 +15,11 @@ every ticket, payment and cancellation the server holds is journaled done exactl
 covered by one operation visibly unresolved; nothing journaled done is missing from the server;
 every operation is terminal or visibly unresolved; every done operation's slip is printed.
 Exit status 1 on any violation.
+
+Timers: `policy="shipped"` (the command line's default) runs the daemon with the shipped
+defaults of every timer (API timeouts, `[offline]`, `[reconcile]`, printer timeout): only
+addresses, paths and devices differ from a shop's config. `policy="short"` is the harness's
+short-timer variant (4 s quiet period, 2 s read timeout), what the tests use.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from typing import Any
 from kioskd.proving.books import Violation, read_journal
 from kioskd.proving.books import check as check_books
 from kioskd.proving.campaigns.powercut.mount import PowerCutMount
-from kioskd.proving.harness import VirtualKiosk
+from kioskd.proving.harness import VirtualKiosk, settle_bound_s
 
 FAULT_ENDPOINTS = ("/user/ticket/create", "/user/ticket/pay", "/user/ticket/cancel")
 FAULT_MODES = (
@@ -74,10 +79,14 @@ class Result:
     server: dict[str, int] = field(default_factory=dict)
     violations: list[Violation] = field(default_factory=list)
     seconds: float = 0.0
+    policy: str = "shipped"
     workdir: str | None = None  # kept for inspection when there are violations
 
     def summary(self) -> str:
-        return f"{self.cuts} cuts, {self.operations} operations, {len(self.violations)} violations"
+        return (
+            f"{self.cuts} cuts, {self.operations} operations, {len(self.violations)} violations "
+            f"({self.policy} timers)"
+        )
 
 
 def _local_date(sim: Any, number: int) -> dt.date:
@@ -88,13 +97,15 @@ def _local_date(sim: Any, number: int) -> dt.date:
 
 
 class Campaign:
-    def __init__(self, workdir: Path, seed: int, log: Any = None) -> None:
+    def __init__(self, workdir: Path, seed: int, log: Any = None, policy: str = "shipped") -> None:
         self.rng = random.Random(seed)
         self.workdir = workdir
         self.log = log or (lambda msg: None)
         self.mount = PowerCutMount(workdir / "backing", workdir / "mnt")
-        self.kiosk = PowerCutKiosk(workdir / "kiosk", workdir / "mnt", seed=seed)
-        self.result = Result()
+        self.kiosk = PowerCutKiosk(workdir / "kiosk", workdir / "mnt", seed=seed, timers=policy)
+        # Long enough for the slowest "not applied" of the timers in use to be decided.
+        self.settle_s = max(90.0, settle_bound_s(policy))
+        self.result = Result(policy=policy)
 
     # ----------------------------------------------------------------- the counter
 
@@ -218,7 +229,9 @@ class Campaign:
                 sim.force_result(w["event_id"], w["wager"])
         self.log(f"winners: {len(self._own_tickets(('winner',)))}")
 
-    def _settle(self, timeout_s: float = 90.0) -> None:
+    def _settle(self, timeout_s: float | None = None) -> None:
+        if timeout_s is None:
+            timeout_s = self.settle_s
         sim = self.kiosk.sim
         sim.clear_faults()
         sim.set_offline(False)
@@ -269,13 +282,17 @@ def _created(t: dict[str, Any]) -> float:
 
 
 def run_campaign(
-    cuts: int, seed: int = 0, workdir: str | os.PathLike[str] | None = None, log: Any = None
+    cuts: int,
+    seed: int = 0,
+    workdir: str | os.PathLike[str] | None = None,
+    log: Any = None,
+    policy: str = "shipped",
 ) -> Result:
     """Run `cuts` power cuts; returns the result (violations listed, never raised).
 
     The work directory (daemon log, backing store) is removed only after a clean run."""
     tmp = tempfile.mkdtemp(prefix="kioskd-powercut-", dir=workdir)
-    result = Campaign(Path(tmp), seed, log).run(cuts)
+    result = Campaign(Path(tmp), seed, log, policy).run(cuts)
     if result.violations:
         result.workdir = tmp
     else:
@@ -287,6 +304,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kioskd.proving.campaigns.powercut.campaign")
     parser.add_argument("--cuts", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--policy",
+        choices=("shipped", "short"),
+        default="shipped",
+        help="daemon timers: the shipped config defaults (an operation in doubt waits the 60 s "
+        "quiet period), or the short-timer variant (4 s) (default shipped)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--tmpdir", default=None, help="where the work directory goes")
     parser.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
@@ -298,17 +322,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"power-cut campaign cannot run: {why}", file=sys.stderr)
         return 2
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if args.verbose else None
-    r = run_campaign(args.cuts, args.seed, args.tmpdir, log)
+    r = run_campaign(args.cuts, args.seed, args.tmpdir, log, args.policy)
     if args.json:
         print(json.dumps({
             "cuts": r.cuts, "operations": r.operations, "states": r.states,
-            "server": r.server, "seconds": round(r.seconds, 1),
+            "server": r.server, "seconds": round(r.seconds, 1), "policy": r.policy,
             "violations": [v.to_json() for v in r.violations],
         }))  # fmt: skip
     else:
         for v in r.violations:
             print(f"VIOLATION {v.invariant}: {v.detail}")
-        print(f"states {r.states}; server {r.server}; {r.seconds:.0f} s")
+        print(f"states {r.states}; server {r.server}; {r.policy} timers; {r.seconds:.0f} s")
         print(r.summary())
     return 1 if r.violations else 0
 
