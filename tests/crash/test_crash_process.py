@@ -14,7 +14,7 @@ from kioskd.proving.campaigns.kill9 import Books, Campaign, check, paper_slips
 from kioskd.proving.harness import VirtualKiosk
 from kioskd.proving.sim import games as catalog
 
-SHIPPED_SEED = 3  # its two kills leave nothing to wait out the 60 s quiet period: ~5 s
+SHIPPED_SEED = 3  # ~5 s alone; ~65 s when a kill leaves a sale in doubt (60 s quiet)
 
 
 def _books(k: VirtualKiosk) -> Books:
