@@ -136,9 +136,11 @@ def run(sales: int, pace: float, workdir: str, verbose: bool = False) -> dict[st
         "sold_and_printed_once": done_printed,
         "duplicates": sum(n - 1 for n in by_number.values() if n > 1),
         "expired": expired,
-        "enter_to_ticket_median_s": round(statistics.median(latency), 3),
-        "enter_to_ticket_p95_s": round(percentile(latency, 95), 3),
-        "sale_after_a_faulted_one_max_s": round(max(latency_after_fault), 3),
+        "enter_to_ticket_median_s": round(statistics.median(latency), 3) if latency else None,
+        "enter_to_ticket_p95_s": round(percentile(latency, 95), 3) if latency else None,
+        "sale_after_a_faulted_one_max_s": (
+            round(max(latency_after_fault), 3) if latency_after_fault else None
+        ),
         "slowest_faulted_sale_by_mode_s": faulted_latency,
         "longest_wait_to_send_s": round(worst_wait, 3),
     }

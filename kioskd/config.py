@@ -1025,3 +1025,33 @@ class ConfigHolder:
         changed = changed_sections(self.current, new)
         self.current = new
         return True, changed
+
+
+_SECRET_LINE = re.compile(r"(?m)^\s*(password|supervisor_code)\s*=")
+
+
+def security_warnings(cfg: Config, path: str | os.PathLike[str]) -> list[str]:
+    """What in a valid config weakens the kiosk's safety: said at start and by doctor."""
+    out = []
+    if not cfg.api.verify_tls:
+        out.append(
+            "api.verify_tls = false: the server's certificate is not checked (anyone on the "
+            "path can read the password and change answers)"
+        )
+    if cfg.api.base_url.lower().startswith("http://"):
+        out.append(
+            f"api.base_url {cfg.api.base_url} is plain http://: the password and every "
+            "ticket travel unencrypted"
+        )
+    for f in config_files(Path(path)):
+        try:
+            mode = f.stat().st_mode
+            holds = _SECRET_LINE.search(f.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            continue
+        if holds and mode & 0o004:
+            out.append(
+                f"{f} holds {holds.group(1)} and is readable by every user (mode "
+                f"{mode & 0o777:o}): chmod 640 (group kioskd) or use api.password_file"
+            )
+    return out

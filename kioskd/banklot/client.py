@@ -68,6 +68,39 @@ DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 USER_AGENT = "kioskd-banklot/0.1"
 
 # Exceptions raised before any request byte is written.
+# OpenSSL verify codes worth a name of their own (the rest: "certificate error (reason)").
+_TLS_VERIFY_NAMES = {
+    10: "certificate expired",
+    9: "certificate not yet valid (check the clock)",
+    18: "certificate error (self-signed certificate)",
+    19: "certificate error (self-signed certificate in chain)",
+    20: "certificate error (unknown issuer)",
+    62: "certificate name mismatch",
+}
+
+
+def tls_failure(exc: BaseException) -> str | None:
+    """A TLS failure named for a person (certificate error, name mismatch, expired...), found
+    in the exception's chain; None when the failure was not TLS."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            name = _TLS_VERIFY_NAMES.get(seen.verify_code)
+            if name is None and "hostname" in str(seen.verify_message).lower():
+                name = "certificate name mismatch"
+            return name or f"certificate error ({seen.verify_message})"
+        if isinstance(seen, ssl.SSLError):
+            return f"handshake failed ({seen.reason or seen.__class__.__name__})"
+        seen = (
+            seen.__cause__
+            or seen.__context__
+            or (seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None)
+        )
+    return None
+
+
 _NOT_SENT_ERRORS = (
     httpx.ConnectError,
     httpx.ConnectTimeout,
@@ -400,7 +433,9 @@ class BanklotClient:
                 content_type = response.headers.get("content-type", "")
                 return response.status_code, content_type, b"".join(chunks)
         except _NOT_SENT_ERRORS as exc:
-            raise NotSent(f"not sent: {type(exc).__name__}", endpoint=endpoint) from None
+            tls = tls_failure(exc)
+            what = f"TLS {tls}" if tls else type(exc).__name__
+            raise NotSent(f"not sent: {what}", endpoint=endpoint) from None
         except httpx.DecodingError as exc:
             raise BadResponse(
                 f"undecodable answer: {type(exc).__name__}", endpoint=endpoint

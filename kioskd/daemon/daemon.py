@@ -96,6 +96,8 @@ def light_state(h: Health) -> str:
     """The steady light for a health snapshot (DESIGN.md section 4)."""
     if h.journal != "ok" or h.printer_needs_person or h.api == "login refused":
         return "attention"
+    if h.api.startswith("TLS "):  # a certificate problem needs a person, not patience
+        return "attention"
     if h.outbox == "attention":
         return "attention"
     if h.outbox == "in_doubt":
@@ -574,6 +576,7 @@ class Daemon:
             "journal": self.health.journal,
             "journal_fault_since": self.health.journal_fault_since,
             "needs_restart": list(self.needs_restart),
+            "warnings": list(getattr(self, "warnings", [])),
             "journal_id": self.identity.id[:8] if getattr(self, "identity", None) else None,
             "alarm": self.health.alarm or None,
             "devices": dict(self.health.devices),
@@ -637,8 +640,9 @@ class Daemon:
             log.error("catalog refresh: login refused: %s", exc)
             return self._catalog_failed("login", now, api="login refused")
         except errors.NotSent as exc:
+            tls = str(exc).split("TLS ", 1)[1] if "TLS " in str(exc) else ""
             log.warning("catalog refresh: API unreachable: %s", exc)
-            return self._catalog_failed("offline", now, api="offline")
+            return self._catalog_failed("offline", now, api=f"TLS {tls}" if tls else "offline")
         except errors.BanklotError as exc:
             log.warning("catalog refresh failed: %s", exc)
             return self._catalog_failed("error", now)
@@ -894,6 +898,11 @@ class Daemon:
         except PasswordUnavailable as exc:
             raise FatalError(str(exc)) from exc
         klog.register_secret(password, permanent=True)
+        from kioskd.config import security_warnings
+
+        self.warnings = security_warnings(c, self.holder.path)
+        for warning in self.warnings:
+            log.warning("config: %s", warning)
 
         self.lights = self._lights()
         self.lights.set_state("working")

@@ -23,6 +23,7 @@ import array
 import contextlib
 import errno
 import fcntl
+import functools
 import logging
 import os
 import re
@@ -70,6 +71,7 @@ _SECRET_ASSIGNMENT = re.compile(
     r"""(["']?\s*[:=]\s*["']?)([^\s,"'}&;)]+)"""
 )
 MASK = "********"
+LONG_SECRET = 12  # registered secrets this long are masked wherever they occur
 
 # logging level -> syslog priority
 _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3}
@@ -104,16 +106,35 @@ class Redactor:
                 self._recent.popitem(last=False)
 
     def redact(self, text: str) -> str:
+        """Mask secrets where they stand as values, not every substring of ordinary text.
+
+        - `name=value`, `name: value`, JSON `"password": "..."` by the field's name;
+        - a registered secret that is long (LONG_SECRET characters or more) or all digits (a
+          PIN, also inside a scanned code) wherever it occurs: it cannot be ordinary text;
+        - a short registered secret only as a whole token in a value's place: after `=`, `:`
+          or a quote (key=value, JSON, `user:secret@host` in URLs, reprs in tracebacks).
+          Masking every occurrence of a short common word ("******** login ok",
+          "username@***.net") would tell a reader the password by where it was masked."""
         text = _SECRET_ASSIGNMENT.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
         with self._lock:
             values = sorted(self._permanent | set(self._recent), key=len, reverse=True)
         for value in values:
-            if value in text:
+            if value not in text:
+                continue
+            if len(value) >= LONG_SECRET or value.isdigit():
                 text = text.replace(value, MASK)
+            else:
+                text = _short_secret(value).sub(MASK, text)
         return text
 
 
 REDACTOR = Redactor()
+
+
+@functools.lru_cache(maxsize=64)
+def _short_secret(value: str) -> re.Pattern[str]:
+    """A short secret as a whole token in a value's place (see `Redactor.redact`)."""
+    return re.compile(r"(?<=[=:\"'])" + re.escape(value) + r"(?![A-Za-z0-9_.-])")
 
 
 def register_secret(value: str | int, *, permanent: bool = False) -> None:

@@ -21,8 +21,11 @@ Rules:
 
 Theory of operation: the daemon calls `observe_outcome` for each outcome of the outbox,
 `observe_exchange` (client hook) for each API exchange, and `changed()` when the lights are
-refreshed (every state change of the kiosk goes through there). `run()` takes a snapshot with
-`snapshot_of(daemon)`, hands it to the collector, and writes `kioskd.prom`.
+refreshed (every state change of the kiosk goes through there), when a device comes or goes,
+and after a reload (the `[metrics]` keys are read again before each write; the loopback
+listener moves or stops with `metrics.listen`). `run()` takes a snapshot with
+`snapshot_of(daemon)` on the loop, hands it to the collector, renders it, and has a worker
+thread write `kioskd.prom`. `kioskd_build_info`'s terminal id is the one at start.
 """
 
 from __future__ import annotations

@@ -605,6 +605,16 @@ def judge_api_error(base_url: str, exc: BaseException, step: str) -> Finding:
     """The verdict for a failed login or time call (texts never carry the password)."""
     from kioskd.banklot.errors import AuthFailed, InDoubt, NotSent, Rejected
 
+    if isinstance(exc, NotSent) and " TLS " in f" {exc.message} ":
+        tls = exc.message.split("TLS ", 1)[1]
+        return Finding(
+            "api",
+            FAIL,
+            f"TLS failure at {base_url}: {tls}",
+            "the network works but the server's certificate is refused: an expired or "
+            "not-yet-valid one (check the clock), a name that does not match api.base_url, or "
+            "an issuer this kiosk does not trust (api.ca_bundle)",
+        )
     if isinstance(exc, NotSent):
         return Finding(
             "api",
@@ -1008,13 +1018,15 @@ def _scrub(findings: list[Finding], secrets: Sequence[str]) -> list[Finding]:
     secrets = [s for s in secrets if s]
     if not secrets:
         return findings
-    out = []
-    for f in findings:
-        detail, hint = f.detail, f.hint
-        for s in secrets:
-            detail, hint = detail.replace(s, "***"), hint.replace(s, "***")
-        out.append(dataclasses.replace(f, detail=detail, hint=hint))
-    return out
+    from kioskd.daemon.logs import Redactor
+
+    redactor = Redactor()  # the log's rules: values masked, not every word that matches
+    for secret in secrets:
+        redactor.add(secret, permanent=True)
+    return [
+        dataclasses.replace(f, detail=redactor.redact(f.detail), hint=redactor.redact(f.hint))
+        for f in findings
+    ]
 
 
 # ================================================================================ the daemon
@@ -1122,6 +1134,12 @@ async def run_checks(
             facts = await _in_daemon_thread(observe_metrics, cfg.metrics.textfile_dir)
             return [judge_metrics(facts, cfg.metrics.interval_s)]
 
+        from kioskd.config import security_warnings
+
+        findings.extend(
+            Finding("security", WARN, text, "see config/kioskd.toml for the safe setting")
+            for text in security_warnings(cfg, config_path)
+        )
         tasks += [("printer", printer), ("api", api), ("disk", disk), ("journal", journal)]
         tasks.append(("daemon", daemon))
         tasks.append(("metrics", metrics))

@@ -20,7 +20,9 @@ trip). Otherwise the dispatcher lists the send window (`POST /user/ticket/`, `be
 `transaction_type: "wager"`) and looks up every listed ticket that no operation of ours owns and
 whose total is ours (the list has no wagers), and `decide_create` matches them.
 
-Every ambiguity, and how it is decided:
+Every ambiguity, and how it is decided (named tests: `tests/outbox/test_reconcile.py`
+`test_ambiguity_N_*` for the decisions, `tests/outbox/test_dispatcher.py` for 3, 7 and 9 with
+the real journal and simulator):
 1. One create in doubt, nothing else in the air: /last or the window list shows our ticket ->
    applied (number and PIN recovered, printed); shows nothing -> not applied once the request is
    over (below), then resent while still valid, else a NOT SOLD slip.

@@ -84,3 +84,22 @@ async def test_ca_bundle_makes_it_trusted(
         await c.login()
         assert c.logged_in
     assert len(requests) == 1 and requests[0].startswith(b"POST /auth/login ")
+
+
+async def test_tls_failures_are_named(
+    tls_server: tuple[str, list[bytes]], cert: tuple[Path, Path]
+) -> None:
+    """A self-signed certificate is a certificate error, a wrong host a name mismatch, and
+    doctor says so instead of "cannot reach ... check network/DNS/firewall"."""
+    from kioskd.doctor.checks import judge_api_error
+
+    url, _requests = tls_server
+    async with BanklotClient(url, "a@b", "pw-Secret", connect_timeout=2, read_timeout=2) as c:
+        with pytest.raises(e.NotSent, match="TLS certificate error") as refused:
+            await c.login()
+    finding = judge_api_error(url, refused.value, "login")
+    assert finding.detail.startswith("TLS failure") and "certificate" in finding.hint
+    wrong_host = url.replace("127.0.0.1", "localhost")  # the certificate names 127.0.0.1 only
+    async with BanklotClient(wrong_host, "a@b", "pw-Secret", ca_bundle=str(cert[0])) as c:
+        with pytest.raises(e.NotSent, match="TLS certificate name mismatch"):
+            await c.login()

@@ -49,7 +49,7 @@ async def test_in_doubt_create_is_never_resent_before_reconciliation(rig: Rig) -
     assert rig.outbox.signal == ONLINE
 
 
-async def test_a_create_in_doubt_holds_back_only_its_look_alikes(rig: Rig) -> None:
+async def test_ambiguity_3_a_create_in_doubt_holds_back_only_its_look_alikes(rig: Rig) -> None:
     """Item 1: a different sale is sent at once; the same wagers wait for the first's doubt."""
     rig.sim.arm_fault("/user/ticket/create", "commit_then_drop")
     first = await rig.sell()
@@ -342,3 +342,54 @@ async def test_run_sends_concurrently_a_hanging_sale_never_holds_up_the_next(rig
     await task
     assert rig.journal.get(first).state == states.DONE
     assert len(rig.api_tickets()) == 2 and not rig.outbox.in_flight
+
+
+async def test_ambiguity_7_a_crash_with_two_different_sales_in_doubt(rig: Rig) -> None:
+    """reconcile.py, ambiguity 7 (with 2 and 6): one sale committed, one not, both answers
+    lost; the power goes; after the restart each is decided on its own evidence: the first is
+    found (reconciled, printed), the second proven absent once its quiet period passed and sent
+    again. Exactly two tickets on the server."""
+    rig.sim.arm_fault("/user/ticket/create", "commit_then_drop")
+    first = await rig.sell()
+    await rig.outbox.step()
+    rig.sim.arm_fault("/user/ticket/create", "drop_before_commit")
+    second = await rig.sell(code_index=3)
+    await rig.outbox.step()
+    assert {rig.journal.get(i).state for i in (first, second)} == {states.IN_DOUBT}
+    await rig.reboot()
+    await rig.drain(seconds=600)
+    a, b = rig.journal.get(first), rig.journal.get(second)
+    assert (a.state, a.attempts, b.state, b.attempts) == (states.DONE, 1, states.DONE, 2)
+    assert sorted(t["ticket_number"] for t in rig.api_tickets()) == sorted(
+        [a.ticket_number, b.ticket_number]
+    )
+
+
+async def test_ambiguity_9_payouts_of_different_tickets_never_wait_for_each_other(
+    rig: Rig,
+) -> None:
+    """reconcile.py, ambiguity 9: a payout in doubt holds back only another payout of the same
+    ticket."""
+    tickets = []
+    for code in (0, 1):
+        sale = await rig.sell(code_index=code)
+        await rig.drain()
+        tickets.append(rig.journal.get(sale))
+    w = tickets[0].result["wagers"][0]
+    rig.sim.force_result(w["event_id"], w["wager"])  # the first wins, the second does not
+    ev = catalog.event(w["event_id"])
+    rig.clock.set(ev.result_ts + 10)
+    day = catalog.local_day(tickets[0].result["created_at"]).isoformat()
+    rig.sim.arm_fault("/user/ticket/pay", "commit_then_504")
+    first = await rig.outbox.submit_pay(tickets[0].ticket_number, tickets[0].pin_number, day)
+    await rig.outbox.step()
+    assert rig.journal.get(first).state == states.IN_DOUBT
+    again = await rig.outbox.submit_pay(tickets[0].ticket_number, tickets[0].pin_number, day)
+    other = await rig.outbox.submit_pay(tickets[1].ticket_number, tickets[1].pin_number, day)
+    assert rig.journal.get(again).state == states.QUEUED  # same ticket: held
+    assert rig.journal.get(other).state == states.SENDING  # another ticket: sent at once
+    await rig.drain(seconds=600)
+    assert rig.journal.get(first).state == states.DONE
+    assert rig.journal.get(other).state == states.REJECTED  # not a winner: a definitive answer
+    assert rig.journal.get(again).state == states.REJECTED  # already paid by the first
+    assert [p["ticket_number"] for p in rig.sim.ledger()["payments"]] == [tickets[0].ticket_number]

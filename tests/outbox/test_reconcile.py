@@ -90,9 +90,7 @@ def test_ambiguity_5_foreign_ticket_is_not_ours_and_is_reported() -> None:
     foreign = ticket(333, 1002.0, FOREIGN)
     assert decide(foreign, window=[foreign], over=True).verdict == reconcile.NOT_APPLIED
     pending = [(OURS, 5, 1000.0)]
-    assert reconcile.foreign([foreign, ticket(222, 1001.0)], frozenset(), pending, P) == [
-        foreign
-    ]
+    assert reconcile.foreign([foreign, ticket(222, 1001.0)], frozenset(), pending, P) == [foreign]
     assert reconcile.foreign([ticket(222, 1001.0)], frozenset({222}), [], P) == []
     twin = ticket(334, 1003.0)  # a foreign sale of our very wagers, ours landed too
     assert decide(None, window=[ticket(222, 1001.0), twin]).verdict == reconcile.CONFLICT
@@ -192,7 +190,8 @@ def test_shipped_policy_decides_a_drop_well_inside_a_sales_deadline() -> None:
     """The slowest "not applied" after a drop (quiet period, then the next probe) leaves the
     resend at least half of `create_max_age_s` (item 2 of issue 11)."""
     shipped = outbox_policy()
-    slowest = max(
-        shipped.quiet_period_s, shipped.not_applied_probes * shipped.probe_interval_s
-    ) + shipped.probe_interval_s
+    slowest = (
+        max(shipped.quiet_period_s, shipped.not_applied_probes * shipped.probe_interval_s)
+        + shipped.probe_interval_s
+    )
     assert slowest <= shipped.create_max_age_s / 2

@@ -188,8 +188,8 @@ def test_install_script_replaces_a_script_install_with_the_package(
         )
         out = ok(
             root.run(
-                f"KIOSKD_API_PASSWORD={SECRET} KIOSKD_NO_START=1 "
-                f"bash {REPO}/scripts/install.sh /tmp/{deb.name}"
+                f"umask 077; printf '%s\\n' '{SECRET}' > /tmp/pw; KIOSKD_NO_START=1 "
+                f"bash {REPO}/scripts/install.sh --password-file /tmp/pw /tmp/{deb.name}"
             )
         )
         assert SECRET not in out

@@ -89,14 +89,16 @@ def test_weakened_unit_fails(tmp_path: Path) -> None:
 
 
 def test_install_dry_run_changes_nothing(tmp_path: Path) -> None:
+    secret = tmp_path.parent / f"{tmp_path.name}-pw"
+    secret.write_text("never-printed-pw\n")
     env = {
         **os.environ,
         "KIOSKD_PREFIX": str(tmp_path / "opt"),
         "KIOSKD_ETC": str(tmp_path / "etc"),
-        "KIOSKD_API_PASSWORD": "never-printed-pw",
     }
+    env.pop("KIOSKD_API_PASSWORD", None)
     proc = subprocess.run(
-        ["bash", str(REPO / "scripts" / "install.sh"), "--dry-run"],
+        ["bash", str(REPO / "scripts" / "install.sh"), "--dry-run", "--password-file", str(secret)],
         capture_output=True,
         text=True,
         env=env,
@@ -110,12 +112,27 @@ def test_install_dry_run_changes_nothing(tmp_path: Path) -> None:
         f"{REPO / 'scripts' / 'build-deb.sh'} {REPO / 'dist'}",
         "apt-get install -y -q",
         "kioskd_VERSION_ARCH.deb",
-        f"would write: {tmp_path / 'etc' / 'api_password'} (mode 0600, password from "
-        "KIOSKD_API_PASSWORD)",
+        f"would write: {tmp_path / 'etc' / 'api_password'} (mode 0600, password from {secret})",
+        # another config directory reaches the installed unit
+        f"ExecStart=/opt/kioskd/venv/bin/kioskd run --config {tmp_path / 'etc'}/kioskd.toml",
+        f"LoadCredential=api_password:{tmp_path / 'etc'}/api_password",
+        f"kioskd check-config --config {tmp_path / 'etc'}/kioskd.toml",
         "systemctl restart kioskd.service",
     ):
         assert expected in out, expected
     assert list(tmp_path.iterdir()) == []  # nothing created
+
+
+def test_install_never_takes_the_password_from_the_environment(tmp_path: Path) -> None:
+    env = {**os.environ, "KIOSKD_ETC": str(tmp_path / "etc"), "KIOSKD_API_PASSWORD": "pw-env"}
+    proc = subprocess.run(
+        ["bash", str(REPO / "scripts" / "install.sh"), "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert proc.returncode == 2
+    assert "--password-file" in proc.stderr and "pw-env" not in proc.stdout + proc.stderr
 
 
 def test_install_dry_run_with_a_package_keeps_existing_password(tmp_path: Path) -> None:
@@ -132,5 +149,5 @@ def test_install_dry_run_with_a_package_keeps_existing_password(tmp_path: Path) 
     assert f"apt-get install -y -q {deb}" in proc.stdout
     assert "build-deb.sh" not in proc.stdout  # a given package is installed, not rebuilt
     assert f"{etc / 'api_password'}" in proc.stdout and "exists: kept" in proc.stdout
-    assert "would write" not in proc.stdout
+    assert f"would write: {etc / 'api_password'}" not in proc.stdout
     assert (etc / "api_password").read_text() == "old\n"

@@ -282,3 +282,23 @@ def test_shipped_config_documents_every_key() -> None:
             comment = "" if section == "keymap" else r"#[^\n]*\n"  # one comment for the table
             m = re.search(rf"(?m)^{comment}(# )?{re.escape(name)} = ", body)
             assert m, f"{section}.{name} is not documented in config/kioskd.toml"
+
+
+def test_security_warnings_for_unverified_tls_plain_http_and_a_readable_password(tmp_path):
+    import os
+
+    from kioskd.config import load_config, security_warnings
+
+    path = tmp_path / "kioskd.toml"
+    path.write_text(
+        '[api]\nbase_url = "http://banklot.example"\nemail = "a@b.c"\npassword = "pw-12345"\n'
+        "verify_tls = false\n"
+    )
+    os.chmod(path, 0o644)
+    found = " | ".join(security_warnings(load_config(path), path))
+    assert "verify_tls = false" in found
+    assert "plain http://" in found
+    assert "holds password and is readable by every user" in found
+    os.chmod(path, 0o640)
+    path.write_text('[api]\nbase_url = "https://banklot.example"\nemail = "a@b.c"\n')
+    assert security_warnings(load_config(path), path) == []

@@ -197,3 +197,21 @@ def test_a_library_basicconfig_handler_is_dropped(logger) -> None:
     assert stray not in logger.handlers
     assert stray.stream.getvalue() == ""
     assert "hunter2-long-secret" not in ours.getvalue()
+
+
+def test_a_short_password_is_masked_as_a_value_not_as_ordinary_text() -> None:
+    """The adversarial run read a short password back from where it was masked in ordinary
+    text ("username@***.net", "******** login ok")."""
+    r = klog.Redactor()
+    r.add("banklot", permanent=True)
+    assert r.redact("banklot login ok") == "banklot login ok"
+    assert r.redact("user username@banklot.net") == "user username@banklot.net"
+    assert r.redact("kioskd.banklot: GET /x") == "kioskd.banklot: GET /x"
+    assert "banklot" not in r.redact("url https://username:banklot@api.example/x")
+    assert "banklot" not in r.redact('{"email": "u@x", "pw": "banklot"}')
+    assert "banklot" not in r.redact("retry with secret=banklot now")
+    assert "banklot" not in r.redact("ValueError: ('username', 'banklot')")
+    r.add("S3cr3t-long-passphrase", permanent=True)
+    assert "S3cr3t" not in r.redact("login as xS3cr3t-long-passphrasey failed")
+    r.add("12345678")  # a PIN: masked inside a scanned code too
+    assert "12345678" not in r.redact("scan 000324264391234567820241023")
