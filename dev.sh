@@ -9,7 +9,8 @@
 # fuse + libfuse2 (power-cut test filesystem), prometheus-node-exporter and prometheus (promtool)
 # for the metrics and alert-rule tests; the Debian package's build tools (dpkg-dev, debhelper,
 # dh-virtualenv, lintian, and the -dev libraries Pillow and PyYAML are built against) and
-# systemd-journal-remote (journal upload/remote) for tests/packaging and tests/logs.
+# systemd-journal-remote (journal upload/remote) for tests/packaging and tests/logs; sqlite3 (the
+# CLI holds the journal's lock from outside in tests/faults).
 #   ./dev.sh deb     installs what is missing, then builds dist/kioskd_<version>_<arch>.deb
 set -eu
 cd "$(dirname "$0")"
@@ -17,7 +18,7 @@ VENV=${KIOSKD_VENV:-.venv}
 PKGS="python3-venv python3-dev gcc linux-libc-dev libxkbcommon-dev xkb-data fuse libfuse2
 prometheus-node-exporter prometheus
 dpkg-dev debhelper dh-virtualenv lintian zlib1g-dev libjpeg-dev libfreetype-dev libyaml-dev
-systemd-journal-remote"
+systemd-journal-remote sqlite3"
 
 need_apt() {
     command -v dpkg-query >/dev/null 2>&1 || return 1

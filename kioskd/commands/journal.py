@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import argparse
 
+from kioskd.commands import add_config_argument
+
 HELP = "look at, salvage or (audited) start afresh the journal: check | recover | init --force"
-DEFAULT_CONFIG = "/etc/kioskd/kioskd.toml"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("check", "recover", "init"))
-    parser.add_argument(
-        "--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})"
-    )
+    add_config_argument(parser)
     parser.add_argument("--journal", metavar="PATH", help="the journal file (default: config's)")
     parser.add_argument(
         "--force",

@@ -82,6 +82,9 @@ class ThrowawayRoot:
                 "nsenter",
                 f"--target={self.proc.pid}",
                 "--mount",
+                # Entering a mount namespace resets the root to that namespace's `/`; --root keeps
+                # the holder's root, so the suite also runs inside a chroot (e.g. a CI build root).
+                "--root",
                 "chroot",
                 self.root,
                 "sh",
