@@ -109,6 +109,17 @@ SHORT_OUTBOX = (
 SHORT_PRINTER = "timeout_s = 3.0\n"
 
 
+def add_timers_argument(parser: Any) -> None:
+    """The campaigns' `--policy shipped|short` choice (an argparse parser)."""
+    parser.add_argument(
+        "--policy",
+        choices=TIMERS,
+        default="shipped",
+        help="daemon timers: the shipped config defaults (an operation in doubt waits the 60 s "
+        "quiet period), or the short-timer variant (4 s) (default shipped)",
+    )
+
+
 def settle_bound_s(timers: str) -> float:
     """How long a campaign may have to wait, network healthy again, until every operation is
     decided: the slowest "not applied" (quiet period, then the probes) plus a read timeout and

@@ -20,6 +20,13 @@ def made(tmp_path):
     return path, j, ident
 
 
+def made_closed(tmp_path):
+    """`made`, with the journal closed again (as after the daemon stopped)."""
+    path, j, ident = made(tmp_path)
+    j.close()
+    return path, ident
+
+
 def test_a_new_journal_gets_an_identity_inside_and_beside(tmp_path):
     path, j, ident = made(tmp_path)
     assert identity.inside(j).id == ident.id == identity.read_identity(path).id
@@ -29,8 +36,7 @@ def test_a_new_journal_gets_an_identity_inside_and_beside(tmp_path):
 
 
 def test_missing_empty_and_replaced_journals_are_problems(tmp_path):
-    path, j, ident = made(tmp_path)
-    j.close()
+    path, ident = made_closed(tmp_path)
     os.rename(path, path + ".away")
     assert "is missing" in identity.inspect(path).problem
     open(path, "wb").close()
@@ -58,8 +64,7 @@ def test_a_journal_without_identity_is_adopted_once(tmp_path):
 
 
 def test_init_needs_force_and_is_audited_keeping_the_old_files(tmp_path, capsys):
-    path, j, ident = made(tmp_path)
-    j.close()
+    path, ident = made_closed(tmp_path)
     assert main(["journal", "init", "--journal", path]) == 2
     assert "--force" in capsys.readouterr().out
     assert main(["journal", "init", "--force", "--journal", path, "--reason", "disk swap"]) == 0
@@ -76,8 +81,7 @@ def test_init_needs_force_and_is_audited_keeping_the_old_files(tmp_path, capsys)
 
 
 def test_check_says_ok_or_what_is_wrong(tmp_path, capsys):
-    path, j, _ident = made(tmp_path)
-    j.close()
+    path, _ident = made_closed(tmp_path)
     assert main(["journal", "check", "--journal", path]) == 0
     assert "journal ok" in capsys.readouterr().out
     with open(path + "-wal", "wb") as f:

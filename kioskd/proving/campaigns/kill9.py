@@ -449,6 +449,8 @@ def run_campaign(kills: int, seed: int = 0, workdir: str | Path | None = None, *
 
 
 def main(argv: list[str] | None = None) -> int:
+    from kioskd.proving.harness import add_timers_argument
+
     parser = argparse.ArgumentParser(
         prog="python -m kioskd.proving.campaigns.kill9",
         description="kill -9 the real kioskd at random moments; check ledger == journal",
@@ -459,13 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-delay", type=float, default=1.5, help="longest delay fault, seconds (1.5)"
     )
-    parser.add_argument(
-        "--policy",
-        choices=("shipped", "short"),
-        default="shipped",
-        help="daemon timers: the shipped config defaults (an operation in doubt waits the 60 s "
-        "quiet period), or the short-timer variant (4 s) (default shipped)",
-    )
+    add_timers_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     quiet = args.json

@@ -43,7 +43,7 @@ from typing import Any
 from kioskd.proving.books import Violation, read_journal
 from kioskd.proving.books import check as check_books
 from kioskd.proving.campaigns.powercut.mount import PowerCutMount
-from kioskd.proving.harness import VirtualKiosk, settle_bound_s
+from kioskd.proving.harness import VirtualKiosk, add_timers_argument, settle_bound_s
 
 FAULT_ENDPOINTS = ("/user/ticket/create", "/user/ticket/pay", "/user/ticket/cancel")
 FAULT_MODES = (
@@ -304,13 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kioskd.proving.campaigns.powercut.campaign")
     parser.add_argument("--cuts", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--policy",
-        choices=("shipped", "short"),
-        default="shipped",
-        help="daemon timers: the shipped config defaults (an operation in doubt waits the 60 s "
-        "quiet period), or the short-timer variant (4 s) (default shipped)",
-    )
+    add_timers_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--tmpdir", default=None, help="where the work directory goes")
     parser.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
