@@ -4,6 +4,7 @@ failure before the request is written: NotSent), and `ca_bundle` makes a private
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import ssl
@@ -103,3 +104,50 @@ async def test_tls_failures_are_named(
     async with BanklotClient(wrong_host, "a@b", "pw-Secret", ca_bundle=str(cert[0])) as c:
         with pytest.raises(e.NotSent, match="TLS certificate name mismatch"):
             await c.login()
+
+
+@pytest.fixture(scope="module")
+def expired_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 whose validity ended a day ago (`-days -1`)."""
+    d = tmp_path_factory.mktemp("tls-expired")
+    crt, key, csr, ext = d / "cert.pem", d / "key.pem", d / "req.csr", d / "ext.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    subprocess.run(
+        ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(csr), "-subj", "/CN=127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    subprocess.run(
+        ["openssl", "x509", "-req", "-in", str(csr), "-signkey", str(key), "-days", "-1",
+         "-extfile", str(ext), "-out", str(crt)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return crt, key
+
+
+async def test_an_expired_certificate_is_named_expired(expired_cert: tuple[Path, Path]) -> None:
+    """Even when its issuer is trusted, an expired certificate is refused before any byte of
+    the request is written, named "certificate expired", and doctor says it is TLS."""
+    from kioskd.doctor.checks import judge_api_error
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(expired_cert[0]), str(expired_cert[1]))
+    written: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ssl.SSLError, asyncio.IncompleteReadError, ConnectionError):
+            written.append(await reader.read(1024))
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=ctx)
+    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    async with server, BanklotClient(
+        url, "a@b", "pw-Secret", ca_bundle=str(expired_cert[0]), connect_timeout=2
+    ) as c:
+        with pytest.raises(e.NotSent, match="certificate expired") as refused:
+            await c.login()
+    assert not any(written)
+    finding = judge_api_error(url, refused.value, "login")
+    assert finding.detail.startswith("TLS failure") and "expired" in finding.detail
