@@ -50,7 +50,7 @@ import enum
 import hmac
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from kioskd.banklot.days import local_day_bounds
 from kioskd.banklot.models import (
@@ -83,7 +83,6 @@ from kioskd.counter.i18n import (
 from kioskd.counter.keymap import ACTIONS, DIGITS, Keymap
 from kioskd.counter.scan import (
     DEFAULT_PATTERN,
-    BadScan,
     Scanned,
     ScanParser,
     SlipScan,
@@ -507,7 +506,7 @@ class CounterSession:
             return self._dispatch("scan_slip", scanned)
         return self._dispatch("scan_bad", scanned)
 
-    def _dispatch(self, token: str, value: str | Scanned) -> list[Action]:
+    def _dispatch(self, token: str, value: TokenValue) -> list[Action]:
         before = self.state
         step = TRANSITIONS[before].get(token)
         if step is None:
@@ -614,10 +613,11 @@ class CounterSession:
     def _h_nothing(self, _value: object) -> list[Action]:
         return []
 
-    def _h_bad_scan(self, scanned: BadScan) -> list[Action]:
+    def _h_bad_scan(self, _value: object) -> list[Action]:
         return [Feedback("reject")]
 
-    def _h_type_digit(self, char: str) -> list[Action]:
+    def _h_type_digit(self, value: TokenValue) -> list[Action]:
+        char = _as(str, value)
         if len(self._buf) >= MAX_DIGITS[self.state]:
             return [Feedback("reject")]
         self._buf += char
@@ -639,7 +639,8 @@ class CounterSession:
 
     # ------------------------------------------------------------------ pay
 
-    def _h_begin_pay(self, char: str) -> list[Action]:
+    def _h_begin_pay(self, value: TokenValue) -> list[Action]:
+        char = _as(str, value)
         self._clear()
         self.state = State.PAY_TICKET
         self._buf = char
@@ -653,7 +654,8 @@ class CounterSession:
         self.state = State.PAY_PIN
         return [Feedback("beep")]
 
-    def _h_pay_scanned(self, scanned: TicketScan) -> list[Action]:
+    def _h_pay_scanned(self, value: TokenValue) -> list[Action]:
+        scanned = _as(TicketScan, value)
         self._clear()
         if self._paying(scanned.ticket):
             return self._ignored(f"ticket {scanned.ticket} is already being paid")
@@ -689,7 +691,8 @@ class CounterSession:
             return [Feedback("reject")]
         return self._check_cancel(ticket, None)
 
-    def _h_cancel_scanned(self, scanned: TicketScan) -> list[Action]:
+    def _h_cancel_scanned(self, value: TokenValue) -> list[Action]:
+        scanned = _as(TicketScan, value)
         actions: list[Action] = [Feedback("beep")]
         return actions + self._check_cancel(scanned.ticket, scanned.date)
 
@@ -759,7 +762,8 @@ class CounterSession:
         self._clear()
         return self._working(self._issue(Repeat, ticket, None))
 
-    def _h_repeat_scanned(self, scanned: TicketScan) -> list[Action]:
+    def _h_repeat_scanned(self, value: TokenValue) -> list[Action]:
+        scanned = _as(TicketScan, value)
         self._clear()
         return [Feedback("beep"), *self._working(self._issue(Repeat, scanned.ticket, scanned.date))]
 
@@ -770,18 +774,19 @@ class CounterSession:
         self.state = State.SELL
         return []
 
-    def _h_begin_sell_slip(self, scanned: SlipScan) -> list[Action]:
+    def _h_begin_sell_slip(self, value: TokenValue) -> list[Action]:
         self._clear()
         self.state = State.SELL
-        actions = self._h_add_slip(scanned)
+        actions = self._h_add_slip(value)
         if self._draft:
             return actions
         self._clear()  # nothing was accepted: do not leave a sale open
         return actions
 
-    def _h_add_slip(self, scanned: SlipScan) -> list[Action]:
+    def _h_add_slip(self, value: TokenValue) -> list[Action]:
         """All or nothing: a play slip with one bad wager adds none; one already in the draft
         is not added again."""
+        scanned = _as(SlipScan, value)
         if scanned.wagers in self._slips:
             return self._ignored("this play slip is already in the sale")
         candidate = [*self._draft, *scanned.wagers]
@@ -809,7 +814,8 @@ class CounterSession:
             return result
         return check_count(self.catalog, draft)
 
-    def _h_line_char(self, char: str) -> list[Action]:
+    def _h_line_char(self, value: TokenValue) -> list[Action]:
+        char = _as(str, value)
         if len(self._line) >= MAX_LINE:
             return [Feedback("reject")]
         self._line += char
@@ -1015,7 +1021,18 @@ class CounterSession:
 
 # ============================================================================ the table
 
-Handler = Callable[[CounterSession, Any], list[Action]]
+# What a token carries: the key's character, or what the scan parser made of a scan.
+TokenValue = str | Scanned
+Handler = Callable[[CounterSession, TokenValue], list[Action]]
+
+V = TypeVar("V", str, TicketScan, SlipScan)
+
+
+def _as(kind: type[V], value: TokenValue) -> V:
+    """The value a handler's tokens carry; another kind is a bug of the table (SessionError)."""
+    if not isinstance(value, kind):
+        raise SessionError(f"a {kind.__name__} handler got a {type(value).__name__}")
+    return value
 
 
 @dataclass(frozen=True)
