@@ -396,8 +396,15 @@ class VirtualKiosk:
             try:
                 self.proc.wait(timeout_s)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+                # A stop that hangs is a bug: SIGABRT first, so that the daemon's faulthandler
+                # writes every thread's stack into its log, then SIGKILL.
+                self.proc.send_signal(signal.SIGABRT)
+                try:
+                    self.proc.wait(3)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(10)
+                return -signal.SIGKILL  # the stop failed, whatever ended it
         return self.proc.returncode
 
     # ----------------------------------------------------------------- the counter
