@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -185,7 +185,7 @@ class Outbox:
     def _set_signal(self) -> None:
         if self.journal.attention is not None or self.journal.operations((states.CONFLICT,)):
             new = ATTENTION  # the journal cannot be written, or a conflict needs a person
-        elif self.journal.operations((states.IN_DOUBT, states.RECONCILING)):
+        elif self.journal.operations(tuple(states.DOUBTFUL)):
             new = IN_DOUBT
         elif self._failures:
             new = OFFLINE
@@ -467,8 +467,8 @@ class Outbox:
                 self._emit(Outcome("expired", op.id, op.kind, message="did not happen: expired"))
                 return True
         for op in self.journal.operations((states.IN_DOUBT,)):
-            if op.next_attempt_at <= now:
-                await self._reconcile(op)
+            if op.next_attempt_at <= now and op.id not in self.in_flight:
+                await self._dispatch(op, self._reconcile)
                 return True
         if now < self._offline_until or not may_send:
             return False
@@ -480,18 +480,22 @@ class Outbox:
             return True
         return False
 
-    async def _dispatch(self, op: Operation) -> None:
-        """Send `op`: inline (`step()` driven by tests and campaigns) or, in `run()`, as a
-        task of its own so that the loop goes on with the next operation at once."""
+    async def _dispatch(
+        self, op: Operation, work: Callable[[Operation], Awaitable[None]] | None = None
+    ) -> None:
+        """Send `op` (or probe it: `work=self._reconcile`): inline (`step()` driven by tests and
+        campaigns) or, in `run()`, as a task of its own, outside the lock, so that the loop goes
+        on at once and no sale at the counter waits for another operation's network calls."""
+        work = work or self._send
         if not self.concurrent:
-            await self._send(op)
+            await work(op)
             return
-        task = asyncio.ensure_future(self._send_task(op))
+        task = asyncio.ensure_future(self._work_task(op, work))
         self.in_flight[op.id] = task
 
-    async def _send_task(self, op: Operation) -> None:
+    async def _work_task(self, op: Operation, work: Callable[[Operation], Awaitable[None]]) -> None:
         try:
-            await self._send(op)
+            await work(op)
         except JournalError as exc:
             # As in `step()`: stop moving money, say so, lose nothing (`sending` on disk).
             self._ready.clear()
@@ -844,7 +848,7 @@ class Outbox:
         return self.journal.counts()
 
     def oldest_in_doubt_age(self) -> float | None:
-        ops = self.journal.operations((states.IN_DOUBT, states.RECONCILING, states.CONFLICT))
+        ops = self.journal.operations((*states.DOUBTFUL, states.CONFLICT))
         if not ops:
             return None
         return self.clock.now() - min(op.sent_at or op.created_at for op in ops)
@@ -910,11 +914,11 @@ class Outbox:
         unreachable = bool(seen) and str(seen[-1]["saw"]).startswith("probe failed")
         if op.state == states.SENDING:
             can, why = True, "it is being sent right now"
-        elif op.state in (states.IN_DOUBT, states.RECONCILING) and quiet_left > 0:
+        elif op.state in states.DOUBTFUL and quiet_left > 0:
             can, why = True, f"inside the quiet period ({quiet_left:.0f} s left)"
-        elif op.state in (states.IN_DOUBT, states.RECONCILING) and not unreachable:
+        elif op.state in states.DOUBTFUL and not unreachable:
             can, why = True, "the probes reach the API and will decide"
-        elif op.state in (states.IN_DOUBT, states.RECONCILING):
+        elif op.state in states.DOUBTFUL:
             can, why = False, "the probes cannot reach the API"
         elif op.state == states.CONFLICT:
             can, why = False, "the probes found a mismatch that needs a person"

@@ -393,3 +393,50 @@ async def test_ambiguity_9_payouts_of_different_tickets_never_wait_for_each_othe
     assert rig.journal.get(other).state == states.REJECTED  # not a winner: a definitive answer
     assert rig.journal.get(again).state == states.REJECTED  # already paid by the first
     assert [p["ticket_number"] for p in rig.sim.ledger()["payments"]] == [tickets[0].ticket_number]
+
+
+async def test_run_probes_outside_the_lock_a_slow_probe_never_holds_up_a_new_sale(
+    rig: Rig,
+) -> None:
+    """The reconciliation of a sale in doubt (its `/user/ticket/last` probe held here until we
+    let it go) runs as a task of its own: a new, different sale at the counter is queued, sent
+    and answered meanwhile, instead of waiting for the lock behind the probe."""
+    import asyncio
+
+    rig.sim.arm_fault("/user/ticket/create", "commit_then_drop")
+    first = await rig.sell()
+    await rig.outbox.step()
+    assert rig.journal.get(first).state == states.IN_DOUBT
+    transport = rig.client._http._transport
+    handle = transport.handle_async_request
+    gate = asyncio.Event()
+    probing: list[str] = []
+
+    async def slow_probe(request):
+        if request.url.path == "/user/ticket/last" and not gate.is_set():
+            probing.append("held")
+            await gate.wait()
+        return await handle(request)
+
+    transport.handle_async_request = slow_probe
+    task = asyncio.create_task(rig.outbox.run())
+    for _ in range(200):
+        await asyncio.sleep(0)
+        if probing:
+            break
+    assert probing and rig.journal.get(first).state == states.RECONCILING
+    second = await asyncio.wait_for(rig.sell(code_index=3), 1.0)  # no wait behind the probe
+    for _ in range(200):
+        await asyncio.sleep(0)
+        if rig.journal.get(second).state == states.DONE:
+            break
+    assert rig.journal.get(second).state == states.DONE
+    gate.set()
+    for _ in range(400):
+        await asyncio.sleep(0)
+        if rig.journal.get(first).state == states.DONE:
+            break
+    rig.outbox.stop()
+    await task
+    assert rig.journal.get(first).state == states.DONE
+    assert len(rig.api_tickets()) == 2 and not rig.outbox.in_flight
