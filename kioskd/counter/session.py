@@ -275,8 +275,6 @@ class Ignored:
 
 Action = Command | Feedback | PrintSlip | Ignored
 
-FEEDBACK_NAMES = ("beep", "double_beep", "reject", "working", "idle")
-
 # What `Done.data` must be for each command (None allowed where listed).
 RESULT_TYPES: dict[type, tuple[type, ...]] = {
     Lookup: (Ticket,),

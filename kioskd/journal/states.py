@@ -154,9 +154,6 @@ TRANSITIONS: dict[State, dict[Event, State]] = {
 }
 
 EVENTS: frozenset[Event] = frozenset(e for table in TRANSITIONS.values() for e in table)
-OPERATOR_EVENTS: frozenset[Event] = frozenset(
-    {OPERATOR_APPLIED, OPERATOR_NOT_APPLIED, OPERATOR_RETRY}
-)
 
 # Who raises each event: named in an IllegalTransition so a reader knows whose bug it is.
 ACTORS: dict[Event, str] = {
