@@ -17,7 +17,6 @@ Reproduce:  .venv/bin/python bench/bench_flaky_shift.py [--sales 100] [--pace 2.
 from __future__ import annotations
 
 import argparse
-import re
 import sqlite3
 import statistics
 import tempfile
@@ -28,16 +27,6 @@ from typing import Any
 from _common import BenchKiosk, emit, percentile
 
 FAULTS = ("drop_before_commit", "fail_before_commit", "commit_then_drop", "commit_then_504", "hang")
-
-
-class ShippedKiosk(BenchKiosk):
-    """The harness kiosk with the shipped [api] timeouts and [offline]/[reconcile] timers."""
-
-    def _config_text(self) -> str:
-        text = super()._config_text()
-        text = re.sub(r"connect_timeout_s = [0-9.]+\nread_timeout_s = [0-9.]+\n", "", text)
-        text = re.sub(r"\[offline\]\n[^\[]*", "", text)
-        return re.sub(r"\[reconcile\]\n[^\[]*", "", text)
 
 
 def plays(i: int) -> str:
@@ -56,7 +45,7 @@ def rows(path: str, sql: str) -> list[tuple[Any, ...]]:
 def run(sales: int, pace: float, workdir: str, verbose: bool = False) -> dict[str, Any]:
     import json
 
-    k = ShippedKiosk(workdir, log_level="warning")
+    k = BenchKiosk(workdir, log_level="warning")  # shipped timers
     k.start()
     k.start_daemon()
     k.wait_catalog()
