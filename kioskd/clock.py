@@ -175,24 +175,30 @@ class OffsetClock:
 class ServerTimeClock:
     """A Clock whose `now()` is the server-time estimate (never the wall clock) and whose
     `monotonic()` is the base clock's. Give it to every part that decides money: the outbox,
-    the executor, the counter session's `now`. While the server time is unknown, `now()` is the
-    estimator's provisional floor (see `kioskd/servertime.py`)."""
+    the executor, the counter session's `now`. While the server time is not yet known on this
+    boot, `now()` is the estimator's provisional floor (see `kioskd/servertime.py`)."""
 
     def __init__(self, base: Clock, estimator: ServerTime) -> None:
         self.base = base
         self.estimator = estimator
 
     def now(self) -> float:
-        value = self.estimator.now(self.base.monotonic())
-        # Nothing known and no floor (a journal that never reached the server): stamps fall
-        # back to the wall clock, but the outbox refuses new money in that state.
-        return value if math.isfinite(value) else self.base.now()
+        """The lower bound of the server's clock: a stamp never ahead of the server (a send's
+        `sent_at` is its bracket's lower bound; a check of "too late" errs towards letting the
+        server decide). Nothing known and no floor (a journal that never reached the server):
+        the wall clock stands in for stamps, and the outbox refuses new money in that state."""
+        lower = self.estimate().lower
+        return lower if math.isfinite(lower) else self.base.now()
 
     def monotonic(self) -> float:
         return self.base.monotonic()
 
     def state(self) -> str:
         return self.estimate().state
+
+    def boot_id(self) -> str:
+        boot = getattr(self.base, "boot_id", None)
+        return str(boot()) if callable(boot) else "unknown"
 
     def estimate(self) -> Estimate:
         return self.estimator.estimate(self.base.monotonic())

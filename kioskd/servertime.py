@@ -41,14 +41,16 @@ Unknown server time. Until a first sample on this boot, the estimate is not `kno
   is refused with the reason "server time unknown" until an answer arrives (such a kiosk has
   no catalog either, so nothing could be sold anyway).
 
-The bracket of a send (what "ours" means for a `created_at`): from the lower bound known just
-before the first byte left to the upper bound known once the request ended, each widened by
-the `Date` header's resolution (`outbox/reconcile.py` owns the one check against it).
+The bracket of a send (what "ours" means for a `created_at`): the outbox stamps a send with
+the lower bound known just before its first byte left (`sent_at`) and, once the request ended,
+the upper bound known then (`sent_hi`); `outbox/reconcile.py` widens them by the `Date`
+header's resolution and owns the one check of a `created_at` against them.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TypedDict
@@ -187,7 +189,7 @@ class ServerTime:
             lo = hi = est.lower - mono
         return {"boot_id": boot_id, "mono": mono, "lo": lo, "hi": hi, "floor": est.lower}
 
-    def restore(self, record: SavedTime, boot_id: str, mono: float) -> str:
+    def restore(self, record: Mapping[str, float | str], boot_id: str, mono: float) -> str:
         """Take back a saved record: the same boot keeps the offset (known); another boot only
         keeps a floor (provisional). Returns the state it leaves the estimate in."""
         try:
@@ -211,12 +213,3 @@ def skew(estimate: Estimate, wall: float) -> float | None:
     if not estimate.known:
         return None
     return estimate.value - wall
-
-
-def bracket(before: Estimate, after: Estimate) -> tuple[float, float | None]:
-    """A send's bracket in server time: the lower bound known before its first byte and the
-    upper bound known once it ended (None when not known then: reconciliation takes the upper
-    bound it knows when it looks), each widened by the Date header's resolution."""
-    lower = before.lower - DATE_RESOLUTION_S
-    upper = after.upper + DATE_RESOLUTION_S if math.isfinite(after.upper) else None
-    return lower, upper

@@ -73,6 +73,16 @@ CREATE TABLE catalog (
 );
 """
 
+# Version 3: a send's bracket in server time (`sent_at` is its lower bound: the outbox stamps
+# with the server-time estimate's lower bound; `sent_hi` the upper bound known once the
+# request ended) and its monotonic instant with the boot it belongs to (the quiet period is a
+# duration: measured on CLOCK_BOOTTIME while the boot is the same). See kioskd/servertime.py.
+V3 = """
+ALTER TABLE operations ADD COLUMN sent_hi REAL;
+ALTER TABLE operations ADD COLUMN sent_mono REAL;
+ALTER TABLE operations ADD COLUMN sent_boot TEXT;
+"""
+
 
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def apply(conn: sqlite3.Connection) -> None:
@@ -83,7 +93,7 @@ def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     return apply
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(V1), _script(V2)]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(V1), _script(V2), _script(V3)]
 LATEST = len(MIGRATIONS)
 
 UNFINISHED_SQL = (

@@ -4,9 +4,12 @@ Rules:
 - Functions of (operation facts, probe results, now, policy) returning a `Decision`. No I/O, no
   clock, no journal: the outbox gathers the facts, calls these, and applies the decision.
 - "Applied" needs positive evidence: a ticket that no operation of ours owns, whose wagers
-  (event, game, wager, amount) and total equal ours and whose `created_at` lies inside the send
-  window. "Not applied" needs the absence of such a ticket *and* the certainty that nothing of
-  the request can still commit (`request_over`, or the quiet period and enough probes).
+  (event, game, wager, amount) and total equal ours and whose `created_at` lies inside the
+  send's bracket in server time (`send_window`, checked by `in_send_window` only).
+- Time: instants are server time (the estimate of `kioskd/servertime.py`, never the kiosk's
+  wall clock); the quiet period is a duration (`elapsed`, from the monotonic clock).
+- "Not applied" needs the absence of such a ticket *and* the certainty that nothing of the
+  request can still commit (`request_over`, or the quiet period and enough probes).
 - Nothing else is guessed at: several candidates -> CONFLICT for a person.
 
 Theory of operation. The API has no idempotency key, so a create is recognised by what it
@@ -54,6 +57,7 @@ the real journal and simulator):
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -61,6 +65,7 @@ from typing import Protocol
 
 from kioskd.banklot.models import CANCELED, PAID, Ticket, WagerJson
 from kioskd.outbox.policy import Policy
+from kioskd.servertime import DATE_RESOLUTION_S
 
 APPLIED = "applied"
 NOT_APPLIED = "not_applied"
@@ -113,34 +118,60 @@ def fingerprint(wagers: Iterable[WagerLike], amount: int) -> Fingerprint:
     return tuple(sorted(wager_keys(wagers).items())), int(amount)
 
 
-def send_window(sent_at: float, policy: Policy) -> tuple[float, float]:
-    return sent_at - policy.clock_skew_s, sent_at + policy.send_window_s
+Bracket = tuple[float, float]
 
 
-def is_ours(
-    ticket: Ticket, wagers: Sequence[WagerLike], amount: int, sent_at: float, policy: Policy
-) -> bool:
-    """Does this ticket carry exactly our wagers and total, created inside our send window?"""
-    start, end = send_window(sent_at, policy)
+def send_window(
+    sent_at: float, sent_hi: float | None, *, over: bool, now_hi: float, policy: Policy
+) -> Bracket:
+    """The send's bracket in server time: what "created inside our send" means.
+
+    `sent_at` is the lower bound of the server's clock known before the first byte left,
+    `sent_hi` the upper bound known once the request ended (None: not known then, e.g. a crash
+    in the middle or no answer since), `now_hi` the upper bound known now. After the API's own
+    answer (`over`) nothing of the request commits later; otherwise it may commit until the
+    quiet period has passed, so the end reaches `quiet_period_s` further (never past now).
+    Both ends are widened by the `Date` header's 1 s resolution. Without any upper bound (the
+    server time not known: only a virtual clock or a journal from before version 3) the
+    protocol's fixed `send_window_s` frames it."""
+    start = sent_at - DATE_RESOLUTION_S
+    if not math.isfinite(now_hi):
+        now_hi = sent_at + policy.send_window_s
+    end = now_hi if sent_hi is None else sent_hi
+    if not over:
+        end = min(now_hi, end + policy.quiet_period_s)
+    return start, max(start, end) + DATE_RESOLUTION_S
+
+
+def in_send_window(created_at: float, bracket: Bracket) -> bool:
+    """Is this `created_at` inside the send's bracket? The one check of it (the create-answer
+    check, `/last`, the window list and the foreign-ticket alarm all ask here)."""
+    return bracket[0] <= created_at <= bracket[1]
+
+
+def is_ours(ticket: Ticket, wagers: Sequence[WagerLike], amount: int, bracket: Bracket) -> bool:
+    """Does this ticket carry exactly our wagers and total, created inside our send's bracket?"""
     return (
-        start <= ticket.created_at <= end
+        in_send_window(ticket.created_at, bracket)
         and ticket.amount == amount
         and wager_keys(ticket.wagers) == wager_keys(wagers)
     )
 
 
-def request_settled(*, over: bool, sent_at: float, probes: int, now: float, policy: Policy) -> bool:
-    """Can nothing of the request commit any more (ambiguity 6)?"""
+def request_settled(*, over: bool, elapsed: float, probes: int, policy: Policy) -> bool:
+    """Can nothing of the request commit any more (ambiguity 6)? `elapsed`: seconds since the
+    send, a duration of the monotonic clock (never a difference of wall-clock readings)."""
     if over:
         return True
-    return now - sent_at >= policy.quiet_period_s and probes >= policy.not_applied_probes
+    return elapsed >= policy.quiet_period_s and probes >= policy.not_applied_probes
 
 
 def decide_create(
     *,
     wagers: Sequence[WagerLike],
     amount: int,
-    sent_at: float,
+    bracket: Bracket,
+    elapsed: float,
     deadline: float,
     probes: int,
     over: bool,
@@ -150,14 +181,15 @@ def decide_create(
     policy: Policy,
     window: Sequence[Ticket] | None = None,
 ) -> Decision:
-    """Decide an in-doubt create. `probes` counts this probe; `over`: the API answered the
+    """Decide an in-doubt create. `bracket`: the send's (`send_window`); `elapsed`: seconds
+    since the send (monotonic); `probes` counts this probe; `over`: the API answered the
     send with its own error envelope; `journaled` holds the ticket numbers owned by other
     operations; `window` the looked-up unowned tickets of the send window (None until the
     outbox fetched them after a NEED_WINDOW; empty when the account has no ticket at all)."""
     if (
         last is not None
         and last.ticket_number not in journaled
-        and is_ours(last, wagers, amount, sent_at, policy)
+        and is_ours(last, wagers, amount, bracket)
     ):
         return Decision(APPLIED, "/last shows our ticket", ticket=last)
     if window is None:
@@ -165,14 +197,14 @@ def decide_create(
     ours = [
         t
         for t in window
-        if t.ticket_number not in journaled and is_ours(t, wagers, amount, sent_at, policy)
+        if t.ticket_number not in journaled and is_ours(t, wagers, amount, bracket)
     ]
     if len(ours) == 1:
         return Decision(APPLIED, "send-window list shows our ticket", ticket=ours[0])
     if ours:
         numbers = ", ".join(str(t.ticket_number) for t in ours)
         return Decision(CONFLICT, f"{len(ours)} tickets in the send window match ours ({numbers})")
-    if not request_settled(over=over, sent_at=sent_at, probes=probes, now=now, policy=policy):
+    if not request_settled(over=over, elapsed=elapsed, probes=probes, policy=policy):
         return Decision(UNDECIDED, f"not in the send window yet (probe {probes}); waiting")
     why = "request over" if over else "quiet period passed"
     if now < deadline:
@@ -183,16 +215,15 @@ def decide_create(
 def foreign(
     tickets: Iterable[Ticket],
     journaled: frozenset[int],
-    pending: Sequence[tuple[Sequence[WagerLike], int, float]],
-    policy: Policy,
+    pending: Sequence[tuple[Sequence[WagerLike], int, Bracket]],
 ) -> list[Ticket]:
-    """Tickets that no operation of ours owns or may own (`pending`: (wagers, amount, sent_at)
+    """Tickets that no operation of ours owns or may own (`pending`: (wagers, amount, bracket)
     of our unresolved creates): another terminal sells on this account (ambiguity 5)."""
     return [
         t
         for t in tickets
         if t.ticket_number not in journaled
-        and not any(is_ours(t, w, a, s, policy) for w, a, s in pending)
+        and not any(is_ours(t, w, a, b) for w, a, b in pending)
     ]
 
 
@@ -203,7 +234,7 @@ def decide_lookup(
     deadline: float,
     now: float,
     claimed_by_other: bool = False,
-    sent_at: float | None = None,
+    elapsed: float | None = None,
     policy: Policy | None = None,
     over: bool = False,
 ) -> Decision:
@@ -224,12 +255,8 @@ def decide_lookup(
     if ticket is not None and ticket.status == applied_status:
         return Decision(APPLIED, f"ticket status is {applied_status}", ticket=ticket)
     seen = "not found" if ticket is None else f"status {ticket.status}"
-    if (
-        policy is not None
-        and sent_at is not None
-        and not over
-        and now - sent_at < policy.quiet_period_s
-    ):
+    waiting = policy is not None and elapsed is not None and elapsed < policy.quiet_period_s
+    if waiting and not over:
         return Decision(UNDECIDED, f"ticket {seen}; waiting for a late commit")
     if now < deadline:
         return Decision(NOT_APPLIED, f"ticket {seen}; safe to resend")
