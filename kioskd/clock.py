@@ -151,22 +151,35 @@ class ServerView:
 
 
 class OffsetClock:
-    """System time shifted by an adjustable offset (the simulator's clock when served over HTTP)."""
+    """System time shifted by an adjustable offset (the simulator's clock when served over HTTP;
+    the in-process flow rig's shared clock).
+
+    `advance(s)` (and `set` forward) is time passing: the wall clock and the monotonic clock
+    move together, as they would on a real counter. `step_wall(s)` moves the wall clock only
+    (an NTP step, either way); `advance` with a negative amount is such a step back too."""
 
     def __init__(self, offset: float = 0.0) -> None:
         self.offset = offset
+        self._mono_extra = 0.0
 
     def now(self) -> float:
         return time.time() + self.offset
 
     def monotonic(self) -> float:
-        return _boottime()
+        return _boottime() + self._mono_extra
+
+    def boot_id(self) -> str:
+        return boot_id()
 
     def advance(self, seconds: float) -> None:
         self.offset += seconds
+        self._mono_extra += max(0.0, seconds)
+
+    def step_wall(self, seconds: float) -> None:
+        self.offset += seconds
 
     def set(self, unix: float) -> None:
-        self.offset = unix - time.time()
+        self.advance(unix - self.now())
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))

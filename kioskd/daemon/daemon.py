@@ -415,7 +415,7 @@ class Daemon:
                 await self.clock.sleep(30.0)
                 continue
             self._learn(answer.unix, started, self.wall.monotonic(), st.DATE_RESOLUTION_S)
-            return
+        await self._stop.wait()  # known: every later answer's Date keeps it so
 
     def clock_status(self) -> dict[str, Any]:
         """The server-time fields of `kioskctl status --json` (and the metrics)."""

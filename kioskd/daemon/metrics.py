@@ -426,8 +426,11 @@ class Metrics:
                 cfg = self.config()
                 self._serve(cfg.listen)
                 await self._refresh(take)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation
+                # that arrives as the event is set (the task then never stopped at SIGTERM).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), cfg.interval_s)
+                    async with asyncio.timeout(cfg.interval_s):
+                        await self._changed.wait()
                 self._changed.clear()
                 await asyncio.sleep(MIN_GAP_S)
         finally:
