@@ -279,7 +279,7 @@ class Daemon:
                 continue
             break
         now = self.clock.now()
-        if last is not None and last.ticket_number not in self.journal.ticket_numbers("create"):
+        if last is not None and not self.journal.owns_ticket("create", last.ticket_number):
             number = last.ticket_number
             text = (
                 f"ticket {number} in /user/ticket/last is not in this journal, which is new "

@@ -490,9 +490,6 @@ def _journal_bytes(path: str) -> int:
 def _last_sale(journal: Any) -> float | None:
     """The last confirmed sale in the journal (after a restart, before the next sale)."""
     try:
-        row = journal.conn.execute(
-            "SELECT MAX(updated_at) FROM operations WHERE kind='create' AND state='done'"
-        ).fetchone()
+        return journal.last_settled_at("create", "done")  # by index, newest first
     except Exception:
         return None
-    return float(row[0]) if row and row[0] is not None else None
