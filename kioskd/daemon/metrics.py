@@ -97,6 +97,8 @@ class Snapshot:
     lights: str = "off"
     last_sale_at: float | None = None
     slips_printed: int = 0
+    loop_longest_s: float = 0.0
+    loop_stalls: int = 0
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
@@ -218,6 +220,16 @@ class _SnapshotCollector(Collector):
             "kioskd_slips_printed",
             "Slips printed since kioskd started",
             value=float(s.slips_printed),
+        )
+        yield _gauge(
+            "kioskd_loop_longest_callback_seconds",
+            "Longest time one callback held the event loop since kioskd was ready",
+            s.loop_longest_s,
+        )
+        yield CounterMetricFamily(
+            "kioskd_loop_stalls",
+            "Callbacks that held the event loop longer than 50 ms since kioskd was ready",
+            value=float(s.loop_stalls),
         )
 
 
@@ -431,6 +443,7 @@ def _close_server(server: Any) -> None:
 
 def snapshot_of(daemon: Any) -> Snapshot:
     """Read the daemon's health, outbox, journal, printer, devices and lights."""
+    from kioskd.daemon.looplag import PROBE
     from kioskd.journal import states
 
     now = daemon.clock.now()
@@ -476,6 +489,8 @@ def snapshot_of(daemon: Any) -> Snapshot:
         lights=str(daemon.lights.current().get("state", "off")),
         last_sale_at=metrics.last_sale_at,
         slips_printed=daemon.spooler.printed,
+        loop_longest_s=PROBE.longest_s,
+        loop_stalls=PROBE.stalls,
     )
 
 

@@ -19,6 +19,7 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -255,6 +256,9 @@ class Journal:
         # holds the changes of the transaction in progress, applied only once it commits.
         self._counts: dict[str, int] = {}
         self._deltas: list[tuple[str, int]] = []
+        self._batching = False
+        self._batch_deltas: list[tuple[str, int]] = []
+        self._catalog_saved: dict[str, tuple[str, float]] = {}  # key -> (content, saved at)
         try:
             # `open_mode` "ro" opens read-only (what a read-only file system gives us).
             uri = "file:" + urllib.parse.quote(os.path.abspath(self.path)) + f"?mode={open_mode}"
@@ -268,6 +272,13 @@ class Journal:
         except sqlite3.Error as exc:
             raise JournalError(f"cannot open journal: {exc}", kind=classify(exc)) from exc
         try:
+            if open_mode != "ro" and not conn.execute(
+                "SELECT 1 FROM sqlite_master LIMIT 1"
+            ).fetchone():
+                # A new file: freed pages are given back by `Retention.vacuum_step()` after
+                # retention (settable only before the first table and before WAL mode; older
+                # journals keep reusing their freed pages).
+                conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise JournalError(f"journal cannot use WAL (mode {mode})", kind="readonly")
@@ -290,16 +301,8 @@ class Journal:
                 conn.execute(f"PRAGMA user_version = {schema.version(conn)}")
             finally:
                 conn.execute("ROLLBACK")
-            if schema.version(conn) == 0 and not conn.execute(
-                "SELECT 1 FROM sqlite_master LIMIT 1"
-            ).fetchone():
-                # A new file: freed pages are given back by `vacuum_step()` after retention
-                # (settable only before the first table; older journals keep reusing them).
-                conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
             self.migrated = schema.migrate(conn)
-            self._counts = {s: 0 for s in states.STATES}
-            for state, n in conn.execute("SELECT state, COUNT(*) FROM operations GROUP BY state"):
-                self._counts[state] = int(n)
+            self._count_states(conn)
         except schema.MigrationError as exc:
             conn.close()
             raise JournalError(str(exc), kind="schema") from exc
@@ -312,6 +315,16 @@ class Journal:
         self._conn = conn
 
     # ----------------------------------------------------------------- plumbing
+
+    def _count_states(self, conn: sqlite3.Connection) -> None:
+        """Count operations per state once, at open (one pass over the state index)."""
+        self._counts = {s: 0 for s in states.STATES}
+        for state, n in conn.execute("SELECT state, COUNT(*) FROM operations GROUP BY state"):
+            self._counts[state] = int(n)
+
+    def reopen_counts(self) -> None:
+        """Count again after rows were written behind this object's back (tools, tests)."""
+        self._count_states(self.conn)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -363,9 +376,35 @@ class Journal:
             self.attention, self.fault_point = exc, point
             raise
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Every write inside is one transaction, committed at the end (tools that fill a
+        journal through this API, e.g. the history generator of the benchmarks; never the
+        daemon, whose every change is durable on its own)."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        self._batching, self._batch_deltas = True, []
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+            self.commits += 1
+            for state, n in self._batch_deltas:
+                self._counts[state] = self._counts.get(state, 0) + n
+        finally:
+            self._batching, self._batch_deltas = False, []
+
     def _write(self, point: str, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run `body` in one IMMEDIATE transaction and commit it durably."""
         conn = self.conn
+        if self._batching:
+            self._deltas = []
+            result = body(conn)
+            self._batch_deltas += self._deltas
+            return result
         self._guard(point)
         self._deltas = []
         try:
@@ -845,7 +884,20 @@ class Journal:
 
     # ----------------------------------------------------------------- catalog cache
 
-    def save_catalog(self, key: str, data: object, *, fetched_at: float) -> None:
+    def save_catalog(
+        self, key: str, data: object, *, fetched_at: float, keep_for_s: float = 0.0
+    ) -> bool:
+        """Cache the catalog; returns whether it was written. With `keep_for_s`, a catalog
+        whose content (all but a top-level `fetched_at`) equals the one saved less than
+        `keep_for_s` ago is not written again: a production catalog is megabytes, refreshed
+        every few minutes, and rewriting it unchanged wore the SD card (issue 19)."""
+        body = dict(data) if isinstance(data, dict) else data
+        if isinstance(body, dict):
+            body.pop("fetched_at", None)
+        content = hashlib.sha256(_dumps(body).encode()).hexdigest()
+        saved = self._catalog_saved.get(key)
+        if saved is not None and saved[0] == content and fetched_at - saved[1] < keep_for_s:
+            return False
         self._write(
             "catalog",
             lambda conn: conn.execute(
@@ -854,6 +906,8 @@ class Journal:
                 (key, _dumps(data), fetched_at),
             ),
         )
+        self._catalog_saved[key] = (content, fetched_at)
+        return True
 
     def load_catalog(self, key: str) -> tuple[Any, float] | None:
         rows = self._read("SELECT data, fetched_at FROM catalog WHERE key=?", (key,))

@@ -171,6 +171,9 @@ class Outbox:
         self._lock = asyncio.Lock()
         self._stopping = False
         self.concurrent = False  # set by `run()`: sends become tasks
+        # Retention in `housekeeping()`; the daemon turns it off and purges in a worker after
+        # READY=1 instead (kioskd.daemon.daemon `_retention_loop`, issue 19).
+        self.purges = True
         self.in_flight: dict[int, asyncio.Task[None]] = {}
 
     # ----------------------------------------------------------------- signals and outcomes
@@ -518,7 +521,8 @@ class Outbox:
         """Retention and a WAL checkpoint (bounded files); run by `run()` periodically."""
         if self.journal.attention is None:
             try:
-                self.journal.purge(now=self.clock.now())
+                if self.purges:
+                    self.journal.purge(now=self.clock.now())
                 self.journal.checkpoint()
             except JournalError:
                 self._set_signal()
