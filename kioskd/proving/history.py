@@ -109,6 +109,7 @@ def _sale(journal: Journal, rng: random.Random, at: float, number: int, roll: fl
             op_id, states.ANSWERED_REJECTED, now=at + 0.2, reason="events are not open",
             history_kind="attempt", print_job=("not_done", {"kind": CREATE, "reason": "rejected"}),
         )  # fmt: skip
+        _printed(journal, op_id, at + 1.5)
         return
     when = at + 0.2
     if roll > 0.97:
