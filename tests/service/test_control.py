@@ -271,7 +271,7 @@ async def test_queue_arguments_reach_the_handler_and_big_answers_are_refused(tmp
         )
         assert len(ops) == 30
         assert handler.got == {"limit": 3, "since": 5.0, "state": "done"}
-        with pytest.raises(control.ControlError, match="byte bound.*--limit"):
+        with pytest.raises(control.ControlError, match=r"byte bound.*--limit"):
             await in_thread(control.call, srv.path, "queue", {"limit": 200})
         with pytest.raises(control.ControlError, match="limit must be int"):
             await in_thread(control.call, srv.path, "queue", {"limit": "all"})
