@@ -485,6 +485,7 @@ class MetricsConfig:
     textfile_dir: str = key(DEFAULT_TEXTFILE_DIR, check=_abs_path_or_empty)
     listen: str = key("", check=_listen)
     interval_s: float = key(5.0, check=_range(1, 300))
+    textfile_max_age_s: float = key(60.0, check=_range(5, 3600))
 
 
 @dataclass(frozen=True)

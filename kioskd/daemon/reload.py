@@ -74,6 +74,7 @@ LIVE: dict[str, str] = {
     "metrics.textfile_dir": METRICS,
     "metrics.listen": METRICS,
     "metrics.interval_s": METRICS,
+    "metrics.textfile_max_age_s": METRICS,
 }
 
 # Keys that only take effect when the daemon starts (the API client and its login, the journal

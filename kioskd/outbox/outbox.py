@@ -34,6 +34,7 @@ import asyncio
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -61,6 +62,11 @@ PRINT_NOT_DONE = "not_done"
 # An operation born `sending` and still not sent after this long is re-queued first, so that
 # its send time (which frames the send window of reconciliation) is the real one.
 READY_STALE_S = 5.0
+# `kioskctl queue` bounds: settled operations shown by default, the most one answer holds (open
+# or settled), history rows per operation (the newest; `history_total` says how many).
+QUEUE_SETTLED = 20
+QUEUE_MAX = 200
+QUEUE_HISTORY = 30
 # Sends in the air at once in `run()` (each its own task); more wait for one to finish.
 MAX_IN_FLIGHT = 4
 PRINT_FOR_DONE = {CREATE: PRINT_TICKET, PAY: PRINT_PAYOUT, CANCEL: PRINT_CANCEL}
@@ -165,6 +171,9 @@ class Outbox:
         self._lock = asyncio.Lock()
         self._stopping = False
         self.concurrent = False  # set by `run()`: sends become tasks
+        # Retention in `housekeeping()`; the daemon turns it off and purges in a worker after
+        # READY=1 instead (kioskd.daemon.daemon `_retention_loop`, issue 19).
+        self.purges = True
         self.in_flight: dict[int, asyncio.Task[None]] = {}
 
     # ----------------------------------------------------------------- signals and outcomes
@@ -296,7 +305,7 @@ class Outbox:
             if op.kind == CREATE and op.id != exclude
         ]
 
-    def _check_foreign(self, tickets: Sequence[Ticket], journaled: frozenset[int]) -> None:
+    def _check_foreign(self, tickets: Sequence[Ticket], journaled: AbstractSet[int]) -> None:
         """Alarm once for each ticket that no operation of ours owns or may own."""
         pending = self._pending_creates()
         for t in reconcile.foreign(tickets, journaled, pending, self.policy):
@@ -316,8 +325,9 @@ class Outbox:
         """The API's ticket date: the local day of the entity's time zone."""
         return local_date(unix, self.policy.time_zone).isoformat()
 
-    def _journaled_numbers(self, exclude: int | None = None) -> frozenset[int]:
-        return self.journal.ticket_numbers(CREATE, exclude=exclude)
+    def _journaled_numbers(self, exclude: int | None = None) -> AbstractSet[int]:
+        """Our sales' ticket numbers, asked by index (`in`), never read in full."""
+        return self.journal.owned_tickets(CREATE, exclude=exclude)
 
     async def _submit(
         self,
@@ -511,7 +521,8 @@ class Outbox:
         """Retention and a WAL checkpoint (bounded files); run by `run()` periodically."""
         if self.journal.attention is None:
             try:
-                self.journal.purge(now=self.clock.now())
+                if self.purges:
+                    self.journal.purge(now=self.clock.now())
                 self.journal.checkpoint()
             except JournalError:
                 self._set_signal()
@@ -591,11 +602,7 @@ class Outbox:
 
     def _claimed_by_other(self, op: Operation) -> bool:
         """Is another operation of ours of the same kind on this ticket already done?"""
-        return any(
-            other.kind == op.kind and other.ticket_number == op.ticket_number
-            for other in self.journal.operations((states.DONE,))
-            if other.id != op.id
-        )
+        return self.journal.done_on_ticket(op.kind, op.ticket_number, exclude=op.id)
 
     async def _send(self, op: Operation) -> None:
         request = digest(op.payload)
@@ -776,7 +783,7 @@ class Outbox:
         window = [] if last is None else await self._window_tickets(op, journaled)
         return reconcile.decide_create(now=self.clock.now(), window=window, **facts)
 
-    async def _window_tickets(self, op: Operation, journaled: frozenset[int]) -> list[Ticket]:
+    async def _window_tickets(self, op: Operation, journaled: AbstractSet[int]) -> list[Ticket]:
         """The unowned tickets of the send window whose total is ours, looked up (the list has
         no wagers)."""
         start, end = reconcile.send_window(op.sent_at or op.created_at, self.policy)
@@ -857,19 +864,53 @@ class Outbox:
         ops = self.journal.operations((states.QUEUED,))
         return min((op.deadline for op in ops), default=None)
 
-    def list_operations(self, states_in: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        """Operations with their history, PIN-free, for `kioskctl queue`."""
+    def list_operations(
+        self,
+        states_in: Sequence[str] | None = None,
+        *,
+        limit: int = QUEUE_SETTLED,
+        since: float | None = None,
+        before: int | None = None,
+        history: int = QUEUE_HISTORY,
+    ) -> list[dict[str, Any]]:
+        """Operations with their history, PIN-free, for `kioskctl queue`: the open ones first
+        (oldest first, at most `QUEUE_MAX`), then the last `limit` settled (newest settled
+        first; `since`: settled at or after; `before`: settled before operation `before`, the
+        next page). Read by index: the cost does not grow with history."""
+        limit = max(0, min(int(limit), QUEUE_MAX))
+        wanted = set(states_in) if states_in is not None else None
+        open_ops: list[Operation] = []
+        if before is None and (wanted is None or wanted & set(states.UNFINISHED)):
+            open_ops, _total = self.journal.open_operations(QUEUE_MAX)
+            if wanted is not None:
+                open_ops = [op for op in open_ops if op.state in wanted]
+        settled: list[Operation] = []
+        terminal = [s for s in (wanted or states.TERMINAL) if s in states.TERMINAL]
+        if limit and terminal:
+            cursor = None
+            if before is not None:
+                try:
+                    anchor = self.journal.get(before)
+                except KeyError:
+                    anchor = None
+                cursor = (anchor.updated_at, anchor.id) if anchor is not None else None
+            settled = self.journal.settled(
+                limit=limit, states_in=terminal, since=since, before=cursor
+            )
         out = []
-        for op in self.journal.operations(states_in):
+        for op in (*open_ops, *settled):
+            rows, total = self.journal.history_tail(op.id, history)
             out.append({
                 "id": op.id, "kind": op.kind, "state": op.state, "amount": op.amount,
                 "deadline": op.deadline, "ticket_number": op.ticket_number, "reason": op.reason,
                 "attempts": op.attempts, "probes": op.probes, "created_at": op.created_at,
+                "updated_at": op.updated_at,
                 "history": [
                     {"at": h.at, "kind": h.kind, "event": h.event, "from": h.from_state,
                      "to": h.to_state, "detail": h.detail}
-                    for h in self.journal.history(op.id)
+                    for h in rows
                 ],
+                "history_total": total,
             })  # fmt: skip
         return out
 

@@ -55,7 +55,7 @@ the real journal and simulator):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -145,7 +145,7 @@ def decide_create(
     probes: int,
     over: bool,
     last: Ticket | None,
-    journaled: frozenset[int],
+    journaled: Container[int],
     now: float,
     policy: Policy,
     window: Sequence[Ticket] | None = None,
@@ -182,7 +182,7 @@ def decide_create(
 
 def foreign(
     tickets: Iterable[Ticket],
-    journaled: frozenset[int],
+    journaled: Container[int],
     pending: Sequence[tuple[Sequence[WagerLike], int, float]],
     policy: Policy,
 ) -> list[Ticket]:
