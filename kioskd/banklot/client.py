@@ -6,9 +6,20 @@ Rules (what the outbox relies on to move money exactly once):
     connect error, DNS, TLS handshake, connect/pool timeout  -> NotSent (no byte written)
     read/write timeout or error, protocol error, overall deadline, HTTP 5xx or body status 5xx
                                                              -> InDoubt
-    HTTP 5xx or body status 5xx carrying the API's JSON error envelope
+    HTTP 500, 501 or 505+ carrying the API's JSON error envelope with the same status
                                                              -> ServerError (a kind of InDoubt:
                                                                 the request is over)
+- Only the API's own answer ends a request (`ends_request`). An answer ends a request when it
+  is definitive about the effect: a 2xx envelope (applied), an envelope `error` (a Rejected:
+  nothing applied), a 403 (refused before any handler ran), or the API's own 5xx error
+  envelope (ServerError: the handler failed and returned, so nothing of the request can commit
+  later). 502, 503 and 504 never end a request, whatever their body: gateways and proxies in
+  front of the API answer them on their own while the upstream request runs on (a gateway's
+  `{"status":502,"error":"Bad Gateway"}` is indistinguishable from an envelope). Neither do
+  HTML, empty, cut or non-envelope bodies, nor a 5xx envelope whose status disagrees with the
+  HTTP status. Remaining risk: a proxy answering HTTP 500 with a JSON `{"status": 500,
+  "error": ...}` of its own is still taken as the API's; the outbox's probe then decides "not
+  applied" on its first empty look, and a commit arriving after that would be sold twice.
     unreadable answer (not JSON, HTML, wrong types, empty, bigger than max_body_bytes)
                                                              -> BadResponse (a kind of InDoubt)
     envelope `error` (even with HTTP 200)                    -> Rejected subclass (rejection_for)
@@ -152,21 +163,35 @@ class _Answer:
     envelope: Mapping[str, Any] | None  # None when the answer is not JSON (e.g. an image)
 
 
-def _api_error_envelope(raw: bytes) -> Mapping[str, Any] | None:
-    """The API's own error envelope (`{"status": int >= 500, "error": "text"}`) in a 5xx body,
-    or None (a proxy's HTML page, an empty or cut body: not the API speaking)."""
+# HTTP statuses that gateways, proxies and load balancers answer on their own (bad gateway,
+# unavailable, gateway timeout): whatever the body, the upstream request may still be running.
+GATEWAY_STATUSES = frozenset({502, 503, 504})
+
+
+def ends_request(http_status: int, raw: bytes) -> bool:
+    """Is this 5xx answer the API's own error envelope, which ends the request at the server
+    (`ServerError`)? Only when all of these hold:
+    - the HTTP status is >= 500 and not a gateway's (502, 503, 504): a gateway answers those
+      itself while the upstream request may still commit, and its JSON error body
+      (`{"status": 502, "error": "Bad Gateway"}`) looks exactly like the API's envelope;
+    - the body is a JSON object whose `status` is an int equal to the HTTP status (the API
+      writes the status it answers; a body that disagrees is not the API speaking about this
+      request) and whose `error` is a non-empty text.
+    Anything else (HTML, empty, cut or non-envelope bodies) is a plain InDoubt: the quiet
+    period applies. The remaining risk: a proxy that answers 500 (or 501, 505+) with a JSON
+    object `{"status": 500, "error": "..."}` of its own is still taken for the API."""
+    if http_status < 500 or http_status in GATEWAY_STATUSES:
+        return False
     try:
         env = json.loads(raw)
     except (ValueError, RecursionError):
-        return None
+        return False
     if not isinstance(env, Mapping):
-        return None
+        return False
     status, error = env.get("status"), env.get("error")
-    if isinstance(status, bool) or not isinstance(status, int) or status < 500:
-        return None
-    if not isinstance(error, str) or not error.strip():
-        return None
-    return env
+    if isinstance(status, bool) or not isinstance(status, int) or status != http_status:
+        return False
+    return isinstance(error, str) and bool(error.strip())
 
 
 def _iso_day(day: date | str, what: str) -> str:
@@ -464,11 +489,12 @@ class BanklotClient:
         if http_status == 204:
             return _Answer(http_status, content_type, raw, {})
         if http_status >= 500:
-            if _api_error_envelope(raw) is not None:
+            if ends_request(http_status, raw):
                 raise ServerError(
                     f"API error HTTP {http_status}", endpoint=endpoint, status=http_status
                 )
-            raise InDoubt(f"server error HTTP {http_status}", endpoint=endpoint, status=http_status)
+            who = "gateway" if http_status in GATEWAY_STATUSES else "server"
+            raise InDoubt(f"{who} error HTTP {http_status}", endpoint=endpoint, status=http_status)
         envelope: Mapping[str, Any] | None = None
         is_json = "json" in content_type.lower() or raw[:1] in (b"{", b"[")
         if 200 <= http_status < 300 and raw and not is_json:
@@ -493,8 +519,8 @@ class BanklotClient:
         if status == 403:
             raise _Forbidden(endpoint, status)
         if status >= 500:
-            if isinstance(error, str) and error.strip():
-                raise ServerError(f"API error status {status}", endpoint=endpoint, status=status)
+            # A 5xx body status under a non-5xx HTTP status disagrees with it: not the API's
+            # own envelope about this request (see `ends_request`), so it ends nothing.
             raise InDoubt(f"server error status {status}", endpoint=endpoint, status=status)
         if error is not None:
             if not isinstance(error, str) or not error.strip():
