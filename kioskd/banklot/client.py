@@ -34,7 +34,9 @@ Rules (what the outbox relies on to move money exactly once):
   applied and the resend is the first effective attempt. `retry_mutations_after_login=False`
   turns this off for mutations (they then raise AuthFailed, which also means "not applied").
 - A login needed *before* a call is part of that call: if it fails without a definitive answer,
-  the call was not sent (NotSent), never InDoubt.
+  the call was not sent (NotSent), never InDoubt. Concurrent callers share one login attempt
+  with a short deadline of its own (`login_deadline`), so a hanging login costs every caller
+  that one bounded wait, never one login each in turn.
 - Bodies are read as a stream and cut at `max_body_bytes`; the whole exchange has an overall
   deadline as well as the connect/read timeouts, so a server trickling bytes cannot hang us.
 - Logs (`kioskd.banklot`) carry method, endpoint, status, duration and error class only. The
@@ -76,6 +78,10 @@ log = logging.getLogger("kioskd.banklot")
 T = TypeVar("T")
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+# A login answers at once or is broken: the connection gets the connect timeout, the answer
+# this long (not the read timeout, sized for a slow create). Every call waiting for a token
+# waits for that one bounded attempt, then is not sent (NotSent) and queued.
+LOGIN_ANSWER_S = 3.0
 USER_AGENT = "kioskd-banklot/0.1"
 
 # Exceptions raised before any request byte is written.
@@ -237,7 +243,9 @@ class BanklotClient:
     `SimTransport`); `connect_timeout`/`read_timeout` in seconds (write uses the read timeout,
     the connection pool the connect timeout); `deadline` the overall limit of one exchange
     (default connect + read timeout); `verify` TLS verification, `ca_bundle` a PEM file path;
-    `max_body_bytes` the largest answer read; `on_exchange(endpoint, seconds, outcome)` is told
+    `max_body_bytes` the largest answer read; `login_deadline` the limit of one login attempt,
+    shared by every caller waiting for a token (default: connect timeout + 3 s, at most
+    `deadline`); `on_exchange(endpoint, seconds, outcome)` is told
     of every exchange (metrics): the endpoint template (never a ticket number or PIN), its
     duration, and `ok`, `rejected`, `forbidden`, `not_sent`, `in_doubt` or `bad_response`.
     """
@@ -257,6 +265,7 @@ class BanklotClient:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         retry_mutations_after_login: bool = True,
         on_exchange: Callable[[str, float, str], None] | None = None,
+        login_deadline: float | None = None,
     ) -> None:
         if connect_timeout <= 0 or read_timeout <= 0:
             raise ValueError("timeouts must be positive")
@@ -264,10 +273,15 @@ class BanklotClient:
         self.email = email
         self._password = _Secret(password)
         self._token: _Secret | None = None
-        self._login_lock = asyncio.Lock()
+        self._login_task: asyncio.Future[None] | None = None
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.deadline = deadline if deadline is not None else connect_timeout + read_timeout
+        if login_deadline is None:
+            login_deadline = min(self.deadline, connect_timeout + LOGIN_ANSWER_S)
+        if login_deadline <= 0:
+            raise ValueError("login_deadline must be positive")
+        self.login_deadline = login_deadline
         self.max_body_bytes = max_body_bytes
         self.retry_mutations_after_login = retry_mutations_after_login
         self.on_exchange = on_exchange
@@ -336,21 +350,37 @@ class BanklotClient:
             await self._exchange("GET", "/auth/logout", None, token=token)
 
     async def _ensure_token(self, stale: _Secret | None) -> _Secret:
-        """Log in if there is no token (or it is the stale one). Concurrent callers share one."""
-        async with self._login_lock:
-            if self._token is None or self._token is stale:
-                self._token = None
-                try:
-                    await self.login()
-                except (AuthFailed, NotSent):
-                    raise
-                except InDoubt as exc:
-                    # Only the login is in doubt; the call itself was never sent.
-                    raise NotSent(
-                        f"login did not complete ({type(exc).__name__})", endpoint=exc.endpoint
-                    ) from exc
-            assert self._token is not None
+        """Log in if there is no token (or it is the stale one). Concurrent callers share one
+        bounded attempt (`login_deadline`): a hanging login holds every caller for that long
+        once, not one login per caller in turn, and its failure is every caller's."""
+        if self._token is not None and self._token is not stale:
             return self._token
+        if self._login_task is None or self._login_task.done():
+            self._token = None
+            self._login_task = asyncio.ensure_future(self._bounded_login())
+            # A failure nobody awaits any more (callers cancelled) must not warn at exit.
+            self._login_task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
+        await asyncio.shield(self._login_task)
+        assert self._token is not None
+        return self._token
+
+    async def _bounded_login(self) -> None:
+        """One login attempt within `login_deadline`; anything but a definitive answer means
+        the call waiting for it was not sent (NotSent), never in doubt."""
+        try:
+            async with asyncio.timeout(self.login_deadline):
+                await self.login()
+        except (AuthFailed, NotSent):
+            raise
+        except TimeoutError:
+            raise NotSent(
+                f"login did not complete within {self.login_deadline:g} s", endpoint="/auth/login"
+            ) from None
+        except InDoubt as exc:
+            # Only the login is in doubt; the call itself was never sent.
+            raise NotSent(
+                f"login did not complete ({type(exc).__name__})", endpoint=exc.endpoint
+            ) from exc
 
     async def _call(
         self,
