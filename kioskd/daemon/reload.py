@@ -36,6 +36,7 @@ LIVE: dict[str, str] = {
     "reconcile.quiet_period_s": POLICY,
     "reconcile.probes": POLICY,
     "reconcile.probe_interval_s": POLICY,
+    "api.shared_account": POLICY,
     "catalog.refresh_s": READ_AT_USE,
     "catalog.stale_after_s": READ_AT_USE,
     "input.idle_reset_s": SESSION,

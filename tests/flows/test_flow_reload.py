@@ -133,6 +133,7 @@ NEW_VALUES: dict[str, str] = {
     "api.read_timeout_s": "[api]\nread_timeout_s = 1.5",
     "api.verify_tls": "[api]\nverify_tls = false",
     "api.ca_bundle": '[api]\nca_bundle = "/nonexistent/ca.pem"',
+    "api.shared_account": "[api]\nshared_account = true",
     "journal.path": '[journal]\npath = "/nonexistent/other.sqlite3"',
     "journal.retention_days": "[journal]\nretention_days = 30",
     "offline.create_max_age_s": "[offline]\ncreate_max_age_s = 100.0",
