@@ -935,6 +935,8 @@ class Daemon:
             timeout_s=c.printer.timeout_s,
             paper_mm=c.printer.paper_mm,
             profile=c.printer.profile,
+            dots=c.printer.dots,
+            columns=c.printer.columns,
             on_change=self._on_printer,
         )
 

@@ -62,6 +62,8 @@ LIVE: dict[str, str] = {
     "printer.timeout_s": PRINTER,
     "printer.preview_dir": PRINTER,
     "printer.profile": PRINTER,
+    "printer.dots": PRINTER,
+    "printer.columns": PRINTER,
     "leds.backend": LIGHTS,
     "leds.pin_factory": LIGHTS,
     "leds.green": LIGHTS,

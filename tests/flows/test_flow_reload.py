@@ -166,6 +166,8 @@ NEW_VALUES: dict[str, str] = {
     "printer.timeout_s": "[printer]\ntimeout_s = 4.0",
     "printer.preview_dir": '[printer]\npreview_dir = "/tmp"',
     "printer.profile": '[printer]\nprofile = "TM-T88V"',
+    "printer.dots": "[printer]\ndots = 512",
+    "printer.columns": "[printer]\ncolumns = 42",
     "leds.backend": '[leds]\nbackend = "gpio"\npin_factory = "mock"',
     "leds.pin_factory": '[leds]\npin_factory = "mock"',
     "leds.green": "[leds]\ngreen = 5",
