@@ -301,3 +301,18 @@ async def test_a_refused_login_is_named_not_offline(rig: Rig) -> None:
 def test_the_answer_check_and_the_one_candidate_rule_are_named_functions() -> None:
     """For the proof's mutants: each invariant is one function a campaign can switch off."""
     assert callable(reconcile.answer_mismatch) and callable(reconcile.sole_candidate)
+
+
+def test_shared_account_key_is_read_validated_and_reaches_the_policy(tmp_path) -> None:
+    """`api.shared_account` (config/kioskd.toml): a bool, default false, in the policy."""
+    from kioskd.config import ConfigInvalid, load_config
+
+    base = '[api]\nbase_url = "http://127.0.0.1:1"\nemail = "a@b"\npassword = "x"\n'
+    path = tmp_path / "kioskd.toml"
+    path.write_text(base)
+    assert outbox_policy(load_config(path)).shared_account is False
+    path.write_text(base + "shared_account = true\n")
+    assert outbox_policy(load_config(path)).shared_account is True
+    path.write_text(base + 'shared_account = "yes"\n')
+    with pytest.raises(ConfigInvalid, match="shared_account"):
+        load_config(path)
