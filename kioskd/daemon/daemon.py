@@ -726,6 +726,14 @@ class Daemon:
 
         retention = Retention(self.journal.path, self.journal.retention_days)
         try:
+            if self.journal.quick_check == "deferred":
+                check = await asyncio.to_thread(retention.quick_check)
+                self.journal.quick_check = check
+                if check != "ok":
+                    self.journal.attention = JournalError(
+                        f"journal failed quick_check: {check}", kind="corrupt"
+                    )
+                    self.journal.fault_point = "quick_check"  # `_journal_watch` says it
             while True:
                 retention.retention_days = self.journal.retention_days  # SIGHUP may change it
                 if self.journal.attention is None:
