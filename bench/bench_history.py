@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import BenchKiosk, Probe, emit, fix_sim_nagle, is_query_only, proc_cpu_s, proc_rss_mb
+from _common import BenchKiosk, Probe, emit, is_query_only, proc_cpu_s, proc_rss_mb
 
 DAY = 86400.0
 KEEP = "[journal]\nretention_days = 3650\n"
@@ -94,10 +94,11 @@ def measure(journal: Path | None, workdir: str, starts: int, sales: int, extra: 
 
     probe = Probe()
     probe.install_app()
-    k = BenchKiosk(workdir, log_level="warning", config_extra=extra,
-                   env={"WATCHDOG_USEC": "30000000"})  # fmt: skip
+    k = BenchKiosk(workdir, log_level="warning", env={"WATCHDOG_USEC": "30000000"})
     k.start()
-    fix_sim_nagle(k)
+    dropins = k.config_path.with_name(k.config_path.name + ".d")  # kioskd.toml.d/
+    dropins.mkdir(exist_ok=True)
+    (dropins / "50-history.toml").write_text(extra)
     probe.install_sim(k.sim)
     probe.install_printer(k.printer.core)
     out: dict[str, Any] = {}
