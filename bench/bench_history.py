@@ -10,7 +10,7 @@ measure; `--purge` measures the shipped 90 days on a journal a week past them). 
 
 - spawn -> READY=1 (median of `--starts`), CPU-seconds to READY, RSS after the catalog;
 - a shift: `--sales` sales, then for each a cancel (`-` then the ticket's barcode: the cancel
-  slip looks up the sale's amount) and a payout scan (journaled, refused: not a winner), each
+  slip looks up the sale's amount) and a payout scan (journaled, refused: cancelled), each
   timed from the last input byte to the first printed byte; `kioskctl status` and
   `kioskctl queue` timed from the client, the daemon's peak RSS (VmHWM) before and after the
   queue; the loop-lag probe's longest callback since READY=1 (`status`); watchdog on
@@ -143,16 +143,6 @@ def measure(journal: Path | None, workdir: str, starts: int, sales: int, extra: 
                 "SELECT pin_number FROM operations WHERE id=?", (op["id"],)
             ).fetchone()
             code = barcode_data(op["ticket_number"], row[0], when)
-            # A payout scan (journaled; refused: not a winner).
-            probe.clear()
-            t0 = time.monotonic()
-            k.scanner.write(scanner_events(code, time.time()))
-            t = _first_print(probe, t0)
-            if t is not None:
-                pay_s.append(t)
-            time.sleep(0.5)
-            k.ctl("inject-keys", {"text": "\x1b"})
-            time.sleep(0.1)
             # A cancel of the same ticket: its slip shows the sale's amount.
             k.keypad.write(keypad_events("-", time.time()))
             time.sleep(0.1)
@@ -163,6 +153,18 @@ def measure(journal: Path | None, workdir: str, starts: int, sales: int, extra: 
             if t is not None:
                 cancel_s.append(t)
             time.sleep(0.5)
+            k.ctl("inject-keys", {"text": "\x1b"})
+            time.sleep(0.1)
+            # A payout scan (journaled; refused: the ticket was cancelled).
+            probe.clear()
+            t0 = time.monotonic()
+            k.scanner.write(scanner_events(code, time.time()))
+            t = _first_print(probe, t0)
+            if t is not None:
+                pay_s.append(t)
+            time.sleep(0.5)
+            k.ctl("inject-keys", {"text": "\x1b"})
+            time.sleep(0.1)
         out["cpu_per_operation_ms"] = round(
             (proc_cpu_s(pid) - cpu0) / max(1, 3 * sales) * 1000, 1
         )

@@ -67,7 +67,10 @@ def _name(handle: asyncio.events.Handle) -> str:
     cb: Any = getattr(handle, "_callback", None)
     owner = getattr(cb, "__self__", None)
     if isinstance(owner, asyncio.Task):
-        coro = owner.get_coro()
+        coro: Any = owner.get_coro()
+        # The innermost coroutine the task was running (a supervisor wraps every task).
+        while getattr(coro, "cr_await", None) is not None and hasattr(coro.cr_await, "cr_code"):
+            coro = coro.cr_await
         return str(getattr(coro, "__qualname__", owner.get_name()))
     return str(getattr(cb, "__qualname__", repr(cb)))[:80]
 

@@ -194,6 +194,14 @@ def _decode_op(row: tuple[Any, ...]) -> Operation:
     )
 
 
+def catalog_text(data: object) -> tuple[str, str]:
+    """(the JSON the catalog cache keeps, a digest of its content without `fetched_at`)."""
+    body = dict(data) if isinstance(data, dict) else data
+    if isinstance(body, dict):
+        body.pop("fetched_at", None)
+    return _dumps(data), hashlib.sha256(_dumps(body).encode()).hexdigest()
+
+
 def _entry(r: tuple[Any, ...]) -> HistoryEntry:
     return HistoryEntry(
         r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7] or "{}"), r[8], r[9]
@@ -894,16 +902,20 @@ class Journal:
     # ----------------------------------------------------------------- catalog cache
 
     def save_catalog(
-        self, key: str, data: object, *, fetched_at: float, keep_for_s: float = 0.0
+        self,
+        key: str,
+        data: object,
+        *,
+        fetched_at: float,
+        keep_for_s: float = 0.0,
+        text: tuple[str, str] | None = None,
     ) -> bool:
         """Cache the catalog; returns whether it was written. With `keep_for_s`, a catalog
         whose content (all but a top-level `fetched_at`) equals the one saved less than
         `keep_for_s` ago is not written again: a production catalog is megabytes, refreshed
-        every few minutes, and rewriting it unchanged wore the SD card (issue 19)."""
-        body = dict(data) if isinstance(data, dict) else data
-        if isinstance(body, dict):
-            body.pop("fetched_at", None)
-        content = hashlib.sha256(_dumps(body).encode()).hexdigest()
+        every few minutes, and rewriting it unchanged wore the SD card (issue 19). `text`:
+        `catalog_text(data)` computed beforehand (the daemon does it in a worker thread)."""
+        dumped, content = text if text is not None else catalog_text(data)
         saved = self._catalog_saved.get(key)
         if saved is not None and saved[0] == content and fetched_at - saved[1] < keep_for_s:
             return False
@@ -912,7 +924,7 @@ class Journal:
             lambda conn: conn.execute(
                 "INSERT INTO catalog (key, data, fetched_at) VALUES (?,?,?) "
                 "ON CONFLICT(key) DO UPDATE SET data=excluded.data, fetched_at=excluded.fetched_at",
-                (key, _dumps(data), fetched_at),
+                (key, dumped, fetched_at),
             ),
         )
         self._catalog_saved[key] = (content, fetched_at)
