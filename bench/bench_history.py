@@ -187,6 +187,7 @@ def measure(journal: Path | None, workdir: str, starts: int, sales: int, extra: 
         st = k.status()
         out["loop_longest_ms"] = st.get("loop_longest_ms")
         out["loop_longest_in"] = st.get("loop_longest_in")
+        out["loop_longest_cpu_ms"] = st.get("loop_longest_cpu_ms")
         out["loop_stalls"] = st.get("loop_stalls")
         # systemd kills a daemon whose loop misses WatchdogSec (30 s); the loop pings every 15 s,
         # so the watchdog fires only if one callback holds the loop over 15 s, or start-up
@@ -250,9 +251,17 @@ def purge_run(days_past: int, cache: Path, workdir: str) -> dict[str, Any]:
         conn.close()
         out["operations_before"], out["operations_after"] = before, after
         st = k.status()
-        out["sale_done_during_purge"] = st["queue"].get("done", 0) >= after - 1
+        conn = sqlite3.connect(f"file:{k.journal_path}?mode=ro", uri=True)
+        sold = conn.execute(
+            "SELECT COUNT(*) FROM operations WHERE kind='create' AND state='done' "
+            "AND created_at > ?",
+            (time.time() - (time.monotonic() - k.spawned_at),),
+        ).fetchone()[0]
+        conn.close()
+        out["sale_done_during_purge"] = sold == 1
         out["loop_longest_ms"] = st.get("loop_longest_ms")
         out["loop_longest_in"] = st.get("loop_longest_in")
+        out["loop_longest_cpu_ms"] = st.get("loop_longest_cpu_ms")
         out["loop_stalls"] = st.get("loop_stalls")
         out["watchdog_would_fire"] = (st.get("loop_longest_ms") or 0) > 15000
     finally:
