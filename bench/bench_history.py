@@ -9,8 +9,9 @@ with the shipped config except `journal.retention_days = 3650` (so the history s
 measure; `--purge` measures the shipped 90 days on a journal a week past them). Per journal:
 
 - spawn -> READY=1 (median of `--starts`), CPU-seconds to READY, RSS after the catalog;
-- a shift: `--sales` sales, then for each a cancel (`-` then the ticket's barcode: the cancel
-  slip looks up the sale's amount) and a payout scan (journaled, refused: cancelled), each
+- a shift: `--sales` rounds of two sales, a payout scan of the first (journaled, refused:
+  not a winner) and a cancel of the second (`-` then its barcode: the cancel slip looks up
+  the sale's amount), each
   timed from the last input byte to the first printed byte; `kioskctl status` and
   `kioskctl queue` timed from the client, the daemon's peak RSS (VmHWM) before and after the
   queue; the loop-lag probe's longest callback since READY=1 (`status`); watchdog on
@@ -129,7 +130,8 @@ def measure(journal: Path | None, workdir: str, starts: int, sales: int, extra: 
         out["rss_after_start_mb"] = round(proc_rss_mb(pid), 1)
         sale_s, cancel_s, pay_s = [], [], []
         cpu0 = proc_cpu_s(pid)
-        for i in range(sales):
+        def sell(i: int) -> str:
+            """A sale; the barcode of its ticket."""
             probe.clear()
             t0 = time.monotonic()
             k.keypad.write(keypad_events(f"+1.{(i * 7) % 1000:03d}.1\n\n", time.time()))
@@ -142,31 +144,29 @@ def measure(journal: Path | None, workdir: str, starts: int, sales: int, extra: 
             row = sqlite3.connect(f"file:{k.journal_path}?mode=ro", uri=True).execute(
                 "SELECT pin_number FROM operations WHERE id=?", (op["id"],)
             ).fetchone()
-            code = barcode_data(op["ticket_number"], row[0], when)
-            # A cancel of the same ticket: its slip shows the sale's amount.
-            k.keypad.write(keypad_events("-", time.time()))
-            time.sleep(0.1)
+            return barcode_data(op["ticket_number"], row[0], when)
+
+        def timed(keys: str, code: str, into: list[float]) -> None:
+            if keys:
+                k.keypad.write(keypad_events(keys, time.time()))
+                time.sleep(0.1)
             probe.clear()
             t0 = time.monotonic()
             k.scanner.write(scanner_events(code, time.time()))
             t = _first_print(probe, t0)
             if t is not None:
-                cancel_s.append(t)
+                into.append(t)
             time.sleep(0.5)
             k.ctl("inject-keys", {"text": "\x1b"})
             time.sleep(0.1)
-            # A payout scan (journaled; refused: the ticket was cancelled).
-            probe.clear()
-            t0 = time.monotonic()
-            k.scanner.write(scanner_events(code, time.time()))
-            t = _first_print(probe, t0)
-            if t is not None:
-                pay_s.append(t)
-            time.sleep(0.5)
-            k.ctl("inject-keys", {"text": "\x1b"})
-            time.sleep(0.1)
+
+        for i in range(sales):
+            # A payout scan (journaled; refused: not a winner), then a cancel of another sale
+            # (`-` then its barcode: the slip shows the sale's amount, looked up by ticket).
+            timed("", sell(2 * i), pay_s)
+            timed("-", sell(2 * i + 1), cancel_s)
         out["cpu_per_operation_ms"] = round(
-            (proc_cpu_s(pid) - cpu0) / max(1, 3 * sales) * 1000, 1
+            (proc_cpu_s(pid) - cpu0) / max(1, 4 * sales) * 1000, 1
         )
         out["sale_to_print_ms"] = _ms(sale_s)
         out["payout_to_print_ms"] = _ms(pay_s)
