@@ -651,13 +651,16 @@ class Daemon:
         from kioskd.banklot import errors
         from kioskd.counter import session as s
         from kioskd.counter.catalog import Catalog
+        from kioskd.journal.store import catalog_text
 
         now = self.clock.now()
         try:
             entity = await self.client.get_data()
             products = await self.client.products()
             inventory = await self.client.inventory_template()
-            catalog = Catalog.build(entity, products, inventory, now)
+            # Building (13,000 wager codes) and serialising the catalog held the event loop
+            # for a second on a shared core: a worker thread does it (issue 19, loop-lag probe).
+            catalog = await asyncio.to_thread(Catalog.build, entity, products, inventory, now)
         except errors.AuthFailed as exc:
             log.error("catalog refresh: login refused: %s", exc)
             return self._catalog_failed("login", now, api="login refused")
@@ -673,17 +676,19 @@ class Daemon:
         try:
             # Written when its content changed, else at most every half stale bound (so a
             # restart while offline still finds a cache that is not stale).
+            text, content = await asyncio.to_thread(catalog_text, catalog.to_json())
             self.journal.save_catalog(
                 "catalog",
-                catalog.to_json(),
+                None,
                 fetched_at=now,
                 keep_for_s=self.cfg.catalog.stale_after_s / 2,
+                text=(text, content),
             )
         except Exception as exc:
             log.warning("catalog not cached in the journal: %s", exc)
         self.feed(s.CatalogUpdated(catalog, now))
         self.outbox.policy = self._policy()
-        _give_memory_back()
+        await asyncio.to_thread(_give_memory_back)
         return True
 
     def _catalog_failed(self, why: str, now: float, api: str | None = None) -> bool:
@@ -738,6 +743,14 @@ class Daemon:
 
         retention = Retention(self.journal.path, self.journal.retention_days)
         try:
+            if self.journal.quick_check == "deferred":
+                check = await asyncio.to_thread(retention.quick_check)
+                self.journal.quick_check = check
+                if check != "ok":
+                    self.journal.attention = JournalError(
+                        f"journal failed quick_check: {check}", kind="corrupt"
+                    )
+                    self.journal.fault_point = "quick_check"  # `_journal_watch` says it
             while True:
                 retention.retention_days = self.journal.retention_days  # SIGHUP may change it
                 if self.journal.attention is None:

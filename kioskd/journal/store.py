@@ -194,6 +194,14 @@ def _decode_op(row: tuple[Any, ...]) -> Operation:
     )
 
 
+def catalog_text(data: object) -> tuple[str, str]:
+    """(the JSON the catalog cache keeps, a digest of its content without `fetched_at`)."""
+    body = dict(data) if isinstance(data, dict) else data
+    if isinstance(body, dict):
+        body.pop("fetched_at", None)
+    return _dumps(data), hashlib.sha256(_dumps(body).encode()).hexdigest()
+
+
 def _entry(r: tuple[Any, ...]) -> HistoryEntry:
     return HistoryEntry(
         r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7] or "{}"), r[8], r[9]
@@ -291,8 +299,17 @@ class Journal:
             conn.execute("PRAGMA cache_size=-512")
             if max_page_count is not None:
                 conn.execute(f"PRAGMA max_page_count={int(max_page_count)}")
-            check = conn.execute("PRAGMA quick_check").fetchone()[0]
-            self.quick_check = str(check)
+            # A whole quick_check reads every page: 0.7 s for 90 days of history here, minutes
+            # for years on a Pi (past TimeoutStartSec). Up to QUICK_CHECK_PAGES it runs here;
+            # beyond, the schema and the small tables are checked here and the whole file
+            # after READY=1 by `Retention.quick_check` in a worker (a failure is attention).
+            pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+            if pages <= QUICK_CHECK_PAGES:
+                check = conn.execute("PRAGMA quick_check").fetchone()[0]
+                self.quick_check = str(check)
+            else:
+                check = conn.execute("PRAGMA quick_check(catalog)").fetchone()[0]
+                self.quick_check = "deferred" if check == "ok" else str(check)
             if check != "ok":
                 raise JournalError(f"journal failed quick_check: {check}", kind="corrupt")
             # Probe the write lock now, so "locked" and "read-only" show up at start.
@@ -885,16 +902,20 @@ class Journal:
     # ----------------------------------------------------------------- catalog cache
 
     def save_catalog(
-        self, key: str, data: object, *, fetched_at: float, keep_for_s: float = 0.0
+        self,
+        key: str,
+        data: object,
+        *,
+        fetched_at: float,
+        keep_for_s: float = 0.0,
+        text: tuple[str, str] | None = None,
     ) -> bool:
         """Cache the catalog; returns whether it was written. With `keep_for_s`, a catalog
         whose content (all but a top-level `fetched_at`) equals the one saved less than
         `keep_for_s` ago is not written again: a production catalog is megabytes, refreshed
-        every few minutes, and rewriting it unchanged wore the SD card (issue 19)."""
-        body = dict(data) if isinstance(data, dict) else data
-        if isinstance(body, dict):
-            body.pop("fetched_at", None)
-        content = hashlib.sha256(_dumps(body).encode()).hexdigest()
+        every few minutes, and rewriting it unchanged wore the SD card (issue 19). `text`:
+        `catalog_text(data)` computed beforehand (the daemon does it in a worker thread)."""
+        dumped, content = text if text is not None else catalog_text(data)
         saved = self._catalog_saved.get(key)
         if saved is not None and saved[0] == content and fetched_at - saved[1] < keep_for_s:
             return False
@@ -903,7 +924,7 @@ class Journal:
             lambda conn: conn.execute(
                 "INSERT INTO catalog (key, data, fetched_at) VALUES (?,?,?) "
                 "ON CONFLICT(key) DO UPDATE SET data=excluded.data, fetched_at=excluded.fetched_at",
-                (key, _dumps(data), fetched_at),
+                (key, dumped, fetched_at),
             ),
         )
         self._catalog_saved[key] = (content, fetched_at)
@@ -958,6 +979,8 @@ class Journal:
         if fault is None:
             return True
         point = self.fault_point
+        if point == "quick_check":
+            return False  # damaged pages do not heal: a technician runs `kioskd journal check`
         try:
             self._side_files()
         except JournalError:
@@ -996,6 +1019,10 @@ class Journal:
         self.fault_point = None
         return True
 
+
+# Journals up to this many pages (16 MiB) get the whole quick_check when they open; bigger
+# ones after READY=1, in the retention worker (`Retention.quick_check`).
+QUICK_CHECK_PAGES = 4096
 
 # Operations deleted per retention transaction: each costs about 6 row deletes (the operation,
 # its history, its print jobs) by index; 64 keep one transaction near 2 ms here
@@ -1088,6 +1115,15 @@ class Retention:
         except sqlite3.Error as exc:
             raise JournalError(f"retention failed: {exc}", kind=classify(exc)) from exc
         return deleted
+
+    def quick_check(self) -> str:
+        """The whole file's quick_check, from this worker's connection (a read snapshot: the
+        daemon keeps writing meanwhile). "ok" or SQLite's first findings."""
+        try:
+            rows = self._connection().execute("PRAGMA quick_check(5)").fetchall()
+        except sqlite3.Error as exc:
+            return f"quick_check failed: {exc}"
+        return "; ".join(str(r[0]) for r in rows)
 
     def vacuum_step(self, pages: int = 256) -> int:
         """Give up to `pages` free pages back (incremental vacuum); how many are left free."""
