@@ -329,6 +329,7 @@ class ApiConfig:
     read_timeout_s: float = key(15.0, check=_positive_upto(600))
     verify_tls: bool = key(True)
     ca_bundle: str | None = key(None, check=_abs_path)
+    shared_account: bool = key(False)
 
     def read_password(self, environ: Mapping[str, str] | None = None) -> str:
         """The API password: `password`, else `password_file`, else the systemd credential
@@ -501,6 +502,7 @@ class MetricsConfig:
     textfile_dir: str = key(DEFAULT_TEXTFILE_DIR, check=_abs_path_or_empty)
     listen: str = key("", check=_listen)
     interval_s: float = key(5.0, check=_range(1, 300))
+    textfile_max_age_s: float = key(60.0, check=_range(5, 3600))
 
 
 @dataclass(frozen=True)
@@ -539,7 +541,9 @@ def outbox_policy(cfg: Config | None = None, **overrides: Any) -> Policy:
 
     offline = cfg.offline if cfg is not None else OfflineConfig()
     rec = cfg.reconcile if cfg is not None else ReconcileConfig()
+    api = cfg.api if cfg is not None else None
     values: dict[str, Any] = {
+        "shared_account": api.shared_account if api is not None else False,
         "create_max_age_s": offline.create_max_age_s,
         "pay_max_age_s": offline.pay_max_age_s,
         "max_queued": offline.max_queued,

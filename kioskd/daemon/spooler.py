@@ -79,11 +79,9 @@ def _delivered_late(journal: Journal, op: Operation) -> bool:
 
 
 def _sale_amount(journal: Journal, ticket_number: int) -> float | None:
-    """The amount of the sale a cancellation gives back (None when not sold here)."""
-    for op in journal.operations(("done",)):
-        if op.kind == "create" and op.ticket_number == ticket_number:
-            return float(op.amount)
-    return None
+    """The amount of the sale a cancellation gives back (None when not sold here), by index."""
+    amount = journal.sale_amount(ticket_number)
+    return None if amount is None else float(amount)
 
 
 class Spooler:
