@@ -6,16 +6,20 @@ Rules:
   preview shows exactly the symbol the paper carries.
 - No real-time command inside the payload. ESC/POS printers act on their real-time commands
   wherever the bytes appear in the stream, barcode data included: DLE EOT n (``10 04 n``,
-  status), DLE ENQ n (``10 05 n``, error recovery) and DLE DC4 fn (``10 14 fn``, pulse,
-  power-off, buzzer, status, clear buffer). Only code set C data can form them: it sends each
-  digit pair 00..99 as one byte 0..99, so the pair ``16`` (0x10) followed by ``04``, ``05`` or
-  ``20``, then a third pair that is a defined parameter (``REALTIME``), is a command. The
-  encoder never emits such a triple; any other byte stream is accepted.
+  status; Epson defines n = 1..4, 7, 8, 18 and clones add their own), DLE ENQ n (``10 05 n``,
+  error recovery) and DLE DC4 fn (``10 14 fn``: pulse, power-off, buzzer, status, clear
+  buffer). The parameter sets differ by maker and firmware, so the rule does not list them:
+  the two bytes ``DLE EOT``, ``DLE ENQ`` and ``DLE DC4`` never appear, whatever would follow
+  (``REALTIME_SECOND``). Only code set C data can form them: it sends each digit pair 00..99
+  as one byte 0..99, so the pair ``16`` (0x10) followed by ``04``, ``05`` or ``20`` is
+  refused; any other byte stream is accepted. A C run may end on 0x10: the next byte is ``{``
+  or the ``ESC J`` after the symbol.
 - Narrowest first: among the encodings that obey the rule, the one with the fewest symbols is
-  chosen (dynamic programming over position, code set and the last one or two C bytes); ties
-  go to fewer code set changes. Subset C stays wherever the rule allows, so a 24-digit ticket
-  is 12 data symbols, and a dangerous triple costs 2 symbols (a ``Code B`` + ``Code C`` pair
-  between the 0x10 and the next byte) or a digit moved to subset B, whichever is shorter.
+  chosen (dynamic programming over position, code set and whether the last C byte was 0x10);
+  ties go to fewer code set changes. Subset C stays wherever the rule allows, so a 24-digit
+  ticket is 12 data symbols, and a dangerous pair costs 2 symbols (a ``Code B`` + ``Code C``
+  pair between the 0x10 and the next byte) or a digit moved to subset B, whichever is shorter.
+  A symbol too wide for the paper is the layout's business (it prints a QR code instead).
 - Code sets B and C only: the data is printable ASCII (no control characters, which set A
   would carry); ``{`` is doubled in the payload (ESC/POS's escape for a literal brace).
 
@@ -40,29 +44,26 @@ CHANGE_TO = {"B": 100, "C": 99}  # "Code B" in set C, "Code C" in set B
 STOP_MODULES: str = STOP + "11"  # 13 modules: python-barcode keeps the final 2-module bar apart
 SYMBOL_MODULES = 11
 DLE = 0x10
-# Real-time commands (ESC/POS: DLE EOT n, DLE ENQ n, DLE DC4 fn) and the parameter values at
-# which a printer acts on them (Epson's defined values, with 0..8 taken whole so that clones
-# with extra functions are covered too).
-REALTIME: dict[int, frozenset[int]] = {
-    0x04: frozenset(range(0, 9)),  # DLE EOT n: n = 1..4 status, 7 and 8 with a parameter
-    0x05: frozenset(range(0, 9)),  # DLE ENQ n: n = 0..2 recover / clear
-    0x14: frozenset(range(0, 9)),  # DLE DC4 fn: 1 pulse, 2 power off, 3 buzzer, 7, 8
-}
+# Second bytes of the real-time commands: DLE EOT (0x04), DLE ENQ (0x05), DLE DC4 (0x14).
+# After DLE, any third byte is a parameter on some printer, so the pair itself is refused.
+REALTIME_SECOND = frozenset({0x04, 0x05, 0x14})
 
 
 def realtime_at(data: bytes) -> int | None:
-    """Index of the first real-time command (DLE EOT/ENQ/DC4 + a parameter) in ``data``."""
+    """Index of the first real-time command prefix (DLE then EOT / ENQ / DC4) in ``data``.
+
+    The parameter is not looked at: it may be any byte, even the first of the next write."""
     i = data.find(DLE)
     while i != -1:
-        if i + 2 < len(data) and data[i + 2] in REALTIME.get(data[i + 1], ()):
+        if i + 1 < len(data) and data[i + 1] in REALTIME_SECOND:
             return i
         i = data.find(DLE, i + 1)
     return None
 
 
-def _unsafe(before: tuple[int, ...], byte: int) -> bool:
-    """Would ``byte`` complete a real-time command after the C bytes ``before`` (last 2)?"""
-    return len(before) == 2 and before[0] == DLE and byte in REALTIME.get(before[1], ())
+def _unsafe(after_dle: bool, byte: int) -> bool:
+    """Would ``byte`` complete a real-time command prefix after the previous C byte?"""
+    return after_dle and byte in REALTIME_SECOND
 
 
 @dataclass(frozen=True)
@@ -112,9 +113,9 @@ class Code128:
         return bytes(out)
 
 
-# DP state: (code set, the last C bytes of the current run, at most 2); cost: (symbols,
+# DP state: (code set, whether the last C byte of the current run is DLE); cost: (symbols,
 # code changes). Back pointers rebuild the segments.
-_State = tuple[str, tuple[int, ...]]
+_State = tuple[str, bool]
 
 
 def encode(data: str) -> Code128:
@@ -133,26 +134,29 @@ def encode(data: str) -> Code128:
         if old is None or cost < old[0]:
             best[i][state] = (cost, back, step)
 
-    offer(0, ("B", ()), (1, 0), None, "")
-    offer(0, ("C", ()), (1, 0), None, "")
+    offer(0, ("B", False), (1, 0), None, "")
+    offer(0, ("C", False), (1, 0), None, "")
     for i in range(n + 1):
         # code changes at the same position (changing twice is how a C run is broken up)
         for _ in range(2):
             for state, (cost, _back, _step) in list(best[i].items()):
                 target = "B" if state[0] == "C" else "C"
-                offer(i, (target, ()), (cost[0] + 1, cost[1] + 1), (i, state), "change")
+                offer(i, (target, False), (cost[0] + 1, cost[1] + 1), (i, state), "change")
         if i == n:
             break
         for state, (cost, _back, _step) in list(best[i].items()):
-            code_set, tail = state
+            code_set, after_dle = state
             if code_set == "B":
-                offer(i + 1, ("B", ()), (cost[0] + 1, cost[1]), (i, state), data[i])
+                offer(i + 1, ("B", False), (cost[0] + 1, cost[1]), (i, state), data[i])
             elif i + 2 <= n and data[i : i + 2].isdigit():
                 byte = int(data[i : i + 2])
-                if not _unsafe(tail, byte):
-                    new_tail = (*tail, byte)[-2:]
+                if not _unsafe(after_dle, byte):
                     offer(
-                        i + 2, ("C", new_tail), (cost[0] + 1, cost[1]), (i, state), data[i : i + 2]
+                        i + 2,
+                        ("C", byte == DLE),
+                        (cost[0] + 1, cost[1]),
+                        (i, state),
+                        data[i : i + 2],
                     )
     end = min(best[n].items(), key=lambda kv: kv[1][0])
     # walk back: collect (code set, chars) steps, then merge runs

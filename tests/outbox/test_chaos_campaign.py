@@ -67,6 +67,7 @@ def _violations_with(monkeypatch, fake, seeds=range(0, 120)) -> set[str]:
     return found
 
 
+@pytest.mark.slow
 def test_checker_catches_resending_a_doubtful_sale(monkeypatch) -> None:
     """Mutant outbox: an in-doubt create is always judged "not applied" (and resent)."""
     real = reconcile.decide_create
@@ -80,6 +81,7 @@ def test_checker_catches_resending_a_doubtful_sale(monkeypatch) -> None:
     assert "sale-lost-or-duplicated" in _violations_with(monkeypatch, careless)
 
 
+@pytest.mark.slow
 def test_checker_catches_a_lost_sale(monkeypatch) -> None:
     """Mutant outbox: an in-doubt create is judged "applied" with the wrong ticket."""
     real = reconcile.decide_create

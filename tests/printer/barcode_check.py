@@ -33,11 +33,13 @@ def random_tickets(n: int, seed: int) -> list[str]:
 
 def realtime_commands(job: bytes) -> list[bytes]:
     """Real-time commands in ``job``: DLE EOT n, DLE ENQ n, DLE DC4 fn (10 04 / 10 05 / 10 14)
-    with a defined parameter (Epson: n 1..4, 7, 8; 0..2; fn 1..3, 7, 8; 0..8 taken whole)."""
+    with any parameter (Epson defines n = 1..4, 7, 8, 18 for DLE EOT, 0..2 for DLE ENQ, fn =
+    1..3, 7, 8 for DLE DC4, and clones add theirs; the parameter may even be the first byte of
+    the next job), so the two-byte prefix is what counts."""
     return [
         job[i : i + 3]
-        for i in range(len(job) - 2)
-        if job[i] == 0x10 and job[i + 1] in (0x04, 0x05, 0x14) and job[i + 2] <= 8
+        for i in range(len(job) - 1)
+        if job[i] == 0x10 and job[i + 1] in (0x04, 0x05, 0x14)
     ]
 
 
@@ -103,6 +105,14 @@ def png_row_modules(image: Image.Image, y: int, module: int) -> tuple[str, int, 
         assert width % module == 0, f"run of {width} dots at x={start} is not whole modules"
         runs.append(("1" if row[start] else "0") * (width // module))
     return "".join(runs), first, last
+
+
+def zxing_any(image: Image.Image) -> list[tuple[str, str]]:
+    """(format, text) of every Code128 or QR code zxing-cpp finds in ``image``."""
+    import zxingcpp
+
+    formats = (zxingcpp.BarcodeFormat.Code128, zxingcpp.BarcodeFormat.QRCode)
+    return [(r.format.name, r.text) for r in zxingcpp.read_barcodes(image, formats=formats)]
 
 
 def zxing_code128(image: Image.Image) -> list[str]:
