@@ -67,6 +67,8 @@ STATUS_EVERY_S = 5.0
 HEAL_FIRST_S = 0.5  # journal fault: first retry, doubling up to HEAL_MAX_S
 HEAL_MAX_S = 4.0  # a cleared fault is noticed within this (the issue's bound: 10 s)
 JOURNAL_RETRY_S = 3.0  # a journal in attention at start: how often its files are looked at
+# Pause between two retention transactions: the event loop's writes (sales) take the lock.
+RETENTION_PAUSE_S = 0.02
 TICK_S = 0.5  # session Tick: idle reset resolution
 # The server-time estimate is kept in the journal (catalog table) under this key: written when
 # it first becomes known in a run, then at most every SERVER_TIME_SAVE_S (a floor at most this
@@ -113,6 +115,13 @@ def light_state(h: Health) -> str:
     if h.working:
         return "working"
     return "ready"
+
+
+def _loop_lag() -> dict[str, Any]:
+    """The loop-lag probe's figures since READY=1 (`kioskd.daemon.looplag`)."""
+    from kioskd.daemon.looplag import PROBE
+
+    return PROBE.as_status()
 
 
 def status_line(h: Health, counts: dict[str, int]) -> str:
@@ -292,7 +301,7 @@ class Daemon:
                 continue
             break
         now = self.clock.now()
-        if last is not None and last.ticket_number not in self.journal.ticket_numbers("create"):
+        if last is not None and not self.journal.owns_ticket("create", last.ticket_number):
             number = last.ticket_number
             text = (
                 f"ticket {number} in /user/ticket/last is not in this journal, which is new "
@@ -614,21 +623,25 @@ class Daemon:
             fields["MESSAGE_ID"] = klog.FOREIGN_TICKET
             self.health.alarm = outcome.message
             log.error("alarm: %s", outcome.message, extra=fields)
+        elif kind == "sending":
+            log.debug("%s sending", outcome.op_kind, extra=fields)
         else:
             log.info("%s %s: %s", outcome.op_kind, kind, outcome.message, extra=fields)
         if kind == "rejected" and type(outcome.error).__name__ == "EventsClosed":
             # Our catalog thought the draw was open: refresh it now, not at the next period.
             self._spawn(self.refresh_catalog(), "catalog-refresh")
-        if kind in ("in_doubt", "queued") and outcome.op_kind == "create" and outcome.op_id:
+        pending_kinds = ("sending", "in_doubt", "queued", "conflict")
+        if kind in pending_kinds and outcome.op_kind == "create" and outcome.op_id:
             self._spawn(self._pending_sale_slip(outcome.op_id), "pending-slip")
         self.executor.on_outcome(outcome)
         self.spooler.wake()
         self.metrics.observe_outcome(outcome)
 
     async def _pending_sale_slip(self, op_id: int) -> None:
-        """A sale still not confirmed a couple of seconds after it went in doubt (or was
-        queued) prints a PENDING slip with its reference, once: the customer keeps it until the
-        ticket (marked as delivered late) or a NOT SOLD slip prints. Selling goes on meanwhile."""
+        """A sale still not confirmed a couple of seconds after it was sent, went in doubt,
+        was queued or went to a person prints a PENDING slip with its reference, once: the
+        customer keeps it until the ticket (marked as delivered late) or a NOT SOLD slip
+        prints. Selling goes on meanwhile."""
         from kioskd.counter.slips import PENDING_AFTER_S, pending_sale_slip
 
         if op_id in self._pending_slips:
@@ -653,6 +666,14 @@ class Daemon:
             self.health.api = "ok"
         elif signal_name == "offline":
             self.health.api = "offline"
+        elif signal_name == "login_refused":
+            # Bad credentials are a person's job, not a network fault: say so everywhere.
+            self.health.api = "login refused"
+            log.error(
+                "API login refused (check api.email and the password): %s; sales and payouts "
+                "wait in the queue",
+                self.outbox.login_refused,
+            )
         self._refresh_lights()
 
     def _on_printer(self, status: PrinterStatus) -> None:
@@ -700,6 +721,7 @@ class Daemon:
             "slips_printed": self.spooler.printed,
             "uptime_s": round(time.monotonic() - self.started_at, 1),
             **self.clock_status(),
+            **_loop_lag(),
         }
 
     def status_info(self) -> StatusInfo:
@@ -741,13 +763,16 @@ class Daemon:
         from kioskd.banklot import errors
         from kioskd.counter import session as s
         from kioskd.counter.catalog import Catalog
+        from kioskd.journal.store import catalog_text
 
         now = self.clock.now()
         try:
             entity = await self.client.get_data()
             products = await self.client.products()
             inventory = await self.client.inventory_template()
-            catalog = Catalog.build(entity, products, inventory, now)
+            # Building (13,000 wager codes) and serialising the catalog held the event loop
+            # for a second on a shared core: a worker thread does it (issue 19, loop-lag probe).
+            catalog = await asyncio.to_thread(Catalog.build, entity, products, inventory, now)
         except errors.AuthFailed as exc:
             log.error("catalog refresh: login refused: %s", exc)
             return self._catalog_failed("login", now, api="login refused")
@@ -761,12 +786,21 @@ class Daemon:
         self._catalog = catalog
         self.health.api = "ok"
         try:
-            self.journal.save_catalog("catalog", catalog.to_json(), fetched_at=now)
+            # Written when its content changed, else at most every half stale bound (so a
+            # restart while offline still finds a cache that is not stale).
+            text, content = await asyncio.to_thread(catalog_text, catalog.to_json())
+            self.journal.save_catalog(
+                "catalog",
+                None,
+                fetched_at=now,
+                keep_for_s=self.cfg.catalog.stale_after_s / 2,
+                text=(text, content),
+            )
         except Exception as exc:
             log.warning("catalog not cached in the journal: %s", exc)
         self.feed(s.CatalogUpdated(catalog, now))
         self.outbox.policy = self._policy()
-        _give_memory_back()
+        await asyncio.to_thread(_give_memory_back)
         return True
 
     def _catalog_failed(self, why: str, now: float, api: str | None = None) -> bool:
@@ -811,6 +845,53 @@ class Daemon:
                 )
             self._publish_status()
             await asyncio.sleep(STATUS_EVERY_S)
+
+    async def _retention_loop(self) -> None:
+        """Retention as background work, started after READY=1: short transactions
+        (`store.PURGE_BATCH` operations) on a connection of its own in a worker thread, a pause
+        between them so sales go first, then free pages given back a few at a time; again
+        every `housekeeping_interval_s`. A year past retention goes in minutes, no stall."""
+        from kioskd.journal.store import JournalError, Retention
+
+        retention = Retention(self.journal.path, self.journal.retention_days)
+        try:
+            if self.journal.quick_check == "deferred":
+                check = await asyncio.to_thread(retention.quick_check)
+                self.journal.quick_check = check
+                if check != "ok":
+                    self.journal.attention = JournalError(
+                        f"journal failed quick_check: {check}", kind="corrupt"
+                    )
+                    self.journal.fault_point = "quick_check"  # `_journal_watch` says it
+            while True:
+                retention.retention_days = self.journal.retention_days  # SIGHUP may change it
+                if self.journal.attention is None:
+                    try:
+                        await self._purge_pass(retention)
+                    except JournalError as exc:
+                        log.warning("retention postponed: %s", exc)
+                await self.clock.sleep(self.outbox.policy.housekeeping_interval_s)
+        finally:
+            retention.close()
+
+    async def _purge_pass(self, retention: Any) -> None:
+        from kioskd.journal.store import PURGE_BATCH
+
+        total = 0
+        while self.journal.attention is None:
+            deleted = await asyncio.to_thread(retention.step, self.clock.now())
+            self.journal.forget(deleted)
+            total += sum(deleted.values())
+            if sum(deleted.values()) < PURGE_BATCH:
+                break
+            await asyncio.sleep(RETENTION_PAUSE_S)
+        if total:
+            log.info("retention: %d settled operations past retention deleted", total)
+        while self.journal.attention is None:
+            left = await asyncio.to_thread(retention.vacuum_step)
+            if not left:
+                break
+            await asyncio.sleep(RETENTION_PAUSE_S)
 
     async def _journal_watch(self) -> None:
         """A journal fault is said once (with its cause), shown in status, lit as attention,
@@ -979,6 +1060,8 @@ class Daemon:
             timeout_s=c.printer.timeout_s,
             paper_mm=c.printer.paper_mm,
             profile=c.printer.profile,
+            dots=c.printer.dots,
+            columns=c.printer.columns,
             on_change=self._on_printer,
         )
 
@@ -1000,10 +1083,12 @@ class Daemon:
         from kioskd.daemon.control import ControlServer
         from kioskd.daemon.control_handler import ControlHandler
         from kioskd.daemon.executor import Executor
+        from kioskd.daemon.looplag import PROBE
         from kioskd.daemon.notify import watchdog_interval
         from kioskd.daemon.spooler import Spooler
         from kioskd.outbox.outbox import Outbox
 
+        PROBE.install()
         c = self.cfg
         try:
             password = c.api.read_password(self.environ)
@@ -1032,6 +1117,7 @@ class Daemon:
             on_outcome=self._on_outcome,
             on_signal=self._on_signal,
         )
+        self.outbox.purges = False  # `_retention_loop`, in a worker, after READY=1
         self.session = self._session()
         self.executor = Executor(self.client, self.outbox, self.clock, self.feed, self._context)
         printer = self._printer()
@@ -1079,6 +1165,8 @@ class Daemon:
                 await asyncio.sleep(0)  # let the input tasks try their devices once
                 self._refresh_lights()
                 self.notifier.ready(status=status_line(self.health, self.outbox.counts()))
+                PROBE.reset()  # stalls are counted from READY=1 on
+                workers.append(tg.create_task(self._supervised("retention", self._retention_loop)))
                 log.info(
                     "kioskd %s ready",
                     __version__,
