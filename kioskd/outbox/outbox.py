@@ -852,7 +852,7 @@ class Outbox:
         except errors.TicketNotFound:
             last = None
         journaled = self._journaled_numbers(exclude=op.id)
-        owned = journaled | self._journaled_numbers()
+        owned = self._journaled_numbers()  # by index; `op` itself owns no ticket yet
         if last is not None:
             self._check_foreign([last], owned)
         # /last is a cheap first read only: an account with no ticket at all has nothing of
