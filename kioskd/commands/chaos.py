@@ -38,6 +38,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "mode at every request (small cases, not random)",
     )
     parser.add_argument(
+        "--wall",
+        choices=("true", "skewed"),
+        default=None,
+        help="the kiosk's wall clock in the seeded and exhaustive campaigns: the server's own "
+        "(true) or the clock model (skewed: off by -3 days .. +1 day and stepping, forward and "
+        "back; the exhaustive run steps it before every outbox step); default: "
+        "the campaign's shipped default",
+    )
+    parser.add_argument(
+        "--mutants",
+        nargs="*",
+        metavar="NAME",
+        default=None,
+        help="instead: the mutation run; each invariant of the theory (or only those NAMEd) is "
+        "switched off in turn and the seeded (--seeds, default 500) and exhaustive (every "
+        "--every-th case) campaigns must report violations; exits 1 if one is not caught",
+    )
+    parser.add_argument(
+        "--every",
+        type=int,
+        default=5,
+        help="--mutants: run every N-th exhaustive case (default 5)",
+    )
+    parser.add_argument(
         "--tmpdir", default=None, help="directory for the per-run SQLite files (default: system)"
     )
     parser.add_argument(
@@ -69,12 +93,12 @@ class SeedRow(TypedDict):
     states: dict[str, int]
 
 
-def _chunk(args: tuple[int, int, str | None, str]) -> list[SeedRow]:
+def _chunk(args: tuple[int, int, str | None, str, str]) -> list[SeedRow]:
     from kioskd.proving.campaigns.seeded_chaos import run_range
 
-    start, count, tmpdir, variant = args
+    start, count, tmpdir, variant, wall = args
     out: list[SeedRow] = []
-    for r in run_range(start, count, tmpdir, variant):
+    for r in run_range(start, count, tmpdir, variant, wall):
         out.append(
             {
                 "seed": r.seed,
@@ -91,12 +115,52 @@ def _chunk(args: tuple[int, int, str | None, str]) -> list[SeedRow]:
     return out
 
 
+def _wall(args: argparse.Namespace) -> str:
+    from kioskd.proving.campaigns.seeded_chaos import WALL_DEFAULT
+
+    return getattr(args, "wall", None) or WALL_DEFAULT
+
+
+def _mutants(args: argparse.Namespace) -> int:
+    from kioskd.proving.campaigns.mutants import MUTANTS, run_one_mutant
+
+    names = args.mutants or list(MUTANTS)
+    unknown = [n for n in names if n not in MUTANTS]
+    if unknown or args.seeds < 1 or args.every < 1:
+        known = ", ".join(MUTANTS)
+        print(f"kioskd chaos: unknown mutant(s) {unknown} (known: {known}) or bad --seeds/--every",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    missed = 0
+    for name in names:
+        started = time.monotonic()
+        row = run_one_mutant(
+            name, seeds=args.seeds, start=args.start, every=args.every, variant=args.policy
+        )
+        missed += not row.caught
+        seconds = round(time.monotonic() - started, 1)
+        if args.json:
+            print(json.dumps({"mutant": name, "target": row.target, "seeded": row.seeded,
+                              "seeds_run": row.seeds_run, "exhaustive": row.exhaustive,
+                              "cases_run": row.cases_run, "caught": row.caught,
+                              "seconds": seconds}), flush=True)  # fmt: skip
+        else:
+            print(
+                f"{name}: seeded {row.seeded} violations in {row.seeds_run} seeds, "
+                f"exhaustive {row.exhaustive} in {row.cases_run} cases -> "
+                f"{'caught' if row.caught else 'NOT CAUGHT'} ({row.target}; {seconds} s)",
+                flush=True,
+            )
+    return 1 if missed else 0
+
+
 def _exhaustive(args: argparse.Namespace) -> int:
     from kioskd.proving.campaigns.exhaustive import cases, run_cases
 
     started = time.monotonic()
     runs = violations = 0
-    for case, result in run_cases(cases(), args.policy):
+    wall = _wall(args)
+    for case, result in run_cases(cases(), args.policy, wall):
         runs += 1
         for v in result.violations:
             violations += 1
@@ -115,13 +179,17 @@ def _exhaustive(args: argparse.Namespace) -> int:
                         "cases": runs,
                         "violations": violations,
                         "policy": args.policy,
+                        "wall": wall,
                         "seconds": round(elapsed, 1),
                     }
                 }
             )
         )
     else:
-        print(f"{runs} cases, {violations} violations ({args.policy} timers; {elapsed:.1f} s)")
+        print(
+            f"{runs} cases, {violations} violations ({args.policy} timers, {wall} wall clock; "
+            f"{elapsed:.1f} s)"
+        )
     return 1 if violations else 0
 
 
@@ -144,6 +212,8 @@ def run(args: argparse.Namespace) -> int:
         return kills(
             ["--kills", str(args.kills), "--seed", str(args.start), "--policy", args.policy, *flags]
         )
+    if getattr(args, "mutants", None) is not None:
+        return _mutants(args)
     if args.exhaustive:
         return _exhaustive(args)
     if args.seeds < 1 or args.jobs < 1:
@@ -152,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     size = max(1, min(50, args.seeds // (args.jobs * 4) or 1))
     chunks = [
-        (s, min(size, args.start + args.seeds - s), args.tmpdir, args.policy)
+        (s, min(size, args.start + args.seeds - s), args.tmpdir, args.policy, _wall(args))
         for s in range(args.start, args.start + args.seeds, size)
     ]
     if args.jobs == 1:
@@ -194,6 +264,7 @@ def run(args: argparse.Namespace) -> int:
         "most_in_doubt_together": together,
         "alarms": alarms,
         "policy": args.policy,
+        "wall": _wall(args),
         "final_states": final_states,
         "seconds": round(elapsed, 1),
         "start": args.start,
@@ -205,7 +276,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"{runs} runs, {violations} violations ({operations} operations, {crashes} crashes, "
             f"{in_doubt} in doubt, {overlapping} runs with several in doubt at once (at most "
-            f"{together}), {alarms} alarms; {args.policy} timers; "
+            f"{together}), {alarms} alarms; {args.policy} timers, {_wall(args)} wall clock; "
             f"final states: {finals}; {elapsed:.1f} s)"
         )
     return 1 if violations else 0

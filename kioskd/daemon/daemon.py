@@ -512,21 +512,25 @@ class Daemon:
             fields["MESSAGE_ID"] = klog.FOREIGN_TICKET
             self.health.alarm = outcome.message
             log.error("alarm: %s", outcome.message, extra=fields)
+        elif kind == "sending":
+            log.debug("%s sending", outcome.op_kind, extra=fields)
         else:
             log.info("%s %s: %s", outcome.op_kind, kind, outcome.message, extra=fields)
         if kind == "rejected" and type(outcome.error).__name__ == "EventsClosed":
             # Our catalog thought the draw was open: refresh it now, not at the next period.
             self._spawn(self.refresh_catalog(), "catalog-refresh")
-        if kind in ("in_doubt", "queued") and outcome.op_kind == "create" and outcome.op_id:
+        pending_kinds = ("sending", "in_doubt", "queued", "conflict")
+        if kind in pending_kinds and outcome.op_kind == "create" and outcome.op_id:
             self._spawn(self._pending_sale_slip(outcome.op_id), "pending-slip")
         self.executor.on_outcome(outcome)
         self.spooler.wake()
         self.metrics.observe_outcome(outcome)
 
     async def _pending_sale_slip(self, op_id: int) -> None:
-        """A sale still not confirmed a couple of seconds after it went in doubt (or was
-        queued) prints a PENDING slip with its reference, once: the customer keeps it until the
-        ticket (marked as delivered late) or a NOT SOLD slip prints. Selling goes on meanwhile."""
+        """A sale still not confirmed a couple of seconds after it was sent, went in doubt,
+        was queued or went to a person prints a PENDING slip with its reference, once: the
+        customer keeps it until the ticket (marked as delivered late) or a NOT SOLD slip
+        prints. Selling goes on meanwhile."""
         from kioskd.counter.slips import PENDING_AFTER_S, pending_sale_slip
 
         if op_id in self._pending_slips:
@@ -551,6 +555,14 @@ class Daemon:
             self.health.api = "ok"
         elif signal_name == "offline":
             self.health.api = "offline"
+        elif signal_name == "login_refused":
+            # Bad credentials are a person's job, not a network fault: say so everywhere.
+            self.health.api = "login refused"
+            log.error(
+                "API login refused (check api.email and the password): %s; sales and payouts "
+                "wait in the queue",
+                self.outbox.login_refused,
+            )
         self._refresh_lights()
 
     def _on_printer(self, status: PrinterStatus) -> None:
@@ -936,6 +948,8 @@ class Daemon:
             timeout_s=c.printer.timeout_s,
             paper_mm=c.printer.paper_mm,
             profile=c.printer.profile,
+            dots=c.printer.dots,
+            columns=c.printer.columns,
             on_change=self._on_printer,
         )
 

@@ -20,8 +20,9 @@ Rules:
 - In `run()` (the daemon) a send is a task of its own, up to `MAX_IN_FLIGHT` at once: a request
   hanging until its read timeout never holds up the next sale. The holds are what make this
   safe: operations in the air at the same time can always be told apart.
-- Outcomes (done, rejected, expired, in_doubt, conflict, alarm) go to `on_outcome`; the light
-  state (online, offline, in_doubt, attention) to `on_signal`. PINs never appear in either's
+- Outcomes (sending, queued, done, rejected, expired, in_doubt, conflict, alarm) go to
+  `on_outcome`; the light state (online, offline, login_refused, in_doubt, attention) to
+  `on_signal`. A refused login is its own signal, never "offline". PINs never appear in either's
   text, in history details or in errors.
 - Happy path cost: when nothing holds it and the outbox is online, a new operation is born
   `sending`, so a sale costs three commits (intent, outcome with its print job, printed) and
@@ -70,6 +71,11 @@ QUEUE_HISTORY = 30
 # Sends in the air at once in `run()` (each its own task); more wait for one to finish.
 MAX_IN_FLIGHT = 4
 PRINT_FOR_DONE = {CREATE: PRINT_TICKET, PAY: PRINT_PAYOUT, CANCEL: PRINT_CANCEL}
+# Signal while the API refuses our login (bad credentials): named as such, never "offline".
+LOGIN_REFUSED = "login_refused"
+# The journal's key-value row that remembers a sale on this account that the kiosk did not
+# make (reconcile, ambiguity 5): from then on the account is known to be shared.
+SHARED_ACCOUNT_KEY = "account.foreign_sale_seen"
 
 
 class OutboxRefused(Exception):
@@ -165,6 +171,9 @@ class Outbox:
         self._ready: list[int] = []  # born `sending` by a submit: send these first
         self._failures = 0
         self._offline_until = 0.0
+        self.login_refused: str | None = None  # why the API refused our login, while it does
+        self._shared_seen: bool | None = None  # read from the journal at first use
+        self._unreadable_rounds: dict[int, int] = {}  # op id -> probes that met one
         self._alarmed: set[int] = set()
         self._queued_told: set[int] = set()
         self._wake = asyncio.Event()
@@ -196,6 +205,8 @@ class Outbox:
             new = ATTENTION  # the journal cannot be written, or a conflict needs a person
         elif self.journal.operations(tuple(states.DOUBTFUL)):
             new = IN_DOUBT
+        elif self._failures and self.login_refused is not None:
+            new = LOGIN_REFUSED
         elif self._failures:
             new = OFFLINE
         else:
@@ -217,6 +228,7 @@ class Outbox:
     def _came_online(self) -> None:
         self._failures = 0
         self._offline_until = 0.0
+        self.login_refused = None
 
     # ----------------------------------------------------------------- start-up
 
@@ -309,9 +321,23 @@ class Outbox:
         """Alarm once for each ticket that no operation of ours owns or may own."""
         pending = self._pending_creates()
         for t in reconcile.foreign(tickets, journaled, pending, self.policy):
-            self._alarm(
-                f"ticket {t.ticket_number} was never journaled by this kiosk", t.ticket_number
-            )
+            self._foreign_sale(t.ticket_number)
+
+    def _foreign_sale(self, number: int) -> None:
+        """Another terminal sold `number` on this account: alarm once, and remember durably
+        that the account is shared (ambiguity 5 of reconcile.py)."""
+        self._alarm(f"ticket {number} was never journaled by this kiosk", number)
+        if not self.shared_account():
+            now = self.clock.now()
+            seen = {"ticket_number": number, "seen_at": now}
+            self.journal.save_catalog(SHARED_ACCOUNT_KEY, seen, fetched_at=now)
+            self._shared_seen = True
+
+    def shared_account(self) -> bool:
+        """Do other terminals sell on this account (config, or a foreign sale seen once)?"""
+        if self._shared_seen is None:
+            self._shared_seen = self.journal.load_catalog(SHARED_ACCOUNT_KEY) is not None
+        return self.policy.shared_account or self._shared_seen
 
     def _alarm(self, text: str, number: int | None) -> None:
         if number is not None:
@@ -355,6 +381,8 @@ class Outbox:
                 raise JournalUnwritable(f"journal needs attention: {exc}", exc) from exc
             if state == states.SENDING:
                 self._ready.append(op_id)
+                # Not an outcome yet: the daemon starts the PENDING slip's clock on it.
+                self._emit(Outcome("sending", op_id, kind, message="sent at once"))
             else:
                 why = "offline" if self._failures else "waiting for an earlier operation"
                 self._emit_queued(op_id, kind, why)
@@ -510,12 +538,42 @@ class Outbox:
             # As in `step()`: stop moving money, say so, lose nothing (`sending` on disk).
             self._ready.clear()
             self._emit(Outcome("attention", None, message=str(exc), error=exc))
-        except Exception as exc:  # a bug must be seen; the op stays `sending` (in doubt later)
-            self._emit(Outcome("attention", op.id, op.kind, message=repr(exc), error=exc))
+        except Exception as exc:  # a bug must be seen, and never leave the op stuck
+            self._unexpected(op, exc)
         finally:
             self.in_flight.pop(op.id, None)
             self._set_signal()
             self._wake.set()
+
+    def _unexpected(self, op: Operation, exc: Exception) -> None:
+        """An exception nobody foresaw in an operation's work (a send or a probe): the
+        operation must not stay `sending`/`reconciling` until a restart. It goes in doubt (a
+        send: the server may hold it; reconciliation decides, the PENDING slip prints) or to
+        a person (a probe that breaks would break again), with an alarm naming the error."""
+        what = f"{type(exc).__name__}"
+        try:
+            current = self.journal.get(op.id)
+            now = self.clock.now()
+            if current.state == states.SENDING:
+                self.journal.transition(
+                    op.id, states.AMBIGUOUS, now=now, history_kind="attempt",
+                    reason=f"unexpected {what} while sending", next_attempt_at=now,
+                    detail={"error": what, "request_over": False},
+                )  # fmt: skip
+                kind = "in_doubt"
+            elif current.state == states.RECONCILING:
+                self.journal.transition(
+                    op.id, states.MISMATCH, now=now, history_kind="decision",
+                    reason=f"unexpected {what} while reconciling",
+                )  # fmt: skip
+                kind = "conflict"
+            else:
+                kind = "attention"
+            self._alarm(f"operation {op.id} ({op.kind}): unexpected {what}; {kind}", None)
+        except JournalError as journal_exc:
+            self._emit(Outcome("attention", None, message=str(journal_exc), error=journal_exc))
+            return
+        self._emit(Outcome(kind, op.id, op.kind, message=f"unexpected {what}", error=exc))
 
     def housekeeping(self) -> None:
         """Retention and a WAL checkpoint (bounded files); run by `run()` periodically."""
@@ -612,6 +670,8 @@ class Outbox:
             self._crash_point("send:answered")
             now = self.clock.now()
             retry_at = self._went_offline(now)
+            refused = isinstance(exc, errors.AuthFailed)
+            self.login_refused = str(exc) if refused else None
             self.journal.transition(
                 op.id,
                 states.NOT_SENT,
@@ -621,7 +681,8 @@ class Outbox:
                 next_attempt_at=retry_at,
                 request_digest=request,
             )
-            self._emit_queued(op.id, op.kind, f"offline: {type(exc).__name__}")
+            why = "login refused" if refused else "offline"
+            self._emit_queued(op.id, op.kind, f"{why}: {type(exc).__name__}")
             return
         except errors.Rejected as exc:
             self._crash_point("send:answered")
@@ -674,7 +735,35 @@ class Outbox:
             return
         self._crash_point("send:answered")
         self._came_online()
+        mismatch = self._answer_mismatch(op, result)
+        if mismatch is not None:
+            # Not the answer to what we asked: it counts as no answer (never journaled or
+            # printed as ours). In doubt, not over (a cache or proxy may have answered while
+            # the request runs on); reconciliation decides, a person where it cannot.
+            now = self.clock.now()
+            self.journal.transition(
+                op.id, states.AMBIGUOUS, now=now, history_kind="attempt",
+                reason=f"answer does not match the request: {mismatch}",
+                detail={"error": "AnswerMismatch", "request_over": False},
+                next_attempt_at=now, request_digest=request,
+            )  # fmt: skip
+            self._alarm(f"operation {op.id}: {mismatch}", None)
+            self._emit(Outcome("in_doubt", op.id, op.kind, op.ticket_number, mismatch))
+            return
         self._finish_done(op, result, event=states.ANSWERED_OK, how="answered", request=request)
+
+    def _answer_mismatch(self, op: Operation, result: Any) -> str | None:
+        """What of `result` does not answer `op` (reconcile.answer_mismatch), None if all does."""
+        return reconcile.answer_mismatch(
+            kind=op.kind,
+            result=result,
+            asked_ticket=op.payload.get("ticket_number"),
+            wagers=op.payload.get("wagers", []),
+            amount=op.amount,
+            sent_at=op.sent_at or op.created_at,
+            owned=self._journaled_numbers(exclude=op.id),
+            policy=self.policy,
+        )
 
     def _finish_done(
         self,
@@ -729,9 +818,9 @@ class Outbox:
             else:
                 decision = await self._probe_lookup(op)
         except (errors.NotSent, errors.InDoubt, errors.AuthFailed, errors.Rejected) as exc:
+            # One fault, one lane: a failing read probe delays this decision only; it never
+            # marks the outbox offline (new sales are still sent at once).
             now = self.clock.now()
-            if not isinstance(exc, errors.Rejected):
-                self._went_offline(now)
             self.journal.transition(
                 op.id,
                 states.UNDECIDED,
@@ -763,40 +852,70 @@ class Outbox:
         except errors.TicketNotFound:
             last = None
         journaled = self._journaled_numbers(exclude=op.id)
+        owned = journaled | self._journaled_numbers()
         if last is not None:
-            self._check_foreign([last], journaled | self._journaled_numbers())
-        facts: dict[str, Any] = {
-            "wagers": op.payload["wagers"],
-            "amount": op.amount,
-            "sent_at": op.sent_at or op.created_at,
-            "deadline": op.deadline,
-            "probes": op.probes,
-            "over": self._request_over(op),
-            "last": last,
-            "journaled": journaled,
-            "policy": self.policy,
-        }
-        decision = reconcile.decide_create(now=self.clock.now(), **facts)
-        if decision.verdict != reconcile.NEED_WINDOW:
-            return decision
-        # An account with no ticket at all has nothing of ours either.
-        window = [] if last is None else await self._window_tickets(op, journaled)
-        return reconcile.decide_create(now=self.clock.now(), window=window, **facts)
+            self._check_foreign([last], owned)
+        # /last is a cheap first read only: an account with no ticket at all has nothing of
+        # ours; otherwise the whole send window decides (one candidate, ambiguity 5).
+        window: list[Ticket] = []
+        unreadable: list[int] = []
+        if last is not None:
+            window, unreadable = await self._window_tickets(op, journaled, owned, last)
+        rounds = self._unreadable_rounds.get(op.id, 0) + (1 if unreadable else 0)
+        if unreadable:
+            self._unreadable_rounds[op.id] = rounds
+        decision = reconcile.decide_create(
+            wagers=op.payload["wagers"],
+            amount=op.amount,
+            sent_at=op.sent_at or op.created_at,
+            deadline=op.deadline,
+            probes=op.probes,
+            over=self._request_over(op),
+            journaled=journaled,
+            now=self.clock.now(),
+            policy=self.policy,
+            window=window,
+            shared=self.shared_account(),
+            unreadable=unreadable,
+            unreadable_rounds=rounds,
+        )
+        if decision.verdict != reconcile.UNDECIDED:
+            self._unreadable_rounds.pop(op.id, None)
+        return decision
 
-    async def _window_tickets(self, op: Operation, journaled: AbstractSet[int]) -> list[Ticket]:
+    async def _window_tickets(
+        self, op: Operation, journaled: AbstractSet[int], owned: AbstractSet[int], last: Ticket
+    ) -> tuple[list[Ticket], list[int]]:
         """The unowned tickets of the send window whose total is ours, looked up (the list has
-        no wagers)."""
+        no wagers; the one `/last` showed needs no lookup), and the numbers of those whose
+        lookup failed. A listed row whose total none of our unresolved sales has is another
+        terminal's sale (no lookup needed to know)."""
         start, end = reconcile.send_window(op.sent_at or op.created_at, self.policy)
         rows = await self.client.tickets((utc_iso(start), utc_iso(end)), transaction_type="wager")
-        found = []
+        totals = {amount for _, amount, _ in self._pending_creates()}
+        found: list[Ticket] = []
+        unreadable: list[int] = []
         for row in rows:
+            if row.ticket_number in owned:
+                continue
+            if row.total not in totals:
+                self._foreign_sale(row.ticket_number)
+                continue
             if row.ticket_number in journaled or row.total != op.amount:
                 continue
             if not start <= row.created_at <= end:
                 continue
-            found.append(await self.client.ticket(row.ticket_number, self._date_of(row.created_at)))
-        self._check_foreign(found, journaled | self._journaled_numbers())
-        return found
+            if row.ticket_number == last.ticket_number:
+                found.append(last)
+                continue
+            try:
+                found.append(
+                    await self.client.ticket(row.ticket_number, self._date_of(row.created_at))
+                )
+            except (errors.TicketNotFound, errors.InDoubt):
+                unreadable.append(row.ticket_number)
+        self._check_foreign(found, owned)
+        return found, unreadable
 
     async def _probe_lookup(self, op: Operation) -> reconcile.Decision:
         date = op.payload.get("date") or self._date_of(

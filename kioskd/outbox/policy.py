@@ -32,7 +32,13 @@ class Policy:
     quiet_period_s: float
     not_applied_probes: int
     probe_interval_s: float
+    # Other terminals sell on this account (config `api.shared_account`): a ticket with our
+    # wagers found during a doubt may be theirs, so it goes to a person (reconcile, ambiguity 5).
+    shared_account: bool = False
     # --- fixed by the protocol, not by the shop.
+    # A listed ticket of our total that cannot be looked up may be ours: this many probes (a
+    # transient lookup failure passes), then a person decides (reconcile, ambiguity 8).
+    unreadable_probes: int = 3
     # A ticket is "ours" only if the server's created_at falls in [sent_at - skew,
     # sent_at + send_window_s] (read timeout plus slow commits plus clock skew).
     send_window_s: float = 120.0

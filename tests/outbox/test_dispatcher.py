@@ -23,7 +23,8 @@ async def test_happy_path_sale_costs_three_commits(rig: Rig) -> None:
     (ticket,) = rig.api_tickets()
     assert op.state == states.DONE
     assert op.ticket_number == ticket["ticket_number"] and op.pin_number == ticket["pin_number"]
-    assert [o.kind for o in rig.outbox.outcomes] == ["done"]
+    # "sending" starts the daemon's PENDING-slip clock (issue 18 item 6); then "done".
+    assert [o.kind for o in rig.outbox.outcomes] == ["sending", "done"]
 
 
 async def test_pin_never_in_outcomes_or_history(rig: Rig) -> None:
@@ -314,10 +315,14 @@ async def test_run_sends_concurrently_a_hanging_sale_never_holds_up_the_next(rig
     held: list[str] = []
 
     async def slow_first_create(request):
+        # The server commits at once; its answer hangs on the way back. (Held before the
+        # server, the commit would land whenever virtual time let it go, long outside the
+        # send window, and the answer check rightly refuses such an answer.)
+        response = await handle(request)
         if request.url.path == "/user/ticket/create" and not held:
             held.append("first")
             await gate.wait()
-        return await handle(request)
+        return response
 
     transport.handle_async_request = slow_first_create
     task = asyncio.create_task(rig.outbox.run())
