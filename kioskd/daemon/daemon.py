@@ -69,6 +69,8 @@ HEAL_MAX_S = 4.0  # a cleared fault is noticed within this (the issue's bound: 1
 JOURNAL_RETRY_S = 3.0  # a journal in attention at start: how often its files are looked at
 # Pause between two retention transactions: the event loop's writes (sales) take the lock.
 RETENTION_PAUSE_S = 0.02
+# A big journal's whole quick_check starts this long after READY=1 (store.QUICK_CHECK_PAGES).
+DEFERRED_CHECK_AFTER_S = 30.0
 TICK_S = 0.5  # session Tick: idle reset resolution
 # The server-time estimate is kept in the journal (catalog table) under this key: written when
 # it first becomes known in a run, then at most every SERVER_TIME_SAVE_S (a floor at most this
@@ -856,6 +858,9 @@ class Daemon:
         retention = Retention(self.journal.path, self.journal.retention_days)
         try:
             if self.journal.quick_check == "deferred":
+                # Once start-up has settled (the first catalog, the first sales): reading a
+                # year of pages competes with them for the CPU and the card.
+                await asyncio.sleep(DEFERRED_CHECK_AFTER_S)
                 check = await asyncio.to_thread(retention.quick_check)
                 self.journal.quick_check = check
                 if check != "ok":
