@@ -17,9 +17,9 @@ Rules:
 - Attribution (`attribution.py`): the simulator records which operation's request made each
   ticket, payment and cancellation; the books fail a done operation holding another's row
   (or another terminal's ticket) and a payout or cancel told as not done that its request did.
-- Faults: every simulator fault mode (the API's and the field's: gateways, mismatched and
-  replayed answers, other terminals selling the same or other wagers, unreadable rows) on the
-  money endpoints and on `/last` and lookups, token
+- Faults: every simulator fault mode of the world (`world="api"`: the API's own; `"field"`:
+  also gateways, mismatched and replayed answers, 64-bit overflow, other terminals selling the
+  same or other wagers, unreadable rows) on the money endpoints and on `/last` and lookups, token
   expiry, outages (offline periods) during which events close, foreign tickets in `/last`.
 - After the run the faults stop and the kiosk settles (virtual time moves on until nothing is
   due). Then the invariants are checked against the simulator's ledger:
@@ -143,6 +143,10 @@ class Printed:
 # The kiosk's wall clock: "true" (the server's clock) or "skewed" (the clock model).
 WALLS = ("true", "skewed")
 WALL_DEFAULT = "true"
+# The faults: "api" (the API's own misbehaviour, `faults.MODES`) or "field" (also gateways,
+# mismatched and replayed answers, 64-bit overflow, other terminals, unreadable rows).
+WORLDS = ("api", "field")
+WORLD_DEFAULT = "api"
 STEP_SHARE = 0.05  # seeded runs: chance of a wall-clock step before each outbox step
 
 
@@ -153,6 +157,7 @@ class Kiosk:
                  seed: int, policy: Policy, wall: WallSteps | None = None) -> None:  # fmt: skip
         self.sim, self.sim_clock, self.path, self.plan = sim, clock, path, plan
         self.wall = wall
+        self.world = WORLD_DEFAULT
         # What the kiosk reads: the server's clock, or the clock model's skewed, stepping one.
         self.clock: VirtualClock | KioskClock = wall.clock if wall is not None else clock
         self.made_by = attribute(sim)
@@ -315,15 +320,19 @@ async def _act(k: Kiosk, rng: random.Random, action: str) -> None:
         await k.work(rng.randint(1, 6))
 
     def arm_fault(endpoint: str) -> None:
-        mode = rng.choice(FAULT_MODES)
+        mode = rng.choice(FAULT_MODES if k.world == "field" else MODES)
         # A late commit must land inside the quiet period: that is the premise it rests on.
         delays = [d for d in (1, 10, 20, 45) if d < k.policy.quiet_period_s - 1]
+        count, delay = rng.choice((1, 1, 2)), rng.choice(delays)
+        if k.world != "field":
+            sim.arm_fault(endpoint, mode, count=count, delay_s=delay)
+            return
         # What else happens on the account meanwhile: another terminal sells the same wagers
         # or others just before this call is handled; the ticket it makes cannot be looked up.
         foreign = rng.choice((None, None, None, None, "same", "other"))
         unreadable = rng.random() < 0.08
-        sim.arm_fault(endpoint, mode, count=rng.choice((1, 1, 2)), delay_s=rng.choice(delays),
-                      foreign=foreign, unreadable=unreadable)  # fmt: skip
+        sim.arm_fault(endpoint, mode, count=count, delay_s=delay, foreign=foreign,
+                      unreadable=unreadable)  # fmt: skip
 
     async def burst(k: Kiosk) -> None:
         """Several operations in the air at once: submitted back to back (each born `sending`
@@ -415,9 +424,12 @@ async def run_seed(
     policy: Policy | None = None,
     variant: str = "shipped",
     wall: str = WALL_DEFAULT,
+    world: str = WORLD_DEFAULT,
 ) -> RunResult:
     if wall not in WALLS:
         raise ValueError(f"unknown wall clock {wall!r} (known: {', '.join(WALLS)})")
+    if world not in WORLDS:
+        raise ValueError(f"unknown world {world!r} (known: {', '.join(WORLDS)})")
     rng = random.Random(seed)
     clock = VirtualClock(_start_time(rng))
     sim = Simulator(seed=seed, clock=clock, password=PASSWORD)
@@ -437,6 +449,7 @@ async def run_seed(
     workdir = workdir or tempfile.mkdtemp(prefix="kioskd-chaos-")
     path = os.path.join(workdir, f"journal-{seed}.sqlite")
     kiosk = Kiosk(sim, clock, path, plan, seed, policy, steps)
+    kiosk.world = world
     faults = 0
     try:
         await kiosk.boot()
@@ -586,11 +599,15 @@ def quiet_kioskd_logs() -> Iterator[None]:
 
 
 def run_one(
-    seed: int, workdir: str | None = None, variant: str = "shipped", wall: str = WALL_DEFAULT
+    seed: int,
+    workdir: str | None = None,
+    variant: str = "shipped",
+    wall: str = WALL_DEFAULT,
+    world: str = WORLD_DEFAULT,
 ) -> RunResult:
     """One seed, synchronously (each run has its own event loop: nothing leaks between runs)."""
     with quiet_kioskd_logs():
-        return asyncio.run(run_seed(seed, workdir, variant=variant, wall=wall))
+        return asyncio.run(run_seed(seed, workdir, variant=variant, wall=wall, world=world))
 
 
 def run_range(
@@ -599,11 +616,14 @@ def run_range(
     workdir: str | None = None,
     variant: str = "shipped",
     wall: str = WALL_DEFAULT,
+    world: str = WORLD_DEFAULT,
 ) -> list[RunResult]:
     own = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="kioskd-chaos-")
     try:
-        return [run_one(seed, workdir, variant, wall) for seed in range(start, start + count)]
+        return [
+            run_one(seed, workdir, variant, wall, world) for seed in range(start, start + count)
+        ]
     finally:
         if own:
             shutil.rmtree(workdir, ignore_errors=True)
