@@ -15,7 +15,8 @@ combination of the ticket numbers / PINs / dates that force subset changes:
 
 Reproduce with:
 
-    .venv/bin/python bench/bench_barcodes.py [--tickets 10000] [--seed 1] [--hard] [--worst] [--odds]
+    .venv/bin/python bench/bench_barcodes.py [--tickets 10000] [--seed 1] [--hard] \
+        [--worst] [--odds]
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kioskd.printer.code128 import DLE, REALTIME_SECOND, encode
+from kioskd.printer.code128 import DLE, REALTIME_PARAMS, REALTIME_SECOND, encode
 from kioskd.printer.escpos_render import render_items
 from kioskd.printer.layout import BarcodeLine, layout, paper_for
 from kioskd.printer.png_render import glyph, render_image
@@ -95,17 +96,23 @@ def encode_width(data_symbols: int, module: int) -> str:
 
 
 # -- exact search over the encoder's states ------------------------------------------------
-# The encoder is a shortest path over (code set, last C byte); digit by digit its states are
-# B, or C with the last C byte (only whether it is DLE matters) and a pending half pair. A "profile" is the cheapest cost of each state, minus the
-# smallest; there are few profiles, so all digit strings can be covered exactly.
+# The encoder is a shortest path over (code set, last C bytes); digit by digit its states are
+# B, or C with the last two C bytes (only whether they are DLE / a real-time second byte
+# matters) and a pending half pair. A
+# "profile" is the cheapest cost of each state, minus the smallest; there are few profiles,
+# so all digit strings can be covered exactly.
 
 
 def _abstract(byte: int) -> int:
-    return byte if byte == DLE else -1
+    return byte if byte == DLE or byte in REALTIME_SECOND else -1
+
+
+def _open(tail: tuple[int, ...]) -> bool:
+    return len(tail) == 2 and tail[0] == DLE and tail[1] in REALTIME_SECOND
 
 
 def _unsafe(tail: tuple[int, ...], byte: int) -> bool:
-    return len(tail) == 1 and tail[0] == DLE and byte in REALTIME_SECOND
+    return _open(tail) and byte in REALTIME_PARAMS
 
 
 def _close(profile: dict) -> dict:
@@ -134,7 +141,7 @@ def _step(profile: dict, digit: int) -> tuple[tuple, int]:
             byte = 10 * state[2] + digit
             if _unsafe(state[1], byte):
                 continue
-            nxt, c = ("C", (_abstract(byte),), None), cost + 1
+            nxt, c = ("C", tuple(_abstract(b) for b in (*state[1], byte))[-2:], None), cost + 1
         if new.get(nxt, c + 1) > c:
             new[nxt] = c
     new = _close(new)
@@ -147,8 +154,13 @@ def _start() -> tuple[tuple, int]:
     return tuple(sorted(profile.items(), key=repr)), 0
 
 
+def _ends(state: tuple) -> bool:
+    """May the payload end in ``state`` (no half pair, no open real-time prefix)?"""
+    return state[0] == "B" or (state[2] is None and not _open(state[1]))
+
+
 def _final(profile: tuple) -> int:
-    return min(c for s, c in profile if s[0] == "B" or s[2] is None)
+    return min(c for s, c in profile if _ends(s))
 
 
 def worst(alphabets: list) -> tuple[int, str]:
@@ -166,7 +178,7 @@ def worst(alphabets: list) -> tuple[int, str]:
 
 
 def _final_ok(profile: tuple) -> bool:
-    return any(s[0] == "B" or s[2] is None for s, _ in profile)
+    return any(_ends(s) for s, _ in profile)
 
 
 def odds(dates: list[str]) -> dict[int, float]:

@@ -6,18 +6,25 @@ Rules:
   preview shows exactly the symbol the paper carries.
 - No real-time command inside the payload. ESC/POS printers act on their real-time commands
   wherever the bytes appear in the stream, barcode data included: DLE EOT n (``10 04 n``,
-  status; Epson defines n = 1..4, 7, 8, 18 and clones add their own), DLE ENQ n (``10 05 n``,
-  error recovery) and DLE DC4 fn (``10 14 fn``: pulse, power-off, buzzer, status, clear
-  buffer). The parameter sets differ by maker and firmware, so the rule does not list them:
-  the two bytes ``DLE EOT``, ``DLE ENQ`` and ``DLE DC4`` never appear, whatever would follow
-  (``REALTIME_SECOND``). Only code set C data can form them: it sends each digit pair 00..99
-  as one byte 0..99, so the pair ``16`` (0x10) followed by ``04``, ``05`` or ``20`` is
-  refused; any other byte stream is accepted. A C run may end on 0x10: the next byte is ``{``
-  or the ``ESC J`` after the symbol.
+  status), DLE ENQ n (``10 05 n``, error recovery) and DLE DC4 fn (``10 14 fn``: pulse,
+  power-off, buzzer, status, clear buffers). The parameters the manuals define are small:
+  Epson's DLE EOT 1..4, 7, 8 and 18 (the issue's tickets 32160418, 16041801), DLE ENQ 0..2,
+  DLE DC4 1..3, 7, 8; the common clones (Xprinter, Rongta, Zijiang) define a subset or add
+  DLE EOT 5, 6. So the guarded parameters (``REALTIME_PARAMS``) are 0..20 (all of those, with
+  room), and the ASCII digits 48..57 for firmware that takes a parameter as a digit
+  character. Not more: a PIN ending in 16 before a date's "20" and its year "26" is a
+  ``DLE DC4 26`` no printer defines, and guarding it would cost 2 symbols on 1 ticket in 100.
+  Only code set C data can form such a triple: it sends each digit pair 00..99 as one byte
+  0..99, so the pair ``16`` (0x10), then ``04``, ``05`` or ``20``, then a guarded pair, is
+  never emitted; nor is a payload that ends in ``16 04`` / ``16 05`` / ``16 20`` (the next
+  byte sent is the ``ESC`` of ``ESC J``; a prefix at the end is closed by an empty
+  ``Code B``). A triple whose third byte is not
+  guarded (``16 20 26``: a date's year) is plain data: every symbol it would cost is width
+  the 58 mm roll does not have.
 - Narrowest first: among the encodings that obey the rule, the one with the fewest symbols is
-  chosen (dynamic programming over position, code set and whether the last C byte was 0x10);
+  chosen (dynamic programming over position, code set and the last two C bytes of the run);
   ties go to fewer code set changes. Subset C stays wherever the rule allows, so a 24-digit
-  ticket is 12 data symbols, and a dangerous pair costs 2 symbols (a ``Code B`` + ``Code C``
+  ticket is 12 data symbols, and a dangerous triple costs 2 symbols (a ``Code B`` + ``Code C``
   pair between the 0x10 and the next byte) or a digit moved to subset B, whichever is shorter.
   A symbol too wide for the paper is the layout's business (it prints a QR code instead).
 - Code sets B and C only: the data is printable ASCII (no control characters, which set A
@@ -44,26 +51,35 @@ CHANGE_TO = {"B": 100, "C": 99}  # "Code B" in set C, "Code C" in set B
 STOP_MODULES: str = STOP + "11"  # 13 modules: python-barcode keeps the final 2-module bar apart
 SYMBOL_MODULES = 11
 DLE = 0x10
-# Second bytes of the real-time commands: DLE EOT (0x04), DLE ENQ (0x05), DLE DC4 (0x14).
-# After DLE, any third byte is a parameter on some printer, so the pair itself is refused.
+# Second bytes of the real-time commands: DLE EOT (0x04), DLE ENQ (0x05), DLE DC4 (0x14),
+# and the third bytes (parameters) at which some printer acts on them (see module rules).
 REALTIME_SECOND = frozenset({0x04, 0x05, 0x14})
+REALTIME_PARAMS = frozenset(range(0, 21)) | frozenset(range(48, 58))
 
 
 def realtime_at(data: bytes) -> int | None:
-    """Index of the first real-time command prefix (DLE then EOT / ENQ / DC4) in ``data``.
-
-    The parameter is not looked at: it may be any byte, even the first of the next write."""
+    """Index of the first real-time command (DLE EOT / ENQ / DC4 and a guarded parameter) in
+    ``data``; a prefix at the very end counts (its parameter would be the next byte sent)."""
     i = data.find(DLE)
     while i != -1:
-        if i + 1 < len(data) and data[i + 1] in REALTIME_SECOND:
+        if (
+            i + 1 < len(data)
+            and data[i + 1] in REALTIME_SECOND
+            and (i + 2 == len(data) or data[i + 2] in REALTIME_PARAMS)
+        ):
             return i
         i = data.find(DLE, i + 1)
     return None
 
 
-def _unsafe(after_dle: bool, byte: int) -> bool:
-    """Would ``byte`` complete a real-time command prefix after the previous C byte?"""
-    return after_dle and byte in REALTIME_SECOND
+def _unsafe(tail: tuple[int, ...], byte: int) -> bool:
+    """Would ``byte`` complete a real-time command after the C bytes ``tail`` (last 2)?"""
+    return _open_prefix(tail) and byte in REALTIME_PARAMS
+
+
+def _open_prefix(tail: tuple[int, ...]) -> bool:
+    """Do the C bytes ``tail`` end in DLE EOT / ENQ / DC4 (a parameter still to come)?"""
+    return len(tail) == 2 and tail[0] == DLE and tail[1] in REALTIME_SECOND
 
 
 @dataclass(frozen=True)
@@ -113,9 +129,9 @@ class Code128:
         return bytes(out)
 
 
-# DP state: (code set, whether the last C byte of the current run is DLE); cost: (symbols,
+# DP state: (code set, the last C bytes of the current run, at most 2); cost: (symbols,
 # code changes). Back pointers rebuild the segments.
-_State = tuple[str, bool]
+_State = tuple[str, tuple[int, ...]]
 
 
 def encode(data: str) -> Code128:
@@ -134,31 +150,33 @@ def encode(data: str) -> Code128:
         if old is None or cost < old[0]:
             best[i][state] = (cost, back, step)
 
-    offer(0, ("B", False), (1, 0), None, "")
-    offer(0, ("C", False), (1, 0), None, "")
+    offer(0, ("B", ()), (1, 0), None, "")
+    offer(0, ("C", ()), (1, 0), None, "")
     for i in range(n + 1):
         # code changes at the same position (changing twice is how a C run is broken up)
         for _ in range(2):
             for state, (cost, _back, _step) in list(best[i].items()):
                 target = "B" if state[0] == "C" else "C"
-                offer(i, (target, False), (cost[0] + 1, cost[1] + 1), (i, state), "change")
+                offer(i, (target, ()), (cost[0] + 1, cost[1] + 1), (i, state), "change")
         if i == n:
             break
         for state, (cost, _back, _step) in list(best[i].items()):
-            code_set, after_dle = state
+            code_set, tail = state
             if code_set == "B":
-                offer(i + 1, ("B", False), (cost[0] + 1, cost[1]), (i, state), data[i])
+                offer(i + 1, ("B", ()), (cost[0] + 1, cost[1]), (i, state), data[i])
             elif i + 2 <= n and data[i : i + 2].isdigit():
                 byte = int(data[i : i + 2])
-                if not _unsafe(after_dle, byte):
+                if not _unsafe(tail, byte):
                     offer(
                         i + 2,
-                        ("C", byte == DLE),
+                        ("C", (*tail, byte)[-2:]),
                         (cost[0] + 1, cost[1]),
                         (i, state),
                         data[i : i + 2],
                     )
-    end = min(best[n].items(), key=lambda kv: kv[1][0])
+    # a payload may not end on an open prefix: its parameter would be the next byte sent
+    finals = {k: v for k, v in best[n].items() if not _open_prefix(k[1])}
+    end = min(finals.items(), key=lambda kv: kv[1][0])
     # walk back: collect (code set, chars) steps, then merge runs
     steps: list[tuple[str, str]] = []
     i, state = n, end[0]

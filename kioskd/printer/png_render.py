@@ -93,13 +93,16 @@ def glyph(ch: str, bold: bool, double: bool) -> Image.Image:
     return cell.point(lambda v: 255 if v < 128 else 0, mode="1")
 
 
-def _qr_matrix(data: str) -> list[list[bool]]:
+@lru_cache(maxsize=256)
+def _qr_matrix(data: str) -> tuple[tuple[bool, ...], ...]:
+    """The QR modules of ``data`` (cached: qrcode's mask choice is slow pure Python, and a
+    slip asks for its height and its drawing)."""
     import qrcode
 
     qr = qrcode.QRCode(border=0, error_correction=qrcode.constants.ERROR_CORRECT_M)
     qr.add_data(data)
     qr.make(fit=True)
-    return qr.get_matrix()
+    return tuple(tuple(row) for row in qr.get_matrix())
 
 
 def _height(item: Item) -> int:

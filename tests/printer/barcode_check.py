@@ -33,13 +33,17 @@ def random_tickets(n: int, seed: int) -> list[str]:
 
 def realtime_commands(job: bytes) -> list[bytes]:
     """Real-time commands in ``job``: DLE EOT n, DLE ENQ n, DLE DC4 fn (10 04 / 10 05 / 10 14)
-    with any parameter (Epson defines n = 1..4, 7, 8, 18 for DLE EOT, 0..2 for DLE ENQ, fn =
-    1..3, 7, 8 for DLE DC4, and clones add theirs; the parameter may even be the first byte of
-    the next job), so the two-byte prefix is what counts."""
+    with a parameter some printer acts on: Epson defines n = 1..4, 7, 8, 18 for DLE EOT,
+    0..2 for DLE ENQ, fn = 1..3, 7, 8 for DLE DC4; clones a few more below 21; digits '0'..'9'
+    for firmware that reads them as numbers. A prefix at the end of the job counts (its
+    parameter would be the next byte sent)."""
+    guarded = set(range(0, 21)) | set(range(48, 58))
     return [
         job[i : i + 3]
         for i in range(len(job) - 1)
-        if job[i] == 0x10 and job[i + 1] in (0x04, 0x05, 0x14)
+        if job[i] == 0x10
+        and job[i + 1] in (0x04, 0x05, 0x14)
+        and (i + 2 == len(job) or job[i + 2] in guarded)
     ]
 
 

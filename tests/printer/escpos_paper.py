@@ -21,18 +21,33 @@ printer does, in standard mode:
 
 Glyphs: the caller gives ``glyph(ch, bold, double)`` (a 1-bit cell bitmap); the emulator only
 decides *where* each character goes, which is what the comparison with the preview is about.
+QR modules come from qrcode, as the printer's own encoder would pick them (cached here), or
+from the caller's ``qr(data, level)`` (a test reusing the preview's cache: qrcode is slow).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from PIL import Image
 
 from tests.printer.barcode_check import _read_payload, modules_of
 
 Glyph = Callable[[str, bool, bool], Image.Image]
+
+
+@lru_cache(maxsize=512)
+def _qr_modules(data: bytes, level: str) -> list[list[bool]]:
+    import qrcode
+
+    qr = qrcode.QRCode(
+        border=0, error_correction=getattr(qrcode.constants, f"ERROR_CORRECT_{level}")
+    )
+    qr.add_data(data.decode("latin-1"))
+    qr.make(fit=True)
+    return qr.get_matrix()
 
 
 def codepage_table(profile: str) -> dict[int, str]:
@@ -65,6 +80,7 @@ class EscposPaper:
     table: dict[int, str]  # ESC t n -> codec
     glyph: Glyph | None = None
     cell: int = 12  # Font A character width in dots
+    qr: Callable[[bytes, str], Sequence[Sequence[bool]]] | None = None
     marks: list[Mark] = field(default_factory=list)
     wrapped: int = 0
     widest: int = 0  # the widest printed line, dots
@@ -216,14 +232,9 @@ class EscposPaper:
         elif fn == 80:
             self.qr_data = rest[1:]
         elif fn == 81:
-            import qrcode
-
             assert not self.buf, "a QR code starts a line"
-            level = getattr(qrcode.constants, f"ERROR_CORRECT_{self.qr_ec}")
-            qr = qrcode.QRCode(border=0, error_correction=level)
-            qr.add_data(self.qr_data.decode("latin-1"))
-            qr.make(fit=True)
-            matrix = qr.get_matrix()
+            make = self.qr or _qr_modules
+            matrix = make(self.qr_data, self.qr_ec)
             width = len(matrix) * self.qr_size
             x = self._x(width)
             self.marks.append(Mark("qr", x, self.y, width, self.qr_data.decode("latin-1")))

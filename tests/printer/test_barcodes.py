@@ -29,7 +29,7 @@ from kioskd.printer.layout import (
     layout,
     paper_for,
 )
-from kioskd.printer.png_render import glyph, render_image
+from kioskd.printer.png_render import _qr_matrix, glyph, render_image
 from kioskd.printer.profiles import load_profile
 from kioskd.receipt import Barcode, Receipt
 from tests.printer.barcode_check import (
@@ -50,14 +50,14 @@ MARGIN = {58: 38, 80: 30}  # (57.5 / 79.5 mm rolls - 48 / 72 mm heads) / 2 at 8 
 
 
 def dangerous_patterns() -> list[str]:
-    """Every real-time prefix (16 then 04/05/20) with a sample of parameters (the issue's
-    18, 0..8, 99) at every position of a ticket, the pair 16 at the very end, and
-    ticket/PIN/date boundaries."""
+    """Every real-time prefix (16 then 04/05/20) with a sample of parameters (1, 8, the
+    issue's 18, 20; and 21, which is data) at every position of a ticket, the pair 16 at
+    the very end, and ticket/PIN/date boundaries."""
     base = "123456788765432120260131"
     out = {"321604018765432120250131", "123456788765432120260416", "000000160000001620260416"}
     for pos in range(0, 23):
         for follower in ("04", "05", "20"):
-            for param in ("00", "01", "08", "18", "99"):
+            for param in ("01", "08", "18", "20", "21"):
                 s = (base[:pos] + "16" + follower + param + base[pos + 6 :])[:24]
                 out.add(s)
     return sorted(out)
@@ -77,6 +77,13 @@ def hard_tickets() -> list[str]:
     return [t + p + d for t, p, d in itertools.product(HARD_FIELDS, HARD_FIELDS, HARD_DATES)]
 
 
+def preview_qr(data: bytes, level: str) -> tuple[tuple[bool, ...], ...]:
+    """The preview's cached QR modules (qrcode's mask choice is slow); the data and level are
+    the ones the emulator read from the job's GS ( k."""
+    assert level == "M"
+    return _qr_matrix(data.decode("ascii"))
+
+
 def check_ticket(data: str, paper_mm: int) -> str:
     """Lay out, print and preview one ticket; return how it scans ("Code128" / "QRCode")."""
     receipt = Receipt("ticket", (Barcode(data, text=data),))
@@ -88,7 +95,7 @@ def check_ticket(data: str, paper_mm: int) -> str:
     code = image.crop((0, 0, image.width, image.height - 6 * 30 - 30))  # the code, its text
     found = zxing_any(code)
     assert [text for _fmt, text in found] == [data], (data, paper_mm, found)
-    sheet = EscposPaper(paper.dots, MARGIN[paper_mm], TABLE, glyph).feed(job)
+    sheet = EscposPaper(paper.dots, MARGIN[paper_mm], TABLE, glyph, qr=preview_qr).feed(job)
     assert ImageChops.difference(sheet.image(), image).getbbox() is None, data
     item = items[0]
     if isinstance(item, BarcodeLine):
@@ -164,8 +171,11 @@ def test_subset_c_stays_and_the_issue_ticket_is_narrow():
     assert issue.escpos_payload() == b"{C\x20\x10{B{C\x04\x01WA+\x15\x14\x19\x01\x1f"
     assert issue.width_modules == 189  # 378 of 384 dots on 58 mm; was 299 modules in subset B
     # DLE EOT 18 (the issue's tickets 32160418, 16041801): the prefix is refused, any parameter
-    for data in ("32160418", "16041801", "12160599", "16201600"):
+    for data in ("32160418", "16041801", "12160520", "16201600", "121604"):
         assert realtime_at(encode(data).escpos_payload() + b"\x1b") is None
+    # not a defined parameter: the pairs stay in subset C (no width spent on them)
+    payload = encode("1620261604991605").escpos_payload()
+    assert payload == b"{C\x10\x14\x1a\x10\x04c\x10\x05{B"  # a prefix never ends the data
     assert encode("123").escpos_payload() == b"{B123"
     assert encode("AB{1").escpos_payload() == b"{BAB{{1"
 
@@ -175,8 +185,9 @@ def test_realtime_commands_are_found_with_their_parameter():
     assert realtime_at(b"\x10\x05\x02") == 0
     assert realtime_at(b"\x10\x14\x08") == 0
     assert realtime_at(b"\x10\x04\x12") == 0  # DLE EOT 18 (Epson)
+    assert realtime_at(b"\x10\x14\x31") == 0  # "1" as a digit character
     assert realtime_at(b"ab\x10\x14") == 2  # the parameter would be the next write's byte
-    assert realtime_at(b"\x10\x10\x03\x10{\x04") is None
+    assert realtime_at(b"\x10\x10\x03\x10{\x04\x10\x14\x1a\x10\x04c") is None
 
 
 def test_a_job_with_a_realtime_command_is_refused():

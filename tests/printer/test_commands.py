@@ -89,6 +89,30 @@ def test_print_test_takes_the_width_overrides(tcp, capsys):
     assert "48 columns of 12 dots do not fit 512 dots" in capsys.readouterr().out
 
 
+def test_the_daemons_test_slip_carries_the_chart_on_the_printers_page():
+    """`kioskctl print-test` prints slips.test_slip: the chart shows the page the profile
+    selects, so the same slip tells a technician which setting to change."""
+    from kioskd.counter import slips
+    from kioskd.printer import render_escpos
+
+    receipt = slips.test_slip(slips.SlipContext(), 1_700_000_000.0)
+    job = render_escpos(receipt, 58, profile="ZJ-5870")
+    assert b"CP850 (ESC t 2)\n" in job and "B5 Á A'".encode("cp850") in job
+    job = render_escpos(receipt, 80, profile="KR-306")
+    assert b"CP858 (ESC t 14)\n" in job and "D5 € EUR".encode("cp858") in job
+
+
+def test_preview_takes_the_profile_width(tmp_path, capsys):
+    from PIL import Image
+
+    args = ["preview", "--out", str(tmp_path), "--profile", "TM-T88V"]
+    assert main(args) == 0
+    with Image.open(tmp_path / "ticket.png") as im:
+        assert im.width == 512 + 2 * 25  # 180 dpi: 79.5 mm roll = 563 dots
+    assert main([*args, "--columns", "48"]) == 2
+    assert "48 columns of 12 dots do not fit 512 dots" in capsys.readouterr().err
+
+
 def test_print_test_refuses_an_unknown_profile_and_lists_them(capsys, tmp_path):
     assert main(["print-test", "--png", str(tmp_path / "x.png"), "--profile", "XP-58"]) == 2
     assert "unknown printer profile 'XP-58'" in capsys.readouterr().out

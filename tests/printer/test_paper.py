@@ -141,18 +141,25 @@ def test_every_profile_with_a_width_wraps_no_line():
     walked = walked_profiles()
     assert len(walked) >= 25 and "TM-T88V" in walked and "TH230" in walked
     slips = every_slip()
+    seen: set[tuple] = set()
     lines = 0
     for profile in walked:
         for paper in (58, 80):
-            dots, margin, cell = printer_of(profile, paper)
+            printer = printer_of(profile, paper)
+            # profiles with the same width, cell and page print the same jobs: once each
+            key = (printer, load_profile(profile).paper(paper), load_profile(profile).codepage)
+            if key in seen:
+                continue
+            seen.add(key)
             for receipt in slips:
                 job = render_escpos(receipt, paper, profile=profile)
+                dots, margin, cell = printer
                 emu = EscposPaper(dots, margin, codepage_table(profile), None, cell=cell)
                 emu.feed(job)
                 assert emu.wrapped == 0, (profile, paper, receipt.kind)
                 assert emu.widest <= dots
                 lines += sum(1 for m in emu.marks if m.kind == "text")
-    assert lines > 10_000
+    assert len(seen) >= 15 and lines > 5_000
 
 
 def test_tm_t88v_gets_42_columns_and_the_issue_lines_stay_whole():

@@ -90,8 +90,8 @@ def test_code128_numeric_uses_subset_c_pairs():
 
 def test_code128_avoids_bytes_that_look_like_dle_eot():
     # pairs 16 04 01 would be 0x10 0x04 0x01, a status query inside the barcode: the C run
-    # is broken between 0x10 and 0x04 (DLE EOT with any parameter is a command somewhere)
-    assert encode("20160401").escpos_payload() == b"{C\x14\x10{B{C\x04\x01"
+    # is broken (here the last digits go to subset B; 10 04 then "{" (123) is no command)
+    assert encode("20160401").escpos_payload() == b"{C\x14\x10\x04{B01"
     assert encode("2016040199").escpos_payload() == b"{C\x14\x10{B{C\x04\x01\x63"
     assert encode("123").escpos_payload() == b"{B123"  # odd length
     assert encode("AB{1").escpos_payload() == b"{BAB{{1"

@@ -53,12 +53,12 @@ def _no_quiet_period() -> Callable[[], None]:
     """Probes alone prove "not applied": neither a create nor a pay/cancel waits out the time a
     late commit needs."""
 
-    def settled(*, over: bool, sent_at: float, probes: int, now: float, policy: Any) -> bool:
+    def settled(*, over: bool, elapsed: float, probes: int, policy: Any) -> bool:
         return over or probes >= policy.not_applied_probes
 
     def lookup(real: Callable[..., Any]) -> Callable[..., Any]:
         def decide(**kw: Any) -> Any:
-            kw["sent_at"] = None  # the decision's quiet-period test needs it: skipped
+            kw["elapsed"] = None  # the decision's quiet-period test needs it: skipped
             return real(**kw)
 
         return decide
