@@ -86,6 +86,37 @@ def _first_candidate() -> Callable[[], None]:
     )
 
 
+def _kiosk_wall(outbox: Any) -> Any:
+    """The kiosk's own clock under the outbox's server-time clock (itself when plain)."""
+    return getattr(outbox.clock, "base", outbox.clock)
+
+
+def _wall_bracket() -> Callable[[], None]:
+    """The send window on the kiosk's wall clock (its reading at the send, -30 s / +120 s), as
+    before the server's time was learned: no bracket in server time."""
+
+    def make(real: Callable[..., Any]) -> Callable[..., Any]:
+        def bracket(self: Any, op: Any, *, over: bool) -> tuple[float, float]:
+            sent = _kiosk_wall(self).now() - self._since_send(op)
+            return sent - 30.0, sent + self.policy.send_window_s
+
+        return bracket
+
+    return _replace(outbox_module.Outbox, "_bracket", make)
+
+
+def _wall_durations() -> Callable[[], None]:
+    """Time since a send read off the kiosk's wall clock (a step moves it), not monotonic."""
+
+    def make(real: Callable[..., Any]) -> Callable[..., Any]:
+        def since(self: Any, op: Any) -> float:
+            return max(0.0, _kiosk_wall(self).now() - (op.sent_at or op.created_at))
+
+        return since
+
+    return _replace(outbox_module.Outbox, "_since_send", make)
+
+
 MUTANTS: dict[str, Mutant] = {
     m.name: m
     for m in (
@@ -101,6 +132,18 @@ MUTANTS: dict[str, Mutant] = {
             "'not applied' only after the quiet period (a late commit can still land)",
             "kioskd.outbox.reconcile.request_settled + decide_lookup",
             _no_quiet_period,
+        ),
+        Mutant(
+            "bracket",
+            "'ours' means created inside the send's bracket in server time",
+            "kioskd.outbox.outbox.Outbox._bracket",
+            _wall_bracket,
+        ),
+        Mutant(
+            "monotonic",
+            "durations (quiet period, ages) come from the monotonic clock",
+            "kioskd.outbox.outbox.Outbox._since_send",
+            _wall_durations,
         ),
         Mutant(
             "answer-check",

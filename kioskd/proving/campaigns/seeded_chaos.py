@@ -44,9 +44,10 @@ from typing import Any
 
 import httpx
 
+from kioskd import servertime as st
 from kioskd.banklot.client import BanklotClient
 from kioskd.banklot.models import WagerRequest
-from kioskd.clock import VirtualClock
+from kioskd.clock import ServerTimeClock, VirtualClock
 from kioskd.config import outbox_policy
 from kioskd.journal import states
 from kioskd.journal.store import CREATE, Journal, Operation
@@ -140,13 +141,16 @@ class Printed:
     pending_at_boot: bool
 
 
-# The kiosk's wall clock: "true" (the server's clock) or "skewed" (the clock model).
+# The kiosk's wall clock: "true" (the server's clock) or "skewed" (the clock model, what
+# ships: money must not depend on the kiosk's wall clock).
 WALLS = ("true", "skewed")
-WALL_DEFAULT = "true"
+WALL_DEFAULT = "skewed"
 # The faults: "api" (the API's own misbehaviour, `faults.MODES`) or "field" (also gateways,
 # mismatched and replayed answers, 64-bit overflow, other terminals, unreadable rows).
 WORLDS = ("api", "field")
 WORLD_DEFAULT = "api"
+SERVER_TIME_KEY = "server_time"  # as the daemon keeps it (kioskd.daemon.daemon)
+SERVER_TIME_SAVE_S = 600.0
 STEP_SHARE = 0.05  # seeded runs: chance of a wall-clock step before each outbox step
 
 
@@ -158,8 +162,13 @@ class Kiosk:
         self.sim, self.sim_clock, self.path, self.plan = sim, clock, path, plan
         self.wall = wall
         self.world = WORLD_DEFAULT
-        # What the kiosk reads: the server's clock, or the clock model's skewed, stepping one.
-        self.clock: VirtualClock | KioskClock = wall.clock if wall is not None else clock
+        # The kiosk's own clock: the server's time (wall="true") or the clock model's skewed,
+        # stepping one; over it, as in the daemon, the server-time estimate decides money.
+        self.wallclock: KioskClock = wall.clock if wall is not None else KioskClock(clock)
+        self.servertime = st.ServerTime()
+        self.clock = ServerTimeClock(self.wallclock, self.servertime)
+        self._time_saved_mono: float | None = None
+        self._save_pending = False
         self.made_by = attribute(sim)
         self.seed, self.policy = seed, policy
         self.boots = 0
@@ -183,6 +192,8 @@ class Kiosk:
                     self.sim.email,
                     PASSWORD,
                     transport=self.transport or SimTransport(self.sim),
+                    on_answer=self._on_answer,
+                    monotonic=self.wallclock.monotonic,
                 )
                 self.outbox = ObservedOutbox(
                     self.journal,
@@ -192,14 +203,72 @@ class Kiosk:
                     rng=random.Random(self.seed * 1000 + self.boots),
                     crash_hook=self.plan,
                 )
+                self._restore_server_time()
                 await self.outbox.recover()
+                await self.learn_server_time()
                 self.pending_at_boot |= {j.id for j in self.journal.pending_print_jobs()}
                 return
             except SimulatedCrash:
                 await self.crash()
 
+    # The daemon's server-time wiring (`Daemon._on_answer`, `_learn`, `_save_server_time`,
+    # `_restore_server_time`, `_server_time_at_start`), in process: every answer's Date teaches
+    # the estimate, a gateway's 502/503/504 does not; the estimate is saved in the journal when
+    # first known and then every SERVER_TIME_SAVE_S, and restored at boot.
+
+    def _on_answer(self, status: int, date: str | None, started: float, ended: float) -> None:
+        if status in (502, 503, 504):
+            return
+        server = st.parse_http_date(date)
+        if server is not None:
+            self._learn(server, started, ended)
+
+    def _learn(self, server: float, started: float, ended: float) -> None:
+        was = self.servertime.known
+        self.servertime.learn(server, started, ended, st.DATE_RESOLUTION_S)
+        mono = self.wallclock.monotonic()
+        if not was or self._time_saved_mono is None or (
+            mono - self._time_saved_mono >= SERVER_TIME_SAVE_S
+        ):
+            self._time_saved_mono = mono
+            self._save_pending = True
+
+    def _save_server_time(self) -> None:
+        if self.journal is None or not self._save_pending:
+            return
+        self._save_pending = False
+        record = self.servertime.to_record(self.wallclock.boot_id(), self.wallclock.monotonic())
+        if record is not None:
+            self.journal.save_catalog(SERVER_TIME_KEY, record, fetched_at=self.clock.now())
+
+    def _restore_server_time(self) -> None:
+        assert self.journal is not None
+        cached = self.journal.load_catalog(SERVER_TIME_KEY)
+        if cached is not None and isinstance(cached[0], dict):
+            self.servertime.restore(
+                cached[0], self.wallclock.boot_id(), self.wallclock.monotonic()
+            )
+
+    async def learn_server_time(self) -> None:
+        """`/gaming/time` while the server's time is not known on this boot (the daemon: once
+        at start, then every 30 s while unknown; here: at boot and before each step)."""
+        if self.servertime.known or self.client is None:
+            return
+        from kioskd.banklot import errors
+
+        started = self.wallclock.monotonic()
+        with contextlib.suppress(errors.BanklotError):
+            answer = await self.client.time()
+            self._learn(answer.unix, started, self.wallclock.monotonic())
+
     async def crash(self) -> None:
         self.crashes += 1
+        # A power cut: memory (the estimate) is lost, the kiosk boots again.
+        self.wallclock.reboot()
+        self.servertime = st.ServerTime()
+        self.clock = ServerTimeClock(self.wallclock, self.servertime)
+        self._time_saved_mono = None
+        self._save_pending = False
         if self.journal is not None:
             self.journal.close()
         if self.client is not None:
@@ -225,15 +294,18 @@ class Kiosk:
             self.plan("print:on_paper")
             self.journal.mark_printed(job.id, now=self.clock.now())
 
-    def tick(self) -> None:
-        """Before an outbox step: the wall clock may step (the clock model)."""
+    async def tick(self) -> None:
+        """Before an outbox step: the wall clock may step (the clock model); the daemon's
+        server-time chores run (save the estimate, ask the time while it is unknown)."""
         if self.wall is not None:
             self.wall.maybe_step()
+        self._save_server_time()
+        await self.learn_server_time()
 
     async def work(self, steps: int) -> None:
         assert self.outbox is not None
         for _ in range(steps):
-            self.tick()
+            await self.tick()
             did = await self.outbox.step()
             await self.print_pending()
             if not did:
@@ -482,7 +554,7 @@ async def settle(k: Kiosk, max_rounds: int = 400) -> None:
 
         async def round_(k: Kiosk) -> bool:
             assert k.outbox is not None
-            k.tick()
+            await k.tick()
             did = await k.outbox.step()
             await k.print_pending()
             if did:
@@ -496,6 +568,8 @@ async def settle(k: Kiosk, max_rounds: int = 400) -> None:
             late = k.sim.late_pending_until()
             if late is not None:
                 waits.append(late - k.sim_clock.now())
+            if not k.servertime.known:
+                waits.append(30.0)  # the daemon asks /gaming/time again every 30 s
             if not waits:
                 return False
             k.sim_clock.advance(max(min(waits), 0.001))
