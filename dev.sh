@@ -34,7 +34,8 @@ xkb-data
 # for tests/metrics (run as plain binaries by the tests; their services stay stopped); the Debian
 # package's build tools and the -dev libraries Pillow and PyYAML are built against (tests/packaging);
 # systemd-journal-remote (tests/logs); the sqlite3 CLI (holds the journal's lock from outside in
-# tests/faults).
+# tests/faults); faketime (libfaketime: the kill -9 campaign runs the real daemon under a stepping
+# wall clock, tests/crash/test_faketime.py).
 TEST_PKGS="
 fuse
 libfuse2
@@ -50,6 +51,7 @@ libfreetype-dev
 libyaml-dev
 systemd-journal-remote
 sqlite3
+faketime
 "
 # The package build (./dev.sh deb): the Build-Depends of debian/control.
 DEB_PKGS="

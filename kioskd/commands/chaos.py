@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--exhaustive",
         action="store_true",
         help="instead of seeds: every interleaving of two sales and one payout with every fault "
-        "mode at every request (small cases, not random)",
+        "at every request, once or twice in a row (small cases, not random; --jobs spreads "
+        "them over processes, --every N runs a sample)",
     )
     parser.add_argument(
         "--wall",
@@ -44,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the kiosk's wall clock in the seeded and exhaustive campaigns: the server's own "
         "(true) or the clock model (skewed: off by -3 days .. +1 day and stepping, forward and "
         "back; the exhaustive run steps it before every outbox step); default: "
-        "the campaign's shipped default",
+        "the campaign's shipped default. With --kills, skewed runs the real daemon under "
+        "libfaketime (the `faketime` package) with a stepping wall clock",
     )
     parser.add_argument(
         "--mutants",
@@ -58,8 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--every",
         type=int,
-        default=5,
-        help="--mutants: run every N-th exhaustive case (default 5)",
+        default=None,
+        help="run every N-th exhaustive case (--exhaustive: default 1, all; --mutants: default 5)",
     )
     parser.add_argument(
         "--tmpdir", default=None, help="directory for the per-run SQLite files (default: system)"
@@ -126,7 +128,8 @@ def _mutants(args: argparse.Namespace) -> int:
 
     names = args.mutants or list(MUTANTS)
     unknown = [n for n in names if n not in MUTANTS]
-    if unknown or args.seeds < 1 or args.every < 1:
+    every = args.every or 5
+    if unknown or args.seeds < 1 or every < 1:
         known = ", ".join(MUTANTS)
         print(f"kioskd chaos: unknown mutant(s) {unknown} (known: {known}) or bad --seeds/--every",
               file=sys.stderr)  # fmt: skip
@@ -135,7 +138,7 @@ def _mutants(args: argparse.Namespace) -> int:
     for name in names:
         started = time.monotonic()
         row = run_one_mutant(
-            name, seeds=args.seeds, start=args.start, every=args.every, variant=args.policy
+            name, seeds=args.seeds, start=args.start, every=every, variant=args.policy
         )
         missed += not row.caught
         seconds = round(time.monotonic() - started, 1)
@@ -154,15 +157,36 @@ def _mutants(args: argparse.Namespace) -> int:
     return 1 if missed else 0
 
 
-def _exhaustive(args: argparse.Namespace) -> int:
+def _case_chunk(args: tuple[int, int, int, str, str]) -> list[tuple[str, list[Any]]]:
+    """Cases [start, stop) (every `every`-th of `cases()`), as (case text, violations)."""
     from kioskd.proving.campaigns.exhaustive import cases, run_cases
+
+    start, stop, every, variant, wall = args
+    chosen = cases()[::every][start:stop]
+    return [(str(case), r.violations) for case, r in run_cases(chosen, variant, wall)]
+
+
+def _exhaustive(args: argparse.Namespace) -> int:
+    from kioskd.proving.campaigns.exhaustive import cases
 
     started = time.monotonic()
     runs = violations = 0
     wall = _wall(args)
-    for case, result in run_cases(cases(), args.policy, wall):
+    every = getattr(args, "every", None) or 1
+    total = len(cases()[::every])
+    jobs = max(1, args.jobs)
+    size = max(1, min(200, total // (jobs * 4) or 1))
+    chunks = [(s, min(total, s + size), every, args.policy, wall) for s in range(0, total, size)]
+    if jobs == 1:
+        rows = (row for c in chunks for row in _case_chunk(c))
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(max_workers=jobs)
+        rows = (row for part in pool.map(_case_chunk, chunks) for row in part)
+    for case, found in rows:
         runs += 1
-        for v in result.violations:
+        for v in found:
             violations += 1
             if args.json:
                 print(json.dumps({"case": str(case), **v.to_json()}), flush=True)
@@ -209,9 +233,11 @@ def run(args: argparse.Namespace) -> int:
         from kioskd.proving.campaigns.kill9 import main as kills
 
         flags = ["--json"] if args.json else []
+        wall = ["--wall", "stepping"] if getattr(args, "wall", None) == "skewed" else []
         return kills(
-            ["--kills", str(args.kills), "--seed", str(args.start), "--policy", args.policy, *flags]
-        )
+            ["--kills", str(args.kills), "--seed", str(args.start), "--policy", args.policy,
+             *wall, *flags]
+        )  # fmt: skip
     if getattr(args, "mutants", None) is not None:
         return _mutants(args)
     if args.exhaustive:

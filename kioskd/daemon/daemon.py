@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kioskd import __version__
+from kioskd import servertime as st
 from kioskd.banklot.days import DEFAULT_TIME_ZONE
-from kioskd.clock import Clock, SystemClock
+from kioskd.clock import Clock, ServerTimeClock, SystemClock
 from kioskd.config import EXIT_CONFIG, Config, ConfigHolder
 from kioskd.daemon import logs as klog
 
@@ -71,6 +72,11 @@ RETENTION_PAUSE_S = 0.02
 # A big journal's whole quick_check starts this long after READY=1 (store.QUICK_CHECK_PAGES).
 DEFERRED_CHECK_AFTER_S = 30.0
 TICK_S = 0.5  # session Tick: idle reset resolution
+# The server-time estimate is kept in the journal (catalog table) under this key: written when
+# it first becomes known in a run, then at most every SERVER_TIME_SAVE_S (a floor at most this
+# old after a reboot costs nothing: the first answer replaces it; SD cards wear) and at stop.
+SERVER_TIME_KEY = "server_time"
+SERVER_TIME_SAVE_S = 600.0
 
 
 class FatalError(Exception):
@@ -164,7 +170,14 @@ class Daemon:
         environ: dict[str, str] | None = None,
     ) -> None:
         self.holder = holder
-        self.clock: Clock = clock or SystemClock()
+        # The kiosk's own clocks (wall clock for logs and the skew figure, CLOCK_BOOTTIME for
+        # durations) and, over them, the server-time estimate every part that decides money
+        # gets as its clock (`kioskd/servertime.py`: the wall clock decides nothing).
+        self.wall: Clock = clock or SystemClock()
+        self.servertime = st.ServerTime()
+        self.clock: ServerTimeClock = ServerTimeClock(self.wall, self.servertime)
+        self._skew_logged: float | None = None
+        self._time_saved_mono: float | None = None
         self.transport = transport
         self.input_dir = input_dir
         self.input_opener = input_opener
@@ -328,7 +341,105 @@ class Daemon:
             verify=a.verify_tls,
             ca_bundle=a.ca_bundle,
             on_exchange=self._on_exchange,
+            on_answer=self._on_answer,
+            monotonic=self.wall.monotonic,
         )
+
+    # ================================================================= the server's clock
+
+    def _on_answer(self, status: int, date: str | None, started: float, ended: float) -> None:
+        """Every HTTP answer teaches the server-time estimate (its `Date` header). A gateway's
+        502/503/504 is not the API's answer: its clock is not the server's."""
+        if status in (502, 503, 504):
+            return
+        server = st.parse_http_date(date)
+        if server is None:
+            return
+        self._learn(server, started, ended, st.DATE_RESOLUTION_S)
+
+    def _learn(self, server: float, started: float, ended: float, resolution: float) -> None:
+        was = self.servertime.known
+        if not self.servertime.learn(server, started, ended, resolution):
+            log.warning(
+                "the server's clock stepped (an answer's time contradicts what was known); "
+                "following it", extra={"MESSAGE_ID": klog.SERVER_CLOCK},
+            )  # fmt: skip
+        self._clock_news(first=not was)
+        mono = self.wall.monotonic()
+        if not was or self._time_saved_mono is None or mono - self._time_saved_mono >= (
+            SERVER_TIME_SAVE_S
+        ):
+            self._time_saved_mono = mono
+            asyncio.get_running_loop().call_soon(self._save_server_time)
+
+    def _clock_news(self, *, first: bool = False) -> None:
+        """Log the skew once with its figure, and again when it changes a lot."""
+        est = self.clock.estimate()
+        skew = st.skew(est, self.wall.now())
+        if skew is None:
+            return
+        if not first and self._skew_logged is not None and (
+            abs(skew - self._skew_logged) < st.LOG_SKEW_CHANGE_S
+        ):
+            return
+        self._skew_logged = skew
+        level = logging.WARNING if abs(skew) > st.WARN_SKEW_S else logging.INFO
+        log.log(
+            level,
+            "server time known: the kiosk's clock is %+.1f s off the server's (+- %.1f s)%s",
+            -skew, est.uncertainty,
+            "; money does not depend on it" if abs(skew) > st.WARN_SKEW_S else "",
+            extra={"MESSAGE_ID": klog.SERVER_CLOCK, "CLOCK_SKEW_S": round(skew, 1)},
+        )  # fmt: skip
+
+    def _save_server_time(self) -> None:
+        """Carry the estimate across a restart (same boot: the offset; a reboot: a floor)."""
+        journal = getattr(self, "journal", None)
+        if journal is None or journal.attention is not None:
+            return
+        mono = self.wall.monotonic()
+        record = self.servertime.to_record(self.clock.boot_id(), mono)
+        if record is None:
+            return
+        try:
+            journal.save_catalog(SERVER_TIME_KEY, record, fetched_at=self.clock.now())
+        except Exception as exc:
+            log.warning("server time not saved in the journal: %s", exc)
+
+    def _restore_server_time(self) -> None:
+        cached = self.journal.load_catalog(SERVER_TIME_KEY)
+        if cached is None or not isinstance(cached[0], dict):
+            return
+        state = self.servertime.restore(cached[0], self.clock.boot_id(), self.wall.monotonic())
+        log.info("server time at start: %s (saved in the journal)", state)
+
+    async def _server_time_at_start(self) -> None:
+        """Read `/gaming/time` once at start (its answer's Date teaches the estimate too);
+        again every 30 s only while the server's time is still not known."""
+        from kioskd.banklot import errors
+
+        while not self.servertime.known:
+            started = self.wall.monotonic()
+            try:
+                answer = await self.client.time()
+            except errors.BanklotError:
+                await self.clock.sleep(30.0)
+                continue
+            self._learn(answer.unix, started, self.wall.monotonic(), st.DATE_RESOLUTION_S)
+        await self._stop.wait()  # known: every later answer's Date keeps it so
+
+    def clock_status(self) -> dict[str, Any]:
+        """The server-time fields of `kioskctl status --json` (and the metrics)."""
+        est = self.clock.estimate()
+        skew = st.skew(est, self.wall.now())
+        return {
+            "server_time": est.state,
+            "server_time_unknown": not est.known,
+            "clock_skew_s": None if skew is None else round(skew, 1),
+            "clock_skew_warn_s": st.WARN_SKEW_S,
+            "server_time_uncertainty_s": round(est.uncertainty, 2) if est.known else None,
+            "server_clock_steps": self.servertime.steps,
+        }
 
     def _on_exchange(self, endpoint: str, seconds: float, outcome: str) -> None:
         metrics = getattr(self, "metrics", None)
@@ -611,6 +722,7 @@ class Daemon:
             "catalog_stale": self.health.catalog_stale,
             "slips_printed": self.spooler.printed,
             "uptime_s": round(time.monotonic() - self.started_at, 1),
+            **self.clock_status(),
             **_loop_lag(),
         }
 
@@ -998,6 +1110,7 @@ class Daemon:
         self.lights.set_state("working")
         if not await self._journal_or_attention():
             return 1
+        self._restore_server_time()
         self._load_cached_catalog()
         self.metrics = self._metrics()
         self.client = self._client(password)
@@ -1044,6 +1157,7 @@ class Daemon:
                     tg.create_task(self._status_loop()),
                     tg.create_task(self._supervised("journal-watch", self._journal_watch)),
                     tg.create_task(self._supervised("metrics", self._metrics_loop)),
+                    tg.create_task(self._supervised("server-time", self._server_time_at_start)),
                 ]
                 for src in sources:
                     reader = self._supervised(f"input-{src.label}", self._reader_for(src))
@@ -1074,6 +1188,7 @@ class Daemon:
                 await self.spooler.printer.close()
             with contextlib.suppress(Exception):
                 await self.client.aclose()
+            self._save_server_time()
             self.journal.close()
             self.lights.set_state("off")
             self.lights.close()

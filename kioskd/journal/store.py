@@ -79,6 +79,11 @@ class Operation:
     next_attempt_at: float
     created_at: float
     updated_at: float
+    # The send's bracket upper bound in server time (None until the request ended, or after a
+    # crash in the middle) and its monotonic instant on boot `sent_boot` (schema version 4).
+    sent_hi: float | None = None
+    sent_mono: float | None = None
+    sent_boot: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,7 +151,8 @@ def classify(exc: BaseException) -> str:
 
 _OP_COLUMNS = (
     "id, kind, payload, amount, deadline, state, ticket_number, pin_number, result, reason, "
-    "watermark, sent_at, attempts, probes, next_attempt_at, created_at, updated_at"
+    "watermark, sent_at, attempts, probes, next_attempt_at, created_at, updated_at, "
+    "sent_hi, sent_mono, sent_boot"
 )
 
 
@@ -191,6 +197,9 @@ def _decode_op(row: tuple[Any, ...]) -> Operation:
         next_attempt_at=row[14],
         created_at=row[15],
         updated_at=row[16],
+        sent_hi=row[17],
+        sent_mono=row[18],
+        sent_boot=row[19],
     )
 
 
@@ -501,6 +510,8 @@ class Journal:
         pin_number: int | None = None,
         ticket_number: int | None = None,
         detail: Mapping[str, object] | None = None,
+        sent_mono: float | None = None,
+        sent_boot: str | None = None,
     ) -> int:
         """Journal a new operation (the intent commit). Born `queued`, or `sending` when the
         outbox sends it at once (then `watermark` is the one recorded before the send)."""
@@ -516,8 +527,8 @@ class Journal:
         def body(conn: sqlite3.Connection) -> int:
             cur = conn.execute(
                 "INSERT INTO operations (kind, payload, amount, deadline, state, ticket_number, "
-                "pin_number, watermark, sent_at, attempts, created_at, updated_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "pin_number, watermark, sent_at, attempts, created_at, updated_at, sent_mono, "
+                "sent_boot) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     kind,
                     _dumps(payload),
@@ -531,6 +542,8 @@ class Journal:
                     1 if state == states.SENDING else 0,
                     now,
                     now,
+                    sent_mono if state == states.SENDING else None,
+                    sent_boot if state == states.SENDING else None,
                 ),
             )
             op_id = int(cur.lastrowid or 0)
@@ -566,6 +579,9 @@ class Journal:
         print_job: tuple[str, PrintJobPayload] | None = None,
         request_digest: str | None = None,
         response_digest: str | None = None,
+        sent_hi: float | None = None,
+        sent_mono: float | None = None,
+        sent_boot: str | None = None,
     ) -> Operation:
         """Apply `event` to the operation (checked against the state table), in one commit
         together with its history row and, if given, the print job its outcome needs."""
@@ -585,6 +601,9 @@ class Journal:
                 "reason": reason,
                 "watermark": None if watermark is None else _dumps(watermark),
                 "next_attempt_at": next_attempt_at,
+                "sent_hi": sent_hi,
+                "sent_mono": sent_mono,
+                "sent_boot": sent_boot,
             }
             for column, value in given.items():  # only what this transition sets
                 if value is not None:

@@ -3,9 +3,13 @@ mode at every request, once or twice in a row (not random seeds).
 
 Rules:
 - A case is (submission order, whether the outbox steps between submissions, whether the two
-  sales carry the same wagers, fault mode, index of the request that gets the fault, whether
-  the next request to the same endpoint gets it too). Two in a row is what puts two look-alike
-  sales in doubt at once, the world the same-fingerprint hold exists for. A delayed or late
+  sales carry the same wagers, fault, index of the request that gets the fault, and -- for
+  look-alike sales -- whether the next request to the same endpoint gets it too). Two in a row
+  is what puts two look-alike sales in doubt at once, the world the same-fingerprint hold exists
+  for. The faults are every mode of the simulator (the API's and the field's: gateway 502/504
+  with a JSON body while the upstream commits later, other wagers, a replayed answer, numbers
+  beyond 64 bits) and a dropped answer while another terminal sells the same wagers, or other
+  ones, or the ticket made cannot be looked up. A delayed or late
   commit lands at a share of the quiet period that cycles with the case (after the read
   timeout, before and after the probes, just inside the quiet period). Every
   combination is run; `cases()` lists them in a fixed order, so case N is always the same run.
@@ -51,7 +55,7 @@ from kioskd.proving.campaigns.seeded_chaos import (
 )
 from kioskd.proving.clockmodel import WallSteps
 from kioskd.proving.sim import games as catalog
-from kioskd.proving.sim.faults import MODES
+from kioskd.proving.sim.faults import FIELD_MODES, MODES
 from kioskd.proving.sim.inprocess import SimTransport
 from kioskd.proving.sim.simulator import Simulator
 
@@ -63,6 +67,14 @@ GAPS = tuple(itertools.product((0, 1), repeat=2))  # outbox steps after the 1st 
 # after the read timeout and inside the quiet period, some after the probes' "not found".
 FAULT_DELAY_SHARES = (0.3, 0.5, 0.75, 0.9)
 REPEATS = (1, 2)
+# A fault: (mode, another terminal sells "same"/"other" wagers meanwhile, ticket unreadable).
+FAULTS: tuple[tuple[str, str | None, bool], ...] = (
+    *((m, None, False) for m in MODES + FIELD_MODES),
+    ("commit_then_drop", "same", False),
+    ("commit_then_drop", "other", False),
+    ("commit_then_drop", None, True),
+    ("drop_before_commit", "same", False),
+)
 
 
 @dataclass(frozen=True)
@@ -74,10 +86,15 @@ class Case:
     at: int
     repeat: int = 1  # how many requests in a row to the same endpoint get the fault
     delay_share: float = FAULT_DELAY_SHARES[0]
+    foreign: str | None = None
+    unreadable: bool = False
 
     def __str__(self) -> str:
+        flags = (f" +{self.foreign} terminal" if self.foreign else "") + (
+            " +unreadable" if self.unreadable else ""
+        )
         fault = (
-            f"{self.mode}@{self.at}x{self.repeat} (delay {self.delay_share:g} of quiet)"
+            f"{self.mode}{flags}@{self.at}x{self.repeat} (delay {self.delay_share:g} of quiet)"
             if self.mode
             else "no fault"
         )
@@ -91,28 +108,32 @@ def cases() -> list[Case]:
     out = []
     for order, gaps, twins in itertools.product(ORDERS, GAPS, (False, True)):
         out.append(Case(order, gaps, twins, None, 0))
-        for mode, at, repeat in itertools.product(MODES, FAULT_AT, REPEATS):
+        repeats = REPEATS if twins else REPEATS[:1]
+        for (mode, foreign, unreadable), at, repeat in itertools.product(FAULTS, FAULT_AT, repeats):
             share = FAULT_DELAY_SHARES[len(out) % len(FAULT_DELAY_SHARES)]
-            out.append(Case(order, gaps, twins, mode, at, repeat, share))
+            out.append(Case(order, gaps, twins, mode, at, repeat, share, foreign, unreadable))
     return out
 
 
 class FaultAt(SimTransport):
     """Arms one fault on whatever the `at`-th request (after the setup) asks for."""
 
-    def __init__(
-        self, sim: Simulator, mode: str | None, at: int, repeat: int = 1, delay_s: float = 20.0
-    ) -> None:
+    def __init__(self, sim: Simulator, case: Case, delay_s: float) -> None:
         super().__init__(sim)
-        self.mode, self.at, self.counting, self.n = mode, at, False, 0
-        self.repeat, self.delay_s = repeat, delay_s
+        self.mode, self.at, self.counting, self.n = case.mode, case.at, False, 0
+        self.case, self.delay_s = case, delay_s
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self.counting and not request.url.path.startswith("/_sim"):
             self.n += 1
             if self.mode is not None and self.n == self.at:
                 self.sim.arm_fault(
-                    request.url.path, self.mode, count=self.repeat, delay_s=self.delay_s
+                    request.url.path,
+                    self.mode,
+                    count=self.case.repeat,
+                    delay_s=self.delay_s,
+                    foreign=self.case.foreign,
+                    unreadable=self.case.unreadable,
                 )
         return await super().handle_async_request(request)
 
@@ -136,8 +157,7 @@ async def run_case(
             os.unlink(path + suffix)
     kiosk = Kiosk(sim, clock, path, CrashPlan(), 0, policy_for(variant), steps)
     policy = kiosk.policy
-    transport = FaultAt(sim, case.mode, case.at, case.repeat,
-                        round(case.delay_share * policy.quiet_period_s, 1))  # fmt: skip
+    transport = FaultAt(sim, case, round(case.delay_share * policy.quiet_period_s, 1))
     kiosk.transport = transport
     try:
         await kiosk.boot()

@@ -51,12 +51,12 @@ def _no_quiet_period() -> Callable[[], None]:
     """Probes alone prove "not applied": neither a create nor a pay/cancel waits out the time a
     late commit needs."""
 
-    def settled(*, over: bool, sent_at: float, probes: int, now: float, policy: Any) -> bool:
+    def settled(*, over: bool, elapsed: float, probes: int, policy: Any) -> bool:
         return over or probes >= policy.not_applied_probes
 
     def lookup(real: Callable[..., Any]) -> Callable[..., Any]:
         def decide(**kw: Any) -> Any:
-            kw["sent_at"] = None  # the decision's quiet-period test needs it: skipped
+            kw["elapsed"] = None  # the decision's quiet-period test needs it: skipped
             return real(**kw)
 
         return decide
@@ -71,6 +71,17 @@ def _no_quiet_period() -> Callable[[], None]:
             u()
 
     return undo_all
+
+
+def _no_answer_check() -> Callable[[], None]:
+    return _replace(reconcile, "answer_mismatch", lambda real: lambda **kw: None)
+
+
+def _first_candidate() -> Callable[[], None]:
+    """Any candidate decides (the first listed), as `/user/ticket/last` alone once did."""
+    return _replace(
+        reconcile, "sole_candidate", lambda real: lambda candidates: next(iter(candidates), None)
+    )
 
 
 MUTANTS: dict[str, Mutant] = {
@@ -88,6 +99,18 @@ MUTANTS: dict[str, Mutant] = {
             "'not applied' only after the quiet period (a late commit can still land)",
             "kioskd.outbox.reconcile.request_settled + decide_lookup",
             _no_quiet_period,
+        ),
+        Mutant(
+            "answer-check",
+            "an answer is ours only if it carries what was asked (wagers, total, ticket, time)",
+            "kioskd.outbox.reconcile.answer_mismatch",
+            _no_answer_check,
+        ),
+        Mutant(
+            "one-candidate",
+            "'applied' needs exactly one candidate in the whole send window",
+            "kioskd.outbox.reconcile.sole_candidate",
+            _first_candidate,
         ),
     )
 }

@@ -17,7 +17,9 @@ Rules:
 - Attribution (`attribution.py`): the simulator records which operation's request made each
   ticket, payment and cancellation; the books fail a done operation holding another's row
   (or another terminal's ticket) and a payout or cancel told as not done that its request did.
-- Faults: every simulator fault mode on the money endpoints and on `/last` and lookups, token
+- Faults: every simulator fault mode (the API's and the field's: gateways, mismatched and
+  replayed answers, other terminals selling the same or other wagers, unreadable rows) on the
+  money endpoints and on `/last` and lookups, token
   expiry, outages (offline periods) during which events close, foreign tickets in `/last`.
 - After the run the faults stop and the kiosk settles (virtual time moves on until nothing is
   due). Then the invariants are checked against the simulator's ledger:
@@ -54,7 +56,7 @@ from kioskd.proving import books
 from kioskd.proving.campaigns.attribution import ObservedOutbox, attribute
 from kioskd.proving.clockmodel import KioskClock, WallSteps
 from kioskd.proving.sim import games as catalog
-from kioskd.proving.sim.faults import MODES
+from kioskd.proving.sim.faults import FIELD_MODES, MODES
 from kioskd.proving.sim.inprocess import SimTransport
 from kioskd.proving.sim.simulator import Simulator
 
@@ -313,10 +315,15 @@ async def _act(k: Kiosk, rng: random.Random, action: str) -> None:
         await k.work(rng.randint(1, 6))
 
     def arm_fault(endpoint: str) -> None:
-        mode = rng.choice(MODES)
+        mode = rng.choice(FAULT_MODES)
         # A late commit must land inside the quiet period: that is the premise it rests on.
         delays = [d for d in (1, 10, 20, 45) if d < k.policy.quiet_period_s - 1]
-        sim.arm_fault(endpoint, mode, count=rng.choice((1, 1, 2)), delay_s=rng.choice(delays))
+        # What else happens on the account meanwhile: another terminal sells the same wagers
+        # or others just before this call is handled; the ticket it makes cannot be looked up.
+        foreign = rng.choice((None, None, None, None, "same", "other"))
+        unreadable = rng.random() < 0.08
+        sim.arm_fault(endpoint, mode, count=rng.choice((1, 1, 2)), delay_s=rng.choice(delays),
+                      foreign=foreign, unreadable=unreadable)  # fmt: skip
 
     async def burst(k: Kiosk) -> None:
         """Several operations in the air at once: submitted back to back (each born `sending`
@@ -360,6 +367,10 @@ ACTIONS = (
     ("sell", 6), ("pay", 2), ("cancel", 2), ("fault", 5), ("offline", 1),
     ("foreign", 1), ("advance", 3), ("burst", 4),
 )  # fmt: skip
+# Every fault the simulator knows: the API's own (`MODES`) and the field's (`FIELD_MODES`:
+# gateways answering 502/504 with a JSON body while the upstream commits later, answers with
+# other wagers, a replayed answer, numbers beyond 64 bits).
+FAULT_MODES = MODES + FIELD_MODES
 BURST_FAULT_ENDPOINTS = (
     "/user/ticket/create", "/user/ticket/create", "/user/ticket/pay", "/user/ticket/cancel",
     "/user/ticket/last", "/user/ticket/",
