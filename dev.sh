@@ -35,8 +35,9 @@ xkb-data
 # for tests/metrics (run as plain binaries by the tests; their services stay stopped); the Debian
 # package's build tools and the -dev libraries Pillow and PyYAML are built against (tests/packaging);
 # systemd-journal-remote (tests/logs); the sqlite3 CLI (holds the journal's lock from outside in
-# tests/faults); acl (the package depends on it; tests/packaging reads the ACL); reprepro (the
-# fleet's apt repository, tests/packaging).
+# tests/faults); faketime (libfaketime: the kill -9 campaign runs the real daemon under a stepping
+# wall clock, tests/crash/test_faketime.py); acl (the package depends on it; tests/packaging reads
+# the ACL); reprepro (the fleet's apt repository, tests/packaging).
 TEST_PKGS="
 fuse
 libfuse2
@@ -52,6 +53,7 @@ libfreetype-dev
 libyaml-dev
 systemd-journal-remote
 sqlite3
+faketime
 acl
 reprepro
 "

@@ -7,12 +7,20 @@ Rules:
   for decimals, always two decimals) with a configurable currency label (default ``Bs.``), because
   that is how money is written where the kiosks stand. Locale modules are not used: the Pi's
   locale settings must not change what a receipt says.
-- Dates and times are shown in the entity's time zone (passed in), never the machine's.
+- Dates and times are shown in the entity's time zone (passed in), never the machine's, in one
+  format: 24 hours (``16:00``) in both languages. Draw times the server sends as text
+  (``"04:00 pm"``) are turned into the same form (`clock_text`), so a slip never mixes the two.
+- Nothing the server or a device says in English reaches a Spanish slip as it is: device and
+  link states go through `STATUS_WORDS`, server refusals through `SERVER_TEXTS` (a pattern per
+  known text, its numbers carried over). A text no pattern knows is quoted as the server's own
+  (``«...»``) under a Spanish line that says so: kept, never dropped, never passed off as ours.
+- Counts agree with their noun (`count_text`: ``1 ticket``, ``2 tickets``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -72,7 +80,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "cancellations": ("Anulaciones", "Cancellations"),
     "prizes_paid": ("Premios pagados", "Prizes paid"),
     "balance": ("Saldo", "Balance"),
-    "tickets": ("tickets", "tickets"),
+    "tickets": ("tickets", "tickets"),  # kept for callers; slips use `count_text`
     "status": ("ESTADO DEL TERMINAL", "TERMINAL STATUS"),
     "version": ("Versión", "Version"),
     "terminal": ("Terminal", "Terminal"),
@@ -121,6 +129,10 @@ REASONS: dict[str, tuple[str, str]] = {
     "supervisor": ("Código de supervisor incorrecto", "Wrong supervisor code"),
     "no_last_ticket": ("No hay ticket anterior", "No previous ticket"),
     "nothing_to_repeat": ("Nada que repetir", "Nothing to repeat"),
+    "cancel_refused": ("Anulación no aceptada", "Cancellation refused by the server"),
+    "rejected": ("Rechazado por el servidor", "Refused by the server"),
+    "error": ("Error del terminal", "Terminal error"),
+    "expired": ("Operación vencida", "Operation expired"),
 }
 
 
@@ -165,6 +177,26 @@ REJECTION_DETAILS: dict[str, tuple[str, str]] = {
                        "the catalog could not be loaded: {why}"),
     "empty_draft": ("sin apuestas", "no wagers"),
 }  # fmt: skip
+
+
+# Refusal details the terminal words itself (es, en).
+DETAILS: dict[str, tuple[str, str]] = {
+    "internal": ("falla interna del terminal: avise al técnico",
+                 "internal terminal fault: call the technician"),
+    "cancel_unknown_time": ("no se pudo consultar el ticket antes de anularlo",
+                            "the ticket could not be looked up before cancelling it"),
+    "cancel_paid": ("el ticket tiene premio: no se puede anular",
+                    "the ticket is a winner: it cannot be cancelled"),
+    "cancel_late": ("pasó el tiempo para anular", "the cancel window has passed"),
+    "cancel_other": ("el servidor no permite anular este ticket (sorteo cerrado u otro terminal)",
+                     "the server does not allow cancelling this ticket (draw closed or another "
+                     "terminal)"),
+}  # fmt: skip
+
+
+def detail_text(key: str, lang: str) -> str:
+    es, en = DETAILS[key]
+    return en if check_lang(lang) == "en" else es
 
 
 # Why the journal cannot be written, per `JournalError.kind` (es, en): for the refusal slip.
@@ -237,11 +269,140 @@ def format_date(unix: float, tz: str) -> str:
 
 
 def format_time(unix: float, tz: str, lang: str = DEFAULT_LANG) -> str:
-    """24-hour time in Spanish, 12-hour with am/pm in English."""
-    moment = local_datetime(unix, tz)
+    """24-hour time (``16:05``) in both languages: the one time format of every slip."""
+    check_lang(lang)
+    return local_datetime(unix, tz).strftime("%H:%M")
+
+
+_CLOCK_TEXT = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::\d{2})?\s*([ap])\.?\s*m\.?\s*$", re.I)
+_CLOCK_24 = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::\d{2})?\s*$")
+
+
+def clock_text(text: str) -> str:
+    """A time of day the server sent as text (``"04:00 pm"``, ``"12:00 am"``, ``"16:00:00"``)
+    in the slips' 24-hour form (``16:00``); a text that is no time of day is kept as it is."""
+    match = _CLOCK_TEXT.match(text)
+    if match:
+        hour, minute, half = int(match[1]), int(match[2]), match[3].lower()
+        if 1 <= hour <= 12 and minute < 60:
+            return f"{hour % 12 + (12 if half == 'p' else 0):02d}:{minute:02d}"
+        return text
+    match = _CLOCK_24.match(text)
+    if match and int(match[1]) < 24 and int(match[2]) < 60:
+        return f"{int(match[1]):02d}:{match[2]}"
+    return text
+
+
+def count_text(count: int, lang: str) -> str:
+    """``1 ticket`` / ``3 tickets`` (the word is the same in both languages, the plural too)."""
+    check_lang(lang)
+    return f"{count} ticket" if count == 1 else f"{count} tickets"
+
+
+# States of the printer (`PrinterStatus.summary`), of the API link (`Health.api`) and of the
+# journal's operations (`kioskd.journal.states`), as the status slip shows them (es, en).
+STATUS_WORDS: dict[str, tuple[str, str]] = {
+    "ok": ("en servicio", "ok"),
+    "online": ("en línea", "online"),
+    "offline": ("sin conexión", "offline"),
+    "disconnected": ("desconectada", "disconnected"),
+    "unknown": ("sin datos", "unknown"),
+    "cover_open": ("tapa abierta", "cover open"),
+    "paper_out": ("sin papel", "paper out"),
+    "paper_near_end": ("papel por acabarse", "paper near end"),
+    "in_doubt": ("en verificación", "in doubt"),
+    "attention": ("requiere atención", "needs attention"),
+    "login refused": ("acceso rechazado", "login refused"),
+    "queued": ("en cola", "queued"),
+    "sending": ("enviando", "sending"),
+    "done": ("hechas", "done"),
+    "rejected": ("rechazadas", "rejected"),
+    "expired": ("vencidas", "expired"),
+    "reconciling": ("verificando", "reconciling"),
+    "conflict": ("en conflicto", "conflict"),
+}
+_STATUS_PREFIXES: dict[str, tuple[str, str]] = {
+    "error_": ("con falla", "error"),  # error_<kind> from the printer's status bytes
+    "TLS ": ("certificado no válido", "TLS error"),  # the API's certificate was refused
+}
+
+
+def status_word(state: str, lang: str) -> str:
+    """A device or link state in words; an unknown state is said as unknown, never printed raw
+    in Spanish (it may be English)."""
+    pair = STATUS_WORDS.get(state)
+    if pair is None:
+        pair = next((p for k, p in _STATUS_PREFIXES.items() if state.startswith(k)), None)
+    if pair is None:
+        return state if check_lang(lang) == "en" else STATUS_WORDS["unknown"][0]
+    return pair[1] if check_lang(lang) == "en" else pair[0]
+
+
+# The server's refusal texts we know (Banklot reference and what the API is seen to answer),
+# each with its Spanish wording; `{0}`, `{1}` carry the pattern's groups (numbers, codes).
+SERVER_TEXTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.I), es)
+    for pattern, es in (
+        (r"amount (\d+) below min_bet (\d+)", "monto {0}: el mínimo es {1}"),
+        (r"amount (\d+) above max_bet (\d+)", "monto {0}: el máximo es {1}"),
+        (r"amount (\d+) not a multiple of (\d+)", "monto {0}: debe ser múltiplo de {1}"),
+        (r"count above ticket_max_wagers (\d+)", "demasiadas jugadas: máximo {0} por producto"),
+        (r"wager '?([^' ]+)'? is not in the inventory", "{0} no es un número válido"),
+        (r"does not match event (\d+)", "la jugada no corresponde al sorteo {0}"),
+        (r"wager list is empty", "ticket sin jugadas"),
+        (r"wager (\d+) is malformed", "la jugada {0} está mal formada"),
+        (r"closed events:\s*\[([0-9,\s]*)\]", "sorteo cerrado: {0}"),
+        (r"events are not open", "sorteo cerrado"),
+        (r"no rows in result set", "el servidor no encontró el ticket"),
+        (r"not a winner", "el ticket no tiene premio"),
+        (r"already rejected", "el ticket ya estaba anulado"),
+        (r"already paid", "el premio ya fue pagado"),
+        (r"cancel window|time to cancel", "pasó el tiempo para anular"),
+        (r"invalid pin|wrong pin", "el PIN no corresponde al ticket"),
+        (r"ticket expired", "el ticket está vencido"),
+    )
+)
+SERVER_QUOTE = ("el servidor respondió: «{0}»", "the server said: {0}")
+
+
+def server_text(message: str, lang: str) -> str:
+    """The server's refusal `message` for a slip in `lang`: English stays the server's own text;
+    Spanish is the known text's wording, or the server's text quoted as such."""
+    message = message.strip()
     if check_lang(lang) == "en":
-        return moment.strftime("%I:%M %p").lower().lstrip("0")
-    return moment.strftime("%H:%M")
+        return message
+    worded = _worded(SERVER_TEXTS, message)
+    if worded is not None:
+        return worded
+    return SERVER_QUOTE[0].format(message) if message else ""
+
+
+def _worded(table: tuple[tuple[re.Pattern[str], str], ...], message: str) -> str | None:
+    for pattern, es in table:
+        match = pattern.search(message)
+        if match:
+            return es.format(*(g.strip() for g in match.groups()))
+    return None
+
+
+# Why the outbox refused a new operation (`OutboxRefused`), in Spanish.
+OUTBOX_TEXTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.I), es)
+    for pattern, es in (
+        (r"queue full \((\d+) operations", "cola llena: {0} operaciones esperando"),
+        (r"amount would reach (\d+), cap is (\d+)", "en cola llegaría a {0}; el límite es {1}"),
+        (r"deadline already passed", "el plazo ya venció"),
+        (r"at least one wager", "ticket sin jugadas"),
+    )
+)
+
+
+def outbox_text(message: str, lang: str) -> str:
+    """The outbox's refusal `message` for a slip: English as it is, Spanish when known (else
+    nothing: the reason line says it, the log keeps the text)."""
+    if check_lang(lang) == "en":
+        return message
+    return _worded(OUTBOX_TEXTS, message) or ""
 
 
 def format_datetime(unix: float, tz: str, lang: str = DEFAULT_LANG) -> str:

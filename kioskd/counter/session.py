@@ -55,6 +55,8 @@ from typing import Any, TypeVar
 from kioskd.banklot.days import local_day_bounds
 from kioskd.banklot.models import (
     CANCELED,
+    PAID,
+    WINNER,
     CancelResult,
     CopyProposal,
     DrawResult,
@@ -78,6 +80,7 @@ from kioskd.counter.i18n import (
     DEFAULT_LANG,
     catalog_failure,
     check_lang,
+    detail_text,
     rejection_detail,
 )
 from kioskd.counter.keymap import ACTIONS, DIGITS, Keymap
@@ -965,7 +968,23 @@ class CounterSession:
                 Feedback("reject"),
                 PrintSlip(slips.not_winner_slip(ctx, command.ticket, self._now)),
             ]
+        if event.reason == "ticket_not_found" and isinstance(command, Cancel) and pending.ticket:
+            # The lookup just found it: "no rows" means the server will not cancel it now.
+            return [Feedback("reject"), self._cancel_refused(pending.ticket)]
         return [Feedback("reject"), self._reject_slip(event.reason, event.detail, ticket)]
+
+    def _cancel_refused(self, ticket: Ticket) -> PrintSlip:
+        """Why a cancel of a ticket the server just showed us was refused, as far as the
+        ticket tells: a winner, past the cancel window, or else a closed draw / another
+        terminal (the server does not say which)."""
+        catalog, lang = self.catalog, self.settings.lang
+        if ticket.status in (WINNER, PAID):
+            why = "cancel_paid"
+        elif catalog is not None and self._now - ticket.created_at > catalog.seconds_to_cancel:
+            why = "cancel_late"
+        else:
+            why = "cancel_other"
+        return self._reject_slip("cancel_refused", detail_text(why, lang), ticket.ticket_number)
 
     def _done(self, pending: _Pending, event: Done) -> list[Action]:
         command, data, ctx = pending.command, event.data, self.slip_context()

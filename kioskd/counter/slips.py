@@ -3,8 +3,10 @@
 Rules:
 - Pure functions: no printer, no clock (the time to print comes in as `now`), no I/O. The same
   builders serve the session, crash-recovery reprints and `kioskd preview`.
-- Words come from `kioskd.counter.i18n` in the slip's language; amounts are es_VE with the
-  configured currency label; dates and times are in the entity's time zone.
+- Words come from `kioskd.counter.i18n` in the slip's language, and so do states, counts and
+  draw times the server sends as text; amounts are es_VE with the configured currency label;
+  dates and times are in the entity's time zone, 24-hour. What a slip prints as it is: numbers,
+  codes, and names (agency, products, draws, the agency's header and footer).
 - A ticket slip carries the PIN (the customer needs it to cash a prize) and the Code128 barcode
   of ticket + PIN + local date; nothing else ever prints a PIN.
 - Reprints and recoveries are marked as copies (`Receipt.copy` plus a visible line).
@@ -23,15 +25,18 @@ from kioskd.counter.i18n import (
     DEFAULT_CURRENCY,
     DEFAULT_LANG,
     check_lang,
+    clock_text,
+    count_text,
     format_amount,
     format_date,
     format_datetime,
     format_time,
     reason_text,
+    status_word,
     t,
 )
 from kioskd.counter.scan import barcode_data
-from kioskd.receipt import Barcode, Block, Feed, Receipt, Row, Rule, Text, Title
+from kioskd.receipt import Barcode, Block, CharChart, Feed, Receipt, Row, Rule, Text, Title
 
 if TYPE_CHECKING:
     from kioskd.counter.catalog import Catalog
@@ -187,7 +192,7 @@ def ticket_slip(
     blocks.append(Rule())
     current = None
     for w in ticket.wagers:
-        draw = (w.event_name or f"#{w.event_id}", w.p_event_time or "")
+        draw = (w.event_name or f"#{w.event_id}", clock_text(w.p_event_time or ""))
         if draw != current:
             current = draw
             blocks.append(Text(f"{draw[0]} {draw[1]}".strip(), bold=True))
@@ -348,7 +353,7 @@ def results_slip(ctx: SlipContext, results: Sequence[DrawResult], now: float) ->
         when = (
             format_time(r.event_timestamp, ctx.time_zone, lang)
             if r.event_timestamp is not None
-            else (r.event_time or "")
+            else clock_text(r.event_time or "")
         )
         label = f"{when} {r.list_name}" if r.list_name else when
         blocks.append(Row(label, r.main_result))
@@ -357,18 +362,20 @@ def results_slip(ctx: SlipContext, results: Sequence[DrawResult], now: float) ->
 
 def report_slip(ctx: SlipContext, report: ShiftReport, now: float) -> Receipt:
     lang = ctx.lang
-    n = t("tickets", lang)
     blocks = _head(ctx, t("report", lang))
     blocks += [
         Row(t("day", lang), report.day.strftime("%d/%m/%Y")),
         Rule(),
-        Row(f"{t('sales', lang)} ({report.sales_count} {n})", ctx.money(report.sales)),
         Row(
-            f"{t('cancellations', lang)} ({report.cancellations_count} {n})",
+            f"{t('sales', lang)} ({count_text(report.sales_count, lang)})",
+            ctx.money(report.sales),
+        ),
+        Row(
+            f"{t('cancellations', lang)} ({count_text(report.cancellations_count, lang)})",
             ctx.money(report.cancellations),
         ),
         Row(
-            f"{t('prizes_paid', lang)} ({report.prizes_count} {n})",
+            f"{t('prizes_paid', lang)} ({count_text(report.prizes_count, lang)})",
             ctx.money(report.prizes_paid),
         ),
         Rule(),
@@ -384,8 +391,8 @@ def status_slip(ctx: SlipContext, info: StatusInfo, now: float) -> Receipt:
         Row(t("version", lang), info.version),
         Row(t("terminal", lang), info.terminal_id),
         Row(t("ip", lang), info.ip),
-        Row(t("printer", lang), info.printer),
-        Row(t("api", lang), info.api),
+        Row(t("printer", lang), status_word(info.printer, lang)),
+        Row(t("api", lang), status_word(info.api, lang)),
     ]
     if info.catalog_age_s is not None:
         age = f"{int(info.catalog_age_s // 60)} min"
@@ -396,16 +403,20 @@ def status_slip(ctx: SlipContext, info: StatusInfo, now: float) -> Receipt:
         blocks.append(Rule())
         blocks.append(Text(t("queue", lang), bold=True))
         for state, count in sorted(info.queue.items()):
-            blocks.append(Row(state, str(count)))
+            blocks.append(Row(status_word(state, lang), str(count)))
     return Receipt("status", tuple(blocks + _tail(ctx, now)))
 
 
 def test_slip(ctx: SlipContext, now: float, info: StatusInfo | None = None) -> Receipt:
-    """Test print: accents, a rule, a barcode and the money format, to check the printer."""
+    """Test print: accents, a rule, a barcode and the money format, to check the printer. The
+    chart (``CharChart``) shows the code page's number and each accented character with its
+    byte and a plain-ASCII description, so a box on paper says the page is wrong."""
     lang = ctx.lang
     blocks = _head(ctx, t("test", lang))
     blocks += [
         Text(t("test_chars", lang), align="center"),
+        Rule("="),
+        CharChart(),
         Rule("="),
         Row(t("total", lang), ctx.money(1234.5)),
         Barcode("000000000000000000000000", text="000000000000000000000000"),

@@ -15,6 +15,7 @@ Rules:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date as Date
@@ -27,7 +28,7 @@ from kioskd.banklot.models import CancelResult, PayResult, ReportTotals, Ticket
 from kioskd.clock import Clock
 from kioskd.counter import session as s
 from kioskd.counter import slips
-from kioskd.counter.i18n import journal_fault_detail
+from kioskd.counter.i18n import detail_text, journal_fault_detail, outbox_text, server_text
 from kioskd.journal.json_columns import Result
 from kioskd.outbox.outbox import JournalUnwritable, Outbox, OutboxRefused, Outcome
 
@@ -60,11 +61,17 @@ def reason_for(exc: BaseException) -> str:
     return "error"
 
 
-def detail_for(exc: BaseException) -> str:
-    """A short, PIN-free text for a slip: the server's message for business errors."""
+def detail_for(exc: BaseException, lang: str = "es") -> str:
+    """A short, PIN-free text for a slip in `lang`: the server's refusal in words
+    (`kioskd.counter.i18n.server_text`); a link failure's English text only on English slips
+    (the reason line says "offline" in both)."""
+    if isinstance(exc, errors.Rejected):
+        return server_text(exc.message, lang)
     if isinstance(exc, errors.BanklotError):
-        return exc.message
-    return str(exc)
+        return exc.message if lang == "en" else ""
+    if isinstance(exc, OutboxRefused):
+        return outbox_text(str(exc), lang)
+    return str(exc) if lang == "en" else ""
 
 
 @dataclass
@@ -109,7 +116,8 @@ class Executor:
         """Carry out one command; exactly one terminal result is delivered (maybe later)."""
         handler = self._HANDLERS.get(type(command))
         if handler is None:
-            self._fail(command, "error", f"no handler for {type(command).__name__}")
+            log.error("no handler for %s", type(command).__name__)
+            self._fail(command, "error", detail_text("internal", self.context().lang))
             return
         try:
             await handler(self, command)
@@ -118,10 +126,10 @@ class Executor:
             kind = exc.journal_error.kind if exc.journal_error is not None else "io"
             self._fail(command, "journal_fault", journal_fault_detail(kind, self.context().lang))
         except (errors.BanklotError, OutboxRefused) as exc:
-            self._fail(command, reason_for(exc), detail_for(exc))
-        except Exception as exc:  # a bug must not leave the clerk waiting forever
+            self._fail(command, reason_for(exc), detail_for(exc, self.context().lang))
+        except Exception:  # a bug must not leave the clerk waiting forever
             log.exception("command %s failed", type(command).__name__)
-            self._fail(command, "error", type(exc).__name__)
+            self._fail(command, "error", detail_text("internal", self.context().lang))
 
     def _done(self, command: s.Command, data: s.ResultData) -> None:
         self.deliver(s.Done(command.command_id, data, now=self.clock.now()))
@@ -134,7 +142,11 @@ class Executor:
         if date is not None:
             return date
         ctx = self.context()
-        days = recent_days(self.clock.now(), ctx.time_zone, max(1, ctx.ticket_expiration_days + 1))
+        # Server time, never the kiosk's wall clock; from its upper bound, so that just after
+        # the server's midnight the new day is searched too (the lower bound may be yesterday).
+        latest = getattr(self.clock, "upper", self.clock.now)()
+        latest = latest if math.isfinite(latest) else self.clock.now()
+        days = recent_days(latest, ctx.time_zone, max(1, ctx.ticket_expiration_days + 1))
         for day in days:
             try:
                 await self.client.ticket(ticket, day)
@@ -164,7 +176,7 @@ class Executor:
     async def _cancel(self, command: s.Cancel) -> None:
         if command.created_at is None:
             # The lookup before it failed: the cancel window cannot be bounded.
-            self._fail(command, "error", "ticket creation time unknown")
+            self._fail(command, "error", detail_text("cancel_unknown_time", self.context().lang))
             return
         ctx = self.context()
         op_id = await self.outbox.submit_cancel(
@@ -255,7 +267,9 @@ class Executor:
         elif outcome.kind == "rejected":
             exc = outcome.error
             reason = reason_for(exc) if exc is not None else "rejected"
-            detail = detail_for(exc) if exc is not None else outcome.message
+            lang = self.context().lang
+            message = outcome.message
+            detail = detail_for(exc, lang) if exc is not None else server_text(message, lang)
             self.deliver(s.Failed(command.command_id, reason, detail, now=now))
         else:
             self._waiting[outcome.op_id] = command  # alarm and friends: keep waiting

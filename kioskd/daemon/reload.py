@@ -4,8 +4,10 @@ Rules:
 - Every config key is in exactly one table below; a test checks that no key is missing, so a
   new key must be placed (and its reload tested) when it is added.
 - LIVE maps a key to the part of the daemon that takes it over at reload (the daemon carries
-  that out); RESTART keys are said by name in the reload log and in `kioskctl status`
-  (`needs_restart`) until the daemon runs with them. Nothing is claimed that is not done.
+  that out): the part that *reads* the key, or the reload claims what it does not do (a test
+  reads each key's value back from the live part after a reload); RESTART keys are said by
+  name in the reload log and in `kioskctl status` (`needs_restart`) until the daemon runs
+  with them. Nothing is claimed that is not done.
 - Pure: compares two configs, no I/O.
 """
 
@@ -36,10 +38,12 @@ LIVE: dict[str, str] = {
     "reconcile.quiet_period_s": POLICY,
     "reconcile.probes": POLICY,
     "reconcile.probe_interval_s": POLICY,
+    "api.shared_account": POLICY,
     "catalog.refresh_s": READ_AT_USE,
     "catalog.stale_after_s": READ_AT_USE,
     "input.idle_reset_s": SESSION,
     "scanner.pattern": SESSION,
+    "scanner.double_read_ms": SESSION,  # the session's double-read window, not the reader's
     "pay.not_winner": SESSION,
     "functions.supervisor_code": SESSION,
     "functions.protected": SESSION,
@@ -51,7 +55,6 @@ LIVE: dict[str, str] = {
     "scanner.max_length": INPUTS,
     "scanner.grab": INPUTS,
     "scanner.numlock": INPUTS,
-    "scanner.double_read_ms": INPUTS,
     "keypad.device": INPUTS,
     "keypad.layout": INPUTS,
     "keypad.grab": INPUTS,
@@ -61,6 +64,8 @@ LIVE: dict[str, str] = {
     "printer.timeout_s": PRINTER,
     "printer.preview_dir": PRINTER,
     "printer.profile": PRINTER,
+    "printer.dots": PRINTER,
+    "printer.columns": PRINTER,
     "leds.backend": LIGHTS,
     "leds.pin_factory": LIGHTS,
     "leds.green": LIGHTS,

@@ -211,11 +211,8 @@ class Spooler:
             copy = "-copy" if receipt.copy else ""
             path = self.preview_dir / f"{self._seq:03d}-{receipt.kind}{copy}.png"
             try:
-                from kioskd.printer import render_png
-
-                await asyncio.to_thread(
-                    render_png, receipt, self.paper_mm, path, profile=self.profile
-                )
+                # the printer's own profile, code page and width: the preview is its paper
+                await asyncio.to_thread(self.printer.preview, receipt, path)
             except Exception:
                 log.exception("preview of slip %s failed", receipt.kind)
         if self.on_printed is not None:

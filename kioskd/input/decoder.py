@@ -38,6 +38,10 @@ with `tick(now)`):
   Num Lock toggles as on a PC, from the `numlock` start state, and the host's ``EV_LED``
   ``LED_NUML`` events (echoed in captures) set it; keypad digits are then ``End``, ``Down``...
 - Tokens never show their text in ``repr``: keypad digits and scans may be PINs.
+- Key codes outside the kernel's range (0..``KEY_MAX``, 0x2ff) come from no real keyboard: a
+  corrupt capture or a broken driver. Such an event is refused (counted in `refused_codes`, no
+  token, no effect on a scan or the held keys) instead of reaching XKB, which cannot take a code
+  beyond 32 bits and would stop the reader.
 
 Illegal calls raise `DecoderError` naming the event and the state.
 """
@@ -58,6 +62,9 @@ from kioskd.input.evtest import (
     InputEvent,
 )
 from kioskd.input.xkb import DEAD_KEYS, KEYPAD_DIGIT_CODES, Layout, combine_dead
+
+# The kernel's highest key code (linux/input-event-codes.h KEY_MAX).
+KEY_MAX = 0x2FF
 
 Role = Literal["scanner", "keypad"]
 ROLES: tuple[Role, ...] = ("scanner", "keypad")
@@ -221,6 +228,7 @@ class Decoder:
         self._dead: str | None = None
         self._dropping = False  # between SYN_DROPPED and the next SYN_REPORT
         self.needs_key_state = False  # set by SYN_DROPPED, cleared by resync()
+        self.refused_codes = 0  # key events with a code no keyboard has (see the rules)
         # scan in progress
         self._buf = ""
         self._discarding = False  # cut by max_len: count, do not store
@@ -258,6 +266,9 @@ class Decoder:
         """Handle one kernel event; return the tokens it completes."""
         type_ = event[1]
         if type_ == EV_KEY:
+            if not 0 <= event[2] <= KEY_MAX:
+                self.refused_codes += 1
+                return _NO_TOKENS
             now, value = event[0], event[3]
             ended: Sequence[Token] = _NO_TOKENS
             if not self._dropping:
@@ -318,7 +329,7 @@ class Decoder:
         """Adopt the device's real key (and lock LED) state, e.g. after ``SYN_DROPPED``."""
         if self._dropping:
             raise DecoderError("can't handle resync in state dropping: wait for SYN_REPORT")
-        self.held = set(held)
+        self.held = {code for code in held if 0 <= code <= KEY_MAX}
         self._recompute_depressed()
         capslock_mask = self._lock_masks.get(KEY_CAPSLOCK, 0)
         if capslock is not None and capslock_mask:

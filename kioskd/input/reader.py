@@ -367,6 +367,21 @@ class InputSource:
 
     def _feed(self, entry: _Node, events: list[InputEvent]) -> None:
         decoder = entry.decoder
+        refused = decoder.refused_codes
+        try:
+            self._feed_events(entry, events)
+        finally:
+            if decoder.refused_codes != refused:
+                log.warning(
+                    "%s: %d key event(s) with an impossible key code refused (%d so far)",
+                    self.label,
+                    decoder.refused_codes - refused,
+                    decoder.refused_codes,
+                    extra={"DEVICE_ROLE": self.label},
+                )
+
+    def _feed_events(self, entry: _Node, events: list[InputEvent]) -> None:
+        decoder = entry.decoder
         node = entry.node
         if node is None:  # a replay file: nothing to ask, nothing to grab
             self._emit(decoder.feed_many(events))

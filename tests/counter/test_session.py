@@ -1,5 +1,6 @@
 """The counter session driven by real key names and scan texts: commands, feedback, slips."""
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -307,6 +308,27 @@ def test_cancel_looks_up_then_cancels_inside_the_window(session):
     done = session.handle(Done(cancel.command_id, CancelResult(32426439, "canceled")))
     (receipt,) = printed(done)
     assert receipt.kind == "cancel" and "Monto devuelto | Bs. 1.290,00" in text_of(receipt)
+
+
+@pytest.mark.parametrize(
+    ("status", "age_s", "why"),
+    [
+        ("sold", 60, "el servidor no permite anular este ticket"),
+        ("sold", 600, "pasó el tiempo para anular"),
+        ("winner", 60, "el ticket tiene premio"),
+    ],
+)
+def test_cancel_refused_with_no_rows_after_a_good_lookup_names_why(session, status, age_s, why):
+    """The server's "no rows in result set" on a cancel of a ticket the lookup just showed is no
+    "unknown ticket": the slip says the cancel was refused and what the ticket tells of why."""
+    ticket = samples.ticket(status=status, created_at=NOW - age_s)
+    session.settings = dataclasses.replace(session.settings, cancel_local_check=False)
+    lookup = only_command(press(session, "-32426439\n"))
+    cancel = only_command(session.handle(Done(lookup.command_id, ticket, now=NOW)))
+    actions = session.handle(Failed(cancel.command_id, "ticket_not_found", "el servidor no"))
+    text = text_of(printed(actions)[0])
+    assert "Ticket no existe" not in text
+    assert "Anulación no aceptada" in text and why in text, text
 
 
 def test_cancel_typed_ticket(session):

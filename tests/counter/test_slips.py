@@ -57,10 +57,10 @@ def test_ticket_slip_in_spanish():
     text = lines(receipt)
     assert receipt.kind == "ticket" and not receipt.copy
     assert text[:4] == ["LOTERÍA DEMO", "RIF J-00000000-0", "AGENCIA EL TREBOL", "TICKET"]
-    assert "TRIPLE ZAMORANO 04:00 pm" in text
+    assert "TRIPLE ZAMORANO 16:00" in text  # the server's "04:00 pm", in the slips' 24 h
     assert "341 | Bs. 20,00" in text
     assert "444-ARI | Bs. 1.250,00" in text
-    assert "ZODÍACO DEL ZULIA 07:00 pm" in text
+    assert "ZODÍACO DEL ZULIA 19:00" in text
     assert "Total (3) | Bs. 1.290,00" in text
     assert "Ticket | 32426439" in text
     assert "PIN | 76479163" in text
@@ -89,7 +89,7 @@ def test_copy_is_marked_in_both_languages():
 
     printed = [i.text for i in layout(en, 80) if isinstance(i, Line)]
     assert printed[0] == printed[-1] == "*** COPY ***"  # top and bottom of the paper
-    assert "Time | 12:29 pm" in lines(en)
+    assert "Time | 12:29" in lines(en)  # one time format in both languages
 
 
 def test_pending_slip_says_do_not_pay_cash():
@@ -141,7 +141,10 @@ def test_status_and_test_slips():
     text = lines(slips.status_slip(ctx("en"), info, NOW))
     assert "Version | 0.1.0" in text and "IP | 192.0.2.7" in text
     assert "Catalog | 2 min (stale)" in text
-    assert "in_doubt | 1" in text
+    assert "in doubt | 1" in text
+    es = lines(slips.status_slip(ctx(), info, NOW))
+    assert "Impresora | en servicio" in es and "Servidor | en línea" in es
+    assert "en verificación | 1" in es and "en cola | 2" in es
     assert "Acentos: áéíóú ñ Ñ ¿? ¡!" in lines(slips.test_slip(ctx(), NOW))
 
 

@@ -207,11 +207,19 @@ class Rig:
         return self.tickets()[-1]
 
 
-def config_text(tmp_path: Path, printer: FakeTcpPrinter, extra: dict[str, str]) -> str:
+def config_text(
+    tmp_path: Path,
+    printer: FakeTcpPrinter,
+    extra: dict[str, str],
+    password_file: Path | None = None,
+) -> str:
+    """The flow tests' config; `password_file`: the API password is read from that file (the
+    way a kiosk ships) instead of written in the config."""
+    secret = f'password_file = "{password_file}"' if password_file else f'password = "{PASSWORD}"'
     sections = {
         "terminal": 'id = "flow-1"',
         "api": (
-            f'base_url = "http://banklot.sim"\nemail = "{EMAIL}"\npassword = "{PASSWORD}"\n'
+            f'base_url = "http://banklot.sim"\nemail = "{EMAIL}"\n{secret}\n'
             "connect_timeout_s = 1.0\nread_timeout_s = 2.0"
         ),
         "journal": f'path = "{tmp_path}/journal.sqlite3"',
@@ -239,7 +247,11 @@ async def running_kiosk(
     extra: dict[str, str] | None = None,
     offline: bool = False,
     want_catalog: bool = True,
+    wall: OffsetClock | None = None,
+    password_file: Path | None = None,
 ):
+    """`wall`: the kiosk's own clock when it is not the server's (tests/flows/test_flow_clock.py:
+    the kiosk's wall clock off and stepping; time passing then moves both)."""
     clock = OffsetClock()
     clock.set(START)
     sim = Simulator(seed=7, clock=clock, email=EMAIL, password=PASSWORD)
@@ -247,11 +259,11 @@ async def running_kiosk(
     printer = FakeTcpPrinter().start()
     (tmp_path / "slips").mkdir(exist_ok=True)
     path = tmp_path / "kioskd.toml"
-    path.write_text(config_text(tmp_path, printer, extra or {}))
+    path.write_text(config_text(tmp_path, printer, extra or {}, password_file))
     notes = Notes()
     daemon = RecordingDaemon(
         ConfigHolder(path),
-        clock=clock,
+        clock=wall or clock,
         transport=SimTransport(sim),
         notifier=notes,
         environ={},

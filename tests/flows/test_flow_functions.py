@@ -59,8 +59,8 @@ async def test_shift_report_counts_sales_and_cancellations(kiosk):
 
     lines = await function_slip(kiosk, "*2\n", "report")
     assert "REPORTE DE TURNO" in lines
-    assert "Ventas (1 tickets) | Bs. 20,00" in lines
-    assert "Anulaciones (1 tickets) | Bs. 10,00" in lines
+    assert "Ventas (1 ticket) | Bs. 20,00" in lines
+    assert "Anulaciones (1 ticket) | Bs. 10,00" in lines
     # the balance is the back office's (sales - prizes - agency commission)
     balance = 20 - 20 * COMMISSION_PCT // 100
     assert f"Saldo | Bs. {balance},00" in lines
@@ -71,9 +71,9 @@ async def test_status_slip_shows_terminal_queue_and_api(kiosk):
     lines = await function_slip(kiosk, "*3\n", "status")
     assert "ESTADO DEL TERMINAL" in lines
     assert "Terminal | flow-1" in lines
-    assert "Servidor | ok" in lines
+    assert "Servidor | en servicio" in lines
     assert any(line.startswith("Versión | ") for line in lines)
-    assert "done | 1" in lines
+    assert "hechas | 1" in lines  # the journal state "done", in Spanish
 
 
 async def test_test_print(kiosk):

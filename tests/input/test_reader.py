@@ -249,3 +249,24 @@ async def test_after_syn_dropped_the_reader_asks_the_device_which_keys_are_down(
         dropped = await asyncio.wait_for(anext(stream), 10)
         scan = await asyncio.wait_for(anext(stream), 10)
     assert (dropped.error, scan.text) == ("dropped", "B")
+
+
+@pytest.mark.parametrize("code", [2**32 - 7, 2**32 - 8, 2**40, e.KEY_MAX + 1])
+async def test_an_impossible_key_code_is_refused_and_reading_goes_on(
+    tree: FakeTree, caplog, code: int
+) -> None:
+    """A key code no keyboard has (a corrupt capture, a broken driver) is refused and logged;
+    the reader task keeps running and the scan around it comes out whole."""
+    caplog.set_level(logging.WARNING, logger="kioskd")
+    tree.plug(6, SCANNER)
+    bad = KeyScript(1_729_587_036.5).key(code, 1).key(code, 0).text()
+    async with InputSource(
+        SourceConfig(device="05f9:2206", gap_s=None), base_dir=tree.base, opener=EvtestOpener()
+    ) as source:
+        await until(lambda: bool(source._nodes))
+        tree.type(6, typed("Ab", t0=1_729_587_036.0) + bad + typed("c\n", t0=1_729_587_037.0))
+        token = await next_token(source)
+        assert (token.text, token.error) == ("Abc", None)
+        tree.type(6, typed("Def\n", t0=1_729_587_038.0))
+        assert (await next_token(source)).text == "Def"
+    assert any("impossible key code refused" in r.getMessage() for r in caplog.records)

@@ -114,7 +114,9 @@ def test_command_fails_on_a_violation(monkeypatch, capsys) -> None:
 
     monkeypatch.setattr(chaos, "run_one", broken)
     monkeypatch.setattr(
-        chaos, "run_range", lambda s, n, d=None, v="shipped": [broken(x) for x in range(s, s + n)]
+        chaos,
+        "run_range",
+        lambda s, n, d=None, v="shipped", w="true": [broken(x) for x in range(s, s + n)],
     )
     args = type(
         "A",

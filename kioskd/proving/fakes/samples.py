@@ -18,6 +18,7 @@ from kioskd.banklot.models import (
     TicketSummary,
 )
 from kioskd.counter.catalog import Catalog, event_time
+from kioskd.counter.i18n import server_text
 from kioskd.counter.slips import (
     ShiftReport,
     SlipContext,
@@ -233,6 +234,10 @@ def day_tickets() -> list[TicketSummary]:
     ]
 
 
+# What the server answers to a wager above the product's limit (the slip words it).
+REFUSAL = "wager amount 150 above max_bet 99 for product 1"
+
+
 def all_slips(lang: str = "es", currency: str = "Bs.") -> dict[str, Receipt]:
     """One receipt of every slip kind from the sample data (for `kioskd preview` and docs)."""
     ctx = SlipContext.from_catalog(catalog(), lang=lang, currency=currency, terminal_id="K-07")
@@ -255,7 +260,7 @@ def all_slips(lang: str = "es", currency: str = "Bs.") -> dict[str, Receipt]:
         "cancel": cancel_slip(ctx, t.ticket_number, NOW, t.amount),
         "expired-sale": expired_slip(ctx, "sale", NOW, amount=40),
         "expired-pay": expired_slip(ctx, "pay", NOW, ticket_number=t.ticket_number),
-        "rejected": rejected_slip(ctx, "over_max_bet", NOW, detail="amount 150 above max_bet 99"),
+        "rejected": rejected_slip(ctx, "wager_rejected", NOW, detail=server_text(REFUSAL, lang)),
         "results": results_slip(ctx, results(), NOW),
         "report": report_slip(ctx, ShiftReport.from_api(DAY, day_tickets()), NOW),
         "status": status_slip(ctx, info, NOW),
