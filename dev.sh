@@ -1,48 +1,117 @@
 #!/bin/sh
-# Set-up and entry point for a fresh Debian 12 / Raspberry Pi OS Bookworm machine with only python3.
-#   ./dev.sh demo    installs what is missing, then runs `kioskd demo` (simulator + virtual devices)
-#   ./dev.sh test    installs what is missing, then runs the whole test suite
-#   ./dev.sh setup   only installs
+# Set-up and entry point for a fresh Debian 12 / Raspberry Pi OS Bookworm machine with python3 and git.
+#   ./dev.sh demo    installs what the demo needs, then runs `kioskd demo` (simulator + virtual devices)
+#   ./dev.sh test    installs the test toolchain too, then runs the whole suite (parallel workers)
+#   ./dev.sh setup   installs the test toolchain only (what CI's .ci/run calls)
+#   ./dev.sh deb     installs the packaging tools, then builds dist/kioskd_<version>_<arch>.deb
 #   ./dev.sh kioskd ARGS... / ./dev.sh kioskctl ARGS...   run a command from the venv
-# System packages (installed with apt-get, through sudo when not root): python3-venv, python3-dev,
-# gcc and linux headers (evdev builds a C extension), libxkbcommon-dev (xkbcommon bindings),
-# fuse + libfuse2 (power-cut test filesystem), prometheus-node-exporter and prometheus (promtool)
-# for the metrics and alert-rule tests; the Debian package's build tools (dpkg-dev, debhelper,
-# dh-virtualenv, lintian, and the -dev libraries Pillow and PyYAML are built against) and
-# systemd-journal-remote (journal upload/remote) for tests/packaging and tests/logs; sqlite3 (the
-# CLI holds the journal's lock from outside in tests/faults).
-#   ./dev.sh deb     installs what is missing, then builds dist/kioskd_<version>_<arch>.deb
+#
+# System packages come from apt-get (through sudo when not root) with --no-install-recommends, and
+# with a policy-rc.d in place for the duration that refuses to start services, so a booted
+# machine does not start Prometheus or node-exporter because a test needs their binaries. The lists
+# are one package per line: add a package to the list of the command that needs it, with why.
+#
+# Python packages come from the lock files in requirements/ (exact versions and their hashes;
+# how to update them: CONTRIBUTING.md): requirements/run.txt for the demo (what the Debian package
+# ships), requirements/dev.txt for the tests and checks. Same commit, same venv.
 set -eu
 cd "$(dirname "$0")"
 VENV=${KIOSKD_VENV:-.venv}
-PKGS="python3-venv python3-dev gcc linux-libc-dev libxkbcommon-dev xkb-data fuse libfuse2
-prometheus-node-exporter prometheus
-dpkg-dev debhelper dh-virtualenv lintian zlib1g-dev libjpeg-dev libfreetype-dev libyaml-dev
-systemd-journal-remote sqlite3"
 
-need_apt() {
-    command -v dpkg-query >/dev/null 2>&1 || return 1
-    for p in $PKGS; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || return 0
+# What `kioskd demo` needs to build the venv: evdev and xkbcommon compile a C extension (gcc,
+# python3-dev, the kernel's input headers, libxkbcommon and its layouts; libffi-dev for cffi where
+# PyPI has no wheel, e.g. armhf).
+DEMO_PKGS="
+python3-venv
+python3-dev
+gcc
+linux-libc-dev
+libffi-dev
+libxkbcommon-dev
+xkb-data
+"
+# What the tests add: FUSE for the power-cut filesystem (tests/powercut); node-exporter and promtool
+# for tests/metrics (run as plain binaries by the tests; their services stay stopped); the Debian
+# package's build tools and the -dev libraries Pillow and PyYAML are built against (tests/packaging);
+# systemd-journal-remote (tests/logs); the sqlite3 CLI (holds the journal's lock from outside in
+# tests/faults); faketime (libfaketime: the kill -9 campaign runs the real daemon under a stepping
+# wall clock, tests/crash/test_faketime.py).
+TEST_PKGS="
+fuse
+libfuse2
+prometheus-node-exporter
+prometheus
+dpkg-dev
+debhelper
+dh-virtualenv
+lintian
+zlib1g-dev
+libjpeg-dev
+libfreetype-dev
+libyaml-dev
+systemd-journal-remote
+sqlite3
+faketime
+"
+# The package build (./dev.sh deb): the Build-Depends of debian/control.
+DEB_PKGS="
+dpkg-dev
+debhelper
+dh-virtualenv
+zlib1g-dev
+libjpeg-dev
+libfreetype-dev
+libyaml-dev
+"
+
+missing_pkgs() {
+    command -v dpkg-query >/dev/null 2>&1 || return 0
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"
     done
-    return 1
 }
 
-setup() {
-    if need_apt; then
-        SUDO=""
-        [ "$(id -u)" = 0 ] || SUDO="sudo"
-        echo "dev.sh: installing system packages: $PKGS" >&2
-        $SUDO apt-get update -q >&2 || true
-        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $PKGS >&2
+apt_install() {
+    missing=$(missing_pkgs "$@" | tr '\n' ' ')
+    [ -n "${missing% }" ] || return 0
+    command -v apt-get >/dev/null 2>&1 || { echo "dev.sh: missing packages: $missing" >&2; exit 1; }
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    echo "dev.sh: installing system packages: $missing" >&2
+    # No service starts during the install (invoke-rc.d and deb-systemd-invoke ask policy-rc.d;
+    # 101 = "action forbidden"). Only ours is removed afterwards; one already there is left alone.
+    policy=/usr/sbin/policy-rc.d
+    ours=""
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\n# dev.sh: no service starts while it installs packages\nexit 101\n' |
+            $SUDO tee "$policy" >/dev/null
+        $SUDO chmod 0755 "$policy"
+        ours=1
+        trap '$SUDO rm -f "$policy"' EXIT INT TERM
     fi
+    $SUDO apt-get update -q >&2 || true
+    # shellcheck disable=SC2086  # one word per package
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing >&2
+    if [ -n "$ours" ]; then
+        $SUDO rm -f "$policy"
+        trap - EXIT INT TERM
+    fi
+}
+
+# venv LEVEL: the venv with kioskd (editable) and the lock file of LEVEL (run or dev). A stamp
+# per level records the lock it was built from; a changed lock or pyproject.toml rebuilds it.
+venv() {
+    lock="requirements/$1.txt"
     if [ ! -x "$VENV/bin/python" ]; then
         python3 -m venv "$VENV"
     fi
-    stamp="$VENV/.kioskd-installed"
-    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-        "$VENV/bin/python" -m pip install -q --upgrade pip >&2
-        "$VENV/bin/python" -m pip install -q -e ".[dev]" >&2
+    stamp="$VENV/.kioskd-$1"
+    if [ ! -f "$stamp" ] || [ "$lock" -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+        # --require-hashes: every file pip fetches must match the lock; kioskd itself is then
+        # installed with no dependency resolution and no isolated build (its build backend,
+        # setuptools + wheel, is in the lock too).
+        "$VENV/bin/python" -m pip install -q --require-hashes --no-deps -r "$lock" >&2
+        "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e . >&2
         touch "$stamp"
     fi
 }
@@ -50,10 +119,33 @@ setup() {
 cmd=${1:-demo}
 [ $# -gt 0 ] && shift
 case "$cmd" in
-    setup) setup ;;
-    demo) setup; exec "$VENV/bin/kioskd" demo "$@" ;;
-    test) setup; exec "$VENV/bin/python" -m pytest "$@" ;;
-    deb) setup; exec scripts/build-deb.sh "$@" ;;
-    kioskd|kioskctl) setup; exec "$VENV/bin/$cmd" "$@" ;;
+    demo)
+        # shellcheck disable=SC2086
+        apt_install $DEMO_PKGS
+        [ -f "$VENV/.kioskd-dev" ] || venv run
+        exec "$VENV/bin/kioskd" demo "$@" ;;
+    setup)
+        # shellcheck disable=SC2086
+        apt_install $DEMO_PKGS $TEST_PKGS
+        venv dev ;;
+    test)
+        # shellcheck disable=SC2086
+        apt_install $DEMO_PKGS $TEST_PKGS
+        venv dev
+        # Parallel workers (pytest-xdist): two per core, since most tests wait on a real daemon,
+        # socket or timer rather than compute; KIOSKD_TEST_WORKERS=N to choose (a later -n on the
+        # command line wins too). tests/conftest.py keeps the tests of a file on one worker,
+        # except slow campaigns, which start first and go wherever a worker is free.
+        workers=${KIOSKD_TEST_WORKERS:-$(($(nproc 2>/dev/null || echo 1) * 2))}
+        exec "$VENV/bin/python" -m pytest -n "$workers" --dist loadfile "$@" ;;
+    deb)
+        # shellcheck disable=SC2086
+        apt_install $DEMO_PKGS $DEB_PKGS
+        exec scripts/build-deb.sh "$@" ;;
+    kioskd|kioskctl)
+        # shellcheck disable=SC2086
+        apt_install $DEMO_PKGS
+        [ -f "$VENV/.kioskd-dev" ] || venv run
+        exec "$VENV/bin/$cmd" "$@" ;;
     *) echo "usage: ./dev.sh demo|test|setup|deb|kioskd ARGS|kioskctl ARGS" >&2; exit 2 ;;
 esac

@@ -1,9 +1,11 @@
-"""Ticket barcodes: 10,000 random tickets through layout, ESC/POS and PNG, read by zxing-cpp.
+"""Ticket barcodes: random and hard tickets through layout, ESC/POS and PNG, read by zxing-cpp.
 
-Prints, per paper width (58 and 80 mm):
-- how many previews zxing-cpp decodes to the right 24 digits (ticket + PIN + YYYYMMDD), how
-  many jobs carry exactly the symbols their preview shows (the ESC/POS payload read back by
-  the rules of GS k), how many jobs contain a real-time command (must be 0);
+Prints, per paper width (58 and 80 mm), for 10,000 random tickets and (``--hard``) for every
+combination of the ticket numbers / PINs / dates that force subset changes:
+- how many previews zxing-cpp decodes to the right 24 digits (ticket + PIN + YYYYMMDD), as a
+  Code128 or, where none fits, a QR code; how many previews are dot for dot the ESC/POS job
+  executed by the independent emulator (tests/printer/escpos_paper.py); how many jobs contain
+  a real-time command prefix (DLE EOT / ENQ / DC4, any parameter: must be 0);
 - the barcode widths in dots (min / max / histogram by symbol count) against the print width;
 - with ``--worst``: the widest symbol any 24 digits and any ticket-shaped digits (16 free
   digits + 20YYMMDD) can need, found exactly by a search over the encoder's states, with a
@@ -13,7 +15,8 @@ Prints, per paper width (58 and 80 mm):
 
 Reproduce with:
 
-    .venv/bin/python bench/bench_barcodes.py [--tickets 10000] [--seed 1] [--worst] [--odds]
+    .venv/bin/python bench/bench_barcodes.py [--tickets 10000] [--seed 1] [--hard] \
+        [--worst] [--odds]
 """
 
 from __future__ import annotations
@@ -27,48 +30,59 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kioskd.printer.code128 import DLE, REALTIME, encode
+from kioskd.printer.code128 import DLE, REALTIME_PARAMS, REALTIME_SECOND, encode
 from kioskd.printer.escpos_render import render_items
-from kioskd.printer.layout import BARCODE_DOTS, PRINT_DOTS, BarcodeLine, layout
-from kioskd.printer.png_render import render_image
+from kioskd.printer.layout import BarcodeLine, layout, paper_for
+from kioskd.printer.png_render import glyph, render_image
 from kioskd.printer.profiles import load_profile
 from kioskd.receipt import Barcode, Receipt
-from tests.printer.barcode_check import (
-    escpos_code128_values,
-    modules_of,
-    png_row_modules,
-    random_tickets,
-    realtime_commands,
-    zxing_code128,
-)
+from tests.printer.barcode_check import random_tickets, realtime_commands, zxing_any
+from tests.printer.escpos_paper import EscposPaper, codepage_table
+from tests.printer.test_barcodes import HARD_DATES, HARD_FIELDS
+
+# The test's hard fields plus more prefixes at every offset and field boundaries.
+MORE_FIELDS = (
+    "16040000", "00160400", "00001604", "16050000", "01605000", "00160500", "16200000",
+    "00162000", "04000016", "05000016", "16041605", "16201620",
+)  # fmt: skip
+MORE_DATES = ("20250131", "20271216", "20300520")
+MARGIN = {58: 38, 80: 30}
 
 
-def run_tickets(tickets: list[str], paper: int) -> None:
+def hard_tickets() -> list[str]:
+    fields = HARD_FIELDS + MORE_FIELDS
+    dates = HARD_DATES + MORE_DATES
+    return [t + p + d for t in fields for p in fields for d in dates]
+
+
+def run_tickets(tickets: list[str], paper: int, label: str) -> None:
     page = load_profile("default").codepage
-    decoded = same = realtime = as_text = 0
+    sheet = paper_for(paper)
+    decoded = same = realtime = as_qr = 0
     widths: list[int] = []
     by_symbols: Counter[int] = Counter()
     t0 = time.perf_counter()
     for data in tickets:
-        items = layout(Receipt("ticket", (Barcode(data, text=data),)), paper, codepage=page.codec)
-        job = render_items(items, paper, codepage=page, cut=True)
+        items = layout(Receipt("ticket", (Barcode(data, text=data),)), sheet, codepage=page.codec)
+        job = render_items(items, sheet, codepage=page, cut=True)
         realtime += bool(realtime_commands(job))
         item = items[0]
-        if not isinstance(item, BarcodeLine):
-            as_text += 1
-            continue
-        widths.append(item.width_dots)
-        by_symbols[len(item.symbol.values) - 1] += 1
-        image = render_image(items, paper)
-        decoded += zxing_code128(image) == [data]
-        (values,) = escpos_code128_values(job)
-        same += png_row_modules(image, BARCODE_DOTS // 2, item.module)[0] == modules_of(values)
+        if isinstance(item, BarcodeLine):
+            widths.append(item.width_dots)
+            by_symbols[len(item.symbol.values) - 1] += 1
+        else:
+            as_qr += 1
+        image = render_image(items, sheet)
+        code = image.crop((0, 0, image.width, image.height - 7 * 30))
+        decoded += [text for _f, text in zxing_any(code)] == [data]
+        emu = EscposPaper(sheet.dots, MARGIN[paper], codepage_table("default"), glyph)
+        same += emu.feed(job).image().tobytes() == image.tobytes()
     elapsed = time.perf_counter() - t0
     n = len(tickets)
-    print(f"{paper} mm ({PRINT_DOTS[paper]} dots printable), {n:,} tickets, {elapsed:.1f} s:")
+    print(f"{paper} mm ({sheet.dots} dots printable), {n:,} {label} tickets, {elapsed:.1f} s:")
     print(f"  zxing-cpp decoded to the right 24 digits: {decoded:,}/{n:,}")
-    print(f"  preview bars == symbols of the ESC/POS bytes: {same:,}/{n:,}")
-    print(f"  jobs with a real-time command: {realtime}; printed as text (too wide): {as_text}")
+    print(f"  preview == the ESC/POS job on the emulator, dot for dot: {same:,}/{n:,}")
+    print(f"  jobs with a real-time prefix: {realtime}; QR code (no Code128 fits): {as_qr:,}")
     if widths:
         print(f"  width: min {min(widths)} / max {max(widths)} dots")
     for symbols, count in sorted(by_symbols.items()):
@@ -84,16 +98,21 @@ def encode_width(data_symbols: int, module: int) -> str:
 # -- exact search over the encoder's states ------------------------------------------------
 # The encoder is a shortest path over (code set, last C bytes); digit by digit its states are
 # B, or C with the last two C bytes (only whether they are DLE / a real-time second byte
-# matters) and a pending half pair. A "profile" is the cheapest cost of each state, minus the
-# smallest; there are few profiles, so all digit strings can be covered exactly.
+# matters) and a pending half pair. A
+# "profile" is the cheapest cost of each state, minus the smallest; there are few profiles,
+# so all digit strings can be covered exactly.
 
 
 def _abstract(byte: int) -> int:
-    return byte if byte == DLE or byte in REALTIME else -1
+    return byte if byte == DLE or byte in REALTIME_SECOND else -1
+
+
+def _open(tail: tuple[int, ...]) -> bool:
+    return len(tail) == 2 and tail[0] == DLE and tail[1] in REALTIME_SECOND
 
 
 def _unsafe(tail: tuple[int, ...], byte: int) -> bool:
-    return len(tail) == 2 and tail[0] == DLE and byte in REALTIME.get(tail[1], ())
+    return _open(tail) and byte in REALTIME_PARAMS
 
 
 def _close(profile: dict) -> dict:
@@ -135,8 +154,13 @@ def _start() -> tuple[tuple, int]:
     return tuple(sorted(profile.items(), key=repr)), 0
 
 
+def _ends(state: tuple) -> bool:
+    """May the payload end in ``state`` (no half pair, no open real-time prefix)?"""
+    return state[0] == "B" or (state[2] is None and not _open(state[1]))
+
+
 def _final(profile: tuple) -> int:
-    return min(c for s, c in profile if s[0] == "B" or s[2] is None)
+    return min(c for s, c in profile if _ends(s))
 
 
 def worst(alphabets: list) -> tuple[int, str]:
@@ -154,7 +178,7 @@ def worst(alphabets: list) -> tuple[int, str]:
 
 
 def _final_ok(profile: tuple) -> bool:
-    return any(s[0] == "B" or s[2] is None for s, _ in profile)
+    return any(_ends(s) for s, _ in profile)
 
 
 def odds(dates: list[str]) -> dict[int, float]:
@@ -181,12 +205,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tickets", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--hard", action="store_true", help="every hard combination (~4,000)")
     ap.add_argument("--worst", action="store_true", help="exact widest symbol (about 30 s)")
     ap.add_argument("--odds", action="store_true", help="symbol count odds (about 5 min)")
     args = ap.parse_args()
     tickets = random_tickets(args.tickets, args.seed)
     for paper in (58, 80):
-        run_tickets(tickets, paper)
+        if tickets:
+            run_tickets(tickets, paper, "random")
+        if args.hard:
+            run_tickets(hard_tickets(), paper, "hard")
     if args.worst:
         ticket_shape = [range(10)] * 16 + [
             [2], [0], range(2, 10), range(10), [0, 1], range(10), range(4), range(10)

@@ -260,6 +260,19 @@ def _terminal_id(value: str) -> str | None:
     return None
 
 
+def _printer_dots(value: int | None) -> str | None:
+    # 96 dots (12 mm) to 832 (104 mm heads, the widest ESC/POS models)
+    if value and not 96 <= value <= 832:
+        return f"must be 96..832 printer dots (or 0: from printer.profile), got {value}"
+    return None
+
+
+def _printer_columns(value: int | None) -> str | None:
+    if value and not 16 <= value <= 69:
+        return f"must be 16..69 columns (or 0: from printer.profile), got {value}"
+    return None
+
+
 def _bcm_pin(value: int | None) -> str | None:
     if value is not None and not -1 <= value <= 27:
         return f"must be a BCM GPIO number 0..27 (or -1: not fitted), got {value}"
@@ -316,6 +329,7 @@ class ApiConfig:
     read_timeout_s: float = key(15.0, check=_positive_upto(600))
     verify_tls: bool = key(True)
     ca_bundle: str | None = key(None, check=_abs_path)
+    shared_account: bool = key(False)
 
     def read_password(self, environ: Mapping[str, str] | None = None) -> str:
         """The API password: `password`, else `password_file`, else the systemd credential
@@ -436,6 +450,9 @@ class PrinterConfig:
     paper_mm: int = key(80, choices=(58, 80))
     # python-escpos printer profile: its code-page table picks the code page (CP858, CP850...).
     profile: str = key("default", check=_printer_profile)
+    # Printable width in dots and Font A columns; None (0 in TOML): from the profile.
+    dots: int | None = key(None, check=_printer_dots, none_if=0)
+    columns: int | None = key(None, check=_printer_columns, none_if=0)
     timeout_s: float = key(10.0, check=_positive_upto(300))
     # Folder that receives a PNG preview of every printed slip (demo, field checks). None: off.
     preview_dir: str | None = key(None, check=_abs_path)
@@ -485,6 +502,7 @@ class MetricsConfig:
     textfile_dir: str = key(DEFAULT_TEXTFILE_DIR, check=_abs_path_or_empty)
     listen: str = key("", check=_listen)
     interval_s: float = key(5.0, check=_range(1, 300))
+    textfile_max_age_s: float = key(60.0, check=_range(5, 3600))
 
 
 @dataclass(frozen=True)
@@ -523,7 +541,9 @@ def outbox_policy(cfg: Config | None = None, **overrides: Any) -> Policy:
 
     offline = cfg.offline if cfg is not None else OfflineConfig()
     rec = cfg.reconcile if cfg is not None else ReconcileConfig()
+    api = cfg.api if cfg is not None else None
     values: dict[str, Any] = {
+        "shared_account": api.shared_account if api is not None else False,
         "create_max_age_s": offline.create_max_age_s,
         "pay_max_age_s": offline.pay_max_age_s,
         "max_queued": offline.max_queued,
@@ -758,6 +778,16 @@ def _cross_checks(cfg: Config, where: dict[str, tuple[str, int | None]]) -> list
         )
     if cfg.catalog.stale_after_s < cfg.catalog.refresh_s:
         err("catalog.stale_after_s", "must be >= catalog.refresh_s")
+    if cfg.printer.dots is not None or cfg.printer.columns is not None:
+        from kioskd.printer.profiles import load_profile
+
+        try:
+            load_profile(cfg.printer.profile).paper(
+                cfg.printer.paper_mm, dots=cfg.printer.dots, columns=cfg.printer.columns
+            )
+        except ValueError as exc:  # columns x 12 dots wider than the printable width
+            key_name = "printer.columns" if cfg.printer.columns is not None else "printer.dots"
+            err(key_name, str(exc))
     from kioskd.counter.session import FUNCTIONS
 
     numbers = sorted(int(n) for n in FUNCTIONS if n)

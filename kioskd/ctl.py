@@ -1,7 +1,7 @@
 """`kioskctl`: talk to a running kioskd through its control socket.
 
     kioskctl [--socket PATH] status [--json]
-    kioskctl queue [--json]
+    kioskctl queue [--limit N] [--since WHEN] [--state STATE] [--before ID] [--json]
     kioskctl retry ID
     kioskctl resolve ID --as applied|not-applied --reason TEXT [--force]
     kioskctl reprint-last | print-test | leds test
@@ -53,7 +53,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     s = sub.add_parser("status", help="lights, devices, printer, API, queue counts")
     s.add_argument("--json", action="store_true", help="print the daemon's JSON")
-    q = sub.add_parser("queue", help="operations with their states, deadlines and history")
+    q = sub.add_parser(
+        "queue",
+        help="open operations, then the last settled ones, with states, deadlines and history",
+    )
+    q.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help="settled operations to show (default 20, at most 200: one page)",
+    )
+    q.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only operations settled since WHEN: an age (30m, 12h, 7d) or a local date/time "
+        "(2026-12-01, 2026-12-01T08:00)",
+    )
+    q.add_argument("--state", metavar="STATE", help="only operations in this state (e.g. done)")
+    q.add_argument(
+        "--before",
+        type=int,
+        metavar="ID",
+        help="the next page: settled operations settled before operation ID",
+    )
     q.add_argument("--json", action="store_true", help="print the daemon's JSON")
     r = sub.add_parser("retry", help="send a queued or failed operation again now")
     r.add_argument("op_id", metavar="ID", type=int)
@@ -82,7 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
 def request_for(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     """The control request (cmd, args) for parsed command-line arguments."""
     c = args.command
-    if c in ("status", "queue", "reprint-last", "print-test"):
+    if c == "queue":
+        req: dict[str, Any] = {}
+        for key in ("limit", "state", "before"):
+            if getattr(args, key, None) is not None:
+                req[key] = getattr(args, key)
+        if getattr(args, "since", None):
+            req["since"] = parse_since(args.since)
+        return "queue", req
+    if c in ("status", "reprint-last", "print-test"):
         return c, {}
     if c == "retry":
         return "retry", {"op_id": args.op_id}
@@ -98,6 +128,24 @@ def request_for(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     if c == "inject":
         return f"inject-{args.kind}", {"text": args.text}
     raise ValueError(f"unknown command {c}")
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_since(text: str, now: float | None = None) -> float:
+    """`--since`: an age (`30m`, `12h`, `7d`, `90s`) or a local date / date-time -> unix s."""
+    import time
+
+    t = text.strip()
+    if t[:-1].isdigit() and t[-1:] in _UNITS:
+        return (time.time() if now is None else now) - int(t[:-1]) * _UNITS[t[-1]]
+    try:
+        return dt.datetime.fromisoformat(t).timestamp()
+    except ValueError:
+        raise ValueError(
+            f"--since {text!r}: give an age (30m, 12h, 7d) or a date (2026-12-01[T08:00])"
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,6 +213,9 @@ QUEUE_COLUMNS = (
 )
 
 
+SETTLED_STATES = ("done", "rejected", "expired")  # kioskd.journal.states.TERMINAL
+
+
 def format_queue(ops: Any) -> str:
     if not isinstance(ops, list):
         return str(ops)
@@ -183,8 +234,15 @@ def format_queue(ops: Any) -> str:
         out.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
         op = ops[i - 1] if i else None
         if isinstance(op, dict):
-            for h in op.get("history") or []:
+            shown = op.get("history") or []
+            hidden = int(op.get("history_total") or 0) - len(shown)
+            if hidden > 0:
+                out.append(f"    ... {hidden} older history rows not shown")
+            for h in shown:
                 out.append(f"    {_history_line(h)}")
+    last = ops[-1] if isinstance(ops[-1], dict) else {}
+    if last.get("state") in SETTLED_STATES and isinstance(last.get("id"), int):
+        out.append(f"older settled operations: kioskctl queue --before {last['id']}")
     return "\n".join(out)
 
 

@@ -61,7 +61,21 @@ class Feed:
     lines: int = 1
 
 
-Block = Title | Text | Row | Rule | Barcode | QR | Feed
+# What Spanish slips print beyond ASCII: letters, punctuation, the euro, the degree sign.
+SPANISH_CHARS = "ÁÉÍÓÚÜÑáéíóúüñ¿¡€°ºª"
+
+
+@dataclass(frozen=True)
+class CharChart:
+    """A chart of `chars` as the printer's code page prints them: the page (name and ESC t
+    number), then each character with its byte and a plain-ASCII description ("A'" for Á), so
+    a box or a wrong letter on paper shows that the printer's table is not the one chosen
+    (print test). The layout fills in the page."""
+
+    chars: str = SPANISH_CHARS
+
+
+Block = Title | Text | Row | Rule | Barcode | QR | Feed | CharChart
 
 
 @dataclass(frozen=True)

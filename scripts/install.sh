@@ -43,7 +43,7 @@ fi
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 ETC=${KIOSKD_ETC:-/etc/kioskd}
 BUILD_PKGS="dpkg-dev debhelper dh-virtualenv python3-venv python3-dev gcc linux-libc-dev
-libxkbcommon-dev zlib1g-dev libjpeg-dev libfreetype-dev libyaml-dev"
+libffi-dev libxkbcommon-dev zlib1g-dev libjpeg-dev libfreetype-dev libyaml-dev"
 
 say() { printf '==> %s\n' "$*"; }
 # run CMD...: execute, or only print it in a dry run.

@@ -6,9 +6,20 @@ Rules (what the outbox relies on to move money exactly once):
     connect error, DNS, TLS handshake, connect/pool timeout  -> NotSent (no byte written)
     read/write timeout or error, protocol error, overall deadline, HTTP 5xx or body status 5xx
                                                              -> InDoubt
-    HTTP 5xx or body status 5xx carrying the API's JSON error envelope
+    HTTP 500, 501 or 505+ carrying the API's JSON error envelope with the same status
                                                              -> ServerError (a kind of InDoubt:
                                                                 the request is over)
+- Only the API's own answer ends a request (`ends_request`). An answer ends a request when it
+  is definitive about the effect: a 2xx envelope (applied), an envelope `error` (a Rejected:
+  nothing applied), a 403 (refused before any handler ran), or the API's own 5xx error
+  envelope (ServerError: the handler failed and returned, so nothing of the request can commit
+  later). 502, 503 and 504 never end a request, whatever their body: gateways and proxies in
+  front of the API answer them on their own while the upstream request runs on (a gateway's
+  `{"status":502,"error":"Bad Gateway"}` is indistinguishable from an envelope). Neither do
+  HTML, empty, cut or non-envelope bodies, nor a 5xx envelope whose status disagrees with the
+  HTTP status. Remaining risk: a proxy answering HTTP 500 with a JSON `{"status": 500,
+  "error": ...}` of its own is still taken as the API's; the outbox's probe then decides "not
+  applied" on its first empty look, and a commit arriving after that would be sold twice.
     unreadable answer (not JSON, HTML, wrong types, empty, bigger than max_body_bytes)
                                                              -> BadResponse (a kind of InDoubt)
     envelope `error` (even with HTTP 200)                    -> Rejected subclass (rejection_for)
@@ -23,7 +34,9 @@ Rules (what the outbox relies on to move money exactly once):
   applied and the resend is the first effective attempt. `retry_mutations_after_login=False`
   turns this off for mutations (they then raise AuthFailed, which also means "not applied").
 - A login needed *before* a call is part of that call: if it fails without a definitive answer,
-  the call was not sent (NotSent), never InDoubt.
+  the call was not sent (NotSent), never InDoubt. Concurrent callers share one login attempt
+  with a short deadline of its own (`login_deadline`), so a hanging login costs every caller
+  that one bounded wait, never one login each in turn.
 - Bodies are read as a stream and cut at `max_body_bytes`; the whole exchange has an overall
   deadline as well as the connect/read timeouts, so a server trickling bytes cannot hang us.
 - Logs (`kioskd.banklot`) carry method, endpoint, status, duration and error class only. The
@@ -65,6 +78,10 @@ log = logging.getLogger("kioskd.banklot")
 T = TypeVar("T")
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+# A login answers at once or is broken: the connection gets the connect timeout, the answer
+# this long (not the read timeout, sized for a slow create). Every call waiting for a token
+# waits for that one bounded attempt, then is not sent (NotSent) and queued.
+LOGIN_ANSWER_S = 3.0
 USER_AGENT = "kioskd-banklot/0.1"
 
 # Exceptions raised before any request byte is written.
@@ -152,21 +169,35 @@ class _Answer:
     envelope: Mapping[str, Any] | None  # None when the answer is not JSON (e.g. an image)
 
 
-def _api_error_envelope(raw: bytes) -> Mapping[str, Any] | None:
-    """The API's own error envelope (`{"status": int >= 500, "error": "text"}`) in a 5xx body,
-    or None (a proxy's HTML page, an empty or cut body: not the API speaking)."""
+# HTTP statuses that gateways, proxies and load balancers answer on their own (bad gateway,
+# unavailable, gateway timeout): whatever the body, the upstream request may still be running.
+GATEWAY_STATUSES = frozenset({502, 503, 504})
+
+
+def ends_request(http_status: int, raw: bytes) -> bool:
+    """Is this 5xx answer the API's own error envelope, which ends the request at the server
+    (`ServerError`)? Only when all of these hold:
+    - the HTTP status is >= 500 and not a gateway's (502, 503, 504): a gateway answers those
+      itself while the upstream request may still commit, and its JSON error body
+      (`{"status": 502, "error": "Bad Gateway"}`) looks exactly like the API's envelope;
+    - the body is a JSON object whose `status` is an int equal to the HTTP status (the API
+      writes the status it answers; a body that disagrees is not the API speaking about this
+      request) and whose `error` is a non-empty text.
+    Anything else (HTML, empty, cut or non-envelope bodies) is a plain InDoubt: the quiet
+    period applies. The remaining risk: a proxy that answers 500 (or 501, 505+) with a JSON
+    object `{"status": 500, "error": "..."}` of its own is still taken for the API."""
+    if http_status < 500 or http_status in GATEWAY_STATUSES:
+        return False
     try:
         env = json.loads(raw)
     except (ValueError, RecursionError):
-        return None
+        return False
     if not isinstance(env, Mapping):
-        return None
+        return False
     status, error = env.get("status"), env.get("error")
-    if isinstance(status, bool) or not isinstance(status, int) or status < 500:
-        return None
-    if not isinstance(error, str) or not error.strip():
-        return None
-    return env
+    if isinstance(status, bool) or not isinstance(status, int) or status != http_status:
+        return False
+    return isinstance(error, str) and bool(error.strip())
 
 
 def _iso_day(day: date | str, what: str) -> str:
@@ -212,9 +243,15 @@ class BanklotClient:
     `SimTransport`); `connect_timeout`/`read_timeout` in seconds (write uses the read timeout,
     the connection pool the connect timeout); `deadline` the overall limit of one exchange
     (default connect + read timeout); `verify` TLS verification, `ca_bundle` a PEM file path;
-    `max_body_bytes` the largest answer read; `on_exchange(endpoint, seconds, outcome)` is told
+    `max_body_bytes` the largest answer read; `login_deadline` the limit of one login attempt,
+    shared by every caller waiting for a token (default: connect timeout + 3 s, at most
+    `deadline`); `on_exchange(endpoint, seconds, outcome)` is told
     of every exchange (metrics): the endpoint template (never a ticket number or PIN), its
     duration, and `ok`, `rejected`, `forbidden`, `not_sent`, `in_doubt` or `bad_response`.
+    `on_answer(http_status, date_header, started, ended)` is told of every HTTP answer (the
+    server-time estimator, `kioskd/servertime.py`): its `Date` header (None if absent) and the
+    instants of `monotonic` (the daemon's CLOCK_BOOTTIME) before the first byte was written and
+    once the answer's headers arrived (the server stamped its Date in between).
     """
 
     def __init__(
@@ -232,6 +269,9 @@ class BanklotClient:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         retry_mutations_after_login: bool = True,
         on_exchange: Callable[[str, float, str], None] | None = None,
+        on_answer: Callable[[int, str | None, float, float], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        login_deadline: float | None = None,
     ) -> None:
         if connect_timeout <= 0 or read_timeout <= 0:
             raise ValueError("timeouts must be positive")
@@ -239,13 +279,20 @@ class BanklotClient:
         self.email = email
         self._password = _Secret(password)
         self._token: _Secret | None = None
-        self._login_lock = asyncio.Lock()
+        self._login_task: asyncio.Future[None] | None = None
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.deadline = deadline if deadline is not None else connect_timeout + read_timeout
+        if login_deadline is None:
+            login_deadline = min(self.deadline, connect_timeout + LOGIN_ANSWER_S)
+        if login_deadline <= 0:
+            raise ValueError("login_deadline must be positive")
+        self.login_deadline = login_deadline
         self.max_body_bytes = max_body_bytes
         self.retry_mutations_after_login = retry_mutations_after_login
         self.on_exchange = on_exchange
+        self.on_answer = on_answer
+        self._monotonic = monotonic
         if transport is None:
             tls: ssl.SSLContext | bool
             tls = False if not verify else ssl.create_default_context(cafile=ca_bundle)
@@ -311,21 +358,37 @@ class BanklotClient:
             await self._exchange("GET", "/auth/logout", None, token=token)
 
     async def _ensure_token(self, stale: _Secret | None) -> _Secret:
-        """Log in if there is no token (or it is the stale one). Concurrent callers share one."""
-        async with self._login_lock:
-            if self._token is None or self._token is stale:
-                self._token = None
-                try:
-                    await self.login()
-                except (AuthFailed, NotSent):
-                    raise
-                except InDoubt as exc:
-                    # Only the login is in doubt; the call itself was never sent.
-                    raise NotSent(
-                        f"login did not complete ({type(exc).__name__})", endpoint=exc.endpoint
-                    ) from exc
-            assert self._token is not None
+        """Log in if there is no token (or it is the stale one). Concurrent callers share one
+        bounded attempt (`login_deadline`): a hanging login holds every caller for that long
+        once, not one login per caller in turn, and its failure is every caller's."""
+        if self._token is not None and self._token is not stale:
             return self._token
+        if self._login_task is None or self._login_task.done():
+            self._token = None
+            self._login_task = asyncio.ensure_future(self._bounded_login())
+            # A failure nobody awaits any more (callers cancelled) must not warn at exit.
+            self._login_task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
+        await asyncio.shield(self._login_task)
+        assert self._token is not None
+        return self._token
+
+    async def _bounded_login(self) -> None:
+        """One login attempt within `login_deadline`; anything but a definitive answer means
+        the call waiting for it was not sent (NotSent), never in doubt."""
+        try:
+            async with asyncio.timeout(self.login_deadline):
+                await self.login()
+        except (AuthFailed, NotSent):
+            raise
+        except TimeoutError:
+            raise NotSent(
+                f"login did not complete within {self.login_deadline:g} s", endpoint="/auth/login"
+            ) from None
+        except InDoubt as exc:
+            # Only the login is in doubt; the call itself was never sent.
+            raise NotSent(
+                f"login did not complete ({type(exc).__name__})", endpoint=exc.endpoint
+            ) from exc
 
     async def _call(
         self,
@@ -410,8 +473,10 @@ class BanklotClient:
         kwargs: dict[str, Any] = {"headers": headers}
         if body is not None:
             kwargs["json"] = body
+        started = self._monotonic()
         try:
             async with self._http.stream(method, path, **kwargs) as response:
+                self._answered(response, started)
                 declared = response.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > self.max_body_bytes:
                     raise BadResponse(
@@ -449,6 +514,14 @@ class BanklotClient:
         except Exception as exc:  # a transport bug must still be one of our classes
             raise InDoubt(f"transport failed: {type(exc).__name__}", endpoint=endpoint) from None
 
+    def _answered(self, response: httpx.Response, started: float) -> None:
+        """Tell `on_answer` of an answer's `Date` (its headers are in: the server has spoken)."""
+        if self.on_answer is not None:
+            with contextlib.suppress(Exception):  # the clock must never break a money call
+                self.on_answer(
+                    response.status_code, response.headers.get("date"), started, self._monotonic()
+                )
+
     def _classify(
         self,
         endpoint: str,
@@ -464,11 +537,12 @@ class BanklotClient:
         if http_status == 204:
             return _Answer(http_status, content_type, raw, {})
         if http_status >= 500:
-            if _api_error_envelope(raw) is not None:
+            if ends_request(http_status, raw):
                 raise ServerError(
                     f"API error HTTP {http_status}", endpoint=endpoint, status=http_status
                 )
-            raise InDoubt(f"server error HTTP {http_status}", endpoint=endpoint, status=http_status)
+            who = "gateway" if http_status in GATEWAY_STATUSES else "server"
+            raise InDoubt(f"{who} error HTTP {http_status}", endpoint=endpoint, status=http_status)
         envelope: Mapping[str, Any] | None = None
         is_json = "json" in content_type.lower() or raw[:1] in (b"{", b"[")
         if 200 <= http_status < 300 and raw and not is_json:
@@ -493,8 +567,8 @@ class BanklotClient:
         if status == 403:
             raise _Forbidden(endpoint, status)
         if status >= 500:
-            if isinstance(error, str) and error.strip():
-                raise ServerError(f"API error status {status}", endpoint=endpoint, status=status)
+            # A 5xx body status under a non-5xx HTTP status disagrees with it: not the API's
+            # own envelope about this request (see `ends_request`), so it ends nothing.
             raise InDoubt(f"server error status {status}", endpoint=endpoint, status=status)
         if error is not None:
             if not isinstance(error, str) or not error.strip():

@@ -48,10 +48,13 @@ class InDoubt(BanklotError):
 
 
 class ServerError(InDoubt):
-    """The API itself answered an error status >= 500 in its JSON envelope (e.g. HTTP 500
-    `{"status": 500, "error": "..."}`). The effect is unknown (it may have committed before
-    failing), but the request is *over* at the server: nothing of it can still commit later,
-    so a probe that finds nothing proves "not applied" at once (no quiet period)."""
+    """The API itself answered an error status >= 500 in its JSON envelope (HTTP 500
+    `{"status": 500, "error": "..."}`, body status equal to the HTTP status). The effect is
+    unknown (it may have committed before failing), but the request is *over* at the server:
+    nothing of it can still commit later, so a probe that finds nothing proves "not applied"
+    at once (no quiet period). Never for 502, 503 or 504, whatever the body: gateways answer
+    those themselves while the upstream request runs on (`client.ends_request` says which
+    answers end a request, and the risk that remains)."""
 
 
 class BadResponse(InDoubt):

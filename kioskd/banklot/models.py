@@ -11,6 +11,10 @@ Rules:
   arrive in the wrong shape are a broken answer, not something to guess about.
 - Statuses stay text. Known ones are listed as constants; an unknown status is kept as it came,
   never a crash (the back office may add `expired` tomorrow).
+- Every number is range-checked before anything can store it: integers must fit in 64 signed
+  bits (SQLite's INTEGER; a bigger one would make the journal write fail), ticket and PIN
+  numbers are non-negative, amounts lie in 0..`MAX_AMOUNT`, times are plausible unix seconds.
+  Out of range is a `BadResponse` like a wrong type.
 - `pin_number` is never shown by `repr` (dataclass `repr=False`).
 - No I/O here. `WagerRequest` is the one model we *send*; it validates itself on construction.
 """
@@ -37,6 +41,14 @@ LOSER = "loser"
 TICKET_STATUSES = frozenset({SOLD, CANCELED, WINNER, PAID})
 WAGER_STATUSES = frozenset({SOLD, CANCELED, WINNER, PAID, LOSER})
 
+
+# The journal's INTEGER is a signed 64-bit number: nothing outside it may reach a model.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# The largest amount (ticket total, wager, prize) taken as sane: 2**53 is the largest integer
+# every JSON stack between the back office and us (doubles) keeps exact; real ones are far lower.
+MAX_AMOUNT = 2**53
+# Plausible unix seconds for a ticket's times (1970 .. year 36812).
+MAX_STAMP = 2.0**40
 
 # --------------------------------------------------------------------------- field readers
 
@@ -77,7 +89,16 @@ def _typed(
 
 
 def _int(d: Mapping[str, Any], key: str, where: str, required: bool = True) -> Any:
-    return _typed(d, key, where, required, int, "int")
+    value = _typed(d, key, where, required, int, "int")
+    if value is not None and not INT64_MIN <= value <= INT64_MAX:
+        raise BadResponse(f"{where}.{key}: int outside 64 bits")
+    return value
+
+
+def check_range(where: str, value: float | None, low: float, high: float) -> None:
+    """BadResponse unless `value` (None: absent) lies in [low, high]; names no value."""
+    if value is not None and not low <= value <= high:
+        raise BadResponse(f"{where}: number outside {low:g}..{high:g}")
 
 
 def _num(d: Mapping[str, Any], key: str, where: str, required: bool = True) -> Any:
@@ -91,7 +112,9 @@ def _num(d: Mapping[str, Any], key: str, where: str, required: bool = True) -> A
         if not math.isfinite(value):
             raise _bad(f"{where}.{key}", "finite number", value)
         if value.is_integer():
-            return int(value)
+            value = int(value)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise BadResponse(f"{where}.{key}: number outside 64 bits")
     return value
 
 
@@ -193,6 +216,9 @@ class Wager:
     event_name: str | None = None
     p_event_time: str | None = None
 
+    def __post_init__(self) -> None:
+        check_range("Wager.amount", self.amount, 0, MAX_AMOUNT)
+
     @classmethod
     def from_json(cls, obj: object, where: str = "Wager") -> Wager:
         return _read(cls, _obj(obj, where), where)
@@ -233,6 +259,14 @@ class Ticket:
     parent_name: str | None = None
     uuid: str | None = None
     prize: Money | None = None
+
+    def __post_init__(self) -> None:
+        check_range("Ticket.ticket_number", self.ticket_number, 0, INT64_MAX)
+        check_range("Ticket.pin_number", self.pin_number, 0, INT64_MAX)
+        check_range("Ticket.amount", self.amount, 0, MAX_AMOUNT)
+        check_range("Ticket.prize", self.prize, 0, MAX_AMOUNT)
+        check_range("Ticket.created_at", self.created_at, 0, MAX_STAMP)
+        check_range("Ticket.num_wagers", self.num_wagers, 0, 10_000)
 
     @classmethod
     def from_json(cls, obj: object, where: str = "Ticket") -> Ticket:
@@ -280,6 +314,11 @@ class TicketSummary:
     entity_name: str | None = None
     parent_name: str | None = None
 
+    def __post_init__(self) -> None:
+        check_range("TicketSummary.ticket_number", self.ticket_number, 0, INT64_MAX)
+        check_range("TicketSummary.total", self.total, 0, MAX_AMOUNT)
+        check_range("TicketSummary.created_at", self.created_at, 0, MAX_STAMP)
+
     @classmethod
     def from_json(cls, obj: object, where: str = "TicketSummary") -> TicketSummary:
         return _read(cls, _obj(obj, where), where)
@@ -294,6 +333,11 @@ class PayResult:
     prize: Money
     paid_at: float | None = None
 
+    def __post_init__(self) -> None:
+        check_range("PayResult.ticket_number", self.ticket_number, 0, INT64_MAX)
+        check_range("PayResult.prize", self.prize, 0, MAX_AMOUNT)
+        check_range("PayResult.paid_at", self.paid_at, 0, MAX_STAMP)
+
     @classmethod
     def from_json(cls, obj: object, where: str = "PayResult") -> PayResult:
         d = _obj(obj, where)
@@ -306,6 +350,9 @@ class CancelResult:
 
     ticket_number: int
     status: str
+
+    def __post_init__(self) -> None:
+        check_range("CancelResult.ticket_number", self.ticket_number, 0, INT64_MAX)
 
     @classmethod
     def from_json(cls, obj: object, where: str = "CancelResult") -> CancelResult:

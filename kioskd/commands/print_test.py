@@ -1,9 +1,12 @@
 """`kioskd print-test`: print a test slip (accents, Code128, QR, rulers) and optionally a PNG.
 
 Goes through the same worker as the daemon, so it waits while paper is out or the cover is
-open, up to ``--wait`` seconds. The slip and the output name the printer profile and the code
-page it chose (``--profile``, as ``printer.profile``), so a technician can compare profiles
-until the accents print right; ``--list`` names the profiles of python-escpos's database.
+open, up to ``--wait`` seconds. The slip and the output name the printer profile, its width
+and the code page it chose (``--profile``, as ``printer.profile``; ``--dots`` / ``--columns``
+as ``printer.dots`` / ``printer.columns``), and the slip carries a chart of every accented
+character with its byte and a plain-ASCII description ("A'" for Á): a box or a wrong letter
+on paper says the code page is wrong (hardware/PRINTERS.md says which setting to change);
+``--list`` names the profiles of python-escpos's database.
 """
 
 from __future__ import annotations
@@ -27,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override the profile's code page (e.g. cp850); must be in the profile's table",
     )
     parser.add_argument(
+        "--dots", type=int, default=None, help="printable width in dots, as printer.dots"
+    )
+    parser.add_argument(
+        "--columns", type=int, default=None, help="Font A columns per line, as printer.columns"
+    )
+    parser.add_argument(
         "--list", action="store_true", help="list the printer profiles and their code pages"
     )
     parser.add_argument("--png", metavar="PATH", help="also write a PNG preview here")
@@ -39,12 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def test_receipt(paper_mm: int, profile_line: str = ""):
-    """The test slip: every block type, Spanish accents, both rulers, the profile used."""
+def test_receipt(paper_mm: int, profile_line: str = "", columns: int | None = None):
+    """The test slip: every block type, the accent chart, both rulers, the profile used."""
     from kioskd.printer.layout import LINE_DOTS, columns_for
-    from kioskd.receipt import QR, Barcode, Feed, Receipt, Row, Rule, Text, Title
+    from kioskd.receipt import QR, Barcode, CharChart, Feed, Receipt, Row, Rule, Text, Title
 
-    cols = columns_for(paper_mm)
+    cols = columns or columns_for(paper_mm)
     ruler = "".join(str(i % 10) for i in range(1, cols + 1))
     ten_lines_mm = f"{LINE_DOTS * 10 / 8:.1f}".replace(".", ",")
     return Receipt(
@@ -52,12 +61,14 @@ def test_receipt(paper_mm: int, profile_line: str = ""):
         (
             Title("PRUEBA"),
             *((Text(profile_line),) if profile_line else ()),
-            Text("LOTERÍA DEL ZÚLIA", align="center", bold=True),
+            Text("LOTERÍA DEL ZULIA", align="center", bold=True),
             Text("ZODÍACO · ¿Año? ¡Sí! ñÑ áéíóú ÁÉÍÓÚ ü €", align="center"),
+            Rule("="),
+            CharChart(),
             Rule("="),
             Text(ruler),
             Text(f"{cols} columnas / {paper_mm} mm"),
-            Text(f"10 lineas = {ten_lines_mm} mm"),
+            Text(f"10 líneas = {ten_lines_mm} mm"),
             Row("Total", "Bs. 1.234,00", bold=True),
             Text("DOBLE", double=True, align="center"),
             Rule(),
@@ -88,21 +99,30 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         profile = load_profile(args.profile, args.codepage)
+        paper = profile.paper(args.paper, dots=args.dots, columns=args.columns)
     except ValueError as exc:
         print(f"kioskd print-test: {exc}")
         return 2
-    receipt = test_receipt(args.paper, f"{profile.name}: {profile.codepage.name}")
+    line = f"{profile.name}: {profile.codepage.name}, {paper.dots} dots"
+    receipt = test_receipt(args.paper, line, paper.columns)
     if not args.printer and not args.png:
         print("kioskd print-test: give --printer URI and/or --png PATH")
         return 2
     print(profile.describe())
+    print(f"width: {paper.dots} dots, {paper.columns} columns on {args.paper} mm paper")
     for warning in profile.mismatches(args.paper):
         print(f"warning: {warning}")
     if args.png:
         from kioskd.printer import render_png
 
         path = render_png(
-            receipt, args.paper, args.png, profile=args.profile, codepage=args.codepage
+            receipt,
+            args.paper,
+            args.png,
+            profile=args.profile,
+            codepage=args.codepage,
+            dots=args.dots,
+            columns=args.columns,
         )
         print(f"preview: {path}")
     if not args.printer:
@@ -117,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
             paper_mm=args.paper,
             profile=args.profile,
             codepage=args.codepage,
+            dots=args.dots,
+            columns=args.columns,
             idle_poll_s=None,
         )
         try:

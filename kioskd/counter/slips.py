@@ -36,7 +36,7 @@ from kioskd.counter.i18n import (
     t,
 )
 from kioskd.counter.scan import barcode_data
-from kioskd.receipt import Barcode, Block, Feed, Receipt, Row, Rule, Text, Title
+from kioskd.receipt import Barcode, Block, CharChart, Feed, Receipt, Row, Rule, Text, Title
 
 if TYPE_CHECKING:
     from kioskd.counter.catalog import Catalog
@@ -408,11 +408,15 @@ def status_slip(ctx: SlipContext, info: StatusInfo, now: float) -> Receipt:
 
 
 def test_slip(ctx: SlipContext, now: float, info: StatusInfo | None = None) -> Receipt:
-    """Test print: accents, a rule, a barcode and the money format, to check the printer."""
+    """Test print: accents, a rule, a barcode and the money format, to check the printer. The
+    chart (``CharChart``) shows the code page's number and each accented character with its
+    byte and a plain-ASCII description, so a box on paper says the page is wrong."""
     lang = ctx.lang
     blocks = _head(ctx, t("test", lang))
     blocks += [
         Text(t("test_chars", lang), align="center"),
+        Rule("="),
+        CharChart(),
         Rule("="),
         Row(t("total", lang), ctx.money(1234.5)),
         Barcode("000000000000000000000000", text="000000000000000000000000"),

@@ -5,7 +5,10 @@ Protocol: one request per line `{"cmd": "status", "args": {}}`, one answer per l
 number of requests. Commands and their arguments (checked here, so the handler gets typed values):
 
     status                              -> dict (see kioskd.ctl for the fields shown)
-    queue                               -> list of operations
+    queue         {"limit": int, "since": float (unix s), "state": str, "before": op id}
+                  (all optional)        -> list of operations: open first, then the last
+                                           `limit` settled (a page; `before` = the last id
+                                           shown asks for the next one)
     retry         {"op_id": int}
     resolve       {"op_id": int, "outcome": "applied"|"not-applied", "reason": str,
                    "force": bool (optional: settle even while the probes could still decide)}
@@ -43,6 +46,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 MAX_LINE = 64 * 1024
+# The most one answer may hold (bytes of JSON): a bigger one is refused with a text that says
+# how to ask for less, so no request can make the daemon build or send megabytes.
+MAX_ANSWER = 1024 * 1024
 DEFAULT_SOCKET = "/run/kioskd/control.sock"
 
 
@@ -74,7 +80,15 @@ class Arg:
 # cmd -> (handler method, arguments)
 COMMANDS: dict[str, tuple[str, tuple[Arg, ...]]] = {
     "status": ("status", ()),
-    "queue": ("queue", ()),
+    "queue": (
+        "queue",
+        (
+            Arg("limit", int, optional=True),
+            Arg("since", float, optional=True),
+            Arg("state", str, optional=True),
+            Arg("before", int, optional=True),
+        ),
+    ),
     "retry": ("retry", (Arg("op_id", int),)),
     "resolve": (
         "resolve",
@@ -118,6 +132,8 @@ def check_request(request: object, *, allow_inject: bool) -> tuple[str, str, dic
         if a.name not in args:
             raise ControlError(f"{cmd}: missing argument {a.name}")
         value = args[a.name]
+        if a.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
         if not isinstance(value, a.type) or (isinstance(value, bool) and a.type is not bool):
             raise ControlError(f"{cmd}: {a.name} must be {a.type.__name__}")
         if a.choices and value not in a.choices:
@@ -281,7 +297,14 @@ class ControlServer:
             data = json.dumps(answer, ensure_ascii=False, default=str)
         except (TypeError, ValueError):
             data = json.dumps({"ok": False, "error": "result is not JSON-serialisable"})
-        writer.write(data.encode("utf-8") + b"\n")
+        raw = data.encode("utf-8")
+        if len(raw) > MAX_ANSWER:
+            raw = json.dumps({
+                "ok": False,
+                "error": f"answer of {len(raw)} bytes is over the {MAX_ANSWER} byte bound: "
+                "ask for less (kioskctl queue --limit N)",
+            }).encode()  # fmt: skip
+        writer.write(raw + b"\n")
         await writer.drain()
 
 

@@ -26,8 +26,28 @@ class ControlHandler:
     def status(self) -> dict[str, Any]:
         return self.daemon.status()
 
-    def queue(self) -> list[dict[str, Any]]:
-        return self.daemon.outbox.list_operations()
+    def queue(
+        self,
+        limit: int | None = None,
+        since: float | None = None,
+        state: str | None = None,
+        before: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Open operations first, then the last `limit` settled: bounded by index reads, so a
+        big journal neither delays a sale nor grows the daemon (issue 19)."""
+        from kioskd.journal import states
+        from kioskd.outbox.outbox import QUEUE_MAX, QUEUE_SETTLED
+
+        if state is not None and state not in states.STATES:
+            raise ControlError(f"queue: unknown state {state!r}; known: {', '.join(states.STATES)}")
+        if limit is not None and not 0 <= limit <= QUEUE_MAX:
+            raise ControlError(f"queue: limit must be 0..{QUEUE_MAX}")
+        return self.daemon.outbox.list_operations(
+            None if state is None else (state,),
+            limit=QUEUE_SETTLED if limit is None else limit,
+            since=since,
+            before=before,
+        )
 
     async def retry(self, op_id: int) -> dict[str, Any]:
         try:

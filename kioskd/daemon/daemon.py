@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kioskd import __version__
+from kioskd import servertime as st
 from kioskd.banklot.days import DEFAULT_TIME_ZONE
-from kioskd.clock import Clock, SystemClock
+from kioskd.clock import Clock, ServerTimeClock, SystemClock
 from kioskd.config import EXIT_CONFIG, Config, ConfigHolder
 from kioskd.daemon import logs as klog
 
@@ -66,7 +67,16 @@ STATUS_EVERY_S = 5.0
 HEAL_FIRST_S = 0.5  # journal fault: first retry, doubling up to HEAL_MAX_S
 HEAL_MAX_S = 4.0  # a cleared fault is noticed within this (the issue's bound: 10 s)
 JOURNAL_RETRY_S = 3.0  # a journal in attention at start: how often its files are looked at
+# Pause between two retention transactions: the event loop's writes (sales) take the lock.
+RETENTION_PAUSE_S = 0.02
+# A big journal's whole quick_check starts this long after READY=1 (store.QUICK_CHECK_PAGES).
+DEFERRED_CHECK_AFTER_S = 30.0
 TICK_S = 0.5  # session Tick: idle reset resolution
+# The server-time estimate is kept in the journal (catalog table) under this key: written when
+# it first becomes known in a run, then at most every SERVER_TIME_SAVE_S (a floor at most this
+# old after a reboot costs nothing: the first answer replaces it; SD cards wear) and at stop.
+SERVER_TIME_KEY = "server_time"
+SERVER_TIME_SAVE_S = 600.0
 
 
 class FatalError(Exception):
@@ -107,6 +117,13 @@ def light_state(h: Health) -> str:
     if h.working:
         return "working"
     return "ready"
+
+
+def _loop_lag() -> dict[str, Any]:
+    """The loop-lag probe's figures since READY=1 (`kioskd.daemon.looplag`)."""
+    from kioskd.daemon.looplag import PROBE
+
+    return PROBE.as_status()
 
 
 def status_line(h: Health, counts: dict[str, int]) -> str:
@@ -153,7 +170,14 @@ class Daemon:
         environ: dict[str, str] | None = None,
     ) -> None:
         self.holder = holder
-        self.clock: Clock = clock or SystemClock()
+        # The kiosk's own clocks (wall clock for logs and the skew figure, CLOCK_BOOTTIME for
+        # durations) and, over them, the server-time estimate every part that decides money
+        # gets as its clock (`kioskd/servertime.py`: the wall clock decides nothing).
+        self.wall: Clock = clock or SystemClock()
+        self.servertime = st.ServerTime()
+        self.clock: ServerTimeClock = ServerTimeClock(self.wall, self.servertime)
+        self._skew_logged: float | None = None
+        self._time_saved_mono: float | None = None
         self.transport = transport
         self.input_dir = input_dir
         self.input_opener = input_opener
@@ -279,7 +303,7 @@ class Daemon:
                 continue
             break
         now = self.clock.now()
-        if last is not None and last.ticket_number not in self.journal.ticket_numbers("create"):
+        if last is not None and not self.journal.owns_ticket("create", last.ticket_number):
             number = last.ticket_number
             text = (
                 f"ticket {number} in /user/ticket/last is not in this journal, which is new "
@@ -317,7 +341,105 @@ class Daemon:
             verify=a.verify_tls,
             ca_bundle=a.ca_bundle,
             on_exchange=self._on_exchange,
+            on_answer=self._on_answer,
+            monotonic=self.wall.monotonic,
         )
+
+    # ================================================================= the server's clock
+
+    def _on_answer(self, status: int, date: str | None, started: float, ended: float) -> None:
+        """Every HTTP answer teaches the server-time estimate (its `Date` header). A gateway's
+        502/503/504 is not the API's answer: its clock is not the server's."""
+        if status in (502, 503, 504):
+            return
+        server = st.parse_http_date(date)
+        if server is None:
+            return
+        self._learn(server, started, ended, st.DATE_RESOLUTION_S)
+
+    def _learn(self, server: float, started: float, ended: float, resolution: float) -> None:
+        was = self.servertime.known
+        if not self.servertime.learn(server, started, ended, resolution):
+            log.warning(
+                "the server's clock stepped (an answer's time contradicts what was known); "
+                "following it", extra={"MESSAGE_ID": klog.SERVER_CLOCK},
+            )  # fmt: skip
+        self._clock_news(first=not was)
+        mono = self.wall.monotonic()
+        if not was or self._time_saved_mono is None or mono - self._time_saved_mono >= (
+            SERVER_TIME_SAVE_S
+        ):
+            self._time_saved_mono = mono
+            asyncio.get_running_loop().call_soon(self._save_server_time)
+
+    def _clock_news(self, *, first: bool = False) -> None:
+        """Log the skew once with its figure, and again when it changes a lot."""
+        est = self.clock.estimate()
+        skew = st.skew(est, self.wall.now())
+        if skew is None:
+            return
+        if not first and self._skew_logged is not None and (
+            abs(skew - self._skew_logged) < st.LOG_SKEW_CHANGE_S
+        ):
+            return
+        self._skew_logged = skew
+        level = logging.WARNING if abs(skew) > st.WARN_SKEW_S else logging.INFO
+        log.log(
+            level,
+            "server time known: the kiosk's clock is %+.1f s off the server's (+- %.1f s)%s",
+            -skew, est.uncertainty,
+            "; money does not depend on it" if abs(skew) > st.WARN_SKEW_S else "",
+            extra={"MESSAGE_ID": klog.SERVER_CLOCK, "CLOCK_SKEW_S": round(skew, 1)},
+        )  # fmt: skip
+
+    def _save_server_time(self) -> None:
+        """Carry the estimate across a restart (same boot: the offset; a reboot: a floor)."""
+        journal = getattr(self, "journal", None)
+        if journal is None or journal.attention is not None:
+            return
+        mono = self.wall.monotonic()
+        record = self.servertime.to_record(self.clock.boot_id(), mono)
+        if record is None:
+            return
+        try:
+            journal.save_catalog(SERVER_TIME_KEY, record, fetched_at=self.clock.now())
+        except Exception as exc:
+            log.warning("server time not saved in the journal: %s", exc)
+
+    def _restore_server_time(self) -> None:
+        cached = self.journal.load_catalog(SERVER_TIME_KEY)
+        if cached is None or not isinstance(cached[0], dict):
+            return
+        state = self.servertime.restore(cached[0], self.clock.boot_id(), self.wall.monotonic())
+        log.info("server time at start: %s (saved in the journal)", state)
+
+    async def _server_time_at_start(self) -> None:
+        """Read `/gaming/time` once at start (its answer's Date teaches the estimate too);
+        again every 30 s only while the server's time is still not known."""
+        from kioskd.banklot import errors
+
+        while not self.servertime.known:
+            started = self.wall.monotonic()
+            try:
+                answer = await self.client.time()
+            except errors.BanklotError:
+                await self.clock.sleep(30.0)
+                continue
+            self._learn(answer.unix, started, self.wall.monotonic(), st.DATE_RESOLUTION_S)
+        await self._stop.wait()  # known: every later answer's Date keeps it so
+
+    def clock_status(self) -> dict[str, Any]:
+        """The server-time fields of `kioskctl status --json` (and the metrics)."""
+        est = self.clock.estimate()
+        skew = st.skew(est, self.wall.now())
+        return {
+            "server_time": est.state,
+            "server_time_unknown": not est.known,
+            "clock_skew_s": None if skew is None else round(skew, 1),
+            "clock_skew_warn_s": st.WARN_SKEW_S,
+            "server_time_uncertainty_s": round(est.uncertainty, 2) if est.known else None,
+            "server_clock_steps": self.servertime.steps,
+        }
 
     def _on_exchange(self, endpoint: str, seconds: float, outcome: str) -> None:
         metrics = getattr(self, "metrics", None)
@@ -503,21 +625,25 @@ class Daemon:
             fields["MESSAGE_ID"] = klog.FOREIGN_TICKET
             self.health.alarm = outcome.message
             log.error("alarm: %s", outcome.message, extra=fields)
+        elif kind == "sending":
+            log.debug("%s sending", outcome.op_kind, extra=fields)
         else:
             log.info("%s %s: %s", outcome.op_kind, kind, outcome.message, extra=fields)
         if kind == "rejected" and type(outcome.error).__name__ == "EventsClosed":
             # Our catalog thought the draw was open: refresh it now, not at the next period.
             self._spawn(self.refresh_catalog(), "catalog-refresh")
-        if kind in ("in_doubt", "queued") and outcome.op_kind == "create" and outcome.op_id:
+        pending_kinds = ("sending", "in_doubt", "queued", "conflict")
+        if kind in pending_kinds and outcome.op_kind == "create" and outcome.op_id:
             self._spawn(self._pending_sale_slip(outcome.op_id), "pending-slip")
         self.executor.on_outcome(outcome)
         self.spooler.wake()
         self.metrics.observe_outcome(outcome)
 
     async def _pending_sale_slip(self, op_id: int) -> None:
-        """A sale still not confirmed a couple of seconds after it went in doubt (or was
-        queued) prints a PENDING slip with its reference, once: the customer keeps it until the
-        ticket (marked as delivered late) or a NOT SOLD slip prints. Selling goes on meanwhile."""
+        """A sale still not confirmed a couple of seconds after it was sent, went in doubt,
+        was queued or went to a person prints a PENDING slip with its reference, once: the
+        customer keeps it until the ticket (marked as delivered late) or a NOT SOLD slip
+        prints. Selling goes on meanwhile."""
         from kioskd.counter.slips import PENDING_AFTER_S, pending_sale_slip
 
         if op_id in self._pending_slips:
@@ -542,6 +668,14 @@ class Daemon:
             self.health.api = "ok"
         elif signal_name == "offline":
             self.health.api = "offline"
+        elif signal_name == "login_refused":
+            # Bad credentials are a person's job, not a network fault: say so everywhere.
+            self.health.api = "login refused"
+            log.error(
+                "API login refused (check api.email and the password): %s; sales and payouts "
+                "wait in the queue",
+                self.outbox.login_refused,
+            )
         self._refresh_lights()
 
     def _on_printer(self, status: PrinterStatus) -> None:
@@ -588,6 +722,8 @@ class Daemon:
             "catalog_stale": self.health.catalog_stale,
             "slips_printed": self.spooler.printed,
             "uptime_s": round(time.monotonic() - self.started_at, 1),
+            **self.clock_status(),
+            **_loop_lag(),
         }
 
     def status_info(self) -> StatusInfo:
@@ -629,13 +765,16 @@ class Daemon:
         from kioskd.banklot import errors
         from kioskd.counter import session as s
         from kioskd.counter.catalog import Catalog
+        from kioskd.journal.store import catalog_text
 
         now = self.clock.now()
         try:
             entity = await self.client.get_data()
             products = await self.client.products()
             inventory = await self.client.inventory_template()
-            catalog = Catalog.build(entity, products, inventory, now)
+            # Building (13,000 wager codes) and serialising the catalog held the event loop
+            # for a second on a shared core: a worker thread does it (issue 19, loop-lag probe).
+            catalog = await asyncio.to_thread(Catalog.build, entity, products, inventory, now)
         except errors.AuthFailed as exc:
             log.error("catalog refresh: login refused: %s", exc)
             return self._catalog_failed("login", now, api="login refused")
@@ -649,12 +788,21 @@ class Daemon:
         self._catalog = catalog
         self.health.api = "ok"
         try:
-            self.journal.save_catalog("catalog", catalog.to_json(), fetched_at=now)
+            # Written when its content changed, else at most every half stale bound (so a
+            # restart while offline still finds a cache that is not stale).
+            text, content = await asyncio.to_thread(catalog_text, catalog.to_json())
+            self.journal.save_catalog(
+                "catalog",
+                None,
+                fetched_at=now,
+                keep_for_s=self.cfg.catalog.stale_after_s / 2,
+                text=(text, content),
+            )
         except Exception as exc:
             log.warning("catalog not cached in the journal: %s", exc)
         self.feed(s.CatalogUpdated(catalog, now))
         self.outbox.policy = self._policy()
-        _give_memory_back()
+        await asyncio.to_thread(_give_memory_back)
         return True
 
     def _catalog_failed(self, why: str, now: float, api: str | None = None) -> bool:
@@ -699,6 +847,56 @@ class Daemon:
                 )
             self._publish_status()
             await asyncio.sleep(STATUS_EVERY_S)
+
+    async def _retention_loop(self) -> None:
+        """Retention as background work, started after READY=1: short transactions
+        (`store.PURGE_BATCH` operations) on a connection of its own in a worker thread, a pause
+        between them so sales go first, then free pages given back a few at a time; again
+        every `housekeeping_interval_s`. A year past retention goes in minutes, no stall."""
+        from kioskd.journal.store import JournalError, Retention
+
+        retention = Retention(self.journal.path, self.journal.retention_days)
+        try:
+            if self.journal.quick_check == "deferred":
+                # Once start-up has settled (the first catalog, the first sales): reading a
+                # year of pages competes with them for the CPU and the card.
+                await asyncio.sleep(DEFERRED_CHECK_AFTER_S)
+                check = await asyncio.to_thread(retention.quick_check)
+                self.journal.quick_check = check
+                if check != "ok":
+                    self.journal.attention = JournalError(
+                        f"journal failed quick_check: {check}", kind="corrupt"
+                    )
+                    self.journal.fault_point = "quick_check"  # `_journal_watch` says it
+            while True:
+                retention.retention_days = self.journal.retention_days  # SIGHUP may change it
+                if self.journal.attention is None:
+                    try:
+                        await self._purge_pass(retention)
+                    except JournalError as exc:
+                        log.warning("retention postponed: %s", exc)
+                await self.clock.sleep(self.outbox.policy.housekeeping_interval_s)
+        finally:
+            retention.close()
+
+    async def _purge_pass(self, retention: Any) -> None:
+        from kioskd.journal.store import PURGE_BATCH
+
+        total = 0
+        while self.journal.attention is None:
+            deleted = await asyncio.to_thread(retention.step, self.clock.now())
+            self.journal.forget(deleted)
+            total += sum(deleted.values())
+            if sum(deleted.values()) < PURGE_BATCH:
+                break
+            await asyncio.sleep(RETENTION_PAUSE_S)
+        if total:
+            log.info("retention: %d settled operations past retention deleted", total)
+        while self.journal.attention is None:
+            left = await asyncio.to_thread(retention.vacuum_step)
+            if not left:
+                break
+            await asyncio.sleep(RETENTION_PAUSE_S)
 
     async def _journal_watch(self) -> None:
         """A journal fault is said once (with its cause), shown in status, lit as attention,
@@ -874,6 +1072,8 @@ class Daemon:
             timeout_s=c.printer.timeout_s,
             paper_mm=c.printer.paper_mm,
             profile=c.printer.profile,
+            dots=c.printer.dots,
+            columns=c.printer.columns,
             on_change=self._on_printer,
         )
 
@@ -895,10 +1095,12 @@ class Daemon:
         from kioskd.daemon.control import ControlServer
         from kioskd.daemon.control_handler import ControlHandler
         from kioskd.daemon.executor import Executor
+        from kioskd.daemon.looplag import PROBE
         from kioskd.daemon.notify import watchdog_interval
         from kioskd.daemon.spooler import Spooler
         from kioskd.outbox.outbox import Outbox
 
+        PROBE.install()
         c = self.cfg
         try:
             password = c.api.read_password(self.environ)
@@ -915,6 +1117,7 @@ class Daemon:
         self.lights.set_state("working")
         if not await self._journal_or_attention():
             return 1
+        self._restore_server_time()
         self._load_cached_catalog()
         self.metrics = self._metrics()
         self.client = self._client(password)
@@ -926,6 +1129,7 @@ class Daemon:
             on_outcome=self._on_outcome,
             on_signal=self._on_signal,
         )
+        self.outbox.purges = False  # `_retention_loop`, in a worker, after READY=1
         self.session = self._session()
         self.executor = Executor(self.client, self.outbox, self.clock, self.feed, self._context)
         printer = self._printer()
@@ -960,6 +1164,7 @@ class Daemon:
                     tg.create_task(self._status_loop()),
                     tg.create_task(self._supervised("journal-watch", self._journal_watch)),
                     tg.create_task(self._supervised("metrics", self._metrics_loop)),
+                    tg.create_task(self._supervised("server-time", self._server_time_at_start)),
                 ]
                 for src in sources:
                     reader = self._supervised(f"input-{src.label}", self._reader_for(src))
@@ -972,6 +1177,8 @@ class Daemon:
                 await asyncio.sleep(0)  # let the input tasks try their devices once
                 self._refresh_lights()
                 self.notifier.ready(status=status_line(self.health, self.outbox.counts()))
+                PROBE.reset()  # stalls are counted from READY=1 on
+                workers.append(tg.create_task(self._supervised("retention", self._retention_loop)))
                 log.info(
                     "kioskd %s ready",
                     __version__,
@@ -988,6 +1195,7 @@ class Daemon:
                 await self.spooler.printer.close()
             with contextlib.suppress(Exception):
                 await self.client.aclose()
+            self._save_server_time()
             self.journal.close()
             self.lights.set_state("off")
             self.lights.close()

@@ -15,6 +15,7 @@ Rules:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date as Date
@@ -141,7 +142,11 @@ class Executor:
         if date is not None:
             return date
         ctx = self.context()
-        days = recent_days(self.clock.now(), ctx.time_zone, max(1, ctx.ticket_expiration_days + 1))
+        # Server time, never the kiosk's wall clock; from its upper bound, so that just after
+        # the server's midnight the new day is searched too (the lower bound may be yesterday).
+        latest = getattr(self.clock, "upper", self.clock.now)()
+        latest = latest if math.isfinite(latest) else self.clock.now()
+        days = recent_days(latest, ctx.time_zone, max(1, ctx.ticket_expiration_days + 1))
         for day in days:
             try:
                 await self.client.ticket(ticket, day)

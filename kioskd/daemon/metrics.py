@@ -14,7 +14,9 @@ Rules:
   node-exporter never reads half a file; it is made 0644 although the unit runs with
   UMask=0077, because node-exporter runs as another user. No fsync: metrics are rewritten every
   few seconds and a file lost in a power cut is rewritten 5 s after the next start.
-- Written every `metrics.interval_s` and at once after each state change (`changed()`), at most
+- Read every `metrics.interval_s` and at once after each state change (`changed()`); the
+  textfile is rewritten only when what it shows changed, or once it is `textfile_max_age_s`
+  old (issue 19: an SD card wears with every rewrite). Read at most
   a few times per second. A failure to write is logged once per distinct error, never fatal.
 - Counters count what this process saw since it started (a restart resets them, which
   Prometheus' `rate()` and `increase()` handle); gauges are read from the journal each time.
@@ -36,6 +38,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,6 +100,10 @@ class Snapshot:
     lights: str = "off"
     last_sale_at: float | None = None
     slips_printed: int = 0
+    server_time_known: bool = False
+    clock_skew_s: float | None = None  # server time minus the kiosk's wall clock
+    loop_longest_s: float = 0.0
+    loop_stalls: int = 0
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
@@ -166,6 +173,19 @@ class _SnapshotCollector(Collector):
         yield _gauge(
             "kioskd_api_up", "1 when the Banklot API answers and accepts our login", s.api_up
         )
+        yield _gauge(
+            "kioskd_server_time_known",
+            "1 when the server's time is known from its answers on this boot (0: new money "
+            "waits for an answer, or is stamped on a floor carried across a reboot)",
+            s.server_time_known,
+        )
+        if s.clock_skew_s is not None:
+            yield _gauge(
+                "kioskd_clock_skew_seconds",
+                "Server time minus the kiosk's wall clock (money never depends on it; large "
+                "means NTP is not working)",
+                s.clock_skew_s,
+            )
         if s.catalog_age_s is not None:
             yield _gauge(
                 "kioskd_catalog_age_seconds", "Age of the product catalog in use", s.catalog_age_s
@@ -218,6 +238,16 @@ class _SnapshotCollector(Collector):
             "kioskd_slips_printed",
             "Slips printed since kioskd started",
             value=float(s.slips_printed),
+        )
+        yield _gauge(
+            "kioskd_loop_longest_callback_seconds",
+            "Longest time one callback held the event loop since kioskd was ready",
+            s.loop_longest_s,
+        )
+        yield CounterMetricFamily(
+            "kioskd_loop_stalls",
+            "Callbacks that held the event loop longer than 50 ms since kioskd was ready",
+            value=float(s.loop_stalls),
         )
 
 
@@ -281,6 +311,8 @@ class Metrics:
         self.last_sale_read = False  # read once from the journal, then kept up to date
         self.written: str | None = None  # path of the last textfile written
         self._changed: asyncio.Event | None = None
+        self._written_steady = b""  # what the last textfile showed, volatile lines aside
+        self._written_at = float("-inf")  # monotonic time of the last textfile write
         self._errors: set[str] = set()
         self._server: Any = None
         self._serving: str = ""
@@ -397,11 +429,22 @@ class Metrics:
 
     async def _refresh(self, take: Callable[[], Snapshot]) -> None:
         """The snapshot is read on the event loop (the journal lives there); the file is
-        written by a worker thread, so a slow SD card never stalls the loop."""
+        written by a worker thread, so a slow SD card never stalls the loop. Written only
+        when what it shows changed, or once it is `textfile_max_age_s` old (SD cards)."""
         self._take(take)
-        directory = self.config().textfile_dir
-        if directory:
-            await asyncio.to_thread(self._write, directory, self.render())
+        cfg = self.config()
+        directory = cfg.textfile_dir
+        if not directory:
+            return
+        data = self.render()
+        steady = _steady(data)
+        path = os.path.join(directory, TEXTFILE_NAME)
+        fresh = time.monotonic() - self._written_at < cfg.textfile_max_age_s
+        if steady == self._written_steady and self.written == path and fresh:
+            return
+        await asyncio.to_thread(self._write, directory, data)
+        if self.written == path:
+            self._written_steady, self._written_at = steady, time.monotonic()
 
     async def run(self, take: Callable[[], Snapshot]) -> None:
         """Forever: serve / write now, then again after `interval_s` or a state change."""
@@ -411,14 +454,32 @@ class Metrics:
                 cfg = self.config()
                 self._serve(cfg.listen)
                 await self._refresh(take)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation
+                # that arrives as the event is set (the task then never stopped at SIGTERM).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), cfg.interval_s)
+                    async with asyncio.timeout(cfg.interval_s):
+                        await self._changed.wait()
                 self._changed.clear()
                 await asyncio.sleep(MIN_GAP_S)
         finally:
             self._stop_server()
             with contextlib.suppress(Exception):
                 self.refresh(take)  # the last state, as the kiosk stops
+
+
+# Lines whose value changes at every reading without anything happening: they do not make a
+# textfile write on their own (`textfile_max_age_s` bounds how old they get).
+_VOLATILE = (
+    b"kioskd_last_update_timestamp_seconds",
+    b"kioskd_catalog_age_seconds",
+    b"kioskd_journal_size_bytes",
+    b"kioskd_oldest_in_doubt_age_seconds",
+)
+
+
+def _steady(data: bytes) -> bytes:
+    """The exposition without its volatile sample lines (what decides a textfile write)."""
+    return b"\n".join(line for line in data.split(b"\n") if not line.startswith(_VOLATILE))
 
 
 def _close_server(server: Any) -> None:
@@ -431,6 +492,7 @@ def _close_server(server: Any) -> None:
 
 def snapshot_of(daemon: Any) -> Snapshot:
     """Read the daemon's health, outbox, journal, printer, devices and lights."""
+    from kioskd.daemon.looplag import PROBE
     from kioskd.journal import states
 
     now = daemon.clock.now()
@@ -476,7 +538,18 @@ def snapshot_of(daemon: Any) -> Snapshot:
         lights=str(daemon.lights.current().get("state", "off")),
         last_sale_at=metrics.last_sale_at,
         slips_printed=daemon.spooler.printed,
+        **_clock_fields(daemon),
+        loop_longest_s=PROBE.longest_s,
+        loop_stalls=PROBE.stalls,
     )
+
+
+def _clock_fields(daemon: Any) -> dict[str, Any]:
+    clock_status = getattr(daemon, "clock_status", None)
+    if not callable(clock_status):
+        return {}
+    c = clock_status()
+    return {"server_time_known": not c["server_time_unknown"], "clock_skew_s": c["clock_skew_s"]}
 
 
 def _journal_bytes(path: str) -> int:
@@ -490,9 +563,6 @@ def _journal_bytes(path: str) -> int:
 def _last_sale(journal: Any) -> float | None:
     """The last confirmed sale in the journal (after a restart, before the next sale)."""
     try:
-        row = journal.conn.execute(
-            "SELECT MAX(updated_at) FROM operations WHERE kind='create' AND state='done'"
-        ).fetchone()
+        return journal.last_settled_at("create", "done")  # by index, newest first
     except Exception:
         return None
-    return float(row[0]) if row and row[0] is not None else None

@@ -38,6 +38,7 @@ LIVE: dict[str, str] = {
     "reconcile.quiet_period_s": POLICY,
     "reconcile.probes": POLICY,
     "reconcile.probe_interval_s": POLICY,
+    "api.shared_account": POLICY,
     "catalog.refresh_s": READ_AT_USE,
     "catalog.stale_after_s": READ_AT_USE,
     "input.idle_reset_s": SESSION,
@@ -63,6 +64,8 @@ LIVE: dict[str, str] = {
     "printer.timeout_s": PRINTER,
     "printer.preview_dir": PRINTER,
     "printer.profile": PRINTER,
+    "printer.dots": PRINTER,
+    "printer.columns": PRINTER,
     "leds.backend": LIGHTS,
     "leds.pin_factory": LIGHTS,
     "leds.green": LIGHTS,
@@ -76,6 +79,7 @@ LIVE: dict[str, str] = {
     "metrics.textfile_dir": METRICS,
     "metrics.listen": METRICS,
     "metrics.interval_s": METRICS,
+    "metrics.textfile_max_age_s": METRICS,
 }
 
 # Keys that only take effect when the daemon starts (the API client and its login, the journal

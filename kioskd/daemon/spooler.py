@@ -79,11 +79,9 @@ def _delivered_late(journal: Journal, op: Operation) -> bool:
 
 
 def _sale_amount(journal: Journal, ticket_number: int) -> float | None:
-    """The amount of the sale a cancellation gives back (None when not sold here)."""
-    for op in journal.operations(("done",)):
-        if op.kind == "create" and op.ticket_number == ticket_number:
-            return float(op.amount)
-    return None
+    """The amount of the sale a cancellation gives back (None when not sold here), by index."""
+    amount = journal.sale_amount(ticket_number)
+    return None if amount is None else float(amount)
 
 
 class Spooler:
@@ -213,11 +211,8 @@ class Spooler:
             copy = "-copy" if receipt.copy else ""
             path = self.preview_dir / f"{self._seq:03d}-{receipt.kind}{copy}.png"
             try:
-                from kioskd.printer import render_png
-
-                await asyncio.to_thread(
-                    render_png, receipt, self.paper_mm, path, profile=self.profile
-                )
+                # the printer's own profile, code page and width: the preview is its paper
+                await asyncio.to_thread(self.printer.preview, receipt, path)
             except Exception:
                 log.exception("preview of slip %s failed", receipt.kind)
         if self.on_printed is not None:

@@ -19,12 +19,14 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sqlite3
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -40,7 +42,6 @@ T = TypeVar("T")
 
 PIN_KEYS = frozenset({"pin", "pin_number", "password", "token", "x_auth_token"})
 
-_TERMINAL_SQL = states.sql_list(states.TERMINAL)
 # SQL for each way `states.EVENT_COLUMNS` changes a column (NOW binds the transition's time).
 _COLUMN_SQL: dict[states.Column, str] = {
     states.Column.NOW: "{column}=?",
@@ -78,6 +79,11 @@ class Operation:
     next_attempt_at: float
     created_at: float
     updated_at: float
+    # The send's bracket upper bound in server time (None until the request ended, or after a
+    # crash in the middle) and its monotonic instant on boot `sent_boot` (schema version 4).
+    sent_hi: float | None = None
+    sent_mono: float | None = None
+    sent_boot: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,7 +151,8 @@ def classify(exc: BaseException) -> str:
 
 _OP_COLUMNS = (
     "id, kind, payload, amount, deadline, state, ticket_number, pin_number, result, reason, "
-    "watermark, sent_at, attempts, probes, next_attempt_at, created_at, updated_at"
+    "watermark, sent_at, attempts, probes, next_attempt_at, created_at, updated_at, "
+    "sent_hi, sent_mono, sent_boot"
 )
 
 
@@ -190,7 +197,51 @@ def _decode_op(row: tuple[Any, ...]) -> Operation:
         next_attempt_at=row[14],
         created_at=row[15],
         updated_at=row[16],
+        sent_hi=row[17],
+        sent_mono=row[18],
+        sent_boot=row[19],
     )
+
+
+def catalog_text(data: object) -> tuple[str, str]:
+    """(the JSON the catalog cache keeps, a digest of its content without `fetched_at`)."""
+    body = dict(data) if isinstance(data, dict) else data
+    if isinstance(body, dict):
+        body.pop("fetched_at", None)
+    return _dumps(data), hashlib.sha256(_dumps(body).encode()).hexdigest()
+
+
+def _entry(r: tuple[Any, ...]) -> HistoryEntry:
+    return HistoryEntry(
+        r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7] or "{}"), r[8], r[9]
+    )
+
+
+class OwnedTickets(AbstractSet[int]):
+    """Ticket numbers owned by the journal's operations of one kind, read by index: `in` is one
+    lookup (the reconciliation asks it of the few tickets a probe saw). Iterating reads them
+    all: nothing on a hot path does. `a | b` of two such sets of one kind is the wider one."""
+
+    def __init__(self, journal: Journal, kind: str, exclude: int | None) -> None:
+        self.journal, self.kind, self.exclude = journal, kind, exclude
+
+    def __contains__(self, number: object) -> bool:
+        if not isinstance(number, int):
+            return False
+        return self.journal.owns_ticket(self.kind, number, exclude=self.exclude)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.journal.ticket_numbers(self.kind, exclude=self.exclude))
+
+    def __len__(self) -> int:
+        return len(self.journal.ticket_numbers(self.kind, exclude=self.exclude))
+
+    def __or__(self, other: AbstractSet[Any]) -> AbstractSet[Any]:
+        mine = isinstance(other, OwnedTickets) and other.journal is self.journal
+        if mine and isinstance(other, OwnedTickets) and other.kind == self.kind:
+            same = self.exclude == other.exclude
+            return OwnedTickets(self.journal, self.kind, self.exclude if same else None)
+        return frozenset(self) | other
 
 
 class Journal:
@@ -217,6 +268,14 @@ class Journal:
         self.migrated: list[int] = []
         self.quick_check = "not run"
         self._conn: sqlite3.Connection | None = None
+        # Operations per state, kept as the journal changes (status and metrics read them every
+        # few seconds; a GROUP BY over a year of history cost a scan each time). `_deltas`
+        # holds the changes of the transaction in progress, applied only once it commits.
+        self._counts: dict[str, int] = {}
+        self._deltas: list[tuple[str, int]] = []
+        self._batching = False
+        self._batch_deltas: list[tuple[str, int]] = []
+        self._catalog_saved: dict[str, tuple[str, float]] = {}  # key -> (content, saved at)
         try:
             # `open_mode` "ro" opens read-only (what a read-only file system gives us).
             uri = "file:" + urllib.parse.quote(os.path.abspath(self.path)) + f"?mode={open_mode}"
@@ -230,6 +289,13 @@ class Journal:
         except sqlite3.Error as exc:
             raise JournalError(f"cannot open journal: {exc}", kind=classify(exc)) from exc
         try:
+            if open_mode != "ro" and not conn.execute(
+                "SELECT 1 FROM sqlite_master LIMIT 1"
+            ).fetchone():
+                # A new file: freed pages are given back by `Retention.vacuum_step()` after
+                # retention (settable only before the first table and before WAL mode; older
+                # journals keep reusing their freed pages).
+                conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise JournalError(f"journal cannot use WAL (mode {mode})", kind="readonly")
@@ -242,8 +308,17 @@ class Journal:
             conn.execute("PRAGMA cache_size=-512")
             if max_page_count is not None:
                 conn.execute(f"PRAGMA max_page_count={int(max_page_count)}")
-            check = conn.execute("PRAGMA quick_check").fetchone()[0]
-            self.quick_check = str(check)
+            # A whole quick_check reads every page: 0.7 s for 90 days of history here, minutes
+            # for years on a Pi (past TimeoutStartSec). Up to QUICK_CHECK_PAGES it runs here;
+            # beyond, the schema and the small tables are checked here and the whole file
+            # after READY=1 by `Retention.quick_check` in a worker (a failure is attention).
+            pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+            if pages <= QUICK_CHECK_PAGES:
+                check = conn.execute("PRAGMA quick_check").fetchone()[0]
+                self.quick_check = str(check)
+            else:
+                check = conn.execute("PRAGMA quick_check(catalog)").fetchone()[0]
+                self.quick_check = "deferred" if check == "ok" else str(check)
             if check != "ok":
                 raise JournalError(f"journal failed quick_check: {check}", kind="corrupt")
             # Probe the write lock now, so "locked" and "read-only" show up at start.
@@ -253,6 +328,7 @@ class Journal:
             finally:
                 conn.execute("ROLLBACK")
             self.migrated = schema.migrate(conn)
+            self._count_states(conn)
         except schema.MigrationError as exc:
             conn.close()
             raise JournalError(str(exc), kind="schema") from exc
@@ -265,6 +341,16 @@ class Journal:
         self._conn = conn
 
     # ----------------------------------------------------------------- plumbing
+
+    def _count_states(self, conn: sqlite3.Connection) -> None:
+        """Count operations per state once, at open (one pass over the state index)."""
+        self._counts = {s: 0 for s in states.STATES}
+        for state, n in conn.execute("SELECT state, COUNT(*) FROM operations GROUP BY state"):
+            self._counts[state] = int(n)
+
+    def reopen_counts(self) -> None:
+        """Count again after rows were written behind this object's back (tools, tests)."""
+        self._count_states(self.conn)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -316,10 +402,37 @@ class Journal:
             self.attention, self.fault_point = exc, point
             raise
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Every write inside is one transaction, committed at the end (tools that fill a
+        journal through this API, e.g. the history generator of the benchmarks; never the
+        daemon, whose every change is durable on its own)."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        self._batching, self._batch_deltas = True, []
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+            self.commits += 1
+            for state, n in self._batch_deltas:
+                self._counts[state] = self._counts.get(state, 0) + n
+        finally:
+            self._batching, self._batch_deltas = False, []
+
     def _write(self, point: str, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run `body` in one IMMEDIATE transaction and commit it durably."""
         conn = self.conn
+        if self._batching:
+            self._deltas = []
+            result = body(conn)
+            self._batch_deltas += self._deltas
+            return result
         self._guard(point)
+        self._deltas = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -327,6 +440,7 @@ class Journal:
                 self._hook(f"{point}:before_commit")
                 conn.execute("COMMIT")
             except BaseException:
+                self._deltas = []
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
@@ -337,6 +451,9 @@ class Journal:
             self.fault_point = point
             raise self.attention from exc
         self.commits += 1
+        for state, n in self._deltas:
+            self._counts[state] = self._counts.get(state, 0) + n
+        self._deltas = []
         self._hook(f"{point}:after_commit")
         return result
 
@@ -393,6 +510,8 @@ class Journal:
         pin_number: int | None = None,
         ticket_number: int | None = None,
         detail: Mapping[str, object] | None = None,
+        sent_mono: float | None = None,
+        sent_boot: str | None = None,
     ) -> int:
         """Journal a new operation (the intent commit). Born `queued`, or `sending` when the
         outbox sends it at once (then `watermark` is the one recorded before the send)."""
@@ -408,8 +527,8 @@ class Journal:
         def body(conn: sqlite3.Connection) -> int:
             cur = conn.execute(
                 "INSERT INTO operations (kind, payload, amount, deadline, state, ticket_number, "
-                "pin_number, watermark, sent_at, attempts, created_at, updated_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "pin_number, watermark, sent_at, attempts, created_at, updated_at, sent_mono, "
+                "sent_boot) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     kind,
                     _dumps(payload),
@@ -423,9 +542,12 @@ class Journal:
                     1 if state == states.SENDING else 0,
                     now,
                     now,
+                    sent_mono if state == states.SENDING else None,
+                    sent_boot if state == states.SENDING else None,
                 ),
             )
             op_id = int(cur.lastrowid or 0)
+            self._deltas.append((state, 1))
             self._history(
                 conn,
                 op_id,
@@ -457,6 +579,9 @@ class Journal:
         print_job: tuple[str, PrintJobPayload] | None = None,
         request_digest: str | None = None,
         response_digest: str | None = None,
+        sent_hi: float | None = None,
+        sent_mono: float | None = None,
+        sent_boot: str | None = None,
     ) -> Operation:
         """Apply `event` to the operation (checked against the state table), in one commit
         together with its history row and, if given, the print job its outcome needs."""
@@ -476,6 +601,9 @@ class Journal:
                 "reason": reason,
                 "watermark": None if watermark is None else _dumps(watermark),
                 "next_attempt_at": next_attempt_at,
+                "sent_hi": sent_hi,
+                "sent_mono": sent_mono,
+                "sent_boot": sent_boot,
             }
             for column, value in given.items():  # only what this transition sets
                 if value is not None:
@@ -486,6 +614,8 @@ class Journal:
                 if how == states.Column.NOW:
                     params.append(now)
             conn.execute(f"UPDATE operations SET {', '.join(sets)} WHERE id=?", (*params, op_id))
+            if new != old:
+                self._deltas += [(old, -1), (new, 1)]
             info = dict(detail or {})
             if reason is not None:
                 info.setdefault("reason", reason)
@@ -570,7 +700,8 @@ class Journal:
         return [_op(r) for r in rows]
 
     def ticket_numbers(self, kind: str, *, exclude: int | None = None) -> frozenset[int]:
-        """Ticket numbers owned by operations of `kind` (a sale's ticket belongs to one op)."""
+        """Every ticket number owned by operations of `kind`. O(history): for tools and tests;
+        a hot path asks `owned_tickets` (membership by index) instead."""
         rows = self._read(
             "SELECT ticket_number FROM operations WHERE kind=? AND ticket_number IS NOT NULL "
             "AND id IS NOT ?",
@@ -578,14 +709,104 @@ class Journal:
         )
         return frozenset(int(r[0]) for r in rows)
 
+    def owned_tickets(self, kind: str, *, exclude: int | None = None) -> OwnedTickets:
+        """The ticket numbers owned by operations of `kind` as a set read by index: `in`
+        costs one lookup, whatever the journal's size."""
+        return OwnedTickets(self, kind, exclude)
+
+    def owns_ticket(self, kind: str, number: int, *, exclude: int | None = None) -> bool:
+        rows = self._read(
+            "SELECT 1 FROM operations WHERE ticket_number=? AND kind=? AND id IS NOT ? LIMIT 1",
+            (number, kind, exclude),
+        )
+        return bool(rows)
+
+    def done_on_ticket(self, kind: str, number: int | None, *, exclude: int | None) -> bool:
+        """Is another operation of `kind` on this ticket done? (by index)"""
+        rows = self._read(
+            "SELECT 1 FROM operations WHERE ticket_number IS ? AND kind=? AND state=? "
+            "AND id IS NOT ? LIMIT 1",
+            (number, kind, states.DONE, exclude),
+        )
+        return bool(rows)
+
+    def sale_amount(self, ticket_number: int) -> int | None:
+        """The amount of the sale of this ticket done here (None when not sold here)."""
+        rows = self._read(
+            "SELECT amount FROM operations WHERE ticket_number=? AND kind=? AND state=? "
+            "ORDER BY id DESC LIMIT 1",
+            (ticket_number, CREATE, states.DONE),
+        )
+        return int(rows[0][0]) if rows else None
+
+    def last_settled_at(self, kind: str, state: str) -> float | None:
+        """When the newest operation of `kind` reached `state` (by index, newest first)."""
+        for (at,) in self.conn.execute(
+            "SELECT updated_at FROM operations WHERE state=? AND kind=? ORDER BY updated_at DESC",
+            (state, kind),
+        ):
+            return float(at)
+        return None
+
     def unfinished(self) -> list[Operation]:
         return self.operations(states.UNFINISHED)
 
+    def open_operations(self, limit: int) -> tuple[list[Operation], int]:
+        """Up to `limit` unfinished operations (oldest first) and how many there are."""
+        total = sum(self._counts.get(s, 0) for s in states.UNFINISHED)
+        wanted = tuple(states.UNFINISHED)
+        marks = ",".join("?" * len(wanted))
+        rows = self._read(
+            f"SELECT {_OP_COLUMNS} FROM operations WHERE state IN ({marks}) ORDER BY id LIMIT ?",
+            (*wanted, limit),
+        )
+        return [_op(r) for r in rows], total
+
+    def settled(
+        self,
+        *,
+        limit: int,
+        states_in: Iterable[str] | None = None,
+        since: float | None = None,
+        before: tuple[float, int] | None = None,
+    ) -> list[Operation]:
+        """The last `limit` settled operations, newest settled first: (state, updated_at)
+        index ranges, one per state, merged; `before` = (updated_at, id) of the last one of
+        the previous page. O(log n + limit) whatever the history."""
+        wanted = [s for s in (states_in or states.TERMINAL) if s in states.TERMINAL]
+        lo = -1.0 if since is None else float(since)
+        hi_at, hi_id = (float("inf"), 2**62) if before is None else before
+        rows: list[tuple[Any, ...]] = []
+        for state in sorted(wanted):
+            rows += self._read(
+                f"SELECT {_OP_COLUMNS} FROM operations WHERE state=? AND updated_at>=? "
+                "AND (updated_at<? OR (updated_at=? AND id<?)) "
+                "ORDER BY updated_at DESC, id DESC LIMIT ?",
+                (state, lo, hi_at, hi_at, hi_id, limit),
+            )
+        rows.sort(key=lambda r: (r[16], r[0]), reverse=True)
+        return [_op(r) for r in rows[:limit]]
+
+    def history_tail(self, op_id: int, limit: int) -> tuple[list[HistoryEntry], int]:
+        """The last `limit` history rows of one operation (in order) and how many it has."""
+        total = int(self._read("SELECT COUNT(*) FROM history WHERE op_id=?", (op_id,))[0][0])
+        rows = self._read(
+            "SELECT id, op_id, at, kind, event, from_state, to_state, detail, request_digest, "
+            "response_digest FROM history WHERE op_id=? ORDER BY id DESC LIMIT ?",
+            (op_id, limit),
+        )
+        return [_entry(r) for r in reversed(rows)], total
+
     def counts(self) -> dict[str, int]:
-        rows = self._read("SELECT state, COUNT(*) FROM operations GROUP BY state")
+        """Operations per state, kept as the journal changes (no scan)."""
         out: dict[str, int] = {s: 0 for s in states.STATES}
-        out.update({s: int(n) for s, n in rows})
+        out.update(self._counts)
         return out
+
+    def forget(self, deleted: Mapping[str, int]) -> None:
+        """Retention (another connection, see `Retention`) deleted these settled operations."""
+        for state, n in deleted.items():
+            self._counts[state] = self._counts.get(state, 0) - n
 
     def history(self, op_id: int | None = None, *, kind: str | None = None) -> list[HistoryEntry]:
         sql = (
@@ -603,12 +824,7 @@ class Journal:
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self._read(sql + " ORDER BY id", params)
-        return [
-            HistoryEntry(
-                r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7] or "{}"), r[8], r[9]
-            )
-            for r in rows
-        ]
+        return [_entry(r) for r in rows]
 
     # ----------------------------------------------------------------- print jobs
 
@@ -704,15 +920,34 @@ class Journal:
 
     # ----------------------------------------------------------------- catalog cache
 
-    def save_catalog(self, key: str, data: object, *, fetched_at: float) -> None:
+    def save_catalog(
+        self,
+        key: str,
+        data: object,
+        *,
+        fetched_at: float,
+        keep_for_s: float = 0.0,
+        text: tuple[str, str] | None = None,
+    ) -> bool:
+        """Cache the catalog; returns whether it was written. With `keep_for_s`, a catalog
+        whose content (all but a top-level `fetched_at`) equals the one saved less than
+        `keep_for_s` ago is not written again: a production catalog is megabytes, refreshed
+        every few minutes, and rewriting it unchanged wore the SD card (issue 19). `text`:
+        `catalog_text(data)` computed beforehand (the daemon does it in a worker thread)."""
+        dumped, content = text if text is not None else catalog_text(data)
+        saved = self._catalog_saved.get(key)
+        if saved is not None and saved[0] == content and fetched_at - saved[1] < keep_for_s:
+            return False
         self._write(
             "catalog",
             lambda conn: conn.execute(
                 "INSERT INTO catalog (key, data, fetched_at) VALUES (?,?,?) "
                 "ON CONFLICT(key) DO UPDATE SET data=excluded.data, fetched_at=excluded.fetched_at",
-                (key, _dumps(data), fetched_at),
+                (key, dumped, fetched_at),
             ),
         )
+        self._catalog_saved[key] = (content, fetched_at)
+        return True
 
     def load_catalog(self, key: str) -> tuple[Any, float] | None:
         rows = self._read("SELECT data, fetched_at FROM catalog WHERE key=?", (key,))
@@ -720,34 +955,22 @@ class Journal:
 
     # ----------------------------------------------------------------- housekeeping
 
-    def purge(self, *, now: float) -> int:
+    def purge(self, *, now: float, batch: int = 0) -> int:
         """Delete finished operations older than `retention_days` (and their history and
-        printed jobs). Unfinished operations and unprinted jobs are never deleted."""
-        cutoff = now - self.retention_days * 86400.0
-
-        def body(conn: sqlite3.Connection) -> int:
-            old = [
-                r[0]
-                for r in conn.execute(
-                    f"SELECT id FROM operations WHERE state IN ({_TERMINAL_SQL}) "
-                    "AND updated_at < ? AND NOT EXISTS (SELECT 1 FROM print_jobs p "
-                    "WHERE p.op_id = operations.id AND p.printed_at IS NULL)",
-                    (cutoff,),
-                )
-            ]
-            for op_id in old:
-                conn.execute("DELETE FROM history WHERE op_id=?", (op_id,))
-                conn.execute("DELETE FROM print_jobs WHERE op_id=?", (op_id,))
-                conn.execute("DELETE FROM operations WHERE id=?", (op_id,))
-            conn.execute("DELETE FROM history WHERE op_id IS NULL AND at < ?", (cutoff,))
-            conn.execute(
-                "DELETE FROM print_jobs WHERE op_id IS NULL AND printed_at IS NOT NULL "
-                "AND printed_at < ?",
-                (cutoff,),
+        printed jobs), in transactions of at most `batch` operations (0: `PURGE_BATCH`).
+        Unfinished operations and unprinted jobs are never deleted. The daemon does this in a
+        worker through `Retention`; this form serves tools, tests and the in-process outbox."""
+        total = 0
+        while True:
+            deleted = self._write(
+                "purge", lambda conn: purge_step(conn, self.retention_days, now, batch)
             )
-            return len(old)
-
-        return int(self._write("purge", body))
+            for state, n in deleted.items():
+                self._counts[state] = self._counts.get(state, 0) - n
+            done = sum(deleted.values())
+            total += done
+            if done < (batch or PURGE_BATCH):
+                return total
 
     def checkpoint(self) -> tuple[int, int, int]:
         """Fold the WAL back into the database and truncate it (bounded files)."""
@@ -775,6 +998,8 @@ class Journal:
         if fault is None:
             return True
         point = self.fault_point
+        if point == "quick_check":
+            return False  # damaged pages do not heal: a technician runs `kioskd journal check`
         try:
             self._side_files()
         except JournalError:
@@ -812,3 +1037,125 @@ class Journal:
         self.attention = None
         self.fault_point = None
         return True
+
+
+# Journals up to this many pages (16 MiB) get the whole quick_check when they open; bigger
+# ones after READY=1, in the retention worker (`Retention.quick_check`).
+QUICK_CHECK_PAGES = 4096
+
+# Operations deleted per retention transaction: each costs about 6 row deletes (the operation,
+# its history, its print jobs) by index; 64 keep one transaction near 2 ms here
+# (bench/bench_history.py), so a sale waiting for the write lock never waits long.
+PURGE_BATCH = 64
+
+
+def purge_step(
+    conn: sqlite3.Connection, retention_days: float, now: float, batch: int = 0
+) -> dict[str, int]:
+    """One retention transaction's work (the caller holds the transaction): up to `batch`
+    settled operations older than the retention deleted with their history and printed jobs,
+    by index; then the oldest loose history rows and printed slips. Returns deleted per state."""
+    limit = batch or PURGE_BATCH
+    cutoff = now - retention_days * 86400.0
+    old: list[tuple[int, str]] = []
+    for state in sorted(str(s) for s in states.TERMINAL):
+        if len(old) >= limit:
+            break
+        old += conn.execute(
+            "SELECT id, state FROM operations WHERE state=? AND updated_at<? "
+            "AND NOT EXISTS (SELECT 1 FROM print_jobs p "
+            "WHERE p.op_id = operations.id AND p.printed_at IS NULL) ORDER BY updated_at LIMIT ?",
+            (state, cutoff, limit - len(old)),
+        ).fetchall()
+    deleted: dict[str, int] = {}
+    for op_id, state in old:
+        conn.execute("DELETE FROM history WHERE op_id=?", (op_id,))
+        conn.execute("DELETE FROM print_jobs WHERE op_id=?", (op_id,))
+        conn.execute("DELETE FROM operations WHERE id=?", (op_id,))
+        deleted[state] = deleted.get(state, 0) + 1
+    conn.execute(
+        "DELETE FROM history WHERE id IN (SELECT id FROM history WHERE op_id IS NULL AND at<? "
+        "ORDER BY op_id, id LIMIT ?)",
+        (cutoff, limit),
+    )
+    conn.execute(
+        "DELETE FROM print_jobs WHERE id IN (SELECT id FROM print_jobs WHERE op_id IS NULL "
+        "AND printed_at IS NOT NULL AND printed_at<? LIMIT ?)",
+        (cutoff, limit),
+    )
+    return deleted
+
+
+class Retention:
+    """Retention as background work: a connection of its own, used from one worker thread
+    (`asyncio.to_thread`), so that deleting history never runs on the event loop. Each `step`
+    is one short transaction (`PURGE_BATCH` operations: a few ms of write lock); the daemon
+    sleeps between steps, so a sale never waits behind a long purge. Durability: the deletes
+    commit with `synchronous=NORMAL` (no fsync of their own): a purge lost in a power cut is
+    simply done again, and the next money commit's fsync carries it anyway.
+
+    `vacuum_step` gives freed pages back to the file system a few at a time when the journal
+    was created with `auto_vacuum=INCREMENTAL` (journals of this version); an older journal
+    reuses its freed pages for new operations, so it stops growing at the retention's size."""
+
+    def __init__(self, path: str, retention_days: float, busy_timeout_s: float = 0.05) -> None:
+        self.path = path
+        self.retention_days = retention_days
+        self.busy_timeout_s = busy_timeout_s
+        self._conn: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            uri = "file:" + urllib.parse.quote(os.path.abspath(self.path)) + "?mode=rw"
+            conn = sqlite3.connect(
+                uri,
+                uri=True,
+                timeout=self.busy_timeout_s,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA cache_size=-256")
+            self._conn = conn
+        return self._conn
+
+    def step(self, now: float, batch: int = 0) -> dict[str, int]:
+        """One short transaction of retention; deleted per state (JournalError on failure)."""
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                deleted = purge_step(conn, self.retention_days, now, batch)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise JournalError(f"retention failed: {exc}", kind=classify(exc)) from exc
+        return deleted
+
+    def quick_check(self) -> str:
+        """The whole file's quick_check, from this worker's connection (a read snapshot: the
+        daemon keeps writing meanwhile). "ok" or SQLite's first findings."""
+        try:
+            rows = self._connection().execute("PRAGMA quick_check(5)").fetchall()
+        except sqlite3.Error as exc:
+            return f"quick_check failed: {exc}"
+        return "; ".join(str(r[0]) for r in rows)
+
+    def vacuum_step(self, pages: int = 256) -> int:
+        """Give up to `pages` free pages back (incremental vacuum); how many are left free."""
+        conn = self._connection()
+        try:
+            if int(conn.execute("PRAGMA auto_vacuum").fetchone()[0]) != 2:
+                return 0
+            conn.execute(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()
+            return int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise JournalError(f"incremental vacuum failed: {exc}", kind=classify(exc)) from exc
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

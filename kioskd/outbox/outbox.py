@@ -14,14 +14,21 @@ Rules:
 - Decide as soon as the evidence allows: an ambiguous outcome is probed at once; "applied" on
   the first probe that proves it; "not applied" at once when the API answered with its own
   error envelope (the request is over), after the quiet period otherwise.
+- Time: the outbox's `Clock` is the server-time estimate (`clock.ServerTimeClock`: its `now()`
+  is the lower bound of the server's clock, never the kiosk's wall clock), so deadlines, stamps
+  and brackets are server time; the quiet period is a duration on the monotonic clock
+  (`_since_send`). Each send is bracketed: `sent_at` (lower bound before the first byte) and
+  `sent_hi` (upper bound once it ended), journaled with the operation. While the server time is
+  unknown (a journal that never reached the server) new money is refused.
 - All time comes from the `Clock`; randomness (jitter) from a seeded RNG. `step()` does one
   unit of work and returns whether it did anything, so tests and the chaos campaign drive the
   outbox deterministically; `run()` loops over `step()` for the daemon.
 - In `run()` (the daemon) a send is a task of its own, up to `MAX_IN_FLIGHT` at once: a request
   hanging until its read timeout never holds up the next sale. The holds are what make this
   safe: operations in the air at the same time can always be told apart.
-- Outcomes (done, rejected, expired, in_doubt, conflict, alarm) go to `on_outcome`; the light
-  state (online, offline, in_doubt, attention) to `on_signal`. PINs never appear in either's
+- Outcomes (sending, queued, done, rejected, expired, in_doubt, conflict, alarm) go to
+  `on_outcome`; the light state (online, offline, login_refused, in_doubt, attention) to
+  `on_signal`. A refused login is its own signal, never "offline". PINs never appear in either's
   text, in history details or in errors.
 - Happy path cost: when nothing holds it and the outbox is online, a new operation is born
   `sending`, so a sale costs three commits (intent, outcome with its print job, printed) and
@@ -31,9 +38,11 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -41,12 +50,13 @@ from kioskd.banklot import errors
 from kioskd.banklot.api import BanklotApi
 from kioskd.banklot.days import local_date, utc_iso
 from kioskd.banklot.models import CancelResult, PayResult, Ticket, WagerJson, WagerRequest
-from kioskd.clock import Clock
+from kioskd.clock import Clock, ServerTimeClock
 from kioskd.journal import states
 from kioskd.journal.json_columns import Payload, PrintJobPayload, Result
 from kioskd.journal.store import CANCEL, CREATE, PAY, Journal, JournalError, Operation, digest
 from kioskd.outbox import reconcile
 from kioskd.outbox.policy import Policy
+from kioskd.servertime import UNKNOWN
 
 ONLINE = "online"
 OFFLINE = "offline"
@@ -61,9 +71,19 @@ PRINT_NOT_DONE = "not_done"
 # An operation born `sending` and still not sent after this long is re-queued first, so that
 # its send time (which frames the send window of reconciliation) is the real one.
 READY_STALE_S = 5.0
+# `kioskctl queue` bounds: settled operations shown by default, the most one answer holds (open
+# or settled), history rows per operation (the newest; `history_total` says how many).
+QUEUE_SETTLED = 20
+QUEUE_MAX = 200
+QUEUE_HISTORY = 30
 # Sends in the air at once in `run()` (each its own task); more wait for one to finish.
 MAX_IN_FLIGHT = 4
 PRINT_FOR_DONE = {CREATE: PRINT_TICKET, PAY: PRINT_PAYOUT, CANCEL: PRINT_CANCEL}
+# Signal while the API refuses our login (bad credentials): named as such, never "offline".
+LOGIN_REFUSED = "login_refused"
+# The journal's key-value row that remembers a sale on this account that the kiosk did not
+# make (reconcile, ambiguity 5): from then on the account is known to be shared.
+SHARED_ACCOUNT_KEY = "account.foreign_sale_seen"
 
 
 class OutboxRefused(Exception):
@@ -159,13 +179,62 @@ class Outbox:
         self._ready: list[int] = []  # born `sending` by a submit: send these first
         self._failures = 0
         self._offline_until = 0.0
+        self.login_refused: str | None = None  # why the API refused our login, while it does
+        self._shared_seen: bool | None = None  # read from the journal at first use
+        self._unreadable_rounds: dict[int, int] = {}  # op id -> probes that met one
         self._alarmed: set[int] = set()
         self._queued_told: set[int] = set()
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._stopping = False
         self.concurrent = False  # set by `run()`: sends become tasks
+        # Retention in `housekeeping()`; the daemon turns it off and purges in a worker after
+        # READY=1 instead (kioskd.daemon.daemon `_retention_loop`, issue 19).
+        self.purges = True
         self.in_flight: dict[int, asyncio.Task[None]] = {}
+        boot = getattr(clock, "boot_id", None)
+        self._boot: str = boot() if callable(boot) else "unknown"
+
+    # ----------------------------------------------------------------- server time
+
+    def _upper_now(self) -> float:
+        """The upper bound of the server's clock known now (a plain clock: its `now()`)."""
+        if isinstance(self.clock, ServerTimeClock):
+            return self.clock.upper()
+        return self.clock.now()
+
+    def _sent_stamp(self) -> dict[str, Any]:
+        """What a send records besides `sent_at`: its monotonic instant and boot."""
+        return {"sent_mono": self.clock.monotonic(), "sent_boot": self._boot}
+
+    def _ended(self) -> dict[str, Any]:
+        """What a send's outcome records: the upper bound of its bracket (if known)."""
+        hi = self._upper_now()
+        return {"sent_hi": hi} if hi != float("inf") else {}
+
+    def _since_send(self, op: Operation) -> float:
+        """Seconds since `op` was sent, a duration: the monotonic clock on the same boot; after
+        a reboot (or for a row from before schema version 4) the server-time lower bound now
+        minus the latest the send may have been, less the Date resolution twice: never more
+        than really passed."""
+        if op.sent_mono is not None and op.sent_boot == self._boot and self._boot != "unknown":
+            return max(0.0, self.clock.monotonic() - op.sent_mono)
+        sent = op.sent_hi if op.sent_hi is not None else (op.sent_at or op.created_at)
+        return max(0.0, self.clock.now() - sent - 2.0)
+
+    def _bracket(self, op: Operation, *, over: bool) -> reconcile.Bracket:
+        return reconcile.send_window(
+            op.sent_at or op.created_at,
+            op.sent_hi,
+            over=over,
+            now_hi=self._upper_now(),
+            policy=self.policy,
+        )
+
+    def server_time_state(self) -> str:
+        if isinstance(self.clock, ServerTimeClock):
+            return self.clock.state()
+        return "known"
 
     # ----------------------------------------------------------------- signals and outcomes
 
@@ -187,6 +256,8 @@ class Outbox:
             new = ATTENTION  # the journal cannot be written, or a conflict needs a person
         elif self.journal.operations(tuple(states.DOUBTFUL)):
             new = IN_DOUBT
+        elif self._failures and self.login_refused is not None:
+            new = LOGIN_REFUSED
         elif self._failures:
             new = OFFLINE
         else:
@@ -208,6 +279,7 @@ class Outbox:
     def _came_online(self) -> None:
         self._failures = 0
         self._offline_until = 0.0
+        self.login_refused = None
 
     # ----------------------------------------------------------------- start-up
 
@@ -288,21 +360,35 @@ class Outbox:
 
     def _pending_creates(
         self, exclude: int | None = None
-    ) -> list[tuple[list[WagerJson], int, float]]:
-        """(wagers, amount, sent_at) of our creates that may be on the server, undecided."""
+    ) -> list[tuple[list[WagerJson], int, reconcile.Bracket]]:
+        """(wagers, amount, bracket) of our creates that may be on the server, undecided."""
         return [
-            (op.payload["wagers"], op.amount, op.sent_at or op.created_at)
+            (op.payload["wagers"], op.amount, self._bracket(op, over=False))
             for op in self.journal.operations(states.MAYBE_APPLIED)
             if op.kind == CREATE and op.id != exclude
         ]
 
-    def _check_foreign(self, tickets: Sequence[Ticket], journaled: frozenset[int]) -> None:
+    def _check_foreign(self, tickets: Sequence[Ticket], journaled: AbstractSet[int]) -> None:
         """Alarm once for each ticket that no operation of ours owns or may own."""
         pending = self._pending_creates()
-        for t in reconcile.foreign(tickets, journaled, pending, self.policy):
-            self._alarm(
-                f"ticket {t.ticket_number} was never journaled by this kiosk", t.ticket_number
-            )
+        for t in reconcile.foreign(tickets, journaled, pending):
+            self._foreign_sale(t.ticket_number)
+
+    def _foreign_sale(self, number: int) -> None:
+        """Another terminal sold `number` on this account: alarm once, and remember durably
+        that the account is shared (ambiguity 5 of reconcile.py)."""
+        self._alarm(f"ticket {number} was never journaled by this kiosk", number)
+        if not self.shared_account():
+            now = self.clock.now()
+            seen = {"ticket_number": number, "seen_at": now}
+            self.journal.save_catalog(SHARED_ACCOUNT_KEY, seen, fetched_at=now)
+            self._shared_seen = True
+
+    def shared_account(self) -> bool:
+        """Do other terminals sell on this account (config, or a foreign sale seen once)?"""
+        if self._shared_seen is None:
+            self._shared_seen = self.journal.load_catalog(SHARED_ACCOUNT_KEY) is not None
+        return self.policy.shared_account or self._shared_seen
 
     def _alarm(self, text: str, number: int | None) -> None:
         if number is not None:
@@ -316,8 +402,9 @@ class Outbox:
         """The API's ticket date: the local day of the entity's time zone."""
         return local_date(unix, self.policy.time_zone).isoformat()
 
-    def _journaled_numbers(self, exclude: int | None = None) -> frozenset[int]:
-        return self.journal.ticket_numbers(CREATE, exclude=exclude)
+    def _journaled_numbers(self, exclude: int | None = None) -> AbstractSet[int]:
+        """Our sales' ticket numbers, asked by index (`in`), never read in full."""
+        return self.journal.owned_tickets(CREATE, exclude=exclude)
 
     async def _submit(
         self,
@@ -331,6 +418,10 @@ class Outbox:
     ) -> int:
         async with self._lock:
             self._check_caps(amount)
+            if self.server_time_state() == UNKNOWN:
+                raise OutboxRefused(
+                    "server time unknown: the kiosk has not reached the server yet"
+                )
             now = self.clock.now()
             if deadline <= now:
                 raise OutboxRefused(f"{kind} deadline already passed")
@@ -345,6 +436,8 @@ class Outbox:
                 raise JournalUnwritable(f"journal needs attention: {exc}", exc) from exc
             if state == states.SENDING:
                 self._ready.append(op_id)
+                # Not an outcome yet: the daemon starts the PENDING slip's clock on it.
+                self._emit(Outcome("sending", op_id, kind, message="sent at once"))
             else:
                 why = "offline" if self._failures else "waiting for an earlier operation"
                 self._emit_queued(op_id, kind, why)
@@ -363,6 +456,7 @@ class Outbox:
             state=state,
             pin_number=pin_number,
             ticket_number=ticket_number,
+            **(self._sent_stamp() if state == states.SENDING else {}),
         )
 
     async def submit_create(self, wagers: Sequence[WagerRequest], closes_at: float) -> int:
@@ -475,7 +569,9 @@ class Outbox:
         for op in queued:
             if op.next_attempt_at > now or self._held(op):
                 continue
-            op = self.journal.transition(op.id, states.SEND, now=self.clock.now())
+            op = self.journal.transition(
+                op.id, states.SEND, now=self.clock.now(), **self._sent_stamp()
+            )
             await self._dispatch(op)
             return True
         return False
@@ -500,18 +596,49 @@ class Outbox:
             # As in `step()`: stop moving money, say so, lose nothing (`sending` on disk).
             self._ready.clear()
             self._emit(Outcome("attention", None, message=str(exc), error=exc))
-        except Exception as exc:  # a bug must be seen; the op stays `sending` (in doubt later)
-            self._emit(Outcome("attention", op.id, op.kind, message=repr(exc), error=exc))
+        except Exception as exc:  # a bug must be seen, and never leave the op stuck
+            self._unexpected(op, exc)
         finally:
             self.in_flight.pop(op.id, None)
             self._set_signal()
             self._wake.set()
 
+    def _unexpected(self, op: Operation, exc: Exception) -> None:
+        """An exception nobody foresaw in an operation's work (a send or a probe): the
+        operation must not stay `sending`/`reconciling` until a restart. It goes in doubt (a
+        send: the server may hold it; reconciliation decides, the PENDING slip prints) or to
+        a person (a probe that breaks would break again), with an alarm naming the error."""
+        what = f"{type(exc).__name__}"
+        try:
+            current = self.journal.get(op.id)
+            now = self.clock.now()
+            if current.state == states.SENDING:
+                self.journal.transition(
+                    op.id, states.AMBIGUOUS, now=now, history_kind="attempt",
+                    reason=f"unexpected {what} while sending", next_attempt_at=now,
+                    detail={"error": what, "request_over": False},
+                )  # fmt: skip
+                kind = "in_doubt"
+            elif current.state == states.RECONCILING:
+                self.journal.transition(
+                    op.id, states.MISMATCH, now=now, history_kind="decision",
+                    reason=f"unexpected {what} while reconciling",
+                )  # fmt: skip
+                kind = "conflict"
+            else:
+                kind = "attention"
+            self._alarm(f"operation {op.id} ({op.kind}): unexpected {what}; {kind}", None)
+        except JournalError as journal_exc:
+            self._emit(Outcome("attention", None, message=str(journal_exc), error=journal_exc))
+            return
+        self._emit(Outcome(kind, op.id, op.kind, message=f"unexpected {what}", error=exc))
+
     def housekeeping(self) -> None:
         """Retention and a WAL checkpoint (bounded files); run by `run()` periodically."""
         if self.journal.attention is None:
             try:
-                self.journal.purge(now=self.clock.now())
+                if self.purges:
+                    self.journal.purge(now=self.clock.now())
                 self.journal.checkpoint()
             except JournalError:
                 self._set_signal()
@@ -607,11 +734,7 @@ class Outbox:
 
     def _claimed_by_other(self, op: Operation) -> bool:
         """Is another operation of ours of the same kind on this ticket already done?"""
-        return any(
-            other.kind == op.kind and other.ticket_number == op.ticket_number
-            for other in self.journal.operations((states.DONE,))
-            if other.id != op.id
-        )
+        return self.journal.done_on_ticket(op.kind, op.ticket_number, exclude=op.id)
 
     async def _send(self, op: Operation) -> None:
         request = digest(op.payload)
@@ -621,6 +744,8 @@ class Outbox:
             self._crash_point("send:answered")
             now = self.clock.now()
             retry_at = self._went_offline(now)
+            refused = isinstance(exc, errors.AuthFailed)
+            self.login_refused = str(exc) if refused else None
             self.journal.transition(
                 op.id,
                 states.NOT_SENT,
@@ -629,8 +754,10 @@ class Outbox:
                 detail={"error": type(exc).__name__, "message": str(exc)},
                 next_attempt_at=retry_at,
                 request_digest=request,
+                **self._ended(),
             )
-            self._emit_queued(op.id, op.kind, f"offline: {type(exc).__name__}")
+            why = "login refused" if refused else "offline"
+            self._emit_queued(op.id, op.kind, f"{why}: {type(exc).__name__}")
             return
         except errors.Rejected as exc:
             self._crash_point("send:answered")
@@ -650,6 +777,7 @@ class Outbox:
                     detail={"error": type(exc).__name__, "request_over": True},
                     next_attempt_at=now,
                     request_digest=request,
+                    **self._ended(),
                 )
                 return
             self.journal.transition(
@@ -660,6 +788,7 @@ class Outbox:
                 reason=f"{type(exc).__name__}: {exc}",
                 detail={"error": type(exc).__name__},
                 request_digest=request,
+                **self._ended(),
             )
             self._emit(Outcome("rejected", op.id, op.kind, op.ticket_number, str(exc), exc))
             return
@@ -678,12 +807,51 @@ class Outbox:
                 detail={"error": type(exc).__name__, "request_over": over},
                 next_attempt_at=now,
                 request_digest=request,
+                **self._ended(),
             )
             self._emit(Outcome("in_doubt", op.id, op.kind, op.ticket_number, str(exc), exc))
             return
         self._crash_point("send:answered")
         self._came_online()
-        self._finish_done(op, result, event=states.ANSWERED_OK, how="answered", request=request)
+        mismatch = self._answer_mismatch(op, result)
+        if mismatch is not None:
+            # Not the answer to what we asked: it counts as no answer (never journaled or
+            # printed as ours). In doubt, not over (a cache or proxy may have answered while
+            # the request runs on); reconciliation decides, a person where it cannot.
+            now = self.clock.now()
+            self.journal.transition(
+                op.id, states.AMBIGUOUS, now=now, history_kind="attempt",
+                reason=f"answer does not match the request: {mismatch}",
+                detail={"error": "AnswerMismatch", "request_over": False},
+                next_attempt_at=now, request_digest=request, **self._ended(),
+            )  # fmt: skip
+            self._alarm(f"operation {op.id}: {mismatch}", None)
+            self._emit(Outcome("in_doubt", op.id, op.kind, op.ticket_number, mismatch))
+            return
+        self._finish_done(
+            op, result, event=states.ANSWERED_OK, how="answered", request=request, **self._ended()
+        )
+
+    def _answer_mismatch(self, op: Operation, result: Any) -> str | None:
+        """What of `result` does not answer `op` (reconcile.answer_mismatch), None if all does.
+        The bracket ends at the upper bound known now: the answer ended the request."""
+        hi = self._upper_now()
+        bracket = reconcile.send_window(
+            op.sent_at or op.created_at,
+            hi if math.isfinite(hi) else None,
+            over=True,
+            now_hi=hi,
+            policy=self.policy,
+        )
+        return reconcile.answer_mismatch(
+            kind=op.kind,
+            result=result,
+            asked_ticket=op.payload.get("ticket_number"),
+            wagers=op.payload.get("wagers", []),
+            amount=op.amount,
+            bracket=bracket,
+            owned=self._journaled_numbers(exclude=op.id),
+        )
 
     def _finish_done(
         self,
@@ -694,6 +862,7 @@ class Outbox:
         how: str,
         request: str | None = None,
         history_kind: str = "attempt",
+        sent_hi: float | None = None,
     ) -> None:
         """Journal a proven success together with the print job it needs."""
         ticket_number = op.ticket_number
@@ -723,6 +892,7 @@ class Outbox:
             print_job=job,
             request_digest=request,
             response_digest=digest(stored),
+            sent_hi=sent_hi,
         )
         self._emit(Outcome("done", op.id, op.kind, ticket_number, how))
 
@@ -738,9 +908,9 @@ class Outbox:
             else:
                 decision = await self._probe_lookup(op)
         except (errors.NotSent, errors.InDoubt, errors.AuthFailed, errors.Rejected) as exc:
+            # One fault, one lane: a failing read probe delays this decision only; it never
+            # marks the outbox offline (new sales are still sent at once).
             now = self.clock.now()
-            if not isinstance(exc, errors.Rejected):
-                self._went_offline(now)
             self.journal.transition(
                 op.id,
                 states.UNDECIDED,
@@ -772,40 +942,79 @@ class Outbox:
         except errors.TicketNotFound:
             last = None
         journaled = self._journaled_numbers(exclude=op.id)
+        owned = journaled | self._journaled_numbers()
         if last is not None:
-            self._check_foreign([last], journaled | self._journaled_numbers())
-        facts: dict[str, Any] = {
-            "wagers": op.payload["wagers"],
-            "amount": op.amount,
-            "sent_at": op.sent_at or op.created_at,
-            "deadline": op.deadline,
-            "probes": op.probes,
-            "over": self._request_over(op),
-            "last": last,
-            "journaled": journaled,
-            "policy": self.policy,
-        }
-        decision = reconcile.decide_create(now=self.clock.now(), **facts)
-        if decision.verdict != reconcile.NEED_WINDOW:
-            return decision
-        # An account with no ticket at all has nothing of ours either.
-        window = [] if last is None else await self._window_tickets(op, journaled)
-        return reconcile.decide_create(now=self.clock.now(), window=window, **facts)
+            self._check_foreign([last], owned)
+        # /last is a cheap first read only: an account with no ticket at all has nothing of
+        # ours; otherwise the whole send window decides (one candidate, ambiguity 5).
+        over = self._request_over(op)
+        # The bracket is taken after /last answered: its Date bounds the server's clock now.
+        bracket = self._bracket(op, over=over)
+        window: list[Ticket] = []
+        unreadable: list[int] = []
+        if last is not None:
+            window, unreadable = await self._window_tickets(op, journaled, owned, last, bracket)
+        rounds = self._unreadable_rounds.get(op.id, 0) + (1 if unreadable else 0)
+        if unreadable:
+            self._unreadable_rounds[op.id] = rounds
+        decision = reconcile.decide_create(
+            wagers=op.payload["wagers"],
+            amount=op.amount,
+            bracket=bracket,
+            elapsed=self._since_send(op),
+            deadline=op.deadline,
+            probes=op.probes,
+            over=over,
+            journaled=journaled,
+            now=self.clock.now(),
+            policy=self.policy,
+            window=window,
+            shared=self.shared_account(),
+            unreadable=unreadable,
+            unreadable_rounds=rounds,
+        )
+        if decision.verdict != reconcile.UNDECIDED:
+            self._unreadable_rounds.pop(op.id, None)
+        return decision
 
-    async def _window_tickets(self, op: Operation, journaled: frozenset[int]) -> list[Ticket]:
+    async def _window_tickets(
+        self,
+        op: Operation,
+        journaled: AbstractSet[int],
+        owned: AbstractSet[int],
+        last: Ticket,
+        bracket: reconcile.Bracket,
+    ) -> tuple[list[Ticket], list[int]]:
         """The unowned tickets of the send window whose total is ours, looked up (the list has
-        no wagers)."""
-        start, end = reconcile.send_window(op.sent_at or op.created_at, self.policy)
+        no wagers; the one `/last` showed needs no lookup), and the numbers of those whose
+        lookup failed. A listed row whose total none of our unresolved sales has is another
+        terminal's sale (no lookup needed to know)."""
+        start, end = bracket
         rows = await self.client.tickets((utc_iso(start), utc_iso(end)), transaction_type="wager")
-        found = []
+        totals = {amount for _, amount, _ in self._pending_creates()}
+        found: list[Ticket] = []
+        unreadable: list[int] = []
         for row in rows:
+            if row.ticket_number in owned:
+                continue
+            if row.total not in totals:
+                self._foreign_sale(row.ticket_number)
+                continue
             if row.ticket_number in journaled or row.total != op.amount:
                 continue
-            if not start <= row.created_at <= end:
+            if not reconcile.in_send_window(row.created_at, bracket):
                 continue
-            found.append(await self.client.ticket(row.ticket_number, self._date_of(row.created_at)))
-        self._check_foreign(found, journaled | self._journaled_numbers())
-        return found
+            if row.ticket_number == last.ticket_number:
+                found.append(last)
+                continue
+            try:
+                found.append(
+                    await self.client.ticket(row.ticket_number, self._date_of(row.created_at))
+                )
+            except (errors.TicketNotFound, errors.InDoubt):
+                unreadable.append(row.ticket_number)
+        self._check_foreign(found, owned)
+        return found, unreadable
 
     async def _probe_lookup(self, op: Operation) -> reconcile.Decision:
         date = op.payload.get("date") or self._date_of(
@@ -822,7 +1031,7 @@ class Outbox:
             deadline=op.deadline,
             now=self.clock.now(),
             claimed_by_other=claimed,
-            sent_at=op.sent_at or op.created_at,
+            elapsed=self._since_send(op),
             policy=self.policy,
             over=self._request_over(op),
         )
@@ -873,19 +1082,53 @@ class Outbox:
         ops = self.journal.operations((states.QUEUED,))
         return min((op.deadline for op in ops), default=None)
 
-    def list_operations(self, states_in: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        """Operations with their history, PIN-free, for `kioskctl queue`."""
+    def list_operations(
+        self,
+        states_in: Sequence[str] | None = None,
+        *,
+        limit: int = QUEUE_SETTLED,
+        since: float | None = None,
+        before: int | None = None,
+        history: int = QUEUE_HISTORY,
+    ) -> list[dict[str, Any]]:
+        """Operations with their history, PIN-free, for `kioskctl queue`: the open ones first
+        (oldest first, at most `QUEUE_MAX`), then the last `limit` settled (newest settled
+        first; `since`: settled at or after; `before`: settled before operation `before`, the
+        next page). Read by index: the cost does not grow with history."""
+        limit = max(0, min(int(limit), QUEUE_MAX))
+        wanted = set(states_in) if states_in is not None else None
+        open_ops: list[Operation] = []
+        if before is None and (wanted is None or wanted & set(states.UNFINISHED)):
+            open_ops, _total = self.journal.open_operations(QUEUE_MAX)
+            if wanted is not None:
+                open_ops = [op for op in open_ops if op.state in wanted]
+        settled: list[Operation] = []
+        terminal = [s for s in (wanted or states.TERMINAL) if s in states.TERMINAL]
+        if limit and terminal:
+            cursor = None
+            if before is not None:
+                try:
+                    anchor = self.journal.get(before)
+                except KeyError:
+                    anchor = None
+                cursor = (anchor.updated_at, anchor.id) if anchor is not None else None
+            settled = self.journal.settled(
+                limit=limit, states_in=terminal, since=since, before=cursor
+            )
         out = []
-        for op in self.journal.operations(states_in):
+        for op in (*open_ops, *settled):
+            rows, total = self.journal.history_tail(op.id, history)
             out.append({
                 "id": op.id, "kind": op.kind, "state": op.state, "amount": op.amount,
                 "deadline": op.deadline, "ticket_number": op.ticket_number, "reason": op.reason,
                 "attempts": op.attempts, "probes": op.probes, "created_at": op.created_at,
+                "updated_at": op.updated_at,
                 "history": [
                     {"at": h.at, "kind": h.kind, "event": h.event, "from": h.from_state,
                      "to": h.to_state, "detail": h.detail}
-                    for h in self.journal.history(op.id)
+                    for h in rows
                 ],
+                "history_total": total,
             })  # fmt: skip
         return out
 
@@ -919,9 +1162,8 @@ class Outbox:
         decision could contradict the server (a sale committed late would be journaled as
         rejected). A conflict, or probes that cannot reach the API, leave it to a person."""
         op = self.journal.get(op_id)
-        now = self.clock.now()
         sent_at = op.sent_at or op.created_at
-        quiet_left = max(0.0, sent_at + self.policy.quiet_period_s - now)
+        quiet_left = max(0.0, self.policy.quiet_period_s - self._since_send(op))
         seen = [
             {"at": h.at, "event": h.event, "state": h.to_state, "saw": h.detail.get("reason")}
             for h in self.journal.history(op_id)

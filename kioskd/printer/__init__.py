@@ -43,7 +43,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'kioskd.printer' has no attribute {name!r}")
 
 
-def render_png(receipt: Receipt, paper_mm: int, path: str | os.PathLike[str], **kw: str) -> Path:
+def render_png(receipt: Receipt, paper_mm: int, path: str | os.PathLike[str], **kw: Any) -> Path:
     """Write a PNG preview of ``receipt`` (see ``kioskd.printer.png_render``)."""
     from kioskd.printer.png_render import render_png as _render_png
 

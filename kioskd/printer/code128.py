@@ -6,16 +6,27 @@ Rules:
   preview shows exactly the symbol the paper carries.
 - No real-time command inside the payload. ESC/POS printers act on their real-time commands
   wherever the bytes appear in the stream, barcode data included: DLE EOT n (``10 04 n``,
-  status), DLE ENQ n (``10 05 n``, error recovery) and DLE DC4 fn (``10 14 fn``, pulse,
-  power-off, buzzer, status, clear buffer). Only code set C data can form them: it sends each
-  digit pair 00..99 as one byte 0..99, so the pair ``16`` (0x10) followed by ``04``, ``05`` or
-  ``20``, then a third pair that is a defined parameter (``REALTIME``), is a command. The
-  encoder never emits such a triple; any other byte stream is accepted.
+  status), DLE ENQ n (``10 05 n``, error recovery) and DLE DC4 fn (``10 14 fn``: pulse,
+  power-off, buzzer, status, clear buffers). The parameters the manuals define are small:
+  Epson's DLE EOT 1..4, 7, 8 and 18 (the issue's tickets 32160418, 16041801), DLE ENQ 0..2,
+  DLE DC4 1..3, 7, 8; the common clones (Xprinter, Rongta, Zijiang) define a subset or add
+  DLE EOT 5, 6. So the guarded parameters (``REALTIME_PARAMS``) are 0..20 (all of those, with
+  room), and the ASCII digits 48..57 for firmware that takes a parameter as a digit
+  character. Not more: a PIN ending in 16 before a date's "20" and its year "26" is a
+  ``DLE DC4 26`` no printer defines, and guarding it would cost 2 symbols on 1 ticket in 100.
+  Only code set C data can form such a triple: it sends each digit pair 00..99 as one byte
+  0..99, so the pair ``16`` (0x10), then ``04``, ``05`` or ``20``, then a guarded pair, is
+  never emitted; nor is a payload that ends in ``16 04`` / ``16 05`` / ``16 20`` (the next
+  byte sent is the ``ESC`` of ``ESC J``; a prefix at the end is closed by an empty
+  ``Code B``). A triple whose third byte is not
+  guarded (``16 20 26``: a date's year) is plain data: every symbol it would cost is width
+  the 58 mm roll does not have.
 - Narrowest first: among the encodings that obey the rule, the one with the fewest symbols is
-  chosen (dynamic programming over position, code set and the last one or two C bytes); ties
-  go to fewer code set changes. Subset C stays wherever the rule allows, so a 24-digit ticket
-  is 12 data symbols, and a dangerous triple costs 2 symbols (a ``Code B`` + ``Code C`` pair
-  between the 0x10 and the next byte) or a digit moved to subset B, whichever is shorter.
+  chosen (dynamic programming over position, code set and the last two C bytes of the run);
+  ties go to fewer code set changes. Subset C stays wherever the rule allows, so a 24-digit
+  ticket is 12 data symbols, and a dangerous triple costs 2 symbols (a ``Code B`` + ``Code C``
+  pair between the 0x10 and the next byte) or a digit moved to subset B, whichever is shorter.
+  A symbol too wide for the paper is the layout's business (it prints a QR code instead).
 - Code sets B and C only: the data is printable ASCII (no control characters, which set A
   would carry); ``{`` is doubled in the payload (ESC/POS's escape for a literal brace).
 
@@ -40,29 +51,35 @@ CHANGE_TO = {"B": 100, "C": 99}  # "Code B" in set C, "Code C" in set B
 STOP_MODULES: str = STOP + "11"  # 13 modules: python-barcode keeps the final 2-module bar apart
 SYMBOL_MODULES = 11
 DLE = 0x10
-# Real-time commands (ESC/POS: DLE EOT n, DLE ENQ n, DLE DC4 fn) and the parameter values at
-# which a printer acts on them (Epson's defined values, with 0..8 taken whole so that clones
-# with extra functions are covered too).
-REALTIME: dict[int, frozenset[int]] = {
-    0x04: frozenset(range(0, 9)),  # DLE EOT n: n = 1..4 status, 7 and 8 with a parameter
-    0x05: frozenset(range(0, 9)),  # DLE ENQ n: n = 0..2 recover / clear
-    0x14: frozenset(range(0, 9)),  # DLE DC4 fn: 1 pulse, 2 power off, 3 buzzer, 7, 8
-}
+# Second bytes of the real-time commands: DLE EOT (0x04), DLE ENQ (0x05), DLE DC4 (0x14),
+# and the third bytes (parameters) at which some printer acts on them (see module rules).
+REALTIME_SECOND = frozenset({0x04, 0x05, 0x14})
+REALTIME_PARAMS = frozenset(range(0, 21)) | frozenset(range(48, 58))
 
 
 def realtime_at(data: bytes) -> int | None:
-    """Index of the first real-time command (DLE EOT/ENQ/DC4 + a parameter) in ``data``."""
+    """Index of the first real-time command (DLE EOT / ENQ / DC4 and a guarded parameter) in
+    ``data``; a prefix at the very end counts (its parameter would be the next byte sent)."""
     i = data.find(DLE)
     while i != -1:
-        if i + 2 < len(data) and data[i + 2] in REALTIME.get(data[i + 1], ()):
+        if (
+            i + 1 < len(data)
+            and data[i + 1] in REALTIME_SECOND
+            and (i + 2 == len(data) or data[i + 2] in REALTIME_PARAMS)
+        ):
             return i
         i = data.find(DLE, i + 1)
     return None
 
 
-def _unsafe(before: tuple[int, ...], byte: int) -> bool:
-    """Would ``byte`` complete a real-time command after the C bytes ``before`` (last 2)?"""
-    return len(before) == 2 and before[0] == DLE and byte in REALTIME.get(before[1], ())
+def _unsafe(tail: tuple[int, ...], byte: int) -> bool:
+    """Would ``byte`` complete a real-time command after the C bytes ``tail`` (last 2)?"""
+    return _open_prefix(tail) and byte in REALTIME_PARAMS
+
+
+def _open_prefix(tail: tuple[int, ...]) -> bool:
+    """Do the C bytes ``tail`` end in DLE EOT / ENQ / DC4 (a parameter still to come)?"""
+    return len(tail) == 2 and tail[0] == DLE and tail[1] in REALTIME_SECOND
 
 
 @dataclass(frozen=True)
@@ -150,11 +167,16 @@ def encode(data: str) -> Code128:
             elif i + 2 <= n and data[i : i + 2].isdigit():
                 byte = int(data[i : i + 2])
                 if not _unsafe(tail, byte):
-                    new_tail = (*tail, byte)[-2:]
                     offer(
-                        i + 2, ("C", new_tail), (cost[0] + 1, cost[1]), (i, state), data[i : i + 2]
+                        i + 2,
+                        ("C", (*tail, byte)[-2:]),
+                        (cost[0] + 1, cost[1]),
+                        (i, state),
+                        data[i : i + 2],
                     )
-    end = min(best[n].items(), key=lambda kv: kv[1][0])
+    # a payload may not end on an open prefix: its parameter would be the next byte sent
+    finals = {k: v for k, v in best[n].items() if not _open_prefix(k[1])}
+    end = min(finals.items(), key=lambda kv: kv[1][0])
     # walk back: collect (code set, chars) steps, then merge runs
     steps: list[tuple[str, str]] = []
     i, state = n, end[0]

@@ -17,7 +17,11 @@ Rules:
 - Printer defaults assumed: 203 dpi (8 dots/mm) with the vertical motion unit of ``ESC 3`` /
   ``ESC J`` = 1 dot (``GS P`` default on Epson TM-T20/TM-L90 and on the common clones; 30 is
   also Epson's ``ESC 2`` default line spacing there); Font A is 12x24 dots. A 180 dpi model
-  (TM-T88, 512 dots) prints the slip narrower and shorter than the preview: print-test says so.
+  (TM-T88, 512 dots) gets its width from its profile (42 columns; ``layout.paper_for``) but
+  its vertical unit differs (1/360"): the slip is shorter than the preview; print-test says so.
+- Alignment is the printer's: ``ESC a`` centres or right-aligns each text line, barcode and
+  QR code in dots within the print area (``layout.Paper.x_of`` is the same rule for the
+  preview), so odd paddings are not rounded to a character cell.
 - Code128 comes from ``code128.encode`` (the same symbol the preview draws) and is written
   by hand, not with ``Dummy.barcode`` (python-escpos sends subset C as ASCII digits). Its
   human-readable line is our own text line (HRI off), so that the preview matches.
@@ -43,8 +47,9 @@ from kioskd.printer.layout import (
     FeedLine,
     Item,
     Line,
+    Paper,
     QRLine,
-    columns_for,
+    as_paper,
     layout,
 )
 from kioskd.printer.profiles import DEFAULT_PROFILE, CodePage, load_profile
@@ -76,8 +81,8 @@ def barcode_bytes(item: BarcodeLine) -> bytes:
     )  # fmt: skip
 
 
-def render_items(items: list[Item], paper_mm: int, *, codepage: CodePage, cut: bool) -> bytes:
-    columns_for(paper_mm)
+def render_items(items: list[Item], paper: int | Paper, *, codepage: CodePage, cut: bool) -> bytes:
+    as_paper(paper)  # the printer places lines itself (ESC a): only the roll is checked
     p = Dummy(profile=DEFAULT_PROFILE)  # command syntax only; the code page is ours
     p.hw("INIT")
     p._raw(ESC + b"t" + bytes([codepage.index]))
@@ -132,9 +137,13 @@ def render_escpos(
     *,
     profile: str = DEFAULT_PROFILE,
     codepage: str | None = None,
+    dots: int | None = None,
+    columns: int | None = None,
 ) -> bytes:
     """ESC/POS bytes for ``receipt`` on ``paper_mm`` (58 or 80) paper, for printer ``profile``
-    (``codepage`` overrides the profile's choice; it must be in the profile's table)."""
-    page = load_profile(profile, codepage).codepage
-    items = layout(receipt, paper_mm, codepage=page.codec)
-    return render_items(items, paper_mm, codepage=page, cut=receipt.cut)
+    (``codepage`` overrides the profile's choice; it must be in the profile's table;
+    ``dots`` / ``columns`` override the profile's width, as ``printer.dots`` / ``.columns``)."""
+    prof = load_profile(profile, codepage)
+    paper = prof.paper(paper_mm, dots=dots, columns=columns)
+    items = layout(receipt, paper, codepage=prof.codepage.codec, page_label=str(prof.codepage))
+    return render_items(items, paper, codepage=prof.codepage, cut=receipt.cut)

@@ -1,10 +1,15 @@
 """Receipt -> PNG preview with Pillow: what the paper would show, at printer resolution.
 
 Rules:
-- Draws the same ``layout`` lines as the ESC/POS renderer, at 8 dots/mm: 384 dots of print
-  width on 58 mm paper, 576 on 80 mm, each column a 12-dot cell (24 for double size), with
-  the paper's unprinted side margins (``layout.SIDE_MARGIN_DOTS``) left and right, so the
-  image is as wide as the roll.
+- Draws the same ``layout`` lines as the ESC/POS renderer, in printer dots: the print area
+  of the ``layout.Paper`` (384 dots on 58 mm paper, 576 on 80 mm, 512 under a TM-T88
+  profile...), each character in a ``Paper.cell`` (12 dots, 13 on some models; twice that in
+  double size) with its 12x24 glyph at the left, with the paper's unprinted
+  side margins (``Paper.margin``) left and right, so the image is as wide as the roll.
+- Horizontally it is the printer's ``ESC a``: a centred or right-aligned line, barcode or QR
+  code starts at ``Paper.x_of`` (dots, not character cells).
+- Black and white, as a thermal head prints: each glyph is a 1-bit bitmap (``glyph``) pasted
+  at its cell, so a comparison with the paper is dot for dot.
 - Vertically it is the paper: lines of ``layout.LINE_DOTS`` (60 for double size, glyphs at the
   top of the line as the printer puts them), barcodes ``BARCODE_DOTS`` high then
   ``CODE_GAP_DOTS``, QR codes their module size x modules then the same gap, feeds in lines,
@@ -34,25 +39,24 @@ from PIL import Image, ImageDraw, ImageFont
 
 from kioskd.printer.layout import (
     BARCODE_DOTS,
+    CELL_DOTS,
     CODE_GAP_DOTS,
     CUT_FEED_LINES,
     DOUBLE_LINE_DOTS,
     END_FEED_LINES,
     LINE_DOTS,
-    PRINT_DOTS,
-    SIDE_MARGIN_DOTS,
     BarcodeLine,
     FeedLine,
     Item,
     Line,
+    Paper,
     QRLine,
-    columns_for,
+    as_paper,
     layout,
 )
 from kioskd.printer.profiles import DEFAULT_PROFILE, load_profile
 from kioskd.receipt import Receipt
 
-DOTS = PRINT_DOTS
 _FONT_DIRS = (
     "/usr/share/fonts/truetype/dejavu",
     "/usr/share/fonts/truetype/liberation",
@@ -80,13 +84,25 @@ def _font(bold: bool, size: int) -> Font:
         return ImageFont.load_default()
 
 
-def _qr_matrix(data: str) -> list[list[bool]]:
+@lru_cache(maxsize=1024)
+def glyph(ch: str, bold: bool, double: bool) -> Image.Image:
+    """The 1-bit bitmap of ``ch`` in its cell (12x24 dots, 24x48 double), glyph at the top."""
+    scale = 2 if double else 1
+    cell = Image.new("L", (CELL_DOTS * scale, 24 * scale), 255)
+    ImageDraw.Draw(cell).text((0, 0), ch, font=_font(bold, 20 * scale), fill=0)
+    return cell.point(lambda v: 255 if v < 128 else 0, mode="1")
+
+
+@lru_cache(maxsize=256)
+def _qr_matrix(data: str) -> tuple[tuple[bool, ...], ...]:
+    """The QR modules of ``data`` (cached: qrcode's mask choice is slow pure Python, and a
+    slip asks for its height and its drawing)."""
     import qrcode
 
     qr = qrcode.QRCode(border=0, error_correction=qrcode.constants.ERROR_CORRECT_M)
     qr.add_data(data)
     qr.make(fit=True)
-    return qr.get_matrix()
+    return tuple(tuple(row) for row in qr.get_matrix())
 
 
 def _height(item: Item) -> int:
@@ -100,25 +116,20 @@ def _height(item: Item) -> int:
     return LINE_DOTS * item.lines
 
 
-def _draw_line(draw: ImageDraw.ImageDraw, line: Line, y: int, cols: int, margin: int) -> None:
-    scale = 2 if line.double else 1
-    cell = 12 * scale
-    per_line = cols // scale
-    text = line.text[:per_line]
-    pad = per_line - len(text)
-    offset = {"left": 0, "center": pad // 2, "right": pad}[line.align]
-    font = _font(line.bold, 20 * scale)
+def _draw_line(image: Image.Image, line: Line, y: int, paper: Paper) -> None:
+    cell = paper.cell * (2 if line.double else 1)
+    text = line.text[: paper.columns_of(line.double)]
+    x0 = paper.margin + paper.x_of(len(text), line.align, line.double)
     for i, ch in enumerate(text):
         if ch != " ":
-            x = margin + (offset + i) * cell
-            draw.text((x, y), ch, font=font, fill=0)
+            image.paste(0, (x0 + i * cell, y), glyph(ch, line.bold, line.double))
 
 
-def render_image(items: list[Item], paper_mm: int, *, cut: bool = True) -> Image.Image:
+def render_image(items: list[Item], paper: int | Paper, *, cut: bool = True) -> Image.Image:
     """The slip as the paper shows it (see module rules)."""
-    cols = columns_for(paper_mm)
-    margin = SIDE_MARGIN_DOTS[paper_mm]
-    width = DOTS[paper_mm] + 2 * margin
+    paper = as_paper(paper)
+    margin = paper.margin
+    width = paper.dots + 2 * margin
     end_feed = LINE_DOTS * (CUT_FEED_LINES if cut else END_FEED_LINES)
     height = sum(_height(item) for item in items) + end_feed
     image = Image.new("L", (width, height), 255)
@@ -126,22 +137,22 @@ def render_image(items: list[Item], paper_mm: int, *, cut: bool = True) -> Image
     y = 0
     for item in items:
         if isinstance(item, Line):
-            _draw_line(draw, item, y, cols, margin)
+            _draw_line(image, item, y, paper)
         elif isinstance(item, BarcodeLine):
             modules = item.symbol.modules()
             module_w = item.module
-            x = margin + (DOTS[paper_mm] - module_w * len(modules)) // 2
+            x = margin + max(0, (paper.dots - module_w * len(modules)) // 2)
             for i, bit in enumerate(modules):
                 if bit == "1":
                     left = x + i * module_w
                     draw.rectangle([left, y, left + module_w - 1, y + BARCODE_DOTS - 1], fill=0)
             if item.text:
                 text_y = y + BARCODE_DOTS + CODE_GAP_DOTS
-                _draw_line(draw, Line(item.text, align="center"), text_y, cols, margin)
+                _draw_line(image, Line(item.text, align="center"), text_y, paper)
         elif isinstance(item, QRLine):
             matrix = _qr_matrix(item.data)
             box = item.size
-            x0 = margin + (DOTS[paper_mm] - box * len(matrix)) // 2
+            x0 = margin + max(0, (paper.dots - box * len(matrix)) // 2)
             for r, row in enumerate(matrix):
                 for c, dark in enumerate(row):
                     if dark:
@@ -160,12 +171,16 @@ def render_png(
     *,
     profile: str = DEFAULT_PROFILE,
     codepage: str | None = None,
+    dots: int | None = None,
+    columns: int | None = None,
 ) -> Path:
     """Write a PNG preview of ``receipt`` to ``path`` and return the path; the text is
-    reduced to the code page that ``profile`` (or ``codepage``) prints in, as on paper."""
-    page = load_profile(profile, codepage).codepage
-    items = layout(receipt, paper_mm, codepage=page.codec)
-    image = render_image(items, paper_mm, cut=receipt.cut)
+    reduced to the code page that ``profile`` (or ``codepage``) prints in, and laid out on
+    that printer's width (or ``dots`` / ``columns``), as on paper."""
+    prof = load_profile(profile, codepage)
+    paper = prof.paper(paper_mm, dots=dots, columns=columns)
+    items = layout(receipt, paper, codepage=prof.codepage.codec, page_label=str(prof.codepage))
+    image = render_image(items, paper, cut=receipt.cut)
     target = Path(path)
     tmp = target.with_name(f".{target.name}.tmp")
     image.save(tmp, format="PNG")

@@ -25,12 +25,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import queue
 import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
 from kioskd.printer.escpos_render import render_escpos
@@ -93,6 +95,8 @@ class Printer:
         paper_mm: int = 80,
         profile: str = DEFAULT_PROFILE,
         codepage: str | None = None,
+        dots: int | None = None,
+        columns: int | None = None,
         reply_timeout_s: float = 0.5,
         poll_s: float = 1.0,
         idle_poll_s: float | None = 10.0,
@@ -104,6 +108,8 @@ class Printer:
         self.paper_mm = paper_mm
         self.profile = load_profile(profile, codepage)  # ValueError: unknown profile/page
         self.codepage = codepage
+        self.dots, self.columns = dots, columns
+        self.paper = self.profile.paper(paper_mm, dots=dots, columns=columns)  # ValueError
         self._transport = transport
         self._loop = loop
         self._reply_timeout = reply_timeout_s
@@ -133,9 +139,29 @@ class Printer:
     async def print_receipt(self, receipt: Receipt) -> None:
         """Print ``receipt``; returns once it is on paper (waits while paper out / cover open)."""
         data = render_escpos(
-            receipt, self.paper_mm, profile=self.profile.name, codepage=self.codepage
+            receipt,
+            self.paper_mm,
+            profile=self.profile.name,
+            codepage=self.codepage,
+            dots=self.dots,
+            columns=self.columns,
         )
         await self.print_bytes(data)
+
+    def preview(self, receipt: Receipt, path: str | os.PathLike[str]) -> Path:
+        """Write the PNG preview of ``receipt`` as this printer prints it (same profile, code
+        page and width); blocking (Pillow), so call it in a thread."""
+        from kioskd.printer.png_render import render_png
+
+        return render_png(
+            receipt,
+            self.paper_mm,
+            path,
+            profile=self.profile.name,
+            codepage=self.codepage,
+            dots=self.dots,
+            columns=self.columns,
+        )
 
     async def print_bytes(self, data: bytes) -> None:
         if self._closed:
@@ -317,6 +343,8 @@ class PrinterOptions(TypedDict, total=False):
     paper_mm: int
     profile: str
     codepage: str | None
+    dots: int | None
+    columns: int | None
     reply_timeout_s: float
     poll_s: float
     idle_poll_s: float | None
@@ -328,7 +356,8 @@ def open_printer(uri: str, *, timeout_s: float = 5.0, **options: Unpack[PrinterO
     """Start a worker for the printer at ``uri``; call from a running event loop.
 
     ``profile`` is a python-escpos printer profile (its code-page table picks the code page;
-    ``codepage`` overrides it). ``timeout_s`` bounds every write and open; ``reply_timeout_s``
+    ``codepage`` overrides it; its width gives the columns, ``dots`` / ``columns`` override
+    that). ``timeout_s`` bounds every write and open; ``reply_timeout_s``
     each status reply; ``poll_s`` is how often a waiting job re-checks; ``idle_poll_s``
     (None = never) how often an idle printer is checked so that paper out shows before the
     next job.

@@ -3,7 +3,9 @@
 Rules:
 - ``printer.profile`` names a profile of python-escpos's database (``escpos.capabilities``:
   "default", "TM-T20II", "ZJ-5870", ...). kioskd uses the profile's code-page table (which
-  ``ESC t n`` selects which table) and, for warnings, its resolution and width; features
+  ``ESC t n`` selects which table), its printable width (``media.width.pixels``) and Font A
+  column count for the layout's width (``layout.paper_for``), and, for warnings, its
+  resolution; features
   (cutter, native QR) are not taken from it: a kiosk printer has both.
 - The code page is chosen from the profile's table, never a fixed number: CP858 (CP850 + €)
   if the profile has it, else CP850, else the page that can print most of the Spanish
@@ -27,11 +29,16 @@ import json
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kioskd.printer.layout import Paper
+
+from kioskd.receipt import SPANISH_CHARS
 
 DEFAULT_PROFILE = "default"
 # What slips print beyond ASCII: Spanish letters and punctuation, the euro, the degree sign.
-REPERTOIRE = "ÁÉÍÓÚÜÑáéíóúüñ¿¡€°ºª"
+REPERTOIRE = SPANISH_CHARS
 PREFERRED = ("CP858", "CP850")
 
 
@@ -53,6 +60,21 @@ class PrinterProfile:
     codepage: CodePage
     dpi: int | None
     width_dots: int | None
+    font_columns: int | None = None  # Font A columns the database gives for the model
+
+    def paper(self, paper_mm: int, *, dots: int | None = None, columns: int | None = None) -> Paper:
+        """Print area and columns of this printer on ``paper_mm`` paper (``dots`` /
+        ``columns``: the ``printer.dots`` / ``printer.columns`` overrides)."""
+        from kioskd.printer.layout import paper_for
+
+        return paper_for(
+            paper_mm,
+            profile_dots=self.width_dots,
+            profile_columns=self.font_columns,
+            dpi=self.dpi,
+            dots=dots,
+            columns=columns,
+        )
 
     def describe(self) -> str:
         """One line for print-test and logs: profile, model and code page."""
@@ -66,13 +88,15 @@ class PrinterProfile:
         out = []
         if self.dpi is not None and self.dpi != 203:
             out.append(
-                f"profile {self.name} is {self.dpi} dpi; kioskd lays slips out for 203 dpi"
-                " (8 dots/mm): the paper will not match the preview"
+                f"profile {self.name} is {self.dpi} dpi; kioskd spaces lines for 203 dpi"
+                " (8 dots/mm): the paper will be shorter or taller than the preview"
             )
         if self.width_dots is not None and self.width_dots < PRINT_DOTS[paper_mm]:
+            paper = self.paper(paper_mm)
             out.append(
-                f"profile {self.name} prints {self.width_dots} dots wide; {paper_mm} mm"
-                f" slips need {PRINT_DOTS[paper_mm]}: lines will wrap"
+                f"profile {self.name} prints {self.width_dots} dots wide, less than"
+                f" {paper_mm} mm paper's {PRINT_DOTS[paper_mm]}: slips use {paper.columns}"
+                " columns"
             )
         return out
 
@@ -165,4 +189,5 @@ def load_profile(name: str = DEFAULT_PROFILE, codepage: str | None = None) -> Pr
         codepage=chosen,
         dpi=_int_or_none(media.get("dpi")),
         width_dots=_int_or_none(media.get("width", {}).get("pixels")),
+        font_columns=_int_or_none(data.get("fonts", {}).get("0", {}).get("columns")),
     )

@@ -274,6 +274,56 @@ async def test_500_with_an_error_envelope_is_still_in_doubt() -> None:
             await client.cancel(1)
 
 
+async def test_server_error_ends_the_request_only_with_the_apis_own_500_envelope() -> None:
+    """Item 3: the API's own 500 envelope is a ServerError (the outbox decides "request
+    over" from it, no quiet period); break `ends_request` and this fails."""
+    api = FakeApi(routes={"/user/ticket/cancel": _const({"status": 500, "error": "db"}, 500)})
+    async with api.client() as client:
+        with pytest.raises(e.ServerError) as info:
+            await client.cancel(1)
+    assert info.value.status == 500
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+async def test_gateway_json_error_never_ends_a_request(status: int) -> None:
+    """Item 3 (Why: a gateway answers 502 `{"status":502,"error":"Bad Gateway"}` while the
+    upstream commits later): 502/503/504 are in doubt whatever the body, never "over"."""
+    body = {"status": status, "error": "Bad Gateway"}
+    api = FakeApi(routes={"/user/ticket/create": _const(body, status)})
+    async with api.client() as client:
+        with pytest.raises(e.InDoubt) as info:
+            await client.create([m.WagerRequest(2, 1, 1, "341")])
+    assert not isinstance(info.value, e.ServerError | e.BadResponse)
+    assert info.value.status == status
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(500, html="<html><body>Internal Server Error</body></html>"),
+        httpx.Response(500),
+        httpx.Response(500, json=[500, "error"]),
+        httpx.Response(500, json={"status": 500}),
+        httpx.Response(500, json={"status": 500, "error": ""}),
+        httpx.Response(500, json={"status": "500", "error": "db"}),
+        httpx.Response(500, json={"status": 502, "error": "Bad Gateway"}),
+        httpx.Response(500, json={"error": "db"}),
+        httpx.Response(200, json={"status": 500, "error": "db"}),
+    ],
+    ids=["html", "empty", "list", "no error", "empty error", "status text", "status disagrees",
+         "no status", "http 200"],
+)  # fmt: skip
+async def test_only_the_apis_envelope_ends_a_request(answer: httpx.Response) -> None:
+    """Item 3: HTML, empty or non-envelope bodies, or an envelope whose status disagrees with
+    the HTTP status, are in doubt without ending the request."""
+    client = BanklotClient("http://api.test", "e", "p")
+    await client.aclose()
+    with pytest.raises(e.InDoubt) as info:
+        kind = answer.headers.get("content-type", "")
+        client._classify("/user/ticket/create", answer.status_code, kind, answer.content, (), None)
+    assert not isinstance(info.value, e.ServerError)
+
+
 async def test_body_status_500_with_http_200_is_in_doubt() -> None:
     api = FakeApi(routes={"/user/ticket/cancel": _const({"status": 500, "error": "db"}, 200)})
     async with api.client() as client:

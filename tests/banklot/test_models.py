@@ -291,3 +291,36 @@ def test_every_declared_field_names_itself_when_it_has_the_wrong_type(model) -> 
     for key, _ in plan:
         with pytest.raises(BadResponse, match=rf"^{model.__name__}\.{key}: expected "):
             model.from_json({**good, key: [1]})
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("ticket_number", 2**64 + 1),
+        ("ticket_number", 2**63),
+        ("ticket_number", -1),
+        ("pin_number", 2**64),
+        ("amount", 2**64),
+        ("amount", -5),
+        ("amount", 2**53 + 1),
+        ("created_at", 2**64),
+    ],
+)
+def test_ticket_numbers_and_amounts_are_range_checked(field: str, value: int) -> None:
+    """Item 4 (Why: a ticket number or amount beyond 64 bits left the operation stuck in
+    `sending`): out of range is a BadResponse before anything can store it, naming the field
+    and never the value (a PIN)."""
+    with pytest.raises(BadResponse) as info:
+        m.Ticket.from_json({**seed.LAST["response"], field: value})
+    assert field in str(info.value) and str(value) not in str(info.value)
+
+
+def test_wager_amount_and_list_rows_beyond_64_bits_are_refused() -> None:
+    wagers = [{**seed.LAST["response"]["wagers"][0], "amount": 2**64}]
+    with pytest.raises(BadResponse):
+        m.Ticket.from_json({**seed.LAST["response"], "wagers": wagers})
+    row = {"ticket_number": 2**64, "created_at": 1, "status": "sold", "total": 5}
+    with pytest.raises(BadResponse):
+        m.TicketSummary.from_json(row)
+    with pytest.raises(BadResponse):
+        m.PayResult.from_json({"ticket_number": 1, "prize": 2**70})

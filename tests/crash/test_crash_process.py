@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from kioskd.counter.scan import barcode_data
 from kioskd.proving.campaigns.kill9 import Books, Campaign, check, paper_slips
 from kioskd.proving.harness import VirtualKiosk
@@ -46,6 +48,7 @@ def _settled(k: VirtualKiosk) -> bool:
     return not busy and all(j["printed_at"] for j in k.print_jobs())
 
 
+@pytest.mark.slow
 def test_campaign_of_20_kills_loses_and_duplicates_nothing(tmp_path):
     # Short timers: 20 kills in about a minute (the shipped-timer run is in bench/RESULTS.md).
     report = Campaign(tmp_path / "kiosk", kills=20, seed=20240, policy="short").run()

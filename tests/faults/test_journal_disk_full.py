@@ -6,20 +6,14 @@ and shown by `kioskctl status`; once space is freed the next sale succeeds witho
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import time
 from pathlib import Path
 
-import pytest
-
 from kioskd.proving.harness import VirtualKiosk
+from tests.mountns import needs_mount_namespace
 
 MOUNT = "/var/tmp/kioskd-faults-small"  # exists only inside the daemon's mount namespace
-pytestmark = [
-    pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root"),
-    pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare"),
-]
+pytestmark = needs_mount_namespace()
 
 
 def small_disk(size: str) -> list[str]:

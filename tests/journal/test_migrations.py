@@ -39,10 +39,12 @@ def test_v1_journal_with_in_doubt_rows_migrates_without_loss(tmp_path: Path) -> 
     path = tmp_path / "old.sqlite"
     build_v1(path)
     with Journal(path) as j:
-        assert j.migrated == [2]
+        assert j.migrated == list(range(2, schema.LATEST + 1))
         ops = j.operations()
         assert [op.state for op in ops] == ["in_doubt", "sending", "queued", "done"]
         assert ops[0].watermark is None and ops[0].probes == 0
+        # Version 3: no bracket upper bound nor monotonic instant for old sends.
+        assert ops[1].sent_hi is None and ops[1].sent_mono is None and ops[1].sent_boot is None
         assert ops[1].pin_number == 87654321
         (job,) = j.pending_print_jobs()
         assert not job.reprint

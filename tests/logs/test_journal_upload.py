@@ -11,7 +11,6 @@ Needs root (mount namespace, tmpfs mounts) and the systemd, systemd-journal-remo
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import socket
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 
 from kioskd.daemon import logs as klog
+from tests.mountns import needs_mount_namespace
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEMD = Path("/lib/systemd")
@@ -39,9 +39,7 @@ def _missing(*paths: Path) -> list[str]:
 
 
 pytestmark = [
-    pytest.mark.skipif(
-        os.geteuid() != 0, reason="needs root: a private mount namespace with tmpfs mounts"
-    ),
+    needs_mount_namespace(),
     pytest.mark.skipif(
         bool(_missing(JOURNALD)),
         reason=f"missing {', '.join(_missing(JOURNALD))} (Debian package systemd)",

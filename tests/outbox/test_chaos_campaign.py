@@ -67,6 +67,7 @@ def _violations_with(monkeypatch, fake, seeds=range(0, 120)) -> set[str]:
     return found
 
 
+@pytest.mark.slow
 def test_checker_catches_resending_a_doubtful_sale(monkeypatch) -> None:
     """Mutant outbox: an in-doubt create is always judged "not applied" (and resent)."""
     real = reconcile.decide_create
@@ -80,6 +81,7 @@ def test_checker_catches_resending_a_doubtful_sale(monkeypatch) -> None:
     assert "sale-lost-or-duplicated" in _violations_with(monkeypatch, careless)
 
 
+@pytest.mark.slow
 def test_checker_catches_a_lost_sale(monkeypatch) -> None:
     """Mutant outbox: an in-doubt create is judged "applied" with the wrong ticket."""
     real = reconcile.decide_create
@@ -112,7 +114,9 @@ def test_command_fails_on_a_violation(monkeypatch, capsys) -> None:
 
     monkeypatch.setattr(chaos, "run_one", broken)
     monkeypatch.setattr(
-        chaos, "run_range", lambda s, n, d=None, v="shipped": [broken(x) for x in range(s, s + n)]
+        chaos,
+        "run_range",
+        lambda s, n, d=None, v="shipped", w="true": [broken(x) for x in range(s, s + n)],
     )
     args = type(
         "A",

@@ -13,6 +13,7 @@ from .conftest import needs_fuse
 BROKEN = Path(__file__).parent / "broken_sync"
 
 
+@pytest.mark.slow
 @needs_fuse
 def test_twenty_power_cuts_lose_and_duplicate_nothing():
     # Short timers (the shipped-timer run is in bench/RESULTS.md); system temp: AF_UNIX
@@ -24,6 +25,7 @@ def test_twenty_power_cuts_lose_and_duplicate_nothing():
     assert " 0 violations (short timers)" in result.summary()
 
 
+@pytest.mark.slow
 @needs_fuse
 def test_teeth_a_journal_with_synchronous_off_is_caught(monkeypatch):
     """The same campaign with the journal's connection switched to synchronous=OFF (a

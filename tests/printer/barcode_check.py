@@ -33,11 +33,17 @@ def random_tickets(n: int, seed: int) -> list[str]:
 
 def realtime_commands(job: bytes) -> list[bytes]:
     """Real-time commands in ``job``: DLE EOT n, DLE ENQ n, DLE DC4 fn (10 04 / 10 05 / 10 14)
-    with a defined parameter (Epson: n 1..4, 7, 8; 0..2; fn 1..3, 7, 8; 0..8 taken whole)."""
+    with a parameter some printer acts on: Epson defines n = 1..4, 7, 8, 18 for DLE EOT,
+    0..2 for DLE ENQ, fn = 1..3, 7, 8 for DLE DC4; clones a few more below 21; digits '0'..'9'
+    for firmware that reads them as numbers. A prefix at the end of the job counts (its
+    parameter would be the next byte sent)."""
+    guarded = set(range(0, 21)) | set(range(48, 58))
     return [
         job[i : i + 3]
-        for i in range(len(job) - 2)
-        if job[i] == 0x10 and job[i + 1] in (0x04, 0x05, 0x14) and job[i + 2] <= 8
+        for i in range(len(job) - 1)
+        if job[i] == 0x10
+        and job[i + 1] in (0x04, 0x05, 0x14)
+        and (i + 2 == len(job) or job[i + 2] in guarded)
     ]
 
 
@@ -103,6 +109,14 @@ def png_row_modules(image: Image.Image, y: int, module: int) -> tuple[str, int, 
         assert width % module == 0, f"run of {width} dots at x={start} is not whole modules"
         runs.append(("1" if row[start] else "0") * (width // module))
     return "".join(runs), first, last
+
+
+def zxing_any(image: Image.Image) -> list[tuple[str, str]]:
+    """(format, text) of every Code128 or QR code zxing-cpp finds in ``image``."""
+    import zxingcpp
+
+    formats = (zxingcpp.BarcodeFormat.Code128, zxingcpp.BarcodeFormat.QRCode)
+    return [(r.format.name, r.text) for r in zxingcpp.read_barcodes(image, formats=formats)]
 
 
 def zxing_code128(image: Image.Image) -> list[str]:

@@ -15,8 +15,8 @@ from kioskd.printer import render_escpos
 from kioskd.printer.profiles import choose_codepage, load_profile
 from kioskd.receipt import Receipt, Text, Title
 
-ACCENTS = "LOTERÍA DEL ZÚLIA"
-LINE = "ZODÍACO ¿Año? ¡Sí! ñÑ áéíóú ÁÉÍÓÚ ü"
+ACCENTS = "LOTERÍA DEL ZULIA"
+LINE = "ZODÍACO ¿Año? ¡Sí! ñÑ áéíóú ÁÉÍÓÚ ü"  # 35 characters: one line from 42 columns up
 
 
 def slip() -> Receipt:
@@ -53,11 +53,17 @@ def test_default_profile_selects_cp858_by_its_table():
 def test_accents_print_right_on_a_profile_without_page_19(profile, page, index):
     chosen = load_profile(profile).codepage
     assert (chosen.name, chosen.index) == (page, index)
-    job = render_escpos(slip(), 80, profile=profile)
+    paper = 58 if profile == "ZJ-5870" else 80  # a 58 mm printer
+    job = render_escpos(slip(), paper, profile=profile)
     assert b"\x1bt\x13" not in job
     assert job.count(b"\x1bt") == 1 and b"\x1bt" + bytes([index]) in job
     text = as_printed(job, profile)
-    assert ACCENTS in text and LINE in text
+    assert ACCENTS in text
+    if paper == 80:
+        assert LINE in text
+    else:  # wrapped at 32 columns: the ZJ-5870 is 384 dots wide
+        first, rest = LINE[:27], LINE[28:]  # "...áéíóú" (27 characters), "ÁÉÍÓÚ ü"
+        assert first + "\n" in text and rest + "\n" in text
     assert ("5 €" if page == "CP858" else "5 EUR") in text
 
 
@@ -65,8 +71,9 @@ def test_a_profile_with_only_cp437_prints_the_closest():
     job = render_escpos(slip(), 80, profile="TM-U220")
     assert b"\x1bt\x00" in job
     text = as_printed(job, "TM-U220")
-    assert "LOTERIA DEL ZULIA" in text  # Í and Ú are not in CP437: unaccented, not boxes
-    assert "ZODIACO ¿Año? ¡Sí! ñÑ áéíóú AÉIOU ü" in text
+    assert "LOTERIA DEL ZULIA" in text  # Í is not in CP437: unaccented, not a box
+    # TM-U220: 400 dots, 33 columns: the line breaks before the "ü"
+    assert "ZODIACO ¿Año? ¡Sí! ñÑ áéíóú AÉIOU\n" in text and "ü\n" in text
     assert "?" not in text.replace("¿Año?", "")
 
 
@@ -127,7 +134,9 @@ def test_doctor_names_the_profile_and_what_does_not_fit():
     )
     clone = judge_printer_profile("ZJ-5870", 80)
     assert clone.status == WARN
-    assert "prints 384 dots wide; 80 mm slips need 576" in clone.detail
+    assert "prints 384 dots wide, less than 80 mm paper's 576: slips use 32 columns" in (
+        clone.detail
+    )
     assert "cannot print €" in clone.detail
     assert judge_printer_profile("ZJ-5870", 58).detail.endswith("its code page cannot print €")
     assert judge_printer_profile("TM-T20", 80).status == FAIL

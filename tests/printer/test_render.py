@@ -90,7 +90,7 @@ def test_code128_numeric_uses_subset_c_pairs():
 
 def test_code128_avoids_bytes_that_look_like_dle_eot():
     # pairs 16 04 01 would be 0x10 0x04 0x01, a status query inside the barcode: the C run
-    # is broken (here the last digits go to subset B; 10 04 then "{" is no command)
+    # is broken (here the last digits go to subset B; 10 04 then "{" (123) is no command)
     assert encode("20160401").escpos_payload() == b"{C\x14\x10\x04{B01"
     assert encode("2016040199").escpos_payload() == b"{C\x14\x10{B{C\x04\x01\x63"
     assert encode("123").escpos_payload() == b"{B123"  # odd length
@@ -181,7 +181,8 @@ def test_preview_height_is_the_paper_fed(tmp_path, paper):
     lines = [i for i in items if isinstance(i, Line)]
     doubles = sum(1 for i in lines if i.double)
     expected = (
-        LINE_DOTS * (len(lines) - doubles + 1 + 1 + CUT_FEED_LINES)  # + barcode text + Feed(1)
+        LINE_DOTS * (len(lines) - doubles + 1 + CUT_FEED_LINES)  # + Feed(1) (the barcode's
+        # text is one of the lines)
         + DOUBLE_LINE_DOTS * doubles
         + BARCODE_DOTS + CODE_GAP_DOTS
         + sum(_qr_heights) + CODE_GAP_DOTS

@@ -251,3 +251,43 @@ def test_kioskctl_not_running_and_usage(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         ctl.main(["resolve", "1", "--as", "maybe", "--reason", "x"])
     assert exc.value.code == 2
+
+
+async def test_queue_arguments_reach_the_handler_and_big_answers_are_refused(tmp_path) -> None:
+    class Big:
+        def __init__(self) -> None:
+            self.got: dict = {}
+
+        def queue(self, **kw) -> list:
+            self.got = kw
+            return [{"id": i, "blob": "x" * 1000} for i in range(kw.get("limit", 1) * 10)]
+
+    handler = Big()
+    srv = control.ControlServer(tmp_path / "c.sock", handler)
+    await srv.start()
+    try:
+        ops = await in_thread(
+            control.call, srv.path, "queue", {"limit": 3, "since": 5, "state": "done"}
+        )
+        assert len(ops) == 30
+        assert handler.got == {"limit": 3, "since": 5.0, "state": "done"}
+        with pytest.raises(control.ControlError, match=r"byte bound.*--limit"):
+            await in_thread(control.call, srv.path, "queue", {"limit": 200})
+        with pytest.raises(control.ControlError, match="limit must be int"):
+            await in_thread(control.call, srv.path, "queue", {"limit": "all"})
+    finally:
+        await srv.close()
+
+
+def test_kioskctl_queue_flags_become_arguments() -> None:
+    args = ctl.build_parser().parse_args(
+        ["queue", "--limit", "5", "--state", "done", "--before", "99", "--since", "2h"]
+    )
+    cmd, req = ctl.request_for(args)
+    assert cmd == "queue" and req["limit"] == 5 and req["state"] == "done"
+    assert req["before"] == 99 and isinstance(req["since"], float)
+    assert ctl.parse_since("2h", now=10_000.0) == 10_000.0 - 7200
+    assert ctl.parse_since("2026-12-01") > 0
+    with pytest.raises(ValueError, match="--since"):
+        ctl.parse_since("yesterday")
+    assert ctl.request_for(ctl.build_parser().parse_args(["queue"])) == ("queue", {})

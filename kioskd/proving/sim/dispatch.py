@@ -17,8 +17,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import formatdate
 from typing import Any
 
+from kioskd.proving.sim import games as catalog
 from kioskd.proving.sim.faults import Fault, FaultError
 from kioskd.proving.sim.games import ZONE
 from kioskd.proving.sim.simulator import Simulator, err
@@ -47,6 +49,11 @@ ROUTES: dict[str, str] = {
     "/gaming/time": "time",
 }
 IMAGE_PREFIX = "/user/ticket/image/"
+
+
+def http_date(unix: float) -> str:
+    """An HTTP `Date` header value (whole seconds, GMT) for the simulator's clock."""
+    return formatdate(unix, usegmt=True)
 
 
 @dataclass(slots=True)
@@ -106,12 +113,28 @@ def handle(
         return _admin(sim, method, path, body)
     sim.run_late()
     mode = fault.mode if fault else None
+    if fault is not None and fault.foreign is not None:
+        # Another terminal on this account sells just before this call is handled.
+        sim.foreign_ticket(_wagers_of(body) if fault.foreign == "same" else None)
+    if mode == "replay_previous":
+        previous = sim.previous_reply(path)
+        if previous is None:
+            return Reply(0, action="drop")
+        return Reply(previous[0], previous[1])
+    if mode in ("gateway_502", "gateway_504") and fault is not None:
+        # A gateway gives up on the upstream, which goes on and commits `delay_s` later; the
+        # gateway's JSON error looks like the API's own envelope.
+        sim.schedule_late(sim.now() + fault.delay_s,
+                          lambda: _commit(sim, method, path, token, body, fault))  # fmt: skip
+        code, text = (502, "Bad Gateway") if mode == "gateway_502" else (504, "Gateway Timeout")
+        return Reply(code, encode({"status": code, "error": text}))
     if mode == "hang":
         return Reply(0, action="hang")
     if mode == "drop_before_commit":
         return Reply(0, action="drop")
     if mode == "commit_late" and fault is not None:
-        sim.schedule_late(sim.now() + fault.delay_s, lambda: _call(sim, method, path, token, body))
+        sim.schedule_late(sim.now() + fault.delay_s,
+                          lambda: _commit(sim, method, path, token, body, fault))  # fmt: skip
         return Reply(0, action="hang")
     if mode == "fail_before_commit":
         return Reply(500, encode({"status": 500, "error": "internal server error"}))
@@ -124,7 +147,9 @@ def handle(
     elif mode == "foreign_ticket":
         sim.foreign_ticket()
 
-    status, payload = _call(sim, method, path, token, body)
+    status, payload = _commit(sim, method, path, token, body, fault)
+    if mode in ("other_wagers", "huge_ticket_number", "huge_amount"):
+        payload = _falsified(payload, mode)
     if mode == "commit_then_drop":
         return Reply(0, action="drop")
     if mode == "commit_then_504":
@@ -140,7 +165,47 @@ def handle(
     if mode == "malformed":
         reply.body = reply.body[: max(1, len(reply.body) // 2)]
         reply.content_type = JSON
+    if reply.content_type == JSON:
+        sim.remember_reply(path, reply.status, reply.body)
     return reply
+
+
+def _commit(sim: Simulator, method: str, path: str, token: str | None, raw: bytes,
+            fault: Fault | None):  # fmt: skip
+    """Handle the call; with the `unreadable` flag, the ticket it creates can never be looked up."""
+    status, payload = _call(sim, method, path, token, raw)
+    if fault is not None and fault.unreadable and isinstance(payload, dict):
+        inner = payload.get("response")
+        if isinstance(inner, dict) and isinstance(inner.get("ticket_number"), int):
+            sim.make_unreadable(inner["ticket_number"])
+    return status, payload
+
+
+def _wagers_of(raw: bytes) -> list[dict[str, Any]] | None:
+    """The wagers of a create body (None when it has none: the other terminal sells anything)."""
+    body = _json_body(raw) or {}
+    ticket = body.get("ticket")
+    wagers = ticket.get("wagers") if isinstance(ticket, dict) else None
+    return wagers if isinstance(wagers, list) and wagers else None
+
+
+def _falsified(payload: Any, mode: str) -> Any:
+    """A ticket answer that is not what the server holds: other wagers, or a number or amount
+    beyond 64 bits (what the fields of the same names in `faults.py` say)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("response"), dict):
+        return payload
+    inner = json.loads(json.dumps(payload["response"]))
+    if mode == "huge_ticket_number" and isinstance(inner.get("ticket_number"), int):
+        inner["ticket_number"] += 2**64
+    elif mode == "huge_amount" and isinstance(inner.get("amount"), int):
+        inner["amount"] += 2**64
+    elif mode == "other_wagers" and inner.get("wagers"):
+        first = inner["wagers"][0]
+        codes = [c for c, *_ in catalog.inventory(first["game_id"]) if c != first["wager"]]
+        first["wager"] = codes[0]
+        first["amount"] *= 2
+        inner["amount"] = sum(w["amount"] for w in inner["wagers"])
+    return {**payload, "response": inner}
 
 
 def _call(sim: Simulator, method: str, path: str, token: str | None, raw: bytes):
@@ -191,6 +256,8 @@ def _admin_call(sim: Simulator, method: str, path: str, body: dict[str, Any]) ->
             body.get("mode", ""),
             body.get("count", 1),
             body.get("delay_s", 0),
+            foreign=body.get("foreign"),
+            unreadable=body.get("unreadable", False),
         )
         return {"armed": fault.to_json()}
     if path == "/_sim/ledger":
@@ -218,7 +285,10 @@ def _admin_call(sim: Simulator, method: str, path: str, body: dict[str, Any]) ->
     if path == "/_sim/results" and method == "POST":
         return sim.force_result(int(body["event_id"]), str(body["result"]))
     if path == "/_sim/foreign-ticket" and method == "POST":
-        return {"ticket": sim.foreign_ticket()}
+        return {"ticket": sim.foreign_ticket(body.get("wagers"))}
+    if path == "/_sim/unreadable" and method == "POST":
+        sim.make_unreadable(int(body["ticket_number"]))
+        return {"unreadable": int(body["ticket_number"])}
     if path == "/_sim/offline":
         if method == "POST":
             for_s = body.get("for_s")

@@ -170,6 +170,9 @@ class Simulator:
         # Late commits (fault `commit_late`): (time, call), applied each at its own time.
         self._late: list[tuple[float, Callable[[], Any]]] = []
         self._now_override: float | None = None
+        # Field faults: the last JSON answer per endpoint, tickets whose lookup fails.
+        self._replies: dict[str, tuple[int, bytes]] = {}
+        self._unreadable: set[int] = set()
 
     def __repr__(self) -> str:
         return f"Simulator(seed={self.seed}, email={self.email!r}, tickets={len(self._tickets)})"
@@ -367,7 +370,7 @@ class Simulator:
     @_signed_in
     def ticket(self, body: dict[str, Any], now: float) -> Reply:
         t = self._find_dated(body)
-        if t is None:
+        if t is None or t.number in self._unreadable:
             return err(400, ERR_NO_ROWS)
         return ok(201, self._ticket_json(t, now))
 
@@ -756,8 +759,29 @@ class Simulator:
         """When the last scheduled late commit will happen (None: none pending)."""
         return max((at for at, _ in self._late), default=None)
 
-    def arm_fault(self, endpoint: str, mode: str, count: int = 1, delay_s: float = 0) -> Fault:
-        return self.faults.arm(endpoint, mode, count, delay_s)
+    def arm_fault(
+        self,
+        endpoint: str,
+        mode: str,
+        count: int = 1,
+        delay_s: float = 0,
+        *,
+        foreign: str | None = None,
+        unreadable: bool = False,
+    ) -> Fault:
+        return self.faults.arm(endpoint, mode, count, delay_s, foreign=foreign,
+                               unreadable=unreadable)  # fmt: skip
+
+    def remember_reply(self, path: str, status: int, body: bytes) -> None:
+        """The last JSON answer of an endpoint (what the `replay_previous` fault replays)."""
+        self._replies[path] = (status, body)
+
+    def previous_reply(self, path: str) -> tuple[int, bytes] | None:
+        return self._replies.get(path)
+
+    def make_unreadable(self, ticket_number: int) -> None:
+        """The ticket stays listed and in `/last`, but its lookup answers "no rows" for ever."""
+        self._unreadable.add(ticket_number)
 
     def clear_faults(self) -> None:
         self.faults.clear()
@@ -790,9 +814,20 @@ class Simulator:
         if listener in self._offline_listeners:
             self._offline_listeners.remove(listener)
 
-    def foreign_ticket(self) -> dict[str, Any]:
-        """Another terminal on the same account sells a ticket now; returns it (with PIN)."""
+    def foreign_ticket(self, wagers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Another terminal on the same account sells a ticket now; returns it (with PIN).
+        `wagers` (as a create body carries them): it sells those, else something at random."""
         now = self._begin()
+        if wagers:
+            records = []
+            for w in wagers:
+                ev = catalog.event(int(w["event_id"]))
+                if ev is None:
+                    raise ValueError(f"foreign_ticket: no event {w['event_id']}")
+                code = catalog.normalize_wager(ev.product.game_id, str(w["wager"])) or w["wager"]
+                records.append(WagerRecord(int(w["amount"]), ev.id, ev.product.game_id,
+                                           ev.product.id, code))  # fmt: skip
+            return self._ticket_json(self._sell(records, now, origin="foreign"), now)
         product = self._rng.choice(PRODUCTS)
         ev = catalog.open_event(product, now)
         wager = self._rng.choice(catalog.inventory(product.game_id))[0]
