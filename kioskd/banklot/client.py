@@ -248,6 +248,10 @@ class BanklotClient:
     `deadline`); `on_exchange(endpoint, seconds, outcome)` is told
     of every exchange (metrics): the endpoint template (never a ticket number or PIN), its
     duration, and `ok`, `rejected`, `forbidden`, `not_sent`, `in_doubt` or `bad_response`.
+    `on_answer(http_status, date_header, started, ended)` is told of every HTTP answer (the
+    server-time estimator, `kioskd/servertime.py`): its `Date` header (None if absent) and the
+    instants of `monotonic` (the daemon's CLOCK_BOOTTIME) before the first byte was written and
+    once the answer's headers arrived (the server stamped its Date in between).
     """
 
     def __init__(
@@ -265,6 +269,8 @@ class BanklotClient:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         retry_mutations_after_login: bool = True,
         on_exchange: Callable[[str, float, str], None] | None = None,
+        on_answer: Callable[[int, str | None, float, float], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
         login_deadline: float | None = None,
     ) -> None:
         if connect_timeout <= 0 or read_timeout <= 0:
@@ -285,6 +291,8 @@ class BanklotClient:
         self.max_body_bytes = max_body_bytes
         self.retry_mutations_after_login = retry_mutations_after_login
         self.on_exchange = on_exchange
+        self.on_answer = on_answer
+        self._monotonic = monotonic
         if transport is None:
             tls: ssl.SSLContext | bool
             tls = False if not verify else ssl.create_default_context(cafile=ca_bundle)
@@ -465,8 +473,10 @@ class BanklotClient:
         kwargs: dict[str, Any] = {"headers": headers}
         if body is not None:
             kwargs["json"] = body
+        started = self._monotonic()
         try:
             async with self._http.stream(method, path, **kwargs) as response:
+                self._answered(response, started)
                 declared = response.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > self.max_body_bytes:
                     raise BadResponse(
@@ -503,6 +513,14 @@ class BanklotClient:
             raise
         except Exception as exc:  # a transport bug must still be one of our classes
             raise InDoubt(f"transport failed: {type(exc).__name__}", endpoint=endpoint) from None
+
+    def _answered(self, response: httpx.Response, started: float) -> None:
+        """Tell `on_answer` of an answer's `Date` (its headers are in: the server has spoken)."""
+        if self.on_answer is not None:
+            with contextlib.suppress(Exception):  # the clock must never break a money call
+                self.on_answer(
+                    response.status_code, response.headers.get("date"), started, self._monotonic()
+                )
 
     def _classify(
         self,

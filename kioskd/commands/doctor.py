@@ -21,9 +21,10 @@ HELP = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
         "Exit status: 0 when nothing FAILs (WARN allowed), 1 on any FAIL (with --strict, also "
-        "on any WARN). Clock skew against /gaming/time: WARN > 30 s, FAIL > 300 s. Free disk "
-        "where the journal lives: WARN < 200 MiB, FAIL < 20 MiB. Metrics: WARN when the "
-        "Prometheus textfile folder is missing or kioskd.prom is stale or unreadable."
+        "on any WARN). Clock skew against /gaming/time: WARN > 300 s (the daemon's threshold; "
+        "money does not depend on it). Free disk where the journal lives: WARN < 200 MiB, "
+        "FAIL < 20 MiB. Metrics: WARN when the Prometheus textfile folder is missing or "
+        "kioskd.prom is stale or unreadable."
     )
     add_config_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")

@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kioskd import __version__
+from kioskd import servertime as st
 from kioskd.banklot.days import DEFAULT_TIME_ZONE
-from kioskd.clock import Clock, SystemClock
+from kioskd.clock import Clock, ServerTimeClock, SystemClock
 from kioskd.config import EXIT_CONFIG, Config, ConfigHolder
 from kioskd.daemon import logs as klog
 
@@ -68,7 +69,14 @@ HEAL_MAX_S = 4.0  # a cleared fault is noticed within this (the issue's bound: 1
 JOURNAL_RETRY_S = 3.0  # a journal in attention at start: how often its files are looked at
 # Pause between two retention transactions: the event loop's writes (sales) take the lock.
 RETENTION_PAUSE_S = 0.02
+# A big journal's whole quick_check starts this long after READY=1 (store.QUICK_CHECK_PAGES).
+DEFERRED_CHECK_AFTER_S = 30.0
 TICK_S = 0.5  # session Tick: idle reset resolution
+# The server-time estimate is kept in the journal (catalog table) under this key: written when
+# it first becomes known in a run, then at most every SERVER_TIME_SAVE_S (a floor at most this
+# old after a reboot costs nothing: the first answer replaces it; SD cards wear) and at stop.
+SERVER_TIME_KEY = "server_time"
+SERVER_TIME_SAVE_S = 600.0
 
 
 class FatalError(Exception):
@@ -162,7 +170,14 @@ class Daemon:
         environ: dict[str, str] | None = None,
     ) -> None:
         self.holder = holder
-        self.clock: Clock = clock or SystemClock()
+        # The kiosk's own clocks (wall clock for logs and the skew figure, CLOCK_BOOTTIME for
+        # durations) and, over them, the server-time estimate every part that decides money
+        # gets as its clock (`kioskd/servertime.py`: the wall clock decides nothing).
+        self.wall: Clock = clock or SystemClock()
+        self.servertime = st.ServerTime()
+        self.clock: ServerTimeClock = ServerTimeClock(self.wall, self.servertime)
+        self._skew_logged: float | None = None
+        self._time_saved_mono: float | None = None
         self.transport = transport
         self.input_dir = input_dir
         self.input_opener = input_opener
@@ -326,7 +341,105 @@ class Daemon:
             verify=a.verify_tls,
             ca_bundle=a.ca_bundle,
             on_exchange=self._on_exchange,
+            on_answer=self._on_answer,
+            monotonic=self.wall.monotonic,
         )
+
+    # ================================================================= the server's clock
+
+    def _on_answer(self, status: int, date: str | None, started: float, ended: float) -> None:
+        """Every HTTP answer teaches the server-time estimate (its `Date` header). A gateway's
+        502/503/504 is not the API's answer: its clock is not the server's."""
+        if status in (502, 503, 504):
+            return
+        server = st.parse_http_date(date)
+        if server is None:
+            return
+        self._learn(server, started, ended, st.DATE_RESOLUTION_S)
+
+    def _learn(self, server: float, started: float, ended: float, resolution: float) -> None:
+        was = self.servertime.known
+        if not self.servertime.learn(server, started, ended, resolution):
+            log.warning(
+                "the server's clock stepped (an answer's time contradicts what was known); "
+                "following it", extra={"MESSAGE_ID": klog.SERVER_CLOCK},
+            )  # fmt: skip
+        self._clock_news(first=not was)
+        mono = self.wall.monotonic()
+        if not was or self._time_saved_mono is None or mono - self._time_saved_mono >= (
+            SERVER_TIME_SAVE_S
+        ):
+            self._time_saved_mono = mono
+            asyncio.get_running_loop().call_soon(self._save_server_time)
+
+    def _clock_news(self, *, first: bool = False) -> None:
+        """Log the skew once with its figure, and again when it changes a lot."""
+        est = self.clock.estimate()
+        skew = st.skew(est, self.wall.now())
+        if skew is None:
+            return
+        if not first and self._skew_logged is not None and (
+            abs(skew - self._skew_logged) < st.LOG_SKEW_CHANGE_S
+        ):
+            return
+        self._skew_logged = skew
+        level = logging.WARNING if abs(skew) > st.WARN_SKEW_S else logging.INFO
+        log.log(
+            level,
+            "server time known: the kiosk's clock is %+.1f s off the server's (+- %.1f s)%s",
+            -skew, est.uncertainty,
+            "; money does not depend on it" if abs(skew) > st.WARN_SKEW_S else "",
+            extra={"MESSAGE_ID": klog.SERVER_CLOCK, "CLOCK_SKEW_S": round(skew, 1)},
+        )  # fmt: skip
+
+    def _save_server_time(self) -> None:
+        """Carry the estimate across a restart (same boot: the offset; a reboot: a floor)."""
+        journal = getattr(self, "journal", None)
+        if journal is None or journal.attention is not None:
+            return
+        mono = self.wall.monotonic()
+        record = self.servertime.to_record(self.clock.boot_id(), mono)
+        if record is None:
+            return
+        try:
+            journal.save_catalog(SERVER_TIME_KEY, record, fetched_at=self.clock.now())
+        except Exception as exc:
+            log.warning("server time not saved in the journal: %s", exc)
+
+    def _restore_server_time(self) -> None:
+        cached = self.journal.load_catalog(SERVER_TIME_KEY)
+        if cached is None or not isinstance(cached[0], dict):
+            return
+        state = self.servertime.restore(cached[0], self.clock.boot_id(), self.wall.monotonic())
+        log.info("server time at start: %s (saved in the journal)", state)
+
+    async def _server_time_at_start(self) -> None:
+        """Read `/gaming/time` once at start (its answer's Date teaches the estimate too);
+        again every 30 s only while the server's time is still not known."""
+        from kioskd.banklot import errors
+
+        while not self.servertime.known:
+            started = self.wall.monotonic()
+            try:
+                answer = await self.client.time()
+            except errors.BanklotError:
+                await self.clock.sleep(30.0)
+                continue
+            self._learn(answer.unix, started, self.wall.monotonic(), st.DATE_RESOLUTION_S)
+        await self._stop.wait()  # known: every later answer's Date keeps it so
+
+    def clock_status(self) -> dict[str, Any]:
+        """The server-time fields of `kioskctl status --json` (and the metrics)."""
+        est = self.clock.estimate()
+        skew = st.skew(est, self.wall.now())
+        return {
+            "server_time": est.state,
+            "server_time_unknown": not est.known,
+            "clock_skew_s": None if skew is None else round(skew, 1),
+            "clock_skew_warn_s": st.WARN_SKEW_S,
+            "server_time_uncertainty_s": round(est.uncertainty, 2) if est.known else None,
+            "server_clock_steps": self.servertime.steps,
+        }
 
     def _on_exchange(self, endpoint: str, seconds: float, outcome: str) -> None:
         metrics = getattr(self, "metrics", None)
@@ -491,6 +604,12 @@ class Daemon:
     # ================================================================= outcomes and status
 
     def _on_outcome(self, outcome: Outcome) -> None:
+        if outcome.kind == "sending":
+            # On the sale's critical path (before its request): only start the PENDING
+            # slip's clock; nothing to log, match, print or count yet.
+            if outcome.op_kind == "create" and outcome.op_id:
+                self._spawn(self._pending_sale_slip(outcome.op_id), "pending-slip")
+            return
         fields = {"OP_ID": outcome.op_id, "OP_KIND": outcome.op_kind}
         if outcome.ticket_number:
             fields["TICKET_NUMBER"] = outcome.ticket_number
@@ -512,15 +631,16 @@ class Daemon:
             fields["MESSAGE_ID"] = klog.FOREIGN_TICKET
             self.health.alarm = outcome.message
             log.error("alarm: %s", outcome.message, extra=fields)
-        elif kind == "sending":
-            log.debug("%s sending", outcome.op_kind, extra=fields)
         else:
             log.info("%s %s: %s", outcome.op_kind, kind, outcome.message, extra=fields)
         if kind == "rejected" and type(outcome.error).__name__ == "EventsClosed":
             # Our catalog thought the draw was open: refresh it now, not at the next period.
             self._spawn(self.refresh_catalog(), "catalog-refresh")
-        pending_kinds = ("sending", "in_doubt", "queued", "conflict")
-        if kind in pending_kinds and outcome.op_kind == "create" and outcome.op_id:
+        if (
+            kind in ("in_doubt", "queued", "conflict")
+            and outcome.op_kind == "create"
+            and outcome.op_id
+        ):
             self._spawn(self._pending_sale_slip(outcome.op_id), "pending-slip")
         self.executor.on_outcome(outcome)
         self.spooler.wake()
@@ -609,6 +729,7 @@ class Daemon:
             "catalog_stale": self.health.catalog_stale,
             "slips_printed": self.spooler.printed,
             "uptime_s": round(time.monotonic() - self.started_at, 1),
+            **self.clock_status(),
             **_loop_lag(),
         }
 
@@ -651,13 +772,16 @@ class Daemon:
         from kioskd.banklot import errors
         from kioskd.counter import session as s
         from kioskd.counter.catalog import Catalog
+        from kioskd.journal.store import catalog_text
 
         now = self.clock.now()
         try:
             entity = await self.client.get_data()
             products = await self.client.products()
             inventory = await self.client.inventory_template()
-            catalog = Catalog.build(entity, products, inventory, now)
+            # Building (13,000 wager codes) and serialising the catalog held the event loop
+            # for a second on a shared core: a worker thread does it (issue 19, loop-lag probe).
+            catalog = await asyncio.to_thread(Catalog.build, entity, products, inventory, now)
         except errors.AuthFailed as exc:
             log.error("catalog refresh: login refused: %s", exc)
             return self._catalog_failed("login", now, api="login refused")
@@ -673,17 +797,19 @@ class Daemon:
         try:
             # Written when its content changed, else at most every half stale bound (so a
             # restart while offline still finds a cache that is not stale).
+            text, content = await asyncio.to_thread(catalog_text, catalog.to_json())
             self.journal.save_catalog(
                 "catalog",
-                catalog.to_json(),
+                None,
                 fetched_at=now,
                 keep_for_s=self.cfg.catalog.stale_after_s / 2,
+                text=(text, content),
             )
         except Exception as exc:
             log.warning("catalog not cached in the journal: %s", exc)
         self.feed(s.CatalogUpdated(catalog, now))
         self.outbox.policy = self._policy()
-        _give_memory_back()
+        await asyncio.to_thread(_give_memory_back)
         return True
 
     def _catalog_failed(self, why: str, now: float, api: str | None = None) -> bool:
@@ -738,6 +864,17 @@ class Daemon:
 
         retention = Retention(self.journal.path, self.journal.retention_days)
         try:
+            if self.journal.quick_check == "deferred":
+                # Once start-up has settled (the first catalog, the first sales): reading a
+                # year of pages competes with them for the CPU and the card.
+                await asyncio.sleep(DEFERRED_CHECK_AFTER_S)
+                check = await asyncio.to_thread(retention.quick_check)
+                self.journal.quick_check = check
+                if check != "ok":
+                    self.journal.attention = JournalError(
+                        f"journal failed quick_check: {check}", kind="corrupt"
+                    )
+                    self.journal.fault_point = "quick_check"  # `_journal_watch` says it
             while True:
                 retention.retention_days = self.journal.retention_days  # SIGHUP may change it
                 if self.journal.attention is None:
@@ -775,10 +912,17 @@ class Daemon:
         while True:
             fault = self.journal.attention
             if fault is None:
+                if self.health.journal_fault_since is not None:
+                    await self._journal_healed()  # healed by a sale's own write (the outbox)
+                    delay = HEAL_FIRST_S
                 await asyncio.sleep(TICK_S)
                 continue
             self._journal_fault(fault)
-            await asyncio.sleep(delay)
+            retry_at = time.monotonic() + delay
+            while self.journal.attention is not None and time.monotonic() < retry_at:
+                await asyncio.sleep(TICK_S)
+            if self.journal.attention is None:
+                continue  # a sale's own write healed it meanwhile: said at the loop's top
             delay = min(HEAL_MAX_S, delay * 2)
             if self.journal.heal(now=self.clock.now()):
                 delay = HEAL_FIRST_S
@@ -980,6 +1124,7 @@ class Daemon:
         self.lights.set_state("working")
         if not await self._journal_or_attention():
             return 1
+        self._restore_server_time()
         self._load_cached_catalog()
         self.metrics = self._metrics()
         self.client = self._client(password)
@@ -1026,6 +1171,7 @@ class Daemon:
                     tg.create_task(self._status_loop()),
                     tg.create_task(self._supervised("journal-watch", self._journal_watch)),
                     tg.create_task(self._supervised("metrics", self._metrics_loop)),
+                    tg.create_task(self._supervised("server-time", self._server_time_at_start)),
                 ]
                 for src in sources:
                     reader = self._supervised(f"input-{src.label}", self._reader_for(src))
@@ -1056,6 +1202,7 @@ class Daemon:
                 await self.spooler.printer.close()
             with contextlib.suppress(Exception):
                 await self.client.aclose()
+            self._save_server_time()
             self.journal.close()
             self.lights.set_state("off")
             self.lights.close()

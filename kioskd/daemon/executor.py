@@ -15,6 +15,7 @@ Rules:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date as Date
@@ -29,7 +30,13 @@ from kioskd.counter import session as s
 from kioskd.counter import slips
 from kioskd.counter.i18n import detail_text, journal_fault_detail, outbox_text, server_text
 from kioskd.journal.json_columns import Result
-from kioskd.outbox.outbox import JournalUnwritable, Outbox, OutboxRefused, Outcome
+from kioskd.outbox.outbox import (
+    JournalUnwritable,
+    Outbox,
+    OutboxRefused,
+    Outcome,
+    ServerTimeUnknown,
+)
 
 log = logging.getLogger("kioskd.executor")
 
@@ -49,6 +56,7 @@ REASONS: tuple[tuple[type[BaseException], str], ...] = (
     (errors.InDoubt, "in_doubt"),
     (errors.Rejected, "rejected"),
     (JournalUnwritable, "journal_fault"),
+    (ServerTimeUnknown, "offline"),  # never reached the server: its time is not known
     (OutboxRefused, "offline_cap"),
 )
 
@@ -141,7 +149,11 @@ class Executor:
         if date is not None:
             return date
         ctx = self.context()
-        days = recent_days(self.clock.now(), ctx.time_zone, max(1, ctx.ticket_expiration_days + 1))
+        # Server time, never the kiosk's wall clock; from its upper bound, so that just after
+        # the server's midnight the new day is searched too (the lower bound may be yesterday).
+        latest = getattr(self.clock, "upper", self.clock.now)()
+        latest = latest if math.isfinite(latest) else self.clock.now()
+        days = recent_days(latest, ctx.time_zone, max(1, ctx.ticket_expiration_days + 1))
         for day in days:
             try:
                 await self.client.ticket(ticket, day)

@@ -100,6 +100,8 @@ class Snapshot:
     lights: str = "off"
     last_sale_at: float | None = None
     slips_printed: int = 0
+    server_time_known: bool = False
+    clock_skew_s: float | None = None  # server time minus the kiosk's wall clock
     loop_longest_s: float = 0.0
     loop_stalls: int = 0
 
@@ -171,6 +173,19 @@ class _SnapshotCollector(Collector):
         yield _gauge(
             "kioskd_api_up", "1 when the Banklot API answers and accepts our login", s.api_up
         )
+        yield _gauge(
+            "kioskd_server_time_known",
+            "1 when the server's time is known from its answers on this boot (0: new money "
+            "waits for an answer, or is stamped on a floor carried across a reboot)",
+            s.server_time_known,
+        )
+        if s.clock_skew_s is not None:
+            yield _gauge(
+                "kioskd_clock_skew_seconds",
+                "Server time minus the kiosk's wall clock (money never depends on it; large "
+                "means NTP is not working)",
+                s.clock_skew_s,
+            )
         if s.catalog_age_s is not None:
             yield _gauge(
                 "kioskd_catalog_age_seconds", "Age of the product catalog in use", s.catalog_age_s
@@ -439,8 +454,11 @@ class Metrics:
                 cfg = self.config()
                 self._serve(cfg.listen)
                 await self._refresh(take)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation
+                # that arrives as the event is set (the task then never stopped at SIGTERM).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), cfg.interval_s)
+                    async with asyncio.timeout(cfg.interval_s):
+                        await self._changed.wait()
                 self._changed.clear()
                 await asyncio.sleep(MIN_GAP_S)
         finally:
@@ -520,9 +538,18 @@ def snapshot_of(daemon: Any) -> Snapshot:
         lights=str(daemon.lights.current().get("state", "off")),
         last_sale_at=metrics.last_sale_at,
         slips_printed=daemon.spooler.printed,
+        **_clock_fields(daemon),
         loop_longest_s=PROBE.longest_s,
         loop_stalls=PROBE.stalls,
     )
+
+
+def _clock_fields(daemon: Any) -> dict[str, Any]:
+    clock_status = getattr(daemon, "clock_status", None)
+    if not callable(clock_status):
+        return {}
+    c = clock_status()
+    return {"server_time_known": not c["server_time_unknown"], "clock_skew_s": c["clock_skew_s"]}
 
 
 def _journal_bytes(path: str) -> int:

@@ -92,10 +92,21 @@ CREATE INDEX operations_settled ON operations(state, updated_at);
 CREATE INDEX print_jobs_op ON print_jobs(op_id, id);
 """
 
+# Version 4: a send's bracket in server time (`sent_at` is its lower bound: the outbox stamps
+# with the server-time estimate's lower bound; `sent_hi` the upper bound known once the
+# request ended) and its monotonic instant with the boot it belongs to (the quiet period is a
+# duration: measured on CLOCK_BOOTTIME while the boot is the same). See kioskd/servertime.py.
+V4 = """
+ALTER TABLE operations ADD COLUMN sent_hi REAL;
+ALTER TABLE operations ADD COLUMN sent_mono REAL;
+ALTER TABLE operations ADD COLUMN sent_boot TEXT;
+"""
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(V1),
     _script(V2),
     _script(V3),
+    _script(V4),
 ]
 LATEST = len(MIGRATIONS)
 

@@ -79,6 +79,11 @@ class Operation:
     next_attempt_at: float
     created_at: float
     updated_at: float
+    # The send's bracket upper bound in server time (None until the request ended, or after a
+    # crash in the middle) and its monotonic instant on boot `sent_boot` (schema version 4).
+    sent_hi: float | None = None
+    sent_mono: float | None = None
+    sent_boot: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,7 +151,8 @@ def classify(exc: BaseException) -> str:
 
 _OP_COLUMNS = (
     "id, kind, payload, amount, deadline, state, ticket_number, pin_number, result, reason, "
-    "watermark, sent_at, attempts, probes, next_attempt_at, created_at, updated_at"
+    "watermark, sent_at, attempts, probes, next_attempt_at, created_at, updated_at, "
+    "sent_hi, sent_mono, sent_boot"
 )
 
 
@@ -191,7 +197,18 @@ def _decode_op(row: tuple[Any, ...]) -> Operation:
         next_attempt_at=row[14],
         created_at=row[15],
         updated_at=row[16],
+        sent_hi=row[17],
+        sent_mono=row[18],
+        sent_boot=row[19],
     )
+
+
+def catalog_text(data: object) -> tuple[str, str]:
+    """(the JSON the catalog cache keeps, a digest of its content without `fetched_at`)."""
+    body = dict(data) if isinstance(data, dict) else data
+    if isinstance(body, dict):
+        body.pop("fetched_at", None)
+    return _dumps(data), hashlib.sha256(_dumps(body).encode()).hexdigest()
 
 
 def _entry(r: tuple[Any, ...]) -> HistoryEntry:
@@ -291,8 +308,17 @@ class Journal:
             conn.execute("PRAGMA cache_size=-512")
             if max_page_count is not None:
                 conn.execute(f"PRAGMA max_page_count={int(max_page_count)}")
-            check = conn.execute("PRAGMA quick_check").fetchone()[0]
-            self.quick_check = str(check)
+            # A whole quick_check reads every page: 0.7 s for 90 days of history here, minutes
+            # for years on a Pi (past TimeoutStartSec). Up to QUICK_CHECK_PAGES it runs here;
+            # beyond, the schema and the small tables are checked here and the whole file
+            # after READY=1 by `Retention.quick_check` in a worker (a failure is attention).
+            pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+            if pages <= QUICK_CHECK_PAGES:
+                check = conn.execute("PRAGMA quick_check").fetchone()[0]
+                self.quick_check = str(check)
+            else:
+                check = conn.execute("PRAGMA quick_check(catalog)").fetchone()[0]
+                self.quick_check = "deferred" if check == "ok" else str(check)
             if check != "ok":
                 raise JournalError(f"journal failed quick_check: {check}", kind="corrupt")
             # Probe the write lock now, so "locked" and "read-only" show up at start.
@@ -484,6 +510,8 @@ class Journal:
         pin_number: int | None = None,
         ticket_number: int | None = None,
         detail: Mapping[str, object] | None = None,
+        sent_mono: float | None = None,
+        sent_boot: str | None = None,
     ) -> int:
         """Journal a new operation (the intent commit). Born `queued`, or `sending` when the
         outbox sends it at once (then `watermark` is the one recorded before the send)."""
@@ -499,8 +527,8 @@ class Journal:
         def body(conn: sqlite3.Connection) -> int:
             cur = conn.execute(
                 "INSERT INTO operations (kind, payload, amount, deadline, state, ticket_number, "
-                "pin_number, watermark, sent_at, attempts, created_at, updated_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "pin_number, watermark, sent_at, attempts, created_at, updated_at, sent_mono, "
+                "sent_boot) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     kind,
                     _dumps(payload),
@@ -514,6 +542,8 @@ class Journal:
                     1 if state == states.SENDING else 0,
                     now,
                     now,
+                    sent_mono if state == states.SENDING else None,
+                    sent_boot if state == states.SENDING else None,
                 ),
             )
             op_id = int(cur.lastrowid or 0)
@@ -549,6 +579,9 @@ class Journal:
         print_job: tuple[str, PrintJobPayload] | None = None,
         request_digest: str | None = None,
         response_digest: str | None = None,
+        sent_hi: float | None = None,
+        sent_mono: float | None = None,
+        sent_boot: str | None = None,
     ) -> Operation:
         """Apply `event` to the operation (checked against the state table), in one commit
         together with its history row and, if given, the print job its outcome needs."""
@@ -568,6 +601,9 @@ class Journal:
                 "reason": reason,
                 "watermark": None if watermark is None else _dumps(watermark),
                 "next_attempt_at": next_attempt_at,
+                "sent_hi": sent_hi,
+                "sent_mono": sent_mono,
+                "sent_boot": sent_boot,
             }
             for column, value in given.items():  # only what this transition sets
                 if value is not None:
@@ -885,16 +921,20 @@ class Journal:
     # ----------------------------------------------------------------- catalog cache
 
     def save_catalog(
-        self, key: str, data: object, *, fetched_at: float, keep_for_s: float = 0.0
+        self,
+        key: str,
+        data: object,
+        *,
+        fetched_at: float,
+        keep_for_s: float = 0.0,
+        text: tuple[str, str] | None = None,
     ) -> bool:
         """Cache the catalog; returns whether it was written. With `keep_for_s`, a catalog
         whose content (all but a top-level `fetched_at`) equals the one saved less than
         `keep_for_s` ago is not written again: a production catalog is megabytes, refreshed
-        every few minutes, and rewriting it unchanged wore the SD card (issue 19)."""
-        body = dict(data) if isinstance(data, dict) else data
-        if isinstance(body, dict):
-            body.pop("fetched_at", None)
-        content = hashlib.sha256(_dumps(body).encode()).hexdigest()
+        every few minutes, and rewriting it unchanged wore the SD card (issue 19). `text`:
+        `catalog_text(data)` computed beforehand (the daemon does it in a worker thread)."""
+        dumped, content = text if text is not None else catalog_text(data)
         saved = self._catalog_saved.get(key)
         if saved is not None and saved[0] == content and fetched_at - saved[1] < keep_for_s:
             return False
@@ -903,7 +943,7 @@ class Journal:
             lambda conn: conn.execute(
                 "INSERT INTO catalog (key, data, fetched_at) VALUES (?,?,?) "
                 "ON CONFLICT(key) DO UPDATE SET data=excluded.data, fetched_at=excluded.fetched_at",
-                (key, _dumps(data), fetched_at),
+                (key, dumped, fetched_at),
             ),
         )
         self._catalog_saved[key] = (content, fetched_at)
@@ -958,6 +998,8 @@ class Journal:
         if fault is None:
             return True
         point = self.fault_point
+        if point == "quick_check":
+            return False  # damaged pages do not heal: a technician runs `kioskd journal check`
         try:
             self._side_files()
         except JournalError:
@@ -996,6 +1038,10 @@ class Journal:
         self.fault_point = None
         return True
 
+
+# Journals up to this many pages (16 MiB) get the whole quick_check when they open; bigger
+# ones after READY=1, in the retention worker (`Retention.quick_check`).
+QUICK_CHECK_PAGES = 4096
 
 # Operations deleted per retention transaction: each costs about 6 row deletes (the operation,
 # its history, its print jobs) by index; 64 keep one transaction near 2 ms here
@@ -1088,6 +1134,15 @@ class Retention:
         except sqlite3.Error as exc:
             raise JournalError(f"retention failed: {exc}", kind=classify(exc)) from exc
         return deleted
+
+    def quick_check(self) -> str:
+        """The whole file's quick_check, from this worker's connection (a read snapshot: the
+        daemon keeps writing meanwhile). "ok" or SQLite's first findings."""
+        try:
+            rows = self._connection().execute("PRAGMA quick_check(5)").fetchall()
+        except sqlite3.Error as exc:
+            return f"quick_check failed: {exc}"
+        return "; ".join(str(r[0]) for r in rows)
 
     def vacuum_step(self, pages: int = 256) -> int:
         """Give up to `pages` free pages back (incremental vacuum); how many are left free."""

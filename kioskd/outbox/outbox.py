@@ -14,6 +14,12 @@ Rules:
 - Decide as soon as the evidence allows: an ambiguous outcome is probed at once; "applied" on
   the first probe that proves it; "not applied" at once when the API answered with its own
   error envelope (the request is over), after the quiet period otherwise.
+- Time: the outbox's `Clock` is the server-time estimate (`clock.ServerTimeClock`: its `now()`
+  is the lower bound of the server's clock, never the kiosk's wall clock), so deadlines, stamps
+  and brackets are server time; the quiet period is a duration on the monotonic clock
+  (`_since_send`). Each send is bracketed: `sent_at` (lower bound before the first byte) and
+  `sent_hi` (upper bound once it ended), journaled with the operation. While the server time is
+  unknown (a journal that never reached the server) new money is refused.
 - All time comes from the `Clock`; randomness (jitter) from a seeded RNG. `step()` does one
   unit of work and returns whether it did anything, so tests and the chaos campaign drive the
   outbox deterministically; `run()` loops over `step()` for the daemon.
@@ -32,6 +38,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -43,12 +50,13 @@ from kioskd.banklot import errors
 from kioskd.banklot.api import BanklotApi
 from kioskd.banklot.days import local_date, utc_iso
 from kioskd.banklot.models import CancelResult, PayResult, Ticket, WagerJson, WagerRequest
-from kioskd.clock import Clock
+from kioskd.clock import Clock, ServerTimeClock
 from kioskd.journal import states
 from kioskd.journal.json_columns import Payload, PrintJobPayload, Result
 from kioskd.journal.store import CANCEL, CREATE, PAY, Journal, JournalError, Operation, digest
 from kioskd.outbox import reconcile
 from kioskd.outbox.policy import Policy
+from kioskd.servertime import UNKNOWN
 
 ONLINE = "online"
 OFFLINE = "offline"
@@ -80,6 +88,11 @@ SHARED_ACCOUNT_KEY = "account.foreign_sale_seen"
 
 class OutboxRefused(Exception):
     """A new operation was refused (caps reached, journal in attention, bad request)."""
+
+
+class ServerTimeUnknown(OutboxRefused):
+    """Refused because the server's time is not known at all (never reached on this journal):
+    no deadline could be set without the kiosk's wall clock (kioskd/servertime.py)."""
 
 
 class JournalUnwritable(OutboxRefused):
@@ -184,6 +197,49 @@ class Outbox:
         # READY=1 instead (kioskd.daemon.daemon `_retention_loop`, issue 19).
         self.purges = True
         self.in_flight: dict[int, asyncio.Task[None]] = {}
+        boot = getattr(clock, "boot_id", None)
+        self._boot: str = boot() if callable(boot) else "unknown"
+
+    # ----------------------------------------------------------------- server time
+
+    def _upper_now(self) -> float:
+        """The upper bound of the server's clock known now (a plain clock: its `now()`)."""
+        if isinstance(self.clock, ServerTimeClock):
+            return self.clock.upper()
+        return self.clock.now()
+
+    def _sent_stamp(self) -> dict[str, Any]:
+        """What a send records besides `sent_at`: its monotonic instant and boot."""
+        return {"sent_mono": self.clock.monotonic(), "sent_boot": self._boot}
+
+    def _ended(self) -> dict[str, Any]:
+        """What a send's outcome records: the upper bound of its bracket (if known)."""
+        hi = self._upper_now()
+        return {"sent_hi": hi} if hi != float("inf") else {}
+
+    def _since_send(self, op: Operation) -> float:
+        """Seconds since `op` was sent, a duration: the monotonic clock on the same boot; after
+        a reboot (or for a row from before schema version 4) the server-time lower bound now
+        minus the latest the send may have been, less the Date resolution twice: never more
+        than really passed."""
+        if op.sent_mono is not None and op.sent_boot == self._boot and self._boot != "unknown":
+            return max(0.0, self.clock.monotonic() - op.sent_mono)
+        sent = op.sent_hi if op.sent_hi is not None else (op.sent_at or op.created_at)
+        return max(0.0, self.clock.now() - sent - 2.0)
+
+    def _bracket(self, op: Operation, *, over: bool) -> reconcile.Bracket:
+        return reconcile.send_window(
+            op.sent_at or op.created_at,
+            op.sent_hi,
+            over=over,
+            now_hi=self._upper_now(),
+            policy=self.policy,
+        )
+
+    def server_time_state(self) -> str:
+        if isinstance(self.clock, ServerTimeClock):
+            return self.clock.state()
+        return "known"
 
     # ----------------------------------------------------------------- signals and outcomes
 
@@ -255,7 +311,7 @@ class Outbox:
     # ----------------------------------------------------------------- submit
 
     def _check_caps(self, amount: int) -> None:
-        if self.journal.attention is not None:
+        if self.journal.attention is not None and not self._heal_now():
             raise JournalUnwritable(
                 f"journal needs attention: {self.journal.attention}", self.journal.attention
             )
@@ -309,10 +365,10 @@ class Outbox:
 
     def _pending_creates(
         self, exclude: int | None = None
-    ) -> list[tuple[list[WagerJson], int, float]]:
-        """(wagers, amount, sent_at) of our creates that may be on the server, undecided."""
+    ) -> list[tuple[list[WagerJson], int, reconcile.Bracket]]:
+        """(wagers, amount, bracket) of our creates that may be on the server, undecided."""
         return [
-            (op.payload["wagers"], op.amount, op.sent_at or op.created_at)
+            (op.payload["wagers"], op.amount, self._bracket(op, over=False))
             for op in self.journal.operations(states.MAYBE_APPLIED)
             if op.kind == CREATE and op.id != exclude
         ]
@@ -320,7 +376,7 @@ class Outbox:
     def _check_foreign(self, tickets: Sequence[Ticket], journaled: AbstractSet[int]) -> None:
         """Alarm once for each ticket that no operation of ours owns or may own."""
         pending = self._pending_creates()
-        for t in reconcile.foreign(tickets, journaled, pending, self.policy):
+        for t in reconcile.foreign(tickets, journaled, pending):
             self._foreign_sale(t.ticket_number)
 
     def _foreign_sale(self, number: int) -> None:
@@ -367,6 +423,10 @@ class Outbox:
     ) -> int:
         async with self._lock:
             self._check_caps(amount)
+            if self.server_time_state() == UNKNOWN:
+                raise ServerTimeUnknown(
+                    "server time unknown: the kiosk has not reached the server yet"
+                )
             now = self.clock.now()
             if deadline <= now:
                 raise OutboxRefused(f"{kind} deadline already passed")
@@ -401,6 +461,7 @@ class Outbox:
             state=state,
             pin_number=pin_number,
             ticket_number=ticket_number,
+            **(self._sent_stamp() if state == states.SENDING else {}),
         )
 
     async def submit_create(self, wagers: Sequence[WagerRequest], closes_at: float) -> int:
@@ -513,7 +574,9 @@ class Outbox:
         for op in queued:
             if op.next_attempt_at > now or self._held(op):
                 continue
-            op = self.journal.transition(op.id, states.SEND, now=self.clock.now())
+            op = self.journal.transition(
+                op.id, states.SEND, now=self.clock.now(), **self._sent_stamp()
+            )
             await self._dispatch(op)
             return True
         return False
@@ -621,17 +684,33 @@ class Outbox:
         """The journal is writable again (the daemon healed it without a restart): what the
         fault left `sending` or `reconciling` out of hand may have reached the server, so it is
         in doubt, exactly as after a restart. Then the signal is recomputed and work resumes."""
-        moved = []
         async with self._lock:
-            now = self.clock.now()
-            for op in self.journal.operations((states.SENDING, states.RECONCILING)):
-                if op.id in self._ready or op.id in self.in_flight:
-                    continue
-                self._recovered(op, now, "after a journal fault")
-                moved.append(op.id)
-            self._set_signal()
-            self._wake.set()
+            return self._resume_locked()
+
+    def _resume_locked(self) -> list[int]:
+        moved = []
+        now = self.clock.now()
+        for op in self.journal.operations((states.SENDING, states.RECONCILING)):
+            if op.id in self._ready or op.id in self.in_flight:
+                continue
+            self._recovered(op, now, "after a journal fault")
+            moved.append(op.id)
+        self._set_signal()
+        self._wake.set()
         return moved
+
+    def _heal_now(self) -> bool:
+        """A new operation finds the journal in attention: its own write is the probe (the
+        journal's `heal`, a real commit), so a fault cleared since the daemon's last retry does
+        not refuse a sale. Healed: what the fault left in flight is in doubt first (`resume`),
+        then the operation goes on; the daemon notices the cleared fault at its next look."""
+        try:
+            if not self.journal.heal(now=self.clock.now()):
+                return False
+            self._resume_locked()
+        except JournalError:
+            return False  # failed again: the journal is back in attention, with the cause
+        return True
 
     def stop(self) -> None:
         self._stopping = True
@@ -680,6 +759,7 @@ class Outbox:
                 detail={"error": type(exc).__name__, "message": str(exc)},
                 next_attempt_at=retry_at,
                 request_digest=request,
+                **self._ended(),
             )
             why = "login refused" if refused else "offline"
             self._emit_queued(op.id, op.kind, f"{why}: {type(exc).__name__}")
@@ -702,6 +782,7 @@ class Outbox:
                     detail={"error": type(exc).__name__, "request_over": True},
                     next_attempt_at=now,
                     request_digest=request,
+                    **self._ended(),
                 )
                 return
             self.journal.transition(
@@ -712,6 +793,7 @@ class Outbox:
                 reason=f"{type(exc).__name__}: {exc}",
                 detail={"error": type(exc).__name__},
                 request_digest=request,
+                **self._ended(),
             )
             self._emit(Outcome("rejected", op.id, op.kind, op.ticket_number, str(exc), exc))
             return
@@ -730,6 +812,7 @@ class Outbox:
                 detail={"error": type(exc).__name__, "request_over": over},
                 next_attempt_at=now,
                 request_digest=request,
+                **self._ended(),
             )
             self._emit(Outcome("in_doubt", op.id, op.kind, op.ticket_number, str(exc), exc))
             return
@@ -745,24 +828,34 @@ class Outbox:
                 op.id, states.AMBIGUOUS, now=now, history_kind="attempt",
                 reason=f"answer does not match the request: {mismatch}",
                 detail={"error": "AnswerMismatch", "request_over": False},
-                next_attempt_at=now, request_digest=request,
+                next_attempt_at=now, request_digest=request, **self._ended(),
             )  # fmt: skip
             self._alarm(f"operation {op.id}: {mismatch}", None)
             self._emit(Outcome("in_doubt", op.id, op.kind, op.ticket_number, mismatch))
             return
-        self._finish_done(op, result, event=states.ANSWERED_OK, how="answered", request=request)
+        self._finish_done(
+            op, result, event=states.ANSWERED_OK, how="answered", request=request, **self._ended()
+        )
 
     def _answer_mismatch(self, op: Operation, result: Any) -> str | None:
-        """What of `result` does not answer `op` (reconcile.answer_mismatch), None if all does."""
+        """What of `result` does not answer `op` (reconcile.answer_mismatch), None if all does.
+        The bracket ends at the upper bound known now: the answer ended the request."""
+        hi = self._upper_now()
+        bracket = reconcile.send_window(
+            op.sent_at or op.created_at,
+            hi if math.isfinite(hi) else None,
+            over=True,
+            now_hi=hi,
+            policy=self.policy,
+        )
         return reconcile.answer_mismatch(
             kind=op.kind,
             result=result,
             asked_ticket=op.payload.get("ticket_number"),
             wagers=op.payload.get("wagers", []),
             amount=op.amount,
-            sent_at=op.sent_at or op.created_at,
+            bracket=bracket,
             owned=self._journaled_numbers(exclude=op.id),
-            policy=self.policy,
         )
 
     def _finish_done(
@@ -774,6 +867,7 @@ class Outbox:
         how: str,
         request: str | None = None,
         history_kind: str = "attempt",
+        sent_hi: float | None = None,
     ) -> None:
         """Journal a proven success together with the print job it needs."""
         ticket_number = op.ticket_number
@@ -803,6 +897,7 @@ class Outbox:
             print_job=job,
             request_digest=request,
             response_digest=digest(stored),
+            sent_hi=sent_hi,
         )
         self._emit(Outcome("done", op.id, op.kind, ticket_number, how))
 
@@ -852,25 +947,29 @@ class Outbox:
         except errors.TicketNotFound:
             last = None
         journaled = self._journaled_numbers(exclude=op.id)
-        owned = journaled | self._journaled_numbers()
+        owned = self._journaled_numbers()  # by index; `op` itself owns no ticket yet
         if last is not None:
             self._check_foreign([last], owned)
         # /last is a cheap first read only: an account with no ticket at all has nothing of
         # ours; otherwise the whole send window decides (one candidate, ambiguity 5).
+        over = self._request_over(op)
+        # The bracket is taken after /last answered: its Date bounds the server's clock now.
+        bracket = self._bracket(op, over=over)
         window: list[Ticket] = []
         unreadable: list[int] = []
         if last is not None:
-            window, unreadable = await self._window_tickets(op, journaled, owned, last)
+            window, unreadable = await self._window_tickets(op, journaled, owned, last, bracket)
         rounds = self._unreadable_rounds.get(op.id, 0) + (1 if unreadable else 0)
         if unreadable:
             self._unreadable_rounds[op.id] = rounds
         decision = reconcile.decide_create(
             wagers=op.payload["wagers"],
             amount=op.amount,
-            sent_at=op.sent_at or op.created_at,
+            bracket=bracket,
+            elapsed=self._since_send(op),
             deadline=op.deadline,
             probes=op.probes,
-            over=self._request_over(op),
+            over=over,
             journaled=journaled,
             now=self.clock.now(),
             policy=self.policy,
@@ -884,13 +983,18 @@ class Outbox:
         return decision
 
     async def _window_tickets(
-        self, op: Operation, journaled: AbstractSet[int], owned: AbstractSet[int], last: Ticket
+        self,
+        op: Operation,
+        journaled: AbstractSet[int],
+        owned: AbstractSet[int],
+        last: Ticket,
+        bracket: reconcile.Bracket,
     ) -> tuple[list[Ticket], list[int]]:
         """The unowned tickets of the send window whose total is ours, looked up (the list has
         no wagers; the one `/last` showed needs no lookup), and the numbers of those whose
         lookup failed. A listed row whose total none of our unresolved sales has is another
         terminal's sale (no lookup needed to know)."""
-        start, end = reconcile.send_window(op.sent_at or op.created_at, self.policy)
+        start, end = bracket
         rows = await self.client.tickets((utc_iso(start), utc_iso(end)), transaction_type="wager")
         totals = {amount for _, amount, _ in self._pending_creates()}
         found: list[Ticket] = []
@@ -903,7 +1007,7 @@ class Outbox:
                 continue
             if row.ticket_number in journaled or row.total != op.amount:
                 continue
-            if not start <= row.created_at <= end:
+            if not reconcile.in_send_window(row.created_at, bracket):
                 continue
             if row.ticket_number == last.ticket_number:
                 found.append(last)
@@ -932,7 +1036,7 @@ class Outbox:
             deadline=op.deadline,
             now=self.clock.now(),
             claimed_by_other=claimed,
-            sent_at=op.sent_at or op.created_at,
+            elapsed=self._since_send(op),
             policy=self.policy,
             over=self._request_over(op),
         )
@@ -1063,9 +1167,8 @@ class Outbox:
         decision could contradict the server (a sale committed late would be journaled as
         rejected). A conflict, or probes that cannot reach the API, leave it to a person."""
         op = self.journal.get(op_id)
-        now = self.clock.now()
         sent_at = op.sent_at or op.created_at
-        quiet_left = max(0.0, sent_at + self.policy.quiet_period_s - now)
+        quiet_left = max(0.0, self.policy.quiet_period_s - self._since_send(op))
         seen = [
             {"at": h.at, "event": h.event, "state": h.to_state, "saw": h.detail.get("reason")}
             for h in self.journal.history(op_id)
@@ -1145,4 +1248,7 @@ class Outbox:
             return op
 
 
-__all__ = ["JournalError", "JournalUnwritable", "Outbox", "OutboxRefused", "Outcome", "Policy"]
+__all__ = [
+    "JournalError", "JournalUnwritable", "Outbox", "OutboxRefused", "Outcome", "Policy",
+    "ServerTimeUnknown",
+]  # fmt: skip

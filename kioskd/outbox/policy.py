@@ -39,10 +39,11 @@ class Policy:
     # A listed ticket of our total that cannot be looked up may be ours: this many probes (a
     # transient lookup failure passes), then a person decides (reconcile, ambiguity 8).
     unreadable_probes: int = 3
-    # A ticket is "ours" only if the server's created_at falls in [sent_at - skew,
-    # sent_at + send_window_s] (read timeout plus slow commits plus clock skew).
+    # A send's bracket is server time learnt from answers (`reconcile.send_window`). Only when
+    # no upper bound of the server's clock is known at all (a virtual clock without an
+    # estimator; a journal row from before schema version 4) does this fixed span after the
+    # send's lower bound frame it (read timeout plus slow commits).
     send_window_s: float = 120.0
-    clock_skew_s: float = 30.0
     # Offline backoff: exponential from initial to max, with +-jitter fraction (seeded RNG).
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 60.0

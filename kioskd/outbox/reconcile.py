@@ -5,11 +5,14 @@ Rules:
   clock, no journal: the outbox gathers the facts, calls these, and applies the decision.
 - "Applied" needs positive evidence: exactly one ticket in the whole send window (the window
   list, looked up) that no operation of ours owns, whose wagers (event, game, wager, amount) and
-  total equal ours and whose `created_at` lies inside the send window (`sole_candidate`).
+  total equal ours and whose `created_at` lies inside the send's bracket in server time
+  (`send_window`, checked by `in_send_window` only; `sole_candidate`).
   `/user/ticket/last` alone never decides: it is a cheap first read (an empty account has
   nothing of ours; its ticket spares one lookup). "Not applied" needs the absence of such a
   ticket *and* the certainty that nothing of the request can still commit (`request_over`, or
   the quiet period and enough probes).
+- Time: instants are server time (the estimate of `kioskd/servertime.py`, never the kiosk's
+  wall clock); the quiet period is a duration (`elapsed`, from the monotonic clock).
 - Nothing else is guessed at: several candidates, a candidate on an account other terminals
   sell on, or a listed ticket that cannot be read -> CONFLICT for a person.
 - An answer is checked against what was asked before it is believed (`answer_mismatch`): a
@@ -80,6 +83,7 @@ the real journal and simulator, `tests/outbox/test_answers.py` and
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -87,6 +91,7 @@ from typing import Protocol
 
 from kioskd.banklot.models import CANCELED, PAID, CancelResult, PayResult, Ticket, WagerJson
 from kioskd.outbox.policy import Policy
+from kioskd.servertime import DATE_RESOLUTION_S
 
 APPLIED = "applied"
 NOT_APPLIED = "not_applied"
@@ -139,17 +144,41 @@ def fingerprint(wagers: Iterable[WagerLike], amount: int) -> Fingerprint:
     return tuple(sorted(wager_keys(wagers).items())), int(amount)
 
 
-def send_window(sent_at: float, policy: Policy) -> tuple[float, float]:
-    return sent_at - policy.clock_skew_s, sent_at + policy.send_window_s
+Bracket = tuple[float, float]
 
 
-def is_ours(
-    ticket: Ticket, wagers: Sequence[WagerLike], amount: int, sent_at: float, policy: Policy
-) -> bool:
-    """Does this ticket carry exactly our wagers and total, created inside our send window?"""
-    start, end = send_window(sent_at, policy)
+def send_window(
+    sent_at: float, sent_hi: float | None, *, over: bool, now_hi: float, policy: Policy
+) -> Bracket:
+    """The send's bracket in server time: what "created inside our send" means.
+
+    `sent_at` is the lower bound of the server's clock known before the first byte left,
+    `sent_hi` the upper bound known once the request ended (None: not known then, e.g. a crash
+    in the middle or no answer since), `now_hi` the upper bound known now. After the API's own
+    answer (`over`) nothing of the request commits later; otherwise it may commit until the
+    quiet period has passed, so the end reaches `quiet_period_s` further (never past now).
+    Both ends are widened by the `Date` header's 1 s resolution. Without any upper bound (the
+    server time not known: only a virtual clock or a journal from before version 4) the
+    protocol's fixed `send_window_s` frames it."""
+    start = sent_at - DATE_RESOLUTION_S
+    if not math.isfinite(now_hi):
+        now_hi = sent_at + policy.send_window_s
+    end = now_hi if sent_hi is None else sent_hi
+    if not over:
+        end = min(now_hi, end + policy.quiet_period_s)
+    return start, max(start, end) + DATE_RESOLUTION_S
+
+
+def in_send_window(created_at: float, bracket: Bracket) -> bool:
+    """Is this `created_at` inside the send's bracket? The one check of it (the create-answer
+    check, the window list and the foreign-ticket alarm all ask here)."""
+    return bracket[0] <= created_at <= bracket[1]
+
+
+def is_ours(ticket: Ticket, wagers: Sequence[WagerLike], amount: int, bracket: Bracket) -> bool:
+    """Does this ticket carry exactly our wagers and total, created inside our send's bracket?"""
     return (
-        start <= ticket.created_at <= end
+        in_send_window(ticket.created_at, bracket)
         and ticket.amount == amount
         and wager_keys(ticket.wagers) == wager_keys(wagers)
     )
@@ -162,14 +191,14 @@ def answer_mismatch(
     asked_ticket: int | None,
     wagers: Sequence[WagerLike],
     amount: int,
-    sent_at: float,
+    bracket: Bracket,
     owned: Container[int],
-    policy: Policy,
 ) -> str | None:
     """What of an answer does not match what was asked (None: it matches). `owned`: ticket
     numbers other operations of ours hold. The text names fields and ticket numbers, never a
     PIN. A create answer needs our wagers and total, a number nobody of ours owns, a created_at
-    in the send window; a pay or cancel answer the ticket asked."""
+    in the send's bracket (`send_window` with `over=True`: the answer ended the request); a pay
+    or cancel answer the ticket asked."""
     if kind != "create":
         if result.ticket_number != asked_ticket:
             return f"answer is for ticket {result.ticket_number}, not the ticket asked"
@@ -183,8 +212,7 @@ def answer_mismatch(
         wrong.append(f"total {result.amount} (ours {amount})")
     if result.ticket_number in owned:
         wrong.append(f"ticket {result.ticket_number} already belongs to another sale of ours")
-    start, end = send_window(sent_at, policy)
-    if not start <= result.created_at <= end:
+    if not in_send_window(result.created_at, bracket):
         wrong.append("created_at outside the send window")
     if not wrong:
         return None
@@ -197,18 +225,20 @@ def sole_candidate(candidates: Sequence[Ticket]) -> Ticket | None:
     return candidates[0] if len(candidates) == 1 else None
 
 
-def request_settled(*, over: bool, sent_at: float, probes: int, now: float, policy: Policy) -> bool:
-    """Can nothing of the request commit any more (ambiguity 6)?"""
+def request_settled(*, over: bool, elapsed: float, probes: int, policy: Policy) -> bool:
+    """Can nothing of the request commit any more (ambiguity 6)? `elapsed`: seconds since the
+    send, a duration of the monotonic clock (never a difference of wall-clock readings)."""
     if over:
         return True
-    return now - sent_at >= policy.quiet_period_s and probes >= policy.not_applied_probes
+    return elapsed >= policy.quiet_period_s and probes >= policy.not_applied_probes
 
 
 def decide_create(
     *,
     wagers: Sequence[WagerLike],
     amount: int,
-    sent_at: float,
+    bracket: Bracket,
+    elapsed: float,
     deadline: float,
     probes: int,
     over: bool,
@@ -220,7 +250,8 @@ def decide_create(
     unreadable: Sequence[int] = (),
     unreadable_rounds: int = 0,
 ) -> Decision:
-    """Decide an in-doubt create. `probes` counts this probe; `over`: the API answered the
+    """Decide an in-doubt create. `bracket`: the send's (`send_window`); `elapsed`: seconds
+    since the send (monotonic); `probes` counts this probe; `over`: the API answered the
     send with its own error envelope; `journaled` holds the ticket numbers owned by other
     operations; `window` the looked-up unowned tickets of the send window (None until the
     outbox fetched them after a NEED_WINDOW; empty when the account has no ticket at all);
@@ -242,7 +273,7 @@ def decide_create(
     ours = [
         t
         for t in window
-        if t.ticket_number not in journaled and is_ours(t, wagers, amount, sent_at, policy)
+        if t.ticket_number not in journaled and is_ours(t, wagers, amount, bracket)
     ]
     found = sole_candidate(ours)
     if found is not None and shared:
@@ -256,7 +287,7 @@ def decide_create(
     if ours:
         numbers = ", ".join(str(t.ticket_number) for t in ours)
         return Decision(CONFLICT, f"{len(ours)} tickets in the send window match ours ({numbers})")
-    if not request_settled(over=over, sent_at=sent_at, probes=probes, now=now, policy=policy):
+    if not request_settled(over=over, elapsed=elapsed, probes=probes, policy=policy):
         return Decision(UNDECIDED, f"not in the send window yet (probe {probes}); waiting")
     why = "request over" if over else "quiet period passed"
     if now < deadline:
@@ -267,16 +298,15 @@ def decide_create(
 def foreign(
     tickets: Iterable[Ticket],
     journaled: Container[int],
-    pending: Sequence[tuple[Sequence[WagerLike], int, float]],
-    policy: Policy,
+    pending: Sequence[tuple[Sequence[WagerLike], int, Bracket]],
 ) -> list[Ticket]:
-    """Tickets that no operation of ours owns or may own (`pending`: (wagers, amount, sent_at)
+    """Tickets that no operation of ours owns or may own (`pending`: (wagers, amount, bracket)
     of our unresolved creates): another terminal sells on this account (ambiguity 5)."""
     return [
         t
         for t in tickets
         if t.ticket_number not in journaled
-        and not any(is_ours(t, w, a, s, policy) for w, a, s in pending)
+        and not any(is_ours(t, w, a, b) for w, a, b in pending)
     ]
 
 
@@ -287,7 +317,7 @@ def decide_lookup(
     deadline: float,
     now: float,
     claimed_by_other: bool = False,
-    sent_at: float | None = None,
+    elapsed: float | None = None,
     policy: Policy | None = None,
     over: bool = False,
 ) -> Decision:
@@ -308,12 +338,8 @@ def decide_lookup(
     if ticket is not None and ticket.status == applied_status:
         return Decision(APPLIED, f"ticket status is {applied_status}", ticket=ticket)
     seen = "not found" if ticket is None else f"status {ticket.status}"
-    if (
-        policy is not None
-        and sent_at is not None
-        and not over
-        and now - sent_at < policy.quiet_period_s
-    ):
+    waiting = policy is not None and elapsed is not None and elapsed < policy.quiet_period_s
+    if waiting and not over:
         return Decision(UNDECIDED, f"ticket {seen}; waiting for a late commit")
     if now < deadline:
         return Decision(NOT_APPLIED, f"ticket {seen}; safe to resend")

@@ -12,7 +12,13 @@ Rules:
   so, and only then may it account for a server row the journal does not hold as done.
 - Each violation names its invariant (a stable kebab-case word tests and reports rely on) and
   its category (`CATEGORY`): lost, duplicated, unknown (journaled but not on the server),
-  unprinted, unresolved, mismatch (the right row with the wrong content).
+  unprinted, unresolved, mismatch (the right row with the wrong content), foreign (a ticket
+  another terminal or another of our requests made, journaled as this operation's),
+  untruthful (a payout or cancel told as not done that its own request did, or told as done
+  on the strength of another request's).
+- `made_by` (optional, from campaigns that can see it) says which operation's request really
+  made each server row: (kind, ticket number) -> operation id. Without it the attribution
+  checks are skipped; the rest never needs it.
 
 Theory of operation. Sales are matched by ticket number; a server ticket that no done sale
 holds is looked for among the visibly unresolved sales with the same wagers (one cover each):
@@ -56,7 +62,13 @@ CATEGORY: dict[str, str] = {
     "done-without-ticket": "mismatch",
     "wrong-ticket": "mismatch",
     "wrong-pin": "mismatch",
+    "foreign-ticket-printed": "foreign",
+    "ticket-of-another-operation": "foreign",
+    **{f"{noun}-of-another-operation": "untruthful" for noun in ("pay", "cancel")},
+    **{f"{noun}-told-not-done": "untruthful" for noun in ("pay", "cancel")},
 }
+# Terminal states that tell the customer the operation did not happen.
+NOT_DONE: frozenset[str] = frozenset(states.TERMINAL) - {states.DONE}
 
 
 @dataclass(frozen=True)
@@ -116,6 +128,7 @@ def check(
     on_paper: Collection[int] | None = None,
     intents: Collection[Any] | None = None,
     sale_key: Callable[[Any], Hashable] | None = None,
+    made_by: Mapping[tuple[str, int], int] | None = None,
 ) -> list[Violation]:
     """Every way the journal and the server's ledger disagree.
 
@@ -135,7 +148,12 @@ def check(
         out.append(Violation(invariant, detail, op["id"] if op is not None else None))
 
     tickets = [t for t in ledger.get("tickets", ()) if t.get("origin", "api") == "api"]
-    _sales(tickets, [o for o in ops if o["kind"] == CREATE], unresolved_covers, bad)
+    foreign = {
+        int(t["ticket_number"]) for t in ledger.get("tickets", ()) if t.get("origin") == "foreign"
+    }
+    _sales(tickets, [o for o in ops if o["kind"] == CREATE], unresolved_covers, bad, foreign)
+    if made_by is not None:
+        _attribution(ops, made_by, bad)
     if sale_key is not None:
         per_sale = Counter(sale_key(t["wagers"]) for t in tickets)
         for key, n in per_sale.items():
@@ -160,7 +178,11 @@ def check(
 
 
 def _sales(
-    tickets: list[Mapping[str, Any]], creates: list[Mapping[str, Any]], covers: bool, bad: Any
+    tickets: list[Mapping[str, Any]],
+    creates: list[Mapping[str, Any]],
+    covers: bool,
+    bad: Any,
+    foreign: Collection[int] = (),
 ) -> None:
     by_number = {int(t["ticket_number"]): t for t in tickets}
     done: Counter[int] = Counter()
@@ -173,7 +195,10 @@ def _sales(
             continue
         done[number] += 1
         t = by_number.get(number)
-        if t is None:
+        if number in foreign:
+            bad("foreign-ticket-printed", f"sale op {o['id']} journaled ticket {number}, "
+                "which another terminal sold", o)  # fmt: skip
+        elif t is None:
             bad("sale-not-on-server", f"sale op {o['id']} done, ticket {number} not on server", o)
         elif wager_keys(t["wagers"]) != wager_keys(_payload(o).get("wagers", [])):
             bad("wrong-ticket", f"sale op {o['id']} journaled another sale's ticket {number}", o)
@@ -194,6 +219,29 @@ def _sales(
                 f"unresolved sale in the journal (lost, or sold twice) {seen}")  # fmt: skip
         else:
             cover.remove(match)
+
+
+def _attribution(
+    ops: list[Mapping[str, Any]], made_by: Mapping[tuple[str, int], int], bad: Any
+) -> None:
+    """Each done operation holds what its own request made; none that its request made is
+    told as not done."""
+    for o in ops:
+        number = o["ticket_number"]
+        if number is None:
+            continue
+        maker = made_by.get((o["kind"], int(number)))
+        noun = NOUN[o["kind"]]
+        if o["state"] == states.DONE and maker is not None and maker != o["id"]:
+            if o["kind"] == CREATE:
+                bad("ticket-of-another-operation", f"sale op {o['id']} journaled ticket "
+                    f"{number}, which the request of op {maker} made", o)  # fmt: skip
+            else:
+                bad(f"{noun}-of-another-operation", f"{noun} op {o['id']} done on the strength "
+                    f"of op {maker}'s {noun} of ticket {number}", o)  # fmt: skip
+        elif o["kind"] != CREATE and o["state"] in NOT_DONE and maker == o["id"]:
+            bad(f"{noun}-told-not-done", f"{noun} op {o['id']} ended {o['state']}, but its "
+                f"request did the {noun} of ticket {number}", o)  # fmt: skip
 
 
 def _moves(

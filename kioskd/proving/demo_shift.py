@@ -3,8 +3,8 @@
 It starts the Banklot simulator (real loopback HTTP), a loopback ESC/POS printer, the real
 `kioskd run` process with replay FIFOs as scanner and keypad and mock lights, then plays a
 shift: sales typed on the keypad and scanned from a play slip, a cancellation, a network
-outage during a sale (queued, then sent), an in-doubt sale reconciled through
-`/user/ticket/last`, a `kill -9` in the middle of a sale and the restart that recovers it, a
+outage during a sale (queued, then sent), an in-doubt sale reconciled from
+its send window, a `kill -9` in the middle of a sale and the restart that recovers it, a
 winner paid and a loser refused, the results and the shift report. It prints a timeline
 (lights, slips, queue) and leaves a PNG of every slip in the output folder. At the end it
 compares the simulator's ledger with the journal: nothing lost, nothing doubled.
@@ -173,7 +173,7 @@ class Shift:
         k.type("+6.30.8\n\n")
         self.wait_slip("ticket", 60)
         tl.say(
-            f"reconciled through /user/ticket/last: ticket {self.last_ticket()['ticket']:08d}"
+            f"reconciled from the send window: ticket {self.last_ticket()['ticket']:08d}"
             " recovered with its PIN, printed once"
         )
         self.show_lights()

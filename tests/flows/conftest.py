@@ -247,8 +247,11 @@ async def running_kiosk(
     extra: dict[str, str] | None = None,
     offline: bool = False,
     want_catalog: bool = True,
+    wall: OffsetClock | None = None,
     password_file: Path | None = None,
 ):
+    """`wall`: the kiosk's own clock when it is not the server's (tests/flows/test_flow_clock.py:
+    the kiosk's wall clock off and stepping; time passing then moves both)."""
     clock = OffsetClock()
     clock.set(START)
     sim = Simulator(seed=7, clock=clock, email=EMAIL, password=PASSWORD)
@@ -260,7 +263,7 @@ async def running_kiosk(
     notes = Notes()
     daemon = RecordingDaemon(
         ConfigHolder(path),
-        clock=clock,
+        clock=wall or clock,
         transport=SimTransport(sim),
         notifier=notes,
         environ={},

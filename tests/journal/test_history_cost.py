@@ -188,3 +188,30 @@ def test_settled_pages_newest_first_without_gaps(filled: Journal) -> None:
     recent = filled.settled(limit=500, since=since)
     assert recent and all(op.updated_at >= since for op in recent)
     assert len(recent) < len(everything)
+
+
+def test_a_big_journal_defers_its_whole_quick_check_to_the_worker(tmp_path: Path) -> None:
+    """Start-up must not read every page of years of history; the worker's check still
+    finds a damaged page (and the daemon then holds the journal in attention)."""
+    from kioskd.journal import store
+
+    path = tmp_path / "big.sqlite"
+    with Journal(path) as j:
+        fill(j, days=30, per_day=550, end=time.time())
+        j.checkpoint()
+        pages = int(j.conn.execute("PRAGMA page_count").fetchone()[0])
+    assert pages > store.QUICK_CHECK_PAGES
+    with Journal(path) as j:
+        assert j.quick_check == "deferred"
+    r = Retention(str(path), 90)
+    assert r.quick_check() == "ok"
+    r.close()
+    data = bytearray(path.read_bytes())
+    start = (pages // 2) * 4096  # a page deep in history
+    data[start : start + 300] = b"\xff" * 300
+    path.write_bytes(bytes(data))
+    with Journal(path) as j:  # still opens: the damage is far from what start-up reads
+        assert j.quick_check == "deferred"
+        r = Retention(str(path), 90)
+        assert r.quick_check() != "ok"
+        r.close()

@@ -43,6 +43,8 @@ def test_v1_journal_with_in_doubt_rows_migrates_without_loss(tmp_path: Path) -> 
         ops = j.operations()
         assert [op.state for op in ops] == ["in_doubt", "sending", "queued", "done"]
         assert ops[0].watermark is None and ops[0].probes == 0
+        # Version 3: no bracket upper bound nor monotonic instant for old sends.
+        assert ops[1].sent_hi is None and ops[1].sent_mono is None and ops[1].sent_boot is None
         assert ops[1].pin_number == 87654321
         (job,) = j.pending_print_jobs()
         assert not job.reprint

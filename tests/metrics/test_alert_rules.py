@@ -83,6 +83,8 @@ def exported_names() -> set[str]:
             printer=PrinterGauges(connected=True, online=True, paper="ok", cover="closed"),
             devices={"scanner": True},
             last_sale_at=1.0,
+            server_time_known=True,
+            clock_skew_s=-7200.0,
         )
     )
     text = m.render().decode()
@@ -94,3 +96,10 @@ def test_every_kioskd_series_in_the_rules_is_exported():
     used = set(re.findall(r"\bkioskd_\w+", "\n".join(r["expr"] for r in rules())))
     assert used, "the rules use no kioskd series?"
     assert used <= exported, used - exported
+
+
+def test_the_clock_skew_alert_uses_the_daemons_and_doctors_threshold():
+    from kioskd.servertime import WARN_SKEW_S
+
+    (rule,) = [r for r in rules() if r["alert"] == "KioskdClockSkew"]
+    assert f"abs(kioskd_clock_skew_seconds) > {WARN_SKEW_S:g})" in rule["expr"]

@@ -10,7 +10,7 @@ from kioskd.banklot.models import CancelResult, PayResult, Ticket, Wager
 from kioskd.config import outbox_policy
 from kioskd.outbox import reconcile
 
-P = outbox_policy(quiet_period_s=60, not_applied_probes=3, send_window_s=120, clock_skew_s=30)
+P = outbox_policy(quiet_period_s=60, not_applied_probes=3, send_window_s=120)
 OURS = [{"amount": 5, "event_id": 10, "game_id": 1, "wager": "341"}]
 OTHER = [{"amount": 5, "event_id": 10, "game_id": 1, "wager": "342"}]
 FOREIGN = [{"amount": 7, "event_id": 9, "game_id": 1, "wager": "1"}]
@@ -21,10 +21,17 @@ def ticket(number: int, created_at: float, wagers=OURS, status: str = "sold") ->
     return Ticket(number, 12345678, created_at, ws, sum(w.amount for w in ws), len(ws), status)
 
 
+def bracket(now: float, over: bool = False, sent_at: float = 1000.0,
+            sent_hi: float | None = 1001.0) -> reconcile.Bracket:  # fmt: skip
+    """The send's bracket as the outbox builds it: sent between server 1000 and 1001."""
+    return reconcile.send_window(sent_at, sent_hi, over=over, now_hi=now, policy=P)
+
+
 def decide(*, now=1010.0, probes=1, window=None, deadline=5000.0, journaled=(), over=False,
            wagers=OURS, sent_at=1000.0, shared=False, unreadable=(), rounds=0):  # fmt: skip
     return reconcile.decide_create(
-        wagers=wagers, amount=sum(w["amount"] for w in wagers), sent_at=sent_at,
+        wagers=wagers, amount=sum(w["amount"] for w in wagers),
+        bracket=bracket(now, over, sent_at), elapsed=now - sent_at,
         deadline=deadline, probes=probes, over=over, journaled=frozenset(journaled), now=now,
         policy=P, window=window, shared=shared, unreadable=unreadable, unreadable_rounds=rounds,
     )  # fmt: skip
@@ -90,9 +97,9 @@ def test_ambiguity_4_the_answered_ones_ticket_is_excluded() -> None:
 def test_ambiguity_5_foreign_ticket_is_not_ours_and_is_reported() -> None:
     foreign = ticket(333, 1002.0, FOREIGN)
     assert decide(window=[foreign], over=True).verdict == reconcile.NOT_APPLIED
-    pending = [(OURS, 5, 1000.0)]
-    assert reconcile.foreign([foreign, ticket(222, 1001.0)], frozenset(), pending, P) == [foreign]
-    assert reconcile.foreign([ticket(222, 1001.0)], frozenset({222}), [], P) == []
+    pending = [(OURS, 5, bracket(1010.0))]
+    assert reconcile.foreign([foreign, ticket(222, 1001.0)], frozenset(), pending) == [foreign]
+    assert reconcile.foreign([ticket(222, 1001.0)], frozenset({222}), []) == []
     twin = ticket(334, 1003.0)  # a foreign sale of our very wagers, ours landed too
     assert decide(window=[ticket(222, 1001.0), twin]).verdict == reconcile.CONFLICT
 
@@ -148,7 +155,9 @@ def test_ambiguity_10_answer_mismatch_names_what_did_not_match() -> None:
     def check(result, *, kind="create", asked=None, owned=(), sent_at=1000.0):
         return reconcile.answer_mismatch(
             kind=kind, result=result, asked_ticket=asked, wagers=OURS if kind == "create" else [],
-            amount=5 if kind == "create" else 0, sent_at=sent_at, owned=frozenset(owned), policy=P,
+            amount=5 if kind == "create" else 0, owned=frozenset(owned),
+            bracket=reconcile.send_window(sent_at, sent_at + 2, over=True, now_hi=sent_at + 2,
+                                          policy=P),
         )  # fmt: skip
 
     assert check(ticket(222, 1001.0)) is None
@@ -207,7 +216,7 @@ def test_decisions_need_evidence(theirs, created_at, probes, now, over) -> None:
     in the window; "not applied" means none, and a request that cannot commit any more."""
     window = [ticket(500 + i, created_at[i], w) for i, w in enumerate(theirs)]
     d = decide(now=now, probes=probes, window=window, over=over)
-    matching = [t for t in window if reconcile.is_ours(t, OURS, 5, 1000.0, P)]
+    matching = [t for t in window if reconcile.is_ours(t, OURS, 5, bracket(now, over))]
     if d.verdict == reconcile.APPLIED:
         assert matching == [d.ticket]
     if d.verdict in (reconcile.NOT_APPLIED, reconcile.NOT_APPLIED_EXPIRED):
@@ -223,15 +232,15 @@ def test_lookup_waits_for_a_late_commit_before_not_applied() -> None:
     after the API's own error envelope at once."""
     sold = ticket(5, 1.0, status="sold")
     early = reconcile.decide_lookup(
-        kind="cancel", ticket=sold, deadline=500_000, now=1030, sent_at=1000, policy=P
+        kind="cancel", ticket=sold, deadline=500_000, now=1030, elapsed=30, policy=P
     )
     assert early.verdict == reconcile.UNDECIDED
     over = reconcile.decide_lookup(
-        kind="cancel", ticket=sold, deadline=500_000, now=1001, sent_at=1000, policy=P, over=True
+        kind="cancel", ticket=sold, deadline=500_000, now=1001, elapsed=1, policy=P, over=True
     )
     assert over.verdict == reconcile.NOT_APPLIED
     late = reconcile.decide_lookup(
-        kind="cancel", ticket=sold, deadline=500_000, now=1061, sent_at=1000, policy=P
+        kind="cancel", ticket=sold, deadline=500_000, now=1061, elapsed=61, policy=P
     )
     assert late.verdict == reconcile.NOT_APPLIED
     applied = reconcile.decide_lookup(
@@ -239,7 +248,7 @@ def test_lookup_waits_for_a_late_commit_before_not_applied() -> None:
         ticket=ticket(5, 1.0, status="canceled"),
         deadline=500,
         now=1001,
-        sent_at=1000,
+        elapsed=1,
         policy=P,
     )
     assert applied.verdict == reconcile.APPLIED  # proof of "applied" needs no waiting
@@ -254,3 +263,43 @@ def test_shipped_policy_decides_a_drop_well_inside_a_sales_deadline() -> None:
         + shipped.probe_interval_s
     )
     assert slowest <= shipped.create_max_age_s / 2
+
+
+# The send's bracket is server time: whatever the kiosk's wall clock said, and wherever the
+# server's clock is, a ticket is ours when the server stamped it between the lower bound known
+# before the send and the upper bound known after (issue 18, "the kiosk's clock").
+def test_bracket_is_the_server_instants_around_the_send_widened_by_the_date_resolution() -> None:
+    answered = reconcile.send_window(1000.0, 1003.0, over=True, now_hi=1500.0, policy=P)
+    assert answered == (999.0, 1004.0)
+    assert reconcile.in_send_window(999.0, answered) and reconcile.in_send_window(1004.0, answered)
+    assert not reconcile.in_send_window(998.9, answered)
+    assert not reconcile.in_send_window(1004.1, answered)
+
+
+def test_bracket_of_a_request_that_may_still_commit_reaches_the_quiet_period_never_past_now():
+    late = reconcile.send_window(1000.0, 1003.0, over=False, now_hi=1020.0, policy=P)
+    assert late == (999.0, 1021.0)
+    settled = reconcile.send_window(1000.0, 1003.0, over=False, now_hi=5000.0, policy=P)
+    assert settled == (999.0, 1003.0 + P.quiet_period_s + 1.0)
+    # A crash in the middle: no upper bound journaled; the one known when looking frames it.
+    crashed = reconcile.send_window(1000.0, None, over=False, now_hi=1200.0, policy=P)
+    assert crashed == (999.0, 1201.0)
+
+
+def test_server_2h_ahead_10min_behind_minus_45s_plus_130s_a_create_that_committed_is_ours():
+    """Issue 18: with the kiosk's wall clock 2 h behind the server (or 10 min ahead, or -45 s
+    or +130 s off) the old window (wall clock -30 s / +120 s) judged our committed create "not
+    applied" and it was sold twice. The bracket is server time, so the skew does not enter."""
+    for skew in (7200.0, -600.0, -45.0, 130.0):
+        server_send = 1_780_000_000.0  # what the server's clock read when our create arrived
+        wall_at_send = server_send - skew  # what the kiosk's wall clock read (never used)
+        assert abs(wall_at_send - server_send) == abs(skew)
+        b = reconcile.send_window(server_send - 0.2, server_send + 1.3, over=False,
+                                  now_hi=server_send + 5, policy=P)  # fmt: skip
+        committed = ticket(4242, server_send + 0.5)
+        d = reconcile.decide_create(
+            wagers=OURS, amount=5, bracket=b, elapsed=4.0, deadline=server_send + 60,
+            probes=1, over=False, journaled=frozenset(), window=[committed],
+            now=server_send + 4, policy=P,
+        )  # fmt: skip
+        assert d.verdict == reconcile.APPLIED and d.ticket is committed, skew

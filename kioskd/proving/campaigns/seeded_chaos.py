@@ -9,7 +9,17 @@ Rules:
   commit and that the outbox calls between an answer and its commit (and between a probe and its
   decision). After a crash every object of the kiosk is dropped (all memory lost); only the
   file survives, and the kiosk boots again through `Outbox.recover()`.
-- Faults: every simulator fault mode on the money endpoints and on `/last` and lookups, token
+- Two clocks (the clock model, `kioskd.proving.clockmodel`): the simulator runs on the
+  campaign's `VirtualClock` (the server's time, the truth); with `wall="skewed"` the kiosk sees
+  a `KioskClock` over it whose wall time starts off by -3 days .. +1 day and steps (forward and
+  back, seconds to days) as a scripted action and between outbox steps; monotonic time never
+  steps. With `wall="true"` the kiosk shares the server's clock.
+- Attribution (`attribution.py`): the simulator records which operation's request made each
+  ticket, payment and cancellation; the books fail a done operation holding another's row
+  (or another terminal's ticket) and a payout or cancel told as not done that its request did.
+- Faults: every simulator fault mode of the world (`world="api"`: the API's own; `"field"`:
+  also gateways, mismatched and replayed answers, 64-bit overflow, other terminals selling the
+  same or other wagers, unreadable rows) on the money endpoints and on `/last` and lookups, token
   expiry, outages (offline periods) during which events close, foreign tickets in `/last`.
 - After the run the faults stop and the kiosk settles (virtual time moves on until nothing is
   due). Then the invariants are checked against the simulator's ledger:
@@ -34,17 +44,20 @@ from typing import Any
 
 import httpx
 
+from kioskd import servertime as st
 from kioskd.banklot.client import BanklotClient
 from kioskd.banklot.models import WagerRequest
-from kioskd.clock import VirtualClock
+from kioskd.clock import ServerTimeClock, VirtualClock
 from kioskd.config import outbox_policy
 from kioskd.journal import states
 from kioskd.journal.store import CREATE, Journal, Operation
 from kioskd.outbox.outbox import Outbox, OutboxRefused
 from kioskd.outbox.policy import Policy
 from kioskd.proving import books
+from kioskd.proving.campaigns.attribution import ObservedOutbox, attribute
+from kioskd.proving.clockmodel import KioskClock, WallSteps
 from kioskd.proving.sim import games as catalog
-from kioskd.proving.sim.faults import MODES
+from kioskd.proving.sim.faults import FIELD_MODES, MODES
 from kioskd.proving.sim.inprocess import SimTransport
 from kioskd.proving.sim.simulator import Simulator
 
@@ -128,12 +141,35 @@ class Printed:
     pending_at_boot: bool
 
 
+# The kiosk's wall clock: "true" (the server's clock) or "skewed" (the clock model, what
+# ships: money must not depend on the kiosk's wall clock).
+WALLS = ("true", "skewed")
+WALL_DEFAULT = "skewed"
+# The faults: "api" (the API's own misbehaviour, `faults.MODES`) or "field" (also gateways,
+# mismatched and replayed answers, 64-bit overflow, other terminals, unreadable rows).
+WORLDS = ("api", "field")
+WORLD_DEFAULT = "api"
+SERVER_TIME_KEY = "server_time"  # as the daemon keeps it (kioskd.daemon.daemon)
+SERVER_TIME_SAVE_S = 600.0
+STEP_SHARE = 0.05  # seeded runs: chance of a wall-clock step before each outbox step
+
+
 class Kiosk:
     """What a power cut destroys: journal connection, client, outbox (the file survives)."""
 
     def __init__(self, sim: Simulator, clock: VirtualClock, path: str, plan: CrashPlan,
-                 seed: int, policy: Policy) -> None:  # fmt: skip
-        self.sim, self.clock, self.path, self.plan = sim, clock, path, plan
+                 seed: int, policy: Policy, wall: WallSteps | None = None) -> None:  # fmt: skip
+        self.sim, self.sim_clock, self.path, self.plan = sim, clock, path, plan
+        self.wall = wall
+        self.world = WORLD_DEFAULT
+        # The kiosk's own clock: the server's time (wall="true") or the clock model's skewed,
+        # stepping one; over it, as in the daemon, the server-time estimate decides money.
+        self.wallclock: KioskClock = wall.clock if wall is not None else KioskClock(clock)
+        self.servertime = st.ServerTime()
+        self.clock = ServerTimeClock(self.wallclock, self.servertime)
+        self._time_saved_mono: float | None = None
+        self._save_pending = False
+        self.made_by = attribute(sim)
         self.seed, self.policy = seed, policy
         self.boots = 0
         self.crashes = 0
@@ -156,8 +192,10 @@ class Kiosk:
                     self.sim.email,
                     PASSWORD,
                     transport=self.transport or SimTransport(self.sim),
+                    on_answer=self._on_answer,
+                    monotonic=self.wallclock.monotonic,
                 )
-                self.outbox = Outbox(
+                self.outbox = ObservedOutbox(
                     self.journal,
                     self.client,
                     self.clock,
@@ -165,14 +203,72 @@ class Kiosk:
                     rng=random.Random(self.seed * 1000 + self.boots),
                     crash_hook=self.plan,
                 )
+                self._restore_server_time()
                 await self.outbox.recover()
+                await self.learn_server_time()
                 self.pending_at_boot |= {j.id for j in self.journal.pending_print_jobs()}
                 return
             except SimulatedCrash:
                 await self.crash()
 
+    # The daemon's server-time wiring (`Daemon._on_answer`, `_learn`, `_save_server_time`,
+    # `_restore_server_time`, `_server_time_at_start`), in process: every answer's Date teaches
+    # the estimate, a gateway's 502/503/504 does not; the estimate is saved in the journal when
+    # first known and then every SERVER_TIME_SAVE_S, and restored at boot.
+
+    def _on_answer(self, status: int, date: str | None, started: float, ended: float) -> None:
+        if status in (502, 503, 504):
+            return
+        server = st.parse_http_date(date)
+        if server is not None:
+            self._learn(server, started, ended)
+
+    def _learn(self, server: float, started: float, ended: float) -> None:
+        was = self.servertime.known
+        self.servertime.learn(server, started, ended, st.DATE_RESOLUTION_S)
+        mono = self.wallclock.monotonic()
+        if not was or self._time_saved_mono is None or (
+            mono - self._time_saved_mono >= SERVER_TIME_SAVE_S
+        ):
+            self._time_saved_mono = mono
+            self._save_pending = True
+
+    def _save_server_time(self) -> None:
+        if self.journal is None or not self._save_pending:
+            return
+        self._save_pending = False
+        record = self.servertime.to_record(self.wallclock.boot_id(), self.wallclock.monotonic())
+        if record is not None:
+            self.journal.save_catalog(SERVER_TIME_KEY, record, fetched_at=self.clock.now())
+
+    def _restore_server_time(self) -> None:
+        assert self.journal is not None
+        cached = self.journal.load_catalog(SERVER_TIME_KEY)
+        if cached is not None and isinstance(cached[0], dict):
+            self.servertime.restore(
+                cached[0], self.wallclock.boot_id(), self.wallclock.monotonic()
+            )
+
+    async def learn_server_time(self) -> None:
+        """`/gaming/time` while the server's time is not known on this boot (the daemon: once
+        at start, then every 30 s while unknown; here: at boot and before each step)."""
+        if self.servertime.known or self.client is None:
+            return
+        from kioskd.banklot import errors
+
+        started = self.wallclock.monotonic()
+        with contextlib.suppress(errors.BanklotError):
+            answer = await self.client.time()
+            self._learn(answer.unix, started, self.wallclock.monotonic())
+
     async def crash(self) -> None:
         self.crashes += 1
+        # A power cut: memory (the estimate) is lost, the kiosk boots again.
+        self.wallclock.reboot()
+        self.servertime = st.ServerTime()
+        self.clock = ServerTimeClock(self.wallclock, self.servertime)
+        self._time_saved_mono = None
+        self._save_pending = False
         if self.journal is not None:
             self.journal.close()
         if self.client is not None:
@@ -198,9 +294,18 @@ class Kiosk:
             self.plan("print:on_paper")
             self.journal.mark_printed(job.id, now=self.clock.now())
 
+    async def tick(self) -> None:
+        """Before an outbox step: the wall clock may step (the clock model); the daemon's
+        server-time chores run (save the estimate, ask the time while it is unknown)."""
+        if self.wall is not None:
+            self.wall.maybe_step()
+        self._save_server_time()
+        await self.learn_server_time()
+
     async def work(self, steps: int) -> None:
         assert self.outbox is not None
         for _ in range(steps):
+            await self.tick()
             did = await self.outbox.step()
             await self.print_pending()
             if not did:
@@ -236,7 +341,7 @@ def _random_wagers(rng: random.Random, now: float) -> tuple[list[WagerRequest], 
 
 async def _act(k: Kiosk, rng: random.Random, action: str) -> None:
     """One scripted action (the kiosk may crash anywhere inside it)."""
-    sim, clock = k.sim, k.clock
+    sim, clock = k.sim, k.sim_clock  # the clerk's world runs on the server's time
 
     async def sell(k: Kiosk) -> None:
         if k.last_sale is not None and rng.random() < 0.25:
@@ -287,10 +392,19 @@ async def _act(k: Kiosk, rng: random.Random, action: str) -> None:
         await k.work(rng.randint(1, 6))
 
     def arm_fault(endpoint: str) -> None:
-        mode = rng.choice(MODES)
+        mode = rng.choice(FAULT_MODES if k.world == "field" else MODES)
         # A late commit must land inside the quiet period: that is the premise it rests on.
         delays = [d for d in (1, 10, 20, 45) if d < k.policy.quiet_period_s - 1]
-        sim.arm_fault(endpoint, mode, count=rng.choice((1, 1, 2)), delay_s=rng.choice(delays))
+        count, delay = rng.choice((1, 1, 2)), rng.choice(delays)
+        if k.world != "field":
+            sim.arm_fault(endpoint, mode, count=count, delay_s=delay)
+            return
+        # What else happens on the account meanwhile: another terminal sells the same wagers
+        # or others just before this call is handled; the ticket it makes cannot be looked up.
+        foreign = rng.choice((None, None, None, None, "same", "other"))
+        unreadable = rng.random() < 0.08
+        sim.arm_fault(endpoint, mode, count=count, delay_s=delay, foreign=foreign,
+                      unreadable=unreadable)  # fmt: skip
 
     async def burst(k: Kiosk) -> None:
         """Several operations in the air at once: submitted back to back (each born `sending`
@@ -317,6 +431,8 @@ async def _act(k: Kiosk, rng: random.Random, action: str) -> None:
         sim.foreign_ticket()
     elif action == "advance":
         clock.advance(rng.choice((1, 5, 20, 70, 200, 700)))
+    elif action == "step" and k.wall is not None:
+        k.wall.step()
     await k.guarded(work)
 
 
@@ -332,6 +448,10 @@ ACTIONS = (
     ("sell", 6), ("pay", 2), ("cancel", 2), ("fault", 5), ("offline", 1),
     ("foreign", 1), ("advance", 3), ("burst", 4),
 )  # fmt: skip
+# Every fault the simulator knows: the API's own (`MODES`) and the field's (`FIELD_MODES`:
+# gateways answering 502/504 with a JSON body while the upstream commits later, answers with
+# other wagers, a replayed answer, numbers beyond 64 bits).
+FAULT_MODES = MODES + FIELD_MODES
 BURST_FAULT_ENDPOINTS = (
     "/user/ticket/create", "/user/ticket/create", "/user/ticket/pay", "/user/ticket/cancel",
     "/user/ticket/last", "/user/ticket/",
@@ -357,9 +477,10 @@ def policy_for(variant: str) -> Policy:
     return outbox_policy(time_zone=catalog.TIME_ZONE)
 
 
-def script_for(rng: random.Random) -> list[str]:
-    names = [a for a, _ in ACTIONS]
-    weights = [w for _, w in ACTIONS]
+def script_for(rng: random.Random, wall: str = WALL_DEFAULT) -> list[str]:
+    table = (*ACTIONS, ("step", 3)) if wall == "skewed" else ACTIONS
+    names = [a for a, _ in table]
+    weights = [w for _, w in table]
     return rng.choices(names, weights, k=rng.randint(4, 14))
 
 
@@ -374,21 +495,33 @@ async def run_seed(
     script: list[str] | None = None,
     policy: Policy | None = None,
     variant: str = "shipped",
+    wall: str = WALL_DEFAULT,
+    world: str = WORLD_DEFAULT,
 ) -> RunResult:
+    if wall not in WALLS:
+        raise ValueError(f"unknown wall clock {wall!r} (known: {', '.join(WALLS)})")
+    if world not in WORLDS:
+        raise ValueError(f"unknown world {world!r} (known: {', '.join(WORLDS)})")
     rng = random.Random(seed)
     clock = VirtualClock(_start_time(rng))
     sim = Simulator(seed=seed, clock=clock, password=PASSWORD)
+    steps = (
+        WallSteps(clock, random.Random(seed * 7919 + 1), step_share=STEP_SHARE)
+        if wall == "skewed"
+        else None
+    )
     if plan is None:
         n_crashes = rng.choice((0, 1, 1, 2))
         plan = CrashPlan({rng.randint(1, 45) for _ in range(n_crashes)})
     if script is None:
-        script = script_for(rng)
+        script = script_for(rng, wall)
     if policy is None:
         policy = policy_for(variant)
     own_dir = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="kioskd-chaos-")
     path = os.path.join(workdir, f"journal-{seed}.sqlite")
-    kiosk = Kiosk(sim, clock, path, plan, seed, policy)
+    kiosk = Kiosk(sim, clock, path, plan, seed, policy, steps)
+    kiosk.world = world
     faults = 0
     try:
         await kiosk.boot()
@@ -421,17 +554,25 @@ async def settle(k: Kiosk, max_rounds: int = 400) -> None:
 
         async def round_(k: Kiosk) -> bool:
             assert k.outbox is not None
+            await k.tick()
             did = await k.outbox.step()
             await k.print_pending()
             if did:
                 return True
+            # How long until something is due: the outbox's next due instant is on the kiosk's
+            # clock, a handler still running at the server on the server's.
+            waits = []
             due = k.outbox.next_due()
-            late = k.sim.late_pending_until()  # a handler still running at the server
+            if due is not None:
+                waits.append(due - k.clock.now())
+            late = k.sim.late_pending_until()
             if late is not None:
-                due = late if due is None else min(due, late)
-            if due is None:
+                waits.append(late - k.sim_clock.now())
+            if not k.servertime.known:
+                waits.append(30.0)  # the daemon asks /gaming/time again every 30 s
+            if not waits:
                 return False
-            k.clock.set(max(due, k.clock.now() + 0.001))
+            k.sim_clock.advance(max(min(waits), 0.001))
             k.sim.run_late()
             return True
 
@@ -473,7 +614,12 @@ def check(k: Kiosk, seed: int) -> RunResult:
 def _check(k: Kiosk, journal: Journal, seed: int) -> RunResult:
     ops, jobs, _ = books.read_journal(k.path)
     found = books.check(
-        k.sim.ledger(), ops, jobs, accepted=k.op_ids, on_paper={p.job_id for p in k.printed}
+        k.sim.ledger(),
+        ops,
+        jobs,
+        accepted=k.op_ids,
+        on_paper={p.job_id for p in k.printed},
+        made_by=k.made_by,
     )
     # Paper: a slip printed again, or after a restart, says it is a copy.
     printed_jobs: dict[int, list[Printed]] = {}
@@ -526,19 +672,32 @@ def quiet_kioskd_logs() -> Iterator[None]:
         logger.setLevel(before)
 
 
-def run_one(seed: int, workdir: str | None = None, variant: str = "shipped") -> RunResult:
+def run_one(
+    seed: int,
+    workdir: str | None = None,
+    variant: str = "shipped",
+    wall: str = WALL_DEFAULT,
+    world: str = WORLD_DEFAULT,
+) -> RunResult:
     """One seed, synchronously (each run has its own event loop: nothing leaks between runs)."""
     with quiet_kioskd_logs():
-        return asyncio.run(run_seed(seed, workdir, variant=variant))
+        return asyncio.run(run_seed(seed, workdir, variant=variant, wall=wall, world=world))
 
 
 def run_range(
-    start: int, count: int, workdir: str | None = None, variant: str = "shipped"
+    start: int,
+    count: int,
+    workdir: str | None = None,
+    variant: str = "shipped",
+    wall: str = WALL_DEFAULT,
+    world: str = WORLD_DEFAULT,
 ) -> list[RunResult]:
     own = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="kioskd-chaos-")
     try:
-        return [run_one(seed, workdir, variant) for seed in range(start, start + count)]
+        return [
+            run_one(seed, workdir, variant, wall, world) for seed in range(start, start + count)
+        ]
     finally:
         if own:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -7,6 +7,8 @@ Rules:
   it commits even if the client gave up. `hang` waits until the client goes away and never
   answers. `drop` asks the server (`on_drop(scope)`) to abort the TCP connection after the call
   was applied; with no server hook (e.g. httpx.ASGITransport) it raises `ConnectionAbortedError`.
+- Every answer carries a `Date` header from the simulator's clock (not the host's: a test
+  moves the server's clock and the kiosk must learn it from the answers).
 - Offline: a connection that was already open when the simulator went offline is aborted too.
 """
 
@@ -16,7 +18,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from kioskd.proving.sim.dispatch import handle
+from kioskd.proving.sim.dispatch import handle, http_date
 from kioskd.proving.sim.simulator import Simulator
 
 Scope = dict[str, Any]
@@ -77,6 +79,7 @@ class SimApp:
                 "headers": [
                     (b"content-type", reply.content_type.encode()),
                     (b"content-length", str(len(reply.body)).encode()),
+                    (b"date", http_date(sim.now()).encode()),
                 ],
             }
         )

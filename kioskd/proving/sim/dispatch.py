@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import formatdate
 from typing import Any
 
 from kioskd.proving.sim import games as catalog
@@ -48,6 +49,11 @@ ROUTES: dict[str, str] = {
     "/gaming/time": "time",
 }
 IMAGE_PREFIX = "/user/ticket/image/"
+
+
+def http_date(unix: float) -> str:
+    """An HTTP `Date` header value (whole seconds, GMT) for the simulator's clock."""
+    return formatdate(unix, usegmt=True)
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import httpx
 
 from kioskd.clock import VirtualClock
-from kioskd.proving.sim.dispatch import handle
+from kioskd.proving.sim.dispatch import handle, http_date
 from kioskd.proving.sim.simulator import Simulator
 
 
@@ -68,7 +68,7 @@ class SimTransport(httpx.AsyncBaseTransport):
             )
         return httpx.Response(
             reply.status,
-            headers=[("content-type", reply.content_type)],
+            headers=[("content-type", reply.content_type), ("date", http_date(sim.now()))],
             content=reply.body,
             request=request,
         )

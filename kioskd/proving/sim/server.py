@@ -106,6 +106,7 @@ class SimServer:
             log_level=self.log_level,
             access_log=False,
             ws="none",
+            date_header=False,  # the app sends the simulator's own Date
             timeout_graceful_shutdown=2,
         )
         server = uvicorn.Server(config)
