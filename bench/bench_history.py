@@ -189,6 +189,7 @@ def measure(journal: Path | None, workdir: str, starts: int, sales: int, extra: 
         out["loop_longest_in"] = st.get("loop_longest_in")
         out["loop_longest_cpu_ms"] = st.get("loop_longest_cpu_ms")
         out["loop_stalls"] = st.get("loop_stalls")
+        out["loop_slow"] = st.get("loop_slow")
         # systemd kills a daemon whose loop misses WatchdogSec (30 s); the loop pings every 15 s,
         # so the watchdog fires only if one callback holds the loop over 15 s, or start-up
         # exceeds TimeoutStartSec (90 s).
@@ -242,6 +243,7 @@ def purge_run(days_past: int, cache: Path, workdir: str) -> dict[str, Any]:
         k.start_daemon(timeout_s=300)
         out["ready_s"] = round(time.monotonic() - k.spawned_at, 3)
         t_ready = time.monotonic()
+        k.wait_catalog()  # the copied journal holds no catalog cache: the first refresh
         k.keypad.write(keypad_events("+1.123.1\n\n", time.time()))
         log = Path(k.log_path)
         k.wait_for(lambda: "settled operations past retention deleted" in log.read_text(), 600)
@@ -263,6 +265,7 @@ def purge_run(days_past: int, cache: Path, workdir: str) -> dict[str, Any]:
         out["loop_longest_in"] = st.get("loop_longest_in")
         out["loop_longest_cpu_ms"] = st.get("loop_longest_cpu_ms")
         out["loop_stalls"] = st.get("loop_stalls")
+        out["loop_slow"] = st.get("loop_slow")
         out["watchdog_would_fire"] = (st.get("loop_longest_ms") or 0) > 15000
     finally:
         k.stop_daemon()

@@ -69,6 +69,8 @@ HEAL_MAX_S = 4.0  # a cleared fault is noticed within this (the issue's bound: 1
 JOURNAL_RETRY_S = 3.0  # a journal in attention at start: how often its files are looked at
 # Pause between two retention transactions: the event loop's writes (sales) take the lock.
 RETENTION_PAUSE_S = 0.02
+# A big journal's whole quick_check starts this long after READY=1 (store.QUICK_CHECK_PAGES).
+DEFERRED_CHECK_AFTER_S = 30.0
 TICK_S = 0.5  # session Tick: idle reset resolution
 # The server-time estimate is kept in the journal (catalog table) under this key: written when
 # it first becomes known in a run, then at most every SERVER_TIME_SAVE_S (a floor at most this
@@ -602,6 +604,12 @@ class Daemon:
     # ================================================================= outcomes and status
 
     def _on_outcome(self, outcome: Outcome) -> None:
+        if outcome.kind == "sending":
+            # On the sale's critical path (before its request): only start the PENDING
+            # slip's clock; nothing to log, match, print or count yet.
+            if outcome.op_kind == "create" and outcome.op_id:
+                self._spawn(self._pending_sale_slip(outcome.op_id), "pending-slip")
+            return
         fields = {"OP_ID": outcome.op_id, "OP_KIND": outcome.op_kind}
         if outcome.ticket_number:
             fields["TICKET_NUMBER"] = outcome.ticket_number
@@ -623,15 +631,16 @@ class Daemon:
             fields["MESSAGE_ID"] = klog.FOREIGN_TICKET
             self.health.alarm = outcome.message
             log.error("alarm: %s", outcome.message, extra=fields)
-        elif kind == "sending":
-            log.debug("%s sending", outcome.op_kind, extra=fields)
         else:
             log.info("%s %s: %s", outcome.op_kind, kind, outcome.message, extra=fields)
         if kind == "rejected" and type(outcome.error).__name__ == "EventsClosed":
             # Our catalog thought the draw was open: refresh it now, not at the next period.
             self._spawn(self.refresh_catalog(), "catalog-refresh")
-        pending_kinds = ("sending", "in_doubt", "queued", "conflict")
-        if kind in pending_kinds and outcome.op_kind == "create" and outcome.op_id:
+        if (
+            kind in ("in_doubt", "queued", "conflict")
+            and outcome.op_kind == "create"
+            and outcome.op_id
+        ):
             self._spawn(self._pending_sale_slip(outcome.op_id), "pending-slip")
         self.executor.on_outcome(outcome)
         self.spooler.wake()
@@ -856,6 +865,9 @@ class Daemon:
         retention = Retention(self.journal.path, self.journal.retention_days)
         try:
             if self.journal.quick_check == "deferred":
+                # Once start-up has settled (the first catalog, the first sales): reading a
+                # year of pages competes with them for the CPU and the card.
+                await asyncio.sleep(DEFERRED_CHECK_AFTER_S)
                 check = await asyncio.to_thread(retention.quick_check)
                 self.journal.quick_check = check
                 if check != "ok":
@@ -900,10 +912,17 @@ class Daemon:
         while True:
             fault = self.journal.attention
             if fault is None:
+                if self.health.journal_fault_since is not None:
+                    await self._journal_healed()  # healed by a sale's own write (the outbox)
+                    delay = HEAL_FIRST_S
                 await asyncio.sleep(TICK_S)
                 continue
             self._journal_fault(fault)
-            await asyncio.sleep(delay)
+            retry_at = time.monotonic() + delay
+            while self.journal.attention is not None and time.monotonic() < retry_at:
+                await asyncio.sleep(TICK_S)
+            if self.journal.attention is None:
+                continue  # a sale's own write healed it meanwhile: said at the loop's top
             delay = min(HEAL_MAX_S, delay * 2)
             if self.journal.heal(now=self.clock.now()):
                 delay = HEAL_FIRST_S

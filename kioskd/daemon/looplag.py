@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 STALL_S = 0.05  # a callback longer than this is a stall a clerk could notice
+SLOW_KEPT = 8  # stalls kept with their names (status `loop_slow`)
 
 
 class LoopLag:
@@ -29,11 +30,13 @@ class LoopLag:
         self.longest_what = ""
         self.longest_cpu_s = 0.0  # CPU time the loop's thread spent in that callback
         self.stalls = 0
+        self.slow: list[tuple[float, float, str]] = []  # (wall s, CPU s, what) over STALL_S
         self.installed = False
 
     def reset(self) -> None:
         self.longest_s, self.longest_what, self.stalls = 0.0, "", 0
         self.longest_cpu_s = 0.0
+        self.slow = []
 
     def install(self) -> None:
         if self.installed:
@@ -56,6 +59,8 @@ class LoopLag:
                     probe.longest_what = _name(handle)
                 if held > STALL_S:
                     probe.stalls += 1
+                    if len(probe.slow) < SLOW_KEPT:  # the first few, to say what they were
+                        probe.slow.append((held, cpu() - c0, _name(handle)))
 
         asyncio.events.Handle._run = _run  # type: ignore[method-assign,assignment]
 
@@ -67,6 +72,10 @@ class LoopLag:
             # loaded machine, a page fault on the SD card), not our code computing.
             "loop_longest_cpu_ms": round(self.longest_cpu_s * 1000, 2),
             "loop_stalls": self.stalls,
+            "loop_slow": [
+                {"ms": round(w * 1000, 1), "cpu_ms": round(c * 1000, 1), "in": what}
+                for w, c, what in self.slow
+            ],
         }
 
 

@@ -19,6 +19,7 @@ TYPES = {
     "integer": (int,),
     "number": (int, float),
     "boolean": (bool,),
+    "list": (list,),
 }
 ENUMERATED = ("state", "api", "outbox")
 

@@ -3,12 +3,17 @@ mode at every request, once or twice in a row (not random seeds).
 
 Rules:
 - A case is (submission order, whether the outbox steps between submissions, whether the two
-  sales carry the same wagers, fault mode, index of the request that gets the fault, whether
-  the next request to the same endpoint gets it too). Two in a row is what puts two look-alike
-  sales in doubt at once, the world the same-fingerprint hold exists for. A delayed or late
-  commit lands at a share of the quiet period that cycles with the case (after the read
-  timeout, before and after the probes, just inside the quiet period). Every
-  combination is run; `cases()` lists them in a fixed order, so case N is always the same run.
+  sales carry the same wagers, fault, index of the request that gets the fault, and -- for
+  look-alike sales -- whether the next request to the same endpoint gets it too). Two in a row
+  is what puts two look-alike sales in doubt at once, the world the same-fingerprint hold exists
+  for. The faults are every mode of the simulator (the API's and the field's: gateway 502/504
+  with a JSON body while the upstream commits later, other wagers, a replayed answer, numbers
+  beyond 64 bits) and a dropped answer while another terminal sells the same wagers, or other
+  ones, or the ticket made cannot be looked up (`world="field"`; `"api"`: the API's own
+  modes only). A delayed or late commit lands at a share of the quiet period that cycles with
+  the case (after the read timeout, before and after the probes, just inside the quiet
+  period). Every combination is run; `cases()` lists them in a fixed order, so case N is
+  always the same run.
 - Each case is the real journal (SQLite file) and outbox against the simulator on a virtual
   clock, exactly as in `seeded_chaos`; after it settles, `seeded_chaos.check` (the books) must
   find nothing: ledger equals journal, nothing duplicated or lost, every done operation printed.
@@ -40,6 +45,7 @@ from kioskd.outbox.outbox import OutboxRefused
 from kioskd.proving.campaigns.seeded_chaos import (
     PASSWORD,
     WALL_DEFAULT,
+    WORLD_DEFAULT,
     CrashPlan,
     Kiosk,
     RunResult,
@@ -51,7 +57,7 @@ from kioskd.proving.campaigns.seeded_chaos import (
 )
 from kioskd.proving.clockmodel import WallSteps
 from kioskd.proving.sim import games as catalog
-from kioskd.proving.sim.faults import MODES
+from kioskd.proving.sim.faults import FIELD_MODES, MODES
 from kioskd.proving.sim.inprocess import SimTransport
 from kioskd.proving.sim.simulator import Simulator
 
@@ -63,6 +69,16 @@ GAPS = tuple(itertools.product((0, 1), repeat=2))  # outbox steps after the 1st 
 # after the read timeout and inside the quiet period, some after the probes' "not found".
 FAULT_DELAY_SHARES = (0.3, 0.5, 0.75, 0.9)
 REPEATS = (1, 2)
+# A fault: (mode, another terminal sells "same"/"other" wagers meanwhile, ticket unreadable).
+API_FAULTS: tuple[tuple[str, str | None, bool], ...] = tuple((m, None, False) for m in MODES)
+FIELD_FAULTS: tuple[tuple[str, str | None, bool], ...] = (
+    *API_FAULTS,
+    *((m, None, False) for m in FIELD_MODES),
+    ("commit_then_drop", "same", False),
+    ("commit_then_drop", "other", False),
+    ("commit_then_drop", None, True),
+    ("drop_before_commit", "same", False),
+)
 
 
 @dataclass(frozen=True)
@@ -74,10 +90,15 @@ class Case:
     at: int
     repeat: int = 1  # how many requests in a row to the same endpoint get the fault
     delay_share: float = FAULT_DELAY_SHARES[0]
+    foreign: str | None = None
+    unreadable: bool = False
 
     def __str__(self) -> str:
+        flags = (f" +{self.foreign} terminal" if self.foreign else "") + (
+            " +unreadable" if self.unreadable else ""
+        )
         fault = (
-            f"{self.mode}@{self.at}x{self.repeat} (delay {self.delay_share:g} of quiet)"
+            f"{self.mode}{flags}@{self.at}x{self.repeat} (delay {self.delay_share:g} of quiet)"
             if self.mode
             else "no fault"
         )
@@ -87,32 +108,38 @@ class Case:
         )
 
 
-def cases() -> list[Case]:
+def cases(world: str = WORLD_DEFAULT) -> list[Case]:
+    """Every case of the world ("api": the API's own faults; "field": also the field's)."""
+    faults = FIELD_FAULTS if world == "field" else API_FAULTS
     out = []
     for order, gaps, twins in itertools.product(ORDERS, GAPS, (False, True)):
         out.append(Case(order, gaps, twins, None, 0))
-        for mode, at, repeat in itertools.product(MODES, FAULT_AT, REPEATS):
+        repeats = REPEATS if twins else REPEATS[:1]
+        for (mode, foreign, unreadable), at, repeat in itertools.product(faults, FAULT_AT, repeats):
             share = FAULT_DELAY_SHARES[len(out) % len(FAULT_DELAY_SHARES)]
-            out.append(Case(order, gaps, twins, mode, at, repeat, share))
+            out.append(Case(order, gaps, twins, mode, at, repeat, share, foreign, unreadable))
     return out
 
 
 class FaultAt(SimTransport):
     """Arms one fault on whatever the `at`-th request (after the setup) asks for."""
 
-    def __init__(
-        self, sim: Simulator, mode: str | None, at: int, repeat: int = 1, delay_s: float = 20.0
-    ) -> None:
+    def __init__(self, sim: Simulator, case: Case, delay_s: float) -> None:
         super().__init__(sim)
-        self.mode, self.at, self.counting, self.n = mode, at, False, 0
-        self.repeat, self.delay_s = repeat, delay_s
+        self.mode, self.at, self.counting, self.n = case.mode, case.at, False, 0
+        self.case, self.delay_s = case, delay_s
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self.counting and not request.url.path.startswith("/_sim"):
             self.n += 1
             if self.mode is not None and self.n == self.at:
                 self.sim.arm_fault(
-                    request.url.path, self.mode, count=self.repeat, delay_s=self.delay_s
+                    request.url.path,
+                    self.mode,
+                    count=self.case.repeat,
+                    delay_s=self.delay_s,
+                    foreign=self.case.foreign,
+                    unreadable=self.case.unreadable,
                 )
         return await super().handle_async_request(request)
 
@@ -136,8 +163,7 @@ async def run_case(
             os.unlink(path + suffix)
     kiosk = Kiosk(sim, clock, path, CrashPlan(), 0, policy_for(variant), steps)
     policy = kiosk.policy
-    transport = FaultAt(sim, case.mode, case.at, case.repeat,
-                        round(case.delay_share * policy.quiet_period_s, 1))  # fmt: skip
+    transport = FaultAt(sim, case, round(case.delay_share * policy.quiet_period_s, 1))
     kiosk.transport = transport
     try:
         await kiosk.boot()
@@ -195,15 +221,19 @@ async def run_case(
 
 
 def run_cases(
-    selected: list[Case] | None = None, variant: str = "shipped", wall: str = WALL_DEFAULT
+    selected: list[Case] | None = None,
+    variant: str = "shipped",
+    wall: str = WALL_DEFAULT,
+    world: str = WORLD_DEFAULT,
 ) -> Iterator[tuple[Case, RunResult]]:
-    """Run the cases (all by default), yielding each with its result. A case's clock offset
-    and steps are drawn from its number in `cases()`, so a sample replays the same runs."""
+    """Run the cases (all of `world` by default), yielding each with its result. A case's
+    clock offset and steps are drawn from its number in `cases("field")`, so a sample (and the
+    same case in either world) replays the same run."""
     workdir = tempfile.mkdtemp(prefix="kioskd-exhaustive-")
-    numbers = {c: i for i, c in enumerate(cases())}
+    numbers = {c: i for i, c in enumerate(cases("field"))}
     try:
         with quiet_kioskd_logs():
-            for case in selected if selected is not None else cases():
+            for case in selected if selected is not None else cases(world):
                 yield (
                     case,
                     asyncio.run(run_case(case, workdir, variant, wall, numbers.get(case, 0))),

@@ -23,6 +23,13 @@ so the campaign proves what a shop runs; an operation in doubt after a kill then
 60 s quiet period. `policy="short"` is the harness's short-timer variant (4 s quiet period,
 2 s read timeout): the same proof in seconds, what the tests use.
 
+Wall clock (`wall="stepping"`, `--wall stepping`): the daemon runs under libfaketime
+(`kioskd.proving.faketime`): its wall clock starts off by -3 days .. +1 day (a Raspberry Pi
+booted with the time of its last shutdown) and steps, forward and back by seconds to days, at
+every restart (the boot time) and during every cycle while operations are in the air (NTP),
+its monotonic and boot-time clocks untouched. The simulator's clock is the real time. The
+report counts the steps (`wall_steps`) and keeps the offsets (`wall_offsets`).
+
 Run: `python -m kioskd.proving.campaigns.kill9 --kills 20 [--seed S] [--policy short] [--json]`.
 """
 
@@ -43,6 +50,7 @@ from typing import Any
 
 from kioskd.proving.books import check as check_books
 
+WALLS = ("true", "stepping")  # the daemon's wall clock: the real one, or libfaketime's
 UNSETTLED = ("queued", "sending", "in_doubt", "reconciling")
 FAULT_MODES = ("commit_then_drop", "commit_then_504", "fail_before_commit", "delay")
 ENDPOINT = {
@@ -169,11 +177,16 @@ class Report:
     clean_stop: int | None = None
     violations: list[str] = field(default_factory=list)
     workdir: str = ""
+    wall: str = "true"
+    wall_steps: int = 0
+    wall_offsets: list[float] = field(default_factory=list)
 
     def line(self) -> str:
         return (
             f"{self.kills} kills, {self.operations} operations, {len(self.violations)} violations"
-            f" ({self.policy} timers)"
+            f" ({self.policy} timers"
+            + (f", {self.wall_steps} wall-clock steps" if self.wall != "true" else "")
+            + ")"
         )
 
 
@@ -191,8 +204,14 @@ class Campaign:
         max_delay_s: float = 1.5,
         log: Callable[[str], None] | None = None,
         policy: str = "shipped",
+        wall: str = "true",
     ) -> None:
         from kioskd.proving.harness import TIMERS, settle_bound_s
+
+        if wall not in WALLS:
+            raise ValueError(f"wall must be one of {WALLS}, not {wall!r}")
+        self.wall = wall
+        self.faketime: Any = None
 
         if policy not in TIMERS:
             raise ValueError(f"policy must be one of {TIMERS}, not {policy!r}")
@@ -209,7 +228,7 @@ class Campaign:
         # daemon cannot avoid (see bench/crash_campaign.md), so they are opt-in.
         self.max_delay_s = max_delay_s
         self.log = log or (lambda _msg: None)
-        self.report = Report(workdir=str(self.workdir), policy=policy)
+        self.report = Report(workdir=str(self.workdir), policy=policy, wall=wall)
         self.intents: set[Signature] = set()
         self.k: Any = None
         self._delay_next = False
@@ -224,7 +243,7 @@ class Campaign:
             self.workdir, seed=self.seed, preview=False, log_level="info", timers=self.policy
         ) as k:
             self.k = k
-            k.start_daemon()
+            self._start_daemon()
             k.wait_catalog()
             sale_kills = self.kills_wanted - self.pay_kills
             while self.report.kills < sale_kills:
@@ -239,11 +258,44 @@ class Campaign:
             self._finish(time.monotonic() - t0)
         return self.report
 
+    def _start_daemon(self, boot: bool = False) -> None:
+        """Start the daemon (under the stepping wall clock when asked); `boot`: a restart, at
+        which a kiosk without a real-time clock comes back with a wrong time."""
+        if self.wall == "true":
+            self.k.start_daemon()
+            return
+        from kioskd.proving import clockmodel
+        from kioskd.proving.faketime import FaketimeWall
+
+        if self.faketime is None:
+            self.faketime = FaketimeWall(
+                self.workdir / "faketime.offset", clockmodel.initial_offset(self.rng)
+            )
+        elif boot:
+            self._step_wall()
+        self.report.wall_offsets.append(self.faketime.offset_s)
+        self.k.start_daemon(env=self.faketime.env())
+
+    def _step_wall(self) -> None:
+        """One step of the daemon's wall clock (the model's sizes, kept in its range)."""
+        from kioskd.proving import clockmodel
+
+        size = self.rng.choice(clockmodel.STEP_SIZES)
+        delta = size if self.rng.random() < 0.5 else -size
+        target = self.faketime.offset_s + delta
+        if not clockmodel.MIN_OFFSET_S <= target <= clockmodel.MAX_OFFSET_S:
+            target = self.faketime.offset_s - delta
+        self.faketime.set(target)
+        self.report.wall_steps = self.faketime.steps
+        self.report.wall_offsets.append(self.faketime.offset_s)
+
     def _cycle(self, action: Callable[[], str]) -> None:
         """A few inputs, then a kill at the chosen moment, then a restart."""
         rng = self.rng
         for _ in range(rng.choice((0, 0, 1, 2))):
             action()
+            if self.faketime is not None and rng.random() < 0.5:
+                self._step_wall()  # NTP steps while the operation may be in the air
             time.sleep(rng.uniform(0.05, 0.5))
         moment = _weighted(rng, KILL_MOMENTS)
         self._delay_next = moment == "inflight"  # the last input's request hangs on the wire
@@ -268,7 +320,7 @@ class Campaign:
         self.k.scanner.close()
         if rng.random() < 0.5:
             self.k.sim.clear_faults()  # else a leftover fault may hit recovery: also wanted
-        self.k.start_daemon()
+        self._start_daemon(boot=True)
         if self.report.kills % 25 == 0:
             self.log(f"{self.report.kills} kills so far")
 
@@ -462,6 +514,13 @@ def main(argv: list[str] | None = None) -> int:
         "--max-delay", type=float, default=1.5, help="longest delay fault, seconds (1.5)"
     )
     add_timers_argument(parser)
+    parser.add_argument(
+        "--wall",
+        choices=WALLS,
+        default="true",
+        help="the daemon's wall clock: the real one, or stepping under libfaketime (off by "
+        "-3 days .. +1 day, stepping at every restart and while operations are in the air)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     quiet = args.json
@@ -471,6 +530,7 @@ def main(argv: list[str] | None = None) -> int:
         args.workdir,
         max_delay_s=args.max_delay,
         policy=args.policy,
+        wall=args.wall,
         log=(lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr, flush=True)),
     )
     if args.json:
