@@ -221,7 +221,7 @@ async def test_booted_offline_after_a_reboot_a_queued_sale_lives_on_the_floor_th
         rig.sim.set_offline(False)
         rig.clock.advance(5.0)
         await rig.run(None, 0.0)
-        ((kind, state, number),) = decision(rig)[0]
+        ((kind, state, _number),) = decision(rig)[0]
         assert (kind, state) == ("create", "done") and len(decision(rig)[1]) == 1
         assert rig.est.known
     finally:
