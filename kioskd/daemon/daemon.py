@@ -912,10 +912,17 @@ class Daemon:
         while True:
             fault = self.journal.attention
             if fault is None:
+                if self.health.journal_fault_since is not None:
+                    await self._journal_healed()  # healed by a sale's own write (the outbox)
+                    delay = HEAL_FIRST_S
                 await asyncio.sleep(TICK_S)
                 continue
             self._journal_fault(fault)
-            await asyncio.sleep(delay)
+            retry_at = time.monotonic() + delay
+            while self.journal.attention is not None and time.monotonic() < retry_at:
+                await asyncio.sleep(TICK_S)
+            if self.journal.attention is None:
+                continue  # a sale's own write healed it meanwhile: said at the loop's top
             delay = min(HEAL_MAX_S, delay * 2)
             if self.journal.heal(now=self.clock.now()):
                 delay = HEAL_FIRST_S
