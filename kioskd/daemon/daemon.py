@@ -604,6 +604,12 @@ class Daemon:
     # ================================================================= outcomes and status
 
     def _on_outcome(self, outcome: Outcome) -> None:
+        if outcome.kind == "sending":
+            # On the sale's critical path (before its request): only start the PENDING
+            # slip's clock; nothing to log, match, print or count yet.
+            if outcome.op_kind == "create" and outcome.op_id:
+                self._spawn(self._pending_sale_slip(outcome.op_id), "pending-slip")
+            return
         fields = {"OP_ID": outcome.op_id, "OP_KIND": outcome.op_kind}
         if outcome.ticket_number:
             fields["TICKET_NUMBER"] = outcome.ticket_number
@@ -625,15 +631,16 @@ class Daemon:
             fields["MESSAGE_ID"] = klog.FOREIGN_TICKET
             self.health.alarm = outcome.message
             log.error("alarm: %s", outcome.message, extra=fields)
-        elif kind == "sending":
-            log.debug("%s sending", outcome.op_kind, extra=fields)
         else:
             log.info("%s %s: %s", outcome.op_kind, kind, outcome.message, extra=fields)
         if kind == "rejected" and type(outcome.error).__name__ == "EventsClosed":
             # Our catalog thought the draw was open: refresh it now, not at the next period.
             self._spawn(self.refresh_catalog(), "catalog-refresh")
-        pending_kinds = ("sending", "in_doubt", "queued", "conflict")
-        if kind in pending_kinds and outcome.op_kind == "create" and outcome.op_id:
+        if (
+            kind in ("in_doubt", "queued", "conflict")
+            and outcome.op_kind == "create"
+            and outcome.op_id
+        ):
             self._spawn(self._pending_sale_slip(outcome.op_id), "pending-slip")
         self.executor.on_outcome(outcome)
         self.spooler.wake()

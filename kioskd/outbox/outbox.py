@@ -90,6 +90,11 @@ class OutboxRefused(Exception):
     """A new operation was refused (caps reached, journal in attention, bad request)."""
 
 
+class ServerTimeUnknown(OutboxRefused):
+    """Refused because the server's time is not known at all (never reached on this journal):
+    no deadline could be set without the kiosk's wall clock (kioskd/servertime.py)."""
+
+
 class JournalUnwritable(OutboxRefused):
     """Refused because the journal cannot be written (`journal_error` says why)."""
 
@@ -419,7 +424,7 @@ class Outbox:
         async with self._lock:
             self._check_caps(amount)
             if self.server_time_state() == UNKNOWN:
-                raise OutboxRefused(
+                raise ServerTimeUnknown(
                     "server time unknown: the kiosk has not reached the server yet"
                 )
             now = self.clock.now()
@@ -942,7 +947,7 @@ class Outbox:
         except errors.TicketNotFound:
             last = None
         journaled = self._journaled_numbers(exclude=op.id)
-        owned = journaled | self._journaled_numbers()
+        owned = self._journaled_numbers()  # by index; `op` itself owns no ticket yet
         if last is not None:
             self._check_foreign([last], owned)
         # /last is a cheap first read only: an account with no ticket at all has nothing of
@@ -1243,4 +1248,7 @@ class Outbox:
             return op
 
 
-__all__ = ["JournalError", "JournalUnwritable", "Outbox", "OutboxRefused", "Outcome", "Policy"]
+__all__ = [
+    "JournalError", "JournalUnwritable", "Outbox", "OutboxRefused", "Outcome", "Policy",
+    "ServerTimeUnknown",
+]  # fmt: skip

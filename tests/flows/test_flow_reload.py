@@ -262,6 +262,8 @@ EFFECTS = {
     "printer.timeout_s": lambda d, _i: d.spooler.printer._transport._timeout,
     "printer.preview_dir": lambda d, _i: str(d.spooler.preview_dir),
     "printer.profile": lambda d, _i: d.spooler.profile,
+    "printer.dots": lambda d, _i: d.spooler.printer.paper.dots,  # the width slips are laid on
+    "printer.columns": lambda d, _i: d.spooler.printer.paper.columns,
     "leds.backend": lambda d, _i: id(d.lights),  # reopened with the new backend
     "leds.pin_factory": lambda d, _i: id(d.lights),
     "leds.green": _pin("green"),
