@@ -257,8 +257,6 @@ EFFECTS = {
     "keypad.numlock": _source("keypad", "keypad_digits"),
     "printer.uri": lambda d, _i: d.spooler.printer.uri,
     "printer.paper_mm": lambda d, _i: d.spooler.printer.paper_mm,
-    "printer.dots": lambda d, _i: d.spooler.printer.dots,
-    "printer.columns": lambda d, _i: d.spooler.printer.columns,
     "printer.timeout_s": lambda d, _i: d.spooler.printer._transport._timeout,
     "printer.preview_dir": lambda d, _i: str(d.spooler.preview_dir),
     "printer.profile": lambda d, _i: d.spooler.profile,
