@@ -23,8 +23,9 @@ OUT=${3:-$SRC/dist/$RELEASE}
 ROOTS=${KIOSKD_ROOTS:-/var/tmp/kioskd-roots}
 ROOT=$ROOTS/$RELEASE-$ARCH
 MIRROR=${KIOSKD_MIRROR:-http://deb.debian.org/debian}
-# The build packages (debian/control Build-Depends) plus what scripts/build-deb.sh runs.
-BUILD_PKGS="python3 python3-venv python3-dev gcc linux-libc-dev libffi-dev libxkbcommon-dev
+# The build packages (debian/control Build-Depends, and build-essential, which
+# dpkg-buildpackage requires of every build) plus what scripts/build-deb.sh runs.
+BUILD_PKGS="build-essential python3 python3-venv python3-dev gcc linux-libc-dev libffi-dev libxkbcommon-dev
 xkb-data dpkg-dev debhelper dh-virtualenv zlib1g-dev libjpeg-dev libfreetype-dev libyaml-dev
 ca-certificates"
 

@@ -11,13 +11,19 @@ from kioskd.proving.campaigns import exhaustive, seeded_chaos
 from kioskd.proving.campaigns.mutants import MUTANTS, mutant, run_one_mutant
 
 
-def test_a_mutant_is_undone_after_its_block() -> None:
-    real = (outbox_module.Outbox._create_held, reconcile.request_settled, reconcile.decide_lookup)
+def _targets() -> tuple[object, ...]:
+    o = outbox_module.Outbox
+    r = reconcile
+    return (o._create_held, o._bracket, o._since_send, r.request_settled, r.decide_lookup,
+            r.answer_mismatch, r.sole_candidate)  # fmt: skip
+
+
+def test_a_mutant_is_undone_after_its_block_and_changes_its_target() -> None:
+    real = _targets()
     for name in MUTANTS:
         with mutant(name):
-            pass
-    after = (outbox_module.Outbox._create_held, reconcile.request_settled, reconcile.decide_lookup)
-    assert after == real
+            assert (_targets() != real) == (name != "none")
+    assert _targets() == real
 
 
 def _first_seed(name: str, seeds: range) -> int | None:
@@ -50,6 +56,8 @@ HINTS = {
     "quiet-period": (63, 279),
     "answer-check": (34, 103),
     "one-candidate": (34, 123),
+    "bracket": (4, 171),
+    "monotonic": (121, 279),
 }
 SEARCH = 25
 
