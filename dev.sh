@@ -4,6 +4,7 @@
 #   ./dev.sh test    installs the test toolchain too, then runs the whole suite (parallel workers)
 #   ./dev.sh setup   installs the test toolchain only (what CI's .ci/run calls)
 #   ./dev.sh deb     installs the packaging tools, then builds dist/kioskd_<version>_<arch>.deb
+#   ./dev.sh deb --arch arm64|armhf|amd64 [--release bookworm|trixie]   the same in an emulated root
 #   ./dev.sh kioskd ARGS... / ./dev.sh kioskctl ARGS...   run a command from the venv
 #
 # System packages come from apt-get (through sudo when not root) with --no-install-recommends, and
@@ -35,7 +36,8 @@ xkb-data
 # package's build tools and the -dev libraries Pillow and PyYAML are built against (tests/packaging);
 # systemd-journal-remote (tests/logs); the sqlite3 CLI (holds the journal's lock from outside in
 # tests/faults); faketime (libfaketime: the kill -9 campaign runs the real daemon under a stepping
-# wall clock, tests/crash/test_faketime.py).
+# wall clock, tests/crash/test_faketime.py); acl (the package depends on it; tests/packaging reads
+# the ACL); reprepro (the fleet's apt repository, tests/packaging).
 TEST_PKGS="
 fuse
 libfuse2
@@ -52,6 +54,8 @@ libyaml-dev
 systemd-journal-remote
 sqlite3
 faketime
+acl
+reprepro
 "
 # The package build (./dev.sh deb): the Build-Depends of debian/control.
 DEB_PKGS="
@@ -116,13 +120,19 @@ venv() {
     fi
 }
 
+# The demo and the commands need the run lock; a venv that has the dev lock already holds it
+# (the same versions, plus the test tools): keep that one up to date rather than shrink it.
+venv_for_commands() {
+    if [ -f "$VENV/.kioskd-dev" ]; then venv dev; else venv run; fi
+}
+
 cmd=${1:-demo}
 [ $# -gt 0 ] && shift
 case "$cmd" in
     demo)
         # shellcheck disable=SC2086
         apt_install $DEMO_PKGS
-        [ -f "$VENV/.kioskd-dev" ] || venv run
+        venv_for_commands
         exec "$VENV/bin/kioskd" demo "$@" ;;
     setup)
         # shellcheck disable=SC2086
@@ -139,13 +149,22 @@ case "$cmd" in
         workers=${KIOSKD_TEST_WORKERS:-$(($(nproc 2>/dev/null || echo 1) * 2))}
         exec "$VENV/bin/python" -m pytest -n "$workers" --dist loadfile "$@" ;;
     deb)
+        # ./dev.sh deb --arch arm64|armhf|amd64 [--release bookworm|trixie] [OUTDIR]: in an
+        # emulated Debian root (scripts/build-deb-arch.sh says what it needs from the host).
+        if [ "${1:-}" = --arch ]; then
+            arch=${2:?dev.sh: --arch needs arm64, armhf or amd64}
+            shift 2
+            release=bookworm
+            if [ "${1:-}" = --release ]; then release=${2:?dev.sh: --release needs a name}; shift 2; fi
+            exec scripts/build-deb-arch.sh "$arch" "$release" "$@"
+        fi
         # shellcheck disable=SC2086
         apt_install $DEMO_PKGS $DEB_PKGS
         exec scripts/build-deb.sh "$@" ;;
     kioskd|kioskctl)
         # shellcheck disable=SC2086
         apt_install $DEMO_PKGS
-        [ -f "$VENV/.kioskd-dev" ] || venv run
+        venv_for_commands
         exec "$VENV/bin/$cmd" "$@" ;;
     *) echo "usage: ./dev.sh demo|test|setup|deb|kioskd ARGS|kioskctl ARGS" >&2; exit 2 ;;
 esac

@@ -24,14 +24,19 @@ from pathlib import Path
 
 _SETUP = r"""
 set -eu
-T=$1
+T=$1 LOWER=$2 SHARE_TMP=$3
 mount -t tmpfs -o mode=0755 tmpfs "$T"
 mkdir "$T/upper" "$T/work" "$T/root"
-mount -t overlay overlay -o "lowerdir=/,upperdir=$T/upper,workdir=$T/work" "$T/root"
+mount -t overlay overlay -o "lowerdir=$LOWER,upperdir=$T/upper,workdir=$T/work" "$T/root"
 mount -t proc proc "$T/root/proc"
 mount --rbind /dev "$T/root/dev"
 mount -t tmpfs -o mode=0755 tmpfs "$T/root/run"
-mount -t tmpfs -o mode=1777 tmpfs "$T/root/tmp"
+if [ "$SHARE_TMP" = 1 ]; then
+    mount --bind /tmp "$T/root/tmp"
+else
+    mount -t tmpfs -o mode=1777 tmpfs "$T/root/tmp"
+fi
+[ -f /etc/resolv.conf ] && [ -f "$T/root/etc/resolv.conf" ] && cp /etc/resolv.conf "$T/root/etc/"
 echo "$T/root"
 exec sleep infinity
 """
@@ -45,8 +50,13 @@ class ThrowawayRoot:
     """`with ThrowawayRoot(tmp_path / "root") as root: root.run("dpkg -i /tmp/x.deb")`; `where`
     is an empty folder the tmpfs is mounted on (inside the namespace only)."""
 
-    def __init__(self, where: Path) -> None:
+    def __init__(self, where: Path, lower: str = "/", share_tmp: bool = False) -> None:
+        """`lower`: the root below the overlay (this machine's `/`, or e.g. an emulated Debian
+        root of another architecture); `share_tmp`: the root sees this machine's /tmp (so that a
+        process inside reaches sockets and FIFOs a test made there) instead of an empty one."""
         self.where = where
+        self.lower = lower
+        self.share_tmp = share_tmp
         self.proc: subprocess.Popen[str] | None = None
         self.root = ""
 
@@ -54,7 +64,10 @@ class ThrowawayRoot:
         self.where.mkdir(parents=True, exist_ok=True)
         where = str(self.where)
         self.proc = subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "sh", "-c", _SETUP, "-", where],
+            [
+                *("unshare", "--mount", "--propagation", "private", "sh", "-c", _SETUP, "-"),
+                *(where, self.lower, "1" if self.share_tmp else "0"),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

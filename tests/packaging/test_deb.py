@@ -9,19 +9,29 @@ Python dependencies from PyPI. About 2-3 minutes, most of it the build.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from tests.metrics.conftest import free_port
+from tests.mountns import needs_mount_namespace
 from tests.packaging.rootfs import ThrowawayRoot, missing_tools
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = ("dpkg-buildpackage", "dh_virtualenv", "lintian", "apt-get")
 
 pytestmark = [
+    pytest.mark.slow,  # builds the package (minutes): scheduled first
     pytest.mark.skipif(os.geteuid() != 0, reason="installs a package: needs root"),
     pytest.mark.skipif(
         bool([t for t in TOOLS if shutil.which(t) is None] + missing_tools()),
@@ -36,6 +46,10 @@ SECRET = "s3cret-packaging-pw"
 
 @pytest.fixture(scope="module")
 def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # KIOSKD_TEST_DEB=path: test that package instead of building one (to rerun the install
+    # tests on a package just built; CI never sets it).
+    if os.environ.get("KIOSKD_TEST_DEB"):
+        return Path(os.environ["KIOSKD_TEST_DEB"])
     out = tmp_path_factory.mktemp("deb")
     proc = subprocess.run(
         [str(REPO / "scripts" / "build-deb.sh"), str(out)],
@@ -84,6 +98,7 @@ def ok(proc: subprocess.CompletedProcess[str]) -> str:
     return proc.stdout + proc.stderr
 
 
+@needs_mount_namespace(overlay=True)
 def test_install_upgrade_remove_purge(deb: Path, tmp_path: Path) -> None:
     with ThrowawayRoot(tmp_path / "rootfs") as root:
         shutil.copy(deb, root.path("/tmp"))
@@ -119,6 +134,22 @@ def test_install_upgrade_remove_purge(deb: Path, tmp_path: Path) -> None:
                 "; import evdev, xkbcommon, escpos, kioskd.printer.png_render'"
             )
         )
+
+        # The simulator and the demo ship too: a technician bench-tests a kiosk with them.
+        ok(root.run("kioskd demo --out /tmp/demo-out", timeout=600))
+        assert list(root.path("/tmp/demo-out/slips").glob("*.png"))
+        port = free_port()
+        ok(
+            root.run(
+                f"setsid kioskd sim --host 127.0.0.1 --port {port} </dev/null >/tmp/sim.log 2>&1"
+                " & echo $! > /tmp/sim.pid"
+            )
+        )
+        try:
+            answer = _http_status(f"http://127.0.0.1:{port}/")
+        finally:
+            root.run("kill $(cat /tmp/sim.pid)")
+        assert answer < 500, root.path("/tmp/sim.log").read_text()
 
         # What a site adds: an edited config, a drop-in, the credential, a journal, a unit drop-in.
         ok(
@@ -172,6 +203,7 @@ def test_install_upgrade_remove_purge(deb: Path, tmp_path: Path) -> None:
         )
 
 
+@needs_mount_namespace(overlay=True)
 def test_install_script_replaces_a_script_install_with_the_package(
     deb: Path, tmp_path: Path
 ) -> None:
@@ -201,3 +233,253 @@ def test_install_script_replaces_a_script_install_with_the_package(
         assert ok(root.run("stat -c '%a %U' /etc/kioskd/api_password")).strip() == "600 root"
         assert ok(root.run("dpkg-query -W -f='${db:Status-Abbrev}' kioskd")).strip() == "ii"
         ok(root.run("kioskd check-config --config /etc/kioskd/kioskd.toml"))
+
+
+TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+# kioskd's own metrics writer, from the installed venv, run as the kioskd user (what the daemon
+# does every few seconds; setpriv: as that user, no capabilities, like the unit).
+WRITE_PROM = (
+    "setpriv --reuid=kioskd --regid=kioskd --init-groups -- /opt/kioskd/venv/bin/python -c "
+    "'import time; from kioskd.config import MetricsConfig; from kioskd.daemon.metrics import "
+    'Metrics; print(Metrics(MetricsConfig, terminal_id="K-214", version="0", now=time.time)'
+    f'.write_textfile("{TEXTFILE_DIR}"))\''
+)
+
+
+def _http_status(url: str, deadline_s: float = 20) -> int:
+    """The HTTP status of a GET (any answer counts: the server is up), waiting for it to start."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as e:
+            return int(e.code)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _scrape(url: str, deadline_s: float = 20) -> str:
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return str(r.read().decode())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@needs_mount_namespace(overlay=True)
+@pytest.mark.skipif(
+    shutil.which("prometheus-node-exporter") is None,
+    reason="needs prometheus-node-exporter (./dev.sh setup installs it)",
+)
+def test_metrics_reach_node_exporter_installed_before_or_after(deb: Path, tmp_path: Path) -> None:
+    """With node-exporter installed (its package gives /var/lib/prometheus to the prometheus
+    user, which made systemd-tmpfiles refuse kioskd's ACL line), and without it: the kioskd user
+    writes kioskd.prom into the textfile folder, and node-exporter, as its own user, serves it."""
+    port = free_port()
+    for with_exporter in (True, False):
+        with ThrowawayRoot(tmp_path / f"rootfs-{with_exporter}") as root:
+            shutil.copy(deb, root.path("/tmp"))
+            if not with_exporter:
+                ok(root.run("apt-get purge -y prometheus-node-exporter prometheus"))
+                assert not root.path(TEXTFILE_DIR).exists()
+            else:
+                owner = ok(root.run("stat -c %U /var/lib/prometheus"))
+                assert owner.strip() == "prometheus"  # the layout that broke tmpfiles
+            ok(root.run(f"apt-get install -y --no-install-recommends /tmp/{deb.name}"))
+            # Boot's tmpfiles pass over kioskd's snippet succeeds (it exited 73 before).
+            ok(root.run("systemd-tmpfiles --create /usr/lib/tmpfiles.d/kioskd.conf"))
+            # The folder keeps its owner and permissions; kioskd has an entry of its own.
+            acl = ok(root.run(f"getfacl -p {TEXTFILE_DIR}")).splitlines()
+            for entry in (
+                "# owner: root",
+                "user::rwx",
+                "user:kioskd:rwx",
+                "group::r-x",
+                "other::r-x",
+            ):
+                assert entry in acl, acl
+
+            written = ok(root.run(WRITE_PROM)).strip()
+            assert written == f"{TEXTFILE_DIR}/kioskd.prom"
+            assert ok(root.run(f"stat -c '%U %a' {written}")).strip() == "kioskd 644"
+            if not with_exporter:
+                # Installed later, node-exporter finds the folder ready (and the unit's
+                # ExecStartPre gives the ACL again at each start).
+                ok(root.run("apt-get install -y --no-install-recommends prometheus-node-exporter"))
+                ok(root.run("/usr/libexec/kioskd-textfile-access"))
+                ok(root.run(WRITE_PROM))
+            # node-exporter as its packaged unit runs it: user prometheus, this textfile folder.
+            ok(
+                root.run(
+                    "setsid setpriv --reuid=prometheus --regid=prometheus --init-groups -- "
+                    f"prometheus-node-exporter --web.listen-address=127.0.0.1:{port} "
+                    "--collector.disable-defaults --collector.textfile "
+                    f"--collector.textfile.directory={TEXTFILE_DIR} "
+                    "</dev/null >/tmp/ne.log 2>&1 & echo $! > /tmp/ne.pid"
+                )
+            )
+            try:
+                text = _scrape(f"http://127.0.0.1:{port}/metrics")
+            finally:
+                root.run("kill $(cat /tmp/ne.pid)")
+            samples = {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+            }
+            build = (("terminal_id", "K-214"), ("version", "0"))
+            assert samples.get(("kioskd_build_info", build)) == 1, text[-2000:]
+            assert samples.get(("node_textfile_scrape_error", ())) == 0, text[-2000:]
+
+
+def _gpg(home: Path, *args: str) -> str:
+    proc = subprocess.run(
+        ["gpg", "--batch", "--quiet", "--homedir", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return proc.stdout
+
+
+@contextlib.contextmanager
+def _test_key(name: str) -> Iterator[tuple[Path, str]]:
+    """A throwaway signing key (never committed): its GNUPGHOME and fingerprint. The home is
+    short-named in /tmp (gpg-agent's socket path must fit), its agent stopped afterwards."""
+    home = Path(tempfile.mkdtemp(prefix="kgpg-"))
+    try:
+        _gpg(home, "--passphrase", "", "--quick-gen-key", f"{name} <{name}@invalid>", "ed25519")
+        listing = _gpg(home, "--with-colons", "--list-keys").splitlines()
+        yield home, next(line.split(":")[9] for line in listing if line.startswith("fpr"))
+    finally:
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _newer(deb: Path, version: str, out: Path) -> Path:
+    """The same package under a newer version (what the next release looks like to apt)."""
+    out.mkdir(parents=True, exist_ok=True)
+    tree = out / "tree"
+    subprocess.run(["dpkg-deb", "-R", str(deb), str(tree)], check=True)
+    control = tree / "DEBIAN" / "control"
+    text = control.read_text()
+    old = next(line for line in text.splitlines() if line.startswith("Version: "))
+    control.write_text(text.replace(old, f"Version: {version}"))
+    new = out / deb.name.replace(project_version(), version)
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "-b", str(tree), str(new)],
+        check=True,
+        capture_output=True,
+    )
+    return new
+
+
+def _repo(src: Path, key_home: Path, key: str, *debs: Path) -> None:
+    env = dict(os.environ, GNUPGHOME=str(key_home))
+    proc = subprocess.run(
+        [str(REPO / "scripts" / "build-apt-repo.sh"), str(src), key, *map(str, debs)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+# Only the fleet's repository: apt on the kiosk resolves kioskd from it, its dependencies from
+# what is installed (no mirror needed, none touched).
+SOURCES = "/etc/apt/sources.list.d/kioskd.sources"
+APT_ONLY_KIOSKD = f"-o Dir::Etc::sourcelist={SOURCES} -o Dir::Etc::sourceparts=-"
+
+
+def _publish(root: ThrowawayRoot, src: Path) -> None:
+    """Serve the repository to the kiosk (file://; HTTPS in the field)."""
+    dest = root.path("/srv/kioskd-apt")
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("conf", "db"))
+
+
+@needs_mount_namespace(overlay=True)
+@pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("reprepro", "gpg")),
+    reason="needs reprepro and gpg (./dev.sh setup installs reprepro)",
+)
+def test_fleet_repository_installs_upgrades_keeps_site_files_and_refuses_bad_signatures(
+    deb: Path, tmp_path: Path
+) -> None:
+    with (
+        _test_key("kioskd-fleet-test") as (fleet_home, fleet_key),
+        _test_key("kioskd-rogue-test") as (rogue_home, rogue_key),
+    ):
+        _fleet_repository(deb, tmp_path, fleet_home, fleet_key, rogue_home, rogue_key)
+
+
+def _fleet_repository(
+    deb: Path, tmp_path: Path, fleet_home: Path, fleet_key: str, rogue_home: Path, rogue_key: str
+) -> None:
+    repo = tmp_path / "repo"
+    _repo(repo, fleet_home, fleet_key, deb)
+    newer = _newer(deb, "99.0.0", tmp_path)
+
+    with ThrowawayRoot(tmp_path / "rootfs") as root:
+        # A kiosk joins the fleet: the public key and the source, once (docs/FLEET.md).
+        _publish(root, repo)
+        keyring = root.path("/etc/apt/keyrings/kioskd.gpg")
+        keyring.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(repo / "kioskd-archive-keyring.gpg", keyring)
+        root.path(SOURCES).write_text(
+            "Types: deb\nURIs: file:/srv/kioskd-apt\nSuites: bookworm\nComponents: main\n"
+            "Signed-By: /etc/apt/keyrings/kioskd.gpg\n"
+        )
+        ok(root.run(f"apt-get {APT_ONLY_KIOSKD} update"))
+        ok(root.run(f"apt-get {APT_ONLY_KIOSKD} install -y --no-install-recommends kioskd"))
+        assert ok(root.run("dpkg-query -W -f='${Version}' kioskd")) == project_version()
+
+        # The site's own files.
+        ok(
+            root.run(
+                "set -e; echo '# edited on site' >> /etc/kioskd/kioskd.toml\n"
+                "printf '[terminal]\\nid = \"kiosk-214\"\\n'"
+                " > /etc/kioskd/kioskd.toml.d/50-site.toml\n"
+                f"(umask 077; echo {SECRET} > /etc/kioskd/api_password)\n"
+                "mkdir -p /var/lib/kioskd && echo journal > /var/lib/kioskd/journal.sqlite3"
+            )
+        )
+
+        # A release reaches the repository; the kiosk upgrades as unattended-upgrades would.
+        _repo(repo, fleet_home, fleet_key, newer)
+        _publish(root, repo)
+        ok(root.run(f"apt-get {APT_ONLY_KIOSKD} update"))
+        out = ok(root.run(f"apt-get {APT_ONLY_KIOSKD} upgrade -y"))
+        assert SECRET not in out
+        assert ok(root.run("dpkg-query -W -f='${Version}' kioskd")) == "99.0.0"
+        assert root.path("/etc/kioskd/kioskd.toml").read_text().endswith("# edited on site\n")
+        assert root.path("/etc/kioskd/api_password").read_text() == SECRET + "\n"
+        assert root.path("/var/lib/kioskd/journal.sqlite3").read_text() == "journal\n"
+        ok(root.run("kioskd check-config --config /etc/kioskd/kioskd.toml | grep -q kiosk-214"))
+
+        # Refused: a repository signed by another key, and one not signed at all.
+        rogue = tmp_path / "rogue-repo"
+        _repo(rogue, rogue_home, rogue_key, _newer(deb, "99.1.0", tmp_path / "r"))
+        _publish(root, rogue)
+        bad = root.run(f"apt-get {APT_ONLY_KIOSKD} update")  # warns, keeps the old index
+        assert "NO_PUBKEY" in bad.stdout + bad.stderr, bad
+        root.run(f"apt-get {APT_ONLY_KIOSKD} upgrade -y")
+        assert ok(root.run("dpkg-query -W -f='${Version}' kioskd")) == "99.0.0"
+        assert "99.1.0" not in ok(root.run("apt-cache policy kioskd"))
+        for signature in ("InRelease", "Release.gpg"):
+            root.path(f"/srv/kioskd-apt/dists/bookworm/{signature}").unlink()
+        bad = root.run(f"apt-get {APT_ONLY_KIOSKD} update")
+        # apt: "is not signed" (never seen signed) or "is no longer signed" (as here).
+        assert bad.returncode != 0 and " signed." in bad.stderr, bad
+        root.run(f"apt-get {APT_ONLY_KIOSKD} upgrade -y")
+        assert ok(root.run("dpkg-query -W -f='${Version}' kioskd")) == "99.0.0"
