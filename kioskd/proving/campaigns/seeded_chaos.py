@@ -238,8 +238,15 @@ class Kiosk:
             return
         self._save_pending = False
         record = self.servertime.to_record(self.wallclock.boot_id(), self.wallclock.monotonic())
-        if record is not None:
+        if record is None:
+            return
+        # Outside the crash plan: its points stay those of money (a cut here would only lose
+        # the estimate, which the daemon saves best effort), so seeds keep their crash points.
+        enabled, self.plan.enabled = self.plan.enabled, False
+        try:
             self.journal.save_catalog(SERVER_TIME_KEY, record, fetched_at=self.clock.now())
+        finally:
+            self.plan.enabled = enabled
 
     def _restore_server_time(self) -> None:
         assert self.journal is not None
