@@ -227,8 +227,10 @@ class Kiosk:
         was = self.servertime.known
         self.servertime.learn(server, started, ended, st.DATE_RESOLUTION_S)
         mono = self.wallclock.monotonic()
-        if not was or self._time_saved_mono is None or (
-            mono - self._time_saved_mono >= SERVER_TIME_SAVE_S
+        if (
+            not was
+            or self._time_saved_mono is None
+            or (mono - self._time_saved_mono >= SERVER_TIME_SAVE_S)
         ):
             self._time_saved_mono = mono
             self._save_pending = True
@@ -252,9 +254,7 @@ class Kiosk:
         assert self.journal is not None
         cached = self.journal.load_catalog(SERVER_TIME_KEY)
         if cached is not None and isinstance(cached[0], dict):
-            self.servertime.restore(
-                cached[0], self.wallclock.boot_id(), self.wallclock.monotonic()
-            )
+            self.servertime.restore(cached[0], self.wallclock.boot_id(), self.wallclock.monotonic())
 
     async def learn_server_time(self) -> None:
         """`/gaming/time` while the server's time is not known on this boot (the daemon: once
