@@ -8,8 +8,9 @@ Two rules, read from the tests themselves, so nothing here needs updating when t
   (a package build, a private journald) are made once, and tests of one file that share a path
   or a name never race each other.
 - Except a test marked `slow` that uses no fixture wider than a function: a campaign on its own,
-  it goes to whichever worker is free. And files holding a slow test are collected first, so the
-  long runs start at once and no worker is left alone with one at the end.
+  it goes to whichever worker is free. And files holding a slow test are collected first (a
+  slow file kept whole, e.g. the package build, ahead of stand-alone campaigns), so the long
+  runs start at once and no worker is left alone with one at the end.
 
 How: each worker writes the ids of its stand-alone tests to a file the controller named (workers
 and controller share no memory, and only workers collect); the controller's scheduler, xdist's
@@ -57,7 +58,10 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     slow_files = {item.path for item in items if _slow(item)}
-    items.sort(key=lambda item: item.path not in slow_files)  # stable: order kept within each
+    # Slow files first, and in them the tests that must stay with their file (a module fixture
+    # such as the package build) ahead of the stand-alone ones: the longest unit starts at once.
+    # Stable: the order is kept within each.
+    items.sort(key=lambda item: (item.path not in slow_files, _runs_alone(item)))
     path = os.environ.get(_ALONE_ENV)
     if path and hasattr(config, "workerinput"):
         alone = "".join(f"{item.nodeid}\n" for item in items if _runs_alone(item))
