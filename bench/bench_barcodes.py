@@ -60,7 +60,7 @@ def run_tickets(tickets: list[str], paper: int, label: str) -> None:
     sheet = paper_for(paper)
     decoded = same = realtime = as_qr = 0
     widths: list[int] = []
-    by_symbols: Counter[int] = Counter()
+    by_symbols: Counter[tuple[int, int]] = Counter()
     t0 = time.perf_counter()
     for data in tickets:
         items = layout(Receipt("ticket", (Barcode(data, text=data),)), sheet, codepage=page.codec)
@@ -69,7 +69,7 @@ def run_tickets(tickets: list[str], paper: int, label: str) -> None:
         item = items[0]
         if isinstance(item, BarcodeLine):
             widths.append(item.width_dots)
-            by_symbols[len(item.symbol.values) - 1] += 1
+            by_symbols[(len(item.symbol.values) - 1, item.module)] += 1
         else:
             as_qr += 1
         image = render_image(items, sheet)
@@ -85,8 +85,7 @@ def run_tickets(tickets: list[str], paper: int, label: str) -> None:
     print(f"  jobs with a real-time prefix: {realtime}; QR code (no Code128 fits): {as_qr:,}")
     if widths:
         print(f"  width: min {min(widths)} / max {max(widths)} dots")
-    for symbols, count in sorted(by_symbols.items()):
-        module = 2 if paper == 58 else 3
+    for (symbols, module), count in sorted(by_symbols.items()):
         print(f"    {symbols} data symbols: {count:,} tickets ({encode_width(symbols, module)})")
 
 
@@ -208,6 +207,7 @@ def main() -> None:
     ap.add_argument("--hard", action="store_true", help="every hard combination (~4,000)")
     ap.add_argument("--worst", action="store_true", help="exact widest symbol (about 30 s)")
     ap.add_argument("--odds", action="store_true", help="symbol count odds (about 5 min)")
+    ap.add_argument("--odds-days", type=int, default=7, help="a date every N days for --odds")
     args = ap.parse_args()
     tickets = random_tickets(args.tickets, args.seed)
     for paper in (58, 80):
@@ -230,7 +230,8 @@ def main() -> None:
             )
     if args.odds:
         start = dt.date(2026, 1, 1)
-        dates = [(start + dt.timedelta(days=i)).strftime("%Y%m%d") for i in range(0, 3650, 7)]
+        step = args.odds_days
+        dates = [(start + dt.timedelta(days=i)).strftime("%Y%m%d") for i in range(0, 3650, step)]
         for symbols, p in odds(dates).items():
             print(f"odds: {symbols - 1} data symbols: {p:.6g}")
 

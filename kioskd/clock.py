@@ -222,5 +222,13 @@ class ServerTimeClock:
     def upper(self) -> float:
         return self.estimate().upper
 
+    def advance(self, seconds: float) -> None:
+        """Time passes (a virtual base clock only): monotonic and server time move together."""
+        self.base.advance(seconds)  # type: ignore[attr-defined]
+
+    def set(self, unix: float) -> None:
+        """Wait until the server-time estimate reads `unix` (a virtual base; never back)."""
+        self.advance(max(0.0, unix - self.now()))
+
     async def sleep(self, seconds: float) -> None:
         await self.base.sleep(seconds)

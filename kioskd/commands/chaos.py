@@ -49,13 +49,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "libfaketime (the `faketime` package) with a stepping wall clock",
     )
     parser.add_argument(
+        "--world",
+        choices=("api", "field"),
+        default=None,
+        help="the faults of the seeded and exhaustive campaigns: the API's own (api) or also "
+        "the field's (gateways 502/504 with a JSON body while the upstream commits later, "
+        "answers with other wagers or a replayed ticket, numbers beyond 64 bits, other "
+        "terminals selling the same or other wagers, rows the lookup cannot read); default: "
+        "the campaign's shipped default",
+    )
+    parser.add_argument(
         "--mutants",
         nargs="*",
         metavar="NAME",
         default=None,
         help="instead: the mutation run; each invariant of the theory (or only those NAMEd) is "
         "switched off in turn and the seeded (--seeds, default 500) and exhaustive (every "
-        "--every-th case) campaigns must report violations; exits 1 if one is not caught",
+        "--every-th case) campaigns must report violations in runs the real product passes "
+        "(field world unless --world api); exits 1 if one is not caught",
     )
     parser.add_argument(
         "--every",
@@ -95,12 +106,12 @@ class SeedRow(TypedDict):
     states: dict[str, int]
 
 
-def _chunk(args: tuple[int, int, str | None, str, str]) -> list[SeedRow]:
+def _chunk(args: tuple[int, int, str | None, str, str, str]) -> list[SeedRow]:
     from kioskd.proving.campaigns.seeded_chaos import run_range
 
-    start, count, tmpdir, variant, wall = args
+    start, count, tmpdir, variant, wall, world = args
     out: list[SeedRow] = []
-    for r in run_range(start, count, tmpdir, variant, wall):
+    for r in run_range(start, count, tmpdir, variant, wall, world):
         out.append(
             {
                 "seed": r.seed,
@@ -123,6 +134,12 @@ def _wall(args: argparse.Namespace) -> str:
     return getattr(args, "wall", None) or WALL_DEFAULT
 
 
+def _world(args: argparse.Namespace) -> str:
+    from kioskd.proving.campaigns.seeded_chaos import WORLD_DEFAULT
+
+    return getattr(args, "world", None) or WORLD_DEFAULT
+
+
 def _mutants(args: argparse.Namespace) -> int:
     from kioskd.proving.campaigns.mutants import MUTANTS, run_one_mutant
 
@@ -138,7 +155,13 @@ def _mutants(args: argparse.Namespace) -> int:
     for name in names:
         started = time.monotonic()
         row = run_one_mutant(
-            name, seeds=args.seeds, start=args.start, every=every, variant=args.policy
+            name,
+            seeds=args.seeds,
+            start=args.start,
+            every=every,
+            variant=args.policy,
+            wall=getattr(args, "wall", None),
+            world=getattr(args, "world", None) or "field",
         )
         missed += not row.caught
         seconds = round(time.monotonic() - started, 1)
@@ -157,13 +180,13 @@ def _mutants(args: argparse.Namespace) -> int:
     return 1 if missed else 0
 
 
-def _case_chunk(args: tuple[int, int, int, str, str]) -> list[tuple[str, list[Any]]]:
-    """Cases [start, stop) (every `every`-th of `cases()`), as (case text, violations)."""
+def _case_chunk(args: tuple[int, int, int, str, str, str]) -> list[tuple[str, list[Any]]]:
+    """Cases [start, stop) (every `every`-th of `cases(world)`), as (case text, violations)."""
     from kioskd.proving.campaigns.exhaustive import cases, run_cases
 
-    start, stop, every, variant, wall = args
-    chosen = cases()[::every][start:stop]
-    return [(str(case), r.violations) for case, r in run_cases(chosen, variant, wall)]
+    start, stop, every, variant, wall, world = args
+    chosen = cases(world)[::every][start:stop]
+    return [(str(case), r.violations) for case, r in run_cases(chosen, variant, wall, world)]
 
 
 def _exhaustive(args: argparse.Namespace) -> int:
@@ -173,10 +196,13 @@ def _exhaustive(args: argparse.Namespace) -> int:
     runs = violations = 0
     wall = _wall(args)
     every = getattr(args, "every", None) or 1
-    total = len(cases()[::every])
+    world = _world(args)
+    total = len(cases(world)[::every])
     jobs = max(1, args.jobs)
     size = max(1, min(200, total // (jobs * 4) or 1))
-    chunks = [(s, min(total, s + size), every, args.policy, wall) for s in range(0, total, size)]
+    chunks = [
+        (s, min(total, s + size), every, args.policy, wall, world) for s in range(0, total, size)
+    ]
     if jobs == 1:
         rows = (row for c in chunks for row in _case_chunk(c))
     else:
@@ -204,6 +230,7 @@ def _exhaustive(args: argparse.Namespace) -> int:
                         "violations": violations,
                         "policy": args.policy,
                         "wall": wall,
+                        "world": world,
                         "seconds": round(elapsed, 1),
                     }
                 }
@@ -211,7 +238,8 @@ def _exhaustive(args: argparse.Namespace) -> int:
         )
     else:
         print(
-            f"{runs} cases, {violations} violations ({args.policy} timers, {wall} wall clock; "
+            f"{runs} cases, {violations} violations ({args.policy} timers, {wall} wall clock, "
+            f"{world} world; "
             f"{elapsed:.1f} s)"
         )
     return 1 if violations else 0
@@ -248,7 +276,14 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     size = max(1, min(50, args.seeds // (args.jobs * 4) or 1))
     chunks = [
-        (s, min(size, args.start + args.seeds - s), args.tmpdir, args.policy, _wall(args))
+        (
+            s,
+            min(size, args.start + args.seeds - s),
+            args.tmpdir,
+            args.policy,
+            _wall(args),
+            _world(args),
+        )
         for s in range(args.start, args.start + args.seeds, size)
     ]
     if args.jobs == 1:
@@ -291,6 +326,7 @@ def run(args: argparse.Namespace) -> int:
         "alarms": alarms,
         "policy": args.policy,
         "wall": _wall(args),
+        "world": _world(args),
         "final_states": final_states,
         "seconds": round(elapsed, 1),
         "start": args.start,
@@ -302,7 +338,8 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"{runs} runs, {violations} violations ({operations} operations, {crashes} crashes, "
             f"{in_doubt} in doubt, {overlapping} runs with several in doubt at once (at most "
-            f"{together}), {alarms} alarms; {args.policy} timers, {_wall(args)} wall clock; "
+            f"{together}), {alarms} alarms; {args.policy} timers, {_wall(args)} wall clock, "
+            f"{_world(args)} world; "
             f"final states: {finals}; {elapsed:.1f} s)"
         )
     return 1 if violations else 0

@@ -604,6 +604,12 @@ class Daemon:
     # ================================================================= outcomes and status
 
     def _on_outcome(self, outcome: Outcome) -> None:
+        if outcome.kind == "sending":
+            # On the sale's critical path (before its request): only start the PENDING
+            # slip's clock; nothing to log, match, print or count yet.
+            if outcome.op_kind == "create" and outcome.op_id:
+                self._spawn(self._pending_sale_slip(outcome.op_id), "pending-slip")
+            return
         fields = {"OP_ID": outcome.op_id, "OP_KIND": outcome.op_kind}
         if outcome.ticket_number:
             fields["TICKET_NUMBER"] = outcome.ticket_number
@@ -625,15 +631,16 @@ class Daemon:
             fields["MESSAGE_ID"] = klog.FOREIGN_TICKET
             self.health.alarm = outcome.message
             log.error("alarm: %s", outcome.message, extra=fields)
-        elif kind == "sending":
-            log.debug("%s sending", outcome.op_kind, extra=fields)
         else:
             log.info("%s %s: %s", outcome.op_kind, kind, outcome.message, extra=fields)
         if kind == "rejected" and type(outcome.error).__name__ == "EventsClosed":
             # Our catalog thought the draw was open: refresh it now, not at the next period.
             self._spawn(self.refresh_catalog(), "catalog-refresh")
-        pending_kinds = ("sending", "in_doubt", "queued", "conflict")
-        if kind in pending_kinds and outcome.op_kind == "create" and outcome.op_id:
+        if (
+            kind in ("in_doubt", "queued", "conflict")
+            and outcome.op_kind == "create"
+            and outcome.op_id
+        ):
             self._spawn(self._pending_sale_slip(outcome.op_id), "pending-slip")
         self.executor.on_outcome(outcome)
         self.spooler.wake()
@@ -905,10 +912,17 @@ class Daemon:
         while True:
             fault = self.journal.attention
             if fault is None:
+                if self.health.journal_fault_since is not None:
+                    await self._journal_healed()  # healed by a sale's own write (the outbox)
+                    delay = HEAL_FIRST_S
                 await asyncio.sleep(TICK_S)
                 continue
             self._journal_fault(fault)
-            await asyncio.sleep(delay)
+            retry_at = time.monotonic() + delay
+            while self.journal.attention is not None and time.monotonic() < retry_at:
+                await asyncio.sleep(TICK_S)
+            if self.journal.attention is None:
+                continue  # a sale's own write healed it meanwhile: said at the loop's top
             delay = min(HEAL_MAX_S, delay * 2)
             if self.journal.heal(now=self.clock.now()):
                 delay = HEAL_FIRST_S

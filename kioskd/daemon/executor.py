@@ -30,7 +30,13 @@ from kioskd.counter import session as s
 from kioskd.counter import slips
 from kioskd.counter.i18n import detail_text, journal_fault_detail, outbox_text, server_text
 from kioskd.journal.json_columns import Result
-from kioskd.outbox.outbox import JournalUnwritable, Outbox, OutboxRefused, Outcome
+from kioskd.outbox.outbox import (
+    JournalUnwritable,
+    Outbox,
+    OutboxRefused,
+    Outcome,
+    ServerTimeUnknown,
+)
 
 log = logging.getLogger("kioskd.executor")
 
@@ -50,6 +56,7 @@ REASONS: tuple[tuple[type[BaseException], str], ...] = (
     (errors.InDoubt, "in_doubt"),
     (errors.Rejected, "rejected"),
     (JournalUnwritable, "journal_fault"),
+    (ServerTimeUnknown, "offline"),  # never reached the server: its time is not known
     (OutboxRefused, "offline_cap"),
 )
 

@@ -252,12 +252,15 @@ def recover(path: str) -> str:
                             rows = [r for r in rows if r[key] != identity.IDENTITY_KEY]
                         marks = ", ".join("?" * len(cols))
                         journal.conn.execute("BEGIN IMMEDIATE")
+                        before = journal.conn.total_changes
                         journal.conn.executemany(
                             f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) VALUES ({marks})",
                             rows,
                         )
+                        # Rows kept, not rows read: a damaged tree can hand the walk the same
+                        # rows again and again (ignored as duplicates).
+                        salvaged[table] = journal.conn.total_changes - before
                         journal.conn.execute("COMMIT")
-                        salvaged[table] = len(rows)
                 finally:
                     old.close()
             journal.note(

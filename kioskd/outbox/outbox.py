@@ -90,6 +90,11 @@ class OutboxRefused(Exception):
     """A new operation was refused (caps reached, journal in attention, bad request)."""
 
 
+class ServerTimeUnknown(OutboxRefused):
+    """Refused because the server's time is not known at all (never reached on this journal):
+    no deadline could be set without the kiosk's wall clock (kioskd/servertime.py)."""
+
+
 class JournalUnwritable(OutboxRefused):
     """Refused because the journal cannot be written (`journal_error` says why)."""
 
@@ -306,7 +311,7 @@ class Outbox:
     # ----------------------------------------------------------------- submit
 
     def _check_caps(self, amount: int) -> None:
-        if self.journal.attention is not None:
+        if self.journal.attention is not None and not self._heal_now():
             raise JournalUnwritable(
                 f"journal needs attention: {self.journal.attention}", self.journal.attention
             )
@@ -419,7 +424,7 @@ class Outbox:
         async with self._lock:
             self._check_caps(amount)
             if self.server_time_state() == UNKNOWN:
-                raise OutboxRefused(
+                raise ServerTimeUnknown(
                     "server time unknown: the kiosk has not reached the server yet"
                 )
             now = self.clock.now()
@@ -679,17 +684,33 @@ class Outbox:
         """The journal is writable again (the daemon healed it without a restart): what the
         fault left `sending` or `reconciling` out of hand may have reached the server, so it is
         in doubt, exactly as after a restart. Then the signal is recomputed and work resumes."""
-        moved = []
         async with self._lock:
-            now = self.clock.now()
-            for op in self.journal.operations((states.SENDING, states.RECONCILING)):
-                if op.id in self._ready or op.id in self.in_flight:
-                    continue
-                self._recovered(op, now, "after a journal fault")
-                moved.append(op.id)
-            self._set_signal()
-            self._wake.set()
+            return self._resume_locked()
+
+    def _resume_locked(self) -> list[int]:
+        moved = []
+        now = self.clock.now()
+        for op in self.journal.operations((states.SENDING, states.RECONCILING)):
+            if op.id in self._ready or op.id in self.in_flight:
+                continue
+            self._recovered(op, now, "after a journal fault")
+            moved.append(op.id)
+        self._set_signal()
+        self._wake.set()
         return moved
+
+    def _heal_now(self) -> bool:
+        """A new operation finds the journal in attention: its own write is the probe (the
+        journal's `heal`, a real commit), so a fault cleared since the daemon's last retry does
+        not refuse a sale. Healed: what the fault left in flight is in doubt first (`resume`),
+        then the operation goes on; the daemon notices the cleared fault at its next look."""
+        try:
+            if not self.journal.heal(now=self.clock.now()):
+                return False
+            self._resume_locked()
+        except JournalError:
+            return False  # failed again: the journal is back in attention, with the cause
+        return True
 
     def stop(self) -> None:
         self._stopping = True
@@ -926,7 +947,7 @@ class Outbox:
         except errors.TicketNotFound:
             last = None
         journaled = self._journaled_numbers(exclude=op.id)
-        owned = journaled | self._journaled_numbers()
+        owned = self._journaled_numbers()  # by index; `op` itself owns no ticket yet
         if last is not None:
             self._check_foreign([last], owned)
         # /last is a cheap first read only: an account with no ticket at all has nothing of
@@ -1227,4 +1248,7 @@ class Outbox:
             return op
 
 
-__all__ = ["JournalError", "JournalUnwritable", "Outbox", "OutboxRefused", "Outcome", "Policy"]
+__all__ = [
+    "JournalError", "JournalUnwritable", "Outbox", "OutboxRefused", "Outcome", "Policy",
+    "ServerTimeUnknown",
+]  # fmt: skip

@@ -42,6 +42,14 @@ class KioskClock:
         self.server = server
         self.offset_s = float(offset_s)
         self.steps = 0
+        self.boots = 0
+
+    def boot_id(self) -> str:
+        return f"campaign-boot-{self.boots}"
+
+    def reboot(self) -> None:
+        """A power cut: a new boot (monotonic instants of the old one mean nothing now)."""
+        self.boots += 1
 
     def now(self) -> float:
         return self.server.now() + self.offset_s

@@ -17,10 +17,11 @@ from kioskd.banklot import models as m
 from kioskd.banklot.client import BanklotClient
 from kioskd.banklot.days import local_date, local_day_range
 
-sim_state = pytest.importorskip("kioskd.proving.sim.simulator", reason="simulator not available")
-from kioskd.proving.sim import games as catalog  # noqa: E402
-from kioskd.proving.sim.inprocess import SimTransport  # noqa: E402
-from kioskd.proving.sim.server import SimServer  # noqa: E402
+# Our own simulator: a broken one must fail these tests, never skip them.
+from kioskd.proving.sim import games as catalog
+from kioskd.proving.sim import simulator as sim_state
+from kioskd.proving.sim.inprocess import SimTransport
+from kioskd.proving.sim.server import SimServer
 
 EMAIL = "username@banklot.net"
 PASSWORD = "pw-Xq81-Secret"

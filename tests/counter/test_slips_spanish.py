@@ -26,7 +26,7 @@ from tests.slip_text import slip_lines
 NOW = samples.NOW
 
 # Reviewed word by word (lower case). Grouped by where they show, to keep review easy.
-SPANISH = frozenset(
+WORDS = frozenset(
     """
     a al anulación anulaciones anulado anular antes ante aún
     cargado catálogo cerrado cobró cola comprobante con conexión confirmada confirmará confirmarse
@@ -57,13 +57,12 @@ SPANISH = frozenset(
     aquí vende cargar responde llegó tiempo apuestas tarde confirma disponible desconocido
     menor mayor permitido hay que aceptada ser ha llena rechazó anularlo u
     """.split()  # noqa: SIM905 (a reviewable block of words)
-) | frozenset(
-    # Terms a Venezuelan counter uses as they are.
-    {"ticket", "tickets", "pin", "ip", "bs", "min"}
-) | frozenset(
-    # The print test's accents sample (the print test's words belong to its own slip).
-    {"acentos", "áéíóú", "ñ"}
 )
+# Terms a Venezuelan counter uses as they are.
+TERMS = frozenset({"ticket", "tickets", "pin", "ip", "bs", "min"})
+# The print test's accents sample (the print test's words belong to its own slip).
+ACCENTS = frozenset({"acentos", "áéíóú", "ñ"})
+SPANISH = WORDS | TERMS | ACCENTS
 
 WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 

@@ -112,10 +112,14 @@ def test_api_that_hangs_is_cut_by_the_check_timeout(tmp_path, sim_server, sim, p
     assert one(findings, "printer").status == OK  # the other checks still ran
 
 
-@pytest.mark.parametrize(("offset", "status"), [(0.0, OK), (-120.0, WARN), (900.0, FAIL)])
+@pytest.mark.parametrize(
+    ("offset", "status"), [(0.0, OK), (-120.0, OK), (900.0, WARN), (-7200.0, WARN)]
+)
 def test_clock_skew_against_gaming_time(
     tmp_path, sim_server, sim, printer, input_dir, offset, status
 ):
+    """Beyond the daemon's one threshold (300 s) a WARN; never a FAIL: money does not depend
+    on the kiosk's clock (issue 18)."""
     sim.clock.offset = offset
     cfg = write_config(tmp_path, base_url=sim_server.base_url, printer_uri=printer.uri)
     clock = one(doctor(cfg, input_dir), "clock")
@@ -123,6 +127,7 @@ def test_clock_skew_against_gaming_time(
     assert abs(clock.data["skew_s"] + offset) < 5
     if offset:
         assert ("behind" if offset > 0 else "ahead of") in clock.detail
+    if status != OK:
         assert "timedatectl" in clock.hint
 
 

@@ -82,3 +82,29 @@ async def test_a_held_lock_refuses_with_the_reason_and_heals_by_itself(tmp_path,
         assert any(getattr(r, "MESSAGE_ID", None) == klog.JOURNAL_RECOVERED for r in caplog.records)
         await kiosk.sell("+6.12.10\n\n")  # no restart needed
         assert len(kiosk.tickets()) == 2
+
+
+async def test_a_sale_after_the_lock_is_gone_is_sold_before_any_retry(tmp_path, monkeypatch):
+    """The fault is not cached: the sale's own write finds the journal writable again, even
+    when the daemon's next self-heal retry is far away (here: ten minutes)."""
+    from kioskd.daemon import daemon as daemon_module
+
+    monkeypatch.setattr(daemon_module, "HEAL_FIRST_S", 600.0)
+    monkeypatch.setattr(daemon_module, "HEAL_MAX_S", 600.0)
+    async with running_kiosk(tmp_path) as kiosk:
+        journal = tmp_path / "journal.sqlite3"
+        holder = hold_lock(journal)
+        try:
+            await kiosk.wait_for(lambda: locked(journal))
+            kiosk.type("+6.12.10\n\n")
+            await kiosk.slip("rejected", timeout_s=25)
+            assert kiosk.daemon.journal.attention is not None
+        finally:
+            assert holder.stdin is not None
+            holder.stdin.close()
+            holder.wait(10)
+        assert not locked(journal)
+        assert kiosk.daemon.journal.attention is not None  # nobody retried yet
+        await kiosk.sell("+6.12.10\n\n")
+        assert len(kiosk.tickets()) == 1
+        await kiosk.wait_for(lambda: kiosk.daemon.status()["journal"] == "ok", 10)

@@ -241,3 +241,23 @@ def test_a_refused_login_is_named_in_status_and_log_never_offline(vk):
     vk.sim._password = vk.password
     [op] = settled(vk, 1, timeout_s=60)
     assert op["state"] == "done"
+
+
+def test_a_hanging_login_is_one_bounded_attempt_shared_by_every_sale(vk):
+    """Why: a hanging login serialised every call (three sales left `sending` at 15, 30 and
+    45 s). The three sales typed while the one login hangs all wait for that same attempt
+    (connect timeout + 3 s), are queued (not sent) when it gives up, then sold."""
+    begin(vk)
+    vk.sim._tokens.clear()
+    vk.sim.arm_fault("/auth/login", "hang")  # one login hangs; the next one answers
+    for code in ("351", "352", "353"):
+        vk.type(f"+1.{code}.20\n\n")
+    rows = settled(vk, 3, timeout_s=60)
+    assert [r["state"] for r in rows] == ["done"] * 3
+    history = [h for h in vk._rows("history") if h["op_id"] in {r["id"] for r in rows}]
+    first_tries = [h for h in history if h["event"] == "not_sent"]
+    assert {h["op_id"] for h in first_tries} == {r["id"] for r in rows}
+    assert all("login did not complete" in h["detail"] for h in first_tries), [
+        h["detail"] for h in first_tries
+    ]
+    assert len(server_tickets(vk)) == 3

@@ -185,6 +185,7 @@ NEW_VALUES: dict[str, str] = {
     "metrics.textfile_dir": '[metrics]\ntextfile_dir = "/tmp"',
     "metrics.listen": '[metrics]\nlisten = "127.0.0.1:19193"',
     "metrics.interval_s": "[metrics]\ninterval_s = 20.0",
+    "metrics.textfile_max_age_s": "[metrics]\ntextfile_max_age_s = 120.0",
 }
 
 
@@ -236,11 +237,13 @@ EFFECTS = {
     "reconcile.quiet_period_s": _policy("quiet_period_s"),
     "reconcile.probes": _policy("not_applied_probes"),
     "reconcile.probe_interval_s": _policy("probe_interval_s"),
+    "api.shared_account": _policy("shared_account"),
     "catalog.refresh_s": lambda d, _i: d.cfg.catalog.refresh_s,
     "catalog.stale_after_s": lambda d, _i: d.cfg.catalog.stale_after_s,
     "metrics.textfile_dir": lambda d, _i: d.metrics.config().textfile_dir,
     "metrics.listen": lambda d, _i: d.metrics.config().listen,
     "metrics.interval_s": lambda d, _i: d.metrics.config().interval_s,
+    "metrics.textfile_max_age_s": lambda d, _i: d.metrics.config().textfile_max_age_s,
     "scanner.device": _source("scanner", "device"),
     "scanner.layout": _source("scanner", "layout"),
     "scanner.gap_ms": _source("scanner", "gap_s"),
@@ -257,6 +260,8 @@ EFFECTS = {
     "printer.timeout_s": lambda d, _i: d.spooler.printer._transport._timeout,
     "printer.preview_dir": lambda d, _i: str(d.spooler.preview_dir),
     "printer.profile": lambda d, _i: d.spooler.profile,
+    "printer.dots": lambda d, _i: d.spooler.printer.paper.dots,  # the width slips are laid on
+    "printer.columns": lambda d, _i: d.spooler.printer.paper.columns,
     "leds.backend": lambda d, _i: id(d.lights),  # reopened with the new backend
     "leds.pin_factory": lambda d, _i: id(d.lights),
     "leds.green": _pin("green"),

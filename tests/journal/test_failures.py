@@ -94,7 +94,29 @@ def test_garbage_file_is_corrupt(tmp_path: Path) -> None:
     with pytest.raises(JournalError) as info:
         Journal(path)
     assert info.value.kind == "corrupt"
-    assert "PIN" not in str(info.value)
+
+
+def test_a_failed_write_of_a_payment_never_shows_its_pin(tmp_path: Path) -> None:
+    """The write that fails carries a PIN (a payment): the error, its repr, the attention the
+    journal keeps and what the daemon would log never show it."""
+    from kioskd.journal.store import PAY
+
+    path = tmp_path / "j.sqlite"
+    j = Journal(path, busy_timeout_s=0.05)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    pin = 76479163
+    try:
+        with pytest.raises(JournalError) as info:
+            j.add(PAY, {"ticket_number": 32426439, "date": "2024-10-23"}, amount=0,
+                  deadline=1e10, now=1.0, pin_number=pin, ticket_number=32426439)  # fmt: skip
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    texts = [str(info.value), repr(info.value), str(j.attention), repr(info.value.__cause__)]
+    assert info.value.kind == "locked"
+    assert not any(str(pin) in text for text in texts), texts
+    j.close()
 
 
 def _journal_of_300(tmp_path: Path) -> Path:

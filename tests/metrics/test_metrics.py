@@ -131,13 +131,22 @@ def test_check_config_refuses_bad_metrics_keys(tmp_path, line, message):
 
 
 @pytest.mark.parametrize(
-    "lines",
-    ['textfile_dir = ""\nlisten = ""', 'listen = "[::1]:9839"', 'listen = "localhost:9839"'],
+    ("lines", "textfile_dir", "bind"),
+    [
+        ('textfile_dir = ""\nlisten = ""', "", None),
+        ('listen = "[::1]:9839"', "/var/lib/prometheus/node-exporter", ("::1", 9839)),
+        ('listen = "localhost:9840"', "/var/lib/prometheus/node-exporter", ("localhost", 9840)),
+    ],
 )
-def test_check_config_accepts_metrics_off_and_loopback(tmp_path, lines):
+def test_check_config_accepts_metrics_off_and_loopback(tmp_path, lines, textfile_dir, bind):
+    """Accepted, and read as written: off is off, the listener binds the host and port given."""
+    from kioskd.config import parse_listen
+
     path = tmp_path / "kioskd.toml"
     path.write_text(MINIMAL + f"[metrics]\n{lines}\n")
-    load_config(path)
+    metrics = load_config(path).metrics
+    assert metrics.textfile_dir == textfile_dir
+    assert (parse_listen(metrics.listen) if metrics.listen else None) == bind
 
 
 def test_metrics_default_is_node_exporters_folder_and_no_listener(tmp_path):

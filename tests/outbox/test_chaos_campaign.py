@@ -38,17 +38,19 @@ def test_campaign_short_timer_variant_no_violation() -> None:
 
 @pytest.mark.slow
 def test_exhaustive_small_cases_sample() -> None:
-    """A fixed sample (every 25th) of the exhaustive cases: two sales and a payout, every order,
-    every fault mode at every request. `kioskd chaos --exhaustive` runs them all."""
+    """A fixed sample (every 37th) of the exhaustive cases: two sales and a payout, every order,
+    every fault mode at every request, once or twice in a row for look-alike sales.
+    `kioskd chaos --exhaustive` runs them all."""
     from kioskd.proving.campaigns.exhaustive import cases, run_cases
 
     every = cases()
-    assert len(every) > 3000
+    assert len(every) > 6000
     assert {c.mode for c in every} >= {"commit_late", "fail_before_commit", "hang", None}
+    assert {c.repeat for c in every} == {1, 2}
+    sample = every[::37]
+    assert {c.repeat for c in sample} == {1, 2} and any(c.twins for c in sample)
     bad = [
-        f"{case}: {v.invariant}: {v.detail}"
-        for case, r in run_cases(every[::25])
-        for v in r.violations
+        f"{case}: {v.invariant}: {v.detail}" for case, r in run_cases(sample) for v in r.violations
     ]
     assert not bad, "\n".join(bad[:10])
 
@@ -116,7 +118,9 @@ def test_command_fails_on_a_violation(monkeypatch, capsys) -> None:
     monkeypatch.setattr(
         chaos,
         "run_range",
-        lambda s, n, d=None, v="shipped", w="true": [broken(x) for x in range(s, s + n)],
+        lambda s, n, d=None, v="shipped", w="true", world="api": [
+            broken(x) for x in range(s, s + n)
+        ],
     )
     args = type(
         "A",

@@ -180,3 +180,49 @@ async def test_a_wall_clock_step_while_a_payout_or_cancel_is_in_doubt_changes_no
             n += 1
             got = await _doubtful_ticket_op(tmp_path / f"s{n}.sqlite", kind, step_at, step)
             assert got == base, (kind, step_at, step, got, base)
+
+
+async def test_booted_offline_never_having_reached_the_server_new_money_is_refused(tmp_path):
+    """No sample and no floor (a journal that never reached the server): no deadline can be set
+    without the kiosk's wall clock, so a sale is refused with the reason, nothing journaled."""
+    from kioskd.outbox.outbox import ServerTimeUnknown
+
+    rig = ClockRig(tmp_path / "j.sqlite")
+    try:
+        wagers, closes = rig.wagers()
+        with pytest.raises(ServerTimeUnknown, match="server time unknown"):
+            await rig.outbox.submit_create(wagers, closes)
+        assert rig.journal.operations() == []
+    finally:
+        await rig.close()
+
+
+async def test_booted_offline_after_a_reboot_a_queued_sale_lives_on_the_floor_then_is_sent(
+    tmp_path,
+):
+    """After a reboot, before any answer: the saved figure is a floor (server time had passed
+    it before this boot's monotonic zero). A sale queued offline is stamped on it; its age is
+    a duration; once the server answers it is sent (the true time is later than the floor, so
+    an expiry can only come earlier, never later)."""
+    rig = ClockRig(tmp_path / "j.sqlite")
+    try:
+        floor = rig.server.now() - 600.0  # saved ten minutes before this boot
+        record = {"boot_id": "an-earlier-boot", "mono": 5000.0, "lo": floor - 5000.0,
+                  "hi": floor - 5000.0, "floor": floor}  # fmt: skip
+        assert rig.est.restore(record, rig.clock.boot_id(), rig.clock.monotonic()) == "provisional"
+        assert rig.money.now() <= rig.server.now()
+        rig.sim.set_offline(True)
+        wagers, closes = rig.wagers()
+        await rig.outbox.submit_create(wagers, closes)
+        await rig.outbox.step()  # not sent: offline
+        (op,) = rig.journal.operations()
+        assert op.state == "queued" and op.created_at == pytest.approx(floor, abs=1.0)
+        rig.clock.step_wall(-3 * 86400.0)  # the saved wall time of an old shutdown: irrelevant
+        rig.sim.set_offline(False)
+        rig.clock.advance(5.0)
+        await rig.run(None, 0.0)
+        ((kind, state, _number),) = decision(rig)[0]
+        assert (kind, state) == ("create", "done") and len(decision(rig)[1]) == 1
+        assert rig.est.known
+    finally:
+        await rig.close()

@@ -203,11 +203,23 @@ async def test_caps_on_queued_count_and_amount(tmp_path) -> None:
 
 
 async def test_journal_in_attention_refuses_new_operations(rig: Rig) -> None:
-    rig.journal.attention = JournalError("disk full", kind="full")
-    with pytest.raises(OutboxRefused, match="attention"):
-        await rig.sell()
-    assert await rig.outbox.step() is False
-    assert rig.outbox.signal == ATTENTION
+    """While the fault is really there (another connection holds the write lock), the sale's
+    own write probe fails and the sale is refused; once it is gone, the next sale is taken."""
+    import sqlite3
+
+    blocker = sqlite3.connect(rig.journal.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    rig.journal.attention = JournalError("database is locked", kind="locked")
+    try:
+        with pytest.raises(OutboxRefused, match="attention"):
+            await rig.sell()
+        assert await rig.outbox.step() is False
+        assert rig.outbox.signal == ATTENTION
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    await rig.sell()
+    assert rig.journal.attention is None
 
 
 async def test_foreign_ticket_in_last_raises_one_alarm(rig: Rig) -> None:

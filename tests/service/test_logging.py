@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import logging
 import os
@@ -109,8 +110,14 @@ def test_oversized_entry_goes_through_sealed_memfd(journal, logger) -> None:
     fd = struct.unpack("i", raw[:4])[0]
     try:
         data = os.pread(fd, 8 * 1024 * 1024, 0)
+        # journald refuses an unsealed memfd: every seal libsystemd sets must be there.
+        seals = fcntl.fcntl(fd, fcntl.F_GET_SEALS)
+        with pytest.raises(PermissionError):
+            os.pwrite(fd, b"y", 0)  # F_SEAL_WRITE holds
     finally:
         os.close(fd)
+    want = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL
+    assert seals & want == want, f"seals {seals:#x}, want {want:#x}"
     assert parse_entry(data)["MESSAGE"] == "big " + big
 
 

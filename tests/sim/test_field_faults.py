@@ -128,3 +128,16 @@ async def test_field_fault_flags_through_the_admin_api(api: Api, sim: Simulator)
     assert status == 400 and "foreign" in body["error"]
     with pytest.raises(FaultError):
         sim.arm_fault("*", "delay", unreadable="yes")  # type: ignore[arg-type]
+
+
+async def test_unreadable_concerns_only_the_ticket_a_create_makes(authed: Api, sim: Simulator):
+    """A pay or cancel answer names a ticket it did not create: the flag leaves it readable."""
+    sold = (await create(authed, sim)).json()["response"]
+    sim.arm_fault("/user/ticket/cancel", "delay", unreadable=True)
+    status, _ = await authed.post("/user/ticket/cancel", {"ticket_number": sold["ticket_number"]})
+    assert status == 200
+    [held] = tickets(sim)
+    status, found = await authed.post(
+        "/user/ticket", {"ticket_number": held["ticket_number"], "date": held["local_date"]}
+    )
+    assert status == 201 and found["response"]["status"] == "canceled"

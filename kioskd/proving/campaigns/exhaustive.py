@@ -9,10 +9,11 @@ Rules:
   for. The faults are every mode of the simulator (the API's and the field's: gateway 502/504
   with a JSON body while the upstream commits later, other wagers, a replayed answer, numbers
   beyond 64 bits) and a dropped answer while another terminal sells the same wagers, or other
-  ones, or the ticket made cannot be looked up. A delayed or late
-  commit lands at a share of the quiet period that cycles with the case (after the read
-  timeout, before and after the probes, just inside the quiet period). Every
-  combination is run; `cases()` lists them in a fixed order, so case N is always the same run.
+  ones, or the ticket made cannot be looked up (`world="field"`; `"api"`: the API's own
+  modes only). A delayed or late commit lands at a share of the quiet period that cycles with
+  the case (after the read timeout, before and after the probes, just inside the quiet
+  period). Every combination is run; `cases()` lists them in a fixed order, so case N is
+  always the same run.
 - Each case is the real journal (SQLite file) and outbox against the simulator on a virtual
   clock, exactly as in `seeded_chaos`; after it settles, `seeded_chaos.check` (the books) must
   find nothing: ledger equals journal, nothing duplicated or lost, every done operation printed.
@@ -44,6 +45,7 @@ from kioskd.outbox.outbox import OutboxRefused
 from kioskd.proving.campaigns.seeded_chaos import (
     PASSWORD,
     WALL_DEFAULT,
+    WORLD_DEFAULT,
     CrashPlan,
     Kiosk,
     RunResult,
@@ -68,8 +70,10 @@ GAPS = tuple(itertools.product((0, 1), repeat=2))  # outbox steps after the 1st 
 FAULT_DELAY_SHARES = (0.3, 0.5, 0.75, 0.9)
 REPEATS = (1, 2)
 # A fault: (mode, another terminal sells "same"/"other" wagers meanwhile, ticket unreadable).
-FAULTS: tuple[tuple[str, str | None, bool], ...] = (
-    *((m, None, False) for m in MODES + FIELD_MODES),
+API_FAULTS: tuple[tuple[str, str | None, bool], ...] = tuple((m, None, False) for m in MODES)
+FIELD_FAULTS: tuple[tuple[str, str | None, bool], ...] = (
+    *API_FAULTS,
+    *((m, None, False) for m in FIELD_MODES),
     ("commit_then_drop", "same", False),
     ("commit_then_drop", "other", False),
     ("commit_then_drop", None, True),
@@ -104,12 +108,14 @@ class Case:
         )
 
 
-def cases() -> list[Case]:
+def cases(world: str = WORLD_DEFAULT) -> list[Case]:
+    """Every case of the world ("api": the API's own faults; "field": also the field's)."""
+    faults = FIELD_FAULTS if world == "field" else API_FAULTS
     out = []
     for order, gaps, twins in itertools.product(ORDERS, GAPS, (False, True)):
         out.append(Case(order, gaps, twins, None, 0))
         repeats = REPEATS if twins else REPEATS[:1]
-        for (mode, foreign, unreadable), at, repeat in itertools.product(FAULTS, FAULT_AT, repeats):
+        for (mode, foreign, unreadable), at, repeat in itertools.product(faults, FAULT_AT, repeats):
             share = FAULT_DELAY_SHARES[len(out) % len(FAULT_DELAY_SHARES)]
             out.append(Case(order, gaps, twins, mode, at, repeat, share, foreign, unreadable))
     return out
@@ -215,15 +221,19 @@ async def run_case(
 
 
 def run_cases(
-    selected: list[Case] | None = None, variant: str = "shipped", wall: str = WALL_DEFAULT
+    selected: list[Case] | None = None,
+    variant: str = "shipped",
+    wall: str = WALL_DEFAULT,
+    world: str = WORLD_DEFAULT,
 ) -> Iterator[tuple[Case, RunResult]]:
-    """Run the cases (all by default), yielding each with its result. A case's clock offset
-    and steps are drawn from its number in `cases()`, so a sample replays the same runs."""
+    """Run the cases (all of `world` by default), yielding each with its result. A case's
+    clock offset and steps are drawn from its number in `cases("field")`, so a sample (and the
+    same case in either world) replays the same run."""
     workdir = tempfile.mkdtemp(prefix="kioskd-exhaustive-")
-    numbers = {c: i for i, c in enumerate(cases())}
+    numbers = {c: i for i, c in enumerate(cases("field"))}
     try:
         with quiet_kioskd_logs():
-            for case in selected if selected is not None else cases():
+            for case in selected if selected is not None else cases(world):
                 yield (
                     case,
                     asyncio.run(run_case(case, workdir, variant, wall, numbers.get(case, 0))),

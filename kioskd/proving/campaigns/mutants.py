@@ -8,7 +8,9 @@ Rules:
 - Each mutant switches off exactly one invariant of the theory of operation
   (`kioskd/outbox/reconcile.py`, `kioskd/outbox/outbox.py`) and keeps everything else as
   shipped.
-- A mutant is *caught* by a campaign when that campaign reports at least one violation with it.
+- A mutant is *caught* by a campaign when that campaign reports at least one violation with it
+  in a run that the real product passes (a run that fails without the mutant too is not
+  counted: it says nothing of the mutant).
   `run()` runs, per mutant, a budget of seeds of the seeded campaign and a sample of the
   exhaustive cases, and returns how many violations each found (each stops early once it has
   found `enough`, so a caught mutant costs little).
@@ -84,6 +86,37 @@ def _first_candidate() -> Callable[[], None]:
     )
 
 
+def _kiosk_wall(outbox: Any) -> Any:
+    """The kiosk's own clock under the outbox's server-time clock (itself when plain)."""
+    return getattr(outbox.clock, "base", outbox.clock)
+
+
+def _wall_bracket() -> Callable[[], None]:
+    """The send window on the kiosk's wall clock (its reading at the send, -30 s / +120 s), as
+    before the server's time was learned: no bracket in server time."""
+
+    def make(real: Callable[..., Any]) -> Callable[..., Any]:
+        def bracket(self: Any, op: Any, *, over: bool) -> tuple[float, float]:
+            sent = _kiosk_wall(self).now() - self._since_send(op)
+            return sent - 30.0, sent + self.policy.send_window_s
+
+        return bracket
+
+    return _replace(outbox_module.Outbox, "_bracket", make)
+
+
+def _wall_durations() -> Callable[[], None]:
+    """Time since a send read off the kiosk's wall clock (a step moves it), not monotonic."""
+
+    def make(real: Callable[..., Any]) -> Callable[..., Any]:
+        def since(self: Any, op: Any) -> float:
+            return max(0.0, _kiosk_wall(self).now() - (op.sent_at or op.created_at))
+
+        return since
+
+    return _replace(outbox_module.Outbox, "_since_send", make)
+
+
 MUTANTS: dict[str, Mutant] = {
     m.name: m
     for m in (
@@ -99,6 +132,18 @@ MUTANTS: dict[str, Mutant] = {
             "'not applied' only after the quiet period (a late commit can still land)",
             "kioskd.outbox.reconcile.request_settled + decide_lookup",
             _no_quiet_period,
+        ),
+        Mutant(
+            "bracket",
+            "'ours' means created inside the send's bracket in server time",
+            "kioskd.outbox.outbox.Outbox._bracket",
+            _wall_bracket,
+        ),
+        Mutant(
+            "monotonic",
+            "durations (quiet period, ages) come from the monotonic clock",
+            "kioskd.outbox.outbox.Outbox._since_send",
+            _wall_durations,
         ),
         Mutant(
             "answer-check",
@@ -131,10 +176,11 @@ def mutant(name: str) -> Iterator[Mutant]:
 class MutantRow:
     name: str
     target: str
-    seeded: int  # violations the seeded campaign found
+    seeded: int  # violations of the seeded campaign in runs the real product passes
     seeds_run: int
-    exhaustive: int  # violations the exhaustive sample found
+    exhaustive: int  # the same for the exhaustive sample
     cases_run: int
+    baseline_failures: int = 0  # runs that fail without the mutant too (not counted above)
 
     @property
     def caught(self) -> bool:
@@ -153,22 +199,45 @@ def run_one_mutant(
     enough: int = 25,
     variant: str = "shipped",
     wall: str | None = None,
+    world: str | None = "field",
 ) -> MutantRow:
     """The seeded campaign (`seeds` seeds from `start`) and every `every`-th exhaustive case
-    with the mutant in place; each stops once it found `enough` violations."""
+    with the mutant in place; each stops once it found `enough` violations.
+
+    A run with violations is run again without the mutant: only runs the real product passes
+    count (in a world where the product still fails some runs, those say nothing of the
+    mutant). The baseline row `none` counts every violation."""
     from kioskd.proving.campaigns import exhaustive, seeded_chaos
 
     wall = wall or seeded_chaos.WALL_DEFAULT
-    seeded = seeds_run = found = cases_run = 0
-    with mutant(name) as m:
-        for seed in range(start, start + seeds):
-            seeded += len(seeded_chaos.run_one(seed, None, variant, wall).violations)
-            seeds_run += 1
-            if seeded >= enough:
-                break
-        for _case, result in exhaustive.run_cases(exhaustive.cases()[::every], variant, wall):
-            found += len(result.violations)
-            cases_run += 1
-            if found >= enough:
-                break
-    return MutantRow(name, m.target, seeded, seeds_run, found, cases_run)
+    world = world or seeded_chaos.WORLD_DEFAULT
+    seeded = seeds_run = found = cases_run = baseline = 0
+    m = MUTANTS[name]
+    for seed in range(start, start + seeds):
+        with mutant(name):
+            n = len(seeded_chaos.run_one(seed, None, variant, wall, world).violations)
+        if (
+            n
+            and name != "none"
+            and seeded_chaos.run_one(seed, None, variant, wall, world).violations
+        ):
+            baseline += 1
+            n = 0
+        seeded += n
+        seeds_run += 1
+        if seeded >= enough:
+            break
+    for case in exhaustive.cases(world)[::every]:
+        with mutant(name):
+            ((_, result),) = exhaustive.run_cases([case], variant, wall, world)
+        n = len(result.violations)
+        if n and name != "none":
+            ((_, real),) = exhaustive.run_cases([case], variant, wall, world)
+            if real.violations:
+                baseline += 1
+                n = 0
+        found += n
+        cases_run += 1
+        if found >= enough:
+            break
+    return MutantRow(name, m.target, seeded, seeds_run, found, cases_run, baseline)

@@ -17,9 +17,9 @@ Rules:
 - Attribution (`attribution.py`): the simulator records which operation's request made each
   ticket, payment and cancellation; the books fail a done operation holding another's row
   (or another terminal's ticket) and a payout or cancel told as not done that its request did.
-- Faults: every simulator fault mode (the API's and the field's: gateways, mismatched and
-  replayed answers, other terminals selling the same or other wagers, unreadable rows) on the
-  money endpoints and on `/last` and lookups, token
+- Faults: every simulator fault mode of the world (`world="api"`: the API's own; `"field"`:
+  also gateways, mismatched and replayed answers, 64-bit overflow, other terminals selling the
+  same or other wagers, unreadable rows) on the money endpoints and on `/last` and lookups, token
   expiry, outages (offline periods) during which events close, foreign tickets in `/last`.
 - After the run the faults stop and the kiosk settles (virtual time moves on until nothing is
   due). Then the invariants are checked against the simulator's ledger:
@@ -44,9 +44,10 @@ from typing import Any
 
 import httpx
 
+from kioskd import servertime as st
 from kioskd.banklot.client import BanklotClient
 from kioskd.banklot.models import WagerRequest
-from kioskd.clock import VirtualClock
+from kioskd.clock import ServerTimeClock, VirtualClock
 from kioskd.config import outbox_policy
 from kioskd.journal import states
 from kioskd.journal.store import CREATE, Journal, Operation
@@ -140,9 +141,16 @@ class Printed:
     pending_at_boot: bool
 
 
-# The kiosk's wall clock: "true" (the server's clock) or "skewed" (the clock model).
+# The kiosk's wall clock: "true" (the server's clock) or "skewed" (the clock model, what
+# ships: money must not depend on the kiosk's wall clock).
 WALLS = ("true", "skewed")
-WALL_DEFAULT = "true"
+WALL_DEFAULT = "skewed"
+# The faults: "api" (the API's own misbehaviour, `faults.MODES`) or "field" (also gateways,
+# mismatched and replayed answers, 64-bit overflow, other terminals, unreadable rows).
+WORLDS = ("api", "field")
+WORLD_DEFAULT = "api"
+SERVER_TIME_KEY = "server_time"  # as the daemon keeps it (kioskd.daemon.daemon)
+SERVER_TIME_SAVE_S = 600.0
 STEP_SHARE = 0.05  # seeded runs: chance of a wall-clock step before each outbox step
 
 
@@ -153,8 +161,14 @@ class Kiosk:
                  seed: int, policy: Policy, wall: WallSteps | None = None) -> None:  # fmt: skip
         self.sim, self.sim_clock, self.path, self.plan = sim, clock, path, plan
         self.wall = wall
-        # What the kiosk reads: the server's clock, or the clock model's skewed, stepping one.
-        self.clock: VirtualClock | KioskClock = wall.clock if wall is not None else clock
+        self.world = WORLD_DEFAULT
+        # The kiosk's own clock: the server's time (wall="true") or the clock model's skewed,
+        # stepping one; over it, as in the daemon, the server-time estimate decides money.
+        self.wallclock: KioskClock = wall.clock if wall is not None else KioskClock(clock)
+        self.servertime = st.ServerTime()
+        self.clock = ServerTimeClock(self.wallclock, self.servertime)
+        self._time_saved_mono: float | None = None
+        self._save_pending = False
         self.made_by = attribute(sim)
         self.seed, self.policy = seed, policy
         self.boots = 0
@@ -178,6 +192,8 @@ class Kiosk:
                     self.sim.email,
                     PASSWORD,
                     transport=self.transport or SimTransport(self.sim),
+                    on_answer=self._on_answer,
+                    monotonic=self.wallclock.monotonic,
                 )
                 self.outbox = ObservedOutbox(
                     self.journal,
@@ -187,14 +203,72 @@ class Kiosk:
                     rng=random.Random(self.seed * 1000 + self.boots),
                     crash_hook=self.plan,
                 )
+                self._restore_server_time()
                 await self.outbox.recover()
+                await self.learn_server_time()
                 self.pending_at_boot |= {j.id for j in self.journal.pending_print_jobs()}
                 return
             except SimulatedCrash:
                 await self.crash()
 
+    # The daemon's server-time wiring (`Daemon._on_answer`, `_learn`, `_save_server_time`,
+    # `_restore_server_time`, `_server_time_at_start`), in process: every answer's Date teaches
+    # the estimate, a gateway's 502/503/504 does not; the estimate is saved in the journal when
+    # first known and then every SERVER_TIME_SAVE_S, and restored at boot.
+
+    def _on_answer(self, status: int, date: str | None, started: float, ended: float) -> None:
+        if status in (502, 503, 504):
+            return
+        server = st.parse_http_date(date)
+        if server is not None:
+            self._learn(server, started, ended)
+
+    def _learn(self, server: float, started: float, ended: float) -> None:
+        was = self.servertime.known
+        self.servertime.learn(server, started, ended, st.DATE_RESOLUTION_S)
+        mono = self.wallclock.monotonic()
+        if not was or self._time_saved_mono is None or (
+            mono - self._time_saved_mono >= SERVER_TIME_SAVE_S
+        ):
+            self._time_saved_mono = mono
+            self._save_pending = True
+
+    def _save_server_time(self) -> None:
+        if self.journal is None or not self._save_pending:
+            return
+        self._save_pending = False
+        record = self.servertime.to_record(self.wallclock.boot_id(), self.wallclock.monotonic())
+        if record is not None:
+            self.journal.save_catalog(SERVER_TIME_KEY, record, fetched_at=self.clock.now())
+
+    def _restore_server_time(self) -> None:
+        assert self.journal is not None
+        cached = self.journal.load_catalog(SERVER_TIME_KEY)
+        if cached is not None and isinstance(cached[0], dict):
+            self.servertime.restore(
+                cached[0], self.wallclock.boot_id(), self.wallclock.monotonic()
+            )
+
+    async def learn_server_time(self) -> None:
+        """`/gaming/time` while the server's time is not known on this boot (the daemon: once
+        at start, then every 30 s while unknown; here: at boot and before each step)."""
+        if self.servertime.known or self.client is None:
+            return
+        from kioskd.banklot import errors
+
+        started = self.wallclock.monotonic()
+        with contextlib.suppress(errors.BanklotError):
+            answer = await self.client.time()
+            self._learn(answer.unix, started, self.wallclock.monotonic())
+
     async def crash(self) -> None:
         self.crashes += 1
+        # A power cut: memory (the estimate) is lost, the kiosk boots again.
+        self.wallclock.reboot()
+        self.servertime = st.ServerTime()
+        self.clock = ServerTimeClock(self.wallclock, self.servertime)
+        self._time_saved_mono = None
+        self._save_pending = False
         if self.journal is not None:
             self.journal.close()
         if self.client is not None:
@@ -220,15 +294,18 @@ class Kiosk:
             self.plan("print:on_paper")
             self.journal.mark_printed(job.id, now=self.clock.now())
 
-    def tick(self) -> None:
-        """Before an outbox step: the wall clock may step (the clock model)."""
+    async def tick(self) -> None:
+        """Before an outbox step: the wall clock may step (the clock model); the daemon's
+        server-time chores run (save the estimate, ask the time while it is unknown)."""
         if self.wall is not None:
             self.wall.maybe_step()
+        self._save_server_time()
+        await self.learn_server_time()
 
     async def work(self, steps: int) -> None:
         assert self.outbox is not None
         for _ in range(steps):
-            self.tick()
+            await self.tick()
             did = await self.outbox.step()
             await self.print_pending()
             if not did:
@@ -315,15 +392,19 @@ async def _act(k: Kiosk, rng: random.Random, action: str) -> None:
         await k.work(rng.randint(1, 6))
 
     def arm_fault(endpoint: str) -> None:
-        mode = rng.choice(FAULT_MODES)
+        mode = rng.choice(FAULT_MODES if k.world == "field" else MODES)
         # A late commit must land inside the quiet period: that is the premise it rests on.
         delays = [d for d in (1, 10, 20, 45) if d < k.policy.quiet_period_s - 1]
+        count, delay = rng.choice((1, 1, 2)), rng.choice(delays)
+        if k.world != "field":
+            sim.arm_fault(endpoint, mode, count=count, delay_s=delay)
+            return
         # What else happens on the account meanwhile: another terminal sells the same wagers
         # or others just before this call is handled; the ticket it makes cannot be looked up.
         foreign = rng.choice((None, None, None, None, "same", "other"))
         unreadable = rng.random() < 0.08
-        sim.arm_fault(endpoint, mode, count=rng.choice((1, 1, 2)), delay_s=rng.choice(delays),
-                      foreign=foreign, unreadable=unreadable)  # fmt: skip
+        sim.arm_fault(endpoint, mode, count=count, delay_s=delay, foreign=foreign,
+                      unreadable=unreadable)  # fmt: skip
 
     async def burst(k: Kiosk) -> None:
         """Several operations in the air at once: submitted back to back (each born `sending`
@@ -415,9 +496,12 @@ async def run_seed(
     policy: Policy | None = None,
     variant: str = "shipped",
     wall: str = WALL_DEFAULT,
+    world: str = WORLD_DEFAULT,
 ) -> RunResult:
     if wall not in WALLS:
         raise ValueError(f"unknown wall clock {wall!r} (known: {', '.join(WALLS)})")
+    if world not in WORLDS:
+        raise ValueError(f"unknown world {world!r} (known: {', '.join(WORLDS)})")
     rng = random.Random(seed)
     clock = VirtualClock(_start_time(rng))
     sim = Simulator(seed=seed, clock=clock, password=PASSWORD)
@@ -437,6 +521,7 @@ async def run_seed(
     workdir = workdir or tempfile.mkdtemp(prefix="kioskd-chaos-")
     path = os.path.join(workdir, f"journal-{seed}.sqlite")
     kiosk = Kiosk(sim, clock, path, plan, seed, policy, steps)
+    kiosk.world = world
     faults = 0
     try:
         await kiosk.boot()
@@ -469,7 +554,7 @@ async def settle(k: Kiosk, max_rounds: int = 400) -> None:
 
         async def round_(k: Kiosk) -> bool:
             assert k.outbox is not None
-            k.tick()
+            await k.tick()
             did = await k.outbox.step()
             await k.print_pending()
             if did:
@@ -483,6 +568,8 @@ async def settle(k: Kiosk, max_rounds: int = 400) -> None:
             late = k.sim.late_pending_until()
             if late is not None:
                 waits.append(late - k.sim_clock.now())
+            if not k.servertime.known:
+                waits.append(30.0)  # the daemon asks /gaming/time again every 30 s
             if not waits:
                 return False
             k.sim_clock.advance(max(min(waits), 0.001))
@@ -586,11 +673,15 @@ def quiet_kioskd_logs() -> Iterator[None]:
 
 
 def run_one(
-    seed: int, workdir: str | None = None, variant: str = "shipped", wall: str = WALL_DEFAULT
+    seed: int,
+    workdir: str | None = None,
+    variant: str = "shipped",
+    wall: str = WALL_DEFAULT,
+    world: str = WORLD_DEFAULT,
 ) -> RunResult:
     """One seed, synchronously (each run has its own event loop: nothing leaks between runs)."""
     with quiet_kioskd_logs():
-        return asyncio.run(run_seed(seed, workdir, variant=variant, wall=wall))
+        return asyncio.run(run_seed(seed, workdir, variant=variant, wall=wall, world=world))
 
 
 def run_range(
@@ -599,11 +690,14 @@ def run_range(
     workdir: str | None = None,
     variant: str = "shipped",
     wall: str = WALL_DEFAULT,
+    world: str = WORLD_DEFAULT,
 ) -> list[RunResult]:
     own = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="kioskd-chaos-")
     try:
-        return [run_one(seed, workdir, variant, wall) for seed in range(start, start + count)]
+        return [
+            run_one(seed, workdir, variant, wall, world) for seed in range(start, start + count)
+        ]
     finally:
         if own:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -174,7 +174,8 @@ def _commit(sim: Simulator, method: str, path: str, token: str | None, raw: byte
             fault: Fault | None):  # fmt: skip
     """Handle the call; with the `unreadable` flag, the ticket it creates can never be looked up."""
     status, payload = _call(sim, method, path, token, raw)
-    if fault is not None and fault.unreadable and isinstance(payload, dict):
+    creates = path == "/user/ticket/create"  # a pay or cancel answer names a ticket it made not
+    if fault is not None and fault.unreadable and creates and isinstance(payload, dict):
         inner = payload.get("response")
         if isinstance(inner, dict) and isinstance(inner.get("ticket_number"), int):
             sim.make_unreadable(inner["ticket_number"])
