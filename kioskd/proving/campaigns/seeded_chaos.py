@@ -227,8 +227,10 @@ class Kiosk:
         was = self.servertime.known
         self.servertime.learn(server, started, ended, st.DATE_RESOLUTION_S)
         mono = self.wallclock.monotonic()
-        if not was or self._time_saved_mono is None or (
-            mono - self._time_saved_mono >= SERVER_TIME_SAVE_S
+        if (
+            not was
+            or self._time_saved_mono is None
+            or (mono - self._time_saved_mono >= SERVER_TIME_SAVE_S)
         ):
             self._time_saved_mono = mono
             self._save_pending = True
@@ -238,16 +240,21 @@ class Kiosk:
             return
         self._save_pending = False
         record = self.servertime.to_record(self.wallclock.boot_id(), self.wallclock.monotonic())
-        if record is not None:
+        if record is None:
+            return
+        # Outside the crash plan: its points stay those of money (a cut here would only lose
+        # the estimate, which the daemon saves best effort), so seeds keep their crash points.
+        enabled, self.plan.enabled = self.plan.enabled, False
+        try:
             self.journal.save_catalog(SERVER_TIME_KEY, record, fetched_at=self.clock.now())
+        finally:
+            self.plan.enabled = enabled
 
     def _restore_server_time(self) -> None:
         assert self.journal is not None
         cached = self.journal.load_catalog(SERVER_TIME_KEY)
         if cached is not None and isinstance(cached[0], dict):
-            self.servertime.restore(
-                cached[0], self.wallclock.boot_id(), self.wallclock.monotonic()
-            )
+            self.servertime.restore(cached[0], self.wallclock.boot_id(), self.wallclock.monotonic())
 
     async def learn_server_time(self) -> None:
         """`/gaming/time` while the server's time is not known on this boot (the daemon: once
