@@ -210,6 +210,9 @@ def test_install_script_replaces_a_script_install_with_the_package(
     """scripts/install.sh, given the .deb, over what the earlier script install left."""
     with ThrowawayRoot(tmp_path / "rootfs") as root:
         shutil.copy(deb, root.path("/tmp"))
+        # The root has a /tmp of its own: a checkout under the host's /tmp is not visible in
+        # it, so the script goes in beside the package (given a .deb it needs nothing else).
+        shutil.copy(REPO / "scripts" / "install.sh", root.path("/tmp"))
         ok(
             root.run(
                 "set -e; mkdir -p /opt/kioskd/venv/bin /etc/systemd/system /usr/local/bin\n"
@@ -221,7 +224,7 @@ def test_install_script_replaces_a_script_install_with_the_package(
         out = ok(
             root.run(
                 f"umask 077; printf '%s\\n' '{SECRET}' > /tmp/pw; KIOSKD_NO_START=1 "
-                f"bash {REPO}/scripts/install.sh --password-file /tmp/pw /tmp/{deb.name}"
+                f"bash /tmp/install.sh --password-file /tmp/pw /tmp/{deb.name}"
             )
         )
         assert SECRET not in out
