@@ -52,27 +52,21 @@ def _first_case(name: str, chosen: list[exhaustive.Case]) -> str | None:
 # of the seeded campaign and a case number of `exhaustive.cases("field")`, each replayed, then
 # the next few searched if the product changed under them.
 HINTS = {
-    "hold": (150, 1907),
+    "hold": (271, 147),
     "quiet-period": (63, 279),
-    "answer-check": (34, 103),
-    "one-candidate": (34, 123),
+    "answer-check": (63, 103),
+    "one-candidate": (15, 123),
     "bracket": (4, 171),
-    "monotonic": (121, 279),
+    "monotonic": (187, 279),
 }
 SEARCH = 25
 
 
-# Hints recorded before the clock model became the default no longer hit for these (their
-# search of 25 seeds/cases finds nothing under the stepping wall clock), and with the bracket in
-# server time two look-alike sales in the air end in CONFLICT (for a person) instead of a
-# wrong ticket, which the books accept: the hold mutant was not caught in the last mutant run
-# (bench/RESULTS.md). Not run until new hints are recorded.
-NOT_YET = {
-    "hold": "seeded: seed 150 catches it; exhaustive: not caught since the server-time "
-    "bracket (two look-alikes in the air end in CONFLICT, which the books accept)",
-    "answer-check": "seed hint recorded before the clock model; needs a new one",
-    "one-candidate": "seed hint recorded before the clock model; needs a new one",
-}
+# Mutants not run until a hint is recorded (each with what was searched). Empty: every
+# mutant has a seed and a case under the clock model and the resend fix (the search that found
+# them, field world: first seed from 0 (hold: from 150); first case from the old hint (hold:
+# first "same wagers" case from 0)).
+NOT_YET: dict[str, str] = {}
 
 
 @pytest.mark.slow
