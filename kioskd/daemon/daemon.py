@@ -156,7 +156,7 @@ class Daemon:
     executor: Executor
     spooler: Spooler
     lights: Lights
-    metrics: Metrics
+    metrics: Metrics | None  # None while [metrics] neither writes nor serves
 
     def __init__(
         self,
@@ -483,7 +483,14 @@ class Daemon:
             for sc in input_sources(self.cfg)
         ]
 
-    def _metrics(self) -> Metrics:
+    def _metrics_wanted(self) -> bool:
+        return bool(self.cfg.metrics.textfile_dir or self.cfg.metrics.listen)
+
+    def _metrics(self) -> Metrics | None:
+        """The metrics, or None when [metrics] neither writes nor serves: prometheus_client
+        (and its HTTP server's modules) is then never imported (issue 19, sized for a Pi 3)."""
+        if not self._metrics_wanted():
+            return None
         from kioskd.daemon.metrics import Metrics
 
         return Metrics(
@@ -493,10 +500,17 @@ class Daemon:
             now=self.clock.now,
         )
 
-    def _metrics_loop(self) -> Awaitable[None]:
+    async def _metrics_loop(self) -> None:
+        """The metrics task; while they are off, it waits for a reload that turns them on
+        (its counters then count from that moment)."""
+        while self.metrics is None:
+            self._metrics_on.clear()
+            await self._metrics_on.wait()
+            self.metrics = self._metrics()
         from kioskd.daemon.metrics import snapshot_of
 
-        return self.metrics.run(lambda: snapshot_of(self))
+        metrics = self.metrics
+        await metrics.run(lambda: snapshot_of(self))
 
     # ================================================================= the session
 
@@ -644,7 +658,8 @@ class Daemon:
             self._spawn(self._pending_sale_slip(outcome.op_id), "pending-slip")
         self.executor.on_outcome(outcome)
         self.spooler.wake()
-        self.metrics.observe_outcome(outcome)
+        if self.metrics is not None:
+            self.metrics.observe_outcome(outcome)
 
     async def _pending_sale_slip(self, op_id: int) -> None:
         """A sale still not confirmed a couple of seconds after it was sent, went in doubt,
@@ -1021,6 +1036,8 @@ class Daemon:
             metrics = getattr(self, "metrics", None)
             if metrics is not None:
                 metrics.changed()  # [metrics] applies at the next write: now
+            elif self._metrics_wanted():
+                self._metrics_on.set()  # turned on: the metrics task starts them
         else:
             log.error(
                 "config rejected, keeping the last good one: %s",
@@ -1127,6 +1144,7 @@ class Daemon:
         self._restore_server_time()
         self._load_cached_catalog()
         self.metrics = self._metrics()
+        self._metrics_on = asyncio.Event()
         self.client = self._client(password)
         self.outbox = Outbox(
             self.journal,

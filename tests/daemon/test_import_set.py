@@ -15,6 +15,8 @@ NEVER = ("kioskd.proving", "uvicorn", "starlette", "fastapi")
 # Not until a slip is printed (python-escpos and its capability database, in a worker) or a
 # preview drawn (python-barcode's tables, which import Pillow): none with previews off.
 NOT_BEFORE_A_SLIP = ("escpos.printer", "escpos.capabilities", "barcode", "PIL")
+# Not with [metrics] off (no textfile folder, no listener).
+NOT_WITHOUT_METRICS = ("prometheus_client", "kioskd.daemon.metrics", "http.server")
 
 
 def _imported(k: VirtualKiosk) -> set[str]:
@@ -29,6 +31,7 @@ def test_kioskd_run_imports_only_what_its_config_needs(tmp_path):
         assert "kioskd.daemon.daemon" in ready  # the log does list the daemon's imports
         assert not {m for m in ready if m.split(".")[0] in NEVER or m.startswith(NEVER)}
         assert not {m for m in ready if m in NOT_BEFORE_A_SLIP or m.split(".")[0] == "PIL"}
+        assert not {m for m in ready if m.startswith(NOT_WITHOUT_METRICS)}
 
         cuts = k.printer.core.cuts
         k.type("+1.341.20\n\n")
@@ -37,4 +40,5 @@ def test_kioskd_run_imports_only_what_its_config_needs(tmp_path):
         # itself imports Pillow), still not the proving ground.
         after = _imported(k)
         assert "escpos.printer" in after
+        assert not {m for m in after if m.startswith(NOT_WITHOUT_METRICS)}
         assert not {m for m in after if m.startswith(NEVER)}
