@@ -76,6 +76,23 @@ TICK_S = 0.5  # session Tick: idle reset resolution
 # it first becomes known in a run, then at most every SERVER_TIME_SAVE_S (a floor at most this
 # old after a reboot costs nothing: the first answer replaces it; SD cards wear) and at stop.
 SERVER_TIME_KEY = "server_time"
+# httpcore imports anyio's socket, stream and task modules at the first connection, on the
+# event loop: the longest callback after READY=1 once the catalog was decoded off the loop
+# (issue 19; bench/RESULTS.md). They are imported in a worker before READY=1 instead.
+FIRST_CONNECTION_MODULES = (
+    "anyio.lowlevel",
+    "anyio._core._tasks",
+    "anyio._core._sockets",
+    "anyio._core._streams",
+)
+
+
+def _import_first_connection_modules() -> None:
+    import importlib
+
+    for name in FIRST_CONNECTION_MODULES:
+        with contextlib.suppress(ImportError):  # another httpcore may not use them
+            importlib.import_module(name)
 SERVER_TIME_SAVE_S = 600.0
 
 
@@ -1146,6 +1163,7 @@ class Daemon:
         self.metrics = self._metrics()
         self._metrics_on = asyncio.Event()
         self.client = self._client(password)
+        await asyncio.to_thread(_import_first_connection_modules)
         self.outbox = Outbox(
             self.journal,
             self.client,
