@@ -197,12 +197,15 @@ class Column(StrEnum):
     NOW = "now"  # set to the transition's time
     PLUS_ONE = "plus_one"  # count one more
     ZERO = "zero"  # start counting afresh
+    CLEAR = "clear"  # forget (NULL): a fact of an earlier attempt that no longer holds
 
 
 # The bookkeeping columns each event sets. Outcome columns (ticket number, PIN, result, reason,
 # watermark, next attempt) are the caller's facts and are set only when given.
 EVENT_COLUMNS: dict[Event, dict[str, Column]] = {
-    SEND: {"sent_at": Column.NOW, "attempts": Column.PLUS_ONE},
+    # A send opens a bracket of its own: the end of an earlier attempt's (`sent_hi`, recorded
+    # when it came back not sent) would close this one before it began (chaos seed 161).
+    SEND: {"sent_at": Column.NOW, "sent_hi": Column.CLEAR, "attempts": Column.PLUS_ONE},
     PROBE: {"probes": Column.PLUS_ONE},
     # Requeued after doubt (proof or a person): the next doubt probes from zero again.
     PROVED_NOT_APPLIED: {"probes": Column.ZERO},

@@ -47,6 +47,7 @@ _COLUMN_SQL: dict[states.Column, str] = {
     states.Column.NOW: "{column}=?",
     states.Column.PLUS_ONE: "{column}={column}+1",
     states.Column.ZERO: "{column}=0",
+    states.Column.CLEAR: "{column}=NULL",
 }
 
 

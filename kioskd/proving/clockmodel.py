@@ -3,8 +3,9 @@ server's clock is right.
 
 Rules:
 - The server's clock is the campaign's `VirtualClock` (the simulator's time, the truth). The
-  kiosk sees a `KioskClock` over it: the same monotonic time (CLOCK_BOOTTIME never steps), and a
-  wall time that is the server's time plus an offset.
+  kiosk sees a `KioskClock` over it: the same monotonic rate (CLOCK_BOOTTIME never steps; it
+  starts again from zero at each boot, `reboot()`), and a wall time that is the server's time
+  plus an offset.
 - The offset is what a Raspberry Pi without a real-time clock really shows: booted with the
   time saved at the last shutdown (fake-hwclock: up to days behind), or ahead after a bad sync;
   kept inside [-3 days, +1 day]. It steps (NTP) at any moment, forward or back, by seconds to
@@ -43,19 +44,23 @@ class KioskClock:
         self.offset_s = float(offset_s)
         self.steps = 0
         self.boots = 0
+        self._mono_zero = server.monotonic()  # the server's monotonic instant this boot began
 
     def boot_id(self) -> str:
         return f"campaign-boot-{self.boots}"
 
     def reboot(self) -> None:
-        """A power cut: a new boot (monotonic instants of the old one mean nothing now)."""
+        """A power cut: a new boot, whose monotonic clock starts again from zero (as
+        CLOCK_BOOTTIME does): a floor of server time carried across it is `floor + monotonic`,
+        which must not count the time the previous boot had already run."""
         self.boots += 1
+        self._mono_zero = self.server.monotonic()
 
     def now(self) -> float:
         return self.server.now() + self.offset_s
 
     def monotonic(self) -> float:
-        return self.server.monotonic()
+        return self.server.monotonic() - self._mono_zero
 
     def step(self, seconds: float) -> None:
         """The wall clock jumps by `seconds` (either sign); monotonic time does not move."""
