@@ -173,6 +173,11 @@ class _Answer:
 # unavailable, gateway timeout): whatever the body, the upstream request may still be running.
 GATEWAY_STATUSES = frozenset({502, 503, 504})
 
+# An answer bigger than this is decoded and validated in a worker thread, not on the event loop
+# (the catalog's products and inventory template: hundreds of KB to MB). Small answers (a sale,
+# a payout: a few KB) stay on the loop, where a thread hop would cost more than the decode.
+OFF_LOOP_BYTES = 64 * 1024
+
 
 def ends_request(http_status: int, raw: bytes) -> bool:
     """Is this 5xx answer the API's own error envelope, which ends the request at the server
@@ -444,7 +449,14 @@ class BanklotClient:
                     method, path or endpoint, endpoint, body, headers
                 )
             status = http_status
-            answer = self._classify(endpoint, http_status, content_type, raw, secrets, token)
+            if len(raw) > OFF_LOOP_BYTES:
+                # A catalog answer (megabytes of JSON) decoded here held the loop 70-87 ms
+                # of CPU: the same `_classify` runs in a worker, its errors raised unchanged.
+                answer = await asyncio.to_thread(
+                    self._classify, endpoint, http_status, content_type, raw, secrets, token
+                )
+            else:
+                answer = self._classify(endpoint, http_status, content_type, raw, secrets, token)
         except _Forbidden:
             self._log(method, endpoint, 403, started, "forbidden", "forbidden")
             raise
@@ -629,6 +641,12 @@ class BanklotClient:
             return ()
         return self._parse(answer, endpoint, "response", lambda v: m.parse_list(v, model))
 
+    async def _rows_off_loop(self, answer: _Answer, endpoint: str, model: type[T]) -> tuple[T, ...]:
+        """`_rows`, in a worker when the answer is big (validating thousands of rows is CPU)."""
+        if len(answer.body) > OFF_LOOP_BYTES:
+            return await asyncio.to_thread(self._rows, answer, endpoint, model)
+        return self._rows(answer, endpoint, model)
+
     # ------------------------------------------------------------------ tickets
 
     async def ticket(self, ticket_number: int, date: date | str) -> m.Ticket:
@@ -747,7 +765,7 @@ class BanklotClient:
         """`POST /gaming/products/search`: products with their open and next events."""
         endpoint = "/gaming/products/search"
         answer = await self._call("POST", endpoint, None, mutating=False)
-        return self._rows(answer, endpoint, m.Product)
+        return await self._rows_off_loop(answer, endpoint, m.Product)
 
     async def events_kiosk(
         self, between: Sequence[str], game_category: str | None = None, status: str = "open"
@@ -762,13 +780,13 @@ class BanklotClient:
             "sort": {"game_category": "desc", "event_timestamp": "desc", "display_order": "0"},
         }
         answer = await self._call("POST", endpoint, body, mutating=False)
-        return self._rows(answer, endpoint, m.KioskEvent)
+        return await self._rows_off_loop(answer, endpoint, m.KioskEvent)
 
     async def inventory_template(self) -> tuple[m.InventoryCode, ...]:
         """`POST /gaming/inventory/template`: valid wager codes per game."""
         endpoint = "/gaming/inventory/template"
         answer = await self._call("POST", endpoint, None, mutating=False)
-        return self._rows(answer, endpoint, m.InventoryCode)
+        return await self._rows_off_loop(answer, endpoint, m.InventoryCode)
 
     async def results(self, between: Sequence[str]) -> tuple[m.DrawResult, ...]:
         """`POST /gaming/result/0`: draw results in `between`, newest first."""
@@ -778,7 +796,7 @@ class BanklotClient:
             "order_by": [{"name": "event_timestamp", "value": "desc"}],
         }
         answer = await self._call("POST", endpoint, body, mutating=False)
-        return self._rows(answer, endpoint, m.DrawResult)
+        return await self._rows_off_loop(answer, endpoint, m.DrawResult)
 
     async def reports(
         self, between: Sequence[str], group: str = "user", category: str = "lottery"

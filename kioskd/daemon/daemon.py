@@ -76,6 +76,23 @@ TICK_S = 0.5  # session Tick: idle reset resolution
 # it first becomes known in a run, then at most every SERVER_TIME_SAVE_S (a floor at most this
 # old after a reboot costs nothing: the first answer replaces it; SD cards wear) and at stop.
 SERVER_TIME_KEY = "server_time"
+# httpcore imports anyio's socket, stream and task modules at the first connection, on the
+# event loop: the longest callback after READY=1 once the catalog was decoded off the loop
+# (issue 19; bench/RESULTS.md). They are imported in a worker before READY=1 instead.
+FIRST_CONNECTION_MODULES = (
+    "anyio.lowlevel",
+    "anyio._core._tasks",
+    "anyio._core._sockets",
+    "anyio._core._streams",
+)
+
+
+def _import_first_connection_modules() -> None:
+    import importlib
+
+    for name in FIRST_CONNECTION_MODULES:
+        with contextlib.suppress(ImportError):  # another httpcore may not use them
+            importlib.import_module(name)
 SERVER_TIME_SAVE_S = 600.0
 
 
@@ -156,7 +173,7 @@ class Daemon:
     executor: Executor
     spooler: Spooler
     lights: Lights
-    metrics: Metrics
+    metrics: Metrics | None  # None while [metrics] neither writes nor serves
 
     def __init__(
         self,
@@ -483,7 +500,14 @@ class Daemon:
             for sc in input_sources(self.cfg)
         ]
 
-    def _metrics(self) -> Metrics:
+    def _metrics_wanted(self) -> bool:
+        return bool(self.cfg.metrics.textfile_dir or self.cfg.metrics.listen)
+
+    def _metrics(self) -> Metrics | None:
+        """The metrics, or None when [metrics] neither writes nor serves: prometheus_client
+        (and its HTTP server's modules) is then never imported (issue 19, sized for a Pi 3)."""
+        if not self._metrics_wanted():
+            return None
         from kioskd.daemon.metrics import Metrics
 
         return Metrics(
@@ -493,10 +517,17 @@ class Daemon:
             now=self.clock.now,
         )
 
-    def _metrics_loop(self) -> Awaitable[None]:
+    async def _metrics_loop(self) -> None:
+        """The metrics task; while they are off, it waits for a reload that turns them on
+        (its counters then count from that moment)."""
+        while self.metrics is None:
+            self._metrics_on.clear()
+            await self._metrics_on.wait()
+            self.metrics = self._metrics()
         from kioskd.daemon.metrics import snapshot_of
 
-        return self.metrics.run(lambda: snapshot_of(self))
+        metrics = self.metrics
+        await metrics.run(lambda: snapshot_of(self))
 
     # ================================================================= the session
 
@@ -644,7 +675,8 @@ class Daemon:
             self._spawn(self._pending_sale_slip(outcome.op_id), "pending-slip")
         self.executor.on_outcome(outcome)
         self.spooler.wake()
-        self.metrics.observe_outcome(outcome)
+        if self.metrics is not None:
+            self.metrics.observe_outcome(outcome)
 
     async def _pending_sale_slip(self, op_id: int) -> None:
         """A sale still not confirmed a couple of seconds after it was sent, went in doubt,
@@ -1021,6 +1053,8 @@ class Daemon:
             metrics = getattr(self, "metrics", None)
             if metrics is not None:
                 metrics.changed()  # [metrics] applies at the next write: now
+            elif self._metrics_wanted():
+                self._metrics_on.set()  # turned on: the metrics task starts them
         else:
             log.error(
                 "config rejected, keeping the last good one: %s",
@@ -1127,7 +1161,9 @@ class Daemon:
         self._restore_server_time()
         self._load_cached_catalog()
         self.metrics = self._metrics()
+        self._metrics_on = asyncio.Event()
         self.client = self._client(password)
+        await asyncio.to_thread(_import_first_connection_modules)
         self.outbox = Outbox(
             self.journal,
             self.client,

@@ -517,6 +517,7 @@ def snapshot_of(daemon: Any) -> Snapshot:
     if printer is not None:
         devices["printer"] = printer.connected
     metrics = daemon.metrics
+    assert metrics is not None  # the metrics task takes snapshots only once they exist
     if not metrics.last_sale_read:
         metrics.last_sale_read = True
         metrics.last_sale_at = metrics.last_sale_at or _last_sale(journal)

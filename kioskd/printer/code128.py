@@ -44,11 +44,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from barcode.charsets.code128 import CODES, STOP
-
 START = {"B": 104, "C": 105}
 CHANGE_TO = {"B": 100, "C": 99}  # "Code B" in set C, "Code C" in set B
-STOP_MODULES: str = STOP + "11"  # 13 modules: python-barcode keeps the final 2-module bar apart
+STOP_WIDTH = 13  # modules of the stop pattern: python-barcode's 11, and its final 2-module bar
 SYMBOL_MODULES = 11
 DLE = 0x10
 # Second bytes of the real-time commands: DLE EOT (0x04), DLE ENQ (0x05), DLE DC4 (0x14),
@@ -110,12 +108,17 @@ class Code128:
     @property
     def width_modules(self) -> int:
         """Width without quiet zones: symbols (start, data, check) x 11 + the 13-module stop."""
-        return SYMBOL_MODULES * (len(self.values) + 1) + len(STOP_MODULES)
+        return SYMBOL_MODULES * (len(self.values) + 1) + STOP_WIDTH
 
     def modules(self) -> str:
         """Bars ``1`` and spaces ``0``, one character per module, start to stop."""
+        # python-barcode's tables load here, when a symbol is drawn (a preview, a check): its
+        # package imports Pillow, which the daemon needs for no ESC/POS slip.
+        from barcode.charsets.code128 import CODES, STOP
+
         bars: list[str] = [CODES[v] for v in (*self.values, self.check)]
-        return "".join(bars) + STOP_MODULES
+        stop: str = STOP + "11"  # python-barcode keeps the final 2-module bar apart
+        return "".join(bars) + stop
 
     def escpos_payload(self) -> bytes:
         """The ``d1..dn`` of ``GS k 73 n``: code set selections and data bytes."""

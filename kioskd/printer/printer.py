@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
-from kioskd.printer.escpos_render import render_escpos
 from kioskd.printer.layout import columns_for
 from kioskd.printer.profiles import DEFAULT_PROFILE, load_profile
 from kioskd.printer.status import DISCONNECTED, QUERIES, PrinterStatus, parse_status, query
@@ -43,6 +42,15 @@ from kioskd.printer.transport import Transport, TransportError, make_transport
 from kioskd.receipt import Receipt
 
 log = logging.getLogger(__name__)
+
+
+def _render(receipt: Receipt, paper_mm: int, **options: Any) -> bytes:
+    """ESC/POS bytes of a receipt, in a worker thread: python-escpos and its capability
+    database (7 MB, about 0.1 CPU-s to import) load at the first slip, not when the daemon
+    starts, and neither that import nor a render (a QR code, a logo) holds the event loop."""
+    from kioskd.printer.escpos_render import render_escpos
+
+    return render_escpos(receipt, paper_mm, **options)
 
 
 class PrinterClosed(RuntimeError):
@@ -138,7 +146,8 @@ class Printer:
 
     async def print_receipt(self, receipt: Receipt) -> None:
         """Print ``receipt``; returns once it is on paper (waits while paper out / cover open)."""
-        data = render_escpos(
+        data = await asyncio.to_thread(
+            _render,
             receipt,
             self.paper_mm,
             profile=self.profile.name,

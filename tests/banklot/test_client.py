@@ -634,3 +634,81 @@ async def test_bad_arguments_are_value_errors_before_sending() -> None:
         with pytest.raises(ValueError):
             await client.cancel(-1)
     assert api.seen == []
+
+
+# ------------------------------------------------------------------ big answers off the loop
+
+
+def _big(envelope: dict) -> dict:
+    """The envelope padded past OFF_LOOP_BYTES with a key the client ignores."""
+    from kioskd.banklot.client import OFF_LOOP_BYTES
+
+    return {**envelope, "padding": "x" * (OFF_LOOP_BYTES + 1)}
+
+
+@pytest.fixture
+def decode_threads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Records, for each `_classify` and each row validation, whether it ran on the loop's
+    thread (a spy: the real code runs)."""
+    import threading
+
+    from kioskd.banklot.client import BanklotClient as Client
+
+    on_loop: list[bool] = []
+    classify, parse_list = Client._classify, m.parse_list
+
+    def spy_classify(self, *args):  # type: ignore[no-untyped-def]
+        on_loop.append(threading.current_thread() is threading.main_thread())
+        return classify(self, *args)
+
+    def spy_parse_list(*args):  # type: ignore[no-untyped-def]
+        on_loop.append(threading.current_thread() is threading.main_thread())
+        return parse_list(*args)
+
+    monkeypatch.setattr(Client, "_classify", spy_classify)
+    monkeypatch.setattr(m, "parse_list", spy_parse_list)
+    return on_loop
+
+
+async def test_big_catalog_answer_is_decoded_and_validated_off_the_loop(
+    decode_threads: list[bool],
+) -> None:
+    """Issue 19: a catalog answer of MBs decoded on the loop stalled it 70-87 ms of CPU."""
+    api = FakeApi(
+        routes={
+            "/gaming/products/search": _const(_big(seed.PRODUCTS), 201),
+            "/gaming/inventory/template": _const(seed.INVENTORY),
+        }
+    )
+    async with api.client() as client:
+        assert [p.id for p in await client.products()] == [17, 30, 18, 27, 2, 1]
+        big = list(decode_threads)
+        decode_threads.clear()
+        assert len(await client.inventory_template()) == 2
+    # login (small), then the big answer's _classify and parse_list, both in a worker
+    assert big[-2:] == [False, False]
+    assert decode_threads == [True, True]  # a small answer stays on the loop
+
+
+@pytest.mark.parametrize(
+    ("http", "envelope", "cls"),
+    [
+        (500, {"status": 500, "error": "db"}, e.ServerError),
+        (502, {"status": 502, "error": "Bad Gateway"}, e.InDoubt),
+        (200, {"status": 500, "error": "db"}, e.InDoubt),
+        (400, {"status": 400, "error": "something new"}, e.Rejected),
+        (200, {"status": 200}, e.BadResponse),
+    ],
+)
+async def test_big_answers_are_classified_as_small_ones(
+    decode_threads: list[bool], http: int, envelope: dict, cls: type
+) -> None:
+    """The worker runs the same `_classify`: only the API's own 500 envelope ends a request."""
+    api = FakeApi(routes={"/user/ticket/cancel": _const(_big(envelope), http)})
+    async with api.client() as client:
+        with pytest.raises(cls) as info:
+            await client.cancel(1)
+    assert type(info.value) is cls
+    if cls is e.InDoubt:
+        assert not isinstance(info.value, e.ServerError | e.BadResponse)
+    assert decode_threads[-1] is False

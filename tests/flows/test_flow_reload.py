@@ -216,6 +216,13 @@ def _handler(_d, _inputs):
     return [id(h) for h in logs._installed]
 
 
+def _metrics_config(d):
+    """What the metrics read: their own `config()`; while [metrics] is off there is no
+    Metrics object (issue 19: prometheus_client is not imported), and the one a reload
+    creates reads `daemon.cfg.metrics` through that same `config()`."""
+    return d.metrics.config() if d.metrics is not None else d.cfg.metrics
+
+
 # How each live key is seen *in the part that uses it* (not in the config, not in the log):
 # the test reads it before and after the reload, and the value must change. "Read at use" keys
 # are read from `daemon.cfg` by the code each time (daemon.py, metrics.py), so that is their part.
@@ -240,10 +247,10 @@ EFFECTS = {
     "api.shared_account": _policy("shared_account"),
     "catalog.refresh_s": lambda d, _i: d.cfg.catalog.refresh_s,
     "catalog.stale_after_s": lambda d, _i: d.cfg.catalog.stale_after_s,
-    "metrics.textfile_dir": lambda d, _i: d.metrics.config().textfile_dir,
-    "metrics.listen": lambda d, _i: d.metrics.config().listen,
-    "metrics.interval_s": lambda d, _i: d.metrics.config().interval_s,
-    "metrics.textfile_max_age_s": lambda d, _i: d.metrics.config().textfile_max_age_s,
+    "metrics.textfile_dir": lambda d, _i: _metrics_config(d).textfile_dir,
+    "metrics.listen": lambda d, _i: _metrics_config(d).listen,
+    "metrics.interval_s": lambda d, _i: _metrics_config(d).interval_s,
+    "metrics.textfile_max_age_s": lambda d, _i: _metrics_config(d).textfile_max_age_s,
     "scanner.device": _source("scanner", "device"),
     "scanner.layout": _source("scanner", "layout"),
     "scanner.gap_ms": _source("scanner", "gap_s"),
