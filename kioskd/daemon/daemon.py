@@ -887,6 +887,17 @@ class Daemon:
             self._publish_status()
             await asyncio.sleep(STATUS_EVERY_S)
 
+    async def _warm_renderer(self) -> None:
+        """After READY=1, load the ESC/POS renderer in a worker (never on the loop), so the
+        first slip costs what every other slip costs. A failure here is only logged: the
+        first slip then loads it itself."""
+        from kioskd.printer.printer import warm_renderer
+
+        try:
+            await asyncio.to_thread(warm_renderer)
+        except Exception as exc:  # an import error shows again at the first slip
+            log.warning("could not load the ESC/POS renderer ahead of the first slip: %s", exc)
+
     async def _retention_loop(self) -> None:
         """Retention as background work, started after READY=1: short transactions
         (`store.PURGE_BATCH` operations) on a connection of its own in a worker thread, a pause
@@ -1222,6 +1233,7 @@ class Daemon:
                 self.notifier.ready(status=status_line(self.health, self.outbox.counts()))
                 PROBE.reset()  # stalls are counted from READY=1 on
                 workers.append(tg.create_task(self._supervised("retention", self._retention_loop)))
+                workers.append(tg.create_task(self._warm_renderer()))
                 log.info(
                     "kioskd %s ready",
                     __version__,
