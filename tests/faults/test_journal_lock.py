@@ -38,7 +38,9 @@ def hold_lock(path) -> subprocess.Popen[str]:
         ["sqlite3", str(path)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
     )
     assert proc.stdin is not None
-    proc.stdin.write("BEGIN IMMEDIATE;\n")
+    # Wait up to 10 s for the lock: the daemon may be in a write of its own (the catalog or the
+    # server-time estimate, just after start), and a CLI without a busy timeout gives up at once.
+    proc.stdin.write(".timeout 10000\nBEGIN IMMEDIATE;\n")
     proc.stdin.flush()
     return proc
 
