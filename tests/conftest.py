@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import tempfile
 from collections import defaultdict
@@ -42,6 +43,7 @@ _WIDE = {"class", "module", "package"}
 _PLAN_ENV = "KIOSKD_TESTS_PLAN_FILE"
 _RUN_DIR_ENV = "KIOSKD_TESTS_RUN_DIR"
 _TIMES_KEY = "kioskd/test-seconds"
+_CPU_KEY = "kioskd/test-cpu-seconds"
 # Guesses for a test this checkout has not timed yet.
 _GUESS_SLOW_S = 120.0
 _GUESS_S = 0.5
@@ -98,10 +100,19 @@ def _temp_in_ram() -> None:
     tempfile.tempdir = None  # read again, by this process too (pytest's base temp folder)
 
 
+def _bytecode_kept() -> None:
+    """Let the workers and every `kioskd` they start keep compiled byte-code (`__pycache__`,
+    ignored by git) where the environment says not to write it (PYTHONDONTWRITEBYTECODE, as
+    some images set): else each of them compiles every module it imports, and pytest rewrites
+    every test module, at each start (seconds per worker, a few tenths per daemon start)."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         return  # a worker inherits what its controller set
     _temp_in_ram()
+    _bytecode_kept()
     if not _is_controller(config):
         return
     if config.getvalue("dist") != "loadfile":
@@ -158,12 +169,45 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         Path(path).write_text(json.dumps(plan))  # every worker collects the same tests
 
 
+_CPU_START = pytest.StashKey[float]()
+
+
+def _cpu_s() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the daemons a test started
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Any:
+    """What each test cost in CPU (its process and the processes it started and waited for),
+    sent with its report: the cache keeps it beside the wall time (`kioskd/test-cpu-seconds`),
+    for whoever makes the suite cheaper."""
+    item.stash[_CPU_START] = _cpu_s()
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "teardown":
+        start = item.stash.get(_CPU_START, None)
+        if start is not None:  # a new list: the report shares the item's otherwise
+            cpu = round(_cpu_s() - start, 3)
+            report.user_properties = [*report.user_properties, ("cpu_s", cpu)]
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """On the controller (and a run without workers): the time each test took, all phases."""
     _RUN_TIMES[report.nodeid] = _RUN_TIMES.get(report.nodeid, 0.0) + report.duration
+    for name, value in report.user_properties:
+        if name == "cpu_s" and isinstance(value, int | float):
+            _RUN_CPU[report.nodeid] = float(value)
 
 
 _RUN_TIMES: dict[str, float] = {}
+_RUN_CPU: dict[str, float] = {}
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -174,6 +218,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     times = _times(config)
     times.update({k: round(v, 2) for k, v in _RUN_TIMES.items()})
     cache.set(_TIMES_KEY, times)
+    cpu = cache.get(_CPU_KEY, {})
+    cpu = cpu if isinstance(cpu, dict) else {}
+    cpu.update(_RUN_CPU)
+    cache.set(_CPU_KEY, cpu)
 
 
 @pytest.fixture(scope="session")
