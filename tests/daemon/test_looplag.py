@@ -13,7 +13,10 @@ async def _blocks_the_loop(seconds: float, spin: bool) -> None:
     await asyncio.sleep(0)
     end = time.perf_counter() + seconds
     if spin:
-        while time.perf_counter() < end:
+        # Computes for `seconds` and for at least 30 ms of CPU: on a machine shared with other
+        # jobs (load 10 on 2 cores) an 80 ms spin got under 10 ms of CPU.
+        cpu_end = time.thread_time() + 0.03
+        while time.perf_counter() < end or time.thread_time() < cpu_end:
             pass
     else:
         time.sleep(seconds)  # what a blocking call on the loop does
