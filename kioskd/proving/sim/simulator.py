@@ -839,6 +839,10 @@ class Simulator:
         t = self._sell([record], now, origin="foreign")
         return self._ticket_json(t, now)
 
+    def other_terminal_has_sold(self) -> bool:
+        """Has another terminal sold on this account yet (`foreign_ticket`)?"""
+        return any(t.origin == "foreign" for t in self._tickets)
+
     def force_result(self, event_id: int, result: str) -> dict[str, Any]:
         """Fix an event's draw result; posted at once if the event has closed (makes winners)."""
         ev = catalog.event(event_id)
