@@ -153,7 +153,7 @@ WALL_DEFAULT = "skewed"
 WORLDS = ("api", "field")
 # Field world: the share of runs whose account another terminal sells on from the start.
 SHARED_SHARE = 0.5
-WORLD_DEFAULT = "api"
+WORLD_DEFAULT = "field"  # the proof runs in the field: the API's faults and the field's
 SERVER_TIME_KEY = "server_time"  # as the daemon keeps it (kioskd.daemon.daemon)
 SERVER_TIME_SAVE_S = 600.0
 STEP_SHARE = 0.05  # seeded runs: chance of a wall-clock step before each outbox step

@@ -398,7 +398,9 @@ class Simulator:
         elif kind not in (None, "", "wager"):
             return err(400, f"unknown transaction_type {kind!r}")
         key, descending = _sort_spec(body)
-        rows.sort(key=lambda t: (_sort_value(t, key), t.created_at), reverse=descending)
+        # Rows of the same second come in no order a client may rely on (ticket numbers are
+        # random): a terminal's sale made just after ours may be listed first.
+        rows.sort(key=lambda t: (_sort_value(t, key), t.created_at, t.number), reverse=descending)
         return ok(200, [self._summary_json(t) for t in rows])
 
     @_signed_in
