@@ -491,7 +491,12 @@ class LogConfig:
     target: str = key("auto", choices=("auto", "journald", "stderr"))
 
 
-DEFAULT_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+# On tmpfs (the package's tmpfiles.d makes it kioskd's, 0755, at boot): an idle kiosk writes
+# nothing to its SD card (issue 19); node-exporter reads the file through the link
+# /var/lib/prometheus/node-exporter/kioskd.prom that /usr/libexec/kioskd-textfile-access keeps.
+DEFAULT_TEXTFILE_DIR = "/run/kioskd-metrics"
+# node-exporter's textfile folder (Debian's prometheus-node-exporter default).
+NODE_EXPORTER_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 
 
 @dataclass(frozen=True)
