@@ -150,7 +150,7 @@ WALL_DEFAULT = "skewed"
 WORLDS = ("api", "field")
 WORLD_DEFAULT = "api"
 SERVER_TIME_KEY = "server_time"  # as the daemon keeps it (kioskd.daemon.daemon)
-SERVER_TIME_SAVE_S = 600.0
+SERVER_TIME_SAVE_S = 3600.0  # as the daemon (kioskd.daemon.daemon)
 STEP_SHARE = 0.05  # seeded runs: chance of a wall-clock step before each outbox step
 
 
