@@ -155,7 +155,7 @@ WORLDS = ("api", "field")
 SHARED_SHARE = 0.5
 WORLD_DEFAULT = "field"  # the proof runs in the field: the API's faults and the field's
 SERVER_TIME_KEY = "server_time"  # as the daemon keeps it (kioskd.daemon.daemon)
-SERVER_TIME_SAVE_S = 600.0
+SERVER_TIME_SAVE_S = 3600.0  # as the daemon (kioskd.daemon.daemon)
 STEP_SHARE = 0.05  # seeded runs: chance of a wall-clock step before each outbox step
 
 
