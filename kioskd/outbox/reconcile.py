@@ -57,7 +57,9 @@ the real journal and simulator, `tests/outbox/test_answers.py` and
    no other terminal: before a lone candidate is printed, the outbox lists the account's sales
    of the `history_lookback_s` before the send (once per span: the server instant up to which
    the account was found exclusive is kept) and any sale there that is not ours makes the
-   account shared (`decide_create` asks for it with NEED_HISTORY). On a shared account a lone
+   account shared (`decide_create` asks for it with NEED_HISTORY), and so do more rows of a
+   total than our creates in doubt of that total could own (each owns one ticket at most:
+   `surplus_rows`). On a shared account a lone
    candidate is a CONFLICT for a person, never printed with its PIN. The remaining risk: the
    *first* sale another terminal ever makes on this account (none in the lookback before it)
    carries our wagers, inside our window, while ours was never applied: nothing the API
@@ -352,6 +354,33 @@ def foreign_rows(
         if r.ticket_number not in owned
         and not any(r.total == a and in_send_window(r.created_at, b) for _, a, b in pending)
     ]
+
+
+def surplus_rows(
+    rows: Iterable[TicketSummaryLike],
+    owned: Container[int],
+    pending: Sequence[tuple[Sequence[WagerLike], int, Bracket]],
+) -> list[int]:
+    """Unowned rows that our unresolved creates could own, in a number they cannot: each create
+    owns at most one ticket, so more rows of a total than creates of that total whose brackets
+    hold them means another terminal's sale is among them (which one, nothing tells: the
+    numbers of that total are returned)."""
+    out: list[int] = []
+    by_total: dict[int, list[TicketSummaryLike]] = {}
+    for r in rows:
+        if r.ticket_number in owned:
+            continue
+        if any(r.total == a and in_send_window(r.created_at, b) for _, a, b in pending):
+            by_total.setdefault(r.total, []).append(r)
+    for total, same in by_total.items():
+        unique = {r.ticket_number: r for r in same}
+        creates = [
+            b for _, a, b in pending
+            if a == total and any(in_send_window(r.created_at, b) for r in unique.values())
+        ]  # fmt: skip
+        if len(unique) > len(creates):
+            out.extend(sorted(unique))
+    return out
 
 
 def foreign(

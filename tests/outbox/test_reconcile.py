@@ -163,6 +163,25 @@ def test_foreign_rows_are_listed_rows_no_create_of_ours_owns_or_may_own() -> Non
     assert reconcile.foreign_rows(rows, frozenset(), []) == [1, 2, 3, 4]
 
 
+def test_surplus_rows_more_rows_of_a_total_than_our_creates_can_own() -> None:
+    """Each create owns one ticket at most: two rows of one create's total inside its bracket
+    prove another terminal (found by the field world: the other terminal sold the wagers of
+    two of our sales in doubt, then our third's, and each looked like it may be ours)."""
+    from kioskd.banklot.models import TicketSummary
+
+    def row(n: int, at: float, total: int) -> TicketSummary:
+        return TicketSummary(n, at, "sold", total)
+
+    one = [(OURS, 5, (1000.0, 1100.0))]
+    two = [*one, (OTHER, 5, (1050.0, 1200.0))]
+    rows = [row(1, 1010.0, 5), row(2, 1060.0, 5)]
+    assert reconcile.surplus_rows(rows, frozenset(), one) == [1, 2]
+    assert reconcile.surplus_rows(rows, frozenset(), two) == []  # one each may be ours
+    assert reconcile.surplus_rows(rows, frozenset({2}), one) == []  # 2 is owned
+    assert reconcile.surplus_rows([*rows, rows[0]], frozenset(), two) == []  # listed twice
+    assert reconcile.surplus_rows([row(3, 1300.0, 5), *rows[:1]], frozenset(), one) == []
+
+
 def test_one_candidate_rule_lives_in_sole_candidate() -> None:
     one, two = ticket(222, 1001.0), ticket(223, 1002.0)
     assert reconcile.sole_candidate([one]) is one
