@@ -24,7 +24,7 @@ purge takes, the longest callback while it runs and a sale typed during it.
 
 Reproduce:  .venv/bin/python bench/bench_history.py --sizes 0,90,365,1825 [--cache DIR]
             .venv/bin/python bench/bench_history.py --purge [--purge-days 7]
-            .venv/bin/python bench/bench_history.py --idle-io 600 --sales 20
+            .venv/bin/python bench/bench_history.py --idle-io 600 --sales 20 [--textfile-on-disk]
 """
 
 from __future__ import annotations
@@ -273,10 +273,14 @@ def purge_run(days_past: int, cache: Path, workdir: str) -> dict[str, Any]:
     return out
 
 
-def io_run(idle_s: float, sales: int, workdir: str) -> dict[str, Any]:
-    """Bytes the daemon writes (/proc/PID/io write_bytes: what it dirtied, the file system's
-    metadata aside) and its fdatasync/fsync calls (strace), idle and per sale, shipped config
-    (the harness points `metrics.textfile_dir` at a folder on the same disk)."""
+def io_run(
+    idle_s: float, sales: int, workdir: str, textfile_on_disk: bool = False
+) -> dict[str, Any]:
+    """Bytes the daemon writes (/proc/PID/io write_bytes: what it sent to the disk, the file
+    system's metadata aside; tmpfs writes are not counted) and its fdatasync/fsync calls
+    (strace), idle and per sale, shipped config: the textfile in a tmpfs folder as the shipped
+    `/run/kioskd-metrics` (the harness's own folder, on the journal's disk, with
+    `textfile_on_disk`: the default before issue 19's fix)."""
     import re
 
     from kioskd.proving.harness import keypad_events
@@ -288,7 +292,12 @@ def io_run(idle_s: float, sales: int, workdir: str) -> dict[str, Any]:
                    wrap=["strace", "-f", "-e", "trace=fdatasync,fsync,rename,renameat,renameat2",
                          "-o", trace])  # fmt: skip
     k.start()
-    out: dict[str, Any] = {}
+    tmpfs = tempfile.mkdtemp(prefix="kioskd-metrics-", dir="/dev/shm")
+    if not textfile_on_disk:
+        dropins = k.config_path.with_name(k.config_path.name + ".d")
+        dropins.mkdir(exist_ok=True)
+        (dropins / "50-textfile.toml").write_text(f'[metrics]\ntextfile_dir = "{tmpfs}"\n')
+    out: dict[str, Any] = {"textfile_dir": "disk" if textfile_on_disk else "tmpfs"}
 
     def wrote(pid: int) -> int:
         for line in Path(f"/proc/{pid}/io").read_text().splitlines():
@@ -328,9 +337,12 @@ def io_run(idle_s: float, sales: int, workdir: str) -> dict[str, Any]:
         out["sales"] = sales
         out["bytes_per_sale"] = round((b1 - b0) / sales)
         out["calls_per_sale"] = {n: round((c1[n] - c0[n]) / sales, 2) for n in c1}
+        folder = k.metrics_dir if textfile_on_disk else Path(tmpfs)
+        out["textfile_written"] = (folder / "kioskd.prom").exists()
     finally:
         k.stop_wrapped()
         k.close()
+        shutil.rmtree(tmpfs, ignore_errors=True)
     return out
 
 
@@ -344,13 +356,18 @@ def main() -> int:
     parser.add_argument("--purge-days", type=int, default=7)
     parser.add_argument("--idle-io", type=float, default=0.0, metavar="SECONDS",
                         help="measure bytes and fdatasyncs: idle SECONDS, then --sales sales")
+    parser.add_argument("--textfile-on-disk", action="store_true",
+                        help="with --idle-io: the metrics textfile on the journal's disk (the "
+                        "default before issue 19) instead of tmpfs as shipped")
     args = parser.parse_args()
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="kioskd-bench-") as tmp:
         if args.idle_io:
-            results["io"] = io_run(args.idle_io, args.sales, os.path.join(tmp, "io"))
+            results["io"] = io_run(
+                args.idle_io, args.sales, os.path.join(tmp, "io"), args.textfile_on_disk
+            )
             print(f"writes: {results['io']}")
         elif args.purge:
             results["purge"] = purge_run(args.purge_days, cache, os.path.join(tmp, "p"))

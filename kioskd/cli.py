@@ -29,7 +29,9 @@ COMMANDS: list[tuple[str, str]] = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or with `only` (a command name) that command's sub-parser
+    alone: `kioskd run` then imports no other command's module (issue 19, start-up CPU)."""
     parser = argparse.ArgumentParser(
         prog="kioskd",
         description="Ticket-terminal daemon for Grupo Banklot lottery kiosks.",
@@ -37,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kioskd {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS:
+        if only is not None and name != only:
+            continue
         try:
             module = importlib.import_module(f"kioskd.commands.{module_name}")
         except ModuleNotFoundError as exc:
@@ -50,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    args_in = sys.argv[1:] if argv is None else argv
+    first = args_in[0] if args_in else None
+    parser = build_parser(only=first if first in dict(COMMANDS) else None)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()

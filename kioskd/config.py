@@ -491,7 +491,12 @@ class LogConfig:
     target: str = key("auto", choices=("auto", "journald", "stderr"))
 
 
-DEFAULT_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+# On tmpfs (the package's tmpfiles.d makes it kioskd's, 0755, at boot): an idle kiosk writes
+# nothing to its SD card (issue 19); node-exporter reads the file through the link
+# /var/lib/prometheus/node-exporter/kioskd.prom that /usr/libexec/kioskd-textfile-access keeps.
+DEFAULT_TEXTFILE_DIR = "/run/kioskd-metrics"
+# node-exporter's textfile folder (Debian's prometheus-node-exporter default).
+NODE_EXPORTER_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 
 
 @dataclass(frozen=True)
@@ -749,7 +754,22 @@ def _build_keymap(
     return KeymapConfig(types.MappingProxyType(bindings))
 
 
-def _cross_checks(cfg: Config, where: dict[str, tuple[str, int | None]]) -> list[ConfigError]:
+class _Where:
+    """Where each key was set: (file, line), the line looked up only for a key that has an
+    error (a good config, i.e. every start, looks up none: issue 19, start-up CPU)."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, tuple[_Source, str, str]] = {}
+
+    def get(self, dotted: str, default: tuple[str, int | None]) -> tuple[str, int | None]:
+        found = self.keys.get(dotted)
+        if found is None:
+            return default
+        src, section, name = found
+        return src.display, src.line_of(section, name)
+
+
+def _cross_checks(cfg: Config, where: _Where) -> list[ConfigError]:
     """Rules that involve more than one key."""
     out: list[ConfigError] = []
 
@@ -896,11 +916,11 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
     # With the main file unreadable, "required key missing" would be noise: skip that check.
     main_display = _display_name(main, main) if str(main) in sources else None
     sections: dict[str, Any] = {}
-    where: dict[str, tuple[str, int | None]] = {}
+    where = _Where()
     for section in SECTIONS:
         values = merged.get(section, {})
         for name, (_v, src) in values.items():
-            where[f"{section}.{name}"] = (src.display, src.line_of(section, name))
+            where.keys[f"{section}.{name}"] = (src, section, name)
         if section == "keymap":
             sections[section] = _build_keymap(values, errors)
         else:
@@ -992,7 +1012,7 @@ def session_settings(cfg: Config, terminal_id: str) -> SessionSettings:
     )
 
 
-def _runtime_checks(cfg: Config, where: dict[str, tuple[str, int | None]]) -> list[ConfigError]:
+def _runtime_checks(cfg: Config, where: _Where) -> list[ConfigError]:
     """Build what `kioskd run` builds at start from the config (input readers, keymap, session
     settings): anything that refuses there is refused here first, with file, line and key."""
     from kioskd.input.reader import InputSource

@@ -93,7 +93,16 @@ def _import_first_connection_modules() -> None:
     for name in FIRST_CONNECTION_MODULES:
         with contextlib.suppress(ImportError):  # another httpcore may not use them
             importlib.import_module(name)
-SERVER_TIME_SAVE_S = 600.0
+# Hourly: on an idle kiosk this save is the journal's only write (a commit and an fdatasync,
+# about 28 KB of WAL frames). Every 600 s it cost 4.1 MB a day, over issue 19's 2 MB budget;
+# hourly ~0.7 MB. A record up to an hour old restores the same boot's offset with an hour more
+# of drift allowance (about 0.4 s at 100 ppm) or, after a reboot, a floor an hour lower; the
+# first answer after the start replaces either.
+SERVER_TIME_SAVE_S = 3600.0
+# Outcomes and API exchanges seen before the metrics exist (they are built after READY=1),
+# counted once they do: a start sees a handful; the bound only guards a metrics build that
+# never finishes.
+EARLY_OBSERVATIONS_MAX = 1000
 
 
 class FatalError(Exception):
@@ -173,7 +182,10 @@ class Daemon:
     executor: Executor
     spooler: Spooler
     lights: Lights
-    metrics: Metrics | None  # None while [metrics] neither writes nor serves
+    metrics: Metrics | None  # None while [metrics] neither writes nor serves, and until READY=1
+    _metrics_early: list[tuple[str, tuple[Any, ...]]] | None  # observations before they exist
+    _metrics_on: asyncio.Event  # a reload turned them on
+    _ready: asyncio.Event  # READY=1 was sent
 
     def __init__(
         self,
@@ -462,6 +474,16 @@ class Daemon:
         metrics = getattr(self, "metrics", None)
         if metrics is not None:
             metrics.observe_exchange(endpoint, seconds, outcome)
+        else:
+            self._early_observation("observe_exchange", endpoint, seconds, outcome)
+
+    def _early_observation(self, method: str, *args: Any) -> None:
+        """Metrics are built after READY=1 (`_metrics_loop`): what happens before they exist
+        is kept (bounded) and counted once they do, so their counters still start at the
+        process's start."""
+        early = getattr(self, "_metrics_early", None)
+        if early is not None and len(early) < EARLY_OBSERVATIONS_MAX:
+            early.append((method, args))
 
     def _session(self) -> CounterSession:
         from kioskd.config import session_keymap, session_settings
@@ -518,12 +540,23 @@ class Daemon:
         )
 
     async def _metrics_loop(self) -> None:
-        """The metrics task; while they are off, it waits for a reload that turns them on
-        (its counters then count from that moment)."""
+        """The metrics task. prometheus_client is imported and the metrics built after
+        READY=1, in a worker (start-up does not need them: issue 19); what they count that
+        happened before is replayed. While they are off, it waits for a reload that turns
+        them on (their counters then count from that moment)."""
+        await self._ready.wait()
         while self.metrics is None:
+            if self._metrics_wanted():
+                metrics = await asyncio.to_thread(self._metrics)
+                if metrics is not None:
+                    for method, args in self._metrics_early or ():
+                        getattr(metrics, method)(*args)
+                    self._metrics_early = None
+                    self.metrics = metrics
+                    break
+            self._metrics_early = None  # off: counting starts when a reload turns them on
             self._metrics_on.clear()
             await self._metrics_on.wait()
-            self.metrics = self._metrics()
         from kioskd.daemon.metrics import snapshot_of
 
         metrics = self.metrics
@@ -677,6 +710,8 @@ class Daemon:
         self.spooler.wake()
         if self.metrics is not None:
             self.metrics.observe_outcome(outcome)
+        else:
+            self._early_observation("observe_outcome", outcome)
 
     async def _pending_sale_slip(self, op_id: int) -> None:
         """A sale still not confirmed a couple of seconds after it was sent, went in doubt,
@@ -1171,8 +1206,10 @@ class Daemon:
             return 1
         self._restore_server_time()
         self._load_cached_catalog()
-        self.metrics = self._metrics()
+        self.metrics = None  # built after READY=1 by `_metrics_loop`
+        self._metrics_early = []
         self._metrics_on = asyncio.Event()
+        self._ready = asyncio.Event()
         self.client = self._client(password)
         await asyncio.to_thread(_import_first_connection_modules)
         self.outbox = Outbox(
@@ -1232,6 +1269,7 @@ class Daemon:
                 self._refresh_lights()
                 self.notifier.ready(status=status_line(self.health, self.outbox.counts()))
                 PROBE.reset()  # stalls are counted from READY=1 on
+                self._ready.set()
                 workers.append(tg.create_task(self._supervised("retention", self._retention_loop)))
                 workers.append(tg.create_task(self._warm_renderer()))
                 log.info(

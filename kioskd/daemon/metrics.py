@@ -14,10 +14,12 @@ Rules:
   node-exporter never reads half a file; it is made 0644 although the unit runs with
   UMask=0077, because node-exporter runs as another user. No fsync: metrics are rewritten every
   few seconds and a file lost in a power cut is rewritten 5 s after the next start.
-- Read every `metrics.interval_s` and at once after each state change (`changed()`); the
-  textfile is rewritten only when what it shows changed, or once it is `textfile_max_age_s`
-  old (issue 19: an SD card wears with every rewrite). Read at most
-  a few times per second. A failure to write is logged once per distinct error, never fatal.
+- Read every `metrics.interval_s` and `MIN_GAP_S` (1 s) after a state change (`changed()`:
+  a sale's burst of changes is read once); the textfile is rewritten only when what it shows
+  changed, or once it is `textfile_max_age_s` old (issue 19: an SD card wears with every
+  rewrite), and not even rendered when no counter moved and the snapshot's steady fields are
+  those of the last write (issue 19: CPU). A failure to write is logged once per distinct
+  error, never fatal.
 - Counters count what this process saw since it started (a restart resets them, which
   Prometheus' `rate()` and `increase()` handle); gauges are read from the journal each time.
 
@@ -40,7 +42,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from prometheus_client import (
@@ -60,7 +62,10 @@ from kioskd.lights import STATES as LIGHT_STATES
 log = logging.getLogger("kioskd.metrics")
 
 TEXTFILE_NAME = "kioskd.prom"
-MIN_GAP_S = 0.2  # bursts of state changes are written once
+# A state change is written this long after it happened, so that a sale's burst of changes
+# (typed, sent, done, printed) is read and rendered once (issue 19: CPU per sale); a scrape
+# every 15-60 s never sees the difference.
+MIN_GAP_S = 1.0
 OP_KINDS = ("create", "pay", "cancel")
 FINAL_STATES = ("done", "rejected", "expired")
 UNFINISHED_STATES = ("queued", "sending", "in_doubt", "reconciling", "conflict")
@@ -312,6 +317,8 @@ class Metrics:
         self.written: str | None = None  # path of the last textfile written
         self._changed: asyncio.Event | None = None
         self._written_steady = b""  # what the last textfile showed, volatile lines aside
+        self._observed = 0  # counters and histogram updates so far
+        self._written_key: tuple[int, Snapshot] | None = None  # what the last write was made of
         self._written_at = float("-inf")  # monotonic time of the last textfile write
         self._errors: set[str] = set()
         self._server: Any = None
@@ -321,6 +328,7 @@ class Metrics:
 
     def observe_exchange(self, endpoint: str, seconds: float, outcome: str) -> None:
         """BanklotClient's `on_exchange`: one API exchange (endpoint template, never a path)."""
+        self._observed += 1
         self.api_requests.labels(endpoint, outcome).inc()
         self.api_duration.labels(endpoint).observe(seconds)
         if outcome == "ok":
@@ -328,6 +336,7 @@ class Metrics:
 
     def observe_outcome(self, outcome: Any) -> None:
         """An outbox outcome: count final ones, remember the last sale."""
+        self._observed += 1
         kind, op_kind = outcome.kind, outcome.op_kind or ""
         if kind in FINAL_STATES and op_kind:
             self.operations.labels(op_kind, kind).inc()
@@ -436,15 +445,21 @@ class Metrics:
         directory = cfg.textfile_dir
         if not directory:
             return
-        data = self.render()
-        steady = _steady(data)
         path = os.path.join(directory, TEXTFILE_NAME)
         fresh = time.monotonic() - self._written_at < cfg.textfile_max_age_s
+        snapshot = self.collector.snapshot
+        key = (self._observed, _steady_snapshot(snapshot)) if snapshot is not None else None
+        if key is not None and key == self._written_key and self.written == path and fresh:
+            return  # the same counters and the same steady gauges: not even rendered
+        data = self.render()
+        steady = _steady(data)
         if steady == self._written_steady and self.written == path and fresh:
+            self._written_key = key
             return
         await asyncio.to_thread(self._write, directory, data)
         if self.written == path:
             self._written_steady, self._written_at = steady, time.monotonic()
+            self._written_key = key
 
     async def run(self, take: Callable[[], Snapshot]) -> None:
         """Forever: serve / write now, then again after `interval_s` or a state change."""
@@ -475,6 +490,18 @@ _VOLATILE = (
     b"kioskd_journal_size_bytes",
     b"kioskd_oldest_in_doubt_age_seconds",
 )
+
+
+def _steady_snapshot(s: Snapshot) -> Snapshot:
+    """The snapshot without what `_VOLATILE` leaves out of the comparison (the reading time,
+    the ages, the journal's size): equal ones render the same steady lines."""
+    return replace(
+        s,
+        taken_at=0.0,
+        oldest_in_doubt_s=0.0,
+        catalog_age_s=None if s.catalog_age_s is None else 0.0,
+        journal_bytes=0,
+    )
 
 
 def _steady(data: bytes) -> bytes:

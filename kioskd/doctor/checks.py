@@ -763,8 +763,10 @@ def observe_metrics(folder: str, now: float | None = None) -> MetricsFacts:
     return MetricsFacts(folder, True, max(0.0, now - st.st_mtime), stat.S_IMODE(st.st_mode))
 
 
-def judge_metrics(facts: MetricsFacts, interval_s: float) -> Finding:
-    """The textfile node-exporter serves: folder there, file fresh and readable by others."""
+def judge_metrics(facts: MetricsFacts, interval_s: float, max_age_s: float = 60.0) -> Finding:
+    """The textfile node-exporter serves: folder there, file fresh and readable by others.
+    An unchanged file is rewritten once `max_age_s` old (`metrics.textfile_max_age_s`), at the
+    next reading: it is stale only past that and two readings."""
     if not facts.folder:
         return Finding("metrics", OK, "off (metrics.textfile_dir is empty)")
     path = os.path.join(facts.folder, "kioskd.prom")
@@ -773,8 +775,10 @@ def judge_metrics(facts: MetricsFacts, interval_s: float) -> Finding:
             "metrics",
             WARN,
             f"{facts.folder} does not exist: no metrics for the fleet's Prometheus",
-            "`apt install prometheus-node-exporter` (its textfile folder), or set "
-            'metrics.textfile_dir = "" to turn metrics off',
+            "the package makes /run/kioskd-metrics at boot (`systemd-tmpfiles --create "
+            "kioskd.conf` makes it now); another folder must exist (node-exporter's: `apt "
+            'install prometheus-node-exporter`); or set metrics.textfile_dir = "" to turn '
+            "metrics off",
         )
     if facts.file_age_s is None:
         return Finding(
@@ -785,7 +789,7 @@ def judge_metrics(facts: MetricsFacts, interval_s: float) -> Finding:
             "(`systemctl status kioskd`); the folder needs kioskd's ACL "
             "(`systemd-tmpfiles --create kioskd.conf`)",
         )
-    stale_after = max(60.0, 3 * interval_s)
+    stale_after = max(60.0, 3 * interval_s, max_age_s + 2 * interval_s)
     if facts.file_age_s > stale_after:
         return Finding(
             "metrics",
@@ -1135,7 +1139,9 @@ async def run_checks(
 
         async def metrics() -> list[Finding]:
             facts = await _in_daemon_thread(observe_metrics, cfg.metrics.textfile_dir)
-            return [judge_metrics(facts, cfg.metrics.interval_s)]
+            return [
+                judge_metrics(facts, cfg.metrics.interval_s, cfg.metrics.textfile_max_age_s)
+            ]
 
         from kioskd.config import security_warnings
 

@@ -96,6 +96,40 @@ def _context() -> xkb.Context:
     return context
 
 
+@functools.lru_cache(maxsize=8)
+def _compiled(name: str, variant: str) -> tuple[xkb.Keymap, dict[int, int], dict[int, int]]:
+    """The keymap of a layout and the modifier and lock masks of its keys, compiled once per
+    process: a keymap is immutable (each `Layout` has its own state), and check-config, the
+    daemon's start and each reader of the same layout would otherwise compile it again
+    (issue 19: start-up CPU). A failure raises, so it is not cached."""
+    from xkbcommon import xkb
+
+    context = _context()
+    _xkb_messages.clear()
+    try:
+        keymap = context.keymap_new_from_names(layout=name, variant=variant or None)
+    except xkb.XKBKeymapCreationFailure:
+        why = f" ({_xkb_messages[0]})" if _xkb_messages else ""
+        raise UnknownLayout(f"unknown XKB layout {name!r} variant {variant!r}{why}") from None
+    finally:
+        _xkb_messages.clear()
+    modifier_masks: dict[int, int] = {}
+    lock_masks: dict[int, int] = {}
+    depressed_part = xkb.XKB_STATE_MODS_DEPRESSED
+    locked_part = xkb.XKB_STATE_MODS_LOCKED
+    for code in range(1, 256):
+        state = keymap.state_new()
+        state.update_key(code + _XKB_OFFSET, xkb.XKB_KEY_DOWN)
+        depressed = state.serialize_mods(depressed_part)
+        state.update_key(code + _XKB_OFFSET, xkb.XKB_KEY_UP)
+        locked = state.serialize_mods(locked_part)
+        if locked:
+            lock_masks[code] = locked
+        elif depressed:
+            modifier_masks[code] = depressed
+    return keymap, modifier_masks, lock_masks
+
+
 class Layout:
     """One XKB keymap plus the modifier and lock masks of its keys."""
 
@@ -104,33 +138,13 @@ class Layout:
 
         self.name = name
         self.variant = variant
-        context = _context()
-        _xkb_messages.clear()
-        try:
-            self._keymap = context.keymap_new_from_names(layout=name, variant=variant or None)
-        except xkb.XKBKeymapCreationFailure:
-            why = f" ({_xkb_messages[0]})" if _xkb_messages else ""
-            raise UnknownLayout(f"unknown XKB layout {name!r} variant {variant!r}{why}") from None
-        finally:
-            _xkb_messages.clear()
+        self._keymap, modifiers, locks = _compiled(name, variant)
         self._state = self._keymap.state_new()
         self._down = xkb.XKB_KEY_DOWN
         self._up = xkb.XKB_KEY_UP
         self._keysym_name = xkb.keysym_get_name
-        self.modifier_masks: dict[int, int] = {}
-        self.lock_masks: dict[int, int] = {}
-        depressed_part = xkb.XKB_STATE_MODS_DEPRESSED
-        locked_part = xkb.XKB_STATE_MODS_LOCKED
-        for code in range(1, 256):
-            state = self._keymap.state_new()
-            state.update_key(code + _XKB_OFFSET, self._down)
-            depressed = state.serialize_mods(depressed_part)
-            state.update_key(code + _XKB_OFFSET, self._up)
-            locked = state.serialize_mods(locked_part)
-            if locked:
-                self.lock_masks[code] = locked
-            elif depressed:
-                self.modifier_masks[code] = depressed
+        self.modifier_masks: dict[int, int] = dict(modifiers)
+        self.lock_masks: dict[int, int] = dict(locks)
         self.alt_mask = self._mask_of("Mod1")
         self.control_mask = self._mask_of("Control")
         self._cache: dict[tuple[int, int, int], KeyResult] = {}

@@ -49,7 +49,14 @@ from typing import Any, cast
 from kioskd.banklot import errors
 from kioskd.banklot.api import BanklotApi
 from kioskd.banklot.days import local_date, utc_iso
-from kioskd.banklot.models import CancelResult, PayResult, Ticket, WagerJson, WagerRequest
+from kioskd.banklot.models import (
+    CancelResult,
+    PayResult,
+    Ticket,
+    TicketSummary,
+    WagerJson,
+    WagerRequest,
+)
 from kioskd.clock import Clock, ServerTimeClock
 from kioskd.journal import states
 from kioskd.journal.json_columns import Payload, PrintJobPayload, Result
@@ -84,6 +91,9 @@ LOGIN_REFUSED = "login_refused"
 # The journal's key-value row that remembers a sale on this account that the kiosk did not
 # make (reconcile, ambiguity 5): from then on the account is known to be shared.
 SHARED_ACCOUNT_KEY = "account.foreign_sale_seen"
+# The server instant up to which the account's sales were searched and held no other
+# terminal's (reconcile, ambiguity 5): the next search starts there, so each span is listed once.
+EXCLUSIVE_THROUGH_KEY = "account.exclusive_through"
 
 
 class OutboxRefused(Exception):
@@ -383,11 +393,19 @@ class Outbox:
         """Another terminal sold `number` on this account: alarm once, and remember durably
         that the account is shared (ambiguity 5 of reconcile.py)."""
         self._alarm(f"ticket {number} was never journaled by this kiosk", number)
-        if not self.shared_account():
-            now = self.clock.now()
-            seen = {"ticket_number": number, "seen_at": now}
-            self.journal.save_catalog(SHARED_ACCOUNT_KEY, seen, fetched_at=now)
-            self._shared_seen = True
+        self._mark_shared(None, number)
+
+    def _mark_shared(self, alarm: str | None, number: int | None = None) -> None:
+        """Remember durably that other terminals sell on this account (with an alarm saying
+        how it was seen, unless the caller raised one)."""
+        if self.shared_account():
+            return
+        if alarm is not None:
+            self._alarm(alarm, None)
+        now = self.clock.now()
+        seen = {"ticket_number": number, "seen_at": now}
+        self.journal.save_catalog(SHARED_ACCOUNT_KEY, seen, fetched_at=now)
+        self._shared_seen = True
 
     def shared_account(self) -> bool:
         """Do other terminals sell on this account (config, or a foreign sale seen once)?"""
@@ -856,6 +874,7 @@ class Outbox:
             amount=op.amount,
             bracket=bracket,
             owned=self._journaled_numbers(exclude=op.id),
+            claimed_by_other=op.kind != CREATE and self._claimed_by_other(op),
         )
 
     def _finish_done(
@@ -957,8 +976,11 @@ class Outbox:
         bracket = self._bracket(op, over=over)
         window: list[Ticket] = []
         unreadable: list[int] = []
+        listed: list[TicketSummary] = []
         if last is not None:
-            window, unreadable = await self._window_tickets(op, journaled, owned, last, bracket)
+            window, unreadable, listed = await self._window_tickets(
+                op, journaled, owned, last, bracket
+            )
         rounds = self._unreadable_rounds.get(op.id, 0) + (1 if unreadable else 0)
         if unreadable:
             self._unreadable_rounds[op.id] = rounds
@@ -977,7 +999,24 @@ class Outbox:
             shared=self.shared_account(),
             unreadable=unreadable,
             unreadable_rounds=rounds,
+            history_checked=False,
         )
+        if decision.verdict == reconcile.NEED_HISTORY:
+            await self._search_history(op, bracket[0], owned, listed)
+            decision = reconcile.decide_create(
+                wagers=op.payload["wagers"],
+                amount=op.amount,
+                bracket=bracket,
+                elapsed=self._since_send(op),
+                deadline=op.deadline,
+                probes=op.probes,
+                over=over,
+                journaled=journaled,
+                now=self.clock.now(),
+                policy=self.policy,
+                window=window,
+                shared=self.shared_account(),
+            )
         if decision.verdict != reconcile.UNDECIDED:
             self._unreadable_rounds.pop(op.id, None)
         return decision
@@ -989,11 +1028,11 @@ class Outbox:
         owned: AbstractSet[int],
         last: Ticket,
         bracket: reconcile.Bracket,
-    ) -> tuple[list[Ticket], list[int]]:
+    ) -> tuple[list[Ticket], list[int], list[TicketSummary]]:
         """The unowned tickets of the send window whose total is ours, looked up (the list has
-        no wagers; the one `/last` showed needs no lookup), and the numbers of those whose
-        lookup failed. A listed row whose total none of our unresolved sales has is another
-        terminal's sale (no lookup needed to know)."""
+        no wagers; the one `/last` showed needs no lookup), the numbers of those whose lookup
+        failed, and the rows listed. A listed row whose total none of our unresolved sales has
+        is another terminal's sale (no lookup needed to know)."""
         start, end = bracket
         rows = await self.client.tickets((utc_iso(start), utc_iso(end)), transaction_type="wager")
         totals = {amount for _, amount, _ in self._pending_creates()}
@@ -1019,7 +1058,62 @@ class Outbox:
             except (errors.TicketNotFound, errors.InDoubt):
                 unreadable.append(row.ticket_number)
         self._check_foreign(found, owned)
-        return found, unreadable
+        return found, unreadable, list(rows)
+
+    async def _search_history(
+        self,
+        op: Operation,
+        before: float,
+        owned: AbstractSet[int],
+        listed: Sequence[TicketSummary],
+    ) -> None:
+        """Look for another terminal before a lone candidate is taken as `op`'s (ambiguity 5 of
+        reconcile.py): the rows of the send window (`listed`) with the total of another sale of
+        ours are looked up (their wagers tell whether one of ours may own them), and the
+        account's sales before the send are listed, each span once, from where the last search
+        that found no other terminal ended. A row no create of ours may own, or more rows of a
+        total than our creates in doubt could own, makes the account shared."""
+        pending = self._pending_creates()
+        totals = {amount for _, amount, _ in pending if amount != op.amount}
+        for row in listed:
+            if self.shared_account():
+                return
+            if row.ticket_number in owned or row.total not in totals:
+                continue
+            try:
+                ticket = await self.client.ticket(row.ticket_number, self._date_of(row.created_at))
+            except (errors.TicketNotFound, errors.InDoubt):
+                continue  # unreadable: it may be that sale's (which then decides it)
+            self._check_foreign([ticket], owned)
+        if self.shared_account():
+            return
+        saved = self.journal.load_catalog(EXCLUSIVE_THROUGH_KEY)
+        through = saved[0].get("through") if saved and isinstance(saved[0], dict) else None
+        span = reconcile.history_span(
+            before, through if isinstance(through, (int, float)) else None, self.policy
+        )
+        rows: Sequence[TicketSummary] = ()
+        if span is not None:
+            rows = await self.client.tickets(
+                (utc_iso(span[0]), utc_iso(span[1])), transaction_type="wager"
+            )
+        for number in reconcile.foreign_rows(rows, owned, pending):
+            self._foreign_sale(number)
+        surplus = reconcile.surplus_rows([*rows, *listed], owned, pending)
+        if surplus and not self.shared_account():
+            numbers = ", ".join(str(n) for n in surplus)
+            self._mark_shared(
+                f"tickets {numbers} are more than our sales in doubt with their totals could "
+                "own: another terminal sells on this account"
+            )
+        if span is None or self.shared_account():
+            return
+        # Rows a create of ours in doubt may own are not known to be ours yet: the next search
+        # starts at the first of them.
+        maybe = [r.created_at for r in rows if r.ticket_number not in owned]
+        self.journal.save_catalog(
+            EXCLUSIVE_THROUGH_KEY, {"through": min([span[1], *maybe])}, fetched_at=self.clock.now()
+        )
 
     async def _probe_lookup(self, op: Operation) -> reconcile.Decision:
         date = op.payload.get("date") or self._date_of(
@@ -1030,7 +1124,8 @@ class Outbox:
         except errors.TicketNotFound:
             ticket = None
         claimed = self._claimed_by_other(op)
-        return reconcile.decide_lookup(
+        rounds = self._unreadable_rounds.get(op.id, 0) + (1 if ticket is None else 0)
+        decision = reconcile.decide_lookup(
             kind=op.kind,
             ticket=ticket,
             deadline=op.deadline,
@@ -1039,7 +1134,13 @@ class Outbox:
             elapsed=self._since_send(op),
             policy=self.policy,
             over=self._request_over(op),
+            unreadable_rounds=rounds,
         )
+        if decision.verdict == reconcile.UNDECIDED and ticket is None:
+            self._unreadable_rounds[op.id] = rounds
+        elif decision.verdict != reconcile.UNDECIDED:
+            self._unreadable_rounds.pop(op.id, None)
+        return decision
 
     def _apply(self, op: Operation, decision: reconcile.Decision) -> None:
         now = self.clock.now()

@@ -142,7 +142,17 @@ def _missing(codec: str) -> str:
 
 
 def choose_codepage(table: dict[str, str]) -> CodePage:
-    """The code page for a profile's ``codePages`` table ({"19": "CP858", ...})."""
+    """The code page for a profile's ``codePages`` table ({"19": "CP858", ...}).
+
+    A preferred one the table has is taken without looking at the others (each look imports
+    a codec: issue 19, start-up CPU); the result is the same as comparing them all."""
+    first_index: dict[str, int] = {}
+    for index, name in sorted(table.items(), key=lambda kv: int(kv[0])):
+        first_index.setdefault(name, int(index))
+    for name in PREFERRED:
+        codec = _codec(name) if name in first_index else None
+        if codec:
+            return CodePage(name, first_index[name], codec, _missing(codec))
     candidates: dict[str, CodePage] = {}
     for index, name in sorted(table.items(), key=lambda kv: int(kv[0])):
         codec = _codec(name)

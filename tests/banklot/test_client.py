@@ -712,3 +712,15 @@ async def test_big_answers_are_classified_as_small_ones(
     if cls is e.InDoubt:
         assert not isinstance(info.value, e.ServerError | e.BadResponse)
     assert decode_threads[-1] is False
+
+
+async def test_the_ca_store_is_loaded_only_for_an_https_api(tmp_path) -> None:
+    """Issue 19: an http:// API never makes a TLS connection, so its client loads no CA
+    store (35 ms and 1.7 MB at start here); an https:// one reads its bundle at once."""
+    from kioskd.banklot.client import BanklotClient
+
+    missing = str(tmp_path / "no-such-ca.pem")
+    plain = BanklotClient("http://127.0.0.1:9", "kiosk@example.test", "pw", ca_bundle=missing)
+    await plain.aclose()
+    with pytest.raises(OSError):
+        BanklotClient("https://127.0.0.1:9", "kiosk@example.test", "pw", ca_bundle=missing)

@@ -15,8 +15,11 @@ NEVER = ("kioskd.proving", "uvicorn", "starlette", "fastapi")
 # Not before READY=1 (python-escpos and its capability database load in a worker after it;
 # python-barcode's tables, which import Pillow, only for a drawn preview): none at start.
 NOT_BEFORE_A_SLIP = ("escpos.printer", "escpos.capabilities", "barcode", "PIL")
-# Not with [metrics] off (no textfile folder, no listener).
+# Not with [metrics] off (no textfile folder, no listener); with them on, not before READY=1.
 NOT_WITHOUT_METRICS = ("prometheus_client", "kioskd.daemon.metrics", "http.server")
+# Never: httpx's command-line tool and what it pulls in when installed (kioskd.banklot marks
+# it absent).
+NEVER_IMPORTED = ("click", "rich", "pygments")
 
 
 def _imported(k: VirtualKiosk, part: str = "all") -> set[str]:
@@ -40,6 +43,8 @@ def test_kioskd_run_imports_only_what_its_config_needs(tmp_path):
         assert not {m for m in ready if m.split(".")[0] in NEVER or m.startswith(NEVER)}
         assert not {m for m in ready if m in NOT_BEFORE_A_SLIP or m.split(".")[0] == "PIL"}
         assert not {m for m in ready if m.startswith(NOT_WITHOUT_METRICS)}
+        assert "httpx" in ready
+        assert not {m for m in ready if m.split(".")[0] in NEVER_IMPORTED or m in NEVER_IMPORTED}
         # What httpcore imports at the first connection (anyio's sockets, streams, tasks) is
         # imported in a worker before READY=1, not on the loop in the first request after it.
         assert not {m for m in _imported(k, "after") if m.startswith("anyio")}
@@ -55,3 +60,37 @@ def test_kioskd_run_imports_only_what_its_config_needs(tmp_path):
         assert "escpos.printer" in after
         assert not {m for m in after if m.startswith(NOT_WITHOUT_METRICS)}
         assert not {m for m in after if m.startswith(NEVER)}
+
+
+def _exchanges_counted(text: str) -> float:
+    counts = re.findall(
+        r"^kioskd_api_request_duration_seconds_count\{[^}]*\} (\S+)$", text, re.MULTILINE
+    )
+    return sum(float(c) for c in counts)
+
+
+def test_metrics_are_loaded_after_ready_and_count_from_the_start(tmp_path, monkeypatch):
+    """Metrics on (the shipped default): prometheus_client is imported after READY=1, in a
+    worker, and every API exchange is counted, those before the metrics existed too."""
+    from kioskd.proving.sim import app
+
+    seen = []
+    real_handle = app.handle
+
+    def counting(sim, method, path, *a):  # the simulator's own dispatch, counted
+        if not path.startswith("/_sim"):
+            seen.append(path)
+        return real_handle(sim, method, path, *a)
+
+    monkeypatch.setattr(app, "handle", counting)
+    with VirtualKiosk(tmp_path / "k", preview=False, metrics=True, timers="shipped") as k:
+        k.start_daemon(env={"PYTHONPROFILEIMPORTTIME": "1"}, timeout_s=60)
+        k.wait_catalog(60)
+        assert not {m for m in _imported(k, "before") if m.startswith(NOT_WITHOUT_METRICS)}
+        textfile = k.metrics_dir / "kioskd.prom"
+        k.wait_for(lambda: textfile.exists() and _exchanges_counted(textfile.read_text()), 30)
+        assert "prometheus_client" in _imported(k, "after")
+        # Every request the simulator answered is in the histogram (the first ones were made
+        # before the metrics existed); the file is rewritten when the counters move.
+        k.wait_for(lambda: _exchanges_counted(textfile.read_text()) == len(seen) > 0, 30)
+        assert not {m for m in _imported(k) if m.split(".")[0] in NEVER_IMPORTED}

@@ -18,7 +18,7 @@ MINIMAL = (
 def test_off_missing_absent_fresh_stale_unreadable(tmp_path):
     assert judge_metrics(observe_metrics(""), 5.0).status == OK
     missing = judge_metrics(observe_metrics(str(tmp_path / "nope")), 5.0)
-    assert missing.status == WARN and "apt install prometheus-node-exporter" in missing.hint
+    assert missing.status == WARN and "systemd-tmpfiles --create kioskd.conf" in missing.hint
     absent = judge_metrics(observe_metrics(str(tmp_path)), 5.0)
     assert absent.status == WARN and "is kioskd running" in absent.hint
     prom = tmp_path / "kioskd.prom"
@@ -27,6 +27,11 @@ def test_off_missing_absent_fresh_stale_unreadable(tmp_path):
     now = os.stat(prom).st_mtime
     fresh = judge_metrics(observe_metrics(str(tmp_path), now=now + 10), 5.0)
     assert fresh.status == OK and "written 10 s ago" in fresh.detail
+    # An unchanged file is rewritten once a minute old, at the next reading (every 5 s): 65 s
+    # is not stale (it was, wrongly, before); past the age and two readings it is.
+    rewritten_soon = judge_metrics(observe_metrics(str(tmp_path), now=now + 65), 5.0, 60.0)
+    assert rewritten_soon.status == OK
+    assert judge_metrics(observe_metrics(str(tmp_path), now=now + 71), 5.0, 60.0).status == WARN
     stale = judge_metrics(observe_metrics(str(tmp_path), now=now + 600), 5.0)
     assert stale.status == WARN and "not rewritten for 600 s" in stale.detail
     prom.chmod(0o600)

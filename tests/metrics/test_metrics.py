@@ -134,8 +134,8 @@ def test_check_config_refuses_bad_metrics_keys(tmp_path, line, message):
     ("lines", "textfile_dir", "bind"),
     [
         ('textfile_dir = ""\nlisten = ""', "", None),
-        ('listen = "[::1]:9839"', "/var/lib/prometheus/node-exporter", ("::1", 9839)),
-        ('listen = "localhost:9840"', "/var/lib/prometheus/node-exporter", ("localhost", 9840)),
+        ('listen = "[::1]:9839"', "/run/kioskd-metrics", ("::1", 9839)),
+        ('listen = "localhost:9840"', "/run/kioskd-metrics", ("localhost", 9840)),
     ],
 )
 def test_check_config_accepts_metrics_off_and_loopback(tmp_path, lines, textfile_dir, bind):
@@ -149,11 +149,13 @@ def test_check_config_accepts_metrics_off_and_loopback(tmp_path, lines, textfile
     assert (parse_listen(metrics.listen) if metrics.listen else None) == bind
 
 
-def test_metrics_default_is_node_exporters_folder_and_no_listener(tmp_path):
+def test_metrics_default_is_the_tmpfs_folder_and_no_listener(tmp_path):
+    """Issue 19 moved the default from node-exporter's folder (on the SD card) to tmpfs;
+    node-exporter reads it through a link (tests/metrics/test_textfile_place.py)."""
     path = tmp_path / "kioskd.toml"
     path.write_text(MINIMAL)
     cfg = load_config(path)
-    assert cfg.metrics.textfile_dir == "/var/lib/prometheus/node-exporter"
+    assert cfg.metrics.textfile_dir == "/run/kioskd-metrics"
     assert cfg.metrics.listen == ""
 
 

@@ -40,3 +40,46 @@ async def test_unchanged_metrics_are_not_rewritten_until_they_age(tmp_path, monk
     clock["t"] += 61  # ... and an unchanged file once it is a minute old
     await metrics._refresh(take)
     assert len(writes) == 3 and b"kioskd_journal_size_bytes 24.0" in path.read_bytes()
+
+
+async def test_unchanged_metrics_are_not_even_rendered(tmp_path, monkeypatch) -> None:
+    """Issue 19 (CPU): with no counter moved and the same steady gauges, a refresh renders
+    nothing; a counter that moved (an API exchange) or a gauge that changed renders and writes."""
+    cfg = MetricsConfig(textfile_dir=str(tmp_path), listen="", textfile_max_age_s=60.0)
+    clock = {"t": 1000.0}
+    monkeypatch.setattr(m.time, "monotonic", lambda: clock["t"])
+    metrics = m.Metrics(lambda: cfg, terminal_id="t-1", version="1", now=lambda: 5.0)
+    snap = {"taken_at": 1.0, "journal_bytes": 10, "catalog_age_s": 3.0, "lights": "ready"}
+    renders: list[int] = []
+    real_render = metrics.render
+
+    def counted() -> bytes:
+        renders.append(1)
+        return real_render()
+
+    monkeypatch.setattr(metrics, "render", counted)
+
+    def take() -> m.Snapshot:
+        return m.Snapshot(**snap)  # type: ignore[arg-type]
+
+    await metrics._refresh(take)
+    assert len(renders) == 1
+    for i in range(5):  # the volatile fields move: no rendering at all
+        clock["t"] += 5
+        snap["taken_at"], snap["journal_bytes"], snap["catalog_age_s"] = 2.0 + i, 20 + i, 9.0 + i
+        await metrics._refresh(take)
+    assert len(renders) == 1
+    metrics.observe_exchange("/user/ticket/create", 0.02, "ok")  # a counter moved
+    await metrics._refresh(take)
+    assert len(renders) == 2
+    text = (tmp_path / m.TEXTFILE_NAME).read_text()
+    assert 'kioskd_api_request_duration_seconds_count{endpoint="/user/ticket/create"} 1.0' in text
+    snap["lights"] = "offline"  # a steady gauge changed
+    await metrics._refresh(take)
+    assert (
+        len(renders) == 3
+        and 'kioskd_lights{state="offline"} 1.0' in (tmp_path / m.TEXTFILE_NAME).read_text()
+    )
+    clock["t"] += 61  # the file aged: rendered and rewritten although nothing changed
+    await metrics._refresh(take)
+    assert len(renders) == 4

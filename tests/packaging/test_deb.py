@@ -134,6 +134,9 @@ def test_install_upgrade_remove_purge(deb: Path, tmp_path: Path) -> None:
         # Install with apt, as a technician does.
         out = ok(root.run(f"apt-get install -y --no-install-recommends {pkg}"))
         assert "api_password" in out  # the postinst says how to set the credential
+        # node-exporter's folder links kioskd.prom to the file kioskd writes on tmpfs.
+        textfile_link = root.path("/var/lib/prometheus/node-exporter/kioskd.prom")
+        assert os.readlink(textfile_link) == "/run/kioskd-metrics/kioskd.prom"
         unit = root.path("/lib/systemd/system/kioskd.service").read_text()
         assert unit == (REPO / "systemd" / "kioskd.service").read_text()
         assert "ExecStart=/opt/kioskd/venv/bin/kioskd run" in unit
@@ -207,8 +210,11 @@ def test_install_upgrade_remove_purge(deb: Path, tmp_path: Path) -> None:
         assert root.path("/etc/kioskd/api_password").read_text() == SECRET + "\n"
         ok(root.run("kioskd check-config --config /etc/kioskd/kioskd.toml | grep -q kiosk-214"))
 
-        # Remove: the program goes, the data and the configuration stay.
+        # Remove: the program goes, the data and the configuration stay; the link the textfile
+        # helper made in node-exporter's folder goes (it would point at nothing).
         ok(root.run("apt-get remove -y kioskd"))
+        link = root.path("/var/lib/prometheus/node-exporter/kioskd.prom")
+        assert not link.is_symlink() and not link.exists()
         for gone in ("/opt/kioskd/venv", "/usr/bin/kioskd", "/lib/systemd/system/kioskd.service"):
             assert not root.path(gone).exists(), gone
         assert root.path("/etc/kioskd/kioskd.toml").read_text().endswith("# edited on site\n")
@@ -266,15 +272,19 @@ def test_install_script_replaces_a_script_install_with_the_package(
         ok(root.run("kioskd check-config --config /etc/kioskd/kioskd.toml"))
 
 
-TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
-# kioskd's own metrics writer, from the installed venv, run as the kioskd user (what the daemon
-# does every few seconds; setpriv: as that user, no capabilities, like the unit).
-WRITE_PROM = (
-    "setpriv --reuid=kioskd --regid=kioskd --init-groups -- /opt/kioskd/venv/bin/python -c "
-    "'import time; from kioskd.config import MetricsConfig; from kioskd.daemon.metrics import "
-    'Metrics; print(Metrics(MetricsConfig, terminal_id="K-214", version="0", now=time.time)'
-    f'.write_textfile("{TEXTFILE_DIR}"))\''
-)
+TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"  # node-exporter's (Debian's default)
+TMPFS_DIR = "/run/kioskd-metrics"  # metrics.textfile_dir's default: kioskd writes here
+
+
+def write_prom(folder: str) -> str:
+    """kioskd's own metrics writer, from the installed venv, run as the kioskd user (what the
+    daemon does; setpriv: as that user, no capabilities, like the unit)."""
+    return (
+        "setpriv --reuid=kioskd --regid=kioskd --init-groups -- /opt/kioskd/venv/bin/python -c "
+        "'import time; from kioskd.config import MetricsConfig; from kioskd.daemon.metrics import "
+        'Metrics; print(Metrics(MetricsConfig, terminal_id="K-214", version="0", now=time.time)'
+        f'.write_textfile("{folder}"))\''
+    )
 
 
 def _http_status(url: str, deadline_s: float = 20) -> int:
@@ -316,8 +326,10 @@ def test_metrics_reach_node_exporter_installed_before_or_after(
 ) -> None:
     """With node-exporter installed (its package gives /var/lib/prometheus to the prometheus
     user, which made systemd-tmpfiles refuse kioskd's ACL line), and without it: the kioskd user
-    writes kioskd.prom into the textfile folder, and node-exporter, as its own user, serves it.
-    (Two roots, one per case: two tests, so two workers can take them.)"""
+    writes kioskd.prom into /run/kioskd-metrics (tmpfs: issue 19), node-exporter's folder holds
+    the link to it, and node-exporter, as its own user, serves it; a site that writes into
+    node-exporter's folder itself (the old default) still can. (Two roots, one per case: two
+    tests, so two workers can take them.)"""
     port = free_port()
     with ThrowawayRoot(tmp_path / f"rootfs-{with_exporter}") as root:
         shutil.copy(deb, root.path("/tmp"))
@@ -341,15 +353,26 @@ def test_metrics_reach_node_exporter_installed_before_or_after(
         ):
             assert entry in acl, acl
 
-        written = ok(root.run(WRITE_PROM)).strip()
-        assert written == f"{TEXTFILE_DIR}/kioskd.prom"
+        # The tmpfs folder (tmpfiles.d) and the link to its file (the postinst's helper).
+        assert ok(root.run(f"stat -c '%U %G %a' {TMPFS_DIR}")).strip() == "kioskd kioskd 755"
+        link = f"{TEXTFILE_DIR}/kioskd.prom"
+        assert ok(root.run(f"readlink {link}")).strip() == f"{TMPFS_DIR}/kioskd.prom"
+        # The old default still works: kioskd's write replaces the link with its file.
+        written = ok(root.run(write_prom(TEXTFILE_DIR))).strip()
+        assert written == link
+        kind = ok(root.run(f"stat -c '%U %a %F' {written}")).strip()
+        assert kind == "kioskd 644 regular file"
+        ok(root.run("/usr/libexec/kioskd-textfile-access"))  # the next start: the link again
+        assert ok(root.run(f"readlink {link}")).strip() == f"{TMPFS_DIR}/kioskd.prom"
+        written = ok(root.run(write_prom(TMPFS_DIR))).strip()
+        assert written == f"{TMPFS_DIR}/kioskd.prom"
         assert ok(root.run(f"stat -c '%U %a' {written}")).strip() == "kioskd 644"
         if not with_exporter:
             # Installed later, node-exporter finds the folder ready (and the unit's
-            # ExecStartPre gives the ACL again at each start).
+            # ExecStartPre gives the link and the ACL again at each start).
             ok(root.run("apt-get install -y --no-install-recommends prometheus-node-exporter"))
             ok(root.run("/usr/libexec/kioskd-textfile-access"))
-            ok(root.run(WRITE_PROM))
+            ok(root.run(write_prom(TMPFS_DIR)))
         # node-exporter as its packaged unit runs it: user prometheus, this textfile folder.
         ok(
             root.run(
@@ -372,6 +395,8 @@ def test_metrics_reach_node_exporter_installed_before_or_after(
         build = (("terminal_id", "K-214"), ("version", "0"))
         assert samples.get(("kioskd_build_info", build)) == 1, text[-2000:]
         assert samples.get(("node_textfile_scrape_error", ())) == 0, text[-2000:]
+        # Served under the link's name (what the fleet's alert selects), the file's age.
+        assert samples.get(("node_textfile_mtime_seconds", (("file", link),))), text[-2000:]
 
 
 def _gpg(home: Path, *args: str) -> str:

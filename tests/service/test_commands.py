@@ -151,3 +151,29 @@ def test_install_dry_run_with_a_package_keeps_existing_password(tmp_path: Path) 
     assert f"{etc / 'api_password'}" in proc.stdout and "exists: kept" in proc.stdout
     assert f"would write: {etc / 'api_password'}" not in proc.stdout
     assert (etc / "api_password").read_text() == "old\n"
+
+
+def test_a_command_builds_only_its_own_parser() -> None:
+    """`kioskd run` imports no other command's module (issue 19, start-up); `kioskd --help`
+    still lists them all."""
+    code = (
+        "import sys\n"
+        "from kioskd.cli import COMMANDS, build_parser\n"
+        "build_parser('run')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('kioskd.commands.')))\n"
+        "build_parser()\n"
+        "print(sorted(m for m in sys.modules if m.startswith('kioskd.commands.')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out[0] == "['kioskd.commands.run']"
+    assert "kioskd.commands.chaos" in out[1] and "kioskd.commands.doctor" in out[1]
+    helped = subprocess.run(
+        [sys.executable, "-m", "kioskd", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "check-config" in helped and "chaos" in helped
+    ran = subprocess.run(
+        [sys.executable, "-m", "kioskd", "run", "--help"], capture_output=True, text=True
+    )
+    assert ran.returncode == 0 and "usage: kioskd run" in ran.stdout
