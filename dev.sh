@@ -145,7 +145,9 @@ case "$cmd" in
         # Parallel workers (pytest-xdist): two per core, since most tests wait on a real daemon,
         # socket or timer rather than compute; KIOSKD_TEST_WORKERS=N to choose (a later -n on the
         # command line wins too). tests/conftest.py keeps the tests of a file on one worker,
-        # except slow campaigns, which start first and go wherever a worker is free.
+        # except slow campaigns, which go wherever a worker is free; the longest start first (by
+        # the last run's times in .pytest_cache), tests marked late (the package's installs)
+        # last, and the run's temporary files live on /dev/shm.
         workers=${KIOSKD_TEST_WORKERS:-$(($(nproc 2>/dev/null || echo 1) * 2))}
         exec "$VENV/bin/python" -m pytest -n "$workers" --dist loadfile "$@" ;;
     deb)
