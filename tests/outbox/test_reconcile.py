@@ -182,6 +182,17 @@ def test_surplus_rows_more_rows_of_a_total_than_our_creates_can_own() -> None:
     assert reconcile.surplus_rows([row(3, 1300.0, 5), *rows[:1]], frozenset(), one) == []
 
 
+def test_a_lookup_answer_for_another_ticket_or_total_reads_nothing() -> None:
+    """Found by the field world (seed 4981): a cache answered the lookup of our own sale with
+    other wagers; taken at its word, our sale was "not in the send window" and expired while
+    the server had sold it."""
+    ours = ticket(222, 1001.0)
+    assert not reconcile.lookup_mismatch(ours, 222, 5)
+    assert reconcile.lookup_mismatch(ours, 223, 5)
+    assert reconcile.lookup_mismatch(ours, 222, 10)
+    assert not reconcile.lookup_mismatch(ours, 222)
+
+
 def test_one_candidate_rule_lives_in_sole_candidate() -> None:
     one, two = ticket(222, 1001.0), ticket(223, 1002.0)
     assert reconcile.sole_candidate([one]) is one
