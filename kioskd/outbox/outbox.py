@@ -1035,6 +1035,15 @@ class Outbox:
         is another terminal's sale (no lookup needed to know)."""
         start, end = bracket
         rows = await self.client.tickets((utc_iso(start), utc_iso(end)), transaction_type="wager")
+        missed = reconcile.list_misses(
+            {r.ticket_number for r in rows}, [(last.ticket_number, last.created_at)], bracket
+        )
+        if missed:
+            raise errors.InDoubt(
+                f"the send window's list lacks ticket {missed[0]} that /user/ticket/last shows "
+                "inside it: an earlier answer repeated",
+                endpoint="/user/ticket/",
+            )
         totals = {amount for _, amount, _ in self._pending_creates()}
         found: list[Ticket] = []
         unreadable: list[int] = []
