@@ -1035,6 +1035,15 @@ class Outbox:
         is another terminal's sale (no lookup needed to know)."""
         start, end = bracket
         rows = await self.client.tickets((utc_iso(start), utc_iso(end)), transaction_type="wager")
+        missed = reconcile.list_misses(
+            {r.ticket_number for r in rows}, [(last.ticket_number, last.created_at)], bracket
+        )
+        if missed:
+            raise errors.InDoubt(
+                f"the send window's list lacks ticket {missed[0]} that /user/ticket/last shows "
+                "inside it: an earlier answer repeated",
+                endpoint="/user/ticket/",
+            )
         totals = {amount for _, amount, _ in self._pending_creates()}
         found: list[Ticket] = []
         unreadable: list[int] = []
@@ -1048,17 +1057,27 @@ class Outbox:
                 continue
             if not reconcile.in_send_window(row.created_at, bracket):
                 continue
-            if row.ticket_number == last.ticket_number:
+            if row.ticket_number == last.ticket_number and not reconcile.lookup_mismatch(
+                last, row.ticket_number, row.total
+            ):
                 found.append(last)
                 continue
-            try:
-                found.append(
-                    await self.client.ticket(row.ticket_number, self._date_of(row.created_at))
-                )
-            except (errors.TicketNotFound, errors.InDoubt):
+            ticket = await self._read_ticket(row)
+            if ticket is None:
                 unreadable.append(row.ticket_number)
+            else:
+                found.append(ticket)
         self._check_foreign(found, owned)
         return found, unreadable, list(rows)
+
+    async def _read_ticket(self, row: TicketSummary) -> Ticket | None:
+        """Look up a listed row; None when the lookup cannot read it or answers something
+        else than the row (another ticket, another total: `reconcile.lookup_mismatch`)."""
+        try:
+            ticket = await self.client.ticket(row.ticket_number, self._date_of(row.created_at))
+        except (errors.TicketNotFound, errors.InDoubt):
+            return None
+        return None if reconcile.lookup_mismatch(ticket, row.ticket_number, row.total) else ticket
 
     async def _search_history(
         self,
@@ -1080,11 +1099,9 @@ class Outbox:
                 return
             if row.ticket_number in owned or row.total not in totals:
                 continue
-            try:
-                ticket = await self.client.ticket(row.ticket_number, self._date_of(row.created_at))
-            except (errors.TicketNotFound, errors.InDoubt):
-                continue  # unreadable: it may be that sale's (which then decides it)
-            self._check_foreign([ticket], owned)
+            ticket = await self._read_ticket(row)
+            if ticket is not None:  # unreadable: it may be that sale's (which then decides it)
+                self._check_foreign([ticket], owned)
         if self.shared_account():
             return
         saved = self.journal.load_catalog(EXCLUSIVE_THROUGH_KEY)
@@ -1120,9 +1137,11 @@ class Outbox:
             op.payload.get("created_at") or op.created_at
         )
         try:
-            ticket = await self.client.ticket(op.payload["ticket_number"], date)
+            ticket: Ticket | None = await self.client.ticket(op.payload["ticket_number"], date)
         except errors.TicketNotFound:
             ticket = None
+        if ticket is not None and reconcile.lookup_mismatch(ticket, op.payload["ticket_number"]):
+            ticket = None  # an answer for another ticket reads nothing of ours (ambiguity 8)
         claimed = self._claimed_by_other(op)
         rounds = self._unreadable_rounds.get(op.id, 0) + (1 if ticket is None else 0)
         decision = reconcile.decide_lookup(

@@ -88,8 +88,12 @@ the real journal and simulator, `tests/outbox/test_answers.py` and
 10. An answer that does not match what was asked (other wagers or total, a ticket number one of
    our operations owns, a `created_at` outside the window, a pay or cancel of another ticket or
    a success for a ticket another operation of ours already paid or cancelled, a number beyond
-   64 bits): never journaled or printed; in doubt (not over: a cache or proxy may
-   have answered for a request that still runs), with an alarm naming what did not match.
+   64 bits): never journaled or printed; in doubt (not over: a cache or proxy may have
+   answered for a request that still runs), with an alarm naming what did not match. A
+   lookup's answer for another ticket, or with another total than the list showed
+   (`lookup_mismatch`), reads nothing: the ticket counts as unreadable (8); a window's list
+   that lacks the ticket `/user/ticket/last` showed inside the window (`list_misses`) is an
+   earlier answer repeated: the probe failed, it proves no absence.
 """
 
 from __future__ import annotations
@@ -249,6 +253,27 @@ def answer_mismatch(
     if not wrong:
         return None
     return f"sale answer for ticket {result.ticket_number} does not match: " + ", ".join(wrong)
+
+
+def lookup_mismatch(ticket: Ticket, number: int, total: int | None = None) -> bool:
+    """Does a lookup's answer not match what was asked (the ticket `number`) or what the list
+    showed of it (its `total`)? Such an answer (a cache's, a proxy's) is no reading of the
+    ticket: it is treated as unreadable, never as the ticket."""
+    return ticket.ticket_number != number or (total is not None and ticket.amount != total)
+
+
+def list_misses(
+    listed: Container[int], known: Iterable[tuple[int, float]], bracket: Bracket
+) -> list[int]:
+    """Tickets known to exist inside the bracket (number, created_at: what `/user/ticket/last`
+    showed) that the window's list does not show: such a list is not an answer to this window
+    (a cache repeating an earlier one) and proves no absence. A second of margin at each end:
+    the list's filter and `created_at` are whole seconds."""
+    lo, hi = bracket
+    return [
+        n for n, at in known if lo + DATE_RESOLUTION_S < at < hi - DATE_RESOLUTION_S
+        and n not in listed
+    ]  # fmt: skip
 
 
 def sole_candidate(candidates: Sequence[Ticket]) -> Ticket | None:
