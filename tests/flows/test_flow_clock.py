@@ -114,7 +114,11 @@ async def test_ntp_step_while_a_create_is_in_doubt_the_late_commit_is_sold_once_
     later: it printed NOT SOLD at once and nothing else; with +100 s it sold twice."""
     wall = kiosk_wall(0.0)
     async with running_kiosk(tmp_path, wall=wall) as rig:
-        rig.sim.arm_fault("/user/ticket/create", "commit_late", delay_s=1.5)
+        # The late commit must land inside the rig's 3 s quiet period counted from the send:
+        # 0.5 s after the server took the request leaves 2.5 s for the server thread to take
+        # it under load (1.5 s left too little at load 10: the commit came after the quiet
+        # period, which no quiet period can cover, and the resend sold twice).
+        rig.sim.arm_fault("/user/ticket/create", "commit_late", delay_s=0.5)
         rig.type("+1.341.20\n\n")
         await rig.wait_for(lambda: in_doubt(rig))
         wall.step_wall(step)
