@@ -828,7 +828,9 @@ class Daemon:
         cached = self.journal.load_catalog("catalog")
         if cached is None:
             return
-        data, _fetched_at = cached
+        data, fetched_at = cached
+        if isinstance(data, dict) and fetched_at > float(data.get("fetched_at") or 0.0):
+            data = {**data, "fetched_at": fetched_at}  # fetched again since, unchanged
         try:
             self._catalog = Catalog.from_json(data)
         except Exception:
