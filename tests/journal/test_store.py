@@ -153,7 +153,7 @@ def test_an_unchanged_catalog_fetched_again_is_not_rewritten(journal: Journal) -
     """Issue 19 (idle writes): the same content fetched again after `keep_for_s` records only
     its new fetch time, in a small row of its own; the cache's (big) row stays as it was; a
     change rewrites the cache and the small row goes."""
-    big = {"fetched_at": 10.0, "codes": ["%05d" % i for i in range(20_000)]}
+    big = {"fetched_at": 10.0, "codes": [f"{i:05d}" for i in range(20_000)]}
 
     def rows() -> dict[str, tuple[int, float]]:
         conn = sqlite3.connect(journal.path)
