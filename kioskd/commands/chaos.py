@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the field's (gateways 502/504 with a JSON body while the upstream commits later, "
         "answers with other wagers or a replayed ticket, numbers beyond 64 bits, other "
         "terminals selling the same or other wagers, rows the lookup cannot read); default: "
-        "the campaign's shipped default",
+        "field",
     )
     parser.add_argument(
         "--mutants",

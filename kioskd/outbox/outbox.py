@@ -49,7 +49,14 @@ from typing import Any, cast
 from kioskd.banklot import errors
 from kioskd.banklot.api import BanklotApi
 from kioskd.banklot.days import local_date, utc_iso
-from kioskd.banklot.models import CancelResult, PayResult, Ticket, WagerJson, WagerRequest
+from kioskd.banklot.models import (
+    CancelResult,
+    PayResult,
+    Ticket,
+    TicketSummary,
+    WagerJson,
+    WagerRequest,
+)
 from kioskd.clock import Clock, ServerTimeClock
 from kioskd.journal import states
 from kioskd.journal.json_columns import Payload, PrintJobPayload, Result
@@ -84,6 +91,9 @@ LOGIN_REFUSED = "login_refused"
 # The journal's key-value row that remembers a sale on this account that the kiosk did not
 # make (reconcile, ambiguity 5): from then on the account is known to be shared.
 SHARED_ACCOUNT_KEY = "account.foreign_sale_seen"
+# The server instant up to which the account's sales were searched and held no other
+# terminal's (reconcile, ambiguity 5): the next search starts there, so each span is listed once.
+EXCLUSIVE_THROUGH_KEY = "account.exclusive_through"
 
 
 class OutboxRefused(Exception):
@@ -856,6 +866,7 @@ class Outbox:
             amount=op.amount,
             bracket=bracket,
             owned=self._journaled_numbers(exclude=op.id),
+            claimed_by_other=op.kind != CREATE and self._claimed_by_other(op),
         )
 
     def _finish_done(
@@ -957,8 +968,11 @@ class Outbox:
         bracket = self._bracket(op, over=over)
         window: list[Ticket] = []
         unreadable: list[int] = []
+        others: list[TicketSummary] = []
         if last is not None:
-            window, unreadable = await self._window_tickets(op, journaled, owned, last, bracket)
+            window, unreadable, others = await self._window_tickets(
+                op, journaled, owned, last, bracket
+            )
         rounds = self._unreadable_rounds.get(op.id, 0) + (1 if unreadable else 0)
         if unreadable:
             self._unreadable_rounds[op.id] = rounds
@@ -977,7 +991,24 @@ class Outbox:
             shared=self.shared_account(),
             unreadable=unreadable,
             unreadable_rounds=rounds,
+            history_checked=False,
         )
+        if decision.verdict == reconcile.NEED_HISTORY:
+            await self._search_history(bracket[0], owned, others)
+            decision = reconcile.decide_create(
+                wagers=op.payload["wagers"],
+                amount=op.amount,
+                bracket=bracket,
+                elapsed=self._since_send(op),
+                deadline=op.deadline,
+                probes=op.probes,
+                over=over,
+                journaled=journaled,
+                now=self.clock.now(),
+                policy=self.policy,
+                window=window,
+                shared=self.shared_account(),
+            )
         if decision.verdict != reconcile.UNDECIDED:
             self._unreadable_rounds.pop(op.id, None)
         return decision
@@ -989,23 +1020,28 @@ class Outbox:
         owned: AbstractSet[int],
         last: Ticket,
         bracket: reconcile.Bracket,
-    ) -> tuple[list[Ticket], list[int]]:
+    ) -> tuple[list[Ticket], list[int], list[TicketSummary]]:
         """The unowned tickets of the send window whose total is ours, looked up (the list has
-        no wagers; the one `/last` showed needs no lookup), and the numbers of those whose
-        lookup failed. A listed row whose total none of our unresolved sales has is another
-        terminal's sale (no lookup needed to know)."""
+        no wagers; the one `/last` showed needs no lookup), the numbers of those whose lookup
+        failed, and the unowned rows with the total of another unresolved sale of ours (not
+        looked up: they are that one's to decide). A listed row whose total none of our
+        unresolved sales has is another terminal's sale (no lookup needed to know)."""
         start, end = bracket
         rows = await self.client.tickets((utc_iso(start), utc_iso(end)), transaction_type="wager")
         totals = {amount for _, amount, _ in self._pending_creates()}
         found: list[Ticket] = []
         unreadable: list[int] = []
+        others: list[TicketSummary] = []
         for row in rows:
             if row.ticket_number in owned:
                 continue
             if row.total not in totals:
                 self._foreign_sale(row.ticket_number)
                 continue
-            if row.ticket_number in journaled or row.total != op.amount:
+            if row.ticket_number in journaled:
+                continue
+            if row.total != op.amount:
+                others.append(row)
                 continue
             if not reconcile.in_send_window(row.created_at, bracket):
                 continue
@@ -1019,7 +1055,41 @@ class Outbox:
             except (errors.TicketNotFound, errors.InDoubt):
                 unreadable.append(row.ticket_number)
         self._check_foreign(found, owned)
-        return found, unreadable
+        return found, unreadable, others
+
+    async def _search_history(
+        self, before: float, owned: AbstractSet[int], others: Sequence[TicketSummary]
+    ) -> None:
+        """Search the account's sales before a send for another terminal's (ambiguity 5 of
+        reconcile.py): each span once, from where the last search that found none ended; and
+        the rows of the send window with the total of another sale of ours (`others`), looked
+        up: their wagers tell whether one of ours may own them."""
+        for row in others:
+            if self.shared_account():
+                return
+            try:
+                ticket = await self.client.ticket(row.ticket_number, self._date_of(row.created_at))
+            except (errors.TicketNotFound, errors.InDoubt):
+                continue  # unreadable: it may be that sale's (which then decides it)
+            self._check_foreign([ticket], owned)
+        if self.shared_account():
+            return
+        saved = self.journal.load_catalog(EXCLUSIVE_THROUGH_KEY)
+        through = saved[0].get("through") if saved and isinstance(saved[0], dict) else None
+        span = reconcile.history_span(
+            before, through if isinstance(through, (int, float)) else None, self.policy
+        )
+        if span is None:
+            return
+        rows = await self.client.tickets(
+            (utc_iso(span[0]), utc_iso(span[1])), transaction_type="wager"
+        )
+        for number in reconcile.foreign_rows(rows, owned, self._pending_creates()):
+            self._foreign_sale(number)
+        if not self.shared_account():
+            self.journal.save_catalog(
+                EXCLUSIVE_THROUGH_KEY, {"through": span[1]}, fetched_at=self.clock.now()
+            )
 
     async def _probe_lookup(self, op: Operation) -> reconcile.Decision:
         date = op.payload.get("date") or self._date_of(
@@ -1030,7 +1100,8 @@ class Outbox:
         except errors.TicketNotFound:
             ticket = None
         claimed = self._claimed_by_other(op)
-        return reconcile.decide_lookup(
+        rounds = self._unreadable_rounds.get(op.id, 0) + (1 if ticket is None else 0)
+        decision = reconcile.decide_lookup(
             kind=op.kind,
             ticket=ticket,
             deadline=op.deadline,
@@ -1039,7 +1110,13 @@ class Outbox:
             elapsed=self._since_send(op),
             policy=self.policy,
             over=self._request_over(op),
+            unreadable_rounds=rounds,
         )
+        if decision.verdict == reconcile.UNDECIDED and ticket is None:
+            self._unreadable_rounds[op.id] = rounds
+        elif decision.verdict != reconcile.UNDECIDED:
+            self._unreadable_rounds.pop(op.id, None)
+        return decision
 
     def _apply(self, op: Operation, decision: reconcile.Decision) -> None:
         now = self.clock.now()

@@ -39,6 +39,11 @@ class Policy:
     # A listed ticket of our total that cannot be looked up may be ours: this many probes (a
     # transient lookup failure passes), then a person decides (reconcile, ambiguity 8).
     unreadable_probes: int = 3
+    # Before a ticket found by listing is printed as ours on an account not known to be
+    # shared, the account's sales of this span before the send are searched for another
+    # terminal's (reconcile, ambiguity 5): a terminal that shares an account sells on it every
+    # day, and a day's list is a few hundred rows at most (each span is listed once).
+    history_lookback_s: float = 86400.0
     # A send's bracket is server time learnt from answers (`reconcile.send_window`). Only when
     # no upper bound of the server's clock is known at all (a virtual clock without an
     # estimator; a journal row from before schema version 4) does this fixed span after the

@@ -53,10 +53,17 @@ the real journal and simulator, `tests/outbox/test_answers.py` and
    raises an alarm and the kiosk remembers (in the journal) that the account is shared. With
    the same wagers nothing the API returns tells it from ours: two or more candidates ->
    CONFLICT; one candidate -> applied only while the account is not known to be shared (no
-   foreign sale ever seen, `api.shared_account` false); on a shared account it is a CONFLICT
-   for a person, never printed with its PIN. The remaining risk: the first foreign sale of the
-   same wagers, inside our window, while ours was never applied and before any other foreign
-   sale was seen, is taken as ours (set `api.shared_account = true` where terminals share).
+   foreign sale ever seen, `api.shared_account` false) *and* the account's earlier sales show
+   no other terminal: before a lone candidate is printed, the outbox lists the account's sales
+   of the `history_lookback_s` before the send (once per span: the server instant up to which
+   the account was found exclusive is kept) and any sale there that is not ours makes the
+   account shared (`decide_create` asks for it with NEED_HISTORY). On a shared account a lone
+   candidate is a CONFLICT for a person, never printed with its PIN. The remaining risk: the
+   *first* sale another terminal ever makes on this account (none in the lookback before it)
+   carries our wagers, inside our window, while ours was never applied: nothing the API
+   returns tells it from ours, so it is taken as ours; the kiosk raises an alarm naming it as
+   soon as it sees any other sale of that terminal (set `api.shared_account = true` where
+   terminals are known to share, and a person decides every such recovery).
 6. A late commit: after a timeout, a dropped connection, a gateway's 502/503/504 (whatever its
    body) or a page that is not the API's envelope, the request may still be running at the
    server, so "not applied" waits for `quiet_period_s` since the send and `not_applied_probes`
@@ -73,11 +80,13 @@ the real journal and simulator, `tests/outbox/test_answers.py` and
 9. Pay and cancel: one in the air per ticket and kind (the outbox holds the others); decided by
    reading the ticket: paid / canceled -> applied, unless another of our operations of the same
    kind on that ticket is already done (then its status is that one's effect); otherwise not
-   applied once the request is over (as in 6), resent while still valid. Different tickets never
-   wait for each other.
+   applied once the request is over (as in 6), resent while still valid. A ticket the lookup
+   cannot find is unreadable, not absent (it was there when asked about): as in 8, a person
+   after `unreadable_probes` probes. Different tickets never wait for each other.
 10. An answer that does not match what was asked (other wagers or total, a ticket number one of
-   our operations owns, a `created_at` outside the window, a pay or cancel of another ticket, a
-   number beyond 64 bits): never journaled or printed; in doubt (not over: a cache or proxy may
+   our operations owns, a `created_at` outside the window, a pay or cancel of another ticket or
+   a success for a ticket another operation of ours already paid or cancelled, a number beyond
+   64 bits): never journaled or printed; in doubt (not over: a cache or proxy may
    have answered for a request that still runs), with an alarm naming what did not match.
 """
 
@@ -98,6 +107,7 @@ NOT_APPLIED = "not_applied"
 NOT_APPLIED_EXPIRED = "not_applied_expired"
 UNDECIDED = "undecided"
 NEED_WINDOW = "need_window"
+NEED_HISTORY = "need_history"
 CONFLICT = "conflict"
 
 
@@ -120,6 +130,17 @@ class WagerFields(Protocol):
     def wager(self) -> str: ...
     @property
     def amount(self) -> int: ...
+
+
+class TicketSummaryLike(Protocol):
+    """What a listed row (`TicketSummary`) is compared by: it has no wagers."""
+
+    @property
+    def ticket_number(self) -> int: ...
+    @property
+    def total(self) -> int: ...
+    @property
+    def created_at(self) -> float: ...
 
 
 # A wager as a model, or as the journal's payload keeps it.
@@ -193,15 +214,24 @@ def answer_mismatch(
     amount: int,
     bracket: Bracket,
     owned: Container[int],
+    claimed_by_other: bool = False,
 ) -> str | None:
     """What of an answer does not match what was asked (None: it matches). `owned`: ticket
     numbers other operations of ours hold. The text names fields and ticket numbers, never a
     PIN. A create answer needs our wagers and total, a number nobody of ours owns, a created_at
     in the send's bracket (`send_window` with `over=True`: the answer ended the request); a pay
-    or cancel answer the ticket asked."""
+    or cancel answer the ticket asked, which no other operation of ours has already paid or
+    cancelled (`claimed_by_other`: a ticket is paid or cancelled once, so a success is a cache
+    repeating that operation's answer)."""
     if kind != "create":
         if result.ticket_number != asked_ticket:
             return f"answer is for ticket {result.ticket_number}, not the ticket asked"
+        if claimed_by_other:
+            done = "paid" if kind == "pay" else "cancelled"
+            return (
+                f"answer repeats a success for ticket {result.ticket_number}, which another "
+                f"operation of ours already {done}"
+            )
         return None
     if not isinstance(result, Ticket):
         return f"a sale was answered with a {type(result).__name__}"
@@ -249,6 +279,7 @@ def decide_create(
     shared: bool = False,
     unreadable: Sequence[int] = (),
     unreadable_rounds: int = 0,
+    history_checked: bool = True,
 ) -> Decision:
     """Decide an in-doubt create. `bracket`: the send's (`send_window`); `elapsed`: seconds
     since the send (monotonic); `probes` counts this probe; `over`: the API answered the
@@ -257,7 +288,8 @@ def decide_create(
     outbox fetched them after a NEED_WINDOW; empty when the account has no ticket at all);
     `unreadable` the listed tickets of our total whose lookup failed in this probe and
     `unreadable_rounds` in how many probes that happened (ambiguity 8); `shared` whether other
-    terminals are known to sell on this account (ambiguity 5)."""
+    terminals are known to sell on this account, `history_checked` whether the account's
+    sales before the send were searched for another terminal's (ambiguity 5)."""
     if window is None:
         return Decision(NEED_WINDOW, "listing the send window")
     if unreadable:
@@ -282,6 +314,8 @@ def decide_create(
             "this account: it may be theirs"
         )
         return Decision(CONFLICT, why, alarm=why)
+    if found is not None and not history_checked:
+        return Decision(NEED_HISTORY, "looking for another terminal's sales on this account")
     if found is not None:
         return Decision(APPLIED, "the only ticket with our wagers in the send window", ticket=found)
     if ours:
@@ -293,6 +327,31 @@ def decide_create(
     if now < deadline:
         return Decision(NOT_APPLIED, f"not in the send window, {why}")
     return Decision(NOT_APPLIED_EXPIRED, f"not in the send window, {why}; deadline passed")
+
+
+def history_span(before: float, checked_through: float | None, policy: Policy) -> Bracket | None:
+    """The span of the account's earlier sales still to search for another terminal's before
+    a lone candidate sent at `before` (server time) may be taken as ours: the lookback, less
+    what an earlier search covered (`checked_through`); None when nothing is left."""
+    start = before - policy.history_lookback_s
+    if checked_through is not None:
+        start = max(start, checked_through)
+    return (start, before) if start < before else None
+
+
+def foreign_rows(
+    rows: Iterable[TicketSummaryLike],
+    owned: Container[int],
+    pending: Sequence[tuple[Sequence[WagerLike], int, Bracket]],
+) -> list[int]:
+    """Ticket numbers of listed rows (no wagers) that no operation of ours owns or may own: a
+    row may be ours only with the total of an unresolved create of ours, inside its bracket."""
+    return [
+        r.ticket_number
+        for r in rows
+        if r.ticket_number not in owned
+        and not any(r.total == a and in_send_window(r.created_at, b) for _, a, b in pending)
+    ]
 
 
 def foreign(
@@ -320,8 +379,16 @@ def decide_lookup(
     elapsed: float | None = None,
     policy: Policy | None = None,
     over: bool = False,
+    unreadable_rounds: int = 0,
 ) -> Decision:
-    """Decide an in-doubt pay or cancel from a lookup of its ticket (None: no such ticket).
+    """Decide an in-doubt pay or cancel from a lookup of its ticket (None: the lookup found
+    no such ticket).
+
+    A pay or cancel is in doubt only after its ticket was there to be asked about (a ticket
+    that does not exist is refused outright), so "no such ticket" proves nothing: the lookup
+    cannot read it (ambiguity 8). Undecided for `unreadable_rounds` < `unreadable_probes`
+    probes, then (or one probe interval before the deadline) a CONFLICT for a person: never
+    "did not happen" for a payout or cancel the server may have made.
 
     `claimed_by_other`: another operation of ours of the same kind on this ticket is already
     done, so a paid/canceled status is its effect, not this one's (the resend will then get a
@@ -337,7 +404,17 @@ def decide_lookup(
         return Decision(NOT_APPLIED_EXPIRED, f"status {applied_status} is another operation's")
     if ticket is not None and ticket.status == applied_status:
         return Decision(APPLIED, f"ticket status is {applied_status}", ticket=ticket)
-    seen = "not found" if ticket is None else f"status {ticket.status}"
+    if ticket is None:
+        limit = policy.unreadable_probes if policy is not None else 1
+        interval = policy.probe_interval_s if policy is not None else 0.0
+        if unreadable_rounds >= limit or now + interval >= deadline:
+            why = (
+                f"the ticket cannot be looked up ({unreadable_rounds} probes); the {kind} "
+                "may have happened"
+            )
+            return Decision(CONFLICT, why, alarm=why)
+        return Decision(UNDECIDED, "the ticket cannot be looked up yet")
+    seen = f"status {ticket.status}"
     waiting = policy is not None and elapsed is not None and elapsed < policy.quiet_period_s
     if waiting and not over:
         return Decision(UNDECIDED, f"ticket {seen}; waiting for a late commit")

@@ -451,6 +451,10 @@ class VirtualKiosk:
     def print_jobs(self) -> list[dict[str, Any]]:
         return self._rows("print_jobs")
 
+    def alarms(self) -> list[str]:
+        """The texts of the journal's alarms, oldest first."""
+        return [str(r["detail"]) for r in self._rows("history") if r["kind"] == "alarm"]
+
     def _rows(self, table: str) -> list[dict[str, Any]]:
         if not self.journal_path.exists():
             return []

@@ -167,13 +167,34 @@ def test_ours_never_applied_and_another_terminal_sold_the_same_wagers_shared_acc
     the one candidate goes to a person, its PIN never printed."""
     vk = start(tmp_path, drop_in="[api]\nshared_account = true\n")
     try:
-        vk.sim.arm_fault("/user/ticket/create", "drop_before_commit", foreign="same")
+        # The other terminal's first sale on the account: our very wagers, as ours is lost.
+        vk.sim.arm_fault("/user/ticket/create", "drop_before_commit", foreign="same-first")
         vk.type(SALE)
         [op] = settled(vk, 1)
         assert op["state"] == "conflict" and "other terminals" in op["reason"]
         assert "carries our wagers" in (vk.status()["alarm"] or "")
         assert not slips(vk, "ticket")
         vk.wait_for(lambda: slips(vk, "pending"))
+    finally:
+        vk.close()
+
+
+def test_ours_never_applied_and_a_terminal_that_sold_here_before_sold_our_wagers(tmp_path):
+    """Why: its ticket was taken as ours without an alarm. With the shipped config the lone
+    candidate is printed only once the account's earlier sales show no other terminal; here
+    one sold before, so a person decides and its PIN is never printed."""
+    vk = start(tmp_path)
+    try:
+        earlier = vk.sim.foreign_ticket()
+        vk.sim.arm_fault("/user/ticket/create", "drop_before_commit", foreign="same")
+        vk.type(SALE)
+        [op] = settled(vk, 1)
+        assert op["state"] == "conflict" and op["pin_number"] is None, op
+        assert not slips(vk, "ticket")
+        vk.wait_for(lambda: slips(vk, "pending"))
+        assert vk.status()["state"] == "attention"
+        never = f"ticket {earlier['ticket_number']} was never journaled"
+        assert any(never in a for a in vk.alarms())
     finally:
         vk.close()
 

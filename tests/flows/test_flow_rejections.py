@@ -118,4 +118,6 @@ async def test_server_says_event_closed_refreshes_the_catalog_at_once(tmp_path):
             if kiosk.daemon._catalog.fetched_at > before:
                 break
             await asyncio.sleep(0.02)
-        assert kiosk.daemon._catalog.fetched_at == pytest.approx(before + 5, abs=1)
+        # Fetched after the step (the clock is real time plus an offset: a loaded machine adds
+        # seconds), long before the next refresh period.
+        assert before + 5 <= kiosk.daemon._catalog.fetched_at < before + 5 + 60

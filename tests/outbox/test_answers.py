@@ -11,6 +11,7 @@ import pytest
 
 from kioskd.banklot import errors
 from kioskd.banklot.client import BanklotClient
+from kioskd.banklot.days import utc_iso
 from kioskd.config import outbox_policy
 from kioskd.journal import states
 from kioskd.outbox import outbox as ob
@@ -185,7 +186,8 @@ async def test_ours_never_applied_and_another_terminal_sold_the_same_wagers_on_a
     rig = Rig(tmp_path / "j.sqlite", outbox_policy(shared_account=True))
     await rig.outbox.recover()
     try:
-        rig.sim.arm_fault("/user/ticket/create", "drop_before_commit", foreign="same")
+        # The other terminal's first sale on the account, our very wagers, as ours is lost.
+        rig.sim.arm_fault("/user/ticket/create", "drop_before_commit", foreign="same-first")
         op_id = await rig.sell()
         await rig.drain(seconds=SETTLE_S)
         op = rig.journal.get(op_id)
@@ -316,3 +318,75 @@ def test_shared_account_key_is_read_validated_and_reaches_the_policy(tmp_path) -
     path.write_text(base + 'shared_account = "yes"\n')
     with pytest.raises(ConfigInvalid, match="shared_account"):
         load_config(path)
+
+
+# ----------------------------------------------------------------- the account's earlier sales
+
+
+async def test_ours_never_applied_and_a_terminal_that_sold_here_before_sells_our_wagers(
+    rig: Rig,
+) -> None:
+    """Why: ours was never applied and another terminal sold the same wagers; its ticket was
+    taken as ours without an alarm. With the shipped `api.shared_account = false`, the lone
+    candidate is not printed before the account's earlier sales are searched: the other
+    terminal sold there an hour before, so the account is shared and a person decides."""
+    earlier = rig.sim.foreign_ticket()
+    rig.clock.advance(3600)
+    rig.sim.arm_fault("/user/ticket/create", "drop_before_commit", foreign="same")
+    op_id = await rig.sell()
+    await rig.drain(seconds=SETTLE_S)
+    op = rig.journal.get(op_id)
+    assert op.state == states.CONFLICT and op.ticket_number is None and op.pin_number is None
+    assert not rig.journal.print_jobs(op_id) and rig.api_tickets() == []
+    assert rig.outbox.shared_account() and not rig.policy.shared_account
+    assert any(f"ticket {earlier['ticket_number']} was never journaled" in a for a in alarms(rig))
+
+
+async def test_the_accounts_earlier_sales_are_searched_once_per_span(rig: Rig) -> None:
+    """A lone candidate on an account with no other terminal is ours (printed); the search of
+    the earlier sales covers the lookback once, and the next search starts where it ended."""
+    spans: list[tuple[str, str]] = []
+    listing = rig.client.tickets
+
+    async def spy(between, **kw):
+        spans.append(tuple(between))
+        return await listing(between, **kw)
+
+    rig.client.tickets = spy  # type: ignore[method-assign]
+    rig.sim.arm_fault("/user/ticket/create", "commit_then_drop")
+    first = await rig.sell()
+    await rig.drain(seconds=SETTLE_S)
+    assert rig.journal.get(first).state == states.DONE and ticket_jobs(rig, first)
+    saved = rig.journal.load_catalog(ob.EXCLUSIVE_THROUGH_KEY)
+    assert saved is not None
+    through = saved[0]["through"]
+    history = [s for s in spans if s[1] == utc_iso(through)]
+    assert len(history) == 1  # the window's listing ends later; the history's at the send
+    assert utc_iso(through - rig.policy.history_lookback_s) == history[0][0]
+    rig.clock.advance(3600)
+    await rig.sell(code_index=2)  # answered (and signs in again: the token has expired)
+    await rig.drain(seconds=SETTLE_S)
+    spans.clear()
+    rig.sim.arm_fault("/user/ticket/create", "commit_then_drop")
+    second = await rig.sell(code_index=3)
+    await rig.drain(seconds=SETTLE_S)
+    assert rig.journal.get(second).state == states.DONE
+    starts = [s[0] for s in spans]
+    assert utc_iso(through) in starts  # the second search began where the first ended
+    assert not rig.outbox.shared_account()
+
+
+async def test_ambiguity_5_remaining_risk_a_terminals_very_first_sale_of_our_wagers(
+    rig: Rig,
+) -> None:
+    """The risk reconcile.py names: another terminal's *first* sale on this account carries our
+    very wagers, inside our window, while ours never reached the server. Nothing the API
+    returns tells it from ours and the account's earlier sales show no other terminal, so it
+    is taken as ours. `api.shared_account = true` is the remedy where terminals share (see
+    test_ours_never_applied_and_another_terminal_sold_the_same_wagers_on_a_shared_account)."""
+    rig.sim.arm_fault("/user/ticket/create", "drop_before_commit", foreign="same-first")
+    op_id = await rig.sell()
+    await rig.drain(seconds=SETTLE_S)
+    (theirs,) = rig.sim.ledger()["tickets"]
+    assert theirs["origin"] == "foreign" and rig.api_tickets() == []
+    assert rig.journal.get(op_id).ticket_number == theirs["ticket_number"]

@@ -52,10 +52,10 @@ def _first_case(name: str, chosen: list[exhaustive.Case]) -> str | None:
 # of the seeded campaign and a case number of `exhaustive.cases("field")`, each replayed, then
 # the next few searched if the product changed under them.
 HINTS = {
-    "hold": (271, 147),
+    "hold": (334, 147),
     "quiet-period": (63, 279),
     "answer-check": (63, 103),
-    "one-candidate": (15, 123),
+    "one-candidate": (152, 123),
     "bracket": (4, 171),
     "monotonic": (187, 279),
 }
@@ -65,7 +65,8 @@ SEARCH = 25
 # Mutants not run until a hint is recorded (each with what was searched). Empty: every
 # mutant has a seed and a case under the clock model and the resend fix (the search that found
 # them, field world: first seed from 0 (hold: from 150); first case from the old hint (hold:
-# first "same wagers" case from 0)).
+# first "same wagers" case from 0)). Hold and one-candidate searched again from 0 after the
+# history search of ambiguity 5 and the field world's shared accounts (2026-12-07).
 NOT_YET: dict[str, str] = {}
 
 

@@ -110,12 +110,57 @@ def test_ambiguity_5_on_a_shared_account_one_same_wager_candidate_is_for_a_perso
     conflict with an alarm, and the decision carries no ticket (its PIN is never printed)."""
     theirs = ticket(334, 1003.0)
     alone = decide(window=[theirs])
-    assert alone.verdict == reconcile.APPLIED  # unknowable on an account not known shared
+    # Unknowable on an account not known shared whose earlier sales show no other terminal
+    # (the outbox searched them: `decide` here says so): the remaining risk of ambiguity 5.
+    assert alone.verdict == reconcile.APPLIED
     d = decide(window=[theirs], shared=True)
     assert d.verdict == reconcile.CONFLICT and d.ticket is None
     assert d.alarm is not None and "334" in d.alarm and "12345678" not in d.alarm
     # Nothing with our wagers: the shared account changes nothing.
     assert decide(window=[], shared=True, over=True).verdict == reconcile.NOT_APPLIED
+
+
+def test_ambiguity_5_a_lone_candidate_waits_for_the_accounts_earlier_sales() -> None:
+    """Before a lone same-wager candidate is printed on an account not known to be shared,
+    the outbox searches the account's earlier sales for another terminal's (NEED_HISTORY);
+    two candidates or a shared account need no search."""
+    theirs = ticket(334, 1003.0)
+    kw = dict(
+        wagers=OURS, amount=5, bracket=bracket(1010.0), elapsed=10.0, deadline=5000.0,
+        probes=1, over=False, journaled=frozenset(), now=1010.0, policy=P, window=[theirs],
+    )  # fmt: skip
+    assert reconcile.decide_create(**kw, history_checked=False).verdict == reconcile.NEED_HISTORY
+    assert reconcile.decide_create(**kw, history_checked=True).verdict == reconcile.APPLIED
+    shared = reconcile.decide_create(**kw, shared=True, history_checked=False)
+    assert shared.verdict == reconcile.CONFLICT
+    two = {**kw, "window": [theirs, ticket(335, 1004.0)]}
+    assert reconcile.decide_create(**two, history_checked=False).verdict == reconcile.CONFLICT
+    none = {**kw, "window": [], "over": True}
+    assert reconcile.decide_create(**none, history_checked=False).verdict == reconcile.NOT_APPLIED
+
+
+def test_history_span_is_the_lookback_less_what_was_searched() -> None:
+    day = P.history_lookback_s
+    assert reconcile.history_span(10 * day, None, P) == (9 * day, 10 * day)
+    assert reconcile.history_span(10 * day, 9.5 * day, P) == (9.5 * day, 10 * day)
+    assert reconcile.history_span(10 * day, 3 * day, P) == (9 * day, 10 * day)
+    assert reconcile.history_span(10 * day, 10 * day, P) is None
+    assert reconcile.history_span(10 * day, 11 * day, P) is None
+
+
+def test_foreign_rows_are_listed_rows_no_create_of_ours_owns_or_may_own() -> None:
+    from kioskd.banklot.models import TicketSummary
+
+    def row(n: int, at: float, total: int) -> TicketSummary:
+        return TicketSummary(n, at, "sold", total)
+
+    pending = [(OURS, 5, (1000.0, 1100.0))]
+    rows = [row(1, 500.0, 5), row(2, 1050.0, 5), row(3, 1050.0, 7), row(4, 1200.0, 5)]
+    # 1: our total but before the pending send; 2: may be the pending create's; 3: another
+    # total; 4: after the bracket; 5: owned.
+    assert reconcile.foreign_rows(rows, frozenset(), pending) == [1, 3, 4]
+    assert reconcile.foreign_rows([*rows, row(5, 700.0, 9)], frozenset({1, 5}), pending) == [3, 4]
+    assert reconcile.foreign_rows(rows, frozenset(), []) == [1, 2, 3, 4]
 
 
 def test_one_candidate_rule_lives_in_sole_candidate() -> None:
@@ -190,8 +235,18 @@ def test_cancel_lookup_decisions() -> None:
     canceled = ticket(5, 1.0, status="canceled")
     d = reconcile.decide_lookup(kind="cancel", ticket=canceled, deadline=10, now=5)
     assert d.verdict == reconcile.APPLIED
-    d = reconcile.decide_lookup(kind="cancel", ticket=None, deadline=10, now=5)
-    assert d.verdict == reconcile.NOT_APPLIED
+    # No such ticket: it was there when the cancel was asked, so the lookup cannot read it
+    # (ambiguity 8): undecided for `unreadable_probes` probes, then a person, never "not
+    # applied" (the field world found a cancel resent for ever, and a payout told "did not
+    # happen" while the server had paid it).
+    kw = dict(kind="cancel", ticket=None, deadline=500, policy=P)
+    assert reconcile.decide_lookup(**kw, now=5, unreadable_rounds=1).verdict == "undecided"
+    d = reconcile.decide_lookup(**kw, now=5, unreadable_rounds=P.unreadable_probes)
+    assert d.verdict == reconcile.CONFLICT and d.alarm and "may have happened" in d.alarm
+    near = reconcile.decide_lookup(**kw, now=500 - P.probe_interval_s, unreadable_rounds=1)
+    assert near.verdict == reconcile.CONFLICT
+    pay = reconcile.decide_lookup(**{**kw, "kind": "pay"}, now=600, unreadable_rounds=1)
+    assert pay.verdict == reconcile.CONFLICT  # past its deadline: a person, not "expired"
 
 
 WAGER = st.fixed_dictionaries(

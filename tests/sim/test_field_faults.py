@@ -88,12 +88,38 @@ async def test_answer_beyond_64_bits(authed: Api, sim: Simulator, mode: str, key
 
 
 async def test_foreign_same_sells_the_same_wagers_on_the_account_first(authed: Api, sim: Simulator):
+    sim.foreign_ticket()  # the other terminal has sold on this account before
     sim.arm_fault("/user/ticket/create", "drop_before_commit", foreign="same")
     with pytest.raises(httpx.RemoteProtocolError):
         await create(authed, sim, "777")
-    [other] = tickets(sim)
+    [_, other] = tickets(sim)
     assert other["origin"] == "foreign"
     assert [(w["wager"], w["amount"]) for w in other["wagers"]] == [("777", 5)]
+
+
+async def test_a_terminals_first_sale_of_our_wagers_comes_only_with_ours(
+    authed: Api, sim: Simulator
+):
+    """The one case no answer can decide (reconcile's ambiguity 5) is not made by the flag:
+    the other terminal's very first sale carries our wagers only when ours commits too;
+    while ours does not, it sells something else."""
+    sim.arm_fault("/user/ticket/create", "drop_before_commit", foreign="same")
+    with pytest.raises(httpx.RemoteProtocolError):
+        await create(authed, sim, "777")
+    [first] = tickets(sim)
+    assert first["origin"] == "foreign"
+    assert [(w["wager"], w["amount"]) for w in first["wagers"]] != [("777", 5)]
+
+
+async def test_a_terminals_first_sale_of_our_wagers_with_ours_committed(
+    authed: Api, sim: Simulator
+):
+    sim.arm_fault("/user/ticket/create", "commit_then_drop", foreign="same")
+    with pytest.raises(httpx.RemoteProtocolError):
+        await create(authed, sim, "777")
+    both = tickets(sim)
+    assert sorted(t["origin"] for t in both) == ["api", "foreign"]
+    assert all([(w["wager"], w["amount"]) for w in t["wagers"]] == [("777", 5)] for t in both)
 
 
 async def test_foreign_other_with_commit_then_drop_leaves_two_tickets(authed: Api, sim: Simulator):

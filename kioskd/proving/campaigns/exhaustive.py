@@ -57,7 +57,7 @@ from kioskd.proving.campaigns.seeded_chaos import (
 )
 from kioskd.proving.clockmodel import WallSteps
 from kioskd.proving.sim import games as catalog
-from kioskd.proving.sim.faults import FIELD_MODES, MODES
+from kioskd.proving.sim.faults import APPLIED_MODES, FIELD_MODES, MODES
 from kioskd.proving.sim.inprocess import SimTransport
 from kioskd.proving.sim.simulator import Simulator
 
@@ -166,6 +166,11 @@ async def run_case(
     transport = FaultAt(sim, case, round(case.delay_share * policy.quiet_period_s, 1))
     kiosk.transport = transport
     try:
+        if case.foreign == "same" and case.mode not in APPLIED_MODES:
+            # Ours never reaches the server: the terminal that sells our very wagers meanwhile
+            # has sold on the account before (its very first sale being ours to the letter
+            # while ours is not there is ambiguity 5's remaining risk, a named test).
+            sim.foreign_ticket()
         await kiosk.boot()
         assert kiosk.outbox is not None and kiosk.journal is not None
         wagers, closes = _wagers(1, 0, clock.now())

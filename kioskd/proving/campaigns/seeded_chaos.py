@@ -19,7 +19,10 @@ Rules:
   (or another terminal's ticket) and a payout or cancel told as not done that its request did.
 - Faults: every simulator fault mode of the world (`world="api"`: the API's own; `"field"`:
   also gateways, mismatched and replayed answers, 64-bit overflow, other terminals selling the
-  same or other wagers, unreadable rows) on the money endpoints and on `/last` and lookups, token
+  same or other wagers, unreadable rows; half the field's accounts have another terminal's sale
+  from before the start; the simulator never makes the one case no answer can decide,
+  reconcile's ambiguity 5: a terminal's very first sale carrying our very wagers while ours is
+  not on the server; a named test shows it) on the money endpoints and on `/last` and lookups, token
   expiry, outages (offline periods) during which events close, foreign tickets in `/last`.
 - After the run the faults stop and the kiosk settles (virtual time moves on until nothing is
   due). Then the invariants are checked against the simulator's ledger:
@@ -148,7 +151,9 @@ WALL_DEFAULT = "skewed"
 # The faults: "api" (the API's own misbehaviour, `faults.MODES`) or "field" (also gateways,
 # mismatched and replayed answers, 64-bit overflow, other terminals, unreadable rows).
 WORLDS = ("api", "field")
-WORLD_DEFAULT = "api"
+# Field world: the share of runs whose account another terminal sells on from the start.
+SHARED_SHARE = 0.5
+WORLD_DEFAULT = "field"  # the proof runs in the field: the API's faults and the field's
 SERVER_TIME_KEY = "server_time"  # as the daemon keeps it (kioskd.daemon.daemon)
 SERVER_TIME_SAVE_S = 3600.0  # as the daemon (kioskd.daemon.daemon)
 STEP_SHARE = 0.05  # seeded runs: chance of a wall-clock step before each outbox step
@@ -162,6 +167,7 @@ class Kiosk:
         self.sim, self.sim_clock, self.path, self.plan = sim, clock, path, plan
         self.wall = wall
         self.world = WORLD_DEFAULT
+        self.shared_from_start = False  # another terminal sold on the account before the boot
         # The kiosk's own clock: the server's time (wall="true") or the clock model's skewed,
         # stepping one; over it, as in the daemon, the server-time estimate decides money.
         self.wallclock: KioskClock = wall.clock if wall is not None else KioskClock(clock)
@@ -530,6 +536,9 @@ async def run_seed(
     kiosk = Kiosk(sim, clock, path, plan, seed, policy, steps)
     kiosk.world = world
     faults = 0
+    if world == "field" and random.Random(seed * 7919 + 2).random() < SHARED_SHARE:
+        sim.foreign_ticket()  # an account another terminal sells on: it sold before we start
+        kiosk.shared_from_start = True
     try:
         await kiosk.boot()
         for action in script:

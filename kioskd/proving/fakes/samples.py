@@ -7,6 +7,7 @@ moment: 2024-10-23 12:30 in America/Caracas. Nothing here is a real ticket, PIN 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from kioskd.banklot.models import (
     DrawResult,
@@ -135,7 +136,14 @@ def products() -> list[Product]:
 
 
 def inventory() -> list[InventoryCode]:
-    return [InventoryCode.from_json(i) for i in INVENTORY]
+    """A new list each call, of codes parsed once (13,000 frozen rows: parsing them for every
+    `catalog()` cost a fifth of a second, many times per test run)."""
+    return list(_parsed_inventory())
+
+
+@functools.cache
+def _parsed_inventory() -> tuple[InventoryCode, ...]:
+    return tuple(InventoryCode.from_json(i) for i in INVENTORY)
 
 
 def catalog(fetched_at: float = NOW - 60) -> Catalog:

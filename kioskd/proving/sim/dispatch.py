@@ -15,7 +15,7 @@ Rules:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import formatdate
 from typing import Any
@@ -49,6 +49,13 @@ ROUTES: dict[str, str] = {
     "/gaming/time": "time",
 }
 IMAGE_PREFIX = "/user/ticket/image/"
+# `foreign` "same" as the account's first foreign sale: made along with this call's commit.
+WITH_OUR_COMMIT = "same-with-our-commit"
+# Modes whose call never reaches the server's commit (answered or dropped before it).
+NEVER_COMMITS = frozenset(
+    {"replay_previous", "hang", "drop_before_commit", "fail_before_commit", "html_error",
+     "huge_body"}
+)  # fmt: skip
 
 
 def http_date(unix: float) -> str:
@@ -114,8 +121,15 @@ def handle(
     sim.run_late()
     mode = fault.mode if fault else None
     if fault is not None and fault.foreign is not None:
-        # Another terminal on this account sells just before this call is handled.
-        sim.foreign_ticket(_wagers_of(body) if fault.foreign == "same" else None)
+        # Another terminal on this account sells just before this call is handled; its very
+        # first sale of this call's wagers comes with this call's commit (`_commit`).
+        same = fault.foreign in ("same", "same-first")
+        if fault.foreign != "same" or sim.other_terminal_has_sold():
+            sim.foreign_ticket(_wagers_of(body) if same else None)
+        elif mode in NEVER_COMMITS:
+            sim.foreign_ticket()
+        else:
+            fault = replace(fault, foreign=WITH_OUR_COMMIT)
     if mode == "replay_previous":
         previous = sim.previous_reply(path)
         if previous is None:
@@ -172,9 +186,17 @@ def handle(
 
 def _commit(sim: Simulator, method: str, path: str, token: str | None, raw: bytes,
             fault: Fault | None):  # fmt: skip
-    """Handle the call; with the `unreadable` flag, the ticket it creates can never be looked up."""
+    """Handle the call; with the `unreadable` flag, the ticket it creates can never be looked up.
+    With `foreign` WITH_OUR_COMMIT (another terminal's first sale on the account carries this
+    call's wagers), that sale is made only along with this call's: a first sale of our wagers
+    while ours is not on the server is the one case no answer can tell from ours (ambiguity 5
+    of kioskd/outbox/reconcile.py, which names it as the remaining risk); otherwise the other
+    terminal sells something else."""
     status, payload = _call(sim, method, path, token, raw)
     creates = path == "/user/ticket/create"  # a pay or cancel answer names a ticket it made not
+    if fault is not None and fault.foreign == WITH_OUR_COMMIT:
+        sold = creates and 200 <= status < 300
+        sim.foreign_ticket(_wagers_of(raw) if sold else None)
     if fault is not None and fault.unreadable and creates and isinstance(payload, dict):
         inner = payload.get("response")
         if isinstance(inner, dict) and isinstance(inner.get("ticket_number"), int):

@@ -45,7 +45,11 @@ Rules:
   else happens on the account*):
   - `foreign`: "same" -- another terminal on the same account sells the same wagers as this
     create just before it is handled (a second session of the account); "other" -- it sells
-    something else (as `foreign_ticket`).
+    something else (as `foreign_ticket`). The other terminal's *first* sale on the account is
+    of the same wagers only along with this call's own commit (else it sells something else):
+    a first sale of our wagers while ours is not on the server is the one case no answer can
+    tell from ours (reconcile's ambiguity 5, its remaining risk); "same-first" makes that case
+    on purpose, for the tests that show it.
   - `unreadable`: the ticket this call creates is listed (`POST /user/ticket/`) and shown by
     `/user/ticket/last`, but its lookup (`POST /user/ticket`) answers "no rows" for ever.
 """
@@ -82,7 +86,7 @@ FIELD_MODES = (
     "huge_amount",
 )
 ALL_MODES = MODES + FIELD_MODES
-FOREIGN = (None, "same", "other")
+FOREIGN = (None, "same", "other", "same-first")
 
 # Modes after which the server holds the call's effect (if the call itself succeeded).
 APPLIED_MODES = frozenset(
@@ -141,7 +145,9 @@ class FaultPlan:
         if mode not in ALL_MODES:
             raise FaultError(f"unknown fault mode {mode!r} (known: {', '.join(ALL_MODES)})")
         if foreign not in FOREIGN:
-            raise FaultError(f"fault foreign must be 'same', 'other' or null, got {foreign!r}")
+            raise FaultError(
+                f"fault foreign must be 'same', 'other', 'same-first' or null, got {foreign!r}"
+            )
         if not isinstance(unreadable, bool):
             raise FaultError(f"fault unreadable must be true or false, got {unreadable!r}")
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:

@@ -398,7 +398,9 @@ class Simulator:
         elif kind not in (None, "", "wager"):
             return err(400, f"unknown transaction_type {kind!r}")
         key, descending = _sort_spec(body)
-        rows.sort(key=lambda t: (_sort_value(t, key), t.created_at), reverse=descending)
+        # Rows of the same second come in no order a client may rely on (ticket numbers are
+        # random): a terminal's sale made just after ours may be listed first.
+        rows.sort(key=lambda t: (_sort_value(t, key), t.created_at, t.number), reverse=descending)
         return ok(200, [self._summary_json(t) for t in rows])
 
     @_signed_in
@@ -838,6 +840,10 @@ class Simulator:
         record = WagerRecord(amount, ev.id, product.game_id, product.id, wager)
         t = self._sell([record], now, origin="foreign")
         return self._ticket_json(t, now)
+
+    def other_terminal_has_sold(self) -> bool:
+        """Has another terminal sold on this account yet (`foreign_ticket`)?"""
+        return any(t.origin == "foreign" for t in self._tickets)
 
     def force_result(self, event_id: int, result: str) -> dict[str, Any]:
         """Fix an event's draw result; posted at once if the event has closed (makes winners)."""
