@@ -57,7 +57,9 @@ the real journal and simulator, `tests/outbox/test_answers.py` and
    no other terminal: before a lone candidate is printed, the outbox lists the account's sales
    of the `history_lookback_s` before the send (once per span: the server instant up to which
    the account was found exclusive is kept) and any sale there that is not ours makes the
-   account shared (`decide_create` asks for it with NEED_HISTORY). On a shared account a lone
+   account shared (`decide_create` asks for it with NEED_HISTORY), and so do more rows of a
+   total than our creates in doubt of that total could own (each owns one ticket at most:
+   `surplus_rows`). On a shared account a lone
    candidate is a CONFLICT for a person, never printed with its PIN. The remaining risk: the
    *first* sale another terminal ever makes on this account (none in the lookback before it)
    carries our wagers, inside our window, while ours was never applied: nothing the API
@@ -86,8 +88,12 @@ the real journal and simulator, `tests/outbox/test_answers.py` and
 10. An answer that does not match what was asked (other wagers or total, a ticket number one of
    our operations owns, a `created_at` outside the window, a pay or cancel of another ticket or
    a success for a ticket another operation of ours already paid or cancelled, a number beyond
-   64 bits): never journaled or printed; in doubt (not over: a cache or proxy may
-   have answered for a request that still runs), with an alarm naming what did not match.
+   64 bits): never journaled or printed; in doubt (not over: a cache or proxy may have
+   answered for a request that still runs), with an alarm naming what did not match. A
+   lookup's answer for another ticket, or with another total than the list showed
+   (`lookup_mismatch`), reads nothing: the ticket counts as unreadable (8); a window's list
+   that lacks the ticket `/user/ticket/last` showed inside the window (`list_misses`) is an
+   earlier answer repeated: the probe failed, it proves no absence.
 """
 
 from __future__ import annotations
@@ -249,6 +255,27 @@ def answer_mismatch(
     return f"sale answer for ticket {result.ticket_number} does not match: " + ", ".join(wrong)
 
 
+def lookup_mismatch(ticket: Ticket, number: int, total: int | None = None) -> bool:
+    """Does a lookup's answer not match what was asked (the ticket `number`) or what the list
+    showed of it (its `total`)? Such an answer (a cache's, a proxy's) is no reading of the
+    ticket: it is treated as unreadable, never as the ticket."""
+    return ticket.ticket_number != number or (total is not None and ticket.amount != total)
+
+
+def list_misses(
+    listed: Container[int], known: Iterable[tuple[int, float]], bracket: Bracket
+) -> list[int]:
+    """Tickets known to exist inside the bracket (number, created_at: what `/user/ticket/last`
+    showed) that the window's list does not show: such a list is not an answer to this window
+    (a cache repeating an earlier one) and proves no absence. A second of margin at each end:
+    the list's filter and `created_at` are whole seconds."""
+    lo, hi = bracket
+    return [
+        n for n, at in known if lo + DATE_RESOLUTION_S < at < hi - DATE_RESOLUTION_S
+        and n not in listed
+    ]  # fmt: skip
+
+
 def sole_candidate(candidates: Sequence[Ticket]) -> Ticket | None:
     """The one-candidate rule: a create is applied only if exactly one unowned ticket with its
     fingerprint lies in the whole send window (None when there are none or several)."""
@@ -352,6 +379,33 @@ def foreign_rows(
         if r.ticket_number not in owned
         and not any(r.total == a and in_send_window(r.created_at, b) for _, a, b in pending)
     ]
+
+
+def surplus_rows(
+    rows: Iterable[TicketSummaryLike],
+    owned: Container[int],
+    pending: Sequence[tuple[Sequence[WagerLike], int, Bracket]],
+) -> list[int]:
+    """Unowned rows that our unresolved creates could own, in a number they cannot: each create
+    owns at most one ticket, so more rows of a total than creates of that total whose brackets
+    hold them means another terminal's sale is among them (which one, nothing tells: the
+    numbers of that total are returned)."""
+    out: list[int] = []
+    by_total: dict[int, list[TicketSummaryLike]] = {}
+    for r in rows:
+        if r.ticket_number in owned:
+            continue
+        if any(r.total == a and in_send_window(r.created_at, b) for _, a, b in pending):
+            by_total.setdefault(r.total, []).append(r)
+    for total, same in by_total.items():
+        unique = {r.ticket_number: r for r in same}
+        creates = [
+            b for _, a, b in pending
+            if a == total and any(in_send_window(r.created_at, b) for r in unique.values())
+        ]  # fmt: skip
+        if len(unique) > len(creates):
+            out.extend(sorted(unique))
+    return out
 
 
 def foreign(

@@ -15,7 +15,7 @@ def _targets() -> tuple[object, ...]:
     o = outbox_module.Outbox
     r = reconcile
     return (o._create_held, o._bracket, o._since_send, r.request_settled, r.decide_lookup,
-            r.answer_mismatch, r.sole_candidate)  # fmt: skip
+            r.answer_mismatch, r.sole_candidate, r.surplus_rows)  # fmt: skip
 
 
 def test_a_mutant_is_undone_after_its_block_and_changes_its_target() -> None:

@@ -163,6 +163,48 @@ def test_foreign_rows_are_listed_rows_no_create_of_ours_owns_or_may_own() -> Non
     assert reconcile.foreign_rows(rows, frozenset(), []) == [1, 2, 3, 4]
 
 
+def test_surplus_rows_more_rows_of_a_total_than_our_creates_can_own() -> None:
+    """Each create owns one ticket at most: two rows of one create's total inside its bracket
+    prove another terminal (found by the field world: the other terminal sold the wagers of
+    two of our sales in doubt, then our third's, and each looked like it may be ours)."""
+    from kioskd.banklot.models import TicketSummary
+
+    def row(n: int, at: float, total: int) -> TicketSummary:
+        return TicketSummary(n, at, "sold", total)
+
+    one = [(OURS, 5, (1000.0, 1100.0))]
+    two = [*one, (OTHER, 5, (1050.0, 1200.0))]
+    rows = [row(1, 1010.0, 5), row(2, 1060.0, 5)]
+    assert reconcile.surplus_rows(rows, frozenset(), one) == [1, 2]
+    assert reconcile.surplus_rows(rows, frozenset(), two) == []  # one each may be ours
+    assert reconcile.surplus_rows(rows, frozenset({2}), one) == []  # 2 is owned
+    assert reconcile.surplus_rows([*rows, rows[0]], frozenset(), two) == []  # listed twice
+    assert reconcile.surplus_rows([row(3, 1300.0, 5), *rows[:1]], frozenset(), one) == []
+
+
+def test_a_lookup_answer_for_another_ticket_or_total_reads_nothing() -> None:
+    """Found by the field world (seed 4981): a cache answered the lookup of our own sale with
+    other wagers; taken at its word, our sale was "not in the send window" and expired while
+    the server had sold it."""
+    ours = ticket(222, 1001.0)
+    assert not reconcile.lookup_mismatch(ours, 222, 5)
+    assert reconcile.lookup_mismatch(ours, 223, 5)
+    assert reconcile.lookup_mismatch(ours, 222, 10)
+    assert not reconcile.lookup_mismatch(ours, 222)
+
+
+def test_a_window_list_without_the_ticket_last_shows_inside_it_proves_nothing() -> None:
+    """Found by the field world (seed 6903): a cache repeated the list of the first probe
+    (made before a late commit) at the second; "not in the send window" expired a sale the
+    server had sold. `/user/ticket/last` showed a newer ticket inside the window the repeated
+    list lacked."""
+    b = (1000.0, 1100.0)
+    assert reconcile.list_misses({1, 2}, [(3, 1050.0)], b) == [3]
+    assert reconcile.list_misses({1, 3}, [(3, 1050.0)], b) == []
+    assert reconcile.list_misses(set(), [(3, 1200.0)], b) == []  # after the window
+    assert reconcile.list_misses(set(), [(3, 1000.5)], b) == []  # the edge second
+
+
 def test_one_candidate_rule_lives_in_sole_candidate() -> None:
     one, two = ticket(222, 1001.0), ticket(223, 1002.0)
     assert reconcile.sole_candidate([one]) is one

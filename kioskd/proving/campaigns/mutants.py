@@ -80,10 +80,23 @@ def _no_answer_check() -> Callable[[], None]:
 
 
 def _first_candidate() -> Callable[[], None]:
-    """Any candidate decides (the first listed), as `/user/ticket/last` alone once did."""
-    return _replace(
-        reconcile, "sole_candidate", lambda real: lambda candidates: next(iter(candidates), None)
-    )
+    """Any candidate decides (the first listed), as `/user/ticket/last` alone once did; and
+    the rule's other face goes too: more rows of a total than our creates could own no longer
+    tells of another terminal (`surplus_rows`: each create owns one ticket at most)."""
+    undo = [
+        _replace(
+            reconcile,
+            "sole_candidate",
+            lambda real: lambda candidates: next(iter(candidates), None),
+        ),
+        _replace(reconcile, "surplus_rows", lambda real: lambda *a, **kw: []),
+    ]
+
+    def undo_all() -> None:
+        for u in reversed(undo):
+            u()
+
+    return undo_all
 
 
 def _kiosk_wall(outbox: Any) -> Any:
@@ -154,7 +167,7 @@ MUTANTS: dict[str, Mutant] = {
         Mutant(
             "one-candidate",
             "'applied' needs exactly one candidate in the whole send window",
-            "kioskd.outbox.reconcile.sole_candidate",
+            "kioskd.outbox.reconcile.sole_candidate (and surplus_rows)",
             _first_candidate,
         ),
     )
