@@ -93,11 +93,11 @@ def _import_first_connection_modules() -> None:
     for name in FIRST_CONNECTION_MODULES:
         with contextlib.suppress(ImportError):  # another httpcore may not use them
             importlib.import_module(name)
-# Hourly: on an idle kiosk this save is the journal's only write (a commit and an fdatasync,
-# about 28 KB of WAL frames). Every 600 s it cost 4.1 MB a day, over issue 19's 2 MB budget;
-# hourly ~0.7 MB. A record up to an hour old restores the same boot's offset with an hour more
-# of drift allowance (about 0.4 s at 100 ppm) or, after a reboot, a floor an hour lower; the
-# first answer after the start replaces either.
+# Hourly, not every 10 minutes: on an idle kiosk each save is one of the journal's few writes
+# (a commit, its fdatasync and a page or two of WAL; issue 19's budget is 2 MB a day to the SD
+# card). A record up to an hour old restores the same boot's offset with an hour more of drift
+# allowance (about 0.4 s at 100 ppm) or, after a reboot, a floor an hour lower; the first
+# answer after the start replaces either.
 SERVER_TIME_SAVE_S = 3600.0
 # Outcomes and API exchanges seen before the metrics exist (they are built after READY=1),
 # counted once they do: a start sees a handful; the bound only guards a metrics build that
@@ -828,7 +828,9 @@ class Daemon:
         cached = self.journal.load_catalog("catalog")
         if cached is None:
             return
-        data, _fetched_at = cached
+        data, fetched_at = cached
+        if isinstance(data, dict) and fetched_at > float(data.get("fetched_at") or 0.0):
+            data = {**data, "fetched_at": fetched_at}  # fetched again since, unchanged
         try:
             self._catalog = Catalog.from_json(data)
         except Exception:

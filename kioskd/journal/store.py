@@ -204,6 +204,10 @@ def _decode_op(row: tuple[Any, ...]) -> Operation:
     )
 
 
+# `save_catalog`: the row (key + this) holding when unchanged content was fetched again.
+FETCHED_AGAIN = "#fetched-again"
+
+
 def catalog_text(data: object) -> tuple[str, str]:
     """(the JSON the catalog cache keeps, a digest of its content without `fetched_at`)."""
     body = dict(data) if isinstance(data, dict) else data
@@ -937,22 +941,49 @@ class Journal:
         `catalog_text(data)` computed beforehand (the daemon does it in a worker thread)."""
         dumped, content = text if text is not None else catalog_text(data)
         saved = self._catalog_saved.get(key)
-        if saved is not None and saved[0] == content and fetched_at - saved[1] < keep_for_s:
-            return False
-        self._write(
-            "catalog",
-            lambda conn: conn.execute(
-                "INSERT INTO catalog (key, data, fetched_at) VALUES (?,?,?) "
-                "ON CONFLICT(key) DO UPDATE SET data=excluded.data, fetched_at=excluded.fetched_at",
-                (key, dumped, fetched_at),
-            ),
+        upsert = (
+            "INSERT INTO catalog (key, data, fetched_at) VALUES (?,?,?) "
+            "ON CONFLICT(key) DO UPDATE SET data=excluded.data, fetched_at=excluded.fetched_at"
         )
+        if keep_for_s > 0 and saved is not None and saved[0] == content:
+            if fetched_at - saved[1] < keep_for_s:
+                return False
+            # The same content, only older: its new fetch time goes in a row of its own. An
+            # UPDATE of the cache's row would rewrite the whole record, its overflow pages
+            # too (a production catalog is megabytes, 28 KB of WAL with the simulator's):
+            # this is a page or two (issue 19: idle writes).
+            self._write(
+                "catalog",
+                lambda conn: conn.execute(upsert, (key + FETCHED_AGAIN, "null", fetched_at)),
+            )
+            self._catalog_saved[key] = (content, fetched_at)
+            return True
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(upsert, (key, dumped, fetched_at))
+            conn.execute("DELETE FROM catalog WHERE key=?", (key + FETCHED_AGAIN,))
+
+        self._write("catalog", write)
         self._catalog_saved[key] = (content, fetched_at)
         return True
 
     def load_catalog(self, key: str) -> tuple[Any, float] | None:
-        rows = self._read("SELECT data, fetched_at FROM catalog WHERE key=?", (key,))
-        return (json.loads(rows[0][0]), rows[0][1]) if rows else None
+        """(the cached data, when it was last fetched): the later of its own time and the
+        time `save_catalog` recorded when the same content was fetched again."""
+        rows = dict(
+            (k, (d, t))
+            for k, d, t in self._read(
+                "SELECT key, data, fetched_at FROM catalog WHERE key IN (?,?)",
+                (key, key + FETCHED_AGAIN),
+            )
+        )
+        if key not in rows:
+            return None
+        data, fetched_at = rows[key]
+        again = rows.get(key + FETCHED_AGAIN)
+        if again is not None and again[1] > fetched_at:
+            fetched_at = again[1]
+        return json.loads(data), fetched_at
 
     # ----------------------------------------------------------------- housekeeping
 

@@ -149,6 +149,40 @@ def test_catalog_round_trip(journal: Journal) -> None:
     assert journal.load_catalog("products") == ([{"id": 2}], 20.0)
 
 
+def test_an_unchanged_catalog_fetched_again_is_not_rewritten(journal: Journal) -> None:
+    """Issue 19 (idle writes): the same content fetched again after `keep_for_s` records only
+    its new fetch time, in a small row of its own; the cache's (big) row stays as it was; a
+    change rewrites the cache and the small row goes."""
+    big = {"fetched_at": 10.0, "codes": [f"{i:05d}" for i in range(20_000)]}
+
+    def rows() -> dict[str, tuple[int, float]]:
+        conn = sqlite3.connect(journal.path)
+        try:
+            return {
+                k: (n, t)
+                for k, n, t in conn.execute("SELECT key, length(data), fetched_at FROM catalog")
+            }
+        finally:
+            conn.close()
+
+    assert journal.save_catalog("catalog", big, fetched_at=10.0, keep_for_s=900.0)
+    assert not journal.save_catalog(  # within keep_for_s: nothing at all
+        "catalog", {**big, "fetched_at": 500.0}, fetched_at=500.0, keep_for_s=900.0
+    )
+    assert journal.save_catalog(
+        "catalog", {**big, "fetched_at": 1000.0}, fetched_at=1000.0, keep_for_s=900.0
+    )
+    saved = rows()
+    assert saved["catalog"][1] == 10.0  # the big row was not rewritten
+    assert saved["catalog#fetched-again"] == (4, 1000.0)  # "null"
+    data, fetched_at = journal.load_catalog("catalog")
+    assert fetched_at == 1000.0 and data == big
+    changed = {**big, "codes": ["1"], "fetched_at": 1300.0}
+    assert journal.save_catalog("catalog", changed, fetched_at=1300.0, keep_for_s=900.0)
+    assert set(rows()) == {"catalog"}
+    assert journal.load_catalog("catalog") == (changed, 1300.0)
+
+
 def test_retention_keeps_unfinished_and_unprinted(journal: Journal) -> None:
     day = 86400.0
     journal.retention_days = 1
