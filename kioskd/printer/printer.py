@@ -26,7 +26,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import pickle
+import platform
 import queue
+import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -48,6 +52,7 @@ def _render(receipt: Receipt, paper_mm: int, **options: Any) -> bytes:
     """ESC/POS bytes of a receipt, in a worker thread: python-escpos and its capability
     database (7 MB, about 0.1 CPU-s to import) load at the first slip, not when the daemon
     starts, and neither that import nor a render (a QR code, a logo) holds the event loop."""
+    _load_renderer()
     from kioskd.printer.escpos_render import render_escpos
 
     return render_escpos(receipt, paper_mm, **options)
@@ -57,7 +62,36 @@ def warm_renderer() -> None:
     """Load the ESC/POS renderer (python-escpos and its capability database) ahead of the
     first slip: the daemon calls this in a worker after READY=1, so start-up stays light and
     the first customer's ticket does not wait for the import (about 1 s here under load)."""
-    import kioskd.printer.escpos_render  # noqa: F401
+    _load_renderer()
+
+
+# Where python-escpos may write its capabilities cache when the state directory cannot take
+# it: memory-backed folders first (the unit's runtime directory, /dev/shm), then the system's.
+_CACHE_FALLBACKS = ("RUNTIME_DIRECTORY", "/dev/shm")
+
+
+def _load_renderer() -> None:
+    """Import the renderer. python-escpos writes its capabilities cache (a pickle, in the
+    daemon's state directory) at its first import, not atomically: a full disk leaves it torn
+    and the import fails (EOFError) at every slip after, so nothing prints until a restart
+    (found by the disk-full test). Then the torn file is removed and the import is made again
+    with the cache in a memory-backed folder, which a full SD card does not reach."""
+    if "kioskd.printer.escpos_render" in sys.modules:
+        return
+    try:
+        import kioskd.printer.escpos_render
+    except (EOFError, OSError, pickle.UnpicklingError) as exc:
+        folder = os.environ.get("ESCPOS_CAPABILITIES_PICKLE_DIR")
+        if folder:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(folder, f"{platform.python_version()}.capabilities.pickle"))
+        places = [os.environ.get(p, p) if p.isupper() else p for p in _CACHE_FALLBACKS]
+        where = next((p for p in places if p and os.path.isdir(p) and os.access(p, os.W_OK)), None)
+        os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"] = tempfile.mkdtemp(
+            prefix="kioskd-escpos-", dir=where
+        )
+        log.warning("printer: escpos capabilities cache unusable (%s); rebuilt in memory", exc)
+        import kioskd.printer.escpos_render  # noqa: F401
 
 
 class PrinterClosed(RuntimeError):
