@@ -984,26 +984,8 @@ class Outbox:
         rounds = self._unreadable_rounds.get(op.id, 0) + (1 if unreadable else 0)
         if unreadable:
             self._unreadable_rounds[op.id] = rounds
-        decision = reconcile.decide_create(
-            wagers=op.payload["wagers"],
-            amount=op.amount,
-            bracket=bracket,
-            elapsed=self._since_send(op),
-            deadline=op.deadline,
-            probes=op.probes,
-            over=over,
-            journaled=journaled,
-            now=self.clock.now(),
-            policy=self.policy,
-            window=window,
-            shared=self.shared_account(),
-            unreadable=unreadable,
-            unreadable_rounds=rounds,
-            history_checked=False,
-        )
-        if decision.verdict == reconcile.NEED_HISTORY:
-            await self._search_history(op, bracket[0], owned, listed)
-            decision = reconcile.decide_create(
+        def decide(history_checked: bool) -> reconcile.Decision:
+            return reconcile.decide_create(
                 wagers=op.payload["wagers"],
                 amount=op.amount,
                 bracket=bracket,
@@ -1016,7 +998,16 @@ class Outbox:
                 policy=self.policy,
                 window=window,
                 shared=self.shared_account(),
+                unreadable=unreadable,
+                unreadable_rounds=rounds,
+                history_checked=history_checked,
             )
+
+        decision = decide(history_checked=False)
+        if decision.verdict == reconcile.NEED_HISTORY:
+            # A lone candidate: first look for another terminal on the account (ambiguity 5).
+            await self._search_history(op, bracket[0], owned, listed)
+            decision = decide(history_checked=True)
         if decision.verdict != reconcile.UNDECIDED:
             self._unreadable_rounds.pop(op.id, None)
         return decision
