@@ -76,8 +76,17 @@ def _load_renderer() -> None:
     and the import fails (EOFError) at every slip after, so nothing prints until a restart
     (found by the disk-full test). Then the torn file is removed and the import is made again
     with the cache in a memory-backed folder, which a full SD card does not reach."""
-    if "kioskd.printer.escpos_render" in sys.modules:
-        return
+    with _RENDERER_LOCK:  # one import at a time: a second thread would get a half-made module
+        if "kioskd.printer.escpos_render" in sys.modules:
+            return
+        _import_renderer()
+
+
+_RENDERER_LOCK = threading.Lock()
+
+
+def _import_renderer() -> None:
+    """The import, under `_RENDERER_LOCK`; once more with the cache moved if it is torn."""
     try:
         import kioskd.printer.escpos_render
     except (EOFError, OSError, pickle.UnpicklingError) as exc:

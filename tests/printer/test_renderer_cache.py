@@ -13,9 +13,21 @@ import time
 from pathlib import Path
 
 CHECK = """
-import os, sys
-from kioskd.printer.printer import warm_renderer
-warm_renderer()
+import os, sys, threading
+from kioskd.printer.printer import _render, warm_renderer
+from kioskd.receipt import Receipt
+# The warm-up worker and the first slip at once (as after READY=1): both must get the
+# renderer, neither a half-made module (found by the disk-full test in CI).
+errors = []
+def slip():
+    try:
+        _render(Receipt(kind="test"), 80)
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=warm_renderer), threading.Thread(target=slip)]
+for t in threads: t.start()
+for t in threads: t.join()
+assert not errors, errors
 assert "kioskd.printer.escpos_render" in sys.modules
 print(os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"])
 """
