@@ -93,7 +93,7 @@ the real journal and simulator, `tests/outbox/test_answers.py` and
    lookup's answer for another ticket, or with another total than the list showed
    (`lookup_mismatch`), reads nothing: the ticket counts as unreadable (8); a window's list
    that lacks the ticket `/user/ticket/last` showed inside the window (`list_misses`) is an
-   earlier answer repeated: the probe failed, it proves no absence.
+   earlier answer repeated: it proves no absence, and that ticket counts as unreadable (8).
 """
 
 from __future__ import annotations

@@ -66,8 +66,8 @@ def warm_renderer() -> None:
 
 
 # Where python-escpos may write its capabilities cache when the state directory cannot take
-# it: memory-backed folders first (the unit's runtime directory, /dev/shm), then the system's.
-_CACHE_FALLBACKS = ("RUNTIME_DIRECTORY", "/dev/shm")
+# it: a memory-backed folder (/dev/shm), else the system's temporary folder.
+_CACHE_FALLBACK = "/dev/shm"
 
 
 def _load_renderer() -> None:
@@ -94,8 +94,8 @@ def _import_renderer() -> None:
         if folder:
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join(folder, f"{platform.python_version()}.capabilities.pickle"))
-        places = [os.environ.get(p, p) if p.isupper() else p for p in _CACHE_FALLBACKS]
-        where = next((p for p in places if p and os.path.isdir(p) and os.access(p, os.W_OK)), None)
+        usable = os.path.isdir(_CACHE_FALLBACK) and os.access(_CACHE_FALLBACK, os.W_OK)
+        where = _CACHE_FALLBACK if usable else None
         os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"] = tempfile.mkdtemp(
             prefix="kioskd-escpos-", dir=where
         )
