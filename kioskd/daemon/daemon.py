@@ -99,6 +99,14 @@ def _import_first_connection_modules() -> None:
 # allowance (about 0.4 s at 100 ppm) or, after a reboot, a floor an hour lower; the first
 # answer after the start replaces either.
 SERVER_TIME_SAVE_S = 3600.0
+# An unchanged catalog fetched again is not rewritten; its new fetch time is kept in memory and
+# written with the next server-time record (each refresh's answers make one due hourly), at
+# stop, or on its own after this long (a fallback: twice the hourly record, so the two never
+# fall out of step into two commits an hour). Idle, one small commit an hour instead of five
+# (issue 19: 2 MB a day). The cost: after a crash or power cut, a restart while offline finds
+# the cache up to about an hour older than it is and may call it stale sooner (slips and
+# status say "stale"; a stale catalog still sells).
+CATALOG_TIME_SAVE_S = 2 * SERVER_TIME_SAVE_S
 # Outcomes and API exchanges seen before the metrics exist (they are built after READY=1),
 # counted once they do: a start sees a handful; the bound only guards a metrics build that
 # never finishes.
@@ -864,14 +872,14 @@ class Daemon:
         self._catalog = catalog
         self.health.api = "ok"
         try:
-            # Written when its content changed, else at most every half stale bound (so a
-            # restart while offline still finds a cache that is not stale).
+            # Written when its content changed. An unchanged catalog's new fetch time rides
+            # with the hourly server-time record (CATALOG_TIME_SAVE_S: one commit an hour).
             text, content = await asyncio.to_thread(catalog_text, catalog.to_json())
             self.journal.save_catalog(
                 "catalog",
                 None,
                 fetched_at=now,
-                keep_for_s=self.cfg.catalog.stale_after_s / 2,
+                keep_for_s=CATALOG_TIME_SAVE_S,
                 text=(text, content),
             )
         except Exception as exc:
@@ -1290,7 +1298,10 @@ class Daemon:
                 await self.spooler.printer.close()
             with contextlib.suppress(Exception):
                 await self.client.aclose()
-            self._save_server_time()
+            self._save_server_time()  # with the catalog's kept fetch time, if any
+            with contextlib.suppress(Exception):
+                if self.journal.attention is None:
+                    self.journal.save_fetch_times()
             self.journal.close()
             self.lights.set_state("off")
             self.lights.close()

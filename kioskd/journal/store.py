@@ -206,6 +206,10 @@ def _decode_op(row: tuple[Any, ...]) -> Operation:
 
 # `save_catalog`: the row (key + this) holding when unchanged content was fetched again.
 FETCHED_AGAIN = "#fetched-again"
+_CATALOG_UPSERT = (
+    "INSERT INTO catalog (key, data, fetched_at) VALUES (?,?,?) "
+    "ON CONFLICT(key) DO UPDATE SET data=excluded.data, fetched_at=excluded.fetched_at"
+)
 
 
 def catalog_text(data: object) -> tuple[str, str]:
@@ -281,6 +285,9 @@ class Journal:
         self._batching = False
         self._batch_deltas: list[tuple[str, int]] = []
         self._catalog_saved: dict[str, tuple[str, float]] = {}  # key -> (content, saved at)
+        # key -> when its unchanged content was last fetched again, not yet written: each
+        # write to the catalog table carries these along (one commit instead of two an hour).
+        self._fetched_again: dict[str, float] = {}
         try:
             # `open_mode` "ro" opens read-only (what a read-only file system gives us).
             uri = "file:" + urllib.parse.quote(os.path.abspath(self.path)) + f"?mode={open_mode}"
@@ -937,34 +944,53 @@ class Journal:
         """Cache the catalog; returns whether it was written. With `keep_for_s`, a catalog
         whose content (all but a top-level `fetched_at`) equals the one saved less than
         `keep_for_s` ago is not written again: a production catalog is megabytes, refreshed
-        every few minutes, and rewriting it unchanged wore the SD card (issue 19). `text`:
+        every few minutes, and rewriting it unchanged wore the SD card (issue 19). Its new
+        fetch time is kept and written with the next write to this table (the daemon's
+        hourly server-time record, its stop), or after `keep_for_s`. `text`:
         `catalog_text(data)` computed beforehand (the daemon does it in a worker thread)."""
         dumped, content = text if text is not None else catalog_text(data)
         saved = self._catalog_saved.get(key)
-        upsert = (
-            "INSERT INTO catalog (key, data, fetched_at) VALUES (?,?,?) "
-            "ON CONFLICT(key) DO UPDATE SET data=excluded.data, fetched_at=excluded.fetched_at"
-        )
-        if keep_for_s > 0 and saved is not None and saved[0] == content:
-            if fetched_at - saved[1] < keep_for_s:
+        unchanged = keep_for_s > 0 and saved is not None and saved[0] == content
+        if unchanged:
+            self._fetched_again[key] = fetched_at
+            if saved is not None and fetched_at - saved[1] < keep_for_s:
                 return False
-            # The same content, only older: its new fetch time goes in a row of its own. An
-            # UPDATE of the cache's row would rewrite the whole record, its overflow pages
-            # too (a production catalog is megabytes, 28 KB of WAL with the simulator's):
-            # this is a page or two (issue 19: idle writes).
-            self._write(
-                "catalog",
-                lambda conn: conn.execute(upsert, (key + FETCHED_AGAIN, "null", fetched_at)),
-            )
-            self._catalog_saved[key] = (content, fetched_at)
-            return True
+        else:
+            self._fetched_again.pop(key, None)
+        again = dict(self._fetched_again)
 
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute(upsert, (key, dumped, fetched_at))
-            conn.execute("DELETE FROM catalog WHERE key=?", (key + FETCHED_AGAIN,))
+            if not unchanged:
+                conn.execute(_CATALOG_UPSERT, (key, dumped, fetched_at))
+                conn.execute("DELETE FROM catalog WHERE key=?", (key + FETCHED_AGAIN,))
+            # An unchanged content's new fetch time goes in a row of its own: an UPDATE of
+            # the cache's row would rewrite the whole record with its overflow pages (a
+            # production catalog is megabytes, 28 KB of WAL with the simulator's).
+            for k, t in again.items():
+                conn.execute(_CATALOG_UPSERT, (k + FETCHED_AGAIN, "null", t))
 
         self._write("catalog", write)
-        self._catalog_saved[key] = (content, fetched_at)
+        for k, t in again.items():
+            self._fetched_again.pop(k, None)
+            self._catalog_saved[k] = (self._catalog_saved[k][0], t)
+        if not unchanged:
+            self._catalog_saved[key] = (content, fetched_at)
+        return True
+
+    def save_fetch_times(self) -> bool:
+        """Write the fetch times `save_catalog` kept (the daemon's stop); whether it wrote."""
+        if not self._fetched_again:
+            return False
+        again = dict(self._fetched_again)
+        self._write(
+            "catalog",
+            lambda conn: conn.executemany(
+                _CATALOG_UPSERT, [(k + FETCHED_AGAIN, "null", t) for k, t in again.items()]
+            ),
+        )
+        for k, t in again.items():
+            self._fetched_again.pop(k, None)
+            self._catalog_saved[k] = (self._catalog_saved[k][0], t)
         return True
 
     def load_catalog(self, key: str) -> tuple[Any, float] | None:

@@ -183,6 +183,35 @@ def test_an_unchanged_catalog_fetched_again_is_not_rewritten(journal: Journal) -
     assert journal.load_catalog("catalog") == (changed, 1300.0)
 
 
+def test_a_kept_fetch_time_rides_with_the_next_catalog_write(journal: Journal) -> None:
+    """Issue 19 (idle writes): an unchanged catalog's new fetch time is kept in memory and
+    written in the same commit as the next write to the table (the daemon's hourly server-time
+    record), or by `save_fetch_times` at stop: one commit an hour, not two."""
+    big = {"codes": [f"{i:05d}" for i in range(2_000)]}
+    assert journal.save_catalog("catalog", big, fetched_at=10.0, keep_for_s=7200.0)
+    commits = journal.commits
+    assert not journal.save_catalog("catalog", big, fetched_at=310.0, keep_for_s=7200.0)
+    assert journal.commits == commits  # kept, not written
+    assert journal.load_catalog("catalog") == (big, 10.0)
+    assert journal.save_catalog("server_time", {"t": 1}, fetched_at=400.0)
+    assert journal.commits == commits + 1  # one commit carried both
+    assert journal.load_catalog("catalog") == (big, 310.0)
+    # The kept time counts as saved: the fallback's clock restarts from it.
+    assert not journal.save_catalog("catalog", big, fetched_at=7400.0, keep_for_s=7200.0)
+    assert journal.save_catalog("catalog", big, fetched_at=7600.0, keep_for_s=7200.0)
+    assert journal.load_catalog("catalog") == (big, 7600.0)
+    assert not journal.save_fetch_times()  # nothing kept
+    assert not journal.save_catalog("catalog", big, fetched_at=7900.0, keep_for_s=7200.0)
+    assert journal.save_fetch_times()
+    assert journal.commits == commits + 3
+    journal.close()
+    reopened = Journal(journal.path)
+    try:
+        assert reopened.load_catalog("catalog") == (big, 7900.0)
+    finally:
+        reopened.close()
+
+
 def test_retention_keeps_unfinished_and_unprinted(journal: Journal) -> None:
     day = 86400.0
     journal.retention_days = 1
