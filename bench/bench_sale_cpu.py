@@ -1,0 +1,123 @@
+"""Issue 19: the CPU the real daemon spends on one sale (budget: 5 ms here), shipped config.
+
+The real `kioskd run` (shipped timers and log level, metrics textfile on, the watchdog armed,
+simulator over loopback HTTP, fake TCP printer, keypad typed as evtest text into its replay
+FIFO, previews off). After the catalog and two warm-up sales, each round:
+- `--idle-s` seconds with nothing typed: the idle CPU rate (the daemon's timers, the watchdog);
+- `--sales` single-wager sales typed `--gap-s` apart (each a new number), then `--tail-s`
+  seconds for the last one's slip and metrics; every sale must be done and printed.
+CPU is utime+stime of the whole process from /proc/PID/stat (all threads, dead ones
+included), 10 ms ticks: hence many sales per round. Gross = CPU during the sales / sales;
+marginal (net) = (CPU during the sales - idle rate x their duration) / sales. The event-loop
+thread's share is shown apart (the rest: worker threads, the printer, the lights' blinkers).
+
+Reproduce:  .venv/bin/python bench/bench_sale_cpu.py [--sales 30] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import BenchKiosk, done_count, machine, proc_cpu_s, proc_rss_mb, report, sell_text
+
+
+def thread_cpu_s(pid: int) -> float:
+    """utime + stime of the main thread (the event loop) alone."""
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(pid: int) -> tuple[float, float]:
+    return proc_cpu_s(pid), thread_cpu_s(pid)
+
+
+def one_round(k: BenchKiosk, pid: int, args: argparse.Namespace, first: int) -> dict[str, float]:
+    (c0, m0), t0 = _cpu(pid), time.monotonic()
+    time.sleep(args.idle_s)
+    (c1, m1), t1 = _cpu(pid), time.monotonic()
+    idle_rate, idle_main = (c1 - c0) / (t1 - t0), (m1 - m0) / (t1 - t0)
+    done0, cuts0 = done_count(k), k.printer.core.cuts
+    (c0, m0), t0 = _cpu(pid), time.monotonic()
+    for i in range(args.sales):
+        k.type(sell_text(first + i))
+        time.sleep(max(0.0, t0 + (i + 1) * args.gap_s - time.monotonic()))
+    k.wait_for(lambda: k.printer.core.cuts >= cuts0 + args.sales, 60, 0.05)
+    time.sleep(max(0.0, t0 + args.sales * args.gap_s + args.tail_s - time.monotonic()))
+    (c1, m1), t1 = _cpu(pid), time.monotonic()
+    done = done_count(k) - done0
+    if done != args.sales:
+        raise SystemExit(f"{done} of {args.sales} sales done: the figure would be wrong")
+    wall, n = t1 - t0, args.sales
+    return {
+        "idle_ms_per_s": round(idle_rate * 1000, 2),
+        "gross_ms_per_sale": round((c1 - c0) / n * 1000, 2),
+        "net_ms_per_sale": round((c1 - c0 - idle_rate * wall) / n * 1000, 2),
+        "net_loop_thread_ms_per_sale": round((m1 - m0 - idle_main * wall) / n * 1000, 2),
+        "seconds": round(wall, 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sales", type=int, default=30, help="sales a round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--gap-s", type=float, default=1.0, help="seconds from sale to sale")
+    parser.add_argument("--idle-s", type=float, default=20.0, help="idle window a round")
+    parser.add_argument("--tail-s", type=float, default=2.0, help="after the last sale")
+    parser.add_argument("--log-level", default="info", help="shipped: info")
+    args = parser.parse_args()
+    rounds: list[dict[str, float]] = []
+    with tempfile.TemporaryDirectory(prefix="kioskd-bench-") as tmp:
+        k = BenchKiosk(
+            os.path.join(tmp, "kiosk"),
+            log_level=args.log_level,
+            env={"WATCHDOG_USEC": "30000000"},
+        )
+        with k:
+            k.start_daemon()
+            k.wait_catalog(60)
+            pid = k.daemon_pid()
+            cuts = k.printer.core.cuts
+            for i in range(2):  # warm-up: the renderer, the connection, the first slips
+                k.type(sell_text(900 + i))
+                time.sleep(args.gap_s)
+            k.wait_for(lambda: k.printer.core.cuts >= cuts + 2, 60, 0.05)
+            time.sleep(3.0)
+            for r in range(args.rounds):
+                rounds.append(one_round(k, pid, args, r * args.sales))
+                print(f"round {r + 1}: {rounds[-1]}", flush=True)
+            rss = proc_rss_mb(pid)
+    keys = ("idle_ms_per_s", "gross_ms_per_sale", "net_ms_per_sale", "net_loop_thread_ms_per_sale")
+    med: dict[str, Any] = {key: round(statistics.median(r[key] for r in rounds), 2) for key in keys}
+    result = {
+        **med,
+        "net_range": [
+            min(r["net_ms_per_sale"] for r in rounds),
+            max(r["net_ms_per_sale"] for r in rounds),
+        ],
+        "rounds": rounds,
+        "rss_mb": round(rss, 1),
+        "load": round(os.getloadavg()[0], 1),
+        "machine": machine(),
+        "command": " ".join([".venv/bin/python", "bench/bench_sale_cpu.py", *sys.argv[1:]]),
+    }
+    return report(
+        "sale_cpu",
+        result,
+        f"CPU a sale (median of {args.rounds} rounds of {args.sales} sales {args.gap_s} s apart): "
+        f"net {med['net_ms_per_sale']} ms {tuple(result['net_range'])} (budget 5 ms), gross "
+        f"{med['gross_ms_per_sale']} ms, event-loop thread {med['net_loop_thread_ms_per_sale']}"
+        f" ms; idle {med['idle_ms_per_s']} ms/s; load {result['load']}\n"
+        f"reproduce: {result['command']}",
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
