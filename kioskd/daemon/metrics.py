@@ -20,6 +20,9 @@ Rules:
   rewrite), and not even rendered when no counter moved and the snapshot's steady fields are
   those of the last write (issue 19: CPU). A failure to write is logged once per distinct
   error, never fatal.
+- The text is prometheus_client's `generate_latest`, byte for byte; `CachedExposition` keeps
+  each series' text and has the library format again only the series that changed (a sale
+  changes about a dozen of some 260 lines; issue 19: CPU per sale).
 - Counters count what this process saw since it started (a restart resets them, which
   Prometheus' `rate()` and `increase()` handle); gauges are read from the journal each time.
 
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import os
 import tempfile
@@ -43,6 +47,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from prometheus_client import (
@@ -54,6 +59,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from kioskd.config import MetricsConfig, parse_listen
@@ -256,6 +262,131 @@ class _SnapshotCollector(Collector):
         )
 
 
+class _One(Collector):
+    """A collector of one metric family, for `generate_latest` to render a part of the text."""
+
+    def __init__(self, family: Metric) -> None:
+        self.family = family
+
+    def collect(self) -> Iterator[Metric]:
+        yield self.family
+
+
+# Samples `generate_latest` moves to a family of their own (OpenMetrics-only): a family that
+# has one is rendered whole, never in parts.
+_MOVED_SUFFIXES = ("_created", "_gsum", "_gcount")
+
+
+class CachedExposition:
+    """`generate_latest(registry)`, byte for byte, keeping the text of each series (a sample,
+    or one endpoint's buckets, sum and count) while it does not change.
+
+    Why (issue 19: CPU per sale): prometheus_client formats about 10-16 us a line here (names
+    and labels escaped and checked each time) and the textfile has some 260 lines, 128 of them
+    the request histogram: 2-3 ms a rendering, once a sale, when a sale changes about a dozen
+    lines. Collecting the histogram alone costs about 1 ms (each bucket's `le` is formatted
+    again), so its series are collected only for an endpoint whose observation count moved
+    (`Metrics.observe_exchange` is the histogram's only writer). Every part is still the
+    library's own rendering (`generate_latest` of a family holding only that part), so the
+    format stays its; `tests/metrics/test_exposition.py` checks the identity.
+    """
+
+    def __init__(
+        self,
+        collectors: list[Collector],
+        histogram: Histogram,
+        label: str,
+        observed: Callable[[], dict[str, int]],
+    ) -> None:
+        self.collectors = collectors  # in the registry's order (registration order)
+        self.histogram = histogram
+        self.label = label
+        self.observed = observed  # label value -> observations so far, in first-seen order
+        self._texts: dict[tuple[Any, ...], str] = {}
+
+    def render(self) -> bytes:
+        texts: dict[tuple[Any, ...], str] = {}
+        out: list[str] = []
+        for collector in self.collectors:
+            if collector is self.histogram:
+                self._histogram(texts, out)
+                continue
+            for family in collector.collect():
+                head = (family.name, family.type, family.documentation, family.unit)
+                parts = _series(family)
+                if parts is None:  # what the parts cannot hold: the library renders it whole
+                    out.append(generate_latest(_One(family)).decode())
+                    continue
+                out.append(self._part(texts, head, partial(_header, family)))
+                for key, samples in parts:
+                    out.append(self._part(texts, (head, key), partial(_lines, family, samples)))
+        self._texts = texts  # only what this rendering used: bounded by the text itself
+        return "".join(out).encode()
+
+    def _part(
+        self, texts: dict[tuple[Any, ...], str], key: tuple[Any, ...], make: Callable[[], str]
+    ) -> str:
+        text = self._texts.get(key)
+        if text is None:
+            text = make()
+        texts[key] = text
+        return text
+
+    def _histogram(self, texts: dict[tuple[Any, ...], str], out: list[str]) -> None:
+        h = self.histogram
+        out.append(self._part(texts, ("histogram", id(h)), lambda: _header(_family_of(h))))
+        for value, count in self.observed().items():
+            out.append(
+                self._part(texts, ("histogram", id(h), value, count), partial(self._one, value))
+            )
+
+    def _one(self, value: str) -> str:
+        """One label value's series of the histogram (the child's samples, its label added)."""
+        family = _family_of(self.histogram.labels(value))
+        return _lines(
+            family, [s._replace(labels={self.label: value, **s.labels}) for s in family.samples]
+        )
+
+
+def _family_of(collector: Collector) -> Metric:
+    (family,) = collector.collect()
+    return family
+
+
+def _header(family: Metric) -> str:
+    """The family's HELP and TYPE lines, as `generate_latest` writes them."""
+    part = copy.copy(family)
+    part.samples = []
+    return generate_latest(_One(part)).decode()
+
+
+def _lines(family: Metric, samples: list) -> str:
+    """`samples` of `family` as `generate_latest` writes them, without HELP and TYPE."""
+    part = copy.copy(family)
+    part.samples = samples
+    return generate_latest(_One(part)).decode().split("\n", 2)[2]
+
+
+def _series(family: Metric) -> list[tuple[tuple[Any, ...], list]] | None:
+    """The family's samples in runs of one series (the same labels apart from `le`), each
+    with a key that changes whenever what the run renders to changes; None when a sample
+    has what a part cannot render alone (an exemplar, a native histogram, a moved suffix)."""
+    runs: list[tuple[list[tuple[Any, ...]], list]] = []
+    last: tuple[Any, ...] | None = None
+    moved = tuple(family.name + suffix for suffix in _MOVED_SUFFIXES)
+    for s in family.samples:
+        if s.exemplar is not None or s.native_histogram is not None or s.name in moved:
+            return None
+        labels = tuple(s.labels.items())
+        series = tuple(item for item in labels if item[0] != "le")
+        if series != last or not runs:
+            runs.append(([], []))
+            last = series
+        runs[-1][0].append((s.name, labels, s.value, s.timestamp))
+        runs[-1][1].append(s)
+    return [(tuple(key), samples) for key, samples in runs]
+
+
 class Metrics:
     """The kiosk's metrics registry, its textfile writer and its optional HTTP endpoint."""
 
@@ -312,6 +443,21 @@ class Metrics:
         self.start_time.set(now())
         self.collector = _SnapshotCollector(terminal_id, version)
         self.registry.register(self.collector)
+        self._exchanges: dict[str, int] = {}  # endpoint -> API exchanges observed
+        self.exposition = CachedExposition(
+            [
+                self.operations,
+                self.alarms,
+                self.api_requests,
+                self.api_duration,
+                self.api_last_success,
+                self.start_time,
+                self.collector,
+            ],
+            self.api_duration,
+            "endpoint",
+            lambda: self._exchanges,
+        )
         self.last_sale_at: float | None = None
         self.last_sale_read = False  # read once from the journal, then kept up to date
         self.written: str | None = None  # path of the last textfile written
@@ -329,6 +475,7 @@ class Metrics:
     def observe_exchange(self, endpoint: str, seconds: float, outcome: str) -> None:
         """BanklotClient's `on_exchange`: one API exchange (endpoint template, never a path)."""
         self._observed += 1
+        self._exchanges[endpoint] = self._exchanges.get(endpoint, 0) + 1
         self.api_requests.labels(endpoint, outcome).inc()
         self.api_duration.labels(endpoint).observe(seconds)
         if outcome == "ok":
@@ -357,8 +504,8 @@ class Metrics:
         self.collector.snapshot = snapshot
 
     def render(self) -> bytes:
-        """The Prometheus text exposition of everything."""
-        return generate_latest(self.registry)
+        """The Prometheus text exposition of everything (what `generate_latest` writes)."""
+        return self.exposition.render()
 
     def write_textfile(self, directory: str, data: bytes | None = None) -> str:
         """Replace DIRECTORY/kioskd.prom atomically (with `data`, else a fresh rendering);
