@@ -5,8 +5,12 @@ Rules:
   ``working`` green blink, ``offline`` amber steady, ``reconciling`` amber blink,
   ``attention`` red blink, ``off``. One-shot signals on top: ``beep``, ``double_beep``,
   ``reject`` (red flash + two beeps); after a red flash the steady red pattern comes back.
-- Nothing here blocks the caller: blinking and beeping run in gpiozero's background threads,
-  so ``set_state`` and ``signal`` are safe to call from the event loop.
+- Nothing here blocks the caller: blinking and beeping run in one background thread of ours
+  (`_Blinker`), so ``set_state`` and ``signal`` are safe to call from the event loop. Not
+  gpiozero's ``blink``/``beep``: each starts a thread and stopping it joins that thread, about
+  0.7-0.9 ms of CPU for every beep and every green blink of a sale (issue 19: CPU per sale);
+  the blinker plays the same patterns (`level_at`: on first, ``on_s`` then ``off_s``, ``n``
+  times or for ever, off at the end) and writes the pins through gpiozero's devices.
 - The pin backend is chosen once, at the edge: ``backend="mock"`` (or "auto" off a Raspberry
   Pi) uses gpiozero's ``MockFactory``; "auto" on a Pi lets gpiozero pick (lgpio first, the
   only one that works on a Pi 5); "lgpio" forces it. Pins are BCM numbers from config.
@@ -16,9 +20,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,83 @@ class Pins:
     amber: int = 27
     red: int = 22
     buzzer: int = 23
+
+
+@dataclass(frozen=True)
+class Blink:
+    """A timed pattern: on for ``on_s``, off for ``off_s``, ``n`` times (None: for ever)."""
+
+    on_s: float
+    off_s: float
+    n: int | None = None
+
+
+def level_at(blink: Blink, elapsed: float) -> tuple[bool, float | None]:
+    """The level ``elapsed`` seconds after ``blink`` started, and the seconds until it next
+    changes (None: never again; it stays off, as gpiozero's ``blink(n=...)`` leaves a device)."""
+    period = blink.on_s + blink.off_s
+    cycles, into = divmod(max(0.0, elapsed), period)
+    if blink.n is not None and cycles >= blink.n:
+        return False, None
+    if into < blink.on_s:
+        return True, blink.on_s - into
+    last = blink.n is not None and cycles == blink.n - 1
+    return False, None if last else period - into
+
+
+class _Blinker:
+    """One thread that plays every device's `Blink` (started at the first one, kept until
+    `close`). A steady write by the caller stops the device's blink first (`stop`)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._playing: dict[Any, tuple[Blink, float, bool]] = {}  # device -> start, level
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def play(self, device, blink: Blink) -> None:
+        """Start ``blink`` on ``device`` now (its first "on" is written before returning)."""
+        with self._cond:
+            if self._closed:
+                return
+            device.on()
+            self._playing[device] = (blink, time.monotonic(), True)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="lights", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def stop(self, device) -> None:
+        """Stop the device's blink where it is (the caller writes the level it wants next)."""
+        with self._cond:
+            self._playing.pop(device, None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._closed:
+                now = time.monotonic()
+                wait: float | None = None
+                for device, (blink, started, written) in list(self._playing.items()):
+                    level, left = level_at(blink, now - started)
+                    if level != written:
+                        if level:
+                            device.on()
+                        else:
+                            device.off()
+                        self._playing[device] = (blink, started, level)
+                    if left is None:
+                        del self._playing[device]
+                    else:
+                        wait = left if wait is None else min(wait, left)
+                self._cond.wait(wait)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._playing.clear()
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
 
 
 def on_raspberry_pi() -> bool:
@@ -102,17 +184,20 @@ class Lights:
         self._restore_timer: threading.Timer | None = None
         self._closing = threading.Event()
         self._test_threads: list[threading.Thread] = []
+        self._blinker = _Blinker()
         self._apply_all()
 
     # -- steady states ---------------------------------------------------------------------
     def _apply(self, name: str, pattern: Pattern) -> None:
         led = self.leds[name]
+        if pattern == "blink":
+            self._blinker.play(led, Blink(BLINK_ON_S, BLINK_OFF_S))
+            return
+        self._blinker.stop(led)
         if pattern == "on":
             led.on()
-        elif pattern == "off":
-            led.off()
         else:
-            led.blink(on_time=BLINK_ON_S, off_time=BLINK_OFF_S, background=True)
+            led.off()
 
     def _apply_all(self) -> None:
         for name, pattern in STATES[self._state].items():
@@ -137,14 +222,10 @@ class Lights:
             raise ValueError(f"unknown light signal {name!r} (known: {', '.join(SIGNALS)})")
         with self._lock:
             self._last_signal = name
-            if name == "beep":
-                self.buzzer.beep(on_time=BEEP_S, off_time=BEEP_S, n=1, background=True)
-            elif name == "double_beep":
-                self.buzzer.beep(on_time=BEEP_S, off_time=BEEP_S, n=2, background=True)
-            else:
-                self.buzzer.beep(on_time=BEEP_S, off_time=BEEP_S, n=2, background=True)
+            self._blinker.play(self.buzzer, Blink(BEEP_S, BEEP_S, 1 if name == "beep" else 2))
+            if name == "reject":
                 self._flashing = True
-                self.leds["red"].blink(on_time=FLASH_S, off_time=0.01, n=1, background=True)
+                self._blinker.play(self.leds["red"], Blink(FLASH_S, 0.01, 1))
                 if self._restore_timer is not None:
                     self._restore_timer.cancel()
                 self._restore_timer = threading.Timer(FLASH_S + 0.05, self._end_flash)
@@ -178,6 +259,8 @@ class Lights:
 
         def run() -> None:
             with self._lock:
+                for device in (*self.leds.values(), self.buzzer):
+                    self._blinker.stop(device)
                 for led in self.leds.values():
                     led.off()
             for led in self.leds.values():
@@ -203,5 +286,6 @@ class Lights:
         self._closing.set()  # a running `leds test` ends before its LEDs are closed
         for thread in self._test_threads:
             thread.join(timeout=2.0)
+        self._blinker.close()
         for device in (*self.leds.values(), self.buzzer):
             device.close()

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from kioskd.lights import Lights, Pins
+from kioskd.lights import (
+    BEEP_S,
+    BLINK_OFF_S,
+    BLINK_ON_S,
+    FLASH_S,
+    Blink,
+    Lights,
+    Pins,
+    level_at,
+)
 
 PINS = Pins(green=17, amber=27, red=22, buzzer=23)
 
@@ -59,7 +69,7 @@ def test_steady_states_set_pins(lights, state, expected):
 )
 def test_blinking_states_toggle_in_background(lights, state, number):
     pin(lights, number).clear_states()
-    lights.set_state(state)  # returns at once: gpiozero blinks in its own thread
+    lights.set_state(state)  # returns at once: the blinker thread blinks
     assert lights.current()[STATES_KEY[number]] == "blink"
     assert toggles(lights, number) >= 3
 
@@ -120,3 +130,72 @@ def test_mock_backend_off_pi():
         assert type(lit.pin_factory).__name__ == "MockFactory"
     finally:
         lit.close()
+
+
+# ---------------------------------------------------------------- the blinker (issue 19: CPU)
+
+
+def _gpiozero_level(on_s: float, off_s: float, n: int | None, elapsed: float) -> bool:
+    """What gpiozero's `blink(on_time, off_time, n)` shows `elapsed` seconds in: its thread
+    writes on, waits on_s, writes off, waits off_s, n times (or for ever), and stops off."""
+    t = 0.0
+    cycle = 0
+    while n is None or cycle < n:
+        if elapsed < t + on_s:
+            return True
+        if elapsed < t + on_s + off_s:
+            return False
+        t += on_s + off_s
+        cycle += 1
+    return False
+
+
+@pytest.mark.parametrize(
+    ("on_s", "off_s", "n"),
+    [
+        (BLINK_ON_S, BLINK_OFF_S, None),  # working, reconciling, attention
+        (BEEP_S, BEEP_S, 1),  # beep
+        (BEEP_S, BEEP_S, 2),  # double beep, reject
+        (FLASH_S, 0.01, 1),  # reject's red flash
+    ],
+)
+def test_blink_levels_are_gpiozeros(on_s, off_s, n):
+    """The blinker plays the patterns gpiozero's blink threads played, at every instant."""
+    blink = Blink(on_s, off_s, n)
+    for step in range(4000):
+        elapsed = step * 0.00137
+        level, left = level_at(blink, elapsed)
+        assert level == _gpiozero_level(on_s, off_s, n, elapsed), elapsed
+        if left is not None:  # the level holds until the change it announces, then changes
+            assert _gpiozero_level(on_s, off_s, n, elapsed + left * 0.999) == level
+            assert _gpiozero_level(on_s, off_s, n, elapsed + left + 1e-9) != level
+        else:  # ended: off from here on
+            assert n is not None and not level and elapsed >= n * (on_s + off_s) - off_s - 1e-9
+
+
+def test_beeps_and_blinks_start_no_thread_each(lights):
+    """One blinker thread plays every beep and blink; gpiozero's `beep`/`blink` started (and
+    stopping joined) a thread each time: 0.7-0.9 ms of CPU a beep or blink here."""
+    started: list[str] = []
+    real_start = threading.Thread.start
+
+    def counting(self):  # type: ignore[no-untyped-def]
+        started.append(self.name)
+        real_start(self)
+
+    buzzer = pin(lights, 23)
+    buzzer.clear_states()
+    threading.Thread.start = counting  # type: ignore[method-assign]
+    try:
+        for _ in range(5):  # five sales: a beep, working (green blinks), ready
+            lights.signal("beep")
+            lights.set_state("working")
+            lights.set_state("ready")
+    finally:
+        threading.Thread.start = real_start  # type: ignore[method-assign]
+    assert started in ([], ["lights"])
+    deadline = time.monotonic() + 10
+    while len(buzzer.states) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [s.state for s in buzzer.states[1:3]] == [True, False]  # the last beep was played
+    assert pin(lights, 17).state  # green steady after the last sale
