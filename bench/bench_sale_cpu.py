@@ -9,7 +9,8 @@ FIFO, previews off). After the catalog and two warm-up sales, each round:
 CPU is utime+stime of the whole process from /proc/PID/stat (all threads, dead ones
 included), 10 ms ticks: hence many sales per round. Gross = CPU during the sales / sales;
 marginal (net) = (CPU during the sales - idle rate x their duration) / sales. The event-loop
-thread's share is shown apart (the rest: worker threads, the printer, the lights' blinkers).
+thread's share is shown apart (the rest: worker threads, the printer, the lights' blinker), and
+the kernel's (system time: sockets, the journal's writes and fdatasyncs, the FIFO).
 
 Reproduce:  .venv/bin/python bench/bench_sale_cpu.py [--sales 30] [--rounds 3]
 """
@@ -25,32 +26,40 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import BenchKiosk, done_count, machine, proc_cpu_s, proc_rss_mb, report, sell_text
+from _common import BenchKiosk, done_count, machine, proc_rss_mb, report, sell_text
 
 
-def thread_cpu_s(pid: int) -> float:
-    """utime + stime of the main thread (the event loop) alone."""
-    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _ticks(path: str) -> tuple[float, float]:
+    """(utime, stime) in seconds from a /proc stat file."""
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
-def _cpu(pid: int) -> tuple[float, float]:
-    return proc_cpu_s(pid), thread_cpu_s(pid)
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(pid: int) -> tuple[float, float, float]:
+    """CPU of the whole process, of the main thread (the event loop), and the process's
+    system (kernel) time alone."""
+    user, system = _ticks(f"/proc/{pid}/stat")
+    main = sum(_ticks(f"/proc/{pid}/task/{pid}/stat"))
+    return user + system, main, system
 
 
 def one_round(k: BenchKiosk, pid: int, args: argparse.Namespace, first: int) -> dict[str, float]:
-    (c0, m0), t0 = _cpu(pid), time.monotonic()
+    (c0, m0, s0), t0 = _cpu(pid), time.monotonic()
     time.sleep(args.idle_s)
-    (c1, m1), t1 = _cpu(pid), time.monotonic()
+    (c1, m1, s1), t1 = _cpu(pid), time.monotonic()
     idle_rate, idle_main = (c1 - c0) / (t1 - t0), (m1 - m0) / (t1 - t0)
+    idle_sys = (s1 - s0) / (t1 - t0)
     done0, cuts0 = done_count(k), k.printer.core.cuts
-    (c0, m0), t0 = _cpu(pid), time.monotonic()
+    (c0, m0, s0), t0 = _cpu(pid), time.monotonic()
     for i in range(args.sales):
         k.type(sell_text(first + i))
         time.sleep(max(0.0, t0 + (i + 1) * args.gap_s - time.monotonic()))
     k.wait_for(lambda: k.printer.core.cuts >= cuts0 + args.sales, 60, 0.05)
     time.sleep(max(0.0, t0 + args.sales * args.gap_s + args.tail_s - time.monotonic()))
-    (c1, m1), t1 = _cpu(pid), time.monotonic()
+    (c1, m1, s1), t1 = _cpu(pid), time.monotonic()
     done = done_count(k) - done0
     if done != args.sales:
         raise SystemExit(f"{done} of {args.sales} sales done: the figure would be wrong")
@@ -60,6 +69,7 @@ def one_round(k: BenchKiosk, pid: int, args: argparse.Namespace, first: int) -> 
         "gross_ms_per_sale": round((c1 - c0) / n * 1000, 2),
         "net_ms_per_sale": round((c1 - c0 - idle_rate * wall) / n * 1000, 2),
         "net_loop_thread_ms_per_sale": round((m1 - m0 - idle_main * wall) / n * 1000, 2),
+        "net_system_ms_per_sale": round((s1 - s0 - idle_sys * wall) / n * 1000, 2),
         "seconds": round(wall, 1),
     }
 
@@ -94,7 +104,13 @@ def main() -> int:
                 rounds.append(one_round(k, pid, args, r * args.sales))
                 print(f"round {r + 1}: {rounds[-1]}", flush=True)
             rss = proc_rss_mb(pid)
-    keys = ("idle_ms_per_s", "gross_ms_per_sale", "net_ms_per_sale", "net_loop_thread_ms_per_sale")
+    keys = (
+        "idle_ms_per_s",
+        "gross_ms_per_sale",
+        "net_ms_per_sale",
+        "net_loop_thread_ms_per_sale",
+        "net_system_ms_per_sale",
+    )
     med: dict[str, Any] = {key: round(statistics.median(r[key] for r in rounds), 2) for key in keys}
     result = {
         **med,
@@ -114,7 +130,8 @@ def main() -> int:
         f"CPU a sale (median of {args.rounds} rounds of {args.sales} sales {args.gap_s} s apart): "
         f"net {med['net_ms_per_sale']} ms {tuple(result['net_range'])} (budget 5 ms), gross "
         f"{med['gross_ms_per_sale']} ms, event-loop thread {med['net_loop_thread_ms_per_sale']}"
-        f" ms; idle {med['idle_ms_per_s']} ms/s; load {result['load']}\n"
+        f" ms, kernel {med['net_system_ms_per_sale']} ms; idle {med['idle_ms_per_s']} ms/s; "
+        f"load {result['load']}\n"
         f"reproduce: {result['command']}",
     )
 
