@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -199,3 +200,43 @@ def test_beeps_and_blinks_start_no_thread_each(lights):
         time.sleep(0.01)
     assert [s.state for s in buzzer.states[1:3]] == [True, False]  # the last beep was played
     assert pin(lights, 17).state  # green steady after the last sale
+
+
+async def test_made_in_an_event_loop_the_lights_play_on_its_timers():
+    """The daemon's lights (made in its running loop) blink and beep on the loop's timers:
+    no thread at all, the same pins as the thread's patterns, stopped by a steady state."""
+    started: list[str] = []
+    real_start = threading.Thread.start
+
+    def counting(self):  # type: ignore[no-untyped-def]
+        started.append(self.name)
+        real_start(self)
+
+    factory = MockFactory()
+    threading.Thread.start = counting  # type: ignore[method-assign]
+    try:
+        lit = Lights(PINS, pin_factory=factory)
+        try:
+            lit.set_state("ready")
+            buzzer, green = pin(lit, 23), pin(lit, 17)
+            buzzer.clear_states()
+            lit.signal("double_beep")
+            lit.set_state("working")
+            green.clear_states()
+            deadline = time.monotonic() + 10
+            while (len(buzzer.states) < 5 or len(green.states) < 3) and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.3)  # a wrong extra beep would show up
+            assert [s.state for s in buzzer.states[1:]] == [True, False, True, False]
+            assert len(green.states) >= 3 and green.states[-1].state in (True, False)
+            lit.set_state("ready")
+            assert green.state
+            green.clear_states()
+            await asyncio.sleep(1.0)  # more than a blink period: the blink is over
+            assert len(green.states) == 1 and green.state
+        finally:
+            lit.close()
+    finally:
+        threading.Thread.start = real_start  # type: ignore[method-assign]
+        factory.close()
+    assert started == []
