@@ -848,17 +848,22 @@ class Daemon:
         """Fetch the catalog now; errors are logged, never fatal. Returns whether it worked."""
         from kioskd.banklot import errors
         from kioskd.counter import session as s
-        from kioskd.counter.catalog import Catalog
+        from kioskd.counter.catalog import Catalog, inventory_tables
         from kioskd.journal.store import catalog_text
 
         now = self.clock.now()
         try:
             entity = await self.client.get_data()
             products = await self.client.products()
-            inventory = await self.client.inventory_template()
-            # Building (13,000 wager codes) and serialising the catalog held the event loop
-            # for a second on a shared core: a worker thread does it (issue 19, loop-lag probe).
-            catalog = await asyncio.to_thread(Catalog.build, entity, products, inventory, now)
+            # The 13,000 wager codes become the catalog's compact tables in a worker (on the
+            # loop this held it for a second on a shared core: issue 19, loop-lag probe), and
+            # the decoded rows are gone before the catalog's lasting objects are made: made
+            # among them, those kept the allocator's pages of the answer resident (RSS).
+            tables = await asyncio.to_thread(
+                inventory_tables, await self.client.inventory_template()
+            )
+            catalog = await asyncio.to_thread(Catalog.build, entity, products, tables, now)
+            del entity, products, tables
         except errors.AuthFailed as exc:
             log.error("catalog refresh: login refused: %s", exc)
             return self._catalog_failed("login", now, api="login refused")
