@@ -14,7 +14,10 @@ IMPORTED = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)\s*$", re.MULTILI
 NEVER = ("kioskd.proving", "uvicorn", "starlette", "fastapi")
 # Not before READY=1 (python-escpos and its capability database load in a worker after it;
 # python-barcode's tables, which import Pillow, only for a drawn preview): none at start.
-NOT_BEFORE_A_SLIP = ("escpos.printer", "escpos.capabilities", "barcode", "PIL")
+NOT_BEFORE_A_SLIP = ("escpos.escpos", "escpos.capabilities", "barcode", "PIL")
+# Never with a TCP printer: python-escpos's device backends (pyserial, pyusb, CUPS); the
+# renderer uses its command builder only (issue 19: 1.2 MB).
+NEVER_FOR_TCP = ("escpos.printer", "serial", "usb", "cups")
 # Not with [metrics] off (no textfile folder, no listener); with them on, not before READY=1.
 NOT_WITHOUT_METRICS = ("prometheus_client", "kioskd.daemon.metrics", "http.server")
 # Never: httpx's command-line tool and what it pulls in when installed (kioskd.banklot marks
@@ -51,13 +54,15 @@ def test_kioskd_run_imports_only_what_its_config_needs(tmp_path):
 
         # After READY=1 the renderer is loaded in a worker ahead of the first slip, so the
         # first customer does not wait for python-escpos (issue 19: start light, slip fast).
-        k.wait_for(lambda: "escpos.printer" in _imported(k, "after"), 30)
+        k.wait_for(lambda: "escpos.escpos" in _imported(k, "after"), 30)
         cuts = k.printer.core.cuts
         k.type("+1.341.20\n\n")
         k.wait_for(lambda: k.printer.core.cuts > cuts, 30)
         # Printing a slip brings in nothing of the proving ground or of metrics.
         after = _imported(k)
-        assert "escpos.printer" in after
+        assert "escpos.escpos" in after
+        assert not {m for m in after if m.split(".")[0] in NEVER_FOR_TCP[1:]}
+        assert not {m for m in after if m.startswith(NEVER_FOR_TCP[0])}
         assert not {m for m in after if m.startswith(NOT_WITHOUT_METRICS)}
         assert not {m for m in after if m.startswith(NEVER)}
 
