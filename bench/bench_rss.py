@@ -3,8 +3,10 @@
 The real `kioskd run` (simulator over loopback HTTP, fake TCP printer, shipped timers, previews
 off), `--starts` times; each start is read from `/proc/PID/smaps` at three moments:
 - READY=1;
-- the first catalog refresh done and the ESC/POS renderer loaded by the worker that warms it
-  (seen from outside: Pillow's `_imaging` library is mapped), then 1 s to settle;
+- the first catalog refresh done (`catalog_age_s` younger than the process: the catalog
+  cached in the journal is there from READY=1 on) and the ESC/POS renderer loaded by the
+  worker that warms it (seen from outside: Pillow's `_imaging` library is mapped), then 1 s
+  for the memory given back after the refresh;
 - after the first slip.
 Each reading: RSS, anonymous memory (the heap `[heap]`, other anonymous mappings: pymalloc
 arenas, thread arenas and stacks) and file-backed pages (libraries, byte-code). Medians.
@@ -51,6 +53,12 @@ def renderer_loaded(pid: int) -> bool:
     return RENDERER_MAPPED in Path(f"/proc/{pid}/maps").read_text()
 
 
+def fresh_catalog(k: BenchKiosk) -> bool:
+    """The daemon holds a catalog fetched since it started (not the journal's cached one)."""
+    age = k.status().get("catalog_age_s")
+    return age is not None and age < time.monotonic() - k.spawned_at
+
+
 def measure(starts: int) -> dict[str, Any]:
     phases: dict[str, list[dict[str, float]]] = {"ready": [], "started": [], "first_slip": []}
     with tempfile.TemporaryDirectory(prefix="kioskd-bench-") as tmp:
@@ -63,7 +71,7 @@ def measure(starts: int) -> dict[str, Any]:
                 k.start_daemon(timeout_s=120)
                 pid = k.daemon_pid()
                 phases["ready"].append(smaps(pid))
-                k.wait_catalog(60)
+                k.wait_for(lambda: fresh_catalog(k), 60)
                 k.wait_for(lambda pid=pid: renderer_loaded(pid), 60)
                 time.sleep(1.0)
                 phases["started"].append(smaps(pid))

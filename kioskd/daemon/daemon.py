@@ -107,6 +107,9 @@ SERVER_TIME_SAVE_S = 3600.0
 # the cache up to about an hour older than it is and may call it stale sooner (slips and
 # status say "stale"; a stale catalog still sells).
 CATALOG_TIME_SAVE_S = 2 * SERVER_TIME_SAVE_S
+# The ESC/POS renderer is loaded after the first catalog refresh (issue 19, RSS), or after this
+# long if that refresh has not ended by then (an API that hangs until its deadline).
+WARM_WAIT_S = 5.0
 # Outcomes and API exchanges seen before the metrics exist (they are built after READY=1),
 # counted once they do: a start sees a handful; the bound only guards a metrics build that
 # never finishes.
@@ -846,6 +849,13 @@ class Daemon:
 
     async def refresh_catalog(self) -> bool:
         """Fetch the catalog now; errors are logged, never fatal. Returns whether it worked."""
+        try:
+            return await self._fetch_catalog()
+        finally:
+            # The renderer's warm-up waits for the first attempt (`_warm_renderer`).
+            vars(self).setdefault("_catalog_tried", asyncio.Event()).set()
+
+    async def _fetch_catalog(self) -> bool:
         from kioskd.banklot import errors
         from kioskd.counter import session as s
         from kioskd.counter.catalog import Catalog, inventory_tables
@@ -879,7 +889,8 @@ class Daemon:
         try:
             # Written when its content changed. An unchanged catalog's new fetch time rides
             # with the hourly server-time record (CATALOG_TIME_SAVE_S: one commit an hour).
-            text, content = await asyncio.to_thread(catalog_text, catalog.to_json())
+            # The whole text is made in a worker (`to_json` too: 13,000 rows, ~10 ms).
+            text, content = await asyncio.to_thread(lambda: catalog_text(catalog.to_json()))
             self.journal.save_catalog(
                 "catalog",
                 None,
@@ -887,6 +898,7 @@ class Daemon:
                 keep_for_s=CATALOG_TIME_SAVE_S,
                 text=(text, content),
             )
+            del text
         except Exception as exc:
             log.warning("catalog not cached in the journal: %s", exc)
         self.feed(s.CatalogUpdated(catalog, now))
@@ -943,6 +955,15 @@ class Daemon:
         first slip then loads it itself."""
         from kioskd.printer.printer import warm_renderer
 
+        # Not during the first catalog refresh: the renderer's modules (4 MB of objects that
+        # live for the whole run) allocated among the decoded answers' temporaries kept the
+        # allocator's pages of those resident (1.3 MB of RSS, bench/bench_rss.py). A slip
+        # before then loads the renderer itself, as it would during the import; a refresh
+        # that hangs delays this by WARM_WAIT_S at most.
+        tried = vars(self).setdefault("_catalog_tried", asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(WARM_WAIT_S):
+                await tried.wait()
         try:
             await asyncio.to_thread(warm_renderer)
         except Exception as exc:  # an import error shows again at the first slip

@@ -5,6 +5,7 @@ its stderr (the harness's daemon log); the test reads that log, not a list kept 
 from __future__ import annotations
 
 import re
+import time
 
 from kioskd.proving.harness import VirtualKiosk
 
@@ -99,3 +100,42 @@ def test_metrics_are_loaded_after_ready_and_count_from_the_start(tmp_path, monke
         # before the metrics existed); the file is rewritten when the counters move.
         k.wait_for(lambda: _exchanges_counted(textfile.read_text()) == len(seen) > 0, 30)
         assert not {m for m in _imported(k) if m.split(".")[0] in NEVER_IMPORTED}
+
+
+def _renderer_loaded(k: VirtualKiosk) -> bool:
+    return "escpos.escpos" in _imported(k, "after")
+
+
+def _fresh_catalog(k: VirtualKiosk, spawned: float) -> bool:
+    """The daemon holds a catalog fetched since it started (not the journal's cached one)."""
+    age = k.status().get("catalog_age_s")
+    return age is not None and age < time.monotonic() - spawned
+
+
+def test_the_renderer_is_warmed_after_the_first_catalog_refresh(tmp_path):
+    """Issue 19 (RSS): python-escpos's modules, loaded for the whole run, are not imported
+    while the first refresh's answers are decoded (allocated among those temporaries they
+    kept the allocator's pages resident), but as soon as that refresh has ended."""
+    with VirtualKiosk(tmp_path / "k", preview=False, metrics=False, timers="shipped") as k:
+        k.sim.arm_fault("/gaming/inventory/template", "delay", delay_s=2.0)
+        spawned = time.monotonic()
+        k.start_daemon(env={"PYTHONPROFILEIMPORTTIME": "1"}, timeout_s=60)
+        k.wait_for(lambda: _renderer_loaded(k), 60, poll_s=0.02)
+        # The moment the renderer shows up, the refresh (2 s longer than usual) has ended.
+        assert _fresh_catalog(k, spawned)
+
+
+def test_a_hanging_refresh_delays_the_warm_up_by_a_bounded_time(tmp_path):
+    """A first refresh that hangs (until the API deadline, 20 s as shipped) holds the warm-up
+    `WARM_WAIT_S` at most: the renderer is loaded while that refresh still hangs."""
+    from kioskd.daemon.daemon import WARM_WAIT_S
+
+    with VirtualKiosk(tmp_path / "k", preview=False, metrics=False, timers="shipped") as k:
+        k.sim.arm_fault("/gaming/inventory/template", "hang")
+        k.start_daemon(env={"PYTHONPROFILEIMPORTTIME": "1"}, timeout_s=60)
+        ready = time.monotonic()
+        time.sleep(1.0)
+        assert not _renderer_loaded(k)  # waiting for the refresh
+        k.wait_for(lambda: _renderer_loaded(k), WARM_WAIT_S + 10)
+        assert time.monotonic() - ready >= WARM_WAIT_S - 0.5
+        assert k.status().get("catalog_age_s") is None  # the refresh still hangs
