@@ -903,6 +903,9 @@ class Daemon:
             log.warning("catalog not cached in the journal: %s", exc)
         self.feed(s.CatalogUpdated(catalog, now))
         self.outbox.policy = self._policy()
+        # A worker's result stays referenced by the loop's handle that resumed this coroutine
+        # until the coroutine yields: the cache text (600 KB) would outlive the trim.
+        await asyncio.sleep(0)
         await asyncio.to_thread(_give_memory_back)
         return True
 
