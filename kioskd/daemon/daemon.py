@@ -28,7 +28,7 @@ import platform
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +78,9 @@ TICK_S = 0.5  # session Tick: idle reset resolution
 SERVER_TIME_KEY = "server_time"
 # httpcore imports anyio's socket, stream and task modules at the first connection, on the
 # event loop: the longest callback after READY=1 once the catalog was decoded off the loop
-# (issue 19; bench/RESULTS.md). They are imported in a worker before READY=1 instead.
+# (issue 19; bench/RESULTS.md). A worker imports them right after READY=1 (20 ms of CPU here,
+# a twentieth of the start's: issue 19, CPU to READY); the tasks that talk to the API at start
+# (outbox, catalog, server time, first look at /last) wait for it before their first request.
 FIRST_CONNECTION_MODULES = (
     "anyio.lowlevel",
     "anyio._core._tasks",
@@ -1081,6 +1083,24 @@ class Daemon:
         self._refresh_lights()
         self._publish_status()
 
+    async def _import_connection_modules(self) -> None:
+        """After READY=1: FIRST_CONNECTION_MODULES in a worker, then let the API's users go."""
+        try:
+            await asyncio.to_thread(_import_first_connection_modules)
+        finally:
+            self._connection_modules.set()
+
+    def _after_connection_modules(
+        self, factory: Callable[[], Awaitable[None]]
+    ) -> Callable[[], Coroutine[Any, Any, None]]:
+        """`factory`, started once the first connection's modules are in (see above)."""
+
+        async def started() -> None:
+            await self._connection_modules.wait()
+            await factory()
+
+        return started
+
     async def _supervised(self, name: str, factory: Callable[[], Awaitable[object]]) -> None:
         """Run a task forever; restart it with backoff when it fails."""
         delay = 0.5
@@ -1250,7 +1270,7 @@ class Daemon:
         self._metrics_on = asyncio.Event()
         self._ready = asyncio.Event()
         self.client = self._client(password)
-        await asyncio.to_thread(_import_first_connection_modules)
+        self._connection_modules = asyncio.Event()
         self.outbox = Outbox(
             self.journal,
             self.client,
@@ -1286,21 +1306,24 @@ class Daemon:
         try:
             async with self.control, asyncio.TaskGroup() as tg:
                 self._tg = tg
+                talks = self._after_connection_modules
                 workers = [
-                    tg.create_task(self._supervised("outbox", self.outbox.run)),
+                    tg.create_task(self._supervised("outbox", talks(self.outbox.run))),
                     tg.create_task(self._supervised("printing", self.spooler.run)),
-                    tg.create_task(self._supervised("catalog", self._catalog_loop)),
+                    tg.create_task(self._supervised("catalog", talks(self._catalog_loop))),
                     tg.create_task(self._ticker()),
                     tg.create_task(self._status_loop()),
                     tg.create_task(self._supervised("journal-watch", self._journal_watch)),
                     tg.create_task(self._supervised("metrics", self._metrics_loop)),
-                    tg.create_task(self._supervised("server-time", self._server_time_at_start)),
+                    tg.create_task(
+                        self._supervised("server-time", talks(self._server_time_at_start))
+                    ),
                 ]
                 for src in sources:
                     reader = self._supervised(f"input-{src.label}", self._reader_for(src))
                     self._input_tasks.append(tg.create_task(reader))
                 if not self.identity.confirmed:
-                    workers.append(tg.create_task(self._first_look_at_last()))
+                    workers.append(tg.create_task(talks(self._first_look_at_last)()))
                 interval = watchdog_interval(self.environ)
                 if interval:
                     workers.append(tg.create_task(self._watchdog(interval)))
@@ -1309,6 +1332,7 @@ class Daemon:
                 self.notifier.ready(status=status_line(self.health, self.outbox.counts()))
                 PROBE.reset()  # stalls are counted from READY=1 on
                 self._ready.set()
+                workers.append(tg.create_task(self._import_connection_modules()))
                 workers.append(tg.create_task(self._supervised("retention", self._retention_loop)))
                 workers.append(tg.create_task(self._warm_renderer()))
                 log.info(
