@@ -110,6 +110,9 @@ SERVER_TIME_SAVE_S = 3600.0
 # the cache up to about an hour older than it is and may call it stale sooner (slips and
 # status say "stale"; a stale catalog still sells).
 CATALOG_TIME_SAVE_S = 2 * SERVER_TIME_SAVE_S
+# The ESC/POS renderer is loaded after the first catalog refresh (issue 19, RSS), or after this
+# long if that refresh has not ended by then (an API that hangs until its deadline).
+WARM_WAIT_S = 5.0
 # Outcomes and API exchanges seen before the metrics exist (they are built after READY=1),
 # counted once they do: a start sees a handful; the bound only guards a metrics build that
 # never finishes.
@@ -849,19 +852,31 @@ class Daemon:
 
     async def refresh_catalog(self) -> bool:
         """Fetch the catalog now; errors are logged, never fatal. Returns whether it worked."""
+        try:
+            return await self._fetch_catalog()
+        finally:
+            # The renderer's warm-up waits for the first attempt (`_warm_renderer`).
+            vars(self).setdefault("_catalog_tried", asyncio.Event()).set()
+
+    async def _fetch_catalog(self) -> bool:
         from kioskd.banklot import errors
         from kioskd.counter import session as s
-        from kioskd.counter.catalog import Catalog
+        from kioskd.counter.catalog import Catalog, inventory_tables
         from kioskd.journal.store import catalog_text
 
         now = self.clock.now()
         try:
             entity = await self.client.get_data()
             products = await self.client.products()
-            inventory = await self.client.inventory_template()
-            # Building (13,000 wager codes) and serialising the catalog held the event loop
-            # for a second on a shared core: a worker thread does it (issue 19, loop-lag probe).
-            catalog = await asyncio.to_thread(Catalog.build, entity, products, inventory, now)
+            # The 13,000 wager codes become the catalog's compact tables in a worker (on the
+            # loop this held it for a second on a shared core: issue 19, loop-lag probe), and
+            # the decoded rows are gone before the catalog's lasting objects are made: made
+            # among them, those kept the allocator's pages of the answer resident (RSS).
+            tables = await asyncio.to_thread(
+                inventory_tables, await self.client.inventory_template()
+            )
+            catalog = await asyncio.to_thread(Catalog.build, entity, products, tables, now)
+            del entity, products, tables
         except errors.AuthFailed as exc:
             log.error("catalog refresh: login refused: %s", exc)
             return self._catalog_failed("login", now, api="login refused")
@@ -877,7 +892,8 @@ class Daemon:
         try:
             # Written when its content changed. An unchanged catalog's new fetch time rides
             # with the hourly server-time record (CATALOG_TIME_SAVE_S: one commit an hour).
-            text, content = await asyncio.to_thread(catalog_text, catalog.to_json())
+            # The whole text is made in a worker (`to_json` too: 13,000 rows, ~10 ms).
+            text, content = await asyncio.to_thread(lambda: catalog_text(catalog.to_json()))
             self.journal.save_catalog(
                 "catalog",
                 None,
@@ -885,10 +901,14 @@ class Daemon:
                 keep_for_s=CATALOG_TIME_SAVE_S,
                 text=(text, content),
             )
+            del text
         except Exception as exc:
             log.warning("catalog not cached in the journal: %s", exc)
         self.feed(s.CatalogUpdated(catalog, now))
         self.outbox.policy = self._policy()
+        # A worker's result stays referenced by the loop's handle that resumed this coroutine
+        # until the coroutine yields: the cache text (600 KB) would outlive the trim.
+        await asyncio.sleep(0)
         await asyncio.to_thread(_give_memory_back)
         return True
 
@@ -941,6 +961,15 @@ class Daemon:
         first slip then loads it itself."""
         from kioskd.printer.printer import warm_renderer
 
+        # Not during the first catalog refresh: the renderer's modules (4 MB of objects that
+        # live for the whole run) allocated among the decoded answers' temporaries kept the
+        # allocator's pages of those resident (1.3 MB of RSS, bench/bench_rss.py). A slip
+        # before then loads the renderer itself, as it would during the import; a refresh
+        # that hangs delays this by WARM_WAIT_S at most.
+        tried = vars(self).setdefault("_catalog_tried", asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(WARM_WAIT_S):
+                await tried.wait()
         try:
             await asyncio.to_thread(warm_renderer)
         except Exception as exc:  # an import error shows again at the first slip
