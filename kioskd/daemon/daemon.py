@@ -163,7 +163,8 @@ def _loop_lag() -> dict[str, Any]:
     """The loop-lag probe's figures since READY=1 (`kioskd.daemon.looplag`)."""
     from kioskd.daemon.looplag import PROBE
 
-    return PROBE.as_status()
+    # Objects kept out of the cyclic collector (`Daemon.freeze_gc`): 0 until READY=1.
+    return {**PROBE.as_status(), "gc_frozen_objects": gc.get_freeze_count()}
 
 
 def status_line(h: Health, counts: dict[str, int]) -> str:
@@ -211,8 +212,13 @@ class Daemon:
         input_opener: NodeOpener | None = None,
         notifier: Notifier | None = None,
         environ: dict[str, str] | None = None,
+        freeze_gc: bool = False,
     ) -> None:
+        """`freeze_gc`: the process is this daemon's own (`run_daemon`): what start-up made is
+        frozen out of the cyclic collector (`gc.freeze`, see `run`); never inside a test
+        runner, whose other objects would be frozen too."""
         self.holder = holder
+        self.freeze_gc = freeze_gc
         # The kiosk's own clocks (wall clock for logs and the skew figure, CLOCK_BOOTTIME for
         # durations) and, over them, the server-time estimate every part that decides money
         # gets as its clock (`kioskd/servertime.py`: the wall clock decides nothing).
@@ -974,6 +980,8 @@ class Daemon:
             await asyncio.to_thread(warm_renderer)
         except Exception as exc:  # an import error shows again at the first slip
             log.warning("could not load the ESC/POS renderer ahead of the first slip: %s", exc)
+        if self.freeze_gc:
+            gc.freeze()  # its modules live as long as the process too (see READY=1 in `run`)
 
     async def _retention_loop(self) -> None:
         """Retention as background work, started after READY=1: short transactions
@@ -1343,7 +1351,8 @@ class Daemon:
                 # so a full collection no longer walks it. A full collection walked 50-75,000
                 # objects in 45-70 ms here, holding the GIL: the loop stood still, whatever
                 # thread triggered it (issue 19, loop-lag probe; ~0.6-0.9 s on a Pi 3B).
-                gc.freeze()
+                if self.freeze_gc:
+                    gc.freeze()
                 self._ready.set()
                 workers.append(tg.create_task(self._import_connection_modules()))
                 workers.append(tg.create_task(self._supervised("retention", self._retention_loop)))
@@ -1470,7 +1479,7 @@ def run_daemon(config_path: str, **kwargs: Any) -> int:
     # A fault Python cannot catch (SIGBUS from a -shm file that vanished or cannot grow,
     # SIGSEGV) still leaves its traceback on stderr, i.e. in the journal, before the process dies.
     faulthandler.enable()
-    daemon = Daemon(holder, **kwargs)
+    daemon = Daemon(holder, freeze_gc=True, **kwargs)
     try:
         return asyncio.run(daemon.run())
     except FatalError as exc:

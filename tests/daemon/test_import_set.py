@@ -61,6 +61,10 @@ def test_kioskd_run_imports_only_what_its_config_needs(tmp_path):
         # After READY=1 the renderer is loaded in a worker ahead of the first slip, so the
         # first customer does not wait for python-escpos (issue 19: start light, slip fast).
         k.wait_for(lambda: "escpos.escpos" in _imported(k, "after"), 30)
+        # What start-up and the renderer made is frozen out of the cyclic collector (a full
+        # collection walking it held the GIL for 45-70 ms here: the loop stood still).
+        frozen = k.status()["gc_frozen_objects"]
+        assert frozen > 0
         cuts = k.printer.core.cuts
         k.type("+1.341.20\n\n")
         k.wait_for(lambda: k.printer.core.cuts > cuts, 30)
