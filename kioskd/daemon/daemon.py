@@ -565,6 +565,9 @@ class Daemon:
         happened before is replayed. While they are off, it waits for a reload that turns
         them on (their counters then count from that moment)."""
         await self._ready.wait()
+        # After the first catalog refresh, as the renderer: the metrics' objects (2 MB) made
+        # among the refresh's temporaries kept their pages resident (bench/bench_rss.py).
+        await self._first_refresh_ended()
         while self.metrics is None:
             if self._metrics_wanted():
                 metrics = await asyncio.to_thread(self._metrics)
@@ -961,6 +964,14 @@ class Daemon:
             self._publish_status()
             await asyncio.sleep(STATUS_EVERY_S)
 
+    async def _first_refresh_ended(self) -> None:
+        """Until the first catalog refresh has ended (at most WARM_WAIT_S): what lives for
+        the whole run is better made after the refresh's temporaries are gone (see below)."""
+        tried = vars(self).setdefault("_catalog_tried", asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(WARM_WAIT_S):
+                await tried.wait()
+
     async def _warm_renderer(self) -> None:
         """After READY=1, load the ESC/POS renderer in a worker (never on the loop), so the
         first slip costs what every other slip costs. A failure here is only logged: the
@@ -972,10 +983,7 @@ class Daemon:
         # allocator's pages of those resident (1.3 MB of RSS, bench/bench_rss.py). A slip
         # before then loads the renderer itself, as it would during the import; a refresh
         # that hangs delays this by WARM_WAIT_S at most.
-        tried = vars(self).setdefault("_catalog_tried", asyncio.Event())
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(WARM_WAIT_S):
-                await tried.wait()
+        await self._first_refresh_ended()
         try:
             await asyncio.to_thread(warm_renderer)
         except Exception as exc:  # an import error shows again at the first slip
