@@ -1,13 +1,16 @@
 """Issue 19 item 5: where the daemon's resident memory goes after start (budget: 45 MB).
 
 The real `kioskd run` (simulator over loopback HTTP, fake TCP printer, shipped timers, previews
-off), `--starts` times; each start is read from `/proc/PID/smaps` at three moments:
+off), `--starts` times; each start is read from `/proc/PID/smaps` at four moments:
 - READY=1;
-- the first catalog refresh done (`catalog_age_s` younger than the process: the catalog
-  cached in the journal is there from READY=1 on) and the ESC/POS renderer loaded by the
-  worker that warms it (seen from outside: Pillow's `_imaging` library is mapped), then 1 s
-  for the memory given back after the refresh;
-- after the first slip.
+- started: the first catalog refresh done (`catalog_age_s` younger than the process: the
+  catalog cached in the journal is there from READY=1 on), then 2 s for the metrics built
+  after it and the memory given back after the refresh;
+- first_key: the counter's first key typed (`+`, a sale begins), which has the ESC/POS
+  renderer loaded by a worker (seen from outside: Pillow's `_imaging` library is mapped);
+- first_slip: that sale finished and printed.
+The first sale's last key -> paper and a second sale's are timed too (the renderer loads while
+the first one is typed, so its slip should not wait for it).
 Each reading: RSS, anonymous memory (the heap `[heap]`, other anonymous mappings: pymalloc
 arenas, thread arenas and stacks) and file-backed pages (libraries, byte-code). Medians.
 
@@ -60,7 +63,10 @@ def fresh_catalog(k: BenchKiosk) -> bool:
 
 
 def measure(starts: int) -> dict[str, Any]:
-    phases: dict[str, list[dict[str, float]]] = {"ready": [], "started": [], "first_slip": []}
+    phases: dict[str, list[dict[str, float]]] = {
+        "ready": [], "started": [], "first_key": [], "first_slip": []
+    }  # fmt: skip
+    slip_ms: dict[str, list[float]] = {"first": [], "second": []}
     with tempfile.TemporaryDirectory(prefix="kioskd-bench-") as tmp:
         k = BenchKiosk(Path(tmp) / "k", log_level="warning")
         with k:
@@ -72,19 +78,29 @@ def measure(starts: int) -> dict[str, Any]:
                 pid = k.daemon_pid()
                 phases["ready"].append(smaps(pid))
                 k.wait_for(lambda: fresh_catalog(k), 60)
+                time.sleep(2.0)
+                phases["started"].append(smaps(pid))
+                text = sell_text(1)
+                k.type(text[0])  # "+": a sale begins
                 k.wait_for(lambda pid=pid: renderer_loaded(pid), 60)
                 time.sleep(1.0)
-                phases["started"].append(smaps(pid))
-                cuts = k.printer.core.cuts
-                k.type(sell_text(1))
-                k.wait_for(lambda cuts=cuts: k.printer.core.cuts > cuts, 60)
-                time.sleep(0.5)
-                phases["first_slip"].append(smaps(pid))
+                phases["first_key"].append(smaps(pid))
+                for nth, keys in (("first", text[1:]), ("second", sell_text(2))):
+                    cuts = k.printer.core.cuts
+                    t0 = time.monotonic()
+                    k.type(keys)
+                    k.wait_for(lambda cuts=cuts: k.printer.core.cuts > cuts, 60, poll_s=0.005)
+                    slip_ms[nth].append((time.monotonic() - t0) * 1000)
+                    time.sleep(0.5)
+                    if nth == "first":
+                        phases["first_slip"].append(smaps(pid))
                 k.stop_daemon()
-    return {
+    out: dict[str, Any] = {
         phase: {key: round(statistics.median(r[key] for r in runs), 1) for key in runs[0]}
         for phase, runs in phases.items()
     }
+    out["keys_to_paper_ms"] = {n: round(statistics.median(v), 1) for n, v in slip_ms.items()}
+    return out
 
 
 def main() -> int:
@@ -93,7 +109,8 @@ def main() -> int:
     args = parser.parse_args()
     out = measure(args.starts)
     for phase, figures in out.items():
-        print(f"{phase:>11}: " + ", ".join(f"{k} {v} MB" for k, v in figures.items()))
+        unit = "ms" if phase.endswith("_ms") else "MB"
+        print(f"{phase:>11}: " + ", ".join(f"{k} {v} {unit}" for k, v in figures.items()))
     print(f"reproduce: .venv/bin/python bench/bench_rss.py --starts {args.starts}")
     emit("rss", out)
     return 0

@@ -110,8 +110,13 @@ SERVER_TIME_SAVE_S = 3600.0
 # the cache up to about an hour older than it is and may call it stale sooner (slips and
 # status say "stale"; a stale catalog still sells).
 CATALOG_TIME_SAVE_S = 2 * SERVER_TIME_SAVE_S
-# The ESC/POS renderer is loaded after the first catalog refresh (issue 19, RSS), or after this
-# long if that refresh has not ended by then (an API that hangs until its deadline).
+# The ESC/POS renderer (python-escpos, Pillow, qrcode...: 7 MB) is loaded when the counter
+# first gets a key or a scan, in a worker: it needs it for the slip that typing leads to, and
+# loads meanwhile (a sale's keys and its API round trip take longer than the import: ~0.1 s
+# of CPU here, ~1.3 s on a Pi 3B); a kiosk nobody used holds none of it (issue 19: RSS after
+# start; a slip with no key before it, a reprint at start, loads it itself). Not during the
+# first catalog refresh (issue 19, RSS), or only after this long if that refresh has not ended
+# by then (an API that hangs until its deadline).
 WARM_WAIT_S = 5.0
 # Outcomes and API exchanges seen before the metrics exist (they are built after READY=1),
 # counted once they do: a start sees a handful; the bound only guards a metrics build that
@@ -242,6 +247,7 @@ class Daemon:
             self.environ.get("CACHE_DIRECTORY") or os.path.dirname(self.cfg.journal.path)
         )
         self._stop = asyncio.Event()
+        self._renderer_wanted = asyncio.Event()  # see WARM_WAIT_S
         self._tasks: set[asyncio.Task[object]] = set()
         self._pending_slips: set[int] = set()  # sales whose PENDING slip is due or printed
         self._catalog: Catalog | None = None
@@ -591,6 +597,8 @@ class Daemon:
         """The one entry of events into the counter session; carries out its actions."""
         from kioskd.counter import session as s
 
+        if not self._renderer_wanted.is_set() and isinstance(event, s.Key | s.Scan):
+            self._renderer_wanted.set()  # the counter is in use: a slip is coming
         try:
             actions = self.session.handle(event)
         except s.SessionError:
@@ -973,9 +981,9 @@ class Daemon:
                 await tried.wait()
 
     async def _warm_renderer(self) -> None:
-        """After READY=1, load the ESC/POS renderer in a worker (never on the loop), so the
-        first slip costs what every other slip costs. A failure here is only logged: the
-        first slip then loads it itself."""
+        """Once the counter gets its first key or scan (WARM_WAIT_S), load the ESC/POS
+        renderer in a worker (never on the loop), so the slip that follows costs what every
+        other slip costs. A failure here is only logged: the first slip then loads it."""
         from kioskd.printer.printer import warm_renderer
 
         # Not during the first catalog refresh: the renderer's modules (4 MB of objects that
@@ -983,6 +991,7 @@ class Daemon:
         # allocator's pages of those resident (1.3 MB of RSS, bench/bench_rss.py). A slip
         # before then loads the renderer itself, as it would during the import; a refresh
         # that hangs delays this by WARM_WAIT_S at most.
+        await self._renderer_wanted.wait()
         await self._first_refresh_ended()
         try:
             await asyncio.to_thread(warm_renderer)

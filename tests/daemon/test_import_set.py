@@ -58,15 +58,19 @@ def test_kioskd_run_imports_only_what_its_config_needs(tmp_path):
         assert not loaded | (ready & set(FIRST_CONNECTION_MODULES))
         assert {m for m in _imported(k, "after") if m.startswith("anyio._core.")}
 
-        # After READY=1 the renderer is loaded in a worker ahead of the first slip, so the
-        # first customer does not wait for python-escpos (issue 19: start light, slip fast).
+        # A kiosk nobody used holds no renderer (issue 19: RSS after start); the counter's
+        # first key loads it in a worker, ahead of the slip that typing leads to, so the first
+        # customer does not wait for python-escpos (issue 19: start light, slip fast).
+        time.sleep(1.0)
+        assert "escpos.escpos" not in _imported(k)
+        k.type("+")
         k.wait_for(lambda: "escpos.escpos" in _imported(k, "after"), 30)
         # What start-up and the renderer made is frozen out of the cyclic collector (a full
         # collection walking it held the GIL for 45-70 ms here: the loop stood still).
         frozen = k.status()["gc_frozen_objects"]
         assert frozen > 0
         cuts = k.printer.core.cuts
-        k.type("+1.341.20\n\n")
+        k.type("1.341.20\n\n")
         k.wait_for(lambda: k.printer.core.cuts > cuts, 30)
         # Printing a slip brings in nothing of the proving ground or of metrics.
         after = _imported(k)
@@ -129,6 +133,7 @@ def test_the_renderer_is_warmed_after_the_first_catalog_refresh(tmp_path):
         k.sim.arm_fault("/gaming/inventory/template", "delay", delay_s=2.0)
         spawned = time.monotonic()
         k.start_daemon(env={"PYTHONPROFILEIMPORTTIME": "1"}, timeout_s=60)
+        k.type("+")  # the counter in use: the renderer is wanted
         k.wait_for(lambda: _renderer_loaded(k), 60, poll_s=0.02)
         # The moment the renderer shows up, the refresh (2 s longer than usual) has ended.
         assert _fresh_catalog(k, spawned)
@@ -143,6 +148,7 @@ def test_a_hanging_refresh_delays_the_warm_up_by_a_bounded_time(tmp_path):
         k.sim.arm_fault("/gaming/inventory/template", "hang")
         k.start_daemon(env={"PYTHONPROFILEIMPORTTIME": "1"}, timeout_s=60)
         ready = time.monotonic()
+        k.type("+")  # the counter in use: the renderer is wanted
         time.sleep(1.0)
         assert not _renderer_loaded(k)  # waiting for the refresh
         k.wait_for(lambda: _renderer_loaded(k), WARM_WAIT_S + 10)
