@@ -25,7 +25,7 @@ from _common import BenchKiosk, emit, proc_cpu_s, proc_rss_mb, sell_text
 
 IMPORT = re.compile(r"^import time:\s+\d+ \|\s+(\d+) \|( *)(\S+)\s*$", re.MULTILINE)
 HEAVY = (
-    "escpos.printer",
+    "escpos.escpos",
     "barcode",
     "PIL",
     "prometheus_client",

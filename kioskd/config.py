@@ -704,13 +704,11 @@ def _build_section(
                 errors.append(ConfigError(main_display, None, dotted, "required key is missing"))
             continue
         raw, src = values[f.name]
-        line = src.line_of(section, f.name)
         secret = f.metadata.get("secret", False)
 
-        def err(
-            msg: str, file: str = src.display, line: int | None = line, k: str = dotted
-        ) -> None:
-            errors.append(ConfigError(file, line, k, msg))
+        def err(msg: str, src: _Source = src, name: str = f.name, k: str = dotted) -> None:
+            # The line is looked up only for an error: every start reads a good config.
+            errors.append(ConfigError(src.display, src.line_of(section, name), k, msg))
 
         value, problem = _coerce(hints[f.name], raw)
         if problem:
@@ -737,14 +735,15 @@ def _build_keymap(
 ) -> KeymapConfig:
     bindings = dict(DEFAULT_KEYMAP)
     for name, (raw, src) in values.items():
-        dotted, line = f"keymap.{name}", src.line_of("keymap", name)
+        dotted = f"keymap.{name}"
         if not _KEY_NAME.match(name):
+            line = src.line_of("keymap", name)
             errors.append(ConfigError(src.display, line, dotted, "not a key name (xkb keysym)"))
         elif raw not in KEY_FUNCTIONS:
             errors.append(
                 ConfigError(
                     src.display,
-                    line,
+                    src.line_of("keymap", name),
                     dotted,
                     f"must be one of {', '.join(KEY_FUNCTIONS)}, got {raw!r}",
                 )

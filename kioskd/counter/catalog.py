@@ -14,14 +14,21 @@ Rules:
   so the clerk fixes one thing at a time.
 - A stale catalog still validates (offline selling is the point); staleness is reported so the
   daemon can mark slips/logs and refresh.
+- Memory (issue 19, a Pi 3's RSS budget): a game's inventory (thousands of codes for the
+  whole run) is a `CodeTable`, two texts and two offset arrays, not a dict of str objects.
+  Thousands of small strings allocated while the API's JSON was decoded kept the allocator's
+  pages of those answers resident after they were freed; a few large objects built after
+  the decode leave nothing pinned. Lookups bisect the sorted codes (~14 slices for 13,000).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import sys
-from collections.abc import Iterable, Mapping, Sequence
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from typing import Any
 
 from kioskd.banklot.days import zone
@@ -59,6 +66,65 @@ REASONS = (
 )
 
 FORMAT_VERSION = 1
+
+
+class CodeTable(Mapping[str, str]):
+    """A game's inventory, code -> wager, in a few large objects (see the module's rules).
+
+    The codes are kept sorted in one text, cut by `array` offsets; the wagers likewise, in
+    the same order. Equal to any mapping with the same pairs (`Mapping.__eq__`); iterates in
+    code order."""
+
+    __slots__ = ("_code_at", "_codes", "_wager_at", "_wagers")
+
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        table = dict(pairs)  # a code given twice: the last wager wins, as in a dict
+        codes = sorted(table)
+        self._codes = "".join(codes)
+        self._code_at = _offsets(codes)
+        wagers = [table[c] for c in codes]
+        self._wagers = "".join(wagers)
+        self._wager_at = _offsets(wagers)
+
+    def _code(self, i: int) -> str:
+        return self._codes[self._code_at[i] : self._code_at[i + 1]]
+
+    def __getitem__(self, code: str) -> str:
+        if not isinstance(code, str):
+            raise KeyError(code)
+        n = len(self)
+        i = bisect_left(range(n), code, key=self._code)
+        if i == n or self._code(i) != code:
+            raise KeyError(code)
+        return self._wagers[self._wager_at[i] : self._wager_at[i + 1]]
+
+    def __iter__(self) -> Iterator[str]:
+        return _cut(self._codes, self._code_at)
+
+    def __len__(self) -> int:
+        return len(self._code_at) - 1
+
+    def pairs(self) -> Iterator[tuple[str, str]]:
+        """(code, wager) in code order, without a lookup each (`items()` bisects each)."""
+        codes, wagers = _cut(self._codes, self._code_at), _cut(self._wagers, self._wager_at)
+        return zip(codes, wagers, strict=True)
+
+    def __repr__(self) -> str:
+        return f"CodeTable({len(self)} codes)"
+
+
+def _cut(text: str, at: array[int]) -> Iterator[str]:
+    return map(text.__getitem__, map(slice, at, islice(at, 1, None)))
+
+
+def _offsets(texts: list[str]) -> array[int]:
+    """Where each text starts in their concatenation, and the end: len(texts) + 1 numbers."""
+    out = array("I", [0])
+    end = 0
+    for text in texts:
+        end += len(text)
+        out.append(end)
+    return out
 
 
 @dataclass(frozen=True)
@@ -114,7 +180,7 @@ class Catalog:
     header: str
     footer: str
     products: Mapping[int, CatalogProduct]
-    inventory: Mapping[int, Mapping[str, str]]  # game_id -> code -> wager
+    inventory: Mapping[int, Mapping[str, str]]  # game_id -> code -> wager (a CodeTable)
     fetched_at: float
     close_margin_s: float = 0.0
 
@@ -125,7 +191,7 @@ class Catalog:
         cls,
         entity: EntityData,
         products: Iterable[Product],
-        inventory: Iterable[InventoryCode],
+        inventory: Iterable[InventoryCode] | Mapping[int, CodeTable],
         fetched_at: float,
         *,
         events: Iterable[KioskEvent] = (),
@@ -134,7 +200,10 @@ class Catalog:
         """Join get-data, products search and the inventory template fetched at `fetched_at`.
 
         `events` (kiosk events search) may carry an explicit `closing_timestamp`; when it is
-        earlier than the event time computed from the product, it wins.
+        earlier than the event time computed from the product, it wins. `inventory`: the
+        template's rows, or the tables `inventory_tables` made of them (the daemon makes
+        those first and drops the rows, so the catalog's lasting objects are not allocated
+        among the decoded answer's: see the module's rules).
         """
         tz = entity.time_zone
         zone(tz)  # fail early on an unknown zone
@@ -157,13 +226,6 @@ class Catalog:
                 event_at=event_at,
                 closes_at=closes_at,
             )
-        codes: dict[int, dict[str, str]] = {}
-        for item in inventory:
-            # Thousands of codes live for the whole run: one string object where code and
-            # wager are the same text ("341"), interned across refreshes.
-            wager = sys.intern(item.wager)
-            code = wager if item.code == item.wager else sys.intern(item.code)
-            codes.setdefault(item.game_id, {})[code] = wager
         return cls(
             entity_id=entity.entity_id,
             agency_name=entity.name,
@@ -173,7 +235,9 @@ class Catalog:
             header=entity.header,
             footer=entity.footer,
             products=joined,
-            inventory=codes,
+            inventory=(
+                dict(inventory) if isinstance(inventory, Mapping) else inventory_tables(inventory)
+            ),
             fetched_at=fetched_at,
             close_margin_s=close_margin_s,
         )
@@ -219,7 +283,7 @@ class Catalog:
             "inventory": [
                 {"game_id": game, "code": code, "wager": wager}
                 for game, table in self.inventory.items()
-                for code, wager in table.items()
+                for code, wager in _pairs(table)
             ],
         }
 
@@ -233,9 +297,7 @@ class Catalog:
             limits = GameLimits(**row["limits"]) if row.get("limits") else None
             fields = {k: v for k, v in row.items() if k != "limits"}
             products[int(row["id"])] = CatalogProduct(limits=limits, **fields)
-        codes: dict[int, dict[str, str]] = {}
-        for item in obj["inventory"]:
-            codes.setdefault(int(item["game_id"]), {})[item["code"]] = item["wager"]
+        codes = _tables((int(i["game_id"]), i["code"], i["wager"]) for i in obj["inventory"])
         return cls(
             entity_id=obj["entity_id"],
             agency_name=obj["agency_name"],
@@ -255,6 +317,23 @@ class Catalog:
             f"Catalog(entity={self.entity_id}, products={len(self.products)}, "
             f"fetched_at={self.fetched_at})"
         )
+
+
+def _pairs(table: Mapping[str, str]) -> Iterable[tuple[str, str]]:
+    return table.pairs() if isinstance(table, CodeTable) else table.items()
+
+
+def inventory_tables(inventory: Iterable[InventoryCode]) -> dict[int, CodeTable]:
+    """The inventory template's rows -> a `CodeTable` per game (what `Catalog.build` keeps)."""
+    return _tables((i.game_id, i.code, i.wager) for i in inventory)
+
+
+def _tables(rows: Iterable[tuple[int, str, str]]) -> dict[int, CodeTable]:
+    """(game_id, code, wager) rows -> a `CodeTable` per game, games in order of appearance."""
+    games: dict[int, list[tuple[str, str]]] = {}
+    for game, code, wager in rows:
+        games.setdefault(game, []).append((code, wager))
+    return {game: CodeTable(pairs) for game, pairs in games.items()}
 
 
 def _closed_reason(p: CatalogProduct, now: float) -> str | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import faulthandler
+import gc
 import logging
 import os
 import pickle
@@ -28,7 +29,7 @@ import platform
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +79,9 @@ TICK_S = 0.5  # session Tick: idle reset resolution
 SERVER_TIME_KEY = "server_time"
 # httpcore imports anyio's socket, stream and task modules at the first connection, on the
 # event loop: the longest callback after READY=1 once the catalog was decoded off the loop
-# (issue 19; bench/RESULTS.md). They are imported in a worker before READY=1 instead.
+# (issue 19; bench/RESULTS.md). A worker imports them right after READY=1 (20 ms of CPU here,
+# a twentieth of the start's: issue 19, CPU to READY); the tasks that talk to the API at start
+# (outbox, catalog, server time, first look at /last) wait for it before their first request.
 FIRST_CONNECTION_MODULES = (
     "anyio.lowlevel",
     "anyio._core._tasks",
@@ -107,6 +110,14 @@ SERVER_TIME_SAVE_S = 3600.0
 # the cache up to about an hour older than it is and may call it stale sooner (slips and
 # status say "stale"; a stale catalog still sells).
 CATALOG_TIME_SAVE_S = 2 * SERVER_TIME_SAVE_S
+# The ESC/POS renderer (python-escpos, Pillow, qrcode...: 7 MB) is loaded when the counter
+# first gets a key or a scan, in a worker: it needs it for the slip that typing leads to, and
+# loads meanwhile (a sale's keys and its API round trip take longer than the import: ~0.1 s
+# of CPU here, ~1.3 s on a Pi 3B); a kiosk nobody used holds none of it (issue 19: RSS after
+# start; a slip with no key before it, a reprint at start, loads it itself). Not during the
+# first catalog refresh (issue 19, RSS), or only after this long if that refresh has not ended
+# by then (an API that hangs until its deadline).
+WARM_WAIT_S = 5.0
 # Outcomes and API exchanges seen before the metrics exist (they are built after READY=1),
 # counted once they do: a start sees a handful; the bound only guards a metrics build that
 # never finishes.
@@ -157,7 +168,8 @@ def _loop_lag() -> dict[str, Any]:
     """The loop-lag probe's figures since READY=1 (`kioskd.daemon.looplag`)."""
     from kioskd.daemon.looplag import PROBE
 
-    return PROBE.as_status()
+    # Objects kept out of the cyclic collector (`Daemon.freeze_gc`): 0 until READY=1.
+    return {**PROBE.as_status(), "gc_frozen_objects": gc.get_freeze_count()}
 
 
 def status_line(h: Health, counts: dict[str, int]) -> str:
@@ -205,8 +217,13 @@ class Daemon:
         input_opener: NodeOpener | None = None,
         notifier: Notifier | None = None,
         environ: dict[str, str] | None = None,
+        freeze_gc: bool = False,
     ) -> None:
+        """`freeze_gc`: the process is this daemon's own (`run_daemon`): what start-up made is
+        frozen out of the cyclic collector (`gc.freeze`, see `run`); never inside a test
+        runner, whose other objects would be frozen too."""
         self.holder = holder
+        self.freeze_gc = freeze_gc
         # The kiosk's own clocks (wall clock for logs and the skew figure, CLOCK_BOOTTIME for
         # durations) and, over them, the server-time estimate every part that decides money
         # gets as its clock (`kioskd/servertime.py`: the wall clock decides nothing).
@@ -230,6 +247,7 @@ class Daemon:
             self.environ.get("CACHE_DIRECTORY") or os.path.dirname(self.cfg.journal.path)
         )
         self._stop = asyncio.Event()
+        self._renderer_wanted = asyncio.Event()  # see WARM_WAIT_S
         self._tasks: set[asyncio.Task[object]] = set()
         self._pending_slips: set[int] = set()  # sales whose PENDING slip is due or printed
         self._catalog: Catalog | None = None
@@ -553,6 +571,9 @@ class Daemon:
         happened before is replayed. While they are off, it waits for a reload that turns
         them on (their counters then count from that moment)."""
         await self._ready.wait()
+        # After the first catalog refresh, as the renderer: the metrics' objects (2 MB) made
+        # among the refresh's temporaries kept their pages resident (bench/bench_rss.py).
+        await self._first_refresh_ended()
         while self.metrics is None:
             if self._metrics_wanted():
                 metrics = await asyncio.to_thread(self._metrics)
@@ -576,6 +597,8 @@ class Daemon:
         """The one entry of events into the counter session; carries out its actions."""
         from kioskd.counter import session as s
 
+        if not self._renderer_wanted.is_set() and isinstance(event, s.Key | s.Scan):
+            self._renderer_wanted.set()  # the counter is in use: a slip is coming
         try:
             actions = self.session.handle(event)
         except s.SessionError:
@@ -846,19 +869,31 @@ class Daemon:
 
     async def refresh_catalog(self) -> bool:
         """Fetch the catalog now; errors are logged, never fatal. Returns whether it worked."""
+        try:
+            return await self._fetch_catalog()
+        finally:
+            # The renderer's warm-up waits for the first attempt (`_warm_renderer`).
+            vars(self).setdefault("_catalog_tried", asyncio.Event()).set()
+
+    async def _fetch_catalog(self) -> bool:
         from kioskd.banklot import errors
         from kioskd.counter import session as s
-        from kioskd.counter.catalog import Catalog
+        from kioskd.counter.catalog import Catalog, inventory_tables
         from kioskd.journal.store import catalog_text
 
         now = self.clock.now()
         try:
             entity = await self.client.get_data()
             products = await self.client.products()
-            inventory = await self.client.inventory_template()
-            # Building (13,000 wager codes) and serialising the catalog held the event loop
-            # for a second on a shared core: a worker thread does it (issue 19, loop-lag probe).
-            catalog = await asyncio.to_thread(Catalog.build, entity, products, inventory, now)
+            # The 13,000 wager codes become the catalog's compact tables in a worker (on the
+            # loop this held it for a second on a shared core: issue 19, loop-lag probe), and
+            # the decoded rows are gone before the catalog's lasting objects are made: made
+            # among them, those kept the allocator's pages of the answer resident (RSS).
+            tables = await asyncio.to_thread(
+                inventory_tables, await self.client.inventory_template()
+            )
+            catalog = await asyncio.to_thread(Catalog.build, entity, products, tables, now)
+            del entity, products, tables
         except errors.AuthFailed as exc:
             log.error("catalog refresh: login refused: %s", exc)
             return self._catalog_failed("login", now, api="login refused")
@@ -874,7 +909,8 @@ class Daemon:
         try:
             # Written when its content changed. An unchanged catalog's new fetch time rides
             # with the hourly server-time record (CATALOG_TIME_SAVE_S: one commit an hour).
-            text, content = await asyncio.to_thread(catalog_text, catalog.to_json())
+            # The whole text is made in a worker (`to_json` too: 13,000 rows, ~10 ms).
+            text, content = await asyncio.to_thread(lambda: catalog_text(catalog.to_json()))
             self.journal.save_catalog(
                 "catalog",
                 None,
@@ -882,10 +918,14 @@ class Daemon:
                 keep_for_s=CATALOG_TIME_SAVE_S,
                 text=(text, content),
             )
+            del text
         except Exception as exc:
             log.warning("catalog not cached in the journal: %s", exc)
         self.feed(s.CatalogUpdated(catalog, now))
         self.outbox.policy = self._policy()
+        # A worker's result stays referenced by the loop's handle that resumed this coroutine
+        # until the coroutine yields: the cache text (600 KB) would outlive the trim.
+        await asyncio.sleep(0)
         await asyncio.to_thread(_give_memory_back)
         return True
 
@@ -932,16 +972,33 @@ class Daemon:
             self._publish_status()
             await asyncio.sleep(STATUS_EVERY_S)
 
+    async def _first_refresh_ended(self) -> None:
+        """Until the first catalog refresh has ended (at most WARM_WAIT_S): what lives for
+        the whole run is better made after the refresh's temporaries are gone (see below)."""
+        tried = vars(self).setdefault("_catalog_tried", asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(WARM_WAIT_S):
+                await tried.wait()
+
     async def _warm_renderer(self) -> None:
-        """After READY=1, load the ESC/POS renderer in a worker (never on the loop), so the
-        first slip costs what every other slip costs. A failure here is only logged: the
-        first slip then loads it itself."""
+        """Once the counter gets its first key or scan (WARM_WAIT_S), load the ESC/POS
+        renderer in a worker (never on the loop), so the slip that follows costs what every
+        other slip costs. A failure here is only logged: the first slip then loads it."""
         from kioskd.printer.printer import warm_renderer
 
+        # Not during the first catalog refresh: the renderer's modules (4 MB of objects that
+        # live for the whole run) allocated among the decoded answers' temporaries kept the
+        # allocator's pages of those resident (1.3 MB of RSS, bench/bench_rss.py). A slip
+        # before then loads the renderer itself, as it would during the import; a refresh
+        # that hangs delays this by WARM_WAIT_S at most.
+        await self._renderer_wanted.wait()
+        await self._first_refresh_ended()
         try:
             await asyncio.to_thread(warm_renderer)
         except Exception as exc:  # an import error shows again at the first slip
             log.warning("could not load the ESC/POS renderer ahead of the first slip: %s", exc)
+        if self.freeze_gc:
+            gc.freeze()  # its modules live as long as the process too (see READY=1 in `run`)
 
     async def _retention_loop(self) -> None:
         """Retention as background work, started after READY=1: short transactions
@@ -956,7 +1013,10 @@ class Daemon:
                 # Once start-up has settled (the first catalog, the first sales): reading a
                 # year of pages competes with them for the CPU and the card.
                 await asyncio.sleep(DEFERRED_CHECK_AFTER_S)
+                started = time.monotonic()
                 check = await asyncio.to_thread(retention.quick_check)
+                log.info("journal: whole quick_check %s in %.1f s", check,
+                         time.monotonic() - started)  # fmt: skip
                 self.journal.quick_check = check
                 if check != "ok":
                     self.journal.attention = JournalError(
@@ -977,7 +1037,7 @@ class Daemon:
     async def _purge_pass(self, retention: Any) -> None:
         from kioskd.journal.store import PURGE_BATCH
 
-        total = 0
+        total, started = 0, time.monotonic()
         while self.journal.attention is None:
             deleted = await asyncio.to_thread(retention.step, self.clock.now())
             self.journal.forget(deleted)
@@ -986,7 +1046,10 @@ class Daemon:
                 break
             await asyncio.sleep(RETENTION_PAUSE_S)
         if total:
-            log.info("retention: %d settled operations past retention deleted", total)
+            log.info(
+                "retention: %d settled operations past retention deleted in %.1f s",
+                total, time.monotonic() - started,
+            )  # fmt: skip
         while self.journal.attention is None:
             left = await asyncio.to_thread(retention.vacuum_step)
             if not left:
@@ -1051,6 +1114,24 @@ class Daemon:
         self.spooler.wake()
         self._refresh_lights()
         self._publish_status()
+
+    async def _import_connection_modules(self) -> None:
+        """After READY=1: FIRST_CONNECTION_MODULES in a worker, then let the API's users go."""
+        try:
+            await asyncio.to_thread(_import_first_connection_modules)
+        finally:
+            self._connection_modules.set()
+
+    def _after_connection_modules(
+        self, factory: Callable[[], Awaitable[None]]
+    ) -> Callable[[], Coroutine[Any, Any, None]]:
+        """`factory`, started once the first connection's modules are in (see above)."""
+
+        async def started() -> None:
+            await self._connection_modules.wait()
+            await factory()
+
+        return started
 
     async def _supervised(self, name: str, factory: Callable[[], Awaitable[object]]) -> None:
         """Run a task forever; restart it with backoff when it fails."""
@@ -1221,7 +1302,7 @@ class Daemon:
         self._metrics_on = asyncio.Event()
         self._ready = asyncio.Event()
         self.client = self._client(password)
-        await asyncio.to_thread(_import_first_connection_modules)
+        self._connection_modules = asyncio.Event()
         self.outbox = Outbox(
             self.journal,
             self.client,
@@ -1257,21 +1338,24 @@ class Daemon:
         try:
             async with self.control, asyncio.TaskGroup() as tg:
                 self._tg = tg
+                talks = self._after_connection_modules
                 workers = [
-                    tg.create_task(self._supervised("outbox", self.outbox.run)),
+                    tg.create_task(self._supervised("outbox", talks(self.outbox.run))),
                     tg.create_task(self._supervised("printing", self.spooler.run)),
-                    tg.create_task(self._supervised("catalog", self._catalog_loop)),
+                    tg.create_task(self._supervised("catalog", talks(self._catalog_loop))),
                     tg.create_task(self._ticker()),
                     tg.create_task(self._status_loop()),
                     tg.create_task(self._supervised("journal-watch", self._journal_watch)),
                     tg.create_task(self._supervised("metrics", self._metrics_loop)),
-                    tg.create_task(self._supervised("server-time", self._server_time_at_start)),
+                    tg.create_task(
+                        self._supervised("server-time", talks(self._server_time_at_start))
+                    ),
                 ]
                 for src in sources:
                     reader = self._supervised(f"input-{src.label}", self._reader_for(src))
                     self._input_tasks.append(tg.create_task(reader))
                 if not self.identity.confirmed:
-                    workers.append(tg.create_task(self._first_look_at_last()))
+                    workers.append(tg.create_task(talks(self._first_look_at_last)()))
                 interval = watchdog_interval(self.environ)
                 if interval:
                     workers.append(tg.create_task(self._watchdog(interval)))
@@ -1279,7 +1363,15 @@ class Daemon:
                 self._refresh_lights()
                 self.notifier.ready(status=status_line(self.health, self.outbox.counts()))
                 PROBE.reset()  # stalls are counted from READY=1 on
+                # Everything start-up made (modules, config, the cached catalog: ~50,000
+                # objects) lives as long as the process: out of the cyclic collector's sight,
+                # so a full collection no longer walks it. A full collection walked 50-75,000
+                # objects in 45-70 ms here, holding the GIL: the loop stood still, whatever
+                # thread triggered it (issue 19, loop-lag probe; ~0.6-0.9 s on a Pi 3B).
+                if self.freeze_gc:
+                    gc.freeze()
                 self._ready.set()
+                workers.append(tg.create_task(self._import_connection_modules()))
                 workers.append(tg.create_task(self._supervised("retention", self._retention_loop)))
                 workers.append(tg.create_task(self._warm_renderer()))
                 log.info(
@@ -1404,7 +1496,7 @@ def run_daemon(config_path: str, **kwargs: Any) -> int:
     # A fault Python cannot catch (SIGBUS from a -shm file that vanished or cannot grow,
     # SIGSEGV) still leaves its traceback on stderr, i.e. in the journal, before the process dies.
     faulthandler.enable()
-    daemon = Daemon(holder, **kwargs)
+    daemon = Daemon(holder, freeze_gc=True, **kwargs)
     try:
         return asyncio.run(daemon.run())
     except FatalError as exc:

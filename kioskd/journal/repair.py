@@ -252,14 +252,14 @@ def recover(path: str) -> str:
                             rows = [r for r in rows if r[key] != identity.IDENTITY_KEY]
                         marks = ", ".join("?" * len(cols))
                         journal.conn.execute("BEGIN IMMEDIATE")
-                        before = journal.conn.total_changes
-                        journal.conn.executemany(
+                        cur = journal.conn.executemany(
                             f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) VALUES ({marks})",
                             rows,
                         )
                         # Rows kept, not rows read: a damaged tree can hand the walk the same
-                        # rows again and again (ignored as duplicates).
-                        salvaged[table] = journal.conn.total_changes - before
+                        # rows again and again (ignored as duplicates). `rowcount` leaves out
+                        # what the schema's triggers did (`state_counts`).
+                        salvaged[table] = max(0, cur.rowcount)
                         journal.conn.execute("COMMIT")
                 finally:
                     old.close()

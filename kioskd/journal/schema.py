@@ -102,11 +102,46 @@ ALTER TABLE operations ADD COLUMN sent_mono REAL;
 ALTER TABLE operations ADD COLUMN sent_boot TEXT;
 """
 
+# Version 5: operations per state, kept by triggers in the same transaction as every insert,
+# state change and delete (retention's too), so that opening a journal reads eight rows
+# instead of counting a million (issue 19: start-up independent of history; the count cost
+# 0.1 CPU-s here on five years, about 1.3 s on a Pi 3B). Each commit that changes a state
+# writes that one small page more.
+V5 = (
+    "CREATE TABLE state_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID",
+    "INSERT INTO state_counts (state, n) SELECT state, COUNT(*) FROM operations GROUP BY state",
+    """CREATE TRIGGER state_counts_insert AFTER INSERT ON operations BEGIN
+        INSERT INTO state_counts (state, n) VALUES (NEW.state, 1)
+            ON CONFLICT(state) DO UPDATE SET n = n + 1;
+    END""",
+    """CREATE TRIGGER state_counts_update AFTER UPDATE OF state ON operations
+    WHEN OLD.state IS NOT NEW.state BEGIN
+        UPDATE state_counts SET n = n - 1 WHERE state = OLD.state;
+        INSERT INTO state_counts (state, n) VALUES (NEW.state, 1)
+            ON CONFLICT(state) DO UPDATE SET n = n + 1;
+    END""",
+    """CREATE TRIGGER state_counts_delete AFTER DELETE ON operations BEGIN
+        UPDATE state_counts SET n = n - 1 WHERE state = OLD.state;
+    END""",
+)
+
+
+def _statements(statements: tuple[str, ...]) -> Callable[[sqlite3.Connection], None]:
+    """Each statement whole (a trigger's body holds semicolons `_script` would cut at)."""
+
+    def apply(conn: sqlite3.Connection) -> None:
+        for statement in statements:
+            conn.execute(statement)
+
+    return apply
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(V1),
     _script(V2),
     _script(V3),
     _script(V4),
+    _statements(V5),
 ]
 LATEST = len(MIGRATIONS)
 

@@ -355,9 +355,10 @@ class Journal:
     # ----------------------------------------------------------------- plumbing
 
     def _count_states(self, conn: sqlite3.Connection) -> None:
-        """Count operations per state once, at open (one pass over the state index)."""
+        """Operations per state at open: the schema's triggers keep them (`state_counts`), so
+        this reads a few rows whatever the history (schema version 5)."""
         self._counts = {s: 0 for s in states.STATES}
-        for state, n in conn.execute("SELECT state, COUNT(*) FROM operations GROUP BY state"):
+        for state, n in conn.execute("SELECT state, n FROM state_counts"):
             self._counts[state] = int(n)
 
     def reopen_counts(self) -> None:

@@ -146,3 +146,193 @@ def test_refusal_details_in_the_slip_language():
     assert rejection_detail("catalog_not_loaded", {}, "es") == "el catálogo aún no se ha cargado"
     assert rejection_detail("not_a_multiple", {}, "es") is None  # facts missing: use `detail`
     assert rejection_detail("no_such_reason", {}, "es") is None
+
+
+# ---------------------------------------------------------------- compact inventory (issue 19)
+
+# A catalog cache exactly as the daemon wrote it before the inventory became CodeTables
+# (its rows in the API's order; indented here): a kiosk upgraded while offline must still
+# sell from it.
+OLD_CACHE = r"""
+{
+ "agency_name": "AGENCIA EL TREBOL",
+ "close_margin_s": 0.0,
+ "entity_id": 213,
+ "fetched_at": 1729700940.0,
+ "footer": "Caduca a los 3 d\u00edas\nGracias por su compra",
+ "format": 1,
+ "header": "LOTER\u00cdA DEMO\nRIF J-00000000-0",
+ "inventory": [
+  {
+   "code": "44401",
+   "game_id": 3,
+   "wager": "444-ARI"
+  },
+  {
+   "code": "44402",
+   "game_id": 3,
+   "wager": "444-TAU"
+  },
+  {
+   "code": "341",
+   "game_id": 1,
+   "wager": "341"
+  },
+  {
+   "code": "007",
+   "game_id": 1,
+   "wager": "007"
+  },
+  {
+   "code": "120",
+   "game_id": 1,
+   "wager": "120"
+  },
+  {
+   "code": "00",
+   "game_id": 5,
+   "wager": "00"
+  }
+ ],
+ "products": [
+  {
+   "active": true,
+   "closes_at": 1729713600.0,
+   "event_at": 1729713600.0,
+   "event_id": 23301,
+   "game_category": "lottery",
+   "id": 1,
+   "limits": {
+    "amount_multiple": 1,
+    "commission": 10,
+    "game_id": 1,
+    "max_bet": 99,
+    "max_permutations": 6,
+    "max_sequence_size": 10,
+    "max_sequences": 2,
+    "min_bet": 1,
+    "product_id": 1,
+    "ticket_max_wagers": 100
+   },
+   "lottery": "LOTER\u00cdA DEL ZULIA",
+   "name": "TRIPLE ZAMORANO"
+  },
+  {
+   "active": true,
+   "closes_at": 1729716300.0,
+   "event_at": 1729716300.0,
+   "event_id": 23302,
+   "game_category": "lottery",
+   "id": 2,
+   "limits": {
+    "amount_multiple": 5,
+    "commission": 10,
+    "game_id": 1,
+    "max_bet": 500,
+    "max_permutations": 6,
+    "max_sequence_size": 10,
+    "max_sequences": 2,
+    "min_bet": 5,
+    "product_id": 2,
+    "ticket_max_wagers": 3
+   },
+   "lottery": "LOTER\u00cdA DEL ZULIA",
+   "name": "TRIPLE ZULIA"
+  },
+  {
+   "active": true,
+   "closes_at": 1729724400.0,
+   "event_at": 1729724400.0,
+   "event_id": 23303,
+   "game_category": "lottery",
+   "id": 3,
+   "limits": {
+    "amount_multiple": 1,
+    "commission": 10,
+    "game_id": 3,
+    "max_bet": 99,
+    "max_permutations": 6,
+    "max_sequence_size": 10,
+    "max_sequences": 2,
+    "min_bet": 1,
+    "product_id": 3,
+    "ticket_max_wagers": 100
+   },
+   "lottery": "LOTER\u00cdA DEL ZULIA",
+   "name": "ZOD\u00cdACO DEL ZULIA"
+  }
+ ],
+ "seconds_to_cancel": 180,
+ "ticket_expiration_days": 3,
+ "time_zone": "America/Caracas"
+}
+"""
+
+
+def _dict_inventory(rows) -> dict[int, dict[str, str]]:
+    """The inventory as the catalog kept it before: a dict per game, the last wager wins."""
+    out: dict[int, dict[str, str]] = {}
+    for r in rows:
+        out.setdefault(r.game_id, {})[r.code] = r.wager
+    return out
+
+
+def test_compact_inventory_answers_every_lookup_as_the_dicts_did(catalog):
+    rows = samples.inventory()
+    reference = _dict_inventory(rows)
+    assert set(catalog.inventory) == set(reference)
+    for game, table in reference.items():
+        compact = catalog.inventory[game]
+        assert isinstance(compact, cat.CodeTable)
+        assert len(compact) == len(table)
+        assert compact == table  # every pair, through lookups
+        assert dict(compact.pairs()) == table
+        for code, wager in table.items():
+            assert catalog.wager_for_code(game, code) == wager
+    near_misses = ["", "3410", "34", "44400", "4440", "444-ARI ", "999999", "zz", "00000", "-1"]
+    for game, table in reference.items():
+        for code in near_misses:
+            assert catalog.wager_for_code(game, code) == table.get(code), (game, code)
+    assert 341 not in catalog.inventory[1]  # not a text: absent, not an error
+    assert catalog.wager_for_code(77, "341") is None
+
+
+def test_compact_inventory_validates_drafts_as_before(catalog):
+    reference = _dict_inventory(samples.inventory())
+    for product, game in ((1, 1), (3, 3), (30, 5)):
+        codes = [*list(reference[game])[::97], "3410", "4441", "37", ""]
+        for code in codes:
+            result = validate(catalog, [DraftWager(product, code, 10)], NOW)
+            if code in reference[game]:
+                event = catalog.products[product].event_id
+                assert result == [WagerRequest(10, event, game, reference[game][code])], code
+            else:
+                assert reason(result) == cat.BAD_WAGER_CODE, code
+
+
+def test_a_code_given_twice_keeps_the_last_wager_as_a_dict_did():
+    table = cat.CodeTable([("b", "1"), ("a", "2"), ("b", "3")])
+    assert dict(table) == {"a": "2", "b": "3"}
+    assert list(table) == ["a", "b"]
+    assert table.get("c") is None and len(cat.CodeTable()) == 0
+
+
+def test_a_cache_written_before_the_compact_inventory_still_loads_and_sells():
+    old = Catalog.from_json(json.loads(OLD_CACHE))
+    assert validate(old, [DraftWager(3, "44401", 5), DraftWager(1, "007", 5)], NOW) == [
+        WagerRequest(amount=5, event_id=23303, game_id=3, wager="444-ARI"),
+        WagerRequest(amount=5, event_id=23301, game_id=1, wager="007"),
+    ]
+    assert reason(validate(old, [DraftWager(1, "008", 5)], NOW)) == cat.BAD_WAGER_CODE
+    rows = json.loads(OLD_CACHE)["inventory"]
+    assert old.inventory == {
+        g: {r["code"]: r["wager"] for r in rows if r["game_id"] == g} for g in (1, 3, 5)
+    }
+    # ... and what this version writes is what the older reader reads: the same rows.
+    again = old.to_json()
+    assert again["format"] == 1
+    assert all(set(r) == {"game_id", "code", "wager"} for r in again["inventory"])
+    def key(r):
+        return (r["game_id"], r["code"], r["wager"])
+
+    assert sorted(map(key, again["inventory"])) == sorted(map(key, rows))

@@ -110,10 +110,23 @@ def test_counts_follow_every_change_without_a_scan(tmp_path: Path) -> None:
     assert j.counts() == full_counts(j)
     assert j.purge(now=time.time(), batch=7) > 0
     assert j.counts() == full_counts(j) and j.counts()["sending"] == 1
-    # A journal reopened counts once, from the index.
+    # Another connection's writes (retention's worker, tools) are counted by the schema's
+    # triggers: a reopened journal reads the kept counts, it does not count.
+    other = sqlite3.connect(tmp_path / "j.sqlite", isolation_level=None)
+    other.execute("UPDATE operations SET state='expired' WHERE state='sending'")
+    other.execute(
+        "DELETE FROM operations WHERE id=(SELECT MIN(id) FROM operations WHERE state!='expired')"
+    )
+    other.execute(
+        "INSERT INTO operations (kind, payload, deadline, state, created_at, updated_at) "
+        "VALUES ('create', '{}', 1e12, 'queued', 1, 1)"
+    )
+    other.close()
     j.close()
     again = Journal(tmp_path / "j.sqlite")
-    assert again.counts() == full_counts(again)
+    assert again.counts() == full_counts(again) and again.counts()["expired"] >= 1
+    plans = plan(again.conn, "SELECT state, n FROM state_counts", ())
+    assert "operations" not in plans  # eight rows of their own, not the history
 
 
 def test_retention_steps_are_short_and_spare_unfinished_work(tmp_path: Path) -> None:

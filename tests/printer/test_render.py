@@ -189,3 +189,65 @@ def test_preview_height_is_the_paper_fed(tmp_path, paper):
     )  # fmt: skip
     assert fed == expected
     assert any(isinstance(i, BarcodeLine) for i in items)
+
+
+def _busy_slip() -> Receipt:
+    """Every kind of line the renderer has: titles (double size), rows, rules, a Code128
+    barcode, a QR code, feeds, a copy mark, text the page cannot print."""
+    return Receipt(
+        "ticket",
+        (
+            Title("LOTERÍA DEL ZÚLIA"),
+            Text("ZODÍACO Año ¿Ganó? 5 € ő → a", align="right"),
+            Row("Total", "Bs. 1.234,00", bold=True),
+            Rule(),
+            Barcode(TICKET, "12345678 87654321 20250131"),
+            QR("K1:1.341.20"),
+            Feed(3),
+            Title("COPIA"),
+        ),
+        copy=True,
+    )
+
+
+@pytest.mark.parametrize("paper", [58, 80])
+@pytest.mark.parametrize("codepage", [None, "cp850"])
+def test_the_job_builder_writes_what_python_escpos_dummy_printer_wrote(
+    monkeypatch, paper, codepage
+):
+    """Issue 19: the renderer builds jobs on python-escpos's `Escpos` directly, not on its
+    `Dummy` printer (whose import loads every device backend): the bytes are the same."""
+    from escpos.printer import Dummy
+
+    from kioskd.printer import escpos_render
+
+    for receipt in (slip(), slip(copy=True), _busy_slip()):
+        ours = render_escpos(receipt, paper, codepage=codepage)
+        with monkeypatch.context() as m:
+            m.setattr(escpos_render, "Job", lambda: Dummy(profile="default"))
+            dummy = render_escpos(receipt, paper, codepage=codepage)
+        assert ours == dummy
+        assert len(ours) > 200
+
+
+def test_loading_the_renderer_loads_no_printer_device_backend(tmp_path):
+    """The renderer needs python-escpos's commands, not its devices (serial, USB, CUPS...):
+    a fresh interpreter that renders a slip has not imported `escpos.printer` or pyserial."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from kioskd.printer.printer import _render\n"
+        "from kioskd.receipt import Receipt, Text\n"
+        "assert _render(Receipt('test', (Text('x'),)), 80)\n"
+        "devices = ('escpos.printer', 'serial', 'usb', 'cups')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(devices)))\n"
+    )
+    env = {**os.environ, "ESCPOS_CAPABILITIES_PICKLE_DIR": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"
