@@ -23,7 +23,7 @@ class _Counting:
 
 
 def test_httpcore_requests_search_no_path_for_an_absent_sniffio() -> None:
-    import kioskd.outbox  # noqa: F401 - what the daemon imports before its first request
+    import kioskd.banklot  # noqa: F401 - what the client imports before its first request
 
     if sys.modules.get("sniffio") is not None:
         pytest.skip("sniffio is installed in this environment: its import is a cache hit")
