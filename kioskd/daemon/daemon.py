@@ -90,6 +90,18 @@ FIRST_CONNECTION_MODULES = (
 )
 
 
+def _catalog_parts(catalog: Any) -> list[tuple[str, tuple[str, str]]]:
+    """The catalog cache's rows (key, `catalog_text` of its data), inventory first."""
+    from kioskd.journal.store import catalog_text
+
+    data = catalog.to_json()
+    inventory = {"inventory": data.pop("inventory")}
+    return [
+        (CATALOG_INVENTORY_KEY, catalog_text(inventory)),
+        ("catalog", catalog_text(data)),
+    ]
+
+
 def _import_first_connection_modules() -> None:
     import importlib
 
@@ -110,6 +122,14 @@ SERVER_TIME_SAVE_S = 3600.0
 # the cache up to about an hour older than it is and may call it stale sooner (slips and
 # status say "stale"; a stale catalog still sells).
 CATALOG_TIME_SAVE_S = 2 * SERVER_TIME_SAVE_S
+# The catalog cache is two rows: the inventory (13,000 wager codes, 600 KB, rarely changes)
+# under this key, the rest (products and their open events, 2 KB, changes at every draw)
+# under "catalog". Each is written only when its own content changed, so a draw rewrites
+# 2 KB, not the 600 KB the whole cache was (issue 19: idle writes, 9.5 MB a day with hourly
+# draws). The inventory is written first: a crash between the two leaves a new inventory
+# with the previous products, which the API's own checks cover; a cache of one row (older
+# kioskd) still loads.
+CATALOG_INVENTORY_KEY = "catalog.inventory"
 # The ESC/POS renderer (python-escpos, Pillow, qrcode...: 7 MB) is loaded when the counter
 # first gets a key or a scan, in a worker: it needs it for the slip that typing leads to, and
 # loads meanwhile (a sale's keys and its API round trip take longer than the import: ~0.1 s
@@ -862,6 +882,10 @@ class Daemon:
         data, fetched_at = cached
         if isinstance(data, dict) and fetched_at > float(data.get("fetched_at") or 0.0):
             data = {**data, "fetched_at": fetched_at}  # fetched again since, unchanged
+        if isinstance(data, dict) and "inventory" not in data:  # kept apart (since issue 19)
+            inventory = self.journal.load_catalog(CATALOG_INVENTORY_KEY)
+            if inventory is not None and isinstance(inventory[0], dict):
+                data = {**data, "inventory": inventory[0].get("inventory")}
         try:
             self._catalog = Catalog.from_json(data)
         except Exception:
@@ -879,7 +903,6 @@ class Daemon:
         from kioskd.banklot import errors
         from kioskd.counter import session as s
         from kioskd.counter.catalog import Catalog, inventory_tables
-        from kioskd.journal.store import catalog_text
 
         now = self.clock.now()
         try:
@@ -910,15 +933,12 @@ class Daemon:
             # Written when its content changed. An unchanged catalog's new fetch time rides
             # with the hourly server-time record (CATALOG_TIME_SAVE_S: one commit an hour).
             # The whole text is made in a worker (`to_json` too: 13,000 rows, ~10 ms).
-            text, content = await asyncio.to_thread(lambda: catalog_text(catalog.to_json()))
-            self.journal.save_catalog(
-                "catalog",
-                None,
-                fetched_at=now,
-                keep_for_s=CATALOG_TIME_SAVE_S,
-                text=(text, content),
-            )
-            del text
+            parts = await asyncio.to_thread(_catalog_parts, catalog)
+            for key, text in parts:  # the inventory first: see CATALOG_INVENTORY_KEY
+                self.journal.save_catalog(
+                    key, None, fetched_at=now, keep_for_s=CATALOG_TIME_SAVE_S, text=text
+                )
+            del parts
         except Exception as exc:
             log.warning("catalog not cached in the journal: %s", exc)
         self.feed(s.CatalogUpdated(catalog, now))

@@ -1,0 +1,61 @@
+"""Issue 19 (idle writes): the catalog cache is two rows, the big inventory and the small rest
+(products and their open events), each written only when its own content changed, so a draw
+rewrites a couple of KB instead of the whole 600 KB cache. A cache of one row (older kioskd)
+still loads."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from kioskd.daemon.daemon import CATALOG_INVENTORY_KEY
+from tests.flows.conftest import running_kiosk
+
+
+def _rows(path) -> dict[str, tuple[str, float]]:  # type: ignore[no-untyped-def]
+    conn = sqlite3.connect(path)
+    try:
+        return {k: (d, t) for k, d, t in conn.execute("SELECT key, data, fetched_at FROM catalog")}
+    finally:
+        conn.close()
+
+
+async def test_a_draw_rewrites_the_small_row_not_the_inventory(tmp_path) -> None:
+    async with running_kiosk(tmp_path) as rig:
+        path = rig.daemon.journal.path
+        await rig.wait_for(lambda: "catalog" in _rows(path))  # saved after it is in use
+        before = _rows(path)
+        rest, inventory = before["catalog"], before[CATALOG_INVENTORY_KEY]
+        assert "inventory" not in json.loads(rest[0])
+        assert len(json.loads(inventory[0])["inventory"]) > 1000
+        assert len(rest[0]) * 50 < len(inventory[0])  # the part that changes is small
+        rig.clock.advance(3600.0)  # an hour on: other draws are open
+        assert await rig.daemon.refresh_catalog()
+        after = _rows(path)
+        assert after["catalog"][0] != rest[0]  # the open events changed: rewritten
+        assert after[CATALOG_INVENTORY_KEY] == inventory  # unchanged: not written again
+        # A restart reads both rows back into one catalog that sells as the fetched one.
+        fetched = rig.daemon._catalog
+        rig.daemon._catalog = None
+        rig.daemon._load_cached_catalog()
+        loaded = rig.daemon._catalog
+        assert loaded is not None and loaded.to_json() == fetched.to_json()
+
+
+async def test_a_cache_of_one_row_still_loads(tmp_path) -> None:
+    async with running_kiosk(tmp_path) as rig:
+        journal, fetched = rig.daemon.journal, rig.daemon._catalog
+        assert fetched is not None
+        await rig.wait_for(lambda: "catalog" in _rows(journal.path))
+        conn = sqlite3.connect(journal.path)
+        conn.execute("DELETE FROM catalog WHERE key LIKE 'catalog%'")
+        conn.execute(
+            "INSERT INTO catalog (key, data, fetched_at) VALUES ('catalog', ?, ?)",
+            (json.dumps(fetched.to_json()), fetched.fetched_at),
+        )
+        conn.commit()
+        conn.close()
+        rig.daemon._catalog = None
+        rig.daemon._load_cached_catalog()
+        loaded = rig.daemon._catalog
+        assert loaded is not None and loaded.to_json() == fetched.to_json()
