@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
@@ -1162,8 +1163,17 @@ class Retention:
         self.retention_days = retention_days
         self.busy_timeout_s = busy_timeout_s
         self._conn: sqlite3.Connection | None = None
+        # The steps run in a worker thread; `close` runs on the loop, at stop, possibly while
+        # a step is still in that thread (its task was cancelled, the thread goes on): closing
+        # the connection under it crashed the process (SIGSEGV in `incremental_vacuum`, found
+        # by the kill campaign). Every step holds this lock; `close` interrupts the running
+        # statement and takes the lock before it closes.
+        self._lock = threading.Lock()
+        self._closed = False
 
     def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise JournalError("retention is closed", kind="io")
         if self._conn is None:
             uri = "file:" + urllib.parse.quote(os.path.abspath(self.path)) + "?mode=rw"
             conn = sqlite3.connect(
@@ -1180,6 +1190,10 @@ class Retention:
 
     def step(self, now: float, batch: int = 0) -> dict[str, int]:
         """One short transaction of retention; deleted per state (JournalError on failure)."""
+        with self._lock:
+            return self._step(now, batch)
+
+    def _step(self, now: float, batch: int) -> dict[str, int]:
         conn = self._connection()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -1197,14 +1211,19 @@ class Retention:
     def quick_check(self) -> str:
         """The whole file's quick_check, from this worker's connection (a read snapshot: the
         daemon keeps writing meanwhile). "ok" or SQLite's first findings."""
-        try:
-            rows = self._connection().execute("PRAGMA quick_check(5)").fetchall()
-        except sqlite3.Error as exc:
-            return f"quick_check failed: {exc}"
+        with self._lock:
+            try:
+                rows = self._connection().execute("PRAGMA quick_check(5)").fetchall()
+            except sqlite3.Error as exc:
+                return f"quick_check failed: {exc}"
         return "; ".join(str(r[0]) for r in rows)
 
     def vacuum_step(self, pages: int = 256) -> int:
         """Give up to `pages` free pages back (incremental vacuum); how many are left free."""
+        with self._lock:
+            return self._vacuum_step(pages)
+
+    def _vacuum_step(self, pages: int) -> int:
         conn = self._connection()
         try:
             if int(conn.execute("PRAGMA auto_vacuum").fetchone()[0]) != 2:
@@ -1215,6 +1234,14 @@ class Retention:
             raise JournalError(f"incremental vacuum failed: {exc}", kind=classify(exc)) from exc
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        """Stop: a statement running in the worker is interrupted (a whole quick_check of a
+        big journal would otherwise hold the stop), then the connection is closed once no
+        step uses it; a step asked for after this raises JournalError."""
+        self._closed = True
+        conn = self._conn
+        if conn is not None:
+            conn.interrupt()  # thread-safe: the running statement fails with "interrupted"
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

@@ -235,3 +235,41 @@ def test_a_big_journal_defers_its_whole_quick_check_to_the_worker(
         r = Retention(str(path), 90)
         assert r.quick_check() != "ok"
         r.close()
+
+
+def test_retention_closed_at_stop_never_closes_under_a_running_step(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """At stop the daemon closes Retention on the loop while a step may still run in its
+    worker thread (the task was cancelled, the thread goes on): closing the connection under
+    it crashed the process (SIGSEGV, found by the kill campaign). `close` waits for the step,
+    and a step asked for afterwards is refused."""
+    import threading
+
+    from kioskd.journal import store
+    from kioskd.journal.store import JournalError
+
+    j = Journal(tmp_path / "j.sqlite", retention_days=1)
+    fill(j, days=3, per_day=40, end=time.time() - 5 * DAY)
+    j.close()
+    retention = Retention(str(tmp_path / "j.sqlite"), 1)
+    inside, order = threading.Event(), []
+    real_step = store.purge_step
+
+    def slow_step(conn, days, now, batch):  # type: ignore[no-untyped-def]
+        inside.set()
+        time.sleep(0.3)
+        result = real_step(conn, days, now, batch)
+        order.append("step done")
+        return result
+
+    monkeypatch.setattr(store, "purge_step", slow_step)
+    worker = threading.Thread(target=retention.step, args=(time.time(),))
+    worker.start()
+    assert inside.wait(5)
+    retention.close()
+    order.append("closed")
+    worker.join(5)
+    assert order == ["step done", "closed"]
+    with pytest.raises(JournalError):
+        retention.step(time.time())
