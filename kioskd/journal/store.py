@@ -285,6 +285,16 @@ class Journal:
         self._deltas: list[tuple[str, int]] = []
         self._batching = False
         self._batch_deltas: list[tuple[str, int]] = []
+        # The unfinished operations by id, in journal order, kept as this object writes them
+        # (issue 19: CPU per sale; the outbox asks for queued, doubtful or in-flight ones
+        # several times a step, each an SQL read). Loaded at first use; loaded again when
+        # another connection committed (`PRAGMA data_version` moved: retention's worker,
+        # tools). `_changed` holds what the transaction in progress wrote, applied only once
+        # it commits.
+        self._open: dict[int, Operation] | None = None
+        self._open_version = -1
+        self._changed: list[Operation] = []
+        self._batch_changed: list[Operation] = []
         self._catalog_saved: dict[str, tuple[str, float]] = {}  # key -> (content, saved at)
         # key -> when its unchanged content was last fetched again, not yet written: each
         # write to the catalog table carries these along (one commit instead of two an hour).
@@ -365,8 +375,39 @@ class Journal:
     def reopen_counts(self) -> None:
         """Count again after rows were written behind this object's back (tools, tests)."""
         self._count_states(self.conn)
+        self._open = None
+
+    def _open_view(self) -> dict[int, Operation]:
+        """The unfinished operations by id (journal order), read again only when another
+        connection committed since the last look."""
+        version = self._read("PRAGMA data_version")[0][0]
+        if self._open is None or version != self._open_version:
+            wanted = tuple(states.UNFINISHED)
+            marks = ",".join("?" * len(wanted))
+            rows = self._read(
+                f"SELECT {_OP_COLUMNS} FROM operations WHERE state IN ({marks}) ORDER BY id",
+                wanted,
+            )
+            self._open, self._open_version = {r[0]: _op(r) for r in rows}, version
+        return self._open
+
+    def _keep(self, changed: list[Operation]) -> None:
+        """Committed: the operations this object wrote enter, change in or leave the view."""
+        view = self._open
+        if view is None:
+            return
+        for op in changed:
+            if op.state in states.TERMINAL:
+                view.pop(op.id, None)
+            elif op.id in view or not view or op.id > next(reversed(view)):
+                view[op.id] = op
+            else:  # back among the unfinished, below a newer one: keep journal order
+                view[op.id] = op
+                self._open = dict(sorted(view.items()))
+                view = self._open
 
     def close(self) -> None:
+        self._open = None
         if self._conn is not None:
             try:
                 self._conn.close()
@@ -423,7 +464,7 @@ class Journal:
         daemon, whose every change is durable on its own)."""
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
-        self._batching, self._batch_deltas = True, []
+        self._batching, self._batch_deltas, self._batch_changed = True, [], []
         try:
             yield
         except BaseException:
@@ -434,19 +475,21 @@ class Journal:
             self.commits += 1
             for state, n in self._batch_deltas:
                 self._counts[state] = self._counts.get(state, 0) + n
+            self._keep(self._batch_changed)
         finally:
-            self._batching, self._batch_deltas = False, []
+            self._batching, self._batch_deltas, self._batch_changed = False, [], []
 
     def _write(self, point: str, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run `body` in one IMMEDIATE transaction and commit it durably."""
         conn = self.conn
         if self._batching:
-            self._deltas = []
+            self._deltas, self._changed = [], []
             result = body(conn)
             self._batch_deltas += self._deltas
+            self._batch_changed += self._changed
             return result
         self._guard(point)
-        self._deltas = []
+        self._deltas, self._changed = [], []
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -454,7 +497,7 @@ class Journal:
                 self._hook(f"{point}:before_commit")
                 conn.execute("COMMIT")
             except BaseException:
-                self._deltas = []
+                self._deltas, self._changed = [], []
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
@@ -467,7 +510,8 @@ class Journal:
         self.commits += 1
         for state, n in self._deltas:
             self._counts[state] = self._counts.get(state, 0) + n
-        self._deltas = []
+        self._keep(self._changed)
+        self._deltas, self._changed = [], []
         self._hook(f"{point}:after_commit")
         return result
 
@@ -562,6 +606,7 @@ class Journal:
             )
             op_id = int(cur.lastrowid or 0)
             self._deltas.append((state, 1))
+            self._changed.append(self._get(conn, op_id))
             self._history(
                 conn,
                 op_id,
@@ -649,7 +694,9 @@ class Journal:
             )
             if print_job is not None:
                 self._insert_print_job(conn, op_id, print_job[0], print_job[1], now)
-            return self._get(conn, op_id)
+            op = self._get(conn, op_id)
+            self._changed.append(op)
+            return op
 
         return self._write(f"{event}", body)
 
@@ -680,6 +727,7 @@ class Journal:
                 conn.execute(
                     "UPDATE operations SET next_attempt_at=? WHERE id=?", (next_attempt_at, op_id)
                 )
+                self._changed.append(self._get(conn, op_id))
 
         self._write(f"note:{kind}", body)
 
@@ -695,13 +743,22 @@ class Journal:
         return _op(row)
 
     def get(self, op_id: int) -> Operation:
+        if not self._batching:
+            op = self._open_view().get(op_id)
+            if op is not None:
+                return op
         rows = self._read(f"SELECT {_OP_COLUMNS} FROM operations WHERE id=?", (op_id,))
         if not rows:
             raise KeyError(f"no operation {op_id}")
         return _op(rows[0])
 
     def operations(self, states_in: Iterable[str] | None = None) -> list[Operation]:
-        """Operations in journal order, optionally only those in the given states."""
+        """Operations in journal order, optionally only those in the given states. Unfinished
+        ones are answered from the view kept in memory (no SQL while nobody else wrote)."""
+        if states_in is not None and not self._batching:
+            wanted_set = frozenset(states_in)
+            if wanted_set <= states.UNFINISHED:
+                return [op for op in self._open_view().values() if op.state in wanted_set]
         if states_in is None:
             rows = self._read(f"SELECT {_OP_COLUMNS} FROM operations ORDER BY id")
         else:
@@ -768,13 +825,7 @@ class Journal:
     def open_operations(self, limit: int) -> tuple[list[Operation], int]:
         """Up to `limit` unfinished operations (oldest first) and how many there are."""
         total = sum(self._counts.get(s, 0) for s in states.UNFINISHED)
-        wanted = tuple(states.UNFINISHED)
-        marks = ",".join("?" * len(wanted))
-        rows = self._read(
-            f"SELECT {_OP_COLUMNS} FROM operations WHERE state IN ({marks}) ORDER BY id LIMIT ?",
-            (*wanted, limit),
-        )
-        return [_op(r) for r in rows], total
+        return self.operations(states.UNFINISHED)[:limit], total
 
     def settled(
         self,

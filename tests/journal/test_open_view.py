@@ -1,0 +1,145 @@
+"""Issue 19 (CPU per sale): the journal answers questions about unfinished operations from a
+view kept in memory as it writes them, and that view always agrees with the file.
+
+Checked on a real file against SQL read through a connection of its own: after adds,
+transitions, notes that move `next_attempt_at`, writes rolled back before their commit,
+batches that commit or fail, and another connection's commits (retention's worker, tools).
+And the view is what answers: no SQL on `operations` while nobody else wrote.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from kioskd.journal import states
+from kioskd.journal.store import _OP_COLUMNS, Journal, Operation, _decode_op
+
+SUBSETS = (
+    (states.QUEUED,),
+    (states.QUEUED, states.SENDING),
+    (states.QUEUED, states.IN_DOUBT),
+    (states.IN_DOUBT, states.RECONCILING),
+    (states.CONFLICT,),
+    tuple(states.DOUBTFUL),
+    tuple(states.MAYBE_APPLIED),
+    tuple(states.UNFINISHED),
+)
+
+
+def from_file(path: Path, wanted: tuple[str, ...]) -> list[Operation]:
+    """What the file holds, read apart from the journal object (no view, no cache)."""
+    other = sqlite3.connect(path)
+    try:
+        marks = ",".join("?" * len(wanted))
+        rows = other.execute(
+            f"SELECT {_OP_COLUMNS} FROM operations WHERE state IN ({marks}) ORDER BY id", wanted
+        ).fetchall()
+    finally:
+        other.close()
+    return [_decode_op(r) for r in rows]
+
+
+def agree(j: Journal, path: Path) -> None:
+    for wanted in SUBSETS:
+        assert j.operations(wanted) == from_file(path, wanted), wanted
+    for op in from_file(path, tuple(states.UNFINISHED)):
+        assert j.get(op.id) == op
+    opened, _total = j.open_operations(3)
+    assert opened == from_file(path, tuple(states.UNFINISHED))[:3]
+
+
+def test_the_view_agrees_with_the_file_through_every_kind_of_write(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    crash = {"point": ""}
+
+    def hook(point: str) -> None:
+        if point == crash["point"]:
+            raise RuntimeError("simulated crash")
+
+    j = Journal(path, crash_hook=hook)
+    rng = random.Random(19)
+    ids: list[int] = []
+    agree(j, path)  # the view is loaded empty, then kept
+    for step in range(300):
+        now = 1000.0 + step
+        roll = rng.random()
+        live = [i for i in ids if j.get(i).state not in states.TERMINAL]
+        if roll < 0.25 or not live:
+            state = rng.choice((states.QUEUED, states.SENDING))
+            ids.append(
+                j.add("create", {"wagers": [{"n": step}]}, amount=step, deadline=9e9, now=now,
+                      state=state)
+            )  # fmt: skip
+        elif roll < 0.80:
+            op = j.get(rng.choice(live))
+            event = rng.choice(sorted(states.TRANSITIONS[states.State(op.state)]))
+            if rng.random() < 0.15:  # rolled back before its commit: nothing changes
+                crash["point"] = f"{event}:before_commit"
+                with pytest.raises(RuntimeError):
+                    j.transition(op.id, event, now=now, next_attempt_at=now + 5)
+                crash["point"] = ""
+            else:
+                j.transition(op.id, event, now=now, next_attempt_at=now + rng.random() * 9)
+        elif roll < 0.90:
+            j.note(rng.choice(live), "probe", now=now, next_attempt_at=now + 3.5)
+        elif roll < 0.95:
+            queued = [op.id for op in j.operations((states.QUEUED,))]
+            with pytest.raises(RuntimeError), j.batch():
+                j.add("pay", {"ticket_number": step}, amount=0, deadline=9e9, now=now)
+                for op_id in queued[:1]:
+                    j.transition(op_id, states.SEND, now=now)
+                raise RuntimeError("a batch that fails leaves nothing")
+        else:
+            with j.batch():
+                ids.append(j.add("cancel", {"ticket_number": step}, amount=0, deadline=9e9,
+                                 now=now))  # fmt: skip
+                first = j.get(ids[-1])
+                j.transition(first.id, states.SEND, now=now)
+        agree(j, path)
+        assert j.open_operations(1)[1] == len(from_file(path, tuple(states.UNFINISHED)))
+    counts = j.counts()
+    assert sum(counts[s] for s in states.UNFINISHED) == len(j.operations(states.UNFINISHED))
+    j.close()
+
+
+def test_another_connections_commits_are_seen(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    j = Journal(path)
+    a = j.add("create", {"wagers": []}, amount=5, deadline=9e9, now=1.0)
+    b = j.add("pay", {"ticket_number": 3}, amount=0, deadline=9e9, now=2.0)
+    agree(j, path)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("UPDATE operations SET state='expired' WHERE id=?", (a,))
+    agree(j, path)
+    other.execute("UPDATE operations SET next_attempt_at=77 WHERE id=?", (b,))
+    assert j.get(b).next_attempt_at == 77
+    other.execute(
+        "INSERT INTO operations (kind, payload, deadline, state, created_at, updated_at) "
+        "VALUES ('create', '{\"wagers\": []}', 9e9, 'in_doubt', 3, 3)"
+    )
+    other.close()
+    agree(j, path)
+    assert [op.state for op in j.operations(states.UNFINISHED)] == ["queued", "in_doubt"]
+    j.close()
+
+
+def test_unfinished_operations_are_answered_without_sql(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    j = Journal(path)
+    for n in range(3):
+        j.add("create", {"wagers": [{"n": n}]}, amount=n, deadline=9e9, now=float(n))
+    j.operations((states.QUEUED,))  # loads the view
+    statements: list[str] = []
+    j.conn.set_trace_callback(statements.append)
+    try:
+        for wanted in SUBSETS:
+            j.operations(wanted)
+        j.get(1)
+    finally:
+        j.conn.set_trace_callback(None)
+    assert statements and all(s == "PRAGMA data_version" for s in statements), statements
+    j.close()
