@@ -382,5 +382,11 @@ def setup_logging(
         handler.addFilter(RedactingFilter())
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # httpx writes a line of its own at INFO for every request ("HTTP Request: POST ... 201
+    # Created"); the client logs each exchange itself (DEBUG when it went well, WARNING
+    # otherwise), so at info that line only repeated it, at a cost in every sale's CPU and in
+    # journal bytes (issue 19). At debug it is kept.
+    chosen = root.getEffectiveLevel()
+    logging.getLogger("httpx").setLevel(logging.WARNING if chosen > logging.DEBUG else chosen)
     _installed.append(handler)
     return handler

@@ -724,3 +724,30 @@ async def test_the_ca_store_is_loaded_only_for_an_https_api(tmp_path) -> None:
     await plain.aclose()
     with pytest.raises(OSError):
         BanklotClient("https://127.0.0.1:9", "kiosk@example.test", "pw", ca_bundle=missing)
+
+
+async def test_urls_keep_the_base_path_and_are_made_once_per_path() -> None:
+    """Issue 19 (CPU per sale): each API path's absolute URL is made once, as httpx would
+    merge it (the base URL's own path kept), and the memo stays bounded."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        if request.url.path.endswith("/auth/login"):
+            return ok({"status": 200, "response": {"x_auth_token": TOKEN}})
+        return ok({"status": 200, "response": 5})
+
+    client = BanklotClient(
+        "http://api.test/v2/", "e", PASSWORD, transport=httpx.MockTransport(handler)
+    )
+    async with client:
+        for _ in range(3):
+            await client.time()
+        assert seen == ["http://api.test/v2/auth/login"] + ["http://api.test/v2/gaming/time"] * 3
+        assert set(client._urls) == {"/auth/login", "/gaming/time"}
+        first = client._urls["/gaming/time"]
+        await client.time()
+        assert client._urls["/gaming/time"] is first  # made once, not per request
+        for n in range(100):
+            client._url(f"/user/ticket/image/{n}")
+        assert len(client._urls) <= 64

@@ -222,3 +222,35 @@ def test_a_short_password_is_masked_as_a_value_not_as_ordinary_text() -> None:
     assert "S3cr3t" not in r.redact("login as xS3cr3t-long-passphrasey failed")
     r.add("12345678")  # a PIN: masked inside a scanned code too
     assert "12345678" not in r.redact("scan 000324264391234567820241023")
+
+
+@pytest.mark.parametrize("level, shown", [("info", False), ("debug", True)])
+def test_httpx_request_lines_only_at_debug(logger, level: str, shown: bool) -> None:
+    """httpx logs every request at INFO; the client logs its own exchange line, so at info
+    httpx's copy is left out (issue 19: a log line of every sale's CPU), and kept at debug."""
+    import asyncio
+
+    import httpx
+
+    stream = io.StringIO()
+    httpx_logger = logging.getLogger("httpx")
+    httpx_logger.propagate = False  # to `logger`'s handler only, not the test run's root
+    root, root_level = logging.getLogger(), logging.getLogger().level
+    root.setLevel(level.upper())  # the daemon's root logger is the one set up
+    try:
+        handler = klog.setup_logging(level, "stderr", stream=stream, logger=logger, environ={})
+        httpx_logger.addHandler(handler)
+
+        async def one() -> None:
+            transport = httpx.MockTransport(lambda request: httpx.Response(201))
+            async with httpx.AsyncClient(transport=transport) as client:
+                await client.post("http://api.test/user/ticket/create", json={})
+
+        asyncio.run(one())
+        assert ("HTTP Request: POST" in stream.getvalue()) is shown
+    finally:
+        httpx_logger.propagate = True
+        for h in list(httpx_logger.handlers):
+            httpx_logger.removeHandler(h)
+        httpx_logger.setLevel(logging.NOTSET)
+        root.setLevel(root_level)
