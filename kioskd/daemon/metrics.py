@@ -22,7 +22,9 @@ Rules:
   error, never fatal.
 - The text is prometheus_client's `generate_latest`, byte for byte; `CachedExposition` keeps
   each series' text and has the library format again only the series that changed (a sale
-  changes about a dozen of some 260 lines; issue 19: CPU per sale).
+  changes about a dozen of some 260 lines; issue 19: CPU per sale); a one-sample series
+  that changed gets its new value in the line the library wrote for it (checked against
+  the old value), so a sale has the library format only its request histogram.
 - Counters count what this process saw since it started (a restart resets them, which
   Prometheus' `rate()` and `increase()` handle); gauges are read from the journal each time.
 
@@ -61,6 +63,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from kioskd.config import MetricsConfig, parse_listen
 from kioskd.lights import STATES as LIGHT_STATES
@@ -286,9 +289,12 @@ class CachedExposition:
     the request histogram: 2-3 ms a rendering, once a sale, when a sale changes about a dozen
     lines. Collecting the histogram alone costs about 1 ms (each bucket's `le` is formatted
     again), so its series are collected only for an endpoint whose observation count moved
-    (`Metrics.observe_exchange` is the histogram's only writer). Every part is still the
-    library's own rendering (`generate_latest` of a family holding only that part), so the
-    format stays its; `tests/metrics/test_exposition.py` checks the identity.
+    (`Metrics.observe_exchange` is the histogram's only writer). A family whose samples all
+    equal those of the last rendering is not even cut into series: its text is kept whole
+    (most of the file between two sales). Every part is still the library's own rendering
+    (`generate_latest` of a family holding only that part, or a one-sample line it wrote with
+    the new value swapped in, see `_single`), so the format stays its;
+    `tests/metrics/test_exposition.py` checks the identity.
     """
 
     def __init__(
@@ -303,9 +309,16 @@ class CachedExposition:
         self.label = label
         self.observed = observed  # label value -> observations so far, in first-seen order
         self._texts: dict[tuple[Any, ...], str] = {}
+        # family head -> (its samples, its text, its parts' keys and texts) at the last
+        # rendering: a family whose samples are all equal is not cut into series again
+        self._families: dict[tuple[Any, ...], tuple[list[Any], str, dict[Any, str]]] = {}
+        # a one-sample series (family head, name, labels) -> (its value, its line) last made
+        self._singles: dict[tuple[Any, ...], tuple[float, str]] = {}
 
     def render(self) -> bytes:
         texts: dict[tuple[Any, ...], str] = {}
+        families: dict[tuple[Any, ...], tuple[list[Any], str, dict[Any, str]]] = {}
+        singles = self._singles
         out: list[str] = []
         for collector in self.collectors:
             if collector is self.histogram:
@@ -313,14 +326,29 @@ class CachedExposition:
                 continue
             for family in collector.collect():
                 head = (family.name, family.type, family.documentation, family.unit)
+                kept = self._families.get(head)
+                if kept is not None and kept[0] == family.samples:
+                    families[head] = kept
+                    texts.update(kept[2])
+                    out.append(kept[1])
+                    continue
                 parts = _series(family)
                 if parts is None:  # what the parts cannot hold: the library renders it whole
                     out.append(generate_latest(_One(family)).decode())
                     continue
-                out.append(self._part(texts, head, partial(_header, family)))
+                mine: dict[Any, str] = {}
+                pieces = [self._part(mine, head, partial(_header, family))]
                 for key, samples in parts:
-                    out.append(self._part(texts, (head, key), partial(_lines, family, samples)))
+                    make = partial(_lines, family, samples)
+                    if len(samples) == 1 and samples[0].timestamp is None:
+                        make = partial(self._single, singles, head, samples[0], make)
+                    pieces.append(self._part(mine, (head, key), make))
+                text = "".join(pieces)
+                families[head] = (list(family.samples), text, mine)
+                texts.update(mine)
+                out.append(text)
         self._texts = texts  # only what this rendering used: bounded by the text itself
+        self._families = families
         return "".join(out).encode()
 
     def _part(
@@ -330,6 +358,32 @@ class CachedExposition:
         if text is None:
             text = make()
         texts[key] = text
+        return text
+
+    @staticmethod
+    def _single(
+        singles: dict[tuple[Any, ...], tuple[float, str]],
+        head: tuple[Any, ...],
+        sample: Any,
+        make: Callable[[], str],
+    ) -> str:
+        """A one-sample series whose value moved (a gauge, a counter): the library writes it
+        `NAME{LABELS} VALUE\n` with VALUE its `floatToGoString`, so the line it wrote for
+        the same series before has its old value swapped for the new one; checked against
+        that old line, and made by the library itself when it does not end as expected."""
+        ident = (head, sample.name, tuple(sample.labels.items()))
+        before = singles.get(ident)
+        text = None
+        if before is not None:
+            old_value, old_text = before
+            tail = f" {floatToGoString(old_value)}\n"
+            if old_text.endswith(tail):
+                text = f"{old_text[: -len(tail)]} {floatToGoString(sample.value)}\n"
+        if text is None:
+            text = make()
+        if len(singles) > 4096:  # series are few and fixed; bounded anyway
+            singles.clear()
+        singles[ident] = (sample.value, text)
         return text
 
     def _histogram(self, texts: dict[tuple[Any, ...], str], out: list[str]) -> None:

@@ -87,3 +87,36 @@ def test_a_sale_formats_only_what_it_changed(monkeypatch) -> None:
     assert text == generate_latest(metrics.registry)
     assert b'kioskd_operations_total{kind="create",state="done"} 1.0' in text
     assert 0 < sum(formatted) < full / 5, (sum(formatted), full)
+
+
+def test_a_sale_has_the_library_format_only_its_request_histogram(monkeypatch) -> None:
+    """Issue 19 (CPU per sale): between two sales, families whose samples are all equal are
+    kept whole, and a one-sample series whose value moved (a counter, a gauge) has its value
+    swapped in the line the library wrote for it before: the library formats only the
+    sale's request histogram (several samples), and the text is still its own."""
+    metrics = m.Metrics(lambda: MetricsConfig(), terminal_id="t-1", version="1", now=lambda: 5.0)
+    for endpoint in ENDPOINTS:
+        metrics.observe_exchange(endpoint, 0.2, "ok")
+    metrics.observe_outcome(SimpleNamespace(kind="done", op_kind="create"))
+    metrics.update(m.Snapshot(taken_at=1.0, lights="ready", slips_printed=1, journal_bytes=7))
+    metrics.render()
+    calls: list[bytes] = []
+    real = m.generate_latest
+
+    def counting(registry):  # type: ignore[no-untyped-def]
+        text = real(registry)
+        calls.append(text)
+        return text
+
+    monkeypatch.setattr(m, "generate_latest", counting)
+    for sale in range(2, 5):
+        calls.clear()
+        metrics.observe_exchange("POST /wagers", 0.1 * sale, "ok")
+        metrics.observe_outcome(SimpleNamespace(kind="done", op_kind="create"))
+        metrics.update(
+            m.Snapshot(taken_at=float(sale), lights="ready", slips_printed=sale, journal_bytes=sale)
+        )
+        text = metrics.render()
+        assert text == real(metrics.registry)
+        assert f'kioskd_operations_total{{kind="create",state="done"}} {sale}.0'.encode() in text
+        assert [c.count(b"_bucket{") for c in calls] == [len(m.DURATION_BUCKETS) + 1], calls
