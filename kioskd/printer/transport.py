@@ -94,18 +94,30 @@ def _flag(value: str | None, default: bool) -> bool:
 
 
 class TcpTransport:
+    """A raw socket. Non-blocking once connected, every wait a `poll` with the operation's
+    own timeout: a status query costs four system calls (drain, send, poll, recv) where
+    switching the socket's timeout before each call cost nine (issue 19: a slip's two
+    checks ask eight queries)."""
+
     can_read = True
 
     def __init__(self, uri: str, host: str, port: int, timeout_s: float) -> None:
         self.uri, self._addr, self._timeout = uri, (host, port), timeout_s
         self._sock: socket.socket | None = None
+        self._readable = select.poll()
+        self._writable = select.poll()
 
     def open(self) -> None:
         try:
-            self._sock = socket.create_connection(self._addr, timeout=self._timeout)
+            sock = socket.create_connection(self._addr, timeout=self._timeout)
         except OSError as exc:
             raise TransportError(f"cannot connect to {self.uri}: {exc}") from exc
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        self._readable, self._writable = select.poll(), select.poll()
+        self._readable.register(sock, select.POLLIN)
+        self._writable.register(sock, select.POLLOUT)
+        self._sock = sock
 
     def _live(self) -> socket.socket:
         if self._sock is None:
@@ -114,19 +126,33 @@ class TcpTransport:
 
     def write(self, data: bytes) -> None:
         sock = self._live()
-        sock.settimeout(self._timeout)
+        view = memoryview(data)
+        deadline = time.monotonic() + self._timeout
         try:
-            sock.sendall(data)
-        except OSError as exc:  # socket.timeout is an OSError
+            while view:
+                try:
+                    sent = sock.send(view)
+                except BlockingIOError:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self._writable.poll(left * 1000):
+                        raise TransportError(
+                            f"write to {self.uri} failed: timed out after {self._timeout:g} s"
+                        ) from None
+                    continue
+                view = view[sent:]
+        except TransportError:
+            raise
+        except OSError as exc:
             raise TransportError(f"write to {self.uri} failed: {exc}") from exc
 
     def read_byte(self, timeout_s: float) -> int | None:
         sock = self._live()
-        sock.settimeout(timeout_s)
         try:
+            if not self._readable.poll(max(0.0, timeout_s) * 1000):
+                return None
             got = sock.recv(1)
-        except TimeoutError:
-            return None
+        except BlockingIOError:
+            return None  # readiness without a byte: nothing came
         except OSError as exc:
             raise TransportError(f"read from {self.uri} failed: {exc}") from exc
         if not got:
@@ -135,7 +161,6 @@ class TcpTransport:
 
     def drain(self) -> None:
         sock = self._live()
-        sock.setblocking(False)
         try:
             while True:
                 got = sock.recv(256)
@@ -143,10 +168,10 @@ class TcpTransport:
                     raise TransportError(f"{self.uri} closed the connection")
         except BlockingIOError:
             pass
+        except TransportError:
+            raise
         except OSError as exc:
             raise TransportError(f"read from {self.uri} failed: {exc}") from exc
-        finally:
-            sock.settimeout(self._timeout)
 
     def close(self) -> None:
         if self._sock is not None:

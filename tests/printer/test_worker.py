@@ -212,3 +212,64 @@ async def test_link_lost_while_job_held_resends_after_reconnect(tcp):
         await job
     assert bytes(tcp.core.printed).endswith(render_escpos(RECEIPT, 80))
     assert tcp.core.cuts == 1
+
+
+async def test_receipts_are_rendered_by_the_worker_and_a_bad_one_fails_alone(tcp, monkeypatch):
+    """Issue 19 (CPU per sale): a receipt goes to the printer's worker as it is and is rendered
+    there (one thread hand-over a slip, not a render thread and then the worker); a receipt
+    that cannot be rendered fails its caller with the error, and the next one prints."""
+    import threading
+
+    from kioskd.printer import printer as printer_module
+
+    real = printer_module._render
+    threads: list[str] = []
+
+    def recording(receipt, paper_mm, **options):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        if receipt.kind == "broken":
+            raise ValueError("cannot render this")
+        return real(receipt, paper_mm, **options)
+
+    monkeypatch.setattr(printer_module, "_render", recording)
+    async with open_printer(tcp.uri, paper_mm=58, **FAST) as printer:
+        with pytest.raises(ValueError, match="cannot render"):
+            await printer.print_receipt(Receipt("broken", (Text("x"),)))
+        await printer.print_receipt(RECEIPT)
+    assert threads == [f"printer {tcp.uri}"] * 2
+    assert bytes(tcp.core.printed) == render_escpos(RECEIPT, 58)
+
+
+def test_tcp_transport_waits_by_poll_with_finite_timeouts():
+    """Issue 19 (CPU per sale): the TCP transport stays non-blocking once connected (no
+    timeout switched before every call) and still bounds each wait: a reply that never comes
+    is None after the reply timeout, a printer that stops taking bytes fails the write after
+    the transport's timeout, and a printer that hangs up is an error."""
+    import socket
+    import time
+
+    from kioskd.printer.transport import TransportError, make_transport
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    transport = make_transport(f"tcp://127.0.0.1:{port}", 0.3)
+    transport.open()
+    peer, _ = server.accept()
+    try:
+        assert transport._sock is not None and transport._sock.gettimeout() == 0.0
+        transport.drain()  # nothing waiting: returns at once
+        peer.sendall(b"\x12\x16")
+        transport.drain()  # stale bytes dropped
+        assert transport.read_byte(0.05) is None
+        peer.sendall(b"\x12")
+        assert transport.read_byte(1.0) == 0x12
+        began = time.monotonic()
+        with pytest.raises(TransportError, match="timed out"):
+            transport.write(b"x" * (64 << 20))  # the peer reads nothing: buffers fill
+        assert time.monotonic() - began < 5.0
+        peer.close()  # with our bytes unread: a reset, else an end of stream
+        with pytest.raises(TransportError):
+            transport.read_byte(1.0)
+    finally:
+        transport.close()
+        server.close()
