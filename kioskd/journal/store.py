@@ -293,6 +293,11 @@ class Journal:
         # it commits.
         self._open: dict[int, Operation] | None = None
         self._open_version = -1
+        # The last operations this object settled (done, rejected, expired), as its commit
+        # left them: a sale's outcome is read back by the executor, the spooler and the
+        # PENDING slip's timer right after it settles. A settled row changes no more; it is
+        # dropped when rows may have been deleted (a purge, another connection's commit).
+        self._settled: dict[int, Operation] = {}
         self._changed: list[Operation] = []
         self._batch_changed: list[Operation] = []
         self._catalog_saved: dict[str, tuple[str, float]] = {}  # key -> (content, saved at)
@@ -376,6 +381,7 @@ class Journal:
         """Count again after rows were written behind this object's back (tools, tests)."""
         self._count_states(self.conn)
         self._open = None
+        self._settled.clear()
 
     def _open_view(self) -> dict[int, Operation]:
         """The unfinished operations by id (journal order), read again only when another
@@ -389,16 +395,21 @@ class Journal:
                 wanted,
             )
             self._open, self._open_version = {r[0]: _op(r) for r in rows}, version
+            self._settled.clear()
         return self._open
 
     def _keep(self, changed: list[Operation]) -> None:
-        """Committed: the operations this object wrote enter, change in or leave the view."""
+        """Committed: the operations this object wrote enter, change in or leave the view
+        (those that settled are kept among the last settled, while the view is loaded)."""
         view = self._open
         if view is None:
             return
         for op in changed:
             if op.state in states.TERMINAL:
                 view.pop(op.id, None)
+                self._settled[op.id] = op
+                if len(self._settled) > SETTLED_KEPT:
+                    self._settled.pop(next(iter(self._settled)))
             elif op.id in view or not view or op.id > next(reversed(view)):
                 view[op.id] = op
             else:  # back among the unfinished, below a newer one: keep journal order
@@ -408,6 +419,7 @@ class Journal:
 
     def close(self) -> None:
         self._open = None
+        self._settled.clear()
         if self._conn is not None:
             try:
                 self._conn.close()
@@ -743,8 +755,9 @@ class Journal:
         return _op(row)
 
     def get(self, op_id: int) -> Operation:
+        """One operation: an unfinished or just settled one from memory, else by its key."""
         if not self._batching:
-            op = self._open_view().get(op_id)
+            op = self._open_view().get(op_id) or self._settled.get(op_id)
             if op is not None:
                 return op
         rows = self._read(f"SELECT {_OP_COLUMNS} FROM operations WHERE id=?", (op_id,))
@@ -1072,6 +1085,7 @@ class Journal:
         Unfinished operations and unprinted jobs are never deleted. The daemon does this in a
         worker through `Retention`; this form serves tools, tests and the in-process outbox."""
         total = 0
+        self._settled.clear()
         while True:
             deleted = self._write(
                 "purge", lambda conn: purge_step(conn, self.retention_days, now, batch)
@@ -1149,6 +1163,9 @@ class Journal:
         self.fault_point = None
         return True
 
+
+# Settled operations `Journal.get` answers from memory: the last few this object settled.
+SETTLED_KEPT = 16
 
 # Journals up to this many pages (16 MiB) get the whole quick_check when they open; bigger
 # ones after READY=1, in the retention worker (`Retention.quick_check`).

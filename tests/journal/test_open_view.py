@@ -143,3 +143,45 @@ def test_unfinished_operations_are_answered_without_sql(tmp_path: Path) -> None:
         j.conn.set_trace_callback(None)
     assert statements and all(s == "PRAGMA data_version" for s in statements), statements
     j.close()
+
+
+def test_just_settled_operations_are_read_back_from_memory_until_rows_may_go(
+    tmp_path: Path,
+) -> None:
+    """A sale's outcome is read back by the executor, the spooler and the PENDING slip's
+    timer right after it settles: the journal keeps the last operations it settled as their
+    commit left them, and forgets them when rows may have been deleted (a purge here,
+    another connection's commit)."""
+    path = tmp_path / "j.sqlite"
+    j = Journal(path, retention_days=1)
+    j.operations((states.QUEUED,))  # the view is loaded (the daemon's outbox does at start)
+    ids = []
+    for n in range(3):
+        op_id = j.add("create", {"wagers": [{"n": n}]}, amount=n, deadline=9e9, now=10.0 + n)
+        j.transition(op_id, states.SEND, now=10.0 + n)
+        j.transition(op_id, states.ANSWERED_OK, now=10.0 + n, ticket_number=100 + n,
+                     result={"ticket_number": 100 + n})  # fmt: skip
+        ids.append(op_id)
+    statements: list[str] = []
+    j.conn.set_trace_callback(statements.append)
+    try:
+        got = [j.get(i) for i in ids]
+    finally:
+        j.conn.set_trace_callback(None)
+    assert all(s == "PRAGMA data_version" for s in statements), statements
+    assert got == [_decode_op(r) for r in sqlite3.connect(path).execute(
+        f"SELECT {_OP_COLUMNS} FROM operations ORDER BY id")]  # fmt: skip
+    assert j.purge(now=10.0 + 3 * 86400.0) == 3  # this connection deletes them
+    with pytest.raises(KeyError):
+        j.get(ids[0])
+    other_id = j.add("pay", {"ticket_number": 1}, amount=0, deadline=9e9, now=5.0)
+    j.transition(other_id, states.EXPIRE, now=5.0)
+    assert j.get(other_id).state == states.EXPIRED
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("DELETE FROM history WHERE op_id=?", (other_id,))
+    other.execute("DELETE FROM print_jobs WHERE op_id=?", (other_id,))
+    other.execute("DELETE FROM operations WHERE id=?", (other_id,))  # as retention's worker
+    other.close()
+    with pytest.raises(KeyError):
+        j.get(other_id)
+    j.close()
