@@ -317,9 +317,10 @@ class Journal:
         except sqlite3.Error as exc:
             raise JournalError(f"cannot open journal: {exc}", kind=classify(exc)) from exc
         try:
-            if open_mode != "ro" and not conn.execute(
-                "SELECT 1 FROM sqlite_master LIMIT 1"
-            ).fetchone():
+            if (
+                open_mode != "ro"
+                and not conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
+            ):
                 # A new file: freed pages are given back by `Retention.vacuum_step()` after
                 # retention (settable only before the first table and before WAL mode; older
                 # journals keep reusing their freed pages).
@@ -1075,7 +1076,16 @@ class Journal:
         again = rows.get(key + FETCHED_AGAIN)
         if again is not None and again[1] > fetched_at:
             fetched_at = again[1]
-        return json.loads(data), fetched_at
+        value = json.loads(data)
+        # What the cache holds is now known: a refresh that brings the same content does not
+        # rewrite it (each start rewrote the 600 KB inventory: issue 19, SD-card writes).
+        # Without a top-level `fetched_at` the stored text is its content (`catalog_text`),
+        # so its digest needs no second dump of 600 KB.
+        if key not in self._catalog_saved:
+            plain = not (isinstance(value, dict) and "fetched_at" in value)
+            content = hashlib.sha256(data.encode()).hexdigest() if plain else catalog_text(value)[1]
+            self._catalog_saved[key] = (content, fetched_at)
+        return value, fetched_at
 
     # ----------------------------------------------------------------- housekeeping
 
