@@ -22,9 +22,9 @@ Rules:
   error, never fatal.
 - The text is prometheus_client's `generate_latest`, byte for byte; `CachedExposition` keeps
   each series' text and has the library format again only the series that changed (a sale
-  changes about a dozen of some 260 lines; issue 19: CPU per sale); a one-sample series
-  that changed gets its new value in the line the library wrote for it (checked against
-  the old value), so a sale has the library format only its request histogram.
+  changes about a dozen of some 260 lines; issue 19: CPU per sale); a series that changed
+  gets its new values in the lines the library wrote for it (each checked against its old
+  value), so a sale has the library format nothing once every series was written once.
 - Counters count what this process saw since it started (a restart resets them, which
   Prometheus' `rate()` and `increase()` handle); gauges are read from the journal each time.
 
@@ -292,8 +292,8 @@ class CachedExposition:
     (`Metrics.observe_exchange` is the histogram's only writer). A family whose samples all
     equal those of the last rendering is not even cut into series: its text is kept whole
     (most of the file between two sales). Every part is still the library's own rendering
-    (`generate_latest` of a family holding only that part, or a one-sample line it wrote with
-    the new value swapped in, see `_single`), so the format stays its;
+    (`generate_latest` of a family holding only that part, or the lines it wrote for the
+    same samples with the new values swapped in, see `_swap`), so the format stays its;
     `tests/metrics/test_exposition.py` checks the identity.
     """
 
@@ -312,13 +312,12 @@ class CachedExposition:
         # family head -> (its samples, its text, its parts' keys and texts) at the last
         # rendering: a family whose samples are all equal is not cut into series again
         self._families: dict[tuple[Any, ...], tuple[list[Any], str, dict[Any, str]]] = {}
-        # a one-sample series (family head, name, labels) -> (its value, its line) last made
-        self._singles: dict[tuple[Any, ...], tuple[float, str]] = {}
+        # a series (family head, its samples' names and labels) -> (their values, its lines)
+        self._swaps: dict[tuple[Any, ...], tuple[list[float], str]] = {}
 
     def render(self) -> bytes:
         texts: dict[tuple[Any, ...], str] = {}
         families: dict[tuple[Any, ...], tuple[list[Any], str, dict[Any, str]]] = {}
-        singles = self._singles
         out: list[str] = []
         for collector in self.collectors:
             if collector is self.histogram:
@@ -339,9 +338,7 @@ class CachedExposition:
                 mine: dict[Any, str] = {}
                 pieces = [self._part(mine, head, partial(_header, family))]
                 for key, samples in parts:
-                    make = partial(_lines, family, samples)
-                    if len(samples) == 1 and samples[0].timestamp is None:
-                        make = partial(self._single, singles, head, samples[0], make)
+                    make = partial(self._swap, head, samples, partial(_lines, family, samples))
                     pieces.append(self._part(mine, (head, key), make))
                 text = "".join(pieces)
                 families[head] = (list(family.samples), text, mine)
@@ -360,30 +357,33 @@ class CachedExposition:
         texts[key] = text
         return text
 
-    @staticmethod
-    def _single(
-        singles: dict[tuple[Any, ...], tuple[float, str]],
-        head: tuple[Any, ...],
-        sample: Any,
-        make: Callable[[], str],
-    ) -> str:
-        """A one-sample series whose value moved (a gauge, a counter): the library writes it
-        `NAME{LABELS} VALUE\n` with VALUE its `floatToGoString`, so the line it wrote for
-        the same series before has its old value swapped for the new one; checked against
-        that old line, and made by the library itself when it does not end as expected."""
-        ident = (head, sample.name, tuple(sample.labels.items()))
-        before = singles.get(ident)
+    def _swap(self, head: tuple[Any, ...], samples: list[Any], make: Callable[[], str]) -> str:
+        """A series whose values moved (a gauge, a counter, one endpoint's buckets): the
+        library writes each sample `NAME{LABELS} VALUE\n`, VALUE its `floatToGoString`, so the
+        lines it wrote for the same samples (same names and labels) before get their old
+        values swapped for the new ones; each line is checked against its old value, and the
+        library makes the text itself when one does not end as expected (or a sample has a
+        timestamp)."""
+        ident = (head, *((x.name, tuple(x.labels.items())) for x in samples))
+        before = self._swaps.get(ident)
         text = None
-        if before is not None:
-            old_value, old_text = before
-            tail = f" {floatToGoString(old_value)}\n"
-            if old_text.endswith(tail):
-                text = f"{old_text[: -len(tail)]} {floatToGoString(sample.value)}\n"
+        if before is not None and all(s.timestamp is None for s in samples):
+            old_values, old_text = before
+            lines = old_text.split("\n")
+            if len(lines) == len(samples) + 1 and not lines[-1]:
+                new: list[str] = []
+                for line, old, sample in zip(lines, old_values, samples, strict=False):
+                    tail = f" {floatToGoString(old)}"
+                    if not line.endswith(tail):
+                        break
+                    new.append(f"{line[: -len(tail)]} {floatToGoString(sample.value)}")
+                else:
+                    text = "\n".join(new) + "\n"
         if text is None:
             text = make()
-        if len(singles) > 4096:  # series are few and fixed; bounded anyway
-            singles.clear()
-        singles[ident] = (sample.value, text)
+        if len(self._swaps) > 4096:  # series are few and fixed; bounded anyway
+            self._swaps.clear()
+        self._swaps[ident] = ([s.value for s in samples], text)
         return text
 
     def _histogram(self, texts: dict[tuple[Any, ...], str], out: list[str]) -> None:
@@ -397,9 +397,9 @@ class CachedExposition:
     def _one(self, value: str) -> str:
         """One label value's series of the histogram (the child's samples, its label added)."""
         family = _family_of(self.histogram.labels(value))
-        return _lines(
-            family, [s._replace(labels={self.label: value, **s.labels}) for s in family.samples]
-        )
+        samples = [s._replace(labels={self.label: value, **s.labels}) for s in family.samples]
+        head = ("histogram", id(self.histogram))
+        return self._swap(head, samples, partial(_lines, family, samples))
 
 
 def _family_of(collector: Collector) -> Metric:
