@@ -127,3 +127,18 @@ def test_a_sale_has_the_library_format_nothing_once_each_series_was_written(monk
     text = metrics.render()
     assert text == real(metrics.registry)
     assert len(calls) == 2 and b"_bucket{" in calls[0] + calls[1]
+
+
+def test_steady_text_leaves_out_exactly_the_volatile_sample_lines() -> None:
+    """What decides a textfile write: the exposition without the lines of the samples that
+    move by themselves (their HELP and TYPE lines stay), as a line filter would make it."""
+    metrics = m.Metrics(lambda: MetricsConfig(), terminal_id="t-1", version="1", now=lambda: 5.0)
+    metrics.observe_exchange("POST /wagers", 0.2, "ok")
+    metrics.update(
+        m.Snapshot(taken_at=7.0, catalog_age_s=3.0, journal_bytes=99, oldest_in_doubt_s=4.0)
+    )
+    data = metrics.render()
+    kept = [line for line in data.split(b"\n") if not line.startswith(m._VOLATILE)]
+    assert m._steady(data) == b"\n".join(kept)
+    assert len(kept) == len(data.split(b"\n")) - len(m._VOLATILE)
+    assert b"# HELP kioskd_journal_size_bytes" in m._steady(data)
