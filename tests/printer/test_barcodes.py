@@ -245,3 +245,35 @@ def test_any_printable_data_round_trips_without_realtime_commands(data):
     assert symbol.modules() == modules_of(values)
     # never wider than plain subset B (one symbol per character)
     assert len(values) - 1 <= len(data)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(alphabet="0123456789", min_size=2, max_size=40).filter(lambda d: len(d) % 2 == 0)
+    | st.lists(
+        st.sampled_from(["16", "04", "05", "20", "01", "18", "48", "57", "99", "00", "7"]),
+        min_size=1,
+        max_size=14,
+    ).map("".join)
+)
+def test_the_all_digit_shortcut_is_what_the_search_finds(data):
+    """Issue 19 (CPU per sale): `encode` takes an even run of digits as one code set C run
+    at once when its bytes hold no real-time command; the search over every encoding finds
+    the very same symbol, and a run that holds one still goes through the search."""
+    from kioskd.printer.code128 import narrowest
+
+    assert encode(data) == narrowest(data)
+
+
+def test_the_all_digit_shortcut_is_taken_for_a_ticket(monkeypatch):
+    from kioskd.printer import code128
+
+    searched: list[str] = []
+    real = code128.narrowest
+    monkeypatch.setattr(code128, "narrowest", lambda d: searched.append(d) or real(d))
+    assert code128.encode("326412168765432120261207").segments == (
+        ("C", "326412168765432120261207"),
+    )
+    assert searched == []
+    code128.encode("321604188765432120261207")  # DLE EOT 18 in its C bytes: searched
+    assert searched == ["321604188765432120261207"]

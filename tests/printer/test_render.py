@@ -251,3 +251,29 @@ def test_loading_the_renderer_loads_no_printer_device_backend(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "[]"
+
+
+def test_printable_ascii_passes_whole_and_agrees_with_the_character_path():
+    """Issue 19 (CPU per sale): a printable ASCII line passes whole where the code page takes
+    ASCII; it is what the character by character path gives, on every code page a profile
+    may choose; anything else still goes character by character."""
+    import string
+
+    from kioskd.printer import layout
+
+    samples = [string.printable.strip(), "TOTAL (1)        Bs. 20,00", "Lotto 10AM 10:00", ""]
+    for codepage in ("cp437", "cp850", "cp858", "cp852", "cp1252", "cp866", "iso8859_15"):
+        for text in samples:
+            assert layout.printable_text(text, codepage) == layout.by_character(text, codepage)
+    assert layout.printable_text("LOTERÍA — ñ\t€", "cp437") == layout.by_character(
+        "LOTERÍA — ñ\t€", "cp437"
+    )
+    calls: list[str] = []
+    real = layout.by_character
+    try:
+        layout.by_character = lambda t, c: calls.append(t) or real(t, c)  # type: ignore[assignment]
+        layout.printable_text("plain ASCII line", "cp858")
+        layout.printable_text("línea", "cp858")
+    finally:
+        layout.by_character = real  # type: ignore[assignment]
+    assert calls == ["línea"]
