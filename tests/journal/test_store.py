@@ -271,6 +271,29 @@ def test_wal_is_truncated_by_checkpoint(tmp_path: Path) -> None:
         assert wal.stat().st_size == 0
 
 
+def test_housekeeping_leaves_a_small_wal_as_it_is(tmp_path: Path) -> None:
+    """Issue 19 (SD-card writes): the hourly checkpoint waits for the WAL to grow; a WAL of an
+    idle hour's two pages is not folded (that wrote each page twice and restarted the WAL), a
+    grown one is, and SQLite's own checkpoint still bounds the file."""
+    path = tmp_path / "j.sqlite"
+    wal = Path(str(path) + "-wal")
+    with Journal(path, wal_autocheckpoint=0) as j:
+        j.checkpoint()  # the new journal's schema
+        j.save_catalog("server_time", {"t": 1}, fetched_at=1.0)
+        small = wal.stat().st_size
+        assert 0 < small < 64 * 1024
+        assert j.checkpoint(unless_under=64 * 1024) == (0, 0, 0)
+        assert wal.stat().st_size == small  # left as it is
+        for i in range(200):
+            j.add(CREATE, WAGERS, amount=5, deadline=100.0, now=float(i))
+        assert wal.stat().st_size >= 64 * 1024
+        busy, frames, _ = j.checkpoint(unless_under=64 * 1024)
+        assert busy == 0 and frames == 0 and wal.stat().st_size == 0  # folded and truncated
+    with Journal(path) as j:
+        assert j.load_catalog("server_time") == ({"t": 1}, 1.0)
+        assert j.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+
+
 def test_journal_size_limit_is_set(journal: Journal) -> None:
     assert journal.conn.execute("PRAGMA journal_size_limit").fetchone()[0] == 4 * 1024 * 1024
 
