@@ -80,8 +80,10 @@ SERVER_TIME_KEY = "server_time"
 # httpcore imports anyio's socket, stream and task modules at the first connection, on the
 # event loop: the longest callback after READY=1 once the catalog was decoded off the loop
 # (issue 19; bench/RESULTS.md). A worker imports them right after READY=1 (20 ms of CPU here,
-# a twentieth of the start's: issue 19, CPU to READY); the tasks that talk to the API at start
-# (outbox, catalog, server time, first look at /last) wait for it before their first request.
+# a twentieth of the start's: issue 19, CPU to READY), after httpx itself and the client's
+# HTTP client (`BanklotClient.prepare`: ~65 ms); the tasks that talk to the API at start
+# (outbox, catalog, server time, first look at /last) wait for it before their first request
+# (a counter's request that comes first waits for `prepare` in a worker of its own).
 FIRST_CONNECTION_MODULES = (
     "anyio.lowlevel",
     "anyio._core._tasks",
@@ -1136,11 +1138,19 @@ class Daemon:
         self._publish_status()
 
     async def _import_connection_modules(self) -> None:
-        """After READY=1: FIRST_CONNECTION_MODULES in a worker, then let the API's users go."""
+        """After READY=1, in a worker: httpx and the client's HTTP client (`prepare`), then
+        FIRST_CONNECTION_MODULES; then let the API's users go."""
         try:
-            await asyncio.to_thread(_import_first_connection_modules)
+            await asyncio.to_thread(self._prepare_http)
         finally:
             self._connection_modules.set()
+
+    def _prepare_http(self) -> None:
+        try:
+            self.client.prepare()
+        except Exception:  # the first request tries again and says why, as one of its errors
+            log.exception("the API client could not be prepared")
+        _import_first_connection_modules()
 
     def _after_connection_modules(
         self, factory: Callable[[], Awaitable[None]]
