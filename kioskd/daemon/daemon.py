@@ -242,8 +242,9 @@ class Daemon:
         freeze_gc: bool = False,
     ) -> None:
         """`freeze_gc`: the process is this daemon's own (`run_daemon`): what start-up made is
-        frozen out of the cyclic collector (`gc.freeze`, see `run`); never inside a test
-        runner, whose other objects would be frozen too."""
+        frozen out of the cyclic collector (`gc.freeze`, see `run`), and the collector, off
+        while starting (`kioskd.commands.run`), is turned on; never inside a test runner, whose
+        other objects would be frozen too."""
         self.holder = holder
         self.freeze_gc = freeze_gc
         # The kiosk's own clocks (wall clock for logs and the skew figure, CLOCK_BOOTTIME for
@@ -346,6 +347,8 @@ class Daemon:
                         extra={"MESSAGE_ID": klog.JOURNAL_ATTENTION},
                     )
                 self.health.journal = problem
+                gc.enable()  # off while starting (`kioskd.commands.run`): this may last
+                self.lights.open()  # no READY=1 to wait for: attention is shown at once
                 self.lights.set_state("attention")
                 if server is None:
                     handler = JournalAttentionHandler(self)
@@ -540,7 +543,8 @@ class Daemon:
         settings = session_settings(self.cfg, self._terminal_id())
         return CounterSession(session_keymap(self.cfg), settings, self._catalog)
 
-    def _lights(self) -> Lights:
+    def _lights(self, *, defer: bool = False) -> Lights:
+        """The LEDs and buzzer; `defer`: their pins opened later (`Lights.open`)."""
         from kioskd.lights import Lights, Pins
 
         led = self.cfg.leds
@@ -554,7 +558,7 @@ class Daemon:
         backend = "mock" if led.backend == "mock" else led.pin_factory
         if backend == "rpigpio":
             backend = "auto"
-        return Lights(pins, backend=backend)
+        return Lights(pins, backend=backend, defer=defer)
 
     def _input_sources(self) -> list[InputSource]:
         from kioskd.config import input_sources
@@ -1145,6 +1149,14 @@ class Daemon:
         finally:
             self._connection_modules.set()
 
+    async def _open_lights(self) -> None:
+        """After READY=1: import gpiozero and open the pins in a worker; the LEDs then show
+        the state set meanwhile (`Lights` rules)."""
+        try:
+            await asyncio.to_thread(self.lights.open)
+        except Exception:  # the kiosk still sells: said, and shown by `kioskctl status`
+            log.exception("lights: the LEDs and buzzer could not be opened")
+
     def _prepare_http(self) -> None:
         try:
             self.client.prepare()
@@ -1321,7 +1333,10 @@ class Daemon:
         for warning in self.warnings:
             log.warning("config: %s", warning)
 
-        self.lights = self._lights()
+        # gpiozero (~50 ms of CPU here, ~0.7 s on a Pi 3B) is imported and the pins opened
+        # right after READY=1, in a worker (`_open_lights`; issue 19: CPU to READY): the LEDs
+        # are dark while the daemon starts, then show its state.
+        self.lights = self._lights(defer=True)
         self.lights.set_state("working")
         if not await self._journal_or_attention():
             return 1
@@ -1392,6 +1407,9 @@ class Daemon:
                 await asyncio.sleep(0)  # let the input tasks try their devices once
                 self._refresh_lights()
                 self.notifier.ready(status=status_line(self.health, self.outbox.counts()))
+                # The process's CPU (every thread) from its start to READY=1: issue 19's budget,
+                # read here because a reader outside sees it only later, with what runs after.
+                ready_cpu_s = time.process_time()
                 PROBE.reset()  # stalls are counted from READY=1 on
                 # Everything start-up made (modules, config, the cached catalog: ~50,000
                 # objects) lives as long as the process: out of the cyclic collector's sight,
@@ -1400,14 +1418,16 @@ class Daemon:
                 # thread triggered it (issue 19, loop-lag probe; ~0.6-0.9 s on a Pi 3B).
                 if self.freeze_gc:
                     gc.freeze()
+                    gc.enable()  # off while starting (`kioskd.commands.run`)
                 self._ready.set()
                 workers.append(tg.create_task(self._import_connection_modules()))
+                workers.append(tg.create_task(self._open_lights()))
                 workers.append(tg.create_task(self._supervised("retention", self._retention_loop)))
                 workers.append(tg.create_task(self._warm_renderer()))
                 log.info(
                     "kioskd %s ready",
                     __version__,
-                    extra={"MESSAGE_ID": klog.DAEMON_STARTED},
+                    extra={"MESSAGE_ID": klog.DAEMON_STARTED, "CPU_S": round(ready_cpu_s, 3)},
                 )
                 await self._stop.wait()
                 self.notifier.stopping()

@@ -24,6 +24,8 @@ NEVER_FOR_TCP = ("escpos.printer", "serial", "usb", "cups")
 NOT_WITHOUT_METRICS = ("prometheus_client", "kioskd.daemon.metrics", "http.server")
 # Not before READY=1: the HTTP client's stack (issue 19: ~65 ms of CPU here).
 HTTP_STACK = ("httpx", "httpcore", "h11", "anyio", "idna", "certifi")
+# Not before READY=1: the lights' GPIO library (issue 19: ~50 ms of CPU here).
+LIGHTS_STACK = ("gpiozero", "colorzero")
 # Never: httpx's command-line tool and what it pulls in when installed (kioskd.banklot marks
 # it absent).
 NEVER_IMPORTED = ("click", "rich", "pygments")
@@ -62,6 +64,12 @@ def test_kioskd_run_imports_only_what_its_config_needs(tmp_path):
         assert not loaded | (ready & set(FIRST_CONNECTION_MODULES))
         assert {m for m in _imported(k, "after") if m.startswith("anyio._core.")}
         assert {"httpx", "httpcore", "h11"} <= _imported(k, "after")
+        # gpiozero (the lights' pins) likewise: opened in a worker after READY=1, the LEDs then
+        # show the daemon's state.
+        assert not {m for m in ready if m.split(".")[0] in LIGHTS_STACK}
+        assert "gpiozero" in _imported(k, "after")
+        k.wait_for(lambda: k.status()["lights"]["opened"], 30)
+        assert k.status()["lights"]["state"] == "ready"
 
         # A kiosk nobody used holds no renderer (issue 19: RSS after start); the counter's
         # first key loads it in a worker, ahead of the slip that typing leads to, so the first
