@@ -180,6 +180,8 @@ class TicketImage:
 
 @dataclass(frozen=True, slots=True)
 class _Answer:
+    """One answer as read: HTTP status, content type, raw body and its JSON envelope."""
+
     http_status: int
     content_type: str
     body: bytes

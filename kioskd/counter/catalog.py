@@ -172,6 +172,8 @@ def event_time(date_text: str | None, time_text: str | None, tz: str) -> float |
 
 @dataclass(frozen=True)
 class Catalog:
+    """What may be sold now: the entity's rules, products, open events and inventories."""
+
     entity_id: int
     agency_name: str
     seconds_to_cancel: int

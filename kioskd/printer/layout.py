@@ -142,6 +142,8 @@ def as_paper(paper: int | Paper) -> Paper:
 
 @dataclass(frozen=True)
 class Line:
+    """A line of text on paper."""
+
     text: str
     align: Align = "left"
     bold: bool = False
@@ -150,6 +152,8 @@ class Line:
 
 @dataclass(frozen=True)
 class BarcodeLine:
+    """A Code128 barcode, encoded and fitted to the paper."""
+
     data: str
     text: str | None  # kept for callers; the layout puts the text in Lines after the code
     symbol: Code128
@@ -162,12 +166,16 @@ class BarcodeLine:
 
 @dataclass(frozen=True)
 class QRLine:
+    """A QR code."""
+
     data: str
     size: int
 
 
 @dataclass(frozen=True)
 class FeedLine:
+    """Blank lines."""
+
     lines: int
 
 

@@ -44,6 +44,8 @@ PREFERRED = ("CP858", "CP850")
 
 @dataclass(frozen=True)
 class CodePage:
+    """The code page slips are printed in, on this profile."""
+
     name: str  # python-escpos's name, e.g. "CP858"
     index: int  # n of ESC t n on this profile
     codec: str  # Python codec, e.g. "cp858"
@@ -55,6 +57,8 @@ class CodePage:
 
 @dataclass(frozen=True)
 class PrinterProfile:
+    """A python-escpos printer profile as the renderers use it."""
+
     name: str
     model: str
     codepage: CodePage
