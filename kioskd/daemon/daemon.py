@@ -97,7 +97,7 @@ def _catalog_parts(catalog: Any) -> list[tuple[str, tuple[str, str]]]:
     from kioskd.journal.store import catalog_text
 
     data = catalog.to_json()
-    inventory = {"inventory": data.pop("inventory")}
+    inventory = {"inventory_tables": data.pop("inventory_tables")}
     return [
         (CATALOG_INVENTORY_KEY, catalog_text(inventory)),
         ("catalog", catalog_text(data)),
@@ -888,10 +888,11 @@ class Daemon:
         data, fetched_at = cached
         if isinstance(data, dict) and fetched_at > float(data.get("fetched_at") or 0.0):
             data = {**data, "fetched_at": fetched_at}  # fetched again since, unchanged
-        if isinstance(data, dict) and "inventory" not in data:  # kept apart (since issue 19)
+        kept_apart = ("inventory", "inventory_tables")  # rows (format 1), tables (format 2)
+        if isinstance(data, dict) and not any(k in data for k in kept_apart):  # since issue 19
             inventory = self.journal.load_catalog(CATALOG_INVENTORY_KEY)
             if inventory is not None and isinstance(inventory[0], dict):
-                data = {**data, "inventory": inventory[0].get("inventory")}
+                data = {**data, **{k: v for k, v in inventory[0].items() if k in kept_apart}}
         try:
             self._catalog = Catalog.from_json(data)
         except Exception:
