@@ -8,8 +8,11 @@ the one sale typed.
 
 Reported: sales sold and printed exactly once, duplicates, sales expired, seconds from Enter to
 the ticket printed (median, p95), and the longest stretch during which a new sale could not be
-sent (Enter -> first send of that sale, the worst over the shift). Times come from the journal
-(the daemon's clock, the same wall clock as this process).
+sent (Enter -> first send of that sale, the worst over the shift). Times are this process's
+wall clock at both ends: the Enter as typed, the ticket's cut as the fake printer took it (its
+slip found by the ticket number it prints), a send as it reached the simulator (faulted or
+not). The journal's own times are server-time estimates (1 s `Date` headers: issue 18) and
+would not make a latency.
 
 Reproduce:  .venv/bin/python bench/bench_flaky_shift.py [--sales 100] [--pace 2.0]
 """
@@ -17,6 +20,8 @@ Reproduce:  .venv/bin/python bench/bench_flaky_shift.py [--sales 100] [--pace 2.
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sqlite3
 import statistics
 import tempfile
@@ -25,6 +30,8 @@ from collections import Counter
 from typing import Any
 
 from _common import BenchKiosk, emit, percentile
+
+from kioskd.proving.fakes.escpos_printer import CUT
 
 FAULTS = ("drop_before_commit", "fail_before_commit", "commit_then_drop", "commit_then_504", "hang")
 
@@ -42,11 +49,43 @@ def rows(path: str, sql: str) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-def run(sales: int, pace: float, workdir: str, verbose: bool = False) -> dict[str, Any]:
-    import json
+def _number(payload: str | bytes) -> str:
+    """The wager number of a sale (each sale of the shift has its own), from the journal's
+    payload or the create's request body (`{"ticket": {"wagers": [...]}}`)."""
+    data = json.loads(payload)
+    return str(data.get("ticket", data)["wagers"][0]["wager"])
 
+
+def _paper_times(k: BenchKiosk, tickets: dict[int, int]) -> dict[int, float]:
+    """op id -> when its ticket's first slip was cut: the slip that prints its number."""
+    core = k.printer.core
+    with core.lock:
+        slips = bytes(core.printed).split(CUT)
+        cut_times = list(core.cut_times)
+    first: dict[bytes, int] = {}
+    for i, slip in enumerate(slips[: len(cut_times)]):
+        for number in set(re.findall(rb"\d{8}", slip)):
+            first.setdefault(number, i)
+    return {
+        op_id: cut_times[first[f"{n:08d}".encode()]]
+        for op_id, n in tickets.items()
+        if f"{n:08d}".encode() in first
+    }
+
+
+def _first_sends(k: BenchKiosk) -> dict[str, float]:
+    """wager number -> when the first create carrying it reached the simulator."""
+    sends: dict[str, float] = {}
+    for at, path, body in list(k.sim.arrivals or ()):
+        if path == "/user/ticket/create":
+            sends.setdefault(_number(body), at)
+    return sends
+
+
+def run(sales: int, pace: float, workdir: str, verbose: bool = False) -> dict[str, Any]:
     k = BenchKiosk(workdir, log_level="warning")  # shipped timers
     k.start()
+    k.sim.record_arrivals()
     k.start_daemon()
     k.wait_catalog()
     enter: dict[str, float] = {}  # wager number -> time the Enter went in
@@ -75,17 +114,11 @@ def run(sales: int, pace: float, workdir: str, verbose: bool = False) -> dict[st
     finally:
         k.stop_daemon()
     jp = str(k.journal_path)
-    ops = rows(jp, "SELECT id, state, payload, created_at, attempts FROM operations "
-                   "WHERE kind='create'")  # fmt: skip
-    printed_sql = (
-        "SELECT op_id, MIN(printed_at) FROM print_jobs "
-        "WHERE kind='ticket' AND printed_at IS NOT NULL GROUP BY op_id"
-    )
-    printed = dict(rows(jp, printed_sql))
-    first_send: dict[int, float] = {}
-    for op_id, at, to_state in rows(jp, "SELECT op_id, at, to_state FROM history ORDER BY id"):
-        if to_state == "sending" and op_id not in first_send:
-            first_send[op_id] = at
+    ops = rows(jp, "SELECT id, state, payload, created_at, attempts, ticket_number "
+                   "FROM operations WHERE kind='create'")  # fmt: skip
+    printed = _paper_times(k, {op[0]: op[5] for op in ops if op[5] is not None})
+    sent = _first_sends(k)
+    first_send = {op[0]: sent[_number(op[2])] for op in ops if _number(op[2]) in sent}
     ledger = k.sim.ledger()["tickets"]
     k.close()
     by_number = Counter(w["wager"] for t in ledger for w in t["wagers"])
@@ -93,8 +126,8 @@ def run(sales: int, pace: float, workdir: str, verbose: bool = False) -> dict[st
     latency_after_fault: list[float] = []
     worst_wait = 0.0
     expired = done_printed = 0
-    for op_id, state, payload, created_at, _attempts in ops:
-        number = json.loads(payload)["wagers"][0]["wager"]
+    for op_id, state, payload, created_at, _attempts, _ticket in ops:
+        number = _number(payload)
         if state == "expired":
             expired += 1
         if state == "done" and op_id in printed and by_number[number] == 1:
@@ -105,8 +138,8 @@ def run(sales: int, pace: float, workdir: str, verbose: bool = False) -> dict[st
                 latency_after_fault.append(printed[op_id] - enter[number])
         worst_wait = max(worst_wait, first_send.get(op_id, created_at) - enter[number])
     faulted_latency: dict[str, float] = {}
-    for op_id, _state, payload, _created, attempts in ops:
-        number = json.loads(payload)["wagers"][0]["wager"]
+    for op_id, _state, payload, _created, attempts, _ticket in ops:
+        number = _number(payload)
         mode = faulted.get(number)
         if verbose:
             print(

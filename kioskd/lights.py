@@ -90,6 +90,19 @@ def level_at(blink: Blink, elapsed: float) -> tuple[bool, float | None]:
     return False, None if last else period - into
 
 
+def _follow(device, blink: Blink, started: float, written: bool) -> tuple[bool, float | None]:
+    """Write the level ``blink`` (started at monotonic ``started``) has now to ``device`` if
+    it is not the level last ``written``; returns it and the seconds until it next changes
+    (`level_at`). Both blinkers step with this: they differ only in what wakes them."""
+    level, left = level_at(blink, time.monotonic() - started)
+    if level != written:
+        if level:
+            device.on()
+        else:
+            device.off()
+    return level, left
+
+
 class _Blinker:
     """One thread that plays every device's `Blink` (started at the first one, kept until
     `close`). A steady write by the caller stops the device's blink first (`stop`)."""
@@ -120,16 +133,10 @@ class _Blinker:
     def _run(self) -> None:
         with self._cond:
             while not self._closed:
-                now = time.monotonic()
                 wait: float | None = None
                 for device, (blink, started, written) in list(self._playing.items()):
-                    level, left = level_at(blink, now - started)
-                    if level != written:
-                        if level:
-                            device.on()
-                        else:
-                            device.off()
-                        self._playing[device] = (blink, started, level)
+                    level, left = _follow(device, blink, started, written)
+                    self._playing[device] = (blink, started, level)
                     if left is None:
                         del self._playing[device]
                     else:
@@ -207,13 +214,8 @@ class _LoopBlinker:
             if entry is None or entry[3] != number:
                 return  # stopped, or played again since
             blink, started, written, _ = entry
-            level, left = level_at(blink, time.monotonic() - started)
-            if level != written:
-                if level:
-                    device.on()
-                else:
-                    device.off()
-                self._playing[device] = (blink, started, level, number)
+            level, left = _follow(device, blink, started, written)
+            self._playing[device] = (blink, started, level, number)
             if left is None:
                 del self._playing[device]
                 return

@@ -209,6 +209,16 @@ def _decode_op(row: tuple[Any, ...]) -> Operation:
     )
 
 
+# The hourly housekeeping checkpoint leaves a WAL file under this size as it is. On an idle
+# kiosk the WAL gains two or three pages an hour (the server-time record, a draw's catalog
+# row); checkpointing them hourly wrote them a second time into the database and made the
+# next commit restart the WAL (header, new salt): about 1.1 MB a day of the 2 MB budget
+# (issue 19, SD-card writes; measured with the journal on a disk: 2.6 -> 1.5 MB a day). The
+# WAL stays bounded: SQLite's own checkpoint at `wal_autocheckpoint` pages (a busy counter
+# reaches it in about 40 sales) and `journal_size_limit` still apply, and a WAL of this size
+# replays in milliseconds after a power cut.
+HOUSEKEEPING_CHECKPOINT_BYTES = 1024 * 1024
+
 # `save_catalog`: the row (key + this) holding when unchanged content was fetched again.
 FETCHED_AGAIN = "#fetched-again"
 _CATALOG_UPSERT = (
@@ -306,9 +316,10 @@ class Journal:
         except sqlite3.Error as exc:
             raise JournalError(f"cannot open journal: {exc}", kind=classify(exc)) from exc
         try:
-            if open_mode != "ro" and not conn.execute(
-                "SELECT 1 FROM sqlite_master LIMIT 1"
-            ).fetchone():
+            if (
+                open_mode != "ro"
+                and not conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
+            ):
                 # A new file: freed pages are given back by `Retention.vacuum_step()` after
                 # retention (settable only before the first table and before WAL mode; older
                 # journals keep reusing their freed pages).
@@ -1015,7 +1026,16 @@ class Journal:
         again = rows.get(key + FETCHED_AGAIN)
         if again is not None and again[1] > fetched_at:
             fetched_at = again[1]
-        return json.loads(data), fetched_at
+        value = json.loads(data)
+        # What the cache holds is now known: a refresh that brings the same content does not
+        # rewrite it (each start rewrote the 600 KB inventory: issue 19, SD-card writes).
+        # Without a top-level `fetched_at` the stored text is its content (`catalog_text`),
+        # so its digest needs no second dump of 600 KB.
+        if key not in self._catalog_saved:
+            plain = not (isinstance(value, dict) and "fetched_at" in value)
+            content = hashlib.sha256(data.encode()).hexdigest() if plain else catalog_text(value)[1]
+            self._catalog_saved[key] = (content, fetched_at)
+        return value, fetched_at
 
     # ----------------------------------------------------------------- housekeeping
 
@@ -1036,8 +1056,12 @@ class Journal:
             if done < (batch or PURGE_BATCH):
                 return total
 
-    def checkpoint(self) -> tuple[int, int, int]:
-        """Fold the WAL back into the database and truncate it (bounded files)."""
+    def checkpoint(self, *, unless_under: int = 0) -> tuple[int, int, int]:
+        """Fold the WAL back into the database and truncate it (bounded files). With
+        `unless_under`, a WAL file smaller than that many bytes is left as it is: (0, 0, 0)
+        (`HOUSEKEEPING_CHECKPOINT_BYTES`)."""
+        if unless_under and self._wal_bytes() < unless_under:
+            return 0, 0, 0
         self._guard("checkpoint")
         try:
             busy, log, done = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
@@ -1048,6 +1072,12 @@ class Journal:
             self.fault_point = "checkpoint"
             raise self.attention from exc
         return int(busy), int(log), int(done)
+
+    def _wal_bytes(self) -> int:
+        try:
+            return os.path.getsize(f"{self.path}-wal")
+        except OSError:
+            return 0
 
     # ----------------------------------------------------------------- healing
 

@@ -60,7 +60,16 @@ from kioskd.banklot.models import (
 from kioskd.clock import Clock, ServerTimeClock
 from kioskd.journal import states
 from kioskd.journal.json_columns import Payload, PrintJobPayload, Result
-from kioskd.journal.store import CANCEL, CREATE, PAY, Journal, JournalError, Operation, digest
+from kioskd.journal.store import (
+    CANCEL,
+    CREATE,
+    HOUSEKEEPING_CHECKPOINT_BYTES,
+    PAY,
+    Journal,
+    JournalError,
+    Operation,
+    digest,
+)
 from kioskd.outbox import reconcile
 from kioskd.outbox.policy import Policy
 from kioskd.servertime import UNKNOWN
@@ -657,12 +666,13 @@ class Outbox:
         self._emit(Outcome(kind, op.id, op.kind, message=f"unexpected {what}", error=exc))
 
     def housekeeping(self) -> None:
-        """Retention and a WAL checkpoint (bounded files); run by `run()` periodically."""
+        """Retention and a WAL checkpoint once the WAL has grown (bounded files, few writes
+        idle: `HOUSEKEEPING_CHECKPOINT_BYTES`); run by `run()` periodically."""
         if self.journal.attention is None:
             try:
                 if self.purges:
                     self.journal.purge(now=self.clock.now())
-                self.journal.checkpoint()
+                self.journal.checkpoint(unless_under=HOUSEKEEPING_CHECKPOINT_BYTES)
             except JournalError:
                 self._set_signal()
 

@@ -306,6 +306,11 @@ class VirtualKiosk:
         extra = env or {}
         env = dict(os.environ)
         env["NOTIFY_SOCKET"] = str(self.notify_socket)
+        # The unit's PrivateTmp=yes: the daemon's temporary files die with the kiosk (python-
+        # escpos makes an empty folder there at each import, its cache folder set or not).
+        private_tmp = self.runtime_dir / "tmp"
+        private_tmp.mkdir(exist_ok=True)
+        env["TMPDIR"] = str(private_tmp)
         env.pop("JOURNAL_STREAM", None)
         env.pop("WATCHDOG_USEC", None)
         env.update(extra)

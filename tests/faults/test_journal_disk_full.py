@@ -25,7 +25,9 @@ def small_disk(size: str) -> list[str]:
 def fill(root: Path) -> Path:
     """Write until the file system says it is full; returns the filler file."""
     filler = root / "filler"
-    with open(filler, "wb") as f, contextlib.suppress(OSError):
+    # The suppress outside the file: closing flushes what a last, partial write left in the
+    # buffer, and that fails with ENOSPC too.
+    with contextlib.suppress(OSError), open(filler, "wb") as f:
         while True:
             f.write(b"\0" * 65536)
             f.flush()

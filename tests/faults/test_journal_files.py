@@ -44,8 +44,13 @@ def disk_path() -> Iterator[Path]:
     ("name", "kind"),
     [("journal.sqlite3", "io"), ("journal.sqlite3-shm", "readonly")],
 )
-async def test_an_immutable_journal_file_is_a_visible_fault_that_heals(disk_path, name, kind):
+async def test_an_immutable_journal_file_is_a_visible_fault_that_heals(
+    disk_path, name, kind, monkeypatch
+):
     tmp_path = disk_path
+    # The hourly checkpoint runs once the WAL has grown (HOUSEKEEPING_CHECKPOINT_BYTES, about
+    # ten sales): here it has, whatever its size.
+    monkeypatch.setattr("kioskd.outbox.outbox.HOUSEKEEPING_CHECKPOINT_BYTES", 1)
     async with running_kiosk(tmp_path) as kiosk:
         await kiosk.sell("+1.341.20\n\n")
         target = tmp_path / name

@@ -212,6 +212,37 @@ def test_a_kept_fetch_time_rides_with_the_next_catalog_write(journal: Journal) -
         reopened.close()
 
 
+def test_a_restart_that_loads_the_cache_does_not_rewrite_it(tmp_path: Path) -> None:
+    """Issue 19 (SD-card writes): after a restart, the first refresh bringing the content the
+    cache already holds writes nothing (each start rewrote the 600 KB inventory); a changed
+    content is still written. Both forms: a row with a top-level `fetched_at` and one without."""
+    path = tmp_path / "j.sqlite"
+    inventory = {"inventory": [f"{i:05d}" for i in range(5_000)]}
+    rest = {"fetched_at": 10.0, "products": [{"id": 1}]}
+    with Journal(path) as j:
+        assert j.save_catalog("catalog.inventory", inventory, fetched_at=10.0, keep_for_s=7200.0)
+        assert j.save_catalog("catalog", rest, fetched_at=10.0, keep_for_s=7200.0)
+    with Journal(path) as j:
+        assert j.load_catalog("catalog") == (rest, 10.0)
+        assert j.load_catalog("catalog.inventory") == (inventory, 10.0)
+        commits = j.commits
+        assert not j.save_catalog(
+            "catalog.inventory", inventory, fetched_at=300.0, keep_for_s=7200.0
+        )
+        assert not j.save_catalog(
+            "catalog", {**rest, "fetched_at": 300.0}, fetched_at=300.0, keep_for_s=7200.0
+        )
+        assert j.commits == commits  # neither row written again
+        assert j.save_fetch_times()  # the new fetch time still reaches the disk at stop
+        changed = {**rest, "products": [{"id": 2}], "fetched_at": 600.0}
+        assert j.save_catalog("catalog", changed, fetched_at=600.0, keep_for_s=7200.0)
+    with Journal(path) as j:
+        assert j.load_catalog("catalog") == (changed, 600.0)
+        assert j.load_catalog("catalog.inventory") == (inventory, 300.0)
+        # Not loaded first (a tool's journal): no known content, so it is written as before.
+        assert j.save_catalog("other", {"a": 1}, fetched_at=700.0, keep_for_s=7200.0)
+
+
 def test_retention_keeps_unfinished_and_unprinted(journal: Journal) -> None:
     day = 86400.0
     journal.retention_days = 1
@@ -238,6 +269,29 @@ def test_wal_is_truncated_by_checkpoint(tmp_path: Path) -> None:
         busy, _, _ = j.checkpoint()
         assert busy == 0
         assert wal.stat().st_size == 0
+
+
+def test_housekeeping_leaves_a_small_wal_as_it_is(tmp_path: Path) -> None:
+    """Issue 19 (SD-card writes): the hourly checkpoint waits for the WAL to grow; a WAL of an
+    idle hour's two pages is not folded (that wrote each page twice and restarted the WAL), a
+    grown one is, and SQLite's own checkpoint still bounds the file."""
+    path = tmp_path / "j.sqlite"
+    wal = Path(str(path) + "-wal")
+    with Journal(path, wal_autocheckpoint=0) as j:
+        j.checkpoint()  # the new journal's schema
+        j.save_catalog("server_time", {"t": 1}, fetched_at=1.0)
+        small = wal.stat().st_size
+        assert 0 < small < 64 * 1024
+        assert j.checkpoint(unless_under=64 * 1024) == (0, 0, 0)
+        assert wal.stat().st_size == small  # left as it is
+        for i in range(200):
+            j.add(CREATE, WAGERS, amount=5, deadline=100.0, now=float(i))
+        assert wal.stat().st_size >= 64 * 1024
+        busy, frames, _ = j.checkpoint(unless_under=64 * 1024)
+        assert busy == 0 and frames == 0 and wal.stat().st_size == 0  # folded and truncated
+    with Journal(path) as j:
+        assert j.load_catalog("server_time") == ({"t": 1}, 1.0)
+        assert j.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
 
 
 def test_journal_size_limit_is_set(journal: Journal) -> None:

@@ -198,6 +198,22 @@ def test_fake_core_handles_query_split_across_reads():
     assert bytes(core.printed) == b"ABCD" and core.queries == [4]
 
 
+def test_fake_core_stamps_each_cut_when_it_reaches_paper():
+    """Benches time keys to paper by the fake printer's cut times: one per cut, a cut split
+    across reads counted once, held bytes stamped when the printer releases them."""
+    core = FakePrinter()
+    core.feed(b"slip one\x1dVA\x00slip two\x1d")
+    assert len(core.cut_times) == 1
+    core.feed(b"VA\x00")
+    assert len(core.cut_times) == 2 == core.cuts
+    core.set_state(cover_open=True)
+    core.feed(b"held\x1dVA\x00")
+    assert len(core.cut_times) == 2  # not on paper yet
+    core.set_state(cover_open=False)
+    assert len(core.cut_times) == 3 == core.cuts
+    assert core.cut_times == sorted(core.cut_times)
+
+
 async def test_link_lost_while_job_held_resends_after_reconnect(tcp):
     """Printer power-cycled while holding the job: its buffer is gone, so the job is resent."""
     tcp.core.paper_out_after(10)

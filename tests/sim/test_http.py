@@ -61,6 +61,26 @@ def test_sell_and_look_up_over_http(server: SimServer, sim: Simulator):
         assert ledger["tickets"][0]["pin_number"] == t["pin_number"]
 
 
+def test_arrivals_are_noted_faulted_or_not(server: SimServer, sim: Simulator):
+    """Benches time "Enter -> first send" by what reached the server: every Banklot call is
+    noted when asked for, one that is dropped before commit too; admin calls are not."""
+    assert sim.arrivals is None
+    sim.record_arrivals()
+    with client(server) as c:
+        h = login(c)
+        sim.arm_fault("/user/ticket/create", "drop_before_commit")
+        before = time.time()
+        with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+            c.post("/user/ticket/create", json=sale(sim), headers=h)
+        c.get("/_sim/ledger")
+    assert sim.arrivals is not None
+    paths = [path for _at, path, _body in sim.arrivals]
+    assert paths == ["/auth/login", "/user/ticket/create"]
+    at, _path, body = sim.arrivals[1]
+    assert before <= at <= time.time() and b'"wager":' in body.replace(b" ", b"")
+    assert tickets(sim) == 0
+
+
 def test_commit_then_drop_closes_the_connection(server: SimServer, sim: Simulator):
     with client(server) as c:
         h = login(c)

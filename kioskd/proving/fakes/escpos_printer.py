@@ -7,7 +7,8 @@ Rules:
 - Like a real printer, it keeps taking bytes while it cannot print (paper out, cover open) and
   holds them; they are printed when the printer recovers. ``printed`` is what reached the
   paper, ``held`` what is waiting. ``paper_out_after(n)`` runs out of paper after ``n`` more
-  printed bytes: the middle of a job.
+  printed bytes: the middle of a job. ``cut_times`` holds the wall time each cut reached the
+  paper (held bytes: when released), for benches that time keys to paper.
 - ``silent`` models a printer that answers nothing (no status support, or wedged).
 - Servers put the core behind real I/O: ``FakeTcpPrinter`` on loopback (threads; it can
   ``vanish()`` and ``reappear()`` on the same port) and ``FakeFdPrinter`` on a file
@@ -21,6 +22,7 @@ import os
 import select
 import socket
 import threading
+import time
 from typing import Literal
 
 from kioskd.printer.status import reply_byte
@@ -40,6 +42,7 @@ class FakePrinter:
         self.silent = False
         self._tail = b""
         self._out_after: int | None = None
+        self.cut_times: list[float] = []  # wall time each cut reached the paper
 
     # -- scripting -------------------------------------------------------------------------
     def set_state(
@@ -122,14 +125,19 @@ class FakePrinter:
             self.held += data
             return
         if self._out_after is not None and len(data) >= self._out_after:
-            self.printed += data[: self._out_after]
+            self._print(data[: self._out_after])
             self.held += data[self._out_after :]
             self._out_after = None
             self.paper = "out"
             return
         if self._out_after is not None:
             self._out_after -= len(data)
+        self._print(data)
+
+    def _print(self, data: bytes) -> None:
+        start = max(0, len(self.printed) - 1)  # a cut split across two reads counts once
         self.printed += data
+        self.cut_times += [time.time()] * self.printed[start:].count(CUT)
 
     def _release(self) -> None:
         if not self.blocked and self.held:

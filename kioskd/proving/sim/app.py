@@ -10,11 +10,14 @@ Rules:
 - Every answer carries a `Date` header from the simulator's clock (not the host's: a test
   moves the server's clock and the kiosk must learn it from the answers).
 - Offline: a connection that was already open when the simulator went offline is aborted too.
+- Each Banklot call's arrival (this host's wall time, before any fault) is noted with
+  `Simulator.note_arrival`: benches time what reached the server, faults or not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -59,6 +62,8 @@ class SimApp:
             if name == b"x-auth-token":
                 token = value.decode("latin-1")
         sim = self.sim
+        if not path.startswith("/_sim"):
+            sim.note_arrival(time.time(), path, body)
         if not path.startswith("/_sim") and sim.is_offline():
             await self._drop(scope, receive)
             return

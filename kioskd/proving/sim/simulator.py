@@ -41,6 +41,7 @@ import random
 import struct
 import uuid
 import zlib
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -173,9 +174,20 @@ class Simulator:
         # Field faults: the last JSON answer per endpoint, tickets whose lookup fails.
         self._replies: dict[str, tuple[int, bytes]] = {}
         self._unreadable: set[int] = set()
+        # Arrivals of calls over HTTP (host wall time, path, body), kept once asked for.
+        self.arrivals: deque[tuple[float, str, bytes]] | None = None
 
     def __repr__(self) -> str:
         return f"Simulator(seed={self.seed}, email={self.email!r}, tickets={len(self._tickets)})"
+
+    def record_arrivals(self, keep: int = 10_000) -> None:
+        """Keep the last `keep` calls' arrivals (`note_arrival`): a bench's "Enter -> first
+        send" is timed by what reached the server, not by the kiosk's own estimate."""
+        self.arrivals = deque(maxlen=keep)
+
+    def note_arrival(self, at: float, path: str, body: bytes) -> None:
+        if self.arrivals is not None:
+            self.arrivals.append((at, path, body))
 
     # ------------------------------------------------------------------ time and catch-up
 
