@@ -313,6 +313,8 @@ def key(
 
 @dataclass(frozen=True)
 class TerminalConfig:
+    """`[terminal]`: who this kiosk is and how its slips speak."""
+
     id: str = key("", check=_terminal_id)
     locale: str = key("es", choices=("es", "en"))
     currency: str = key("Bs.", check=_nonempty)
@@ -321,6 +323,8 @@ class TerminalConfig:
 
 @dataclass(frozen=True)
 class ApiConfig:
+    """`[api]`: where the Banklot API is and how to reach it."""
+
     base_url: str = key("", check=_url, required=True)
     email: str = key("", check=_nonempty, required=True)
     password: str | None = key(None, secret=True)
@@ -359,12 +363,16 @@ class ApiConfig:
 
 @dataclass(frozen=True)
 class JournalConfig:
+    """`[journal]`: the SQLite journal's file and how long settled operations are kept."""
+
     path: str = key("/var/lib/kioskd/journal.sqlite3", check=_abs_path)
     retention_days: int = key(90, check=_range(1, 3650))
 
 
 @dataclass(frozen=True)
 class OfflineConfig:
+    """`[offline]`: how long and how much may wait for the server."""
+
     create_max_age_s: float = key(180.0, check=_range(0, 86400))
     pay_max_age_s: float = key(600.0, check=_range(0, 86400))
     max_queued: int = key(20, check=_range(0, 10000))
@@ -373,6 +381,8 @@ class OfflineConfig:
 
 @dataclass(frozen=True)
 class ReconcileConfig:
+    """`[reconcile]`: how an operation in doubt is looked for."""
+
     quiet_period_s: float = key(60.0, check=_range(0, 3600))
     probes: int = key(3, check=_range(1, 1000))
     probe_interval_s: float = key(10.0, check=_positive_upto(86400))
@@ -380,6 +390,8 @@ class ReconcileConfig:
 
 @dataclass(frozen=True)
 class CatalogConfig:
+    """`[catalog]`: how often the catalog is fetched and when it is stale."""
+
     refresh_s: float = key(300.0, check=_range(10, 86400))
     stale_after_s: float = key(1800.0, check=_positive_upto(7 * 86400))
     first_load_wait_s: float = key(20.0, check=_range(0, 300))
@@ -387,6 +399,8 @@ class CatalogConfig:
 
 @dataclass(frozen=True)
 class InputConfig:
+    """`[input]`: what the input devices share."""
+
     idle_reset_s: float = key(60.0, check=_range(0, 3600))
 
 
@@ -399,6 +413,8 @@ DEFAULT_SCAN_PATTERN = r"^(?P<ticket>\d{6,10})[-/ ]?(?P<pin>\d{8})(?:[-/ ]?(?P<d
 
 @dataclass(frozen=True)
 class ScannerConfig:
+    """`[scanner]`: the barcode scanner's device and how its keys make a scan."""
+
     device: str = key("/dev/kiosk/scanner", check=_device)
     layout: str = key("us", check=_xkb_layout)
     gap_ms: int = key(50, check=_range(1, 5000))
@@ -412,6 +428,8 @@ class ScannerConfig:
 
 @dataclass(frozen=True)
 class KeypadConfig:
+    """`[keypad]`: the keypad's device and how its keys are read."""
+
     device: str = key("/dev/kiosk/keypad", check=_device)
     layout: str = key("us", check=_xkb_layout)
     grab: bool = key(True)
@@ -446,6 +464,8 @@ class KeymapConfig:
 
 @dataclass(frozen=True)
 class PrinterConfig:
+    """`[printer]`: the receipt printer's address, paper and profile."""
+
     uri: str = key("file:///dev/kiosk/printer", check=_printer_uri)
     paper_mm: int = key(80, choices=(58, 80))
     # python-escpos printer profile: its code-page table picks the code page (CP858, CP850...).
@@ -460,6 +480,8 @@ class PrinterConfig:
 
 @dataclass(frozen=True)
 class LedsConfig:
+    """`[leds]`: the lights' pins and the GPIO backend."""
+
     backend: str = key("gpio", choices=("gpio", "mock"))
     pin_factory: str = key("auto", choices=("auto", "lgpio", "rpigpio", "mock"))
     green: int | None = key(17, check=_bcm_pin, none_if=-1)
@@ -470,23 +492,31 @@ class LedsConfig:
 
 @dataclass(frozen=True)
 class PayConfig:
+    """`[pay]`: how a payout that is not a winner is told."""
+
     not_winner: str = key("slip", choices=("slip", "flash"))
 
 
 @dataclass(frozen=True)
 class FunctionsConfig:
+    """`[functions]`: the functions a supervisor's code protects."""
+
     supervisor_code: str = key("", check=_digits, secret=True)
     protected: tuple[int, ...] = key((), check=_function_numbers)
 
 
 @dataclass(frozen=True)
 class ControlConfig:
+    """`[control]`: the control socket of `kioskctl`."""
+
     socket: str = key("/run/kioskd/control.sock", check=_abs_path)
     allow_inject: bool = key(False)
 
 
 @dataclass(frozen=True)
 class LogConfig:
+    """`[log]`: how much is logged, and where."""
+
     level: str = key("info", choices=("debug", "info", "warning", "error"))
     target: str = key("auto", choices=("auto", "journald", "stderr"))
 
@@ -512,6 +542,8 @@ class MetricsConfig:
 
 @dataclass(frozen=True)
 class Config:
+    """The whole configuration: one section per table of the file, defaults for the rest."""
+
     terminal: TerminalConfig = field(default_factory=TerminalConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     journal: JournalConfig = field(default_factory=JournalConfig)
@@ -533,9 +565,8 @@ class Config:
     sources: tuple[str, ...] = field(default=(), compare=False)
 
 
-SECTIONS: dict[str, type] = {
-    f.name: typing.get_type_hints(Config)[f.name] for f in dataclasses.fields(Config)
-}
+_CONFIG_HINTS = typing.get_type_hints(Config)  # once: each call evaluates every annotation
+SECTIONS: dict[str, type] = {f.name: _CONFIG_HINTS[f.name] for f in dataclasses.fields(Config)}
 del SECTIONS["sources"]
 
 

@@ -14,6 +14,12 @@ Rules:
   for each change, less on the loop's timers (issue 19: CPU per sale). Both play the same
   patterns (`level_at`: on first, ``on_s`` then ``off_s``, ``n`` times or for ever, off at
   the end) and write the pins through gpiozero's devices.
+- Opening the pins imports gpiozero (about 50 ms of CPU here, ~0.7 s on a Pi 3B: its pin
+  factories, board tables, `importlib.metadata`). ``Lights(..., defer=True)`` (the daemon's
+  start) opens nothing: ``open()``, run by the daemon in a worker right after READY=1, does
+  it and shows the steady state set meanwhile; until then states are kept (and shown by
+  ``current``) and one-shot signals are not played. The LEDs are dark while the daemon starts
+  and show its state from just after READY=1 (issue 19: CPU to READY).
 - The pin backend is chosen once, at the edge: ``backend="mock"`` (or "auto" off a Raspberry
   Pi) uses gpiozero's ``MockFactory``; "auto" on a Pi lets gpiozero pick (lgpio first, the
   only one that works on a Pi 5); "lgpio" forces it. Pins are BCM numbers from config.
@@ -258,17 +264,15 @@ class Lights:
         backend: str = "auto",
         pin_factory=None,
         active_high: bool = True,
+        defer: bool = False,
     ) -> None:
-        from gpiozero import LED, Buzzer
-
-        self.pin_factory = pin_factory or make_pin_factory(backend)
-        kw = {"pin_factory": self.pin_factory, "active_high": active_high}
-        self.leds = {
-            "green": LED(pins.green, **kw),
-            "amber": LED(pins.amber, **kw),
-            "red": LED(pins.red, **kw),
-        }
-        self.buzzer = Buzzer(pins.buzzer, **kw)
+        """``defer``: open the pins later, with ``open()`` (see the rules above)."""
+        self._pins = pins
+        self._backend = backend
+        self.pin_factory = pin_factory
+        self._active_high = active_high
+        self.leds: dict[str, Any] = {}
+        self.buzzer: Any = None
         self._lock = threading.Lock()
         self._state = "off"
         self._flashing = False
@@ -280,7 +284,33 @@ class Lights:
             self._blinker: _Blinker | _LoopBlinker = _LoopBlinker(_running_loop())
         except RuntimeError:
             self._blinker = _Blinker()
-        self._apply_all()
+        if not defer:
+            self.open()
+
+    @property
+    def opened(self) -> bool:
+        """The pins are open (the LEDs show the state)."""
+        return self.buzzer is not None
+
+    def open(self) -> None:
+        """Import gpiozero, open the pins and show the current state; once (any thread)."""
+        from gpiozero import LED, Buzzer
+
+        with self._lock:
+            if self.opened or self._closing.is_set():
+                return
+            if self.pin_factory is None:
+                self.pin_factory = make_pin_factory(self._backend)
+            kw = {"pin_factory": self.pin_factory, "active_high": self._active_high}
+            pins = self._pins
+            leds = {
+                "green": LED(pins.green, **kw),
+                "amber": LED(pins.amber, **kw),
+                "red": LED(pins.red, **kw),
+            }
+            buzzer = Buzzer(pins.buzzer, **kw)
+            self.leds, self.buzzer = leds, buzzer
+            self._apply_all()
 
     # -- steady states ---------------------------------------------------------------------
     def _apply(self, name: str, pattern: Pattern) -> None:
@@ -295,6 +325,8 @@ class Lights:
             led.off()
 
     def _apply_all(self) -> None:
+        if not self.opened:
+            return  # `open` shows the state
         for name, pattern in STATES[self._state].items():
             if name == "red" and self._flashing:
                 continue
@@ -317,6 +349,8 @@ class Lights:
             raise ValueError(f"unknown light signal {name!r} (known: {', '.join(SIGNALS)})")
         with self._lock:
             self._last_signal = name
+            if not self.opened:
+                return  # not played: the pins open just after READY=1
             self._blinker.play(self.buzzer, Blink(BEEP_S, BEEP_S, 1 if name == "beep" else 2))
             if name == "reject":
                 self._flashing = True
@@ -335,9 +369,15 @@ class Lights:
 
     # -- introspection and self-test -------------------------------------------------------
     def current(self) -> dict[str, object]:
-        """Snapshot for status output and tests: state, pattern per LED, last signal."""
+        """Snapshot for status output and tests: state, pattern per LED, last signal, and
+        whether the pins are open (`opened`: false until just after READY=1, or if opening
+        them failed)."""
         with self._lock:
-            snapshot: dict[str, object] = {"state": self._state, "last_signal": self._last_signal}
+            snapshot: dict[str, object] = {
+                "state": self._state,
+                "last_signal": self._last_signal,
+                "opened": self.opened,
+            }
             snapshot.update(STATES[self._state])
             if self._flashing:
                 snapshot["red"] = "flash"
@@ -350,6 +390,7 @@ class Lights:
         """
 
         stop = self._closing
+        self.open()
         self._test_threads = [t for t in self._test_threads if t.is_alive()]
 
         def run() -> None:
@@ -381,6 +422,9 @@ class Lights:
         self._closing.set()  # a running `leds test` ends before its LEDs are closed
         for thread in self._test_threads:
             thread.join(timeout=2.0)
+        with self._lock:  # an `open` under way finishes first; none starts after this
+            self._closing.set()
         self._blinker.close()
-        for device in (*self.leds.values(), self.buzzer):
-            device.close()
+        if self.opened:
+            for device in (*self.leds.values(), self.buzzer):
+                device.close()

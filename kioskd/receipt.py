@@ -22,6 +22,8 @@ class Title:
 
 @dataclass(frozen=True)
 class Text:
+    """A line of text."""
+
     text: str
     align: Align = "left"
     bold: bool = False
@@ -39,6 +41,8 @@ class Row:
 
 @dataclass(frozen=True)
 class Rule:
+    """A line of one character across the paper."""
+
     char: str = "-"
 
 
@@ -52,12 +56,16 @@ class Barcode:
 
 @dataclass(frozen=True)
 class QR:
+    """A QR code."""
+
     data: str
     size: int = 6
 
 
 @dataclass(frozen=True)
 class Feed:
+    """Blank lines."""
+
     lines: int = 1
 
 

@@ -52,7 +52,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import TypedDict
 
 # The HTTP Date header has whole seconds: a stamp D means [D, D + 1).
@@ -106,6 +105,10 @@ def parse_http_date(text: str | None) -> float | None:
     """The HTTP `Date` header as unix seconds; None when absent or unreadable."""
     if not text:
         return None
+    # Imported at the first answer, not before READY=1 (issue 19: ~7 ms of CPU here); httpx
+    # has the email package in by then.
+    from email.utils import parsedate_to_datetime
+
     try:
         dt = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):

@@ -33,6 +33,8 @@ def barcode_data(ticket: int, pin: int, date: dt.date) -> str:
 
 @dataclass(frozen=True)
 class TicketScan:
+    """A scanned ticket: its number, PIN and sale date (as the barcode has them)."""
+
     ticket: int
     pin: int | None = field(default=None, repr=False)
     date: dt.date | None = None
@@ -44,6 +46,8 @@ class TicketScan:
 
 @dataclass(frozen=True)
 class SlipScan:
+    """A scanned play slip: the wagers it asks for."""
+
     wagers: tuple[DraftWager, ...]
 
 

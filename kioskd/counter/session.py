@@ -120,11 +120,15 @@ class Scan:
 
 @dataclass(frozen=True)
 class Tick:
+    """Time passes (idle reset, timeouts)."""
+
     now: float
 
 
 @dataclass(frozen=True)
 class CatalogUpdated:
+    """A new catalog (None: none is known)."""
+
     catalog: Catalog | None
     now: float | None = None
 
@@ -188,6 +192,8 @@ Event = Key | Scan | Tick | CatalogUpdated | CatalogFailed | Queued | Done | Fai
 
 @dataclass(frozen=True)
 class Command:
+    """A command the session asks the daemon to carry out; its result names `command_id`."""
+
     command_id: int
 
 
@@ -209,6 +215,8 @@ class Sell(Command):
 
 @dataclass(frozen=True)
 class Pay(Command):
+    """Pay a winning ticket."""
+
     ticket: int
     pin: int = field(repr=False)
     date: dt.date | None = None
@@ -236,36 +244,42 @@ class Repeat(Command):
 
 @dataclass(frozen=True)
 class ReprintLast(Command):
-    pass
+    """Print the last ticket again."""
 
 
 @dataclass(frozen=True)
 class Results(Command):
-    pass
+    """Print the latest draw results."""
 
 
 @dataclass(frozen=True)
 class ShiftReport(Command):
-    pass
+    """Print the shift's report."""
 
 
 @dataclass(frozen=True)
 class StatusSlip(Command):
-    pass
+    """Print the kiosk's status."""
 
 
 @dataclass(frozen=True)
 class TestPrint(Command):
+    """Print the test slip."""
+
     __test__ = False  # not a pytest test class, despite the name
 
 
 @dataclass(frozen=True)
 class Feedback:
+    """A light or sound for the clerk."""
+
     name: str  # beep, double_beep, reject, working, idle
 
 
 @dataclass(frozen=True)
 class PrintSlip:
+    """A slip to print."""
+
     receipt: Receipt
 
 
@@ -398,6 +412,8 @@ MAX_HELD = 256  # keys and scans held for the first catalog at most
 
 @dataclass
 class _Pending:
+    """A command issued and not yet finished."""
+
     command: Command
     awaiting: bool = True  # no first answer yet (drives working/idle feedback)
     ticket: Ticket | None = None  # cancel: the looked-up ticket (amount for the slip)

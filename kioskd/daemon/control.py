@@ -70,6 +70,8 @@ class AccessDenied(Exception):
 
 @dataclass(frozen=True)
 class Arg:
+    """One argument a control command takes, and what it may be."""
+
     name: str
     type: type
     choices: tuple[str, ...] | None = None

@@ -80,8 +80,10 @@ SERVER_TIME_KEY = "server_time"
 # httpcore imports anyio's socket, stream and task modules at the first connection, on the
 # event loop: the longest callback after READY=1 once the catalog was decoded off the loop
 # (issue 19; bench/RESULTS.md). A worker imports them right after READY=1 (20 ms of CPU here,
-# a twentieth of the start's: issue 19, CPU to READY); the tasks that talk to the API at start
-# (outbox, catalog, server time, first look at /last) wait for it before their first request.
+# a twentieth of the start's: issue 19, CPU to READY), after httpx itself and the client's
+# HTTP client (`BanklotClient.prepare`: ~65 ms); the tasks that talk to the API at start
+# (outbox, catalog, server time, first look at /last) wait for it before their first request
+# (a counter's request that comes first waits for `prepare` in a worker of its own).
 FIRST_CONNECTION_MODULES = (
     "anyio.lowlevel",
     "anyio._core._tasks",
@@ -95,7 +97,7 @@ def _catalog_parts(catalog: Any) -> list[tuple[str, tuple[str, str]]]:
     from kioskd.journal.store import catalog_text
 
     data = catalog.to_json()
-    inventory = {"inventory": data.pop("inventory")}
+    inventory = {"inventory_tables": data.pop("inventory_tables")}
     return [
         (CATALOG_INVENTORY_KEY, catalog_text(inventory)),
         ("catalog", catalog_text(data)),
@@ -240,8 +242,9 @@ class Daemon:
         freeze_gc: bool = False,
     ) -> None:
         """`freeze_gc`: the process is this daemon's own (`run_daemon`): what start-up made is
-        frozen out of the cyclic collector (`gc.freeze`, see `run`); never inside a test
-        runner, whose other objects would be frozen too."""
+        frozen out of the cyclic collector (`gc.freeze`, see `run`), and the collector, off
+        while starting (`kioskd.commands.run`), is turned on; never inside a test runner, whose
+        other objects would be frozen too."""
         self.holder = holder
         self.freeze_gc = freeze_gc
         # The kiosk's own clocks (wall clock for logs and the skew figure, CLOCK_BOOTTIME for
@@ -344,6 +347,8 @@ class Daemon:
                         extra={"MESSAGE_ID": klog.JOURNAL_ATTENTION},
                     )
                 self.health.journal = problem
+                gc.enable()  # off while starting (`kioskd.commands.run`): this may last
+                self.lights.open()  # no READY=1 to wait for: attention is shown at once
                 self.lights.set_state("attention")
                 if server is None:
                     handler = JournalAttentionHandler(self)
@@ -538,7 +543,8 @@ class Daemon:
         settings = session_settings(self.cfg, self._terminal_id())
         return CounterSession(session_keymap(self.cfg), settings, self._catalog)
 
-    def _lights(self) -> Lights:
+    def _lights(self, *, defer: bool = False) -> Lights:
+        """The LEDs and buzzer; `defer`: their pins opened later (`Lights.open`)."""
         from kioskd.lights import Lights, Pins
 
         led = self.cfg.leds
@@ -552,7 +558,7 @@ class Daemon:
         backend = "mock" if led.backend == "mock" else led.pin_factory
         if backend == "rpigpio":
             backend = "auto"
-        return Lights(pins, backend=backend)
+        return Lights(pins, backend=backend, defer=defer)
 
     def _input_sources(self) -> list[InputSource]:
         from kioskd.config import input_sources
@@ -882,10 +888,11 @@ class Daemon:
         data, fetched_at = cached
         if isinstance(data, dict) and fetched_at > float(data.get("fetched_at") or 0.0):
             data = {**data, "fetched_at": fetched_at}  # fetched again since, unchanged
-        if isinstance(data, dict) and "inventory" not in data:  # kept apart (since issue 19)
+        kept_apart = ("inventory", "inventory_tables")  # rows (format 1), tables (format 2)
+        if isinstance(data, dict) and not any(k in data for k in kept_apart):  # since issue 19
             inventory = self.journal.load_catalog(CATALOG_INVENTORY_KEY)
             if inventory is not None and isinstance(inventory[0], dict):
-                data = {**data, "inventory": inventory[0].get("inventory")}
+                data = {**data, **{k: v for k, v in inventory[0].items() if k in kept_apart}}
         try:
             self._catalog = Catalog.from_json(data)
         except Exception:
@@ -1136,11 +1143,27 @@ class Daemon:
         self._publish_status()
 
     async def _import_connection_modules(self) -> None:
-        """After READY=1: FIRST_CONNECTION_MODULES in a worker, then let the API's users go."""
+        """After READY=1, in a worker: httpx and the client's HTTP client (`prepare`), then
+        FIRST_CONNECTION_MODULES; then let the API's users go."""
         try:
-            await asyncio.to_thread(_import_first_connection_modules)
+            await asyncio.to_thread(self._prepare_http)
         finally:
             self._connection_modules.set()
+
+    async def _open_lights(self) -> None:
+        """After READY=1: import gpiozero and open the pins in a worker; the LEDs then show
+        the state set meanwhile (`Lights` rules)."""
+        try:
+            await asyncio.to_thread(self.lights.open)
+        except Exception:  # the kiosk still sells: said, and shown by `kioskctl status`
+            log.exception("lights: the LEDs and buzzer could not be opened")
+
+    def _prepare_http(self) -> None:
+        try:
+            self.client.prepare()
+        except Exception:  # the first request tries again and says why, as one of its errors
+            log.exception("the API client could not be prepared")
+        _import_first_connection_modules()
 
     def _after_connection_modules(
         self, factory: Callable[[], Awaitable[None]]
@@ -1311,7 +1334,10 @@ class Daemon:
         for warning in self.warnings:
             log.warning("config: %s", warning)
 
-        self.lights = self._lights()
+        # gpiozero (~50 ms of CPU here, ~0.7 s on a Pi 3B) is imported and the pins opened
+        # right after READY=1, in a worker (`_open_lights`; issue 19: CPU to READY): the LEDs
+        # are dark while the daemon starts, then show its state.
+        self.lights = self._lights(defer=True)
         self.lights.set_state("working")
         if not await self._journal_or_attention():
             return 1
@@ -1382,6 +1408,9 @@ class Daemon:
                 await asyncio.sleep(0)  # let the input tasks try their devices once
                 self._refresh_lights()
                 self.notifier.ready(status=status_line(self.health, self.outbox.counts()))
+                # The process's CPU (every thread) from its start to READY=1: issue 19's budget,
+                # read here because a reader outside sees it only later, with what runs after.
+                ready_cpu_s = time.process_time()
                 PROBE.reset()  # stalls are counted from READY=1 on
                 # Everything start-up made (modules, config, the cached catalog: ~50,000
                 # objects) lives as long as the process: out of the cyclic collector's sight,
@@ -1390,14 +1419,16 @@ class Daemon:
                 # thread triggered it (issue 19, loop-lag probe; ~0.6-0.9 s on a Pi 3B).
                 if self.freeze_gc:
                     gc.freeze()
+                    gc.enable()  # off while starting (`kioskd.commands.run`)
                 self._ready.set()
                 workers.append(tg.create_task(self._import_connection_modules()))
+                workers.append(tg.create_task(self._open_lights()))
                 workers.append(tg.create_task(self._supervised("retention", self._retention_loop)))
                 workers.append(tg.create_task(self._warm_renderer()))
                 log.info(
                     "kioskd %s ready",
                     __version__,
-                    extra={"MESSAGE_ID": klog.DAEMON_STARTED},
+                    extra={"MESSAGE_ID": klog.DAEMON_STARTED, "CPU_S": round(ready_cpu_s, 3)},
                 )
                 await self._stop.wait()
                 self.notifier.stopping()

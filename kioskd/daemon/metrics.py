@@ -88,6 +88,8 @@ DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0)
 
 @dataclass(frozen=True)
 class PrinterGauges:
+    """The printer's state as the metrics show it."""
+
     connected: bool
     online: bool
     paper: str

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import logging
 import os
 
@@ -35,6 +34,8 @@ WATCH_MASK = IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | I
 
 
 def _libc() -> ctypes.CDLL | None:
+    import ctypes.util  # only where inotify is used (subprocess, shutil...: not at every start)
+
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
         libc.inotify_init1  # noqa: B018 (probe that the symbol exists)

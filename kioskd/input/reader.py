@@ -74,6 +74,8 @@ class SourceConfig(DecoderConfig):
 
 @dataclass(frozen=True)
 class DeviceState:
+    """What an input device is doing now (for `on_state`, status and doctor)."""
+
     label: str
     path: str
     state: str
@@ -82,6 +84,8 @@ class DeviceState:
 
 @dataclass(eq=False)
 class _Node:
+    """An open device node and its decoder."""
+
     path: str
     device_id: str
     node: InputNode | None

@@ -37,6 +37,8 @@ WAL_HEADER = 32
 
 @dataclass(frozen=True)
 class Identity:
+    """The journal's identity: when and how it was made, and whether that was checked."""
+
     id: str
     created_at: float
     how: str = "created"  # created, adopted, recovered, initialised

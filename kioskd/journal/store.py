@@ -90,6 +90,8 @@ class Operation:
 
 @dataclass(frozen=True)
 class PrintJob:
+    """A slip the journal holds for the printer."""
+
     id: int
     op_id: int | None
     kind: str
@@ -102,6 +104,8 @@ class PrintJob:
 
 @dataclass(frozen=True)
 class HistoryEntry:
+    """One row of an operation's history."""
+
     id: int
     op_id: int | None
     at: float

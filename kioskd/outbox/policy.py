@@ -17,6 +17,8 @@ from kioskd.banklot.days import DEFAULT_TIME_ZONE
 
 @dataclass(frozen=True)
 class Policy:
+    """The outbox's numbers: deadlines, caps, probing and backoff."""
+
     # --- from the config ([offline], [reconcile]); no defaults here: one source of numbers.
     # A queued sale never outlives this age (the customer has left) nor its event's close.
     create_max_age_s: float

@@ -119,6 +119,8 @@ CONFLICT = "conflict"
 
 @dataclass(frozen=True)
 class Decision:
+    """A reconciliation's verdict, why, and what it found."""
+
     verdict: str
     reason: str
     ticket: Ticket | None = None

@@ -143,6 +143,8 @@ def as_paper(paper: int | Paper) -> Paper:
 
 @dataclass(frozen=True)
 class Line:
+    """A line of text on paper."""
+
     text: str
     align: Align = "left"
     bold: bool = False
@@ -151,6 +153,8 @@ class Line:
 
 @dataclass(frozen=True)
 class BarcodeLine:
+    """A Code128 barcode, encoded and fitted to the paper."""
+
     data: str
     text: str | None  # kept for callers; the layout puts the text in Lines after the code
     symbol: Code128
@@ -163,12 +167,16 @@ class BarcodeLine:
 
 @dataclass(frozen=True)
 class QRLine:
+    """A QR code."""
+
     data: str
     size: int
 
 
 @dataclass(frozen=True)
 class FeedLine:
+    """Blank lines."""
+
     lines: int
 
 

@@ -128,6 +128,8 @@ def read_status(transport: Transport, reply_timeout_s: float) -> PrinterStatus:
 
 @dataclass
 class _Job:
+    """Bytes for the printer, and the future told when they are sent."""
+
     data: bytes
     future: asyncio.Future[None]
     sent: bool = False
@@ -136,11 +138,15 @@ class _Job:
 
 @dataclass
 class _StatusRequest:
+    """A status query, and the future told its answer."""
+
     future: asyncio.Future[PrinterStatus]
 
 
 @dataclass
 class _Close:
+    """Stop the printer's thread."""
+
     done: threading.Event = field(default_factory=threading.Event)
 
 

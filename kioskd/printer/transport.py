@@ -54,6 +54,8 @@ class Transport(Protocol):
 
 @dataclass(frozen=True)
 class PrinterURI:
+    """A parsed `printer.uri`."""
+
     scheme: str
     target: str  # host:port, device path, or VID:PID
     options: dict[str, str] = field(default_factory=dict)

@@ -328,11 +328,50 @@ def test_a_cache_written_before_the_compact_inventory_still_loads_and_sells():
     assert old.inventory == {
         g: {r["code"]: r["wager"] for r in rows if r["game_id"] == g} for g in (1, 3, 5)
     }
-    # ... and what this version writes is what the older reader reads: the same rows.
+    # ... and this version writes the tables themselves (format 2, issue 19: CPU to READY),
+    # which read back to the same inventory. (Until issue 19's start-up work it wrote the rows
+    # again, so that an older kioskd could read its cache; an older one now finds format 2
+    # unsupported and waits for a fresh catalog, as with any unreadable cache.)
     again = old.to_json()
-    assert again["format"] == 1
-    assert all(set(r) == {"game_id", "code", "wager"} for r in again["inventory"])
-    def key(r):
-        return (r["game_id"], r["code"], r["wager"])
+    assert again["format"] == 2 and "inventory" not in again
+    assert {t["game_id"] for t in again["inventory_tables"]} == {1, 3, 5}
+    assert Catalog.from_json(json.loads(json.dumps(again))).inventory == old.inventory
 
-    assert sorted(map(key, again["inventory"])) == sorted(map(key, rows))
+
+def test_the_cache_keeps_each_table_whole_and_reads_it_back(catalog):
+    data = json.loads(json.dumps(catalog.to_json()))
+    parts = {t["game_id"]: t for t in data["inventory_tables"]}
+    assert set(parts) == set(catalog.inventory)
+    table = catalog.inventory[3]
+    assert parts[3]["codes"] == "".join(table) and parts[3]["wagers"] == "".join(table.values())
+    again = Catalog.from_json(data)
+    assert again == catalog and isinstance(again.inventory[3], cat.CodeTable)
+    # A catalog row of format 1 with an inventory row of tables (a crash between the daemon's
+    # two cache writes) loads too.
+    mixed = {**data, "format": 1}
+    assert Catalog.from_json(mixed).inventory == catalog.inventory
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"code_at": "AAAA"},  # offsets that do not reach the end of the text
+        {"codes": "x"},  # a text the offsets do not cut
+        {"wager_at": "not base64!"},
+        {"code_at": None},
+    ],
+)
+def test_a_garbled_table_in_the_cache_is_refused(catalog, damage):
+    data = json.loads(json.dumps(catalog.to_json()))
+    data["inventory_tables"][0].update(damage)
+    with pytest.raises((ValueError, TypeError)):
+        Catalog.from_json(data)
+
+
+def test_offsets_out_of_order_are_refused():
+    parts = cat.CodeTable([("a", "1"), ("bb", "22"), ("c", "3")]).to_parts()
+    at = cat._u32_array(parts["code_at"])
+    assert list(at) == [0, 1, 3, 4]
+    at[1], at[2] = at[2], at[1]  # ends where the text does, but backwards in between
+    with pytest.raises(ValueError, match="offsets"):
+        cat.CodeTable.from_parts({**parts, "code_at": cat._u32_text(at)})

@@ -81,8 +81,8 @@ class RecordingDaemon(Daemon):
 
     signals: list[str]
 
-    def _lights(self) -> Any:
-        lights = super()._lights()
+    def _lights(self, **kw: Any) -> Any:
+        lights = super()._lights(**kw)
         played = self.signals = []
         real_signal = lights.signal
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from kioskd.counter.catalog import CodeTable
 from kioskd.daemon.daemon import CATALOG_INVENTORY_KEY
 from tests.flows.conftest import running_kiosk
 
@@ -26,8 +27,9 @@ async def test_a_draw_rewrites_the_small_row_not_the_inventory(tmp_path) -> None
         await rig.wait_for(lambda: "catalog" in _rows(path))  # saved after it is in use
         before = _rows(path)
         rest, inventory = before["catalog"], before[CATALOG_INVENTORY_KEY]
-        assert "inventory" not in json.loads(rest[0])
-        assert len(json.loads(inventory[0])["inventory"]) > 1000
+        assert not {"inventory", "inventory_tables"} & set(json.loads(rest[0]))
+        tables = json.loads(inventory[0])["inventory_tables"]  # each game's table, whole
+        assert sum(len(CodeTable.from_parts(t)) for t in tables) > 1000
         assert len(rest[0]) * 50 < len(inventory[0])  # the part that changes is small
         rig.clock.advance(3600.0)  # an hour on: other draws are open
         assert await rig.daemon.refresh_catalog()
@@ -59,3 +61,35 @@ async def test_a_cache_of_one_row_still_loads(tmp_path) -> None:
         rig.daemon._load_cached_catalog()
         loaded = rig.daemon._catalog
         assert loaded is not None and loaded.to_json() == fetched.to_json()
+
+
+async def test_two_rows_of_the_format_before_the_tables_still_load(tmp_path) -> None:
+    """The two rows as the kioskd before the tables (format 1) wrote them: the inventory as
+    13,000 JSON rows. They load into the same catalog (issue 19: CPU to READY)."""
+    async with running_kiosk(tmp_path) as rig:
+        journal, fetched = rig.daemon.journal, rig.daemon._catalog
+        assert fetched is not None
+        await rig.wait_for(lambda: "catalog" in _rows(journal.path))
+        data = fetched.to_json()
+        del data["inventory_tables"]
+        rows = [
+            {"game_id": game, "code": code, "wager": wager}
+            for game, table in fetched.inventory.items()
+            for code, wager in table.items()
+        ]
+        conn = sqlite3.connect(journal.path)
+        conn.execute("DELETE FROM catalog WHERE key LIKE 'catalog%'")
+        conn.executemany(
+            "INSERT INTO catalog (key, data, fetched_at) VALUES (?, ?, ?)",
+            [
+                ("catalog", json.dumps({**data, "format": 1}), fetched.fetched_at),
+                (CATALOG_INVENTORY_KEY, json.dumps({"inventory": rows}), fetched.fetched_at),
+            ],
+        )
+        conn.commit()
+        conn.close()
+        rig.daemon._catalog = None
+        rig.daemon._load_cached_catalog()
+        loaded = rig.daemon._catalog
+        assert loaded is not None and loaded.to_json() == fetched.to_json()
+        assert loaded.inventory == fetched.inventory

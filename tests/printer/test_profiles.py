@@ -140,3 +140,20 @@ def test_doctor_names_the_profile_and_what_does_not_fit():
     assert "cannot print €" in clone.detail
     assert judge_printer_profile("ZJ-5870", 58).detail.endswith("its code page cannot print €")
     assert judge_printer_profile("TM-T20", 80).status == FAIL
+
+
+def test_a_profile_loads_without_importing_python_escpos():
+    """Issue 19 (CPU to READY): the daemon loads its printer profile before READY=1; the
+    capability database is read from python-escpos's folder, neither importing escpos (its
+    renderer loads after READY=1) nor `importlib.resources`."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from kioskd.printer.profiles import load_profile\n"
+        "p = load_profile('default', None)\n"
+        "print(p.codepage.name, 'escpos' in sys.modules, 'importlib.resources' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [load_profile("default", None).codepage.name, "False", "False"]
