@@ -4,13 +4,12 @@ that comes first builds it in a worker thread, never on the event loop."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 
 from kioskd.banklot.client import BanklotClient
 from kioskd.proving.sim import simulator as sim_state
 from kioskd.proving.sim.server import SimServer
+from tests.run_kioskd import python_lines
 
 EMAIL = "username@banklot.net"
 PASSWORD = "pw-Xq81-Secret"
@@ -25,9 +24,7 @@ def test_the_module_and_the_client_do_not_import_httpx_until_prepared() -> None:
         "c.prepare()\n"
         "print('httpx' in sys.modules, type(c._http).__name__)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.split("\n")
+    out = python_lines(code)
     assert out[0] == "False False"
     assert out[1] == "True AsyncClient"
 

@@ -21,6 +21,25 @@ def _rows(path) -> dict[str, tuple[str, float]]:  # type: ignore[no-untyped-def]
         conn.close()
 
 
+def _replace_cache(path, rows: list[tuple[str, str]], fetched) -> None:  # type: ignore[no-untyped-def]
+    """The cache rows as another kioskd wrote them: (key, data), fetched when `fetched` was."""
+    conn = sqlite3.connect(path)
+    conn.execute("DELETE FROM catalog WHERE key LIKE 'catalog%'")
+    conn.executemany(
+        "INSERT INTO catalog (key, data, fetched_at) VALUES (?, ?, ?)",
+        [(key, data, fetched.fetched_at) for key, data in rows],
+    )
+    conn.commit()
+    conn.close()
+
+
+def _reloaded(rig):  # type: ignore[no-untyped-def]
+    """The catalog the daemon loads from its cache, as at a start."""
+    rig.daemon._catalog = None
+    rig.daemon._load_cached_catalog()
+    return rig.daemon._catalog
+
+
 async def test_a_draw_rewrites_the_small_row_not_the_inventory(tmp_path) -> None:
     async with running_kiosk(tmp_path) as rig:
         path = rig.daemon.journal.path
@@ -38,9 +57,7 @@ async def test_a_draw_rewrites_the_small_row_not_the_inventory(tmp_path) -> None
         assert after[CATALOG_INVENTORY_KEY] == inventory  # unchanged: not written again
         # A restart reads both rows back into one catalog that sells as the fetched one.
         fetched = rig.daemon._catalog
-        rig.daemon._catalog = None
-        rig.daemon._load_cached_catalog()
-        loaded = rig.daemon._catalog
+        loaded = _reloaded(rig)
         assert loaded is not None and loaded.to_json() == fetched.to_json()
 
 
@@ -49,17 +66,8 @@ async def test_a_cache_of_one_row_still_loads(tmp_path) -> None:
         journal, fetched = rig.daemon.journal, rig.daemon._catalog
         assert fetched is not None
         await rig.wait_for(lambda: "catalog" in _rows(journal.path))
-        conn = sqlite3.connect(journal.path)
-        conn.execute("DELETE FROM catalog WHERE key LIKE 'catalog%'")
-        conn.execute(
-            "INSERT INTO catalog (key, data, fetched_at) VALUES ('catalog', ?, ?)",
-            (json.dumps(fetched.to_json()), fetched.fetched_at),
-        )
-        conn.commit()
-        conn.close()
-        rig.daemon._catalog = None
-        rig.daemon._load_cached_catalog()
-        loaded = rig.daemon._catalog
+        _replace_cache(journal.path, [("catalog", json.dumps(fetched.to_json()))], fetched)
+        loaded = _reloaded(rig)
         assert loaded is not None and loaded.to_json() == fetched.to_json()
 
 
@@ -77,19 +85,14 @@ async def test_two_rows_of_the_format_before_the_tables_still_load(tmp_path) -> 
             for game, table in fetched.inventory.items()
             for code, wager in table.items()
         ]
-        conn = sqlite3.connect(journal.path)
-        conn.execute("DELETE FROM catalog WHERE key LIKE 'catalog%'")
-        conn.executemany(
-            "INSERT INTO catalog (key, data, fetched_at) VALUES (?, ?, ?)",
+        _replace_cache(
+            journal.path,
             [
-                ("catalog", json.dumps({**data, "format": 1}), fetched.fetched_at),
-                (CATALOG_INVENTORY_KEY, json.dumps({"inventory": rows}), fetched.fetched_at),
+                ("catalog", json.dumps({**data, "format": 1})),
+                (CATALOG_INVENTORY_KEY, json.dumps({"inventory": rows})),
             ],
+            fetched,
         )
-        conn.commit()
-        conn.close()
-        rig.daemon._catalog = None
-        rig.daemon._load_cached_catalog()
-        loaded = rig.daemon._catalog
+        loaded = _reloaded(rig)
         assert loaded is not None and loaded.to_json() == fetched.to_json()
         assert loaded.inventory == fetched.inventory

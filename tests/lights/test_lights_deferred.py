@@ -4,12 +4,10 @@ once the pins are open."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from gpiozero.pins.mock import MockFactory
 
 from kioskd.lights import Lights, Pins
+from tests.run_kioskd import python_lines
 
 PINS = Pins(green=17, amber=27, red=22, buzzer=23)
 
@@ -25,9 +23,7 @@ def test_deferred_lights_import_no_gpiozero_until_opened() -> None:
         "print('gpiozero' in sys.modules, lit.opened)\n"
         "lit.close()\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.split("\n")
+    out = python_lines(code)
     assert out[0] == "False False working"
     assert out[1] == "True True"
 

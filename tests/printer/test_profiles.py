@@ -14,6 +14,7 @@ import pytest
 from kioskd.printer import render_escpos
 from kioskd.printer.profiles import choose_codepage, load_profile
 from kioskd.receipt import Receipt, Text, Title
+from tests.run_kioskd import python_lines
 
 ACCENTS = "LOTERÍA DEL ZULIA"
 LINE = "ZODÍACO ¿Año? ¡Sí! ñÑ áéíóú ÁÉÍÓÚ ü"  # 35 characters: one line from 42 columns up
@@ -146,14 +147,11 @@ def test_a_profile_loads_without_importing_python_escpos():
     """Issue 19 (CPU to READY): the daemon loads its printer profile before READY=1; the
     capability database is read from python-escpos's folder, neither importing escpos (its
     renderer loads after READY=1) nor `importlib.resources`."""
-    import subprocess
-    import sys
-
     code = (
         "import sys\n"
         "from kioskd.printer.profiles import load_profile\n"
         "p = load_profile('default', None)\n"
         "print(p.codepage.name, 'escpos' in sys.modules, 'importlib.resources' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == [load_profile("default", None).codepage.name, "False", "False"]
+    out = python_lines(code)
+    assert out[0].split() == [load_profile("default", None).codepage.name, "False", "False"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kioskd.proving import unitcheck
+from tests.run_kioskd import python_lines
 from tests.service.conftest import MINIMAL, write
 
 REPO = Path(__file__).resolve().parents[2]
@@ -164,9 +165,7 @@ def test_a_command_builds_only_its_own_parser() -> None:
         "build_parser()\n"
         "print(sorted(m for m in sys.modules if m.startswith('kioskd.commands.')))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.splitlines()
+    out = python_lines(code)
     assert out[0] == "['kioskd.commands.run']"
     assert "kioskd.commands.chaos" in out[1] and "kioskd.commands.doctor" in out[1]
     helped = subprocess.run(
