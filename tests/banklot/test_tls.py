@@ -151,3 +151,74 @@ async def test_an_expired_certificate_is_named_expired(expired_cert: tuple[Path,
     assert not any(written)
     finding = judge_api_error(url, refused.value, "login")
     assert finding.detail.startswith("TLS failure") and "expired" in finding.detail
+
+
+@pytest.fixture
+def hashed_store(cert: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A system store made as `update-ca-certificates` makes it: the test certificate under
+    its subject hash, and OpenSSL pointed at that folder (`SSL_CERT_DIR`)."""
+    subject_hash = subprocess.run(
+        ["openssl", "x509", "-hash", "-noout", "-in", str(cert[0])],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    shutil.copy(cert[0], folder / f"{subject_hash}.0")
+    monkeypatch.setenv("SSL_CERT_DIR", str(folder))
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    return folder
+
+
+async def test_the_system_store_is_read_when_a_handshake_needs_it(
+    tls_server: tuple[str, list[bytes]], hashed_store: Path
+) -> None:
+    """No CA is parsed at construction (the whole file costs 36 ms and 2 MB at start); the
+    one the server's chain names is read at the handshake, and then it is trusted."""
+    url, requests = tls_server
+    async with BanklotClient(url, "a@b", "pw-Secret", connect_timeout=2, read_timeout=2) as c:
+        assert isinstance(c._tls, ssl.SSLContext)
+        assert c._tls.cert_store_stats()["x509_ca"] == 0
+        await c.login()
+        assert c.logged_in
+        assert c._tls.cert_store_stats()["x509_ca"] == 1
+    assert len(requests) == 1
+
+
+async def test_the_on_demand_store_still_refuses_an_issuer_it_lacks(
+    tls_server: tuple[str, list[bytes]], hashed_store: Path
+) -> None:
+    for entry in hashed_store.iterdir():
+        entry.rename(hashed_store / "00000000.0")  # a hashed name, not this issuer's
+    url, requests = tls_server
+    async with BanklotClient(url, "a@b", "pw-Secret", connect_timeout=2, read_timeout=2) as c:
+        with pytest.raises(e.NotSent, match="TLS certificate error"):
+            await c.login()
+    assert requests == []
+
+
+def test_a_store_that_is_not_hashed_is_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder without hashed names, or an operator's `SSL_CERT_FILE`: the whole file, as
+    `ssl.create_default_context()` reads it (the machine keeps working as before)."""
+    from kioskd.banklot import trust
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    (tmp_path / "README").write_text("not a CA\n")
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+    assert trust.system_store_folder() is None
+    whole = ssl.create_default_context().cert_store_stats()["x509_ca"]
+    if whole == 0:
+        pytest.skip("this machine has no system CA file to compare with")
+    assert trust.client_context().cert_store_stats()["x509_ca"] == whole
+    hashed = tmp_path / "certs"
+    hashed.mkdir()
+    (hashed / "0123abcd.0").write_text("")
+    monkeypatch.setenv("SSL_CERT_DIR", str(hashed))
+    assert trust.system_store_folder() == str(hashed)
+    monkeypatch.setenv("SSL_CERT_FILE", ssl.get_default_verify_paths().openssl_cafile)
+    assert trust.system_store_folder() == str(hashed)  # the system's own file: same store
+    own = tmp_path / "operator.pem"
+    own.write_text("")
+    monkeypatch.setenv("SSL_CERT_FILE", str(own))
+    assert trust.system_store_folder() is None
