@@ -2,7 +2,8 @@
 
 Runs the benches that measure the targets (each a real `kioskd run`, shipped config), reads
 their ``RESULT`` lines, and prints one table: figure, budget, verdict, the command that gave
-it. With ``--write`` the table replaces the generated block of the section "Issue 19: the
+it; and what an https:// kiosk adds at start (the simulator is http://: `bench_tls.py`).
+With ``--write`` the table replaces the generated block of the section "Issue 19: the
 targets" in bench/RESULTS.md (date, commit and load stated); the analysis around it is kept.
 
 The idle-writes target needs hours (the daemon's hourly record and the simulator's hourly
@@ -138,6 +139,16 @@ def measure(idle_s: float) -> tuple[list[Row], list[bool]]:
                      f"{r['started']['rss']} MB (READY=1 {r['ready']['rss']}, first key "
                      f"{r['first_key']['rss']}, first slip {r['first_slip']['rss']})", "45 MB",
                      verdict(r["started"]["rss"] <= 45), shown))  # fmt: skip
+    else:
+        rows.append(_failed(shown))
+    shown, r, _ = run("bench_tls.py", "--runs", "7")
+    if r is not None:  # the simulator is http://: what an https:// kiosk adds to the rows above
+        now, before = r["on_demand"], r["whole_file"]
+        rows.append(("an https:// kiosk adds, before READY=1: its TLS context (the system's "
+                     "CAs)", f"{now['cpu_ms']} ms CPU, +{now['rss_mb']} MB, {int(now['cas'])} "
+                     f"CAs read (all {int(before['cas'])} at once: {before['cpu_ms']} ms, "
+                     f"+{before['rss_mb']} MB)", "-", "(adds to CPU to READY and RSS)",
+                     shown))  # fmt: skip
     else:
         rows.append(_failed(shown))
     return rows, watchdog
