@@ -72,14 +72,21 @@ def _history_rows(shown: str, r: dict[str, Any]) -> list[Row]:
     ]  # fmt: skip
 
 
-def _purge_row(shown: str, p: dict[str, Any]) -> Row:
+def _purge_row(shown: str, p: dict[str, Any], target: str, budget_s: float | None) -> Row:
+    """A purge run's row; `budget_s`: the purge and the vacuum must end within it too."""
     ok = (p["loop_longest_ms"] or 0) <= 50 and p["sale_done_during_purge"]
+    took = (p["purge_after_check_s"] or 0) + (p.get("vacuum_s") or 0)
+    if budget_s is not None:
+        ok = ok and p.get("vacuum_s") is not None and took <= budget_s
     return (
-        "a week past retention purged in the background, no stall over 50 ms",
+        target,
         f"{p['operations_before'] - p['operations_after']} operations deleted in "
-        f"{p['purge_after_check_s']} s after the deferred check; longest callback "
+        f"{p['purge_after_check_s']} s after the deferred check, the file "
+        f"{p.get('file_mb_before')} -> {p.get('file_mb_after')} MB (freed pages given back in "
+        f"{p.get('vacuum_s')} s); longest callback "
         f"{p['loop_longest_ms']} ms ({p['loop_longest_in']}); a sale typed at READY=1 sold: "
-        f"{p['sale_done_during_purge']}", "50 ms", verdict(ok), shown,
+        f"{p['sale_done_during_purge']}",
+        "50 ms" + (f", {budget_s / 60:g} minutes" if budget_s else ""), verdict(ok), shown,
     )  # fmt: skip
 
 
@@ -111,12 +118,17 @@ def measure(idle_s: float) -> tuple[list[Row], list[bool]]:
         watchdog += [r["0d"]["watchdog_would_fire"], r["1825d"]["watchdog_would_fire"]]
     else:
         rows.append(_failed(shown))
-    shown, r, _ = run("bench_history.py", "--purge", "--purge-days", "7")
-    if r is not None:
-        rows.append(_purge_row(shown, r["purge"]))
-        watchdog.append(r["purge"]["watchdog_would_fire"])
-    else:
-        rows.append(_failed(shown))
+    for days, target, budget_s in (
+        (7, "a week past retention purged in the background, no stall over 50 ms", None),
+        (275, "a year-old journal brought to the shipped 90 days (build item 3): within "
+              "minutes, no stall over 50 ms", 300.0),
+    ):  # fmt: skip
+        shown, r, _ = run("bench_history.py", "--purge", "--purge-days", str(days))
+        if r is not None:
+            rows.append(_purge_row(shown, r["purge"], target, budget_s))
+            watchdog.append(r["purge"]["watchdog_would_fire"])
+        else:
+            rows.append(_failed(shown))
     idle = idle_s or 60
     shown, r, _ = run("bench_history.py", "--idle-io", f"{idle:g}", "--sales", "10")
     if r is not None:

@@ -1077,11 +1077,16 @@ class Daemon:
                 "retention: %d settled operations past retention deleted in %.1f s",
                 total, time.monotonic() - started,
             )  # fmt: skip
+        steps, started = 0, time.monotonic()
         while self.journal.attention is None:
             left = await asyncio.to_thread(retention.vacuum_step)
+            steps += 1
             if not left:
                 break
             await asyncio.sleep(RETENTION_PAUSE_S)
+        if steps > 1:  # one step with nothing left to give: nothing to say
+            log.info("retention: freed pages given back to the file system in %.1f s (%d steps)",
+                     time.monotonic() - started, steps)  # fmt: skip
 
     async def _journal_watch(self) -> None:
         """A journal fault is said once (with its cause), shown in status, lit as attention,

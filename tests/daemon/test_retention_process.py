@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from pathlib import Path
 
 from kioskd.journal.store import Journal
 from kioskd.proving.harness import VirtualKiosk
@@ -31,7 +32,9 @@ def test_retention_runs_after_ready_in_the_background_while_selling(tmp_path):
         j = Journal(k.journal_path)
         fill(j, days=7, per_day=600, end=now - 95 * DAY)  # past the 90 days shipped
         old = sum(j.counts().values())
+        j.checkpoint()
         j.close()
+        size_before = k.journal_path.stat().st_size
         k.start_daemon()
         at_ready = settled(k.journal_path)
         assert at_ready > old // 2  # not purged before READY=1
@@ -42,3 +45,17 @@ def test_retention_runs_after_ready_in_the_background_while_selling(tmp_path):
         assert status["queue"]["done"] == 1  # the counts followed the background deletes
         assert isinstance(status["loop_longest_ms"], float) and status["loop_longest_in"]
         assert status["loop_stalls"] >= 0
+        # Then the freed pages go back to the file system: the file shrinks (once the WAL
+        # holding the vacuum's commits is folded in by a checkpoint).
+        log = Path(k.log_path)
+        k.wait_for(lambda: "given back to the file system" in log.read_text(), 60)
+        assert size_after_checkpoint(k.journal_path) < size_before * 0.5
+
+
+def size_after_checkpoint(path: Path) -> int:
+    conn = sqlite3.connect(str(path), timeout=5)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    finally:
+        conn.close()
+    return path.stat().st_size
