@@ -20,7 +20,12 @@ measure; `--purge` measures the shipped 90 days on a journal a week past them). 
 
 With `--purge`: a journal with `--purge-days` of operations past the shipped 90-day retention
 (plus 90 days inside it), started with the shipped config: READY time, how long the background
-purge takes, the longest callback while it runs and a sale typed during it.
+purge takes, the longest callback while it runs and a sale typed during it, the journal
+file's size before and after (once its freed pages are given back) and how long that took.
+
+With `--idle-io SECONDS`: the bytes the daemon writes (`/proc/PID/io`) and its fdatasyncs
+(strace), idle for SECONDS, then per sale over `--sales` sales typed on the keypad, then per
+payout: each of those tickets scanned to be paid (the server refuses: not a winner).
 
 Reproduce:  .venv/bin/python bench/bench_history.py --sizes 0,90,365,1825 [--cache DIR]
             .venv/bin/python bench/bench_history.py --purge [--purge-days 7]
@@ -320,7 +325,9 @@ def io_run(
     `/run/kioskd-metrics` (the harness's own folder, on the journal's disk, with
     `textfile_on_disk`: the default before issue 19's fix)."""
 
-    from kioskd.proving.harness import keypad_events
+    from kioskd.counter.scan import barcode_data
+    from kioskd.proving.harness import keypad_events, scanner_events
+    from kioskd.proving.sim import games as catalog
 
     trace = os.path.join(workdir, "strace.txt")
     os.makedirs(workdir, exist_ok=True)
@@ -374,6 +381,36 @@ def io_run(
         out["sales"] = sales
         out["bytes_per_sale"] = round((b1 - b0) / sales)
         out["calls_per_sale"] = {n: round((c1[n] - c0[n]) / sales, 2) for n in c1}
+        # Payouts: each sold ticket scanned to be paid (journaled before it is sent, refused
+        # by the server: not a winner, its slip printed), as the shift in `one_size` does.
+        codes = []
+        with contextlib.closing(
+            sqlite3.connect(f"file:{k.journal_path}?mode=ro", uri=True)
+        ) as conn:  # read before the window: the bench's reads are not the daemon's writes
+            for op in k.ctl("queue", {"limit": sales, "state": "done"}):
+                (pin,) = conn.execute(
+                    "SELECT pin_number FROM operations WHERE id=?", (op["id"],)
+                ).fetchone()
+                when = dt.datetime.fromtimestamp(op["created_at"], catalog.ZONE).date()
+                codes.append(barcode_data(op["ticket_number"], pin, when))
+        queue = k.status()["queue"]
+        settled0 = sum(int(queue.get(state, 0)) for state in ("done", "rejected"))
+        cuts0 = k.printer.core.cuts
+        b0, c0 = wrote(pid), calls()
+        for i, code in enumerate(codes):
+            k.scanner.write(scanner_events(code, time.time()))
+            k.wait_for(lambda i=i: sum(int(k.status()["queue"].get(state, 0))
+                                       for state in ("done", "rejected")) >= settled0 + i + 1,
+                       20)  # fmt: skip
+            k.wait_for(lambda i=i: k.printer.core.cuts >= cuts0 + i + 1, 20)
+            time.sleep(0.3)
+            k.ctl("inject-keys", {"text": "\x1b"})
+            time.sleep(0.1)
+        time.sleep(1.0)
+        b1, c1 = wrote(pid), calls()
+        out["payouts"] = len(codes)
+        out["bytes_per_payout"] = round((b1 - b0) / max(1, len(codes)))
+        out["calls_per_payout"] = {n: round((c1[n] - c0[n]) / max(1, len(codes)), 2) for n in c1}
         folder = k.metrics_dir if textfile_on_disk else Path(tmpfs)
         out["textfile_written"] = (folder / "kioskd.prom").exists()
     finally:

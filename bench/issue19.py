@@ -102,6 +102,9 @@ def _io_rows(shown: str, io: dict[str, Any], judged: bool) -> list[Row]:
         ("a sale: fdatasyncs, its bytes stated",
          f"{syncs} fdatasyncs, {io['bytes_per_sale']:,} bytes", "3 fdatasyncs",
          verdict(syncs <= 3), shown),
+        ("a payout (build item 6; the server refuses it: not a winner): fdatasyncs, bytes",
+         f"{io['calls_per_payout']['fdatasync']} fdatasyncs, {io['bytes_per_payout']:,} bytes "
+         f"({io['payouts']} payouts)", "stated", "(stated)", shown),
     ]  # fmt: skip
 
 
