@@ -382,7 +382,7 @@ def io_run(
         out["bytes_per_sale"] = round((b1 - b0) / sales)
         out["calls_per_sale"] = {n: round((c1[n] - c0[n]) / sales, 2) for n in c1}
         # Payouts: each sold ticket scanned to be paid (journaled before it is sent, refused
-        # by the server: not a winner, its slip printed), as the shift in `one_size` does.
+        # by the server: not a winner, its slip printed), as the shift in `measure` does.
         codes = []
         with contextlib.closing(
             sqlite3.connect(f"file:{k.journal_path}?mode=ro", uri=True)
