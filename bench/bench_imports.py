@@ -23,7 +23,7 @@ from typing import Any
 
 from _common import BenchKiosk, emit, proc_cpu_s, proc_rss_mb, sell_text
 
-IMPORT = re.compile(r"^import time:\s+\d+ \|\s+(\d+) \|( *)(\S+)\s*$", re.MULTILINE)
+IMPORT = re.compile(r"^import time:\s+-?\d+ \|\s+(-?\d+) \|( *)(\S+)\s*$", re.MULTILINE)
 HEAVY = (
     "escpos.escpos",
     "barcode",

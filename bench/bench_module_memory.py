@@ -26,7 +26,7 @@ from pathlib import Path
 
 from _common import ROOT, BenchKiosk, emit
 
-IMPORT = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)\s*$")
+IMPORT = re.compile(r"^import time:\s+-?\d+ \|\s+-?\d+ \|\s*(\S+)\s*$")  # threads: < 0
 READY = " ready "
 
 WEIGH = """

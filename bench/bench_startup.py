@@ -29,7 +29,7 @@ def importtime(top: int = 12) -> list[tuple[float, str]]:
     )  # fmt: skip
     rows = []
     for line in proc.stderr.splitlines():
-        m = re.match(r"import time:\s+\d+ \|\s+(\d+) \|(\s*)(\S+)", line)
+        m = re.match(r"import time:\s+-?\d+ \|\s+(-?\d+) \|(\s*)(\S+)", line)
         if m and len(m.group(2)) <= 3:  # top-level imports only (indent of one level)
             rows.append((int(m.group(1)) / 1000, m.group(3)))
     return sorted(rows, reverse=True)[:top]

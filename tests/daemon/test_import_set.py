@@ -10,7 +10,9 @@ import time
 from kioskd.daemon.daemon import FIRST_CONNECTION_MODULES
 from kioskd.proving.harness import VirtualKiosk
 
-IMPORTED = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)\s*$", re.MULTILINE)
+# The self time may be negative: two threads importing at once (httpx and gpiozero, in the
+# workers right after READY=1) mix CPython's per-import accounting.
+IMPORTED = re.compile(r"^import time:\s+-?\d+ \|\s+-?\d+ \|\s*(\S+)\s*$", re.MULTILINE)
 
 # Never in `kioskd run`: the proving ground (simulator, its HTTP server, fakes).
 NEVER = ("kioskd.proving", "uvicorn", "starlette", "fastapi")
