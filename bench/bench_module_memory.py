@@ -58,9 +58,7 @@ def import_log() -> tuple[list[str], list[str]]:
     with tempfile.TemporaryDirectory(prefix="kioskd-bench-") as tmp:
         k = BenchKiosk(Path(tmp) / "k", log_level="info")
         with k:
-            k.start_daemon(timeout_s=120)  # the first start fetches and caches the catalog
-            k.wait_catalog(60)
-            k.stop_daemon()
+            k.prime()
             k.extra_env = {"PYTHONPROFILEIMPORTTIME": "1"}
             k.log_path.write_bytes(b"")
             k.start_daemon(timeout_s=120)

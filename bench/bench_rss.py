@@ -70,9 +70,7 @@ def measure(starts: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="kioskd-bench-") as tmp:
         k = BenchKiosk(Path(tmp) / "k", log_level="warning")
         with k:
-            k.start_daemon(timeout_s=120)  # the first start fetches and caches the catalog
-            k.wait_catalog(60)
-            k.stop_daemon()
+            k.prime()
             for _ in range(starts):
                 k.start_daemon(timeout_s=120)
                 pid = k.daemon_pid()
