@@ -1084,7 +1084,7 @@ class Daemon:
             if not left:
                 break
             await asyncio.sleep(RETENTION_PAUSE_S)
-        if steps > 1:  # one step with nothing left to give: nothing to say
+        if steps > 1:  # a one-step vacuum (at most VACUUM_STEP_PAGES pages, or none): not said
             log.info("retention: freed pages given back to the file system in %.1f s (%d steps)",
                      time.monotonic() - started, steps)  # fmt: skip
 
