@@ -144,6 +144,12 @@ class BenchKiosk(VirtualKiosk):
         self.wait_catalog(60)
         self.stop_daemon()
 
+    def fresh_catalog(self) -> bool:
+        """The daemon holds a catalog fetched since this start (not the journal's cached one):
+        the first refresh is done."""
+        age = self.status().get("catalog_age_s")
+        return age is not None and age < time.monotonic() - self.spawned_at
+
     def daemon_pid(self) -> int:
         """The kioskd process (under strace, its child)."""
         assert self.proc is not None

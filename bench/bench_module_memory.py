@@ -62,7 +62,7 @@ def import_log() -> tuple[list[str], list[str]]:
             k.extra_env = {"PYTHONPROFILEIMPORTTIME": "1"}
             k.log_path.write_bytes(b"")
             k.start_daemon(timeout_s=120)
-            k.wait_for(lambda: (k.status().get("catalog_age_s") or 1e9) < 30, 60)
+            k.wait_for(k.fresh_catalog, 60)  # the first refresh done
             time.sleep(2.0)
             lines = k.log_path.read_text(errors="replace").splitlines()
             k.stop_daemon()

@@ -56,12 +56,6 @@ def renderer_loaded(pid: int) -> bool:
     return RENDERER_MAPPED in Path(f"/proc/{pid}/maps").read_text()
 
 
-def fresh_catalog(k: BenchKiosk) -> bool:
-    """The daemon holds a catalog fetched since it started (not the journal's cached one)."""
-    age = k.status().get("catalog_age_s")
-    return age is not None and age < time.monotonic() - k.spawned_at
-
-
 def measure(starts: int) -> dict[str, Any]:
     phases: dict[str, list[dict[str, float]]] = {
         "ready": [], "started": [], "first_key": [], "first_slip": []
@@ -75,7 +69,7 @@ def measure(starts: int) -> dict[str, Any]:
                 k.start_daemon(timeout_s=120)
                 pid = k.daemon_pid()
                 phases["ready"].append(smaps(pid))
-                k.wait_for(lambda: fresh_catalog(k), 60)
+                k.wait_for(k.fresh_catalog, 60)
                 time.sleep(2.0)
                 phases["started"].append(smaps(pid))
                 text = sell_text(1)
