@@ -110,20 +110,28 @@ def _import_first_connection_modules() -> None:
     for name in FIRST_CONNECTION_MODULES:
         with contextlib.suppress(ImportError):  # another httpcore may not use them
             importlib.import_module(name)
+
+
 # Hourly, not every 10 minutes: on an idle kiosk each save is one of the journal's few writes
 # (a commit, its fdatasync and a page or two of WAL; issue 19's budget is 2 MB a day to the SD
-# card). A record up to an hour old restores the same boot's offset with an hour more of drift
-# allowance (about 0.4 s at 100 ppm) or, after a reboot, a floor an hour lower; the first
+# card). After the run's first, a record is not committed on its own: it is kept in memory and
+# rides with the next write to the catalog table (a draw's new catalog, hourly with the
+# simulator's draws: one commit an hour, not two), or is committed with the next record once
+# it has waited SERVER_TIME_KEEP_S (with no catalog change, one commit every two hours). A
+# record up to two hours old restores the same boot's offset with two hours more of drift
+# allowance (about 0.7 s at 100 ppm) or, after a reboot, a floor two hours lower; the first
 # answer after the start replaces either.
 SERVER_TIME_SAVE_S = 3600.0
+SERVER_TIME_KEEP_S = SERVER_TIME_SAVE_S / 2  # half: the hourly calls' jitter never skips one
 # An unchanged catalog fetched again is not rewritten; its new fetch time is kept in memory and
-# written with the next server-time record (each refresh's answers make one due hourly), at
-# stop, or on its own after this long (a fallback: twice the hourly record, so the two never
-# fall out of step into two commits an hour). Idle, one small commit an hour instead of five
+# written with the next write to the table (the server-time record, at most two hours apart),
+# at stop, or on its own after this long (a fallback, longer than the records' spacing so the
+# two never fall out of step into two commits). Idle, one small commit an hour instead of five
 # (issue 19: 2 MB a day). The cost: after a crash or power cut, a restart while offline finds
-# the cache up to about an hour older than it is and may call it stale sooner (slips and
-# status say "stale"; a stale catalog still sells).
-CATALOG_TIME_SAVE_S = 2 * SERVER_TIME_SAVE_S
+# the cache up to about two hours older than it is and may call it stale sooner (slips and
+# status say "stale"; a stale catalog still sells). A changed catalog is written at once: a
+# restart offline sells the draws it names.
+CATALOG_TIME_SAVE_S = 3 * SERVER_TIME_SAVE_S
 # The catalog cache is two rows: the inventory (13,000 wager codes, 600 KB, rarely changes)
 # under this key, the rest (products and their open events, 2 KB, changes at every draw)
 # under "catalog". Each is written only when its own content changed, so a draw rewrites
@@ -450,7 +458,7 @@ class Daemon:
             SERVER_TIME_SAVE_S
         ):
             self._time_saved_mono = mono
-            asyncio.get_running_loop().call_soon(self._save_server_time)
+            asyncio.get_running_loop().call_soon(self._save_server_time, was)
 
     def _clock_news(self, *, first: bool = False) -> None:
         """Log the skew once with its figure, and again when it changes a lot."""
@@ -472,8 +480,9 @@ class Daemon:
             extra={"MESSAGE_ID": klog.SERVER_CLOCK, "CLOCK_SKEW_S": round(skew, 1)},
         )  # fmt: skip
 
-    def _save_server_time(self) -> None:
-        """Carry the estimate across a restart (same boot: the offset; a reboot: a floor)."""
+    def _save_server_time(self, keep: bool = False) -> None:
+        """Carry the estimate across a restart (same boot: the offset; a reboot: a floor).
+        `keep`: the record may wait for the next write to the table (SERVER_TIME_SAVE_S)."""
         journal = getattr(self, "journal", None)
         if journal is None or journal.attention is not None:
             return
@@ -482,7 +491,10 @@ class Daemon:
         if record is None:
             return
         try:
-            journal.save_catalog(SERVER_TIME_KEY, record, fetched_at=self.clock.now())
+            journal.save_catalog(
+                SERVER_TIME_KEY, record, fetched_at=self.clock.now(), defer=keep,
+                keep_for_s=SERVER_TIME_KEEP_S if keep else 0.0,
+            )  # fmt: skip
         except Exception as exc:
             log.warning("server time not saved in the journal: %s", exc)
 
@@ -937,8 +949,9 @@ class Daemon:
         self._catalog = catalog
         self.health.api = "ok"
         try:
-            # Written when its content changed. An unchanged catalog's new fetch time rides
-            # with the hourly server-time record (CATALOG_TIME_SAVE_S: one commit an hour).
+            # Written when its content changed, with the server-time record kept for it
+            # (SERVER_TIME_SAVE_S). An unchanged catalog's new fetch time rides with the next
+            # write to the table (CATALOG_TIME_SAVE_S: one commit an hour, idle).
             # The whole text is made in a worker (`to_json` too: 13,000 rows, ~10 ms).
             parts = await asyncio.to_thread(_catalog_parts, catalog)
             for key, text in parts:  # the inventory first: see CATALOG_INVENTORY_KEY

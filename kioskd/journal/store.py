@@ -318,6 +318,9 @@ class Journal:
         # key -> when its unchanged content was last fetched again, not yet written: each
         # write to the catalog table carries these along (one commit instead of two an hour).
         self._fetched_again: dict[str, float] = {}
+        # key -> (text, content, fetched at, kept since): a changed content `save_catalog`
+        # was asked to defer, written with the next write to the catalog table.
+        self._deferred: dict[str, tuple[str, str, float, float]] = {}
         try:
             # `open_mode` "ro" opens read-only (what a read-only file system gives us).
             uri = "file:" + urllib.parse.quote(os.path.abspath(self.path)) + f"?mode={open_mode}"
@@ -1021,29 +1024,60 @@ class Journal:
         fetched_at: float,
         keep_for_s: float = 0.0,
         text: tuple[str, str] | None = None,
+        defer: bool = False,
     ) -> bool:
         """Cache the catalog; returns whether it was written. With `keep_for_s`, a catalog
         whose content (all but a top-level `fetched_at`) equals the one saved less than
         `keep_for_s` ago is not written again: a production catalog is megabytes, refreshed
         every few minutes, and rewriting it unchanged wore the SD card (issue 19). Its new
         fetch time is kept and written with the next write to this table (the daemon's
-        hourly server-time record, its stop), or after `keep_for_s`. `text`:
-        `catalog_text(data)` computed beforehand (the daemon does it in a worker thread)."""
+        hourly server-time record, its stop), or after `keep_for_s`. With `defer` too, a
+        changed content is kept the same way, up to `keep_for_s` after the cache on disk
+        stopped being the latest (a draw changes the catalog hourly: one commit an hour
+        instead of two); a key never saved or loaded in this run is written at once.
+        `text`: `catalog_text(data)` computed beforehand (the daemon does it in a worker)."""
         dumped, content = text if text is not None else catalog_text(data)
         saved = self._catalog_saved.get(key)
+        kept = self._deferred.get(key)
         unchanged = keep_for_s > 0 and saved is not None and saved[0] == content
         if unchanged:
+            self._deferred.pop(key, None)  # back to what the disk holds
             self._fetched_again[key] = fetched_at
             if saved is not None and fetched_at - saved[1] < keep_for_s:
                 return False
-        else:
+        elif keep_for_s > 0 and saved is not None and (defer or kept is not None):
+            since = kept[3] if kept is not None else fetched_at
+            self._deferred[key] = (dumped, content, fetched_at, since)
             self._fetched_again.pop(key, None)
+            if fetched_at - since < keep_for_s:
+                return False
+            unchanged = True  # written below with whatever else was kept
+        else:
+            self._deferred.pop(key, None)
+            self._fetched_again.pop(key, None)
+        self._write_catalog(key if not unchanged else None, dumped, content, fetched_at)
+        return True
+
+    def save_fetch_times(self) -> bool:
+        """Write what `save_catalog` kept, fetch times and deferred contents (the daemon's
+        stop); whether it wrote."""
+        if not self._fetched_again and not self._deferred:
+            return False
+        self._write_catalog(None, "", "", 0.0)
+        return True
+
+    def _write_catalog(self, key: str | None, dumped: str, content: str, at: float) -> None:
+        """One commit: `key`'s row (None: none), then every kept content and fetch time."""
+        deferred = dict(self._deferred)
         again = dict(self._fetched_again)
+        rows = [(k, d, t) for k, (d, _, t, _) in deferred.items()]
+        if key is not None:
+            rows.append((key, dumped, at))
 
         def write(conn: sqlite3.Connection) -> None:
-            if not unchanged:
-                conn.execute(_CATALOG_UPSERT, (key, dumped, fetched_at))
-                conn.execute("DELETE FROM catalog WHERE key=?", (key + FETCHED_AGAIN,))
+            for k, d, t in rows:
+                conn.execute(_CATALOG_UPSERT, (k, d, t))
+                conn.execute("DELETE FROM catalog WHERE key=?", (k + FETCHED_AGAIN,))
             # An unchanged content's new fetch time goes in a row of its own: an UPDATE of
             # the cache's row would rewrite the whole record with its overflow pages (a
             # production catalog is megabytes, 28 KB of WAL with the simulator's).
@@ -1054,25 +1088,11 @@ class Journal:
         for k, t in again.items():
             self._fetched_again.pop(k, None)
             self._catalog_saved[k] = (self._catalog_saved[k][0], t)
-        if not unchanged:
-            self._catalog_saved[key] = (content, fetched_at)
-        return True
-
-    def save_fetch_times(self) -> bool:
-        """Write the fetch times `save_catalog` kept (the daemon's stop); whether it wrote."""
-        if not self._fetched_again:
-            return False
-        again = dict(self._fetched_again)
-        self._write(
-            "catalog",
-            lambda conn: conn.executemany(
-                _CATALOG_UPSERT, [(k + FETCHED_AGAIN, "null", t) for k, t in again.items()]
-            ),
-        )
-        for k, t in again.items():
-            self._fetched_again.pop(k, None)
-            self._catalog_saved[k] = (self._catalog_saved[k][0], t)
-        return True
+        for k, (_, c, t, _) in deferred.items():
+            self._deferred.pop(k, None)
+            self._catalog_saved[k] = (c, t)
+        if key is not None:
+            self._catalog_saved[key] = (content, at)
 
     def load_catalog(self, key: str) -> tuple[Any, float] | None:
         """(the cached data, when it was last fetched): the later of its own time and the

@@ -96,3 +96,21 @@ async def test_two_rows_of_the_format_before_the_tables_still_load(tmp_path) -> 
         loaded = _reloaded(rig)
         assert loaded is not None and loaded.to_json() == fetched.to_json()
         assert loaded.inventory == fetched.inventory
+
+
+async def test_an_hourly_draw_and_the_server_time_record_share_one_commit(tmp_path) -> None:
+    """Issue 19 (idle writes, 2 MB a day): an hour on, the server-time record is due and a draw
+    changed the catalog; both reach the journal in one commit, not two. A changed catalog is
+    not kept back: a restart offline sells the draws it names."""
+    async with running_kiosk(tmp_path) as rig:
+        journal = rig.daemon.journal
+        await rig.wait_for(lambda: {"catalog", "server_time"} <= set(_rows(journal.path)))
+        await rig.idle()
+        before, commits = _rows(journal.path), journal.commits
+        rig.clock.advance(3600.0)  # an hour on: other draws are open
+        assert await rig.daemon.refresh_catalog()
+        await rig.idle()
+        after = _rows(journal.path)
+        assert after["catalog"][0] != before["catalog"][0]  # the new draws, written at once
+        assert after["server_time"][1] > before["server_time"][1]  # the record, with them
+        assert journal.commits == commits + 1

@@ -212,6 +212,61 @@ def test_a_kept_fetch_time_rides_with_the_next_catalog_write(journal: Journal) -
         reopened.close()
 
 
+def test_a_deferred_record_rides_with_the_next_write_to_the_table(journal: Journal) -> None:
+    """Issue 19 (idle writes): the daemon's hourly server-time record is kept in memory and
+    committed with the next write to the catalog table (a draw's new catalog), with the next
+    record once it waited `keep_for_s`, or at stop; a key not yet saved goes at once."""
+    assert journal.save_catalog("server_time", {"t": 0}, fetched_at=0.0, defer=True,
+                                keep_for_s=1800.0)  # fmt: skip
+    assert journal.load_catalog("server_time") == ({"t": 0}, 0.0)  # never saved: at once
+    commits = journal.commits
+    assert not journal.save_catalog(
+        "server_time", {"t": 1}, fetched_at=3600.0, defer=True, keep_for_s=1800.0
+    )
+    assert journal.commits == commits
+    assert journal.load_catalog("server_time") == ({"t": 0}, 0.0)  # the disk: as it was
+    assert journal.save_catalog("catalog", {"draw": 2}, fetched_at=3700.0)
+    assert journal.commits == commits + 1  # one commit carried both
+    assert journal.load_catalog("server_time") == ({"t": 1}, 3600.0)
+    assert journal.load_catalog("catalog") == ({"draw": 2}, 3700.0)
+    # No other write: the next record (waited since 7200 < keep_for_s) is kept, the one after
+    # is committed, in one commit of its own.
+    assert not journal.save_catalog(
+        "server_time", {"t": 2}, fetched_at=7200.0, defer=True, keep_for_s=1800.0
+    )
+    assert journal.save_catalog(
+        "server_time", {"t": 3}, fetched_at=10800.0, defer=True, keep_for_s=1800.0
+    )
+    assert journal.commits == commits + 2
+    assert journal.load_catalog("server_time") == ({"t": 3}, 10800.0)
+    # A kept record reaches the disk at stop.
+    assert not journal.save_catalog(
+        "server_time", {"t": 4}, fetched_at=14400.0, defer=True, keep_for_s=1800.0
+    )
+    assert journal.save_fetch_times()
+    assert not journal.save_fetch_times()  # nothing left
+    journal.close()
+    reopened = Journal(journal.path)
+    try:
+        assert reopened.load_catalog("server_time") == ({"t": 4}, 14400.0)
+    finally:
+        reopened.close()
+
+
+def test_a_deferred_record_back_to_what_the_disk_holds_is_not_written(journal: Journal) -> None:
+    """A kept content that returns to the disk's is dropped (its fetch time kept as for any
+    unchanged content): the next write to the table does not write the intermediate one."""
+    assert journal.save_catalog("catalog", {"d": 1}, fetched_at=0.0)
+    assert not journal.save_catalog(
+        "catalog", {"d": 2}, fetched_at=300.0, defer=True, keep_for_s=7200.0
+    )
+    assert not journal.save_catalog(
+        "catalog", {"d": 1}, fetched_at=600.0, defer=True, keep_for_s=7200.0
+    )
+    assert journal.save_catalog("server_time", {"t": 1}, fetched_at=700.0)
+    assert journal.load_catalog("catalog") == ({"d": 1}, 600.0)
+
+
 def test_a_restart_that_loads_the_cache_does_not_rewrite_it(tmp_path: Path) -> None:
     """Issue 19 (SD-card writes): after a restart, the first refresh bringing the content the
     cache already holds writes nothing (each start rewrote the 600 KB inventory); a changed
