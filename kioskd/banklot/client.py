@@ -54,6 +54,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import json
 import logging
 import ssl
@@ -187,6 +188,11 @@ class _Answer:
     content_type: str
     body: bytes
     envelope: Mapping[str, Any] | None  # None when the answer is not JSON (e.g. an image)
+    # sha256 of `body` (hex), when the call asked for it (`_call(digest=...)`)
+    digest: str | None = None
+    # the body is byte for byte the one the caller's known digest was taken of: neither
+    # decoded nor classified again (the caller holds what it decoded from it before)
+    unchanged: bool = False
 
 
 # HTTP statuses that gateways, proxies and load balancers answer on their own (bad gateway,
@@ -455,12 +461,15 @@ class BanklotClient:
         mutating: bool,
         secrets: tuple[str, ...] = (),
         path: str | None = None,
+        digest: str | bool = False,
     ) -> _Answer:
-        """One API call with the token; after a 403, one fresh login and one resend."""
+        """One API call with the token; after a 403, one fresh login and one resend.
+        `digest`: True, the answer carries its body's sha256; a digest, the same and the
+        answer is `unchanged` when its 2xx body has that digest (see `_exchange`)."""
         token = await self._ensure_token(None)
         try:
             return await self._exchange(
-                method, endpoint, body, token=token, secrets=secrets, path=path
+                method, endpoint, body, token=token, secrets=secrets, path=path, digest=digest
             )
         except _Forbidden as exc:
             if mutating and not self.retry_mutations_after_login:
@@ -470,7 +479,7 @@ class BanklotClient:
         token = await self._ensure_token(token)
         try:
             return await self._exchange(
-                method, endpoint, body, token=token, secrets=secrets, path=path
+                method, endpoint, body, token=token, secrets=secrets, path=path, digest=digest
             )
         except _Forbidden as exc:
             self._token = None
@@ -489,8 +498,12 @@ class BanklotClient:
         token: _Secret | None,
         secrets: tuple[str, ...] = (),
         path: str | None = None,
+        digest: str | bool = False,
     ) -> _Answer:
-        """Send once, read the answer within the deadline, classify. Raises _Forbidden on 403."""
+        """Send once, read the answer within the deadline, classify. Raises _Forbidden on 403.
+        With `digest` (see `_call`), the body's sha256 is taken; a 2xx body whose sha256 is
+        the known one is the body the caller decoded and checked before, byte for byte: its
+        classification could only come out the same, so it is skipped (`unchanged`)."""
         headers = {"x-auth-token": token.get()} if token is not None else {}
         started = time.monotonic()
         status: int | None = None
@@ -500,14 +513,16 @@ class BanklotClient:
                     method, path or endpoint, endpoint, body, headers
                 )
             status = http_status
+            classify = functools.partial(
+                self._classify_known, digest, endpoint, http_status, content_type, raw,
+                secrets, token,
+            )  # fmt: skip
             if len(raw) > OFF_LOOP_BYTES:
                 # A catalog answer (megabytes of JSON) decoded here held the loop 70-87 ms
                 # of CPU: the same `_classify` runs in a worker, its errors raised unchanged.
-                answer = await asyncio.to_thread(
-                    self._classify, endpoint, http_status, content_type, raw, secrets, token
-                )
+                answer = await asyncio.to_thread(classify)
             else:
-                answer = self._classify(endpoint, http_status, content_type, raw, secrets, token)
+                answer = classify()
         except _Forbidden:
             self._log(method, endpoint, 403, started, "forbidden", "forbidden")
             raise
@@ -606,6 +621,25 @@ class BanklotClient:
                 self.on_answer(
                     response.status_code, response.headers.get("date"), started, self._monotonic()
                 )
+
+    def _classify_known(
+        self,
+        digest: str | bool,
+        endpoint: str,
+        http_status: int,
+        content_type: str,
+        raw: bytes,
+        secrets: tuple[str, ...],
+        token: _Secret | None,
+    ) -> _Answer:
+        """`_classify`, with the body's digest when `digest` asks for it (see `_exchange`)."""
+        if digest is False:
+            return self._classify(endpoint, http_status, content_type, raw, secrets, token)
+        taken = hashlib.sha256(raw).hexdigest()
+        if taken == digest and 200 <= http_status < 300:
+            return _Answer(http_status, content_type, raw, None, taken, unchanged=True)
+        answer = self._classify(endpoint, http_status, content_type, raw, secrets, token)
+        return _Answer(answer.http_status, answer.content_type, raw, answer.envelope, taken)
 
     def _classify(
         self,
@@ -860,6 +894,22 @@ class BanklotClient:
         endpoint = "/gaming/inventory/template"
         answer = await self._call("POST", endpoint, None, mutating=False)
         return await self._rows_off_loop(answer, endpoint, m.InventoryCode)
+
+    async def inventory_template_since(
+        self, known: str | None
+    ) -> tuple[str, tuple[m.InventoryCode, ...] | None]:
+        """`inventory_template` and the sha256 (hex) of its answer's body; the rows are None
+        when that body is byte for byte the one `known` was taken of (nothing is decoded: the
+        caller keeps what it made of it). Why: a production inventory is some 13,000 rows,
+        600 KB; decoding and checking them again at every catalog refresh cost ~0.14 s of CPU
+        here (~1.8 s on a Pi 3B) every 5 minutes, a third of an idle kiosk's CPU, for rows
+        that rarely change (issue 19)."""
+        endpoint = "/gaming/inventory/template"
+        answer = await self._call("POST", endpoint, None, mutating=False, digest=known or True)
+        assert answer.digest is not None  # asked for
+        if answer.unchanged:
+            return answer.digest, None
+        return answer.digest, await self._rows_off_loop(answer, endpoint, m.InventoryCode)
 
     async def results(self, between: Sequence[str]) -> tuple[m.DrawResult, ...]:
         """`POST /gaming/result/0`: draw results in `between`, newest first."""

@@ -241,6 +241,10 @@ class Catalog:
     inventory: Mapping[int, Mapping[str, str]]  # game_id -> code -> wager (a CodeTable)
     fetched_at: float
     close_margin_s: float = 0.0
+    # sha256 (hex) of the inventory template answer the inventory was made of (None: not
+    # known): a refresh whose answer has the same digest keeps these tables, undecoded
+    # (`BanklotClient.inventory_template_since`).
+    inventory_digest: str | None = None
 
     # ------------------------------------------------------------------ building
 
@@ -249,11 +253,12 @@ class Catalog:
         cls,
         entity: EntityData,
         products: Iterable[Product],
-        inventory: Iterable[InventoryCode] | Mapping[int, CodeTable],
+        inventory: Iterable[InventoryCode] | Mapping[int, Mapping[str, str]],
         fetched_at: float,
         *,
         events: Iterable[KioskEvent] = (),
         close_margin_s: float = 0.0,
+        inventory_digest: str | None = None,
     ) -> Catalog:
         """Join get-data, products search and the inventory template fetched at `fetched_at`.
 
@@ -261,7 +266,8 @@ class Catalog:
         earlier than the event time computed from the product, it wins. `inventory`: the
         template's rows, or the tables `inventory_tables` made of them (the daemon makes
         those first and drops the rows, so the catalog's lasting objects are not allocated
-        among the decoded answer's: see the module's rules).
+        among the decoded answer's: see the module's rules), with the digest of the answer
+        they came from.
         """
         tz = entity.time_zone
         zone(tz)  # fail early on an unknown zone
@@ -298,6 +304,7 @@ class Catalog:
             ),
             fetched_at=fetched_at,
             close_margin_s=close_margin_s,
+            inventory_digest=inventory_digest,
         )
 
     # ------------------------------------------------------------------ questions
@@ -342,6 +349,7 @@ class Catalog:
                 {"game_id": game, **_as_table(table).to_parts()}
                 for game, table in self.inventory.items()
             ],
+            "inventory_digest": self.inventory_digest,
         }
 
     @classmethod
@@ -374,6 +382,7 @@ class Catalog:
             inventory=codes,
             fetched_at=obj["fetched_at"],
             close_margin_s=obj.get("close_margin_s", 0.0),
+            inventory_digest=obj.get("inventory_digest"),
         )
 
     def __repr__(self) -> str:

@@ -751,3 +751,58 @@ async def test_urls_keep_the_base_path_and_are_made_once_per_path() -> None:
         for n in range(100):
             client._url(f"/user/ticket/image/{n}")
         assert len(client._urls) <= 64
+
+
+async def test_an_inventory_answer_seen_before_is_not_decoded_again(
+    decode_threads: list[bool],
+) -> None:
+    """Issue 19 (idle CPU): the inventory template (13,000 rows in production, ~0.14 s of CPU
+    to decode and check here) comes with the sha256 of its body; the same body again, byte
+    for byte, is neither classified nor decoded: the caller keeps what it made of it. Another
+    body is decoded as ever, and so is one whose digest is not the one given."""
+    import hashlib
+
+    changed = {**seed.INVENTORY, "response": seed.INVENTORY["response"][:1]}
+    api = FakeApi(
+        routes={
+            "/gaming/inventory/template": [
+                _const(seed.INVENTORY), _const(seed.INVENTORY), _const(changed),
+                _const(changed),
+            ]
+        }
+    )  # fmt: skip
+    async with api.client() as client:
+        digest, rows = await client.inventory_template_since(None)
+        body = api.calls("/gaming/inventory/template")[0]
+        assert rows is not None and len(rows) == 2
+        decode_threads.clear()
+        again, none = await client.inventory_template_since(digest)
+        assert again == digest and none is None
+        assert decode_threads == []  # nothing classified, nothing validated
+        other, fewer = await client.inventory_template_since(digest)
+        assert other != digest and fewer is not None and len(fewer) == 1
+        assert decode_threads  # decoded and checked as ever
+        _, rows_again = await client.inventory_template_since("0" * 64)
+        assert rows_again is not None and len(rows_again) == 1
+    assert body.method == "POST"
+    assert hashlib.sha256(ok(seed.INVENTORY).content).hexdigest() == digest
+
+
+@pytest.mark.parametrize("status", [502, 503, 500, 403])
+async def test_the_known_inventory_body_under_a_non_2xx_status_is_no_answer(status: int) -> None:
+    """Only a 2xx answer is taken for the body known before: the same bytes from a gateway's
+    502 (or a 500, or a refusal) are classified as ever and end nothing."""
+    body = ok(seed.INVENTORY).content
+    api = FakeApi(
+        routes={
+            "/gaming/inventory/template": [
+                _const(seed.INVENTORY),
+                _const(httpx.Response(status, content=body)),
+            ]
+        }
+    )
+    async with api.client() as client:
+        digest, _ = await client.inventory_template_since(None)
+        with pytest.raises(e.BanklotError) as info:
+            await client.inventory_template_since(digest)
+    assert not isinstance(info.value, e.Rejected)

@@ -110,6 +110,19 @@ def test_json_round_trip_through_text(catalog):
     )
 
 
+def test_the_inventory_digest_goes_through_the_cache():
+    """The digest of the answer the tables were made of survives the journal's cache, so the
+    first refresh after a restart can keep them (issue 19, idle CPU); a cache written before
+    it reads as not known."""
+    built = Catalog.build(
+        samples.entity(), samples.products(), samples.inventory(), NOW, inventory_digest="ab" * 32
+    )
+    data = json.loads(json.dumps(built.to_json()))
+    assert Catalog.from_json(data).inventory_digest == "ab" * 32
+    del data["inventory_digest"]
+    assert Catalog.from_json(data).inventory_digest is None
+
+
 def test_unknown_cache_format_is_refused(catalog):
     data = catalog.to_json() | {"format": 99}
     with pytest.raises(ValueError, match="format 99"):
