@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import json
@@ -193,6 +194,17 @@ class _Answer:
     # the body is byte for byte the one the caller's known digest was taken of: neither
     # decoded nor classified again (the caller holds what it decoded from it before)
     unchanged: bool = False
+
+
+def _known_or(
+    classify: Callable[[], _Answer], known: str | bool, raw: bytes, http_status: int
+) -> _Answer:
+    """`classify()` with the body's sha256 added, or, for a 2xx body whose sha256 is `known`,
+    an `unchanged` answer without classifying (see `BanklotClient._exchange`)."""
+    taken = hashlib.sha256(raw).hexdigest()
+    if taken == known and 200 <= http_status < 300:
+        return _Answer(http_status, "", raw, None, taken, unchanged=True)
+    return dataclasses.replace(classify(), digest=taken)
 
 
 # HTTP statuses that gateways, proxies and load balancers answer on their own (bad gateway,
@@ -514,9 +526,10 @@ class BanklotClient:
                 )
             status = http_status
             classify = functools.partial(
-                self._classify_known, digest, endpoint, http_status, content_type, raw,
-                secrets, token,
-            )  # fmt: skip
+                self._classify, endpoint, http_status, content_type, raw, secrets, token
+            )
+            if digest is not False:
+                classify = functools.partial(_known_or, classify, digest, raw, http_status)
             if len(raw) > OFF_LOOP_BYTES:
                 # A catalog answer (megabytes of JSON) decoded here held the loop 70-87 ms
                 # of CPU: the same `_classify` runs in a worker, its errors raised unchanged.
@@ -621,25 +634,6 @@ class BanklotClient:
                 self.on_answer(
                     response.status_code, response.headers.get("date"), started, self._monotonic()
                 )
-
-    def _classify_known(
-        self,
-        digest: str | bool,
-        endpoint: str,
-        http_status: int,
-        content_type: str,
-        raw: bytes,
-        secrets: tuple[str, ...],
-        token: _Secret | None,
-    ) -> _Answer:
-        """`_classify`, with the body's digest when `digest` asks for it (see `_exchange`)."""
-        if digest is False:
-            return self._classify(endpoint, http_status, content_type, raw, secrets, token)
-        taken = hashlib.sha256(raw).hexdigest()
-        if taken == digest and 200 <= http_status < 300:
-            return _Answer(http_status, content_type, raw, None, taken, unchanged=True)
-        answer = self._classify(endpoint, http_status, content_type, raw, secrets, token)
-        return _Answer(answer.http_status, answer.content_type, raw, answer.envelope, taken)
 
     def _classify(
         self,
