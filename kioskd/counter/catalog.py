@@ -326,8 +326,10 @@ class Catalog:
 
     # ------------------------------------------------------------------ journal cache
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, *, inventory: bool = True) -> dict[str, Any]:
+        """The cache's form; without `inventory`, all but the inventory's tables and digest
+        (the daemon's cache keeps those in a row of their own, rewritten only when new)."""
+        data = {
             "format": FORMAT_VERSION,
             "entity_id": self.entity_id,
             "agency_name": self.agency_name,
@@ -345,12 +347,14 @@ class Catalog:
                 }
                 for p in self.products.values()
             ],
-            "inventory_tables": [
+        }
+        if inventory:
+            data["inventory_tables"] = [
                 {"game_id": game, **_as_table(table).to_parts()}
                 for game, table in self.inventory.items()
-            ],
-            "inventory_digest": self.inventory_digest,
-        }
+            ]
+            data["inventory_digest"] = self.inventory_digest
+        return data
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Catalog:

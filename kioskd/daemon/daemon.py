@@ -98,8 +98,8 @@ def _catalog_parts(catalog: Any, inventory: bool = True) -> list[tuple[str, tupl
     `inventory`, the small row only (the inventory row holds these tables already)."""
     from kioskd.journal.store import catalog_text
 
-    data = catalog.to_json()
-    tables = {k: data.pop(k) for k in INVENTORY_FIELDS}
+    data = catalog.to_json(inventory=inventory)
+    tables = {k: data.pop(k) for k in INVENTORY_FIELDS if k in data}
     rest = [("catalog", catalog_text(data))]
     return [(CATALOG_INVENTORY_KEY, catalog_text(tables)), *rest] if inventory else rest
 
