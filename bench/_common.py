@@ -139,10 +139,22 @@ class BenchKiosk(VirtualKiosk):
 
     def prime(self) -> None:
         """Start and stop once: the journal's identity made and the catalog fetched and cached,
-        so the starts that follow are a kiosk's everyday start."""
+        so the starts that follow are a kiosk's everyday start (the catalog is in use a
+        moment before its cache rows are committed: those are waited for too)."""
         self.start_daemon(timeout_s=120)
         self.wait_catalog(60)
+        self.wait_for(lambda: {"catalog", "catalog.inventory"} <= self.catalog_keys(), 60)
         self.stop_daemon()
+
+    def catalog_keys(self) -> set[str]:
+        """The keys of the journal's catalog table (its caches), read from the file."""
+        import sqlite3
+
+        conn = sqlite3.connect(f"file:{self.journal_path}?mode=ro", uri=True, timeout=5)
+        try:
+            return {key for (key,) in conn.execute("SELECT key FROM catalog")}
+        finally:
+            conn.close()
 
     def fresh_catalog(self) -> bool:
         """The daemon holds a catalog fetched since this start (not the journal's cached one):

@@ -21,14 +21,13 @@ two in step.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import os
 import re
 import tomllib
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -592,6 +591,13 @@ def outbox_policy(cfg: Config | None = None, **overrides: Any) -> Policy:
     return Policy(**values)
 
 
+def _close(word: str, choices: Iterable[str], n: int) -> list[str]:
+    """The close matches for a "did you mean" (difflib: imported only for a wrong name)."""
+    import difflib
+
+    return difflib.get_close_matches(word, list(choices), n=n)
+
+
 def section_keys(section: str) -> list[str]:
     """The key names of a section (for `[keymap]`, which is a free table: none)."""
     if section == "keymap":
@@ -897,7 +903,7 @@ def _read_files(
         sources.append(str(p))
         for section, table in data.items():
             if section not in SECTIONS:
-                close = difflib.get_close_matches(section, SECTIONS, n=1)
+                close = _close(section, SECTIONS, 1)
                 hint = f"; did you mean [{close[0]}]?" if close else ""
                 errors.append(
                     ConfigError(
@@ -914,7 +920,7 @@ def _read_files(
             slot = merged.setdefault(section, {})
             for name, value in table.items():
                 if section != "keymap" and name not in known:
-                    close = difflib.get_close_matches(name, known, n=1)
+                    close = _close(name, known, 1)
                     hint = f"; did you mean {section}.{close[0]}?" if close else ""
                     errors.append(
                         ConfigError(

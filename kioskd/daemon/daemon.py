@@ -1323,9 +1323,10 @@ class Daemon:
 
     def _printer(self) -> Any:
         from kioskd.printer import open_printer
+        from kioskd.printer.profiles import forget_database
 
         c = self.cfg
-        return open_printer(
+        printer = open_printer(
             c.printer.uri,
             timeout_s=c.printer.timeout_s,
             paper_mm=c.printer.paper_mm,
@@ -1334,6 +1335,8 @@ class Daemon:
             columns=c.printer.columns,
             on_change=self._on_printer,
         )
+        forget_database()  # its profile is loaded (and kept): the rest is not needed
+        return printer
 
     def _restart_inputs(self) -> None:
         """Stop the input readers and start them again from the current config."""

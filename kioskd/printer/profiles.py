@@ -24,7 +24,6 @@ Rules:
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from dataclasses import dataclass
@@ -117,6 +116,14 @@ def _capabilities() -> dict[str, Any]:
     return data
 
 
+def forget_database() -> None:
+    """Let the parsed database go; the profiles loaded so far stay (`load_profile` keeps each
+    one it made). The daemon needs the one profile its config names: the whole database
+    held 215 KB of objects for the life of the process (issue 19, RSS). Another profile,
+    after a reload, parses the file again (~10 ms)."""
+    _capabilities.cache_clear()
+
+
 def _escpos_file(name: str) -> str:
     """A data file of python-escpos, read from its folder without importing it or
     `importlib.resources` (~5 ms of CPU before READY=1 here: issue 19); through
@@ -195,6 +202,8 @@ def load_profile(name: str = DEFAULT_PROFILE, codepage: str | None = None) -> Pr
     table: a python-escpos name such as "CP850" or a codec name such as "cp850")."""
     profiles = _capabilities()["profiles"]
     if name not in profiles:
+        import difflib  # only for a wrong name
+
         close = difflib.get_close_matches(name, list(profiles), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise ValueError(f"unknown printer profile {name!r}{hint} (kioskd print-test --list)")
