@@ -22,6 +22,10 @@ def run(args: argparse.Namespace) -> int:
     # hundred objects). The daemon turns it on at READY=1, after freezing what start-up made
     # (`Daemon.run`), or when it cannot get there (a journal in attention, an exit).
     gc.disable()
+    # Before any thread exists: glibc caps arenas only for threads that allocate later.
+    from kioskd.daemon import malloc
+
+    malloc.limit_arenas()
     try:
         from kioskd.daemon.daemon import run_daemon
 

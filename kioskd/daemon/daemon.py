@@ -40,6 +40,7 @@ from kioskd.banklot.days import DEFAULT_TIME_ZONE
 from kioskd.clock import Clock, ServerTimeClock, SystemClock
 from kioskd.config import EXIT_CONFIG, Config, ConfigHolder
 from kioskd.daemon import logs as klog
+from kioskd.daemon import malloc
 
 if TYPE_CHECKING:
     # Imported lazily at run time (start-up cost, and escpos must see its cache first).
@@ -985,7 +986,7 @@ class Daemon:
         # A worker's result stays referenced by the loop's handle that resumed this coroutine
         # until the coroutine yields: the cache text (600 KB) would outlive the trim.
         await asyncio.sleep(0)
-        await asyncio.to_thread(_give_memory_back)
+        await asyncio.to_thread(malloc.give_back)
         return True
 
     def _catalog_failed(self, why: str, now: float, api: str | None = None) -> bool:
@@ -1524,17 +1525,6 @@ class Daemon:
             currency=self.cfg.terminal.currency,
             terminal_id=self._terminal_id(),
         )
-
-
-def _give_memory_back() -> None:
-    """After a catalog refresh (megabytes of JSON parsed and dropped): collect, and ask glibc to
-    return freed heap pages, so the RSS of a long-running kiosk stays near its working set."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _escpos_capabilities_cache(directory: str) -> None:
