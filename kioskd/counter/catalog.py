@@ -71,6 +71,12 @@ REASONS = (
     TOO_MANY_WAGERS,
 )
 
+# `Catalog.refresh_in`: how long after an event closes the catalog is fetched again (the API's
+# next draw for that product is open by then), how often while a closed event has no
+# successor yet, and the least wait between two refreshes.
+AFTER_CLOSE_S = 5.0
+CLOSED_RETRY_S = 30.0
+MIN_REFRESH_S = 5.0
 FORMAT_VERSION = 2  # 2: inventories as `CodeTable.to_parts`; 1 (rows) is still read
 FORMATS_READ = (1, 2)
 
@@ -314,6 +320,23 @@ class Catalog:
 
     def is_stale(self, now: float, max_age_s: float) -> bool:
         return self.age(now) > max_age_s
+
+    def refresh_in(self, now: float, refresh_s: float) -> float:
+        """Seconds until the next refresh should fetch this catalog again: `refresh_s`, or
+        sooner, AFTER_CLOSE_S after the next of its open events closes (the API then names
+        that product's next draw, which the counter could not sell until a refresh found it:
+        up to `refresh_s`, five minutes an hour with hourly draws), and CLOSED_RETRY_S while
+        an active product's event has closed and its next one is not known yet. `now`: the
+        server's time, as `closes_at`."""
+        wait = refresh_s
+        for p in self.products.values():
+            if not p.active or p.closes_at is None:
+                continue
+            if p.closes_at > now:
+                wait = min(wait, p.closes_at - now + AFTER_CLOSE_S)
+            else:
+                wait = min(wait, CLOSED_RETRY_S)
+        return max(MIN_REFRESH_S, wait)
 
     def product(self, product_id: int) -> CatalogProduct | None:
         return self.products.get(product_id)

@@ -1005,7 +1005,11 @@ class Daemon:
         while True:
             ok = await self.refresh_catalog()
             refresh_s = self.cfg.catalog.refresh_s  # read at use: a reload applies it
-            await self.clock.sleep(refresh_s if ok else min(30.0, refresh_s))
+            wait = refresh_s if ok else min(30.0, refresh_s)
+            if ok and self._catalog is not None:
+                # Sooner when a draw closes: its next one sells once a refresh finds it.
+                wait = self._catalog.refresh_in(self.clock.now(), wait)
+            await self.clock.sleep(wait)
 
     # ================================================================= periodic tasks
 

@@ -388,3 +388,27 @@ def test_offsets_out_of_order_are_refused():
     at[1], at[2] = at[2], at[1]  # ends where the text does, but backwards in between
     with pytest.raises(ValueError, match="offsets"):
         cat.CodeTable.from_parts({**parts, "code_at": cat._u32_text(at)})
+
+
+def _with_closes(catalog: Catalog, *closes: tuple[bool, float | None]) -> Catalog:
+    """The catalog's products made (active, closes_at) as given, in order."""
+    products = {}
+    for (pid, p), (active, at) in zip(catalog.products.items(), closes, strict=False):
+        products[pid] = dataclasses.replace(p, active=active, closes_at=at)
+    return dataclasses.replace(catalog, products=products)
+
+
+def test_the_next_refresh_comes_just_after_the_next_close(catalog):
+    """A product whose draw closed sells again only once a refresh finds its next draw: the
+    catalog asks for one AFTER_CLOSE_S after the earliest close ahead, CLOSED_RETRY_S while a
+    closed draw has no successor yet, `refresh_s` otherwise; inactive products do not count."""
+    assert len(catalog.products) >= 3
+    far = _with_closes(catalog, (True, NOW + 9000), (True, None), (False, NOW - 50))
+    assert far.refresh_in(NOW, 300.0) == 300.0
+    soon = _with_closes(catalog, (True, NOW + 9000), (True, NOW + 100), (False, NOW - 50))
+    assert soon.refresh_in(NOW, 300.0) == 100 + cat.AFTER_CLOSE_S
+    closed = _with_closes(catalog, (True, NOW + 100), (True, NOW - 1), (True, NOW + 9000))
+    assert closed.refresh_in(NOW, 300.0) == cat.CLOSED_RETRY_S
+    now_closing = _with_closes(catalog, (True, NOW + 0.5), (True, None), (True, None))
+    assert now_closing.refresh_in(NOW, 300.0) == 0.5 + cat.AFTER_CLOSE_S
+    assert now_closing.refresh_in(NOW + 10, 1.0) == cat.MIN_REFRESH_S  # never a busy loop

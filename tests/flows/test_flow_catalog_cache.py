@@ -5,6 +5,7 @@ still loads."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import sqlite3
@@ -160,3 +161,31 @@ async def test_a_refresh_keeps_the_inventory_when_its_answer_is_the_same(
         assert len(made) == 2 and rig.daemon._catalog.inventory_digest == first.inventory_digest
         held, cached = rig.daemon._catalog.to_json(), _reloaded(rig).to_json()
         assert {**held, "fetched_at": 0} == {**cached, "fetched_at": 0}  # its time rides later
+
+
+async def test_the_catalog_is_fetched_again_just_after_a_draw_closes(tmp_path) -> None:
+    """Availability (issue 19's refreshes): a product whose draw closed could not be sold until
+    a refresh found its next draw, up to `refresh_s` later (an hour in this rig's config, five
+    minutes shipped). The catalog loop now fetches again a few seconds after the next close."""
+    async with running_kiosk(tmp_path) as rig:
+        daemon = rig.daemon
+        first = daemon._catalog
+        assert first is not None
+        closes = min(
+            p.closes_at for p in first.products.values() if p.active and p.closes_at is not None
+        )
+        rig.clock.advance(closes - daemon.clock.now() - 2.0)  # two seconds before it closes
+        loop = asyncio.create_task(daemon._catalog_loop())  # its wait, from this moment
+        try:
+            now = await rig.wait_for(
+                lambda: daemon._catalog is not None
+                and daemon._catalog.fetched_at > closes
+                and daemon.clock.now(),
+                timeout_s=20.0,
+            )
+        finally:
+            loop.cancel()
+        fresh = daemon._catalog
+        assert now - closes < 15.0  # seconds after the close, not `refresh_s` (3600 here)
+        reopened = [p for p in fresh.products.values() if p.closes_at and p.closes_at > closes]
+        assert reopened and all(p.closes_at > now for p in reopened)  # the next draws, sellable
