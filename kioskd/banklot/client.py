@@ -61,7 +61,6 @@ import logging
 import ssl
 import threading
 import time
-import uuid as uuid_mod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -796,6 +795,8 @@ class BanklotClient:
     async def image(self, uuid: str) -> TicketImage:
         """`GET /user/ticket/image/<uuid>`: the ticket's image as the server renders it."""
         endpoint = "/user/ticket/image"
+        import uuid as uuid_mod  # (uuid and the platform module it loads: only for images)
+
         text = str(uuid_mod.UUID(str(uuid)))  # ValueError for anything but a UUID
         answer = await self._call("GET", endpoint, None, mutating=False, path=f"{endpoint}/{text}")
         if answer.envelope is None:

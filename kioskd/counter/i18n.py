@@ -340,27 +340,26 @@ def status_word(state: str, lang: str) -> str:
 
 # The server's refusal texts we know (Banklot reference and what the API is seen to answer),
 # each with its Spanish wording; `{0}`, `{1}` carry the pattern's groups (numbers, codes).
-SERVER_TEXTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern, re.I), es)
-    for pattern, es in (
-        (r"amount (\d+) below min_bet (\d+)", "monto {0}: el mínimo es {1}"),
-        (r"amount (\d+) above max_bet (\d+)", "monto {0}: el máximo es {1}"),
-        (r"amount (\d+) not a multiple of (\d+)", "monto {0}: debe ser múltiplo de {1}"),
-        (r"count above ticket_max_wagers (\d+)", "demasiadas jugadas: máximo {0} por producto"),
-        (r"wager '?([^' ]+)'? is not in the inventory", "{0} no es un número válido"),
-        (r"does not match event (\d+)", "la jugada no corresponde al sorteo {0}"),
-        (r"wager list is empty", "ticket sin jugadas"),
-        (r"wager (\d+) is malformed", "la jugada {0} está mal formada"),
-        (r"closed events:\s*\[([0-9,\s]*)\]", "sorteo cerrado: {0}"),
-        (r"events are not open", "sorteo cerrado"),
-        (r"no rows in result set", "el servidor no encontró el ticket"),
-        (r"not a winner", "el ticket no tiene premio"),
-        (r"already rejected", "el ticket ya estaba anulado"),
-        (r"already paid", "el premio ya fue pagado"),
-        (r"cancel window|time to cancel", "pasó el tiempo para anular"),
-        (r"invalid pin|wrong pin", "el PIN no corresponde al ticket"),
-        (r"ticket expired", "el ticket está vencido"),
-    )
+# Patterns as text: compiled when a refusal is first worded (`_worded`; `re` keeps them),
+# not at import, before READY=1 (issue 19: 21 patterns, a few ms of CPU at every start).
+SERVER_TEXTS: tuple[tuple[str, str], ...] = (
+    (r"amount (\d+) below min_bet (\d+)", "monto {0}: el mínimo es {1}"),
+    (r"amount (\d+) above max_bet (\d+)", "monto {0}: el máximo es {1}"),
+    (r"amount (\d+) not a multiple of (\d+)", "monto {0}: debe ser múltiplo de {1}"),
+    (r"count above ticket_max_wagers (\d+)", "demasiadas jugadas: máximo {0} por producto"),
+    (r"wager '?([^' ]+)'? is not in the inventory", "{0} no es un número válido"),
+    (r"does not match event (\d+)", "la jugada no corresponde al sorteo {0}"),
+    (r"wager list is empty", "ticket sin jugadas"),
+    (r"wager (\d+) is malformed", "la jugada {0} está mal formada"),
+    (r"closed events:\s*\[([0-9,\s]*)\]", "sorteo cerrado: {0}"),
+    (r"events are not open", "sorteo cerrado"),
+    (r"no rows in result set", "el servidor no encontró el ticket"),
+    (r"not a winner", "el ticket no tiene premio"),
+    (r"already rejected", "el ticket ya estaba anulado"),
+    (r"already paid", "el premio ya fue pagado"),
+    (r"cancel window|time to cancel", "pasó el tiempo para anular"),
+    (r"invalid pin|wrong pin", "el PIN no corresponde al ticket"),
+    (r"ticket expired", "el ticket está vencido"),
 )
 SERVER_QUOTE = ("el servidor respondió: «{0}»", "the server said: {0}")
 
@@ -377,23 +376,20 @@ def server_text(message: str, lang: str) -> str:
     return SERVER_QUOTE[0].format(message) if message else ""
 
 
-def _worded(table: tuple[tuple[re.Pattern[str], str], ...], message: str) -> str | None:
+def _worded(table: tuple[tuple[str, str], ...], message: str) -> str | None:
     for pattern, es in table:
-        match = pattern.search(message)
+        match = re.search(pattern, message, re.I)
         if match:
             return es.format(*(g.strip() for g in match.groups()))
     return None
 
 
 # Why the outbox refused a new operation (`OutboxRefused`), in Spanish.
-OUTBOX_TEXTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern, re.I), es)
-    for pattern, es in (
-        (r"queue full \((\d+) operations", "cola llena: {0} operaciones esperando"),
-        (r"amount would reach (\d+), cap is (\d+)", "en cola llegaría a {0}; el límite es {1}"),
-        (r"deadline already passed", "el plazo ya venció"),
-        (r"at least one wager", "ticket sin jugadas"),
-    )
+OUTBOX_TEXTS: tuple[tuple[str, str], ...] = (
+    (r"queue full \((\d+) operations", "cola llena: {0} operaciones esperando"),
+    (r"amount would reach (\d+), cap is (\d+)", "en cola llegaría a {0}; el límite es {1}"),
+    (r"deadline already passed", "el plazo ya venció"),
+    (r"at least one wager", "ticket sin jugadas"),
 )
 
 

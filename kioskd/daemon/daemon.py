@@ -26,7 +26,6 @@ import gc
 import logging
 import os
 import pickle
-import platform
 import signal
 import socket
 import time
@@ -1544,7 +1543,9 @@ def _escpos_capabilities_cache(directory: str) -> None:
         return
     os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", directory)
     cache_dir = os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"]
-    path = os.path.join(cache_dir, f"{platform.python_version()}.capabilities.pickle")
+    from kioskd.printer import escpos_cache_file  # the package alone: no python-escpos
+
+    path = escpos_cache_file(cache_dir)
     try:
         with open(path, "rb") as f:
             pickle.load(f)  # our own file, in our own state directory

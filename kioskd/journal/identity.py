@@ -26,7 +26,6 @@ import dataclasses
 import json
 import os
 import struct
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +61,8 @@ class Identity:
 
 
 def new_identity(now: float, how: str = "created", previous: str | None = None) -> Identity:
+    import uuid  # a journal's identity is made once: not imported at every start
+
     return Identity(uuid.uuid4().hex, now, how, confirmed=False, previous=previous)
 
 

@@ -43,6 +43,16 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'kioskd.printer' has no attribute {name!r}")
 
 
+def escpos_cache_file(folder: str) -> str:
+    """python-escpos's pickle of its parsed capabilities in `folder`, named as escpos names it
+    (by `platform.python_version()`: the first word of `sys.version`; `platform` itself is
+    not imported for it, its import compiles nine patterns before READY=1: issue 19)."""
+    import os.path
+    import sys
+
+    return os.path.join(folder, f"{sys.version.split()[0]}.capabilities.pickle")
+
+
 def render_png(receipt: Receipt, paper_mm: int, path: str | os.PathLike[str], **kw: Any) -> Path:
     """Write a PNG preview of ``receipt`` (see ``kioskd.printer.png_render``)."""
     from kioskd.printer.png_render import render_png as _render_png

@@ -28,7 +28,6 @@ import contextlib
 import logging
 import os
 import pickle
-import platform
 import queue
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
+from kioskd.printer import escpos_cache_file
 from kioskd.printer.layout import columns_for
 from kioskd.printer.profiles import DEFAULT_PROFILE, load_profile
 from kioskd.printer.status import DISCONNECTED, QUERIES, PrinterStatus, parse_status, query
@@ -94,7 +94,7 @@ def _import_renderer() -> None:
         folder = os.environ.get("ESCPOS_CAPABILITIES_PICKLE_DIR")
         if folder:
             with contextlib.suppress(OSError):
-                os.unlink(os.path.join(folder, f"{platform.python_version()}.capabilities.pickle"))
+                os.unlink(escpos_cache_file(folder))
         usable = os.path.isdir(_CACHE_FALLBACK) and os.access(_CACHE_FALLBACK, os.W_OK)
         where = _CACHE_FALLBACK if usable else None
         os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"] = tempfile.mkdtemp(
