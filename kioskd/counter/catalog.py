@@ -73,9 +73,12 @@ REASONS = (
 
 # `Catalog.refresh_in`: how long after an event closes the catalog is fetched again (the API's
 # next draw for that product is open by then), how often while a closed event has no
-# successor yet, and the least wait between two refreshes.
+# successor yet, for how long after its close (then `refresh_s` again: each refresh
+# downloads the 600 KB inventory, a night of retries would be 70 MB an hour on a mobile
+# link), and the least wait between two refreshes.
 AFTER_CLOSE_S = 5.0
 CLOSED_RETRY_S = 30.0
+CLOSED_RETRY_FOR_S = 600.0
 MIN_REFRESH_S = 5.0
 FORMAT_VERSION = 2  # 2: inventories as `CodeTable.to_parts`; 1 (rows) is still read
 FORMATS_READ = (1, 2)
@@ -326,15 +329,15 @@ class Catalog:
         sooner, AFTER_CLOSE_S after the next of its open events closes (the API then names
         that product's next draw, which the counter could not sell until a refresh found it:
         up to `refresh_s`, five minutes an hour with hourly draws), and CLOSED_RETRY_S while
-        an active product's event has closed and its next one is not known yet. `now`: the
-        server's time, as `closes_at`."""
+        an active product's event has closed and its next one is not known yet, for up to
+        CLOSED_RETRY_FOR_S after that close. `now`: the server's time, as `closes_at`."""
         wait = refresh_s
         for p in self.products.values():
             if not p.active or p.closes_at is None:
                 continue
             if p.closes_at > now:
                 wait = min(wait, p.closes_at - now + AFTER_CLOSE_S)
-            else:
+            elif now - p.closes_at < CLOSED_RETRY_FOR_S:
                 wait = min(wait, CLOSED_RETRY_S)
         return max(MIN_REFRESH_S, wait)
 

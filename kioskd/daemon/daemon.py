@@ -1488,7 +1488,7 @@ class Daemon:
             self._save_server_time()  # with the catalog's kept fetch time, if any
             with contextlib.suppress(Exception):
                 if self.journal.attention is None:
-                    self.journal.save_fetch_times()
+                    self.journal.save_kept()
             self.journal.close()
             self.lights.set_state("off")
             self.lights.close()

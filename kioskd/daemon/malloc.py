@@ -6,8 +6,8 @@ them, and where they are missing (another C library) both are no-ops.
 - `limit_arenas()`, before the first thread: glibc gives each thread that allocates an arena
   of its own (up to eight per core). The daemon's workers (imports after READY=1, the catalog's
   decode, the journal's retention) each filled one; CPython allocates under its GIL, so they
-  never contended for a shared one. Two arenas (the loop's thread, every other thread): 45.0
-  -> 44.6 MB RSS after start here, with 1 the same (issue 19, a Pi 3's memory;
+  never contended for a shared one. Two arenas, all threads sharing them: 45.0 -> 44.6 MB
+  RSS after start here, with 1 the same (issue 19, a Pi 3's memory;
   bench/bench_rss.py, bench/RESULTS.md).
 - `give_back()`, after a catalog refresh (megabytes of JSON parsed and dropped): collect,
   and return freed heap pages, so a long-running kiosk's RSS stays near its working set.

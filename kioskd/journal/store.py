@@ -209,12 +209,6 @@ def _decode_op(row: tuple[Any, ...]) -> Operation:
     )
 
 
-# A lookup by ticket writes its state test as `+state=?`: the unary plus keeps SQLite from
-# reading it through a state index. Without statistics (kioskd runs no ANALYZE), the planner
-# took `done_on_ticket` through `operations_settled (state=?)`, every done operation of the
-# history, instead of `operations_ticket`: 0.8 s of the event loop for a cancel on a 5-year
-# journal (issue 19, bench_history.py --sizes 1825; tests/journal/test_history_cost.py).
-
 # The hourly housekeeping checkpoint leaves a WAL file under this size as it is. On an idle
 # kiosk the WAL gains two or three pages an hour (the server-time record, a draw's catalog
 # row); checkpointing them hourly wrote them a second time into the database and made the
@@ -829,6 +823,12 @@ class Journal:
         )
         return bool(rows)
 
+    # A lookup by ticket writes its state test as `+state=?`: the unary plus keeps SQLite from
+    # reading it through a state index. Without statistics (kioskd runs no ANALYZE), the
+    # planner took `done_on_ticket` through `operations_settled (state=?)`, every done
+    # operation of the history, instead of `operations_ticket`: 0.8 s of the event loop for a
+    # cancel on a 5-year journal (issue 19; tests/journal/test_history_cost.py).
+
     def done_on_ticket(self, kind: str, number: int | None, *, exclude: int | None) -> bool:
         """Is another operation of `kind` on this ticket done? (by the ticket's index)"""
         rows = self._read(
@@ -1039,32 +1039,33 @@ class Journal:
         fetch time is kept and written with the next write to this table (the daemon's
         hourly server-time record, its stop), or after `keep_for_s`. With `defer` too, a
         changed content is kept the same way, up to `keep_for_s` after the cache on disk
-        stopped being the latest (a draw changes the catalog hourly: one commit an hour
-        instead of two); a key never saved or loaded in this run is written at once.
+        stopped being the latest (the daemon's server-time record, which then rides with a
+        draw's catalog row: one commit an hour instead of two); a key never saved or loaded
+        in this run is written at once.
         `text`: `catalog_text(data)` computed beforehand (the daemon does it in a worker)."""
         dumped, content = text if text is not None else catalog_text(data)
         saved = self._catalog_saved.get(key)
         kept = self._deferred.get(key)
-        unchanged = keep_for_s > 0 and saved is not None and saved[0] == content
-        if unchanged:
-            self._deferred.pop(key, None)  # back to what the disk holds
+        if keep_for_s > 0 and saved is not None and saved[0] == content:  # the disk's content
+            self._deferred.pop(key, None)
             self._fetched_again[key] = fetched_at
-            if saved is not None and fetched_at - saved[1] < keep_for_s:
+            if fetched_at - saved[1] < keep_for_s:
                 return False
+            self._write_catalog(None, "", "", 0.0)  # its fetch time, with all else kept
         elif keep_for_s > 0 and saved is not None and (defer or kept is not None):
             since = kept[3] if kept is not None else fetched_at
             self._deferred[key] = (dumped, content, fetched_at, since)
             self._fetched_again.pop(key, None)
             if fetched_at - since < keep_for_s:
                 return False
-            unchanged = True  # written below with whatever else was kept
+            self._write_catalog(None, "", "", 0.0)  # kept long enough: with all else kept
         else:
             self._deferred.pop(key, None)
             self._fetched_again.pop(key, None)
-        self._write_catalog(key if not unchanged else None, dumped, content, fetched_at)
+            self._write_catalog(key, dumped, content, fetched_at)
         return True
 
-    def save_fetch_times(self) -> bool:
+    def save_kept(self) -> bool:
         """Write what `save_catalog` kept, fetch times and deferred contents (the daemon's
         stop); whether it wrote."""
         if not self._fetched_again and not self._deferred:

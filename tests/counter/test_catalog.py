@@ -409,6 +409,12 @@ def test_the_next_refresh_comes_just_after_the_next_close(catalog):
     assert soon.refresh_in(NOW, 300.0) == 100 + cat.AFTER_CLOSE_S
     closed = _with_closes(catalog, (True, NOW + 100), (True, NOW - 1), (True, NOW + 9000))
     assert closed.refresh_in(NOW, 300.0) == cat.CLOSED_RETRY_S
+    # A closed draw the API never replaces (the day's last one, overnight) stops the retries
+    # CLOSED_RETRY_FOR_S after its close: each refresh downloads the whole inventory.
+    long_closed = _with_closes(
+        catalog, (True, NOW - cat.CLOSED_RETRY_FOR_S - 1), (True, None), (True, NOW + 9000)
+    )
+    assert long_closed.refresh_in(NOW, 300.0) == 300.0
     now_closing = _with_closes(catalog, (True, NOW + 0.5), (True, None), (True, None))
     assert now_closing.refresh_in(NOW, 300.0) == 0.5 + cat.AFTER_CLOSE_S
     assert now_closing.refresh_in(NOW + 10, 1.0) == cat.MIN_REFRESH_S  # never a busy loop

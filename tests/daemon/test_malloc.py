@@ -17,8 +17,13 @@ from kioskd.daemon import malloc
 if sys.argv[1] == "limit":
     assert malloc.limit_arenas()
 keep = []
+# All six threads alive at once: glibc hands an exited thread's arena to the next new thread,
+# so threads that ran one after another (a loaded machine) would share arenas anyway.
+together = threading.Barrier(6)
 def work():
+    together.wait()
     keep.append([bytes(2048) for _ in range(500)])  # > 512 bytes: glibc's, not pymalloc's
+    together.wait()
     malloc.give_back()
 threads = [threading.Thread(target=work) for _ in range(6)]
 for t in threads: t.start()

@@ -186,7 +186,7 @@ def test_an_unchanged_catalog_fetched_again_is_not_rewritten(journal: Journal) -
 def test_a_kept_fetch_time_rides_with_the_next_catalog_write(journal: Journal) -> None:
     """Issue 19 (idle writes): an unchanged catalog's new fetch time is kept in memory and
     written in the same commit as the next write to the table (the daemon's hourly server-time
-    record), or by `save_fetch_times` at stop: one commit an hour, not two."""
+    record), or by `save_kept` at stop: one commit an hour, not two."""
     big = {"codes": [f"{i:05d}" for i in range(2_000)]}
     assert journal.save_catalog("catalog", big, fetched_at=10.0, keep_for_s=7200.0)
     commits = journal.commits
@@ -200,9 +200,9 @@ def test_a_kept_fetch_time_rides_with_the_next_catalog_write(journal: Journal) -
     assert not journal.save_catalog("catalog", big, fetched_at=7400.0, keep_for_s=7200.0)
     assert journal.save_catalog("catalog", big, fetched_at=7600.0, keep_for_s=7200.0)
     assert journal.load_catalog("catalog") == (big, 7600.0)
-    assert not journal.save_fetch_times()  # nothing kept
+    assert not journal.save_kept()  # nothing kept
     assert not journal.save_catalog("catalog", big, fetched_at=7900.0, keep_for_s=7200.0)
-    assert journal.save_fetch_times()
+    assert journal.save_kept()
     assert journal.commits == commits + 3
     journal.close()
     reopened = Journal(journal.path)
@@ -243,8 +243,8 @@ def test_a_deferred_record_rides_with_the_next_write_to_the_table(journal: Journ
     assert not journal.save_catalog(
         "server_time", {"t": 4}, fetched_at=14400.0, defer=True, keep_for_s=1800.0
     )
-    assert journal.save_fetch_times()
-    assert not journal.save_fetch_times()  # nothing left
+    assert journal.save_kept()
+    assert not journal.save_kept()  # nothing left
     journal.close()
     reopened = Journal(journal.path)
     try:
@@ -288,7 +288,7 @@ def test_a_restart_that_loads_the_cache_does_not_rewrite_it(tmp_path: Path) -> N
             "catalog", {**rest, "fetched_at": 300.0}, fetched_at=300.0, keep_for_s=7200.0
         )
         assert j.commits == commits  # neither row written again
-        assert j.save_fetch_times()  # the new fetch time still reaches the disk at stop
+        assert j.save_kept()  # the new fetch time still reaches the disk at stop
         changed = {**rest, "products": [{"id": 2}], "fetched_at": 600.0}
         assert j.save_catalog("catalog", changed, fetched_at=600.0, keep_for_s=7200.0)
     with Journal(path) as j:
