@@ -21,7 +21,11 @@ Rules:
   `retry(op_id)`, `resolve(op_id, outcome, reason, actor)`, `reprint_last`, `print_test`,
   `leds_test`, `inject_scan(text)`, `inject_keys(text)`), sync or async, returning JSON-able
   data. `ControlError("text")` from it becomes `{"ok": false, "error": "text"}`; any other
-  exception is logged with its traceback and answered `internal error`.
+  exception is logged with its traceback and answered `internal error`. Its `close()`, if it
+  has one, is called when the server closes.
+- A handler may return `Encoded(bytes)`: a result already encoded as JSON (in a worker: the
+  queue listing, issue 19), spliced into the answer line as it is, never decoded again; every
+  answer, encoded here or there, is held to `MAX_ANSWER`.
 - `resolve` gets `actor`, the peer's uid and pid from SO_PEERCRED, for the audit record.
 - The socket is created safely: bound under a temporary name, chmod 0660, then renamed into
   place (never a moment at the final path with looser rights); an existing path is removed only
@@ -66,6 +70,14 @@ class DaemonNotRunning(Exception):
 
 class AccessDenied(Exception):
     """The socket exists but this user may not connect (not in group kioskd)."""
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A command's result already encoded as JSON (UTF-8), by whoever could do it off the
+    event loop; the server writes it into the answer line unchanged."""
+
+    json: bytes
 
 
 @dataclass(frozen=True)
@@ -226,6 +238,9 @@ class ControlServer:
             await asyncio.gather(*self._conns, return_exceptions=True)
             await self._server.wait_closed()
             self._server = None
+        closing = getattr(self.handler, "close", None)
+        if callable(closing):
+            closing()  # what the handler opened for its answers (the journal reader)
         # Remove the path only if it is still ours (a newer daemon may have replaced it).
         with contextlib.suppress(FileNotFoundError):
             if self._inode is not None and os.stat(self.path).st_ino == self._inode:
@@ -240,7 +255,16 @@ class ControlServer:
         await self.close()
 
     async def dispatch(self, request: object, actor: str = "unknown") -> dict[str, Any]:
-        """Answer one decoded request (also usable without a socket, e.g. by the demo)."""
+        """Answer one decoded request (also usable without a socket, e.g. by the demo): the
+        result is decoded data (an `Encoded` result is decoded here: see `_answer`)."""
+        answer = await self._answer(request, actor)
+        result = answer.get("result")
+        if isinstance(result, Encoded):
+            return {**answer, "result": json.loads(result.json)}
+        return answer
+
+    async def _answer(self, request: object, actor: str = "unknown") -> dict[str, Any]:
+        """One request's answer; its result may be `Encoded` (written as it is)."""
         try:
             cmd, method, kwargs = check_request(request, allow_inject=self.allow_inject)
             if cmd == "resolve":
@@ -282,7 +306,7 @@ class ControlServer:
                 except (json.JSONDecodeError, UnicodeDecodeError):
                     answer: dict[str, Any] = {"ok": False, "error": "request is not valid JSON"}
                 else:
-                    answer = await self.dispatch(request, actor)
+                    answer = await self._answer(request, actor)
                 await self._write(writer, answer)
         except (ConnectionError, asyncio.IncompleteReadError):
             return
@@ -295,11 +319,15 @@ class ControlServer:
 
     @staticmethod
     async def _write(writer: asyncio.StreamWriter, answer: dict[str, Any]) -> None:
-        try:
-            data = json.dumps(answer, ensure_ascii=False, default=str)
-        except (TypeError, ValueError):
-            data = json.dumps({"ok": False, "error": "result is not JSON-serialisable"})
-        raw = data.encode("utf-8")
+        result = answer.get("result")
+        if isinstance(result, Encoded):
+            raw = b'{"ok": true, "result": ' + result.json + b"}"
+        else:
+            try:
+                data = json.dumps(answer, ensure_ascii=False, default=str)
+            except (TypeError, ValueError):
+                data = json.dumps({"ok": False, "error": "result is not JSON-serialisable"})
+            raw = data.encode("utf-8")
         if len(raw) > MAX_ANSWER:
             raw = json.dumps({
                 "ok": False,

@@ -11,43 +11,67 @@ outbox, which audits them in the journal with the reason and the caller (`actor`
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from kioskd.daemon.control import ControlError
+from kioskd.daemon.control import ControlError, Encoded
 
 if TYPE_CHECKING:
     from kioskd.daemon.daemon import Daemon
+    from kioskd.journal.reader import JournalReader
 
 
 class ControlHandler:
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
+        self._reader: JournalReader | None = None  # opened by the first `queue`
+
+    def close(self) -> None:
+        """The control server stops: the reader's connection and thread go."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
     def status(self) -> dict[str, Any]:
         return self.daemon.status()
 
-    def queue(
+    async def queue(
         self,
         limit: int | None = None,
         since: float | None = None,
         state: str | None = None,
         before: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """Open operations first, then the last `limit` settled: bounded by index reads, so a
-        big journal neither delays a sale nor grows the daemon (issue 19)."""
+    ) -> Encoded:
+        """Open operations first, then the last `limit` settled: read by index in the journal
+        reader's thread and encoded there, so a big answer neither delays a sale nor grows
+        the daemon (issue 19)."""
         from kioskd.journal import states
-        from kioskd.outbox.outbox import QUEUE_MAX, QUEUE_SETTLED
+        from kioskd.journal.reader import (
+            QUEUE_MAX,
+            QUEUE_SETTLED,
+            JournalReader,
+            encode,
+            queue_listing,
+        )
+        from kioskd.journal.store import JournalError
 
         if state is not None and state not in states.STATES:
             raise ControlError(f"queue: unknown state {state!r}; known: {', '.join(states.STATES)}")
         if limit is not None and not 0 <= limit <= QUEUE_MAX:
             raise ControlError(f"queue: limit must be 0..{QUEUE_MAX}")
-        return self.daemon.outbox.list_operations(
-            None if state is None else (state,),
+        if self._reader is None:
+            self._reader = JournalReader(self.daemon.journal.path)
+        listing = partial(
+            queue_listing,
+            states_in=None if state is None else (state,),
             limit=QUEUE_SETTLED if limit is None else limit,
             since=since,
             before=before,
         )
+        try:
+            return Encoded(await self._reader.run(lambda reader: encode(listing(reader))))
+        except JournalError as exc:
+            raise ControlError(f"queue: cannot read the journal ({exc})") from exc
 
     async def retry(self, op_id: int) -> dict[str, Any]:
         try:
@@ -144,6 +168,9 @@ class JournalAttentionHandler:
             "money": "refused: the journal needs a technician",
             "lights": d.lights.current(),
         }
+
+    def close(self) -> None:
+        """Nothing opened: the control server's stop finds nothing to close."""
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

@@ -31,7 +31,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from kioskd.journal import schema, states
+from kioskd.journal import reads, schema, states
 from kioskd.journal.json_columns import Payload, PrintJobPayload, Result, Watermark
 
 CREATE = "create"
@@ -155,11 +155,7 @@ def classify(exc: BaseException) -> str:
     return "io"
 
 
-_OP_COLUMNS = (
-    "id, kind, payload, amount, deadline, state, ticket_number, pin_number, result, reason, "
-    "watermark, sent_at, attempts, probes, next_attempt_at, created_at, updated_at, "
-    "sent_hi, sent_mono, sent_boot"
-)
+_OP_COLUMNS = reads.OP_COLUMNS
 
 
 # op id -> (row, decoded Operation), for unfinished operations only.
@@ -176,7 +172,7 @@ def _op(row: tuple[Any, ...]) -> Operation:
     hit = _OP_CACHE.get(row[0])
     if hit is not None and hit[0] == row:
         return hit[1]
-    op = _decode_op(row)
+    op = decode_operation(row)
     if op.state in states.TERMINAL:
         _OP_CACHE.pop(op.id, None)
     else:
@@ -184,7 +180,7 @@ def _op(row: tuple[Any, ...]) -> Operation:
     return op
 
 
-def _decode_op(row: tuple[Any, ...]) -> Operation:
+def decode_operation(row: tuple[Any, ...]) -> Operation:
     return Operation(
         id=row[0],
         kind=row[1],
@@ -235,7 +231,7 @@ def catalog_text(data: object) -> tuple[str, str]:
     return _dumps(data), hashlib.sha256(_dumps(body).encode()).hexdigest()
 
 
-def _entry(r: tuple[Any, ...]) -> HistoryEntry:
+def history_entry(r: tuple[Any, ...]) -> HistoryEntry:
     return HistoryEntry(
         r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7] or "{}"), r[8], r[9]
     )
@@ -778,10 +774,7 @@ class Journal:
             op = self._open_view().get(op_id) or self._settled.get(op_id)
             if op is not None:
                 return op
-        rows = self._read(f"SELECT {_OP_COLUMNS} FROM operations WHERE id=?", (op_id,))
-        if not rows:
-            raise KeyError(f"no operation {op_id}")
-        return _op(rows[0])
+        return reads.operation(self._read, _op, op_id)
 
     def operations(self, states_in: Iterable[str] | None = None) -> list[Operation]:
         """Operations in journal order, optionally only those in the given states. Unfinished
@@ -875,29 +868,13 @@ class Journal:
         """The last `limit` settled operations, newest settled first: (state, updated_at)
         index ranges, one per state, merged; `before` = (updated_at, id) of the last one of
         the previous page. O(log n + limit) whatever the history."""
-        wanted = [s for s in (states_in or states.TERMINAL) if s in states.TERMINAL]
-        lo = -1.0 if since is None else float(since)
-        hi_at, hi_id = (float("inf"), 2**62) if before is None else before
-        rows: list[tuple[Any, ...]] = []
-        for state in sorted(wanted):
-            rows += self._read(
-                f"SELECT {_OP_COLUMNS} FROM operations WHERE state=? AND updated_at>=? "
-                "AND (updated_at<? OR (updated_at=? AND id<?)) "
-                "ORDER BY updated_at DESC, id DESC LIMIT ?",
-                (state, lo, hi_at, hi_at, hi_id, limit),
-            )
-        rows.sort(key=lambda r: (r[16], r[0]), reverse=True)
-        return [_op(r) for r in rows[:limit]]
+        return reads.settled(
+            self._read, _op, limit=limit, states_in=states_in, since=since, before=before
+        )
 
     def history_tail(self, op_id: int, limit: int) -> tuple[list[HistoryEntry], int]:
         """The last `limit` history rows of one operation (in order) and how many it has."""
-        total = int(self._read("SELECT COUNT(*) FROM history WHERE op_id=?", (op_id,))[0][0])
-        rows = self._read(
-            "SELECT id, op_id, at, kind, event, from_state, to_state, detail, request_digest, "
-            "response_digest FROM history WHERE op_id=? ORDER BY id DESC LIMIT ?",
-            (op_id, limit),
-        )
-        return [_entry(r) for r in reversed(rows)], total
+        return reads.history_tail(self._read, history_entry, op_id, limit)
 
     def counts(self) -> dict[str, int]:
         """Operations per state, kept as the journal changes (no scan)."""
@@ -926,7 +903,7 @@ class Journal:
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self._read(sql + " ORDER BY id", params)
-        return [_entry(r) for r in rows]
+        return [history_entry(r) for r in rows]
 
     # ----------------------------------------------------------------- print jobs
 

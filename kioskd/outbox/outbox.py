@@ -60,6 +60,7 @@ from kioskd.banklot.models import (
 from kioskd.clock import Clock, ServerTimeClock
 from kioskd.journal import states
 from kioskd.journal.json_columns import Payload, PrintJobPayload, Result
+from kioskd.journal.reader import QUEUE_HISTORY, QUEUE_SETTLED, queue_listing
 from kioskd.journal.store import (
     CANCEL,
     CREATE,
@@ -87,11 +88,6 @@ PRINT_NOT_DONE = "not_done"
 # An operation born `sending` and still not sent after this long is re-queued first, so that
 # its send time (which frames the send window of reconciliation) is the real one.
 READY_STALE_S = 5.0
-# `kioskctl queue` bounds: settled operations shown by default, the most one answer holds (open
-# or settled), history rows per operation (the newest; `history_total` says how many).
-QUEUE_SETTLED = 20
-QUEUE_MAX = 200
-QUEUE_HISTORY = 30
 # Sends in the air at once in `run()` (each its own task); more wait for one to finish.
 MAX_IN_FLIGHT = 4
 PRINT_FOR_DONE = {CREATE: PRINT_TICKET, PAY: PRINT_PAYOUT, CANCEL: PRINT_CANCEL}
@@ -1216,46 +1212,11 @@ class Outbox:
         before: int | None = None,
         history: int = QUEUE_HISTORY,
     ) -> list[dict[str, Any]]:
-        """Operations with their history, PIN-free, for `kioskctl queue`: the open ones first
-        (oldest first, at most `QUEUE_MAX`), then the last `limit` settled (newest settled
-        first; `since`: settled at or after; `before`: settled before operation `before`, the
-        next page). Read by index: the cost does not grow with history."""
-        limit = max(0, min(int(limit), QUEUE_MAX))
-        wanted = set(states_in) if states_in is not None else None
-        open_ops: list[Operation] = []
-        if before is None and (wanted is None or wanted & set(states.UNFINISHED)):
-            open_ops, _total = self.journal.open_operations(QUEUE_MAX)
-            if wanted is not None:
-                open_ops = [op for op in open_ops if op.state in wanted]
-        settled: list[Operation] = []
-        terminal = [s for s in (wanted or states.TERMINAL) if s in states.TERMINAL]
-        if limit and terminal:
-            cursor = None
-            if before is not None:
-                try:
-                    anchor = self.journal.get(before)
-                except KeyError:
-                    anchor = None
-                cursor = (anchor.updated_at, anchor.id) if anchor is not None else None
-            settled = self.journal.settled(
-                limit=limit, states_in=terminal, since=since, before=cursor
-            )
-        out = []
-        for op in (*open_ops, *settled):
-            rows, total = self.journal.history_tail(op.id, history)
-            out.append({
-                "id": op.id, "kind": op.kind, "state": op.state, "amount": op.amount,
-                "deadline": op.deadline, "ticket_number": op.ticket_number, "reason": op.reason,
-                "attempts": op.attempts, "probes": op.probes, "created_at": op.created_at,
-                "updated_at": op.updated_at,
-                "history": [
-                    {"at": h.at, "kind": h.kind, "event": h.event, "from": h.from_state,
-                     "to": h.to_state, "detail": h.detail}
-                    for h in rows
-                ],
-                "history_total": total,
-            })  # fmt: skip
-        return out
+        """`kioskctl queue`'s listing read on this thread through the writer connection
+        (`kioskd.journal.reader.queue_listing`; the daemon reads it in the reader's thread)."""
+        return queue_listing(
+            self.journal, states_in, limit=limit, since=since, before=before, history=history
+        )
 
     def _need_reason(self, reason: str) -> str:
         reason = (reason or "").strip()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kioskd.journal import states
-from kioskd.journal.store import _OP_COLUMNS, Journal, Operation, _decode_op
+from kioskd.journal.store import _OP_COLUMNS, Journal, Operation, decode_operation
 
 SUBSETS = (
     (states.QUEUED,),
@@ -40,7 +40,7 @@ def from_file(path: Path, wanted: tuple[str, ...]) -> list[Operation]:
         ).fetchall()
     finally:
         other.close()
-    return [_decode_op(r) for r in rows]
+    return [decode_operation(r) for r in rows]
 
 
 def agree(j: Journal, path: Path) -> None:
@@ -169,7 +169,7 @@ def test_just_settled_operations_are_read_back_from_memory_until_rows_may_go(
     finally:
         j.conn.set_trace_callback(None)
     assert all(s == "PRAGMA data_version" for s in statements), statements
-    assert got == [_decode_op(r) for r in sqlite3.connect(path).execute(
+    assert got == [decode_operation(r) for r in sqlite3.connect(path).execute(
         f"SELECT {_OP_COLUMNS} FROM operations ORDER BY id")]  # fmt: skip
     assert j.purge(now=10.0 + 3 * 86400.0) == 3  # this connection deletes them
     with pytest.raises(KeyError):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from kioskd.journal import states
-from kioskd.outbox.outbox import QUEUE_HISTORY, QUEUE_MAX, QUEUE_SETTLED
+from kioskd.journal.reader import QUEUE_HISTORY, QUEUE_MAX, QUEUE_SETTLED
 from kioskd.proving.history import fill
 
 

@@ -291,3 +291,24 @@ def test_kioskctl_queue_flags_become_arguments() -> None:
     with pytest.raises(ValueError, match="--since"):
         ctl.parse_since("yesterday")
     assert ctl.request_for(ctl.build_parser().parse_args(["queue"])) == ("queue", {})
+
+
+class EncodedHandler:
+    """A handler whose results come encoded already (as the daemon's `queue` does)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    async def queue(self) -> control.Encoded:
+        return control.Encoded(json.dumps([{"id": 1, "note": "é" * self.size}]).encode())
+
+
+async def test_an_encoded_result_is_written_as_it_is_and_held_to_the_bound(tmp_path) -> None:
+    async with control.ControlServer(tmp_path / "a.sock", EncodedHandler(10)) as srv:
+        got = await in_thread(control.call, srv.path, "queue")
+        assert got == [{"id": 1, "note": "é" * 10}]
+        assert (await srv.dispatch({"cmd": "queue"}))["result"] == got  # decoded for callers
+    big = EncodedHandler(control.MAX_ANSWER)
+    async with control.ControlServer(tmp_path / "b.sock", big) as srv:
+        with pytest.raises(control.ControlError, match=r"over the .* byte bound"):
+            await in_thread(control.call, srv.path, "queue")
