@@ -12,8 +12,9 @@ Rules:
 - systemd: READY=1 once the journal is open and the devices have been tried; STATUS= lines a
   person can read; WATCHDOG=1 from the event loop itself (a stalled loop is killed); RELOADING=1
   on SIGHUP (a broken file keeps the last good config); STOPPING=1 and a bounded drain on SIGTERM.
-- Never a PIN, password or token in a log line (the password and every typed or scanned PIN are
-  registered with the log redactor as well).
+- Never a PIN, password or token in a log line: the API password is registered with the log
+  redactor; a PIN never enters a record (history and digests are masked, an operation's repr
+  holds none, a scan is logged by its reason, never its text), and `pin=...` forms are masked.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ Rules:
 - Nothing secret leaves the process: `RedactingFilter` sits on every handler, drops every field
   whose name has a PIN/PASSWORD/TOKEN/SECRET part, masks `pin=...`, `password: ...`,
   `"x_auth_token": "..."` forms in the text and the traceback, and masks every value registered
-  with `register_secret` (the API password, ticket PINs as they pass through).
+  with `register_secret` (the daemon registers the API password; each registered value costs
+  every log line a lookup, so the set is bounded and holds no per-sale values).
 """
 
 from __future__ import annotations
