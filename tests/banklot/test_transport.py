@@ -136,6 +136,19 @@ async def test_a_get_and_a_post_with_a_body() -> None:
     assert b"\r\ncontent-type: application/json\r\n" in heads[1]
 
 
+async def test_the_client_speaks_through_it_by_default() -> None:
+    async with (
+        serving(lambda r, w: _login(w)) as server,
+        BanklotClient(server.url, "a@b", "pw-Secret") as api,
+    ):
+        assert isinstance(api._http._transport, H11Transport)
+        await api.login()
+        await api.login()
+    assert [r.line for r in server.requests] == [b"POST /auth/login HTTP/1.1"] * 2
+    assert json.loads(server.requests[0].body) == {"email": "a@b", "password": "pw-Secret"}
+    assert server.connections == 1  # kept alive
+
+
 async def _login(writer: asyncio.StreamWriter) -> bool:
     writer.write(response(LOGIN))
     await writer.drain()

@@ -68,7 +68,9 @@ def test_kioskd_run_imports_only_what_its_config_needs(tmp_path):
         loaded = {m for m in ready if m.startswith("anyio.") and m != "anyio._lazyimport"}
         assert not loaded | (ready & set(FIRST_CONNECTION_MODULES))
         assert {m for m in _imported(k, "after") if m.startswith("anyio._core.")}
-        assert {"httpx", "httpcore", "h11"} <= _imported(k, "after")
+        # The client's own transport (h11 on asyncio): httpx's default one, httpcore, never.
+        assert {"httpx", "h11", "kioskd.banklot.transport"} <= _imported(k, "after")
+        assert "httpcore" not in _imported(k)
         # gpiozero (the lights' pins) likewise: opened in a worker after READY=1, the LEDs then
         # show the daemon's state.
         assert not {m for m in ready if m.split(".")[0] in LIGHTS_STACK}
