@@ -10,8 +10,9 @@ the server's thread is not counted). Each round makes `--exchanges` exchanges pe
 ways in turn (their order alternates), after a warm-up on the same kept-alive connection; an
 exchange is `time()` (GET /gaming/time) or `tickets(...)` (POST /user/ticket/ with a JSON
 filter), one then the other.
-The same for the transport alone: `httpx.AsyncClient.send(stream=True)` of a POST, its body
-read and closed (the client's own work left out).
+The same for a POST read whole and closed through `httpx.AsyncClient.send(stream=True)` (the
+client's own work left out), and through the transport's `handle_async_request` alone (httpx's
+client left out too).
 Also, in a fresh interpreter per way (`--starts`) that imported only the client: the thread's
 CPU from building the client to its first answer (a login), imports included (httpx, the
 transport, and what the first connection imports: anyio's modules for httpcore).
@@ -40,6 +41,11 @@ EMAIL = "username@banklot.net"
 PASSWORD = "pw-bench-0001"
 DAY = ("2024-10-23T04:00:00.000Z", "2024-10-24T03:59:59.999Z")
 WAYS = ("httpx", "h11")
+PARTS = {
+    "client": "BanklotClient exchange",
+    "send": "AsyncClient.send",
+    "transport": "the transport alone",
+}
 
 
 def _transport(way: str) -> Any:
@@ -62,19 +68,25 @@ async def client_round(url: str, way: str, n: int) -> float:
         return (time.thread_time() - started) / n * 1000
 
 
-async def transport_round(url: str, way: str, n: int) -> float:
-    """CPU ms of one `AsyncClient.send(stream=True)` of a POST, body read, mean of `n`."""
+async def send_round(url: str, way: str, n: int, direct: bool) -> float:
+    """CPU ms of one POST /auth/login, its body read and closed, mean of `n`: through
+    `httpx.AsyncClient.send(stream=True)`, or (`direct`) the transport's own
+    `handle_async_request` with one request built once."""
     import httpx
 
     from kioskd.banklot.transport import H11Transport
 
     transport = _transport(way) or H11Transport(verify=False)
+    body = json.dumps({"email": EMAIL, "password": PASSWORD}).encode()
     async with httpx.AsyncClient(transport=transport, base_url=url) as http:
-        body = json.dumps({"email": EMAIL, "password": PASSWORD}).encode()
+        built = http.build_request("POST", "/auth/login", content=body)
 
         async def once() -> None:
-            request = http.build_request("POST", "/auth/login", content=body)
-            response = await http.send(request, stream=True)
+            if direct:
+                response = await transport.handle_async_request(built)
+            else:
+                request = http.build_request("POST", "/auth/login", content=body)
+                response = await http.send(request, stream=True)
             try:
                 async for _chunk in response.aiter_raw():
                     pass
@@ -144,24 +156,24 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--starts", type=int, default=5, help="fresh interpreters a way")
     args = parser.parse_args()
-    rounds: dict[str, dict[str, list[float]]] = {
-        "client": {way: [] for way in WAYS},
-        "transport": {way: [] for way in WAYS},
-    }
+    rounds: dict[str, dict[str, list[float]]] = {part: {way: [] for way in WAYS} for part in PARTS}
     with SimServer(sim_state.Simulator(seed=7, password=PASSWORD)) as server:
+        url, n = server.base_url, args.exchanges
         for r in range(args.rounds):
             for way in WAYS if r % 2 == 0 else WAYS[::-1]:
-                ms = asyncio.run(client_round(server.base_url, way, args.exchanges))
-                rounds["client"][way].append(round(ms, 3))
-                ms = asyncio.run(transport_round(server.base_url, way, args.exchanges))
-                rounds["transport"][way].append(round(ms, 3))
+                for part, ms in (
+                    ("client", asyncio.run(client_round(url, way, n))),
+                    ("send", asyncio.run(send_round(url, way, n, direct=False))),
+                    ("transport", asyncio.run(send_round(url, way, n, direct=True))),
+                ):
+                    rounds[part][way].append(round(ms, 3))
             print(f"round {r + 1}: {json.dumps(rounds)}", flush=True)
         first = first_exchange(server.base_url, args.starts)
     med = {
         part: {way: round(statistics.median(v), 3) for way, v in ways.items()}
         for part, ways in rounds.items()
     }
-    for part, label in (("client", "BanklotClient exchange"), ("transport", "transport alone")):
+    for part, label in PARTS.items():
         ratio = med[part]["httpx"] / med[part]["h11"]
         print(
             f"{label:>22}: httpx {med[part]['httpx']} ms, h11 {med[part]['h11']} ms of CPU "

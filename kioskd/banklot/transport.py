@@ -2,7 +2,8 @@
 
 Rules (the client's money contract rests on the first three):
 - Errors say whether a byte of the request was written (`client._NOT_SENT_ERRORS`):
-    nothing written: DNS failure, refused, TLS handshake failure, connect timeout
+    nothing written: DNS failure, refused, TLS handshake failure, connect timeout, a kept
+    connection found closed before the first byte went out
                                       -> ConnectError / ConnectTimeout (the OSError, e.g. the
                                          ssl certificate error, is their `__cause__`, which
                                          `client.tls_failure` names)
@@ -31,10 +32,11 @@ Rules (the client's money contract rests on the first three):
   transport is None`): BanklotClient always gives one (httpx's AsyncHTTPTransport before, this
   one now), so kioskd never went through a proxy, and does not now.
 
-Why: issue 19 (CPU per sale, budget 5 ms here). httpx's default transport (httpcore's pool on
-anyio) took about 2 ms of the loop's CPU per API exchange of BanklotClient; this one takes about
-a third of that (`bench/bench_http.py`, figures in bench/RESULTS.md), and httpcore and anyio are
-no longer imported at all.
+Why: issue 19 (CPU per sale, budget 5 ms here). Per loopback exchange with the simulator, in
+CPU of the loop's thread (`bench/bench_http.py`, 2026-12-07, bench/RESULTS.md): httpx's default
+transport (httpcore's pool on anyio) 1.32 ms, this one 0.45 ms; a whole BanklotClient exchange
+1.81 -> 0.98 ms (the rest is httpx's AsyncClient and the client's own work). httpcore and anyio
+are no longer imported: a fresh client's first answer costs 75 ms of CPU instead of 134.
 """
 
 from __future__ import annotations
