@@ -44,12 +44,12 @@ Rules (what the outbox relies on to move money exactly once):
 - Logs (`kioskd.banklot`) carry method, endpoint, status, duration and error class only. The
   password, token and PIN never appear in logs, reprs or exception texts; server error texts are
   scrubbed of them before they become exception messages.
-- httpx and the transport (with h11, http.client, email, idna; not httpcore or anyio: ~80 ms
-  of CPU in a fresh interpreter here, ~1 s on a Pi 3B; `bench/bench_http.py`) are imported
-  when the HTTP client is built, not with this module: at once when the caller gives a
-  `transport` (httpx is in already: the transport is its object), else by `prepare()`,
-  which the daemon runs in a worker after READY=1, or by the first request, in a worker too, so
-  the event loop never imports it (issue 19: CPU to READY).
+- httpx and the transport (with h11, http.client, email, idna; not httpcore or anyio: a fresh
+  interpreter's client costs ~75 ms of CPU here up to its first answer, ~1 s on a Pi 3B;
+  `bench/bench_http.py`) are imported when the HTTP client is built, not with this module:
+  at once when the caller gives a `transport` (httpx is in already: the transport is its
+  object), else by `prepare()`, which the daemon runs in a worker after READY=1, or by the
+  first request, in a worker too, so the event loop never imports it (issue 19: CPU to READY).
 """
 
 from __future__ import annotations

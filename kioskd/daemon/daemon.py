@@ -78,13 +78,6 @@ TICK_S = 0.5  # session Tick: idle reset resolution
 # it first becomes known in a run, then at most every SERVER_TIME_SAVE_S (a floor at most this
 # old after a reboot costs nothing: the first answer replaces it; SD cards wear) and at stop.
 SERVER_TIME_KEY = "server_time"
-# The client's HTTP client (httpx, h11 and its transport: `BanklotClient.prepare`) is built in a
-# worker right after READY=1 (issue 19, CPU to READY); the tasks that talk to the API at start
-# (outbox, catalog, server time, first look at /last) wait for it before their first request,
-# so none builds it in a worker of its own meanwhile (a counter's request that comes first
-# does). Its first connection imports nothing on the event loop (H11Transport is asyncio's own
-# Protocol); httpx's former transport, httpcore, imported anyio's socket, stream and task
-# modules there, which this worker used to import ahead (20-30 ms of CPU, no longer spent).
 
 
 def _catalog_parts(catalog: Any, inventory: bool = True) -> list[tuple[str, tuple[str, str]]]:
@@ -1186,6 +1179,14 @@ class Daemon:
             log.exception("lights: the LEDs and buzzer could not be opened")
 
     def _prepare_http(self) -> None:
+        """The client's HTTP client (httpx, h11 and its transport: `BanklotClient.prepare`),
+        built in a worker right after READY=1 (issue 19, CPU to READY). The tasks that talk to
+        the API at start (outbox, catalog, server time, first look at /last) wait for it
+        (`_after_connection_modules`), so none builds it in a worker of its own meanwhile (a
+        counter's request that comes first does). Its first connection imports nothing on the
+        loop (H11Transport is an asyncio Protocol); httpx's former transport, httpcore,
+        imported anyio's socket, stream and task modules there, which this worker imported
+        ahead (20-30 ms of CPU here, no longer spent)."""
         try:
             self.client.prepare()
         except Exception:  # the first request tries again and says why, as one of its errors
