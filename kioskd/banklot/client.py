@@ -26,8 +26,10 @@ Rules (what the outbox relies on to move money exactly once):
     HTTP 403 or body status 403                              -> log in again once, then AuthFailed
 - The body envelope is authoritative: `{"status": N, "error": "..."}` is an error whatever the
   HTTP status; the body status is the one reported.
-- httpx never retries (`AsyncHTTPTransport(retries=0)`; retries there only cover connecting, but
-  we want one attempt per call, visible in logs). The client itself retries nothing, with one
+- httpx never retries: its transport here, `H11Transport` (kioskd/banklot/transport.py), makes
+  one attempt per call, visible in logs (httpx's own retried only connecting, and was given
+  `retries=0`). An injected `transport` replaces it (tests: httpx.MockTransport, the
+  simulator's SimTransport). The client itself retries nothing, with one
   exception: after a 403 it logs in again and resends the call once. That is safe for reads and
   also for mutating calls: a 403 is a definitive refusal by the auth layer before any handler ran
   (the simulator and the seed both say "token expired / deprecated version"), so nothing was
@@ -42,11 +44,12 @@ Rules (what the outbox relies on to move money exactly once):
 - Logs (`kioskd.banklot`) carry method, endpoint, status, duration and error class only. The
   password, token and PIN never appear in logs, reprs or exception texts; server error texts are
   scrubbed of them before they become exception messages.
-- httpx (with httpcore, h11, http.client, email, idna: ~65 ms of CPU here, ~0.8 s on a Pi 3B)
-  is imported when the HTTP client is built, not with this module: at once when the caller
-  gives a `transport` (httpx is in already: the transport is its object), else by `prepare()`,
-  which the daemon runs in a worker after READY=1, or by the first request, in a worker too, so
-  the event loop never imports it (issue 19: CPU to READY).
+- httpx and the transport (with h11, http.client, email, idna; not httpcore or anyio: a fresh
+  interpreter's client costs ~75 ms of CPU here up to its first answer, ~1 s on a Pi 3B;
+  `bench/bench_http.py`) are imported when the HTTP client is built, not with this module:
+  at once when the caller gives a `transport` (httpx is in already: the transport is its
+  object), else by `prepare()`, which the daemon runs in a worker after READY=1, or by the
+  first request, in a worker too, so the event loop never imports it (issue 19: CPU to READY).
 """
 
 from __future__ import annotations
@@ -360,7 +363,9 @@ class BanklotClient:
 
             transport = self._transport
             if transport is None:
-                transport = httpx.AsyncHTTPTransport(retries=0, verify=self._tls)
+                from kioskd.banklot.transport import H11Transport
+
+                transport = H11Transport(verify=self._tls)
             self._http_client = httpx.AsyncClient(
                 base_url=self.base_url,
                 transport=transport,

@@ -79,19 +79,6 @@ TICK_S = 0.5  # session Tick: idle reset resolution
 # it first becomes known in a run, then at most every SERVER_TIME_SAVE_S (a floor at most this
 # old after a reboot costs nothing: the first answer replaces it; SD cards wear) and at stop.
 SERVER_TIME_KEY = "server_time"
-# httpcore imports anyio's socket, stream and task modules at the first connection, on the
-# event loop: the longest callback after READY=1 once the catalog was decoded off the loop
-# (issue 19; bench/RESULTS.md). A worker imports them right after READY=1 (20 ms of CPU here,
-# a twentieth of the start's: issue 19, CPU to READY), after httpx itself and the client's
-# HTTP client (`BanklotClient.prepare`: ~65 ms); the tasks that talk to the API at start
-# (outbox, catalog, server time, first look at /last) wait for it before their first request
-# (a counter's request that comes first waits for `prepare` in a worker of its own).
-FIRST_CONNECTION_MODULES = (
-    "anyio.lowlevel",
-    "anyio._core._tasks",
-    "anyio._core._sockets",
-    "anyio._core._streams",
-)
 
 
 def _catalog_parts(catalog: Any, inventory: bool = True) -> list[tuple[str, tuple[str, str]]]:
@@ -103,14 +90,6 @@ def _catalog_parts(catalog: Any, inventory: bool = True) -> list[tuple[str, tupl
     tables = {k: data.pop(k) for k in INVENTORY_FIELDS if k in data}
     rest = [("catalog", catalog_text(data))]
     return [(CATALOG_INVENTORY_KEY, catalog_text(tables)), *rest] if inventory else rest
-
-
-def _import_first_connection_modules() -> None:
-    import importlib
-
-    for name in FIRST_CONNECTION_MODULES:
-        with contextlib.suppress(ImportError):  # another httpcore may not use them
-            importlib.import_module(name)
 
 
 # Hourly, not every 10 minutes: on an idle kiosk each save is one of the journal's few writes
@@ -1200,8 +1179,8 @@ class Daemon:
         self._publish_status()
 
     async def _import_connection_modules(self) -> None:
-        """After READY=1, in a worker: httpx and the client's HTTP client (`prepare`), then
-        FIRST_CONNECTION_MODULES; then let the API's users go."""
+        """After READY=1, in a worker: httpx and the client's HTTP client (`prepare`); then
+        let the API's users go."""
         try:
             await asyncio.to_thread(self._prepare_http)
         finally:
@@ -1216,16 +1195,23 @@ class Daemon:
             log.exception("lights: the LEDs and buzzer could not be opened")
 
     def _prepare_http(self) -> None:
+        """The client's HTTP client (httpx, h11 and its transport: `BanklotClient.prepare`),
+        built in a worker right after READY=1 (issue 19, CPU to READY). The tasks that talk to
+        the API at start (outbox, catalog, server time, first look at /last) wait for it
+        (`_after_connection_modules`), so none builds it in a worker of its own meanwhile (a
+        counter's request that comes first does). Its first connection imports nothing on the
+        loop (H11Transport is an asyncio Protocol); httpx's former transport, httpcore,
+        imported anyio's socket, stream and task modules there, which this worker imported
+        ahead (20-30 ms of CPU here, no longer spent)."""
         try:
             self.client.prepare()
         except Exception:  # the first request tries again and says why, as one of its errors
             log.exception("the API client could not be prepared")
-        _import_first_connection_modules()
 
     def _after_connection_modules(
         self, factory: Callable[[], Awaitable[None]]
     ) -> Callable[[], Coroutine[Any, Any, None]]:
-        """`factory`, started once the first connection's modules are in (see above)."""
+        """`factory`, started once the HTTP client is built (see `_prepare_http`)."""
 
         async def started() -> None:
             await self._connection_modules.wait()

@@ -430,10 +430,14 @@ async def test_trickling_server_hits_the_overall_deadline() -> None:
 
 
 def test_tls_defaults() -> None:
+    from kioskd.banklot.transport import H11Transport
+
     client = BanklotClient("https://banklot.test", "a@b", "pw")
-    pool = client._http._transport._pool  # type: ignore[attr-defined]
-    assert pool._retries == 0
-    assert pool._ssl_context.verify_mode.name == "CERT_REQUIRED"
+    transport = client._http._transport
+    assert isinstance(transport, H11Transport)  # one attempt a call: it never retries
+    context = transport._ssl_context()
+    assert context is client._tls and context.verify_mode.name == "CERT_REQUIRED"
+    assert context.check_hostname
     assert client._http.timeout.connect == 5.0 and client._http.timeout.read == 15.0
     with pytest.raises(OSError):
         BanklotClient("https://banklot.test", "a@b", "pw", ca_bundle="missing-ca.pem")

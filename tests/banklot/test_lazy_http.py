@@ -20,13 +20,17 @@ def test_the_module_and_the_client_do_not_import_httpx_until_prepared() -> None:
         "import sys\n"
         "from kioskd.banklot.client import BanklotClient\n"
         "c = BanklotClient('http://127.0.0.1:9', 'a@b', 'pw')\n"
-        "print('httpx' in sys.modules, 'h11' in sys.modules)\n"
+        "names = ('httpx', 'h11', 'kioskd.banklot.transport', 'httpcore', 'anyio')\n"
+        "print(*(name in sys.modules for name in names))\n"
         "c.prepare()\n"
-        "print('httpx' in sys.modules, type(c._http).__name__)\n"
+        "print(*(name in sys.modules for name in names))\n"
+        "print(type(c._http).__name__, type(c._http._transport).__name__)\n"
     )
     out = python_lines(code)
-    assert out[0] == "False False"
-    assert out[1] == "True AsyncClient"
+    assert out[0] == "False False False False False"
+    # The client's own transport: httpcore and anyio (httpx's default transport) stay out.
+    assert out[1] == "True True True False False"
+    assert out[2] == "AsyncClient H11Transport"
 
 
 async def test_a_request_before_prepare_builds_the_client_in_a_worker() -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import time
 
-from kioskd.daemon.daemon import FIRST_CONNECTION_MODULES
 from kioskd.proving.harness import VirtualKiosk
 
 # The self time may be negative: two threads importing at once (httpx and gpiozero, in the
@@ -61,14 +60,10 @@ def test_kioskd_run_imports_only_what_its_config_needs(tmp_path):
         # READY=1, in a worker, with the client's HTTP client (`BanklotClient.prepare`).
         assert not {m for m in ready if m.split(".")[0] in HTTP_STACK}
         assert not {m for m in ready if m.split(".")[0] in NEVER_IMPORTED or m in NEVER_IMPORTED}
-        # What httpcore imports at the first connection (anyio's sockets, streams, tasks) is
-        # imported in a worker right after READY=1, not before it (CPU to READY), and nothing
-        # asks the API before it is in (tests/flows/test_flow_start_order.py).
-        # (httpcore imports the package `anyio` itself, which only sets up lazy submodules.)
-        loaded = {m for m in ready if m.startswith("anyio.") and m != "anyio._lazyimport"}
-        assert not loaded | (ready & set(FIRST_CONNECTION_MODULES))
-        assert {m for m in _imported(k, "after") if m.startswith("anyio._core.")}
-        assert {"httpx", "httpcore", "h11"} <= _imported(k, "after")
+        # The client's own transport (h11 on an asyncio Protocol): never httpx's default one,
+        # httpcore, nor anyio, which it imported at the first connection.
+        assert {"httpx", "h11", "kioskd.banklot.transport"} <= _imported(k, "after")
+        assert not {m for m in _imported(k) if m.split(".")[0] in ("httpcore", "anyio")}
         # gpiozero (the lights' pins) likewise: opened in a worker after READY=1, the LEDs then
         # show the daemon's state.
         assert not {m for m in ready if m.split(".")[0] in LIGHTS_STACK}
