@@ -47,7 +47,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import BenchKiosk, Probe, emit, is_query_only, proc_cpu_s, proc_rss_mb
+from _common import (
+    BenchKiosk,
+    Probe,
+    emit,
+    is_query_only,
+    proc_cpu_s,
+    proc_rss_mb,
+    textfile_on_tmpfs,
+)
 
 DAY = 86400.0
 KEEP = "[journal]\nretention_days = 3650\n"
@@ -336,11 +344,8 @@ def io_run(
                    wrap=["strace", "-f", "-e", "trace=fdatasync,fsync,rename,renameat,renameat2",
                          "-o", trace])  # fmt: skip
     k.start()
-    tmpfs = tempfile.mkdtemp(prefix="kioskd-metrics-", dir="/dev/shm")
-    if not textfile_on_disk:
-        dropins = k.config_path.with_name(k.config_path.name + ".d")
-        dropins.mkdir(exist_ok=True)
-        (dropins / "50-textfile.toml").write_text(f'[metrics]\ntextfile_dir = "{tmpfs}"\n')
+    cleanup = contextlib.ExitStack()
+    folder = cleanup.enter_context(textfile_on_tmpfs(k, textfile_on_disk))
     out: dict[str, Any] = {"textfile_dir": "disk" if textfile_on_disk else "tmpfs"}
 
     def wrote(pid: int) -> int:
@@ -411,12 +416,11 @@ def io_run(
         out["payouts"] = len(codes)
         out["bytes_per_payout"] = round((b1 - b0) / max(1, len(codes)))
         out["calls_per_payout"] = {n: round((c1[n] - c0[n]) / max(1, len(codes)), 2) for n in c1}
-        folder = k.metrics_dir if textfile_on_disk else Path(tmpfs)
         out["textfile_written"] = (folder / "kioskd.prom").exists()
     finally:
         k.stop_wrapped()
         k.close()
-        shutil.rmtree(tmpfs, ignore_errors=True)
+        cleanup.close()
     return out
 
 

@@ -1,8 +1,8 @@
 """Issue 19: the CPU the real daemon spends on one sale (budget: 5 ms here), shipped config.
 
-The real `kioskd run` (shipped timers and log level, metrics textfile on, the watchdog armed,
-simulator over loopback HTTP, fake TCP printer, keypad typed as evtest text into its replay
-FIFO, previews off). After the catalog and two warm-up sales, each round:
+The real `kioskd run` (shipped timers and log level, metrics textfile on tmpfs as shipped, the
+watchdog armed, simulator over loopback HTTP, fake TCP printer, keypad typed as evtest text
+into its replay FIFO, previews off). After the catalog and two warm-up sales, each round:
 - `--idle-s` seconds with nothing typed: the idle CPU rate (the daemon's timers, the watchdog);
 - `--sales` single-wager sales typed `--gap-s` apart (each a new number), then `--tail-s`
   seconds for the last one's slip and metrics; every sale must be done and printed.
@@ -16,6 +16,7 @@ With `--schedstat` the CPU is read in nanoseconds per thread (see `_cpu_ns`): fo
 of changes worth a millisecond, which the ticks blur (the kernel's share is then not shown).
 
 Reproduce:  .venv/bin/python bench/bench_sale_cpu.py [--sales 30] [--rounds 3] [--schedstat]
+            [--textfile-on-disk]
 """
 
 from __future__ import annotations
@@ -29,7 +30,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import BenchKiosk, done_count, machine, proc_rss_mb, report, sell_text
+from _common import (
+    BenchKiosk,
+    done_count,
+    machine,
+    proc_rss_mb,
+    report,
+    sell_text,
+    textfile_on_tmpfs,
+)
 
 
 def _ticks(path: str) -> tuple[float, float]:
@@ -104,6 +113,12 @@ def main() -> int:
     parser.add_argument("--tail-s", type=float, default=2.0, help="after the last sale")
     parser.add_argument("--log-level", default="info", help="shipped: info")
     parser.add_argument(
+        "--textfile-on-disk",
+        action="store_true",
+        help="the metrics textfile on the disk (the default before issue 19) instead of a "
+        "tmpfs folder as shipped (/run/kioskd-metrics)",
+    )
+    parser.add_argument(
         "--schedstat",
         action="store_true",
         help="CPU from /proc/PID/task/*/schedstat (ns) instead of /proc/PID/stat (10 ms ticks)",
@@ -116,7 +131,7 @@ def main() -> int:
             log_level=args.log_level,
             env={"WATCHDOG_USEC": "30000000"},
         )
-        with k:
+        with k, textfile_on_tmpfs(k, args.textfile_on_disk):
             k.start_daemon()
             k.wait_catalog(60)
             pid = k.daemon_pid()

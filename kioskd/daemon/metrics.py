@@ -44,8 +44,6 @@ import contextlib
 import copy
 import logging
 import os
-import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -519,8 +517,7 @@ class Metrics:
         self.last_sale_read = False  # read once from the journal, then kept up to date
         self.written: str | None = None  # path of the last textfile written
         self._changed: asyncio.Event | None = None
-        self._written_steady = b""  # what the last textfile showed, volatile lines aside
-        self._observed = 0  # counters and histogram updates so far
+        self._observed = 0  # updates of counters and of the histogram so far
         self._written_key: tuple[int, Snapshot] | None = None  # what the last write was made of
         self._written_at = float("-inf")  # monotonic time of the last textfile write
         self._errors: set[str] = set()
@@ -540,13 +537,14 @@ class Metrics:
 
     def observe_outcome(self, outcome: Any) -> None:
         """An outbox outcome: count final ones, remember the last sale."""
-        self._observed += 1
         kind, op_kind = outcome.kind, outcome.op_kind or ""
         if kind in FINAL_STATES and op_kind:
+            self._observed += 1
             self.operations.labels(op_kind, kind).inc()
             if kind == "done" and op_kind == "create":
                 self.last_sale_at = self.now()
         elif kind == "alarm":
+            self._observed += 1
             self.alarms.inc()
         self.changed()
 
@@ -566,15 +564,23 @@ class Metrics:
 
     def write_textfile(self, directory: str, data: bytes | None = None) -> str:
         """Replace DIRECTORY/kioskd.prom atomically (with `data`, else a fresh rendering);
-        return its path."""
+        return its path. The temporary name is this process's and thread's own (two writers
+        never share one: the task's worker and the last write at stop), made without
+        `tempfile`'s random names and retries (a write a sale: issue 19, CPU per sale)."""
         path = os.path.join(directory, TEXTFILE_NAME)
         if data is None:
             data = self.render()
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".kioskd.", suffix=".tmp")
+        tmp = os.path.join(directory, f".kioskd.{os.getpid()}.{threading.get_ident()}.tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                os.fchmod(f.fileno(), 0o644)
+            fd = os.open(tmp, flags, 0o644)
+            try:
+                os.fchmod(fd, 0o644)  # the unit's UMask=0077 masked the mode above
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -642,8 +648,9 @@ class Metrics:
 
     async def _refresh(self, take: Callable[[], Snapshot]) -> None:
         """The snapshot is read on the event loop (the journal lives there); the file is
-        written by a worker thread, so a slow SD card never stalls the loop. Written only
-        when what it shows changed, or once it is `textfile_max_age_s` old (SD cards)."""
+        written by a worker thread, so a slow SD card never stalls the loop. Rendered and
+        written only when what it shows changed (a counter moved, a steady gauge changed), or
+        once it is `textfile_max_age_s` old (SD cards)."""
         self._take(take)
         cfg = self.config()
         directory = cfg.textfile_dir
@@ -655,15 +662,9 @@ class Metrics:
         key = (self._observed, _steady_snapshot(snapshot)) if snapshot is not None else None
         if key is not None and key == self._written_key and self.written == path and fresh:
             return  # the same counters and the same steady gauges: not even rendered
-        data = self.render()
-        steady = _steady(data)
-        if steady == self._written_steady and self.written == path and fresh:
-            self._written_key = key
-            return
-        await asyncio.to_thread(self._write, directory, data)
+        await asyncio.to_thread(self._write, directory, self.render())
         if self.written == path:
-            self._written_steady, self._written_at = steady, time.monotonic()
-            self._written_key = key
+            self._written_at, self._written_key = time.monotonic(), key
 
     async def run(self, take: Callable[[], Snapshot]) -> None:
         """Forever: serve / write now, then again after `interval_s` or a state change."""
@@ -686,19 +687,13 @@ class Metrics:
                 self.refresh(take)  # the last state, as the kiosk stops
 
 
-# Lines whose value changes at every reading without anything happening: they do not make a
-# textfile write on their own (`textfile_max_age_s` bounds how old they get).
-_VOLATILE = (
-    b"kioskd_last_update_timestamp_seconds",
-    b"kioskd_catalog_age_seconds",
-    b"kioskd_journal_size_bytes",
-    b"kioskd_oldest_in_doubt_age_seconds",
-)
-
-
 def _steady_snapshot(s: Snapshot) -> Snapshot:
-    """The snapshot without what `_VOLATILE` leaves out of the comparison (the reading time,
-    the ages, the journal's size): equal ones render the same steady lines."""
+    """The snapshot without the fields that change at every reading without anything
+    happening (the reading time, the oldest doubt's and the catalog's ages, the journal's
+    size: `kioskd_last_update_timestamp_seconds`, `kioskd_oldest_in_doubt_age_seconds`,
+    `kioskd_catalog_age_seconds`, `kioskd_journal_size_bytes`): they make no textfile write on
+    their own (`textfile_max_age_s` bounds how old they get). With the same counters, equal
+    ones render the same file apart from those lines."""
     return replace(
         s,
         taken_at=0.0,
@@ -706,18 +701,6 @@ def _steady_snapshot(s: Snapshot) -> Snapshot:
         catalog_age_s=None if s.catalog_age_s is None else 0.0,
         journal_bytes=0,
     )
-
-
-_VOLATILE_LINES = re.compile(
-    b"^(?:" + b"|".join(re.escape(name) for name in _VOLATILE) + b")[^\n]*\n", re.MULTILINE
-)
-
-
-def _steady(data: bytes) -> bytes:
-    """The exposition without its volatile sample lines (what decides a textfile write); one
-    regular expression over the text (a generator over its 230 lines cost a tenth of a ms a
-    rendering: issue 19)."""
-    return _VOLATILE_LINES.sub(b"", data)
 
 
 def _close_server(server: Any) -> None:

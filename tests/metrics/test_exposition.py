@@ -3,6 +3,7 @@ for byte, although `CachedExposition` formats again only the series that changed
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from types import SimpleNamespace
 
@@ -129,16 +130,43 @@ def test_a_sale_has_the_library_format_nothing_once_each_series_was_written(monk
     assert len(calls) == 2 and b"_bucket{" in calls[0] + calls[1]
 
 
-def test_steady_text_leaves_out_exactly_the_volatile_sample_lines() -> None:
-    """What decides a textfile write: the exposition without the lines of the samples that
-    move by themselves (their HELP and TYPE lines stay), as a line filter would make it."""
+def test_what_decides_a_write_leaves_out_exactly_the_volatile_samples() -> None:
+    """A textfile write is decided on the counters and `_steady_snapshot` (no rendering): two
+    readings equal there render files that differ only in the four volatile samples' lines,
+    and every other field of the snapshot that shows in the file changes the decision."""
+    volatile = (
+        b"kioskd_last_update_timestamp_seconds",
+        b"kioskd_catalog_age_seconds",
+        b"kioskd_journal_size_bytes",
+        b"kioskd_oldest_in_doubt_age_seconds",
+    )
     metrics = m.Metrics(lambda: MetricsConfig(), terminal_id="t-1", version="1", now=lambda: 5.0)
     metrics.observe_exchange("POST /wagers", 0.2, "ok")
-    metrics.update(
-        m.Snapshot(taken_at=7.0, catalog_age_s=3.0, journal_bytes=99, oldest_in_doubt_s=4.0)
+    base = m.Snapshot(taken_at=7.0, catalog_age_s=3.0, journal_bytes=99, oldest_in_doubt_s=4.0)
+    moved = dataclasses.replace(
+        base, taken_at=8.0, catalog_age_s=9.5, journal_bytes=4096, oldest_in_doubt_s=60.0
     )
-    data = metrics.render()
-    kept = [line for line in data.split(b"\n") if not line.startswith(m._VOLATILE)]
-    assert m._steady(data) == b"\n".join(kept)
-    assert len(kept) == len(data.split(b"\n")) - len(m._VOLATILE)
-    assert b"# HELP kioskd_journal_size_bytes" in m._steady(data)
+    assert m._steady_snapshot(base) == m._steady_snapshot(moved)
+    texts = []
+    for snap in (base, moved):
+        metrics.update(snap)
+        texts.append(metrics.render().split(b"\n"))
+    differ = [a for a, b in zip(*texts, strict=True) if a != b]
+    assert len(differ) == len(volatile) and all(line.startswith(volatile) for line in differ)
+    changes = {
+        "unfinished": {"in_doubt": 1}, "queued_operations": 2, "queued_amount": 40,
+        "max_queued_operations": 5, "max_queued_amount": 100, "api_up": True,
+        "catalog_stale": True, "printer": m.PrinterGauges(True, True, "ok", "closed"),
+        "devices": {"keypad": True}, "journal_attention": True, "lights": "offline",
+        "last_sale_at": 6.0, "slips_printed": 3, "server_time_known": True,
+        "clock_skew_s": 1.5, "loop_longest_s": 0.02, "loop_stalls": 1,
+    }  # fmt: skip
+    shown = {f.name for f in dataclasses.fields(m.Snapshot)} - {
+        "taken_at", "catalog_age_s", "journal_bytes", "oldest_in_doubt_s"
+    }  # fmt: skip
+    assert set(changes) == shown  # a new field must be listed here
+    for name, value in changes.items():
+        changed = dataclasses.replace(base, **{name: value})
+        assert m._steady_snapshot(changed) != m._steady_snapshot(base), name
+        metrics.update(changed)
+        assert metrics.render().split(b"\n") != texts[0], name

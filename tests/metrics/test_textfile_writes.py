@@ -4,6 +4,10 @@ values that move on their own do not cause a write."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from kioskd.config import MetricsConfig
 from kioskd.daemon import metrics as m
 
@@ -83,3 +87,23 @@ async def test_unchanged_metrics_are_not_even_rendered(tmp_path, monkeypatch) ->
     clock["t"] += 61  # the file aged: rendered and rewritten although nothing changed
     await metrics._refresh(take)
     assert len(renders) == 4
+
+
+def test_the_file_is_readable_by_all_under_the_units_umask_and_leaves_nothing(tmp_path) -> None:
+    """node-exporter runs as another user: 0644 although the unit runs with UMask=0077; each
+    write replaces the file whole through a temporary name that does not stay behind."""
+    import os
+    import stat
+
+    metrics = m.Metrics(lambda: MetricsConfig(), terminal_id="t-1", version="1", now=lambda: 5.0)
+    old = os.umask(0o077)
+    try:
+        for value in (b"a 1.0\n" * 5000, b"b 2.0\n"):  # a big file, then a small one over it
+            path = metrics.write_textfile(str(tmp_path), value)
+            assert Path(path).read_bytes() == value
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    assert os.listdir(tmp_path) == [m.TEXTFILE_NAME]
+    with pytest.raises(FileNotFoundError):  # a missing folder fails the write (told once)
+        metrics.write_textfile(str(tmp_path / "gone"), b"x 1.0\n")
