@@ -247,7 +247,7 @@ def format_queue(ops: Any) -> str:
 
 
 def _history_line(h: Any) -> str:
-    """One history row: time, event, from -> to, detail (the daemon's `list_operations` form;
+    """One history row: time, event, from -> to, detail (the daemon's `queue_listing` form;
     the older `{at, state, note}` form is still read)."""
     if not isinstance(h, dict):
         return str(h)

@@ -12,8 +12,8 @@ Rules:
   (WAL: the loop's writes go on meanwhile, neither side waits for the other).
 - The queries are `kioskd.journal.reads`, the writer's own; operations are decoded without the
   writer's cache (that cache belongs to the loop's thread).
-- `queue_listing` is the `kioskctl queue` answer from any source with those reads: the
-  writer (`Outbox.list_operations`, in-process tools and tests) or this reader (the daemon).
+- `queue_listing` is the `kioskctl queue` answer from either connection: the writer
+  (`Journal`: in-process tools and tests) or this reader (the daemon).
 
 Theory of operation: the control handler calls `await reader.run(partial(queue_json, ...))`;
 the worker thread opens a transaction, lists, encodes, commits, and hands the bytes back; the
@@ -30,11 +30,12 @@ import sqlite3
 import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from kioskd.journal import reads, states
 from kioskd.journal.store import (
     HistoryEntry,
+    Journal,
     JournalError,
     Operation,
     classify,
@@ -51,27 +52,8 @@ QUEUE_MAX = 200
 QUEUE_HISTORY = 30
 
 
-class Reads(Protocol):
-    """What `queue_listing` reads: the writer `Journal` and `JournalReader` both have it."""
-
-    def open_operations(self, limit: int) -> tuple[list[Operation], int]: ...
-
-    def get(self, op_id: int) -> Operation: ...
-
-    def settled(
-        self,
-        *,
-        limit: int,
-        states_in: Iterable[str] | None = None,
-        since: float | None = None,
-        before: tuple[float, int] | None = None,
-    ) -> list[Operation]: ...
-
-    def history_tail(self, op_id: int, limit: int) -> tuple[list[HistoryEntry], int]: ...
-
-
 def queue_listing(
-    source: Reads,
+    source: Journal | JournalReader,
     states_in: Sequence[str] | None = None,
     *,
     limit: int = QUEUE_SETTLED,
@@ -79,10 +61,11 @@ def queue_listing(
     before: int | None = None,
     history: int = QUEUE_HISTORY,
 ) -> list[dict[str, Any]]:
-    """Operations with their history, PIN-free, for `kioskctl queue`: the open ones first
-    (oldest first, at most `QUEUE_MAX`), then the last `limit` settled (newest settled first;
-    `since`: settled at or after; `before`: settled before operation `before`, the next page).
-    Read by index: the cost does not grow with history."""
+    """Operations with their history, PIN-free, for `kioskctl queue`, from the writer or the
+    reader (the same queries: `reads`): the open ones first (oldest first, at most
+    `QUEUE_MAX`), then the last `limit` settled (newest settled first; `since`: settled at or
+    after; `before`: settled before operation `before`, the next page). Read by index: the
+    cost does not grow with history."""
     limit = max(0, min(int(limit), QUEUE_MAX))
     wanted = set(states_in) if states_in is not None else None
     open_ops: list[Operation] = []
@@ -178,7 +161,7 @@ class JournalReader:
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         return self._connection().execute(sql, tuple(params)).fetchall()
 
-    # ------------------------------------------------------------- `Reads`, for fn
+    # ------------------------------------------------------------- what `queue_listing` reads
 
     def open_operations(self, limit: int) -> tuple[list[Operation], int]:
         return reads.unfinished(self._read, decode_operation, limit), reads.unfinished_count(

@@ -60,7 +60,6 @@ from kioskd.banklot.models import (
 from kioskd.clock import Clock, ServerTimeClock
 from kioskd.journal import states
 from kioskd.journal.json_columns import Payload, PrintJobPayload, Result
-from kioskd.journal.reader import QUEUE_HISTORY, QUEUE_SETTLED, queue_listing
 from kioskd.journal.store import (
     CANCEL,
     CREATE,
@@ -1202,21 +1201,6 @@ class Outbox:
     def next_deadline(self) -> float | None:
         ops = self.journal.operations((states.QUEUED,))
         return min((op.deadline for op in ops), default=None)
-
-    def list_operations(
-        self,
-        states_in: Sequence[str] | None = None,
-        *,
-        limit: int = QUEUE_SETTLED,
-        since: float | None = None,
-        before: int | None = None,
-        history: int = QUEUE_HISTORY,
-    ) -> list[dict[str, Any]]:
-        """`kioskctl queue`'s listing read on this thread through the writer connection
-        (`kioskd.journal.reader.queue_listing`; the daemon reads it in the reader's thread)."""
-        return queue_listing(
-            self.journal, states_in, limit=limit, since=since, before=before, history=history
-        )
 
     def _need_reason(self, reason: str) -> str:
         reason = (reason or "").strip()

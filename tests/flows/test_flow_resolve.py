@@ -14,6 +14,7 @@ import os
 import pytest
 
 from kioskd.daemon.control import ControlError
+from kioskd.journal.reader import queue_listing
 from tests.flows.test_flow_control_direct import ctl
 
 NOT_APPLIED = {"outcome": "not-applied", "reason": "customer says it failed"}
@@ -26,7 +27,7 @@ async def in_doubt_sale(kiosk, *, offline_after: bool = True) -> int:
     kiosk.sim.arm_fault("/user/ticket/last", "html_error", count=2)
     kiosk.type("+1.341.20\n\n")
     ops = await kiosk.wait_for(
-        lambda: [o for o in kiosk.daemon.outbox.list_operations() if o["state"] == "in_doubt"]
+        lambda: [o for o in queue_listing(kiosk.daemon.journal) if o["state"] == "in_doubt"]
     )
     if offline_after:
         kiosk.sim.set_offline(True)  # the probes cannot see the ticket either

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from kioskd.journal import states
-from kioskd.journal.reader import QUEUE_HISTORY, QUEUE_MAX, QUEUE_SETTLED
+from kioskd.journal.reader import QUEUE_HISTORY, QUEUE_MAX, QUEUE_SETTLED, queue_listing
 from kioskd.proving.history import fill
 
 
@@ -18,7 +18,7 @@ async def test_open_first_then_a_bounded_page_of_settled(rig) -> None:
     await rig.outbox.step()
     for _ in range(QUEUE_HISTORY + 5):  # a long history of notes
         rig.journal.note(doubtful, "probe", now=rig.clock.now(), detail={"saw": "nothing"})
-    listed = rig.outbox.list_operations()
+    listed = queue_listing(rig.journal)
     assert listed[0]["id"] == doubtful and listed[0]["state"] == states.IN_DOUBT
     assert len(listed[0]["history"]) == QUEUE_HISTORY
     assert listed[0]["history_total"] > QUEUE_HISTORY
@@ -32,14 +32,14 @@ async def test_open_first_then_a_bounded_page_of_settled(rig) -> None:
     assert times[0] == newest
     assert len(json.dumps(listed)) < 100_000  # 1,200 operations in the journal
     # The next page starts where this one ended; no operation twice.
-    nxt = rig.outbox.list_operations(before=settled[-1]["id"])
+    nxt = queue_listing(rig.journal, before=settled[-1]["id"])
     assert nxt and nxt[0]["updated_at"] <= times[-1]
     assert not {op["id"] for op in nxt} & {op["id"] for op in listed}
     assert all(op["state"] in states.TERMINAL for op in nxt)  # open ones only on page one
     # One state, since a time, and the cap.
-    only = rig.outbox.list_operations(("rejected",), limit=QUEUE_MAX)
+    only = queue_listing(rig.journal, ("rejected",), limit=QUEUE_MAX)
     assert only and {op["state"] for op in only} == {"rejected"}
     since = rig.clock.now() - 2 * 86400
-    recent = rig.outbox.list_operations(limit=10_000, since=since)
+    recent = queue_listing(rig.journal, limit=10_000, since=since)
     assert len(recent) <= 1 + QUEUE_MAX
     assert all(op["updated_at"] >= since for op in recent[1:])
