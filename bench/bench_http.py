@@ -5,11 +5,12 @@ thread of its own) and, on this thread's event loop, a `BanklotClient` with eith
 - `httpx`: httpx's `AsyncHTTPTransport(retries=0)` (httpcore's pool on anyio), what
   `BanklotClient.prepare` built before, or
 - `h11`: `kioskd.banklot.transport.H11Transport` (h11 on an asyncio Protocol), what it builds now.
-CPU is `time.thread_time()` of this thread only (the loop: the client, httpx, the transport;
-the server's thread is not counted). Each round makes `--exchanges` exchanges per way, the two
-ways in turn (their order alternates), after a warm-up on the same kept-alive connection; an
-exchange is `time()` (GET /gaming/time) or `tickets(...)` (POST /user/ticket/ with a JSON
-filter), one then the other.
+The client hands each request to its transport itself (since 2026-12-07, 19:20 UTC; before,
+through `AsyncClient.send`). CPU is `time.thread_time()` of this thread only (the loop: the
+client, httpx, the transport; the server's thread is not counted). Each round makes
+`--exchanges` exchanges per way, the two ways in turn (their order alternates), after a
+warm-up on the same kept-alive connection; an exchange is `time()` (GET /gaming/time) or
+`tickets(...)` (POST /user/ticket/ with a JSON filter), one then the other.
 The same for a POST read whole and closed through `httpx.AsyncClient.send(stream=True)` (the
 client's own work left out), and through the transport's `handle_async_request` alone (httpx's
 client left out too).

@@ -348,6 +348,7 @@ class BanklotClient:
             self._tls = trust.client_context(ca_bundle)
         self._transport = transport
         self._http_client: httpx.AsyncClient | None = None
+        self._sender: httpx.AsyncBaseTransport | None = None  # the client's transport
         self._building = threading.Lock()
         self._urls: dict[str, httpx.URL] = {}  # API path -> its absolute URL, made once
         if transport is not None:
@@ -366,6 +367,12 @@ class BanklotClient:
                 from kioskd.banklot.transport import H11Transport
 
                 transport = H11Transport(verify=self._tls)
+            # Requests go to the transport itself (`_send`): what `AsyncClient.send` adds
+            # around it (auth and redirect flows, cookies, hooks; none of them used here)
+            # cost as much CPU as the transport, about 0.5 ms an exchange (issue 19,
+            # `bench/bench_http.py`). The client still builds each request (base URL,
+            # headers, timeouts) and closes the transport.
+            self._sender = transport
             self._http_client = httpx.AsyncClient(
                 base_url=self.base_url,
                 transport=transport,
@@ -578,7 +585,9 @@ class BanklotClient:
         started = self._monotonic()
         try:
             request = self._http.build_request(method, self._url(path), **kwargs)
-            response = await self._http.send(request, stream=True)
+            assert self._sender is not None  # set with the client (`prepare`)
+            response = await self._sender.handle_async_request(request)
+            response.request = request
             try:
                 self._answered(response, started)
                 declared = response.headers.get("content-length", "")

@@ -35,8 +35,9 @@ Rules (the client's money contract rests on the first three):
 Why: issue 19 (CPU per sale, budget 5 ms here). Per loopback exchange with the simulator, in
 CPU of the loop's thread (`bench/bench_http.py`, 2026-12-07, bench/RESULTS.md): httpx's default
 transport (httpcore's pool on anyio) 1.32 ms, this one 0.45 ms; a whole BanklotClient exchange
-1.81 -> 0.98 ms (the rest is httpx's AsyncClient and the client's own work). httpcore and anyio
-are no longer imported: a fresh client's first answer costs 75 ms of CPU instead of 134.
+1.81 -> 0.98 ms, and 0.70 ms since the client hands its requests to the transport itself
+(`AsyncClient.send` left out). httpcore and anyio are no longer imported: a fresh client's
+first answer costs 75 ms of CPU instead of 134.
 """
 
 from __future__ import annotations
@@ -195,7 +196,8 @@ class _Body(httpx.AsyncByteStream):
 
 
 class H11Transport(httpx.AsyncBaseTransport):
-    """HTTP/1.1 with keep-alive over asyncio for `httpx.AsyncClient(transport=...)`.
+    """HTTP/1.1 with keep-alive over asyncio, an httpx transport (`httpx.AsyncClient(transport=
+    ...)`; BanklotClient calls its `handle_async_request` itself).
 
     `verify`: the `ssl.SSLContext` https:// connections use (its ALPN is set to http/1.1),
     True for the system's CAs (`trust.client_context`), False to check nothing."""

@@ -157,7 +157,7 @@ async def test_login_in_doubt_before_a_create_means_create_not_sent() -> None:
         return api.handle(request)
 
     client = api.client()
-    client._http._transport = httpx.MockTransport(handler)
+    client._sender = client._http._transport = httpx.MockTransport(handler)
     with pytest.raises(e.NotSent):
         await client.create([m.WagerRequest(22, 23301, 5, "0")])
     assert api.calls("/user/ticket/create") == []

@@ -324,9 +324,9 @@ async def test_password_token_and_pin_never_logged(
         assert paid.status == "paid"
         errors.append(repr(client) + repr(ticket) + str(ticket))
     records = caplog.records
-    assert any(r.name == "kioskd.banklot" for r in records)
-    if target.kind == "http":
-        assert any(r.name.startswith(("httpx", "httpcore")) for r in records)
+    # Every exchange's own line (the client's); the HTTP stack under it logs nothing of its
+    # own since requests go to the transport itself, and would be checked below if it did.
+    assert sum(r.name == "kioskd.banklot" for r in records) >= 4
     text = "\n".join(
         [r.getMessage() for r in records] + [repr(r.__dict__) for r in records] + errors
     )
