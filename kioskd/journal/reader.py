@@ -15,9 +15,10 @@ Rules:
 - `queue_listing` is the `kioskctl queue` answer from either connection: the writer
   (`Journal`: in-process tools and tests) or this reader (the daemon).
 
-Theory of operation: the control handler calls `await reader.run(partial(queue_json, ...))`;
-the worker thread opens a transaction, lists, encodes, commits, and hands the bytes back; the
-loop only splices them into its answer line. `close()` at stop closes the connection in its
+Theory of operation: the control handler calls `await reader.run(fn)`, `fn` listing with
+`queue_listing` and encoding with `encode`; the worker thread opens a transaction, runs `fn`,
+ends the transaction and hands the bytes back; the loop only splices them into its answer
+line (`kioskd.daemon.control.Encoded`). `close()` at stop closes the connection in its
 thread and lets the thread end.
 """
 
