@@ -1186,6 +1186,23 @@ class Daemon:
         finally:
             self._connection_modules.set()
 
+    async def _open_printer(self) -> None:
+        """After READY=1: import the printer's modules in a worker (its transport, DLE EOT
+        status, layout and profile: 15-30 ms of CPU here, issue 19: CPU to READY), then open
+        it on the loop (its own thread does the I/O) and hand it to the spooler. Jobs journaled
+        meanwhile wait in the journal, as they do for a printer that is off. A printer that
+        cannot be built (a URI the config check let through) is said; the counter still sells
+        and its slips wait."""
+        try:
+            await asyncio.to_thread(_import_printer)
+            printer = self._printer()
+        except Exception:
+            log.exception("printer: could not be opened; slips wait in the journal")
+            self.health.printer = "not opened"
+            return
+        if not self.spooler.attach(printer):  # a reload's printer came first: it prints
+            await printer.close()
+
     async def _open_lights(self) -> None:
         """After READY=1: import gpiozero and open the pins in a worker; the LEDs then show
         the state set meanwhile (`Lights` rules)."""
@@ -1406,10 +1423,11 @@ class Daemon:
         self.outbox.purges = False  # `_retention_loop`, in a worker, after READY=1
         self.session = self._session()
         self.executor = Executor(self.client, self.outbox, self.clock, self.feed, self._context)
-        printer = self._printer()
+        # The printer (its transport, status and layout modules, its profile) opens right after
+        # READY=1 (`_open_printer`); the spooler prints from then on.
         self.spooler = Spooler(
             self.journal,
-            printer,
+            None,
             self.clock,
             self._slip_context,
             paper_mm=c.printer.paper_mm,
@@ -1468,6 +1486,7 @@ class Daemon:
                     gc.enable()  # off while starting (`kioskd.commands.run`)
                 self._ready.set()
                 workers.append(tg.create_task(self._import_connection_modules()))
+                workers.append(tg.create_task(self._open_printer()))
                 workers.append(tg.create_task(self._open_lights()))
                 workers.append(tg.create_task(self._supervised("retention", self._retention_loop)))
                 workers.append(tg.create_task(self._warm_renderer()))
@@ -1484,7 +1503,8 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             with contextlib.suppress(Exception):
-                await self.spooler.printer.close()
+                if self.spooler.printer is not None:
+                    await self.spooler.printer.close()
             with contextlib.suppress(Exception):
                 await self.client.aclose()
             self._save_server_time()  # with the catalog's kept fetch time, if any
@@ -1530,6 +1550,11 @@ class Daemon:
             currency=self.cfg.terminal.currency,
             terminal_id=self._terminal_id(),
         )
+
+
+def _import_printer() -> None:
+    """The printer's modules (`Daemon._open_printer`, in a worker)."""
+    import kioskd.printer.printer  # noqa: F401
 
 
 def _escpos_capabilities_cache(directory: str) -> None:

@@ -11,6 +11,9 @@ Rules:
   module only orders the work and, when configured, writes a PNG preview of every slip.
 - A job printed whose "printed" mark the journal could not write (disk full, locked) is not
   printed again: it is remembered here and only its mark is retried until the journal heals.
+- The daemon may start the spooler before its printer exists (`printer=None`): the printer's
+  modules load in a worker after READY=1 (issue 19, CPU to READY) and `attach` hands it over;
+  `run()` prints nothing until then (jobs wait in the journal, slips in the queue).
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ class Spooler:
     def __init__(
         self,
         journal: Journal,
-        printer: Printer,
+        printer: Printer | None,
         clock: Clock,
         slip_context: Callable[[], slips.SlipContext],
         *,
@@ -118,11 +121,25 @@ class Spooler:
         )
         self._wake = asyncio.Event()
         self._busy = False
+        self._attached = asyncio.Event()
+        if printer is not None:
+            self._attached.set()
+
+    def attach(self, printer: Printer) -> bool:
+        """The printer the spooler was started without (see the rules). False when a reload's
+        printer came first: that one is newer and prints; the caller closes `printer`."""
+        if self.printer is not None or self._next_printer is not None:
+            return False
+        self.printer = printer
+        self._attached.set()
+        self._wake.set()
+        return True
 
     def replace_printer(self, printer: Printer, cfg: Any) -> None:
         """A reload changed the printer: the new one takes over between jobs (never in the
         middle of a slip); the old one is closed then."""
         self._next_printer = (printer, cfg)
+        self._attached.set()
         self._wake.set()
 
     async def _switch_printer(self) -> None:
@@ -134,7 +151,8 @@ class Spooler:
         self.profile = getattr(cfg, "profile", self.profile)
         self.preview_dir = Path(cfg.preview_dir) if cfg.preview_dir else None
         try:
-            await old.close()
+            if old is not None:
+                await old.close()
         except Exception:
             log.exception("closing the previous printer failed")
         log.info("printer now %s", cfg.uri)
@@ -155,6 +173,7 @@ class Spooler:
         return not self._busy and self._adhoc.empty() and not pending
 
     async def run(self, poll_s: float = 2.0) -> None:
+        await self._attached.wait()
         while True:
             await self.drain()
             self._wake.clear()
@@ -200,6 +219,8 @@ class Spooler:
 
     async def _paper(self, receipt: Receipt) -> None:
         await self._switch_printer()
+        if self.printer is None:  # `drain` is called by `run` once a printer is attached
+            raise RuntimeError("the spooler has no printer yet")
         self.printed += 1
         await self.printer.print_receipt(receipt)
         log.info("printed %s slip", receipt.kind, extra={"SLIP_KIND": receipt.kind})
@@ -212,7 +233,8 @@ class Spooler:
             path = self.preview_dir / f"{self._seq:03d}-{receipt.kind}{copy}.png"
             try:
                 # the printer's own profile, code page and width: the preview is its paper
-                await asyncio.to_thread(self.printer.preview, receipt, path)
+                if self.printer is not None:
+                    await asyncio.to_thread(self.printer.preview, receipt, path)
             except Exception:
                 log.exception("preview of slip %s failed", receipt.kind)
         if self.on_printed is not None:

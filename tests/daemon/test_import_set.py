@@ -27,6 +27,10 @@ NOT_WITHOUT_METRICS = ("prometheus_client", "kioskd.daemon.metrics", "http.serve
 HTTP_STACK = ("httpx", "httpcore", "h11", "anyio", "idna", "certifi")
 # Not before READY=1: the lights' GPIO library (issue 19: ~50 ms of CPU here).
 LIGHTS_STACK = ("gpiozero", "colorzero")
+# Not before READY=1: the printer's own modules (its worker, DLE EOT status, layout; 15-30 ms
+# of CPU here), imported in a worker right after it, then the printer opens. (The config check
+# reads the printer's URI with kioskd.printer.transport's parser before.)
+PRINTER_STACK = ("kioskd.printer.printer", "kioskd.printer.status", "kioskd.printer.layout")
 # Never: httpx's command-line tool and what it pulls in when installed (kioskd.banklot marks
 # it absent).
 NEVER_IMPORTED = ("click", "rich", "pygments")
@@ -68,6 +72,8 @@ def test_kioskd_run_imports_only_what_its_config_needs(tmp_path):
         # show the daemon's state.
         assert not {m for m in ready if m.split(".")[0] in LIGHTS_STACK}
         assert "gpiozero" in _imported(k, "after")
+        assert not {m for m in ready if m in PRINTER_STACK}
+        k.wait_for(lambda: set(PRINTER_STACK) <= _imported(k, "after"), 30)
         k.wait_for(lambda: k.status()["lights"]["opened"], 30)
         assert k.status()["lights"]["state"] == "ready"
 
