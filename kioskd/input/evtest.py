@@ -13,6 +13,15 @@ Rules:
   kernel key codes (tests, the demo, the bench) and read back by the same parser.
 
 No files or devices here: callers hand in lines and get `InputEvent` tuples.
+
+Fast path (issue 19: a sale typed into the replay FIFO is 60 lines, and `parse_line` per line was
+most of the input path's CPU): `parse_block` reads a whole newline-terminated chunk with one
+`findall` of a stricter pattern, the exact shape `format_event` and evtest write (no strip, no
+named groups, no per-line decode). It is only a shortcut: it is taken when *every* line of the
+chunk has that shape, and then gives what `parse_line` gives for each of them (the pattern accepts
+a subset of what `parse_line` reads, and values go through the same rule). Any other chunk (a
+header, blank or indented lines, ``\r``, odd spacing, a bad line) is read line by line by
+`parse_line`, so its results and errors are exactly the full parser's.
 """
 
 from __future__ import annotations
@@ -45,6 +54,15 @@ _EVENT = re.compile(
     r"code (?P<code>\d+)(?: \([^)]*\))?, value (?P<value>-?(?:0x)?[0-9a-fA-F]+)"
 )
 _SYNC = re.compile(r"Event: time (?P<time>\d+(?:\.\d+)?), -+ (?P<what>[A-Za-z_ ]+?) -+")
+# The fast path's line (see the module docstring): a subset of _EVENT | _SYNC (names as the
+# kernel spells them, or "?" as `format_event` writes an unknown one; no "0x" values), ASCII
+# classes only and nothing that matches a newline, so under MULTILINE each match is a whole line.
+_CANONICAL = re.compile(
+    r"^Event: time ([0-9]+\.[0-9]+), (?:"
+    r"type ([0-9]+) \([A-Z_?]+\), code ([0-9]+) \([A-Za-z0-9_?]+\), value (-?[0-9a-fA-F]+)"
+    r"|-+ (SYN_REPORT|SYN_DROPPED|Report Sync) -+)$",
+    re.MULTILINE,
+)
 _SYNC_CODES = {"SYN_REPORT": SYN_REPORT, "Report Sync": SYN_REPORT, "SYN_DROPPED": SYN_DROPPED}
 _HEADER_ID = re.compile(
     r"Input device ID: bus 0x(?P<bus>[0-9a-fA-F]+) vendor 0x(?P<vendor>[0-9a-fA-F]+) "
@@ -87,15 +105,79 @@ def parse_line(line: str, lineno: int = 0) -> InputEvent | None:
         return None
     m = _EVENT.fullmatch(line)
     if m:
-        type_, value = int(m["type"]), m["value"]
-        # evtest prints EV_MSC values (scan codes) in hex without a prefix.
-        hex_value = type_ == EV_MSC or "0x" in value or not value.lstrip("-").isdigit()
-        number = int(value, 16) if hex_value else int(value)
-        return InputEvent(float(m["time"]), type_, int(m["code"]), number)
+        type_ = int(m["type"])
+        return InputEvent(float(m["time"]), type_, int(m["code"]), _value(type_, m["value"]))
     m = _SYNC.fullmatch(line)
     if m and m["what"] in _SYNC_CODES:
         return InputEvent(float(m["time"]), EV_SYN, _SYNC_CODES[m["what"]], 0)
     raise EvtestSyntaxError(f"line {lineno}: not an evtest event line: {line[:80]!r}")
+
+
+def _value(type_: int, value: str) -> int:
+    """The number in an event's value field. evtest prints EV_MSC values (scan codes) in hex
+    without a prefix; other values are decimal unless they say otherwise."""
+    hex_value = type_ == EV_MSC or "0x" in value or not value.lstrip("-").isdigit()
+    return int(value, 16) if hex_value else int(value)
+
+
+# `InputEvent`'s own constructor is a Python function around this call; the fast path builds
+# 60 events a sale and calls it directly (same tuple, same class).
+_new_event = tuple.__new__
+
+
+def _canonical_events(text: str) -> list[InputEvent] | None:
+    """The events of `text` if every line has the fast path's shape, else None.
+
+    Each match is one whole line (see `_CANONICAL`), so as many matches as newlines means that
+    every line matched; a line that did not match makes the counts differ. The loop is the
+    per-line cost that is left, so it takes the common lines first: a key change is three lines
+    with one time (its float is made once), EV_KEY with a decimal value, EV_MSC with a hex one
+    (`_value`'s rule, inline), the SYN line; anything else goes through `_value` itself."""
+    if text[-1:] != "\n":
+        return None  # a last line without its newline is not checked by the count
+    rows = _CANONICAL.findall(text)
+    if len(rows) != text.count("\n"):
+        return None
+    events: list[InputEvent] = []
+    append = events.append
+    last_time, when = "", 0.0
+    for time_, type_text, code, value, sync in rows:
+        if time_ != last_time:
+            last_time, when = time_, float(time_)
+        if type_text == "1" and value.isdigit():
+            append(_new_event(InputEvent, (when, EV_KEY, int(code), int(value))))
+        elif type_text == "4":
+            append(_new_event(InputEvent, (when, EV_MSC, int(code), int(value, 16))))
+        elif sync:
+            append(_new_event(InputEvent, (when, EV_SYN, _SYNC_CODES[sync], 0)))
+        else:
+            type_ = int(type_text)
+            append(_new_event(InputEvent, (when, type_, int(code), _value(type_, value))))
+    return events
+
+
+def parse_block(text: str, first_lineno: int = 1, *, skip_bad: bool = False) -> list[InputEvent]:
+    """The events in `text`, whole lines each ended by ``\\n`` (header lines skipped): what
+    `parse_line` gives for each line, read in one go when every line is an event line as evtest
+    writes it. A bad line raises `EvtestSyntaxError` with its number (`first_lineno` for the
+    first line), or is left out with `skip_bad` (a live stream goes on)."""
+    events = _canonical_events(text)
+    if events is not None:
+        return events
+    events = []
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the end of the last line, not a line
+    for lineno, line in enumerate(lines, first_lineno):
+        try:
+            event = parse_line(line, lineno)
+        except EvtestSyntaxError:
+            if skip_bad:
+                continue
+            raise
+        if event is not None:
+            events.append(event)
+    return events
 
 
 def parse_lines(lines: Iterable[str]) -> Iterator[InputEvent]:

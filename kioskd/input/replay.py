@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 
 from kioskd.input.decoder import Decoder, DecoderConfig, Token
-from kioskd.input.evtest import EvtestSyntaxError, InputEvent, parse_line, parse_lines
+from kioskd.input.evtest import InputEvent, parse_block, parse_lines
 from kioskd.input.xkb import Layout
 
 
@@ -77,18 +77,15 @@ class FifoReplayNode:
         return self._fd
 
     def read_events(self) -> list[InputEvent]:
+        """The events of the whole lines read so far (a line cut by the read waits for its end).
+
+        Bad lines are left out: a live stream keeps going; `kioskd decode` reports them."""
         data = self._partial + os.read(self._fd, 65536)
-        lines = data.split(b"\n")
-        self._partial = lines.pop()
-        events = []
-        for line in lines:
-            try:
-                event = parse_line(line.decode("utf-8", "replace"))
-            except EvtestSyntaxError:
-                continue  # a live stream keeps going; `kioskd decode` reports bad lines
-            if event is not None:
-                events.append(event)
-        return events
+        end = data.rfind(b"\n") + 1
+        self._partial = data[end:]
+        if not end:
+            return []
+        return parse_block(_text_of(data[:end]), skip_bad=True)
 
     def active_keys(self) -> list[int]:
         return []
@@ -103,7 +100,15 @@ class FifoReplayNode:
         os.close(self._fd)
 
 
+def _text_of(lines: bytes) -> str:
+    """`lines` as text, each line decoded on its own (UTF-8, bad bytes replaced) as the stream
+    always was; ASCII, what evtest writes, is decoded in one call."""
+    if lines.isascii():
+        return lines.decode("ascii")
+    return "\n".join(line.decode("utf-8", "replace") for line in lines.split(b"\n"))
+
+
 def read_capture(path: str) -> list[InputEvent]:
     """All events of a capture file."""
     with open(path, encoding="utf-8", errors="replace") as handle:
-        return list(parse_lines(handle))
+        return parse_block(handle.read())
