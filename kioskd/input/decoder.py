@@ -272,9 +272,10 @@ class Decoder:
             now, value = event[0], event[3]
             ended: Sequence[Token] = _NO_TOKENS
             if not self._dropping:
-                deadline = self.deadline
-                if deadline is not None and now > deadline:
-                    ended = self._end("gap")
+                if self._gap is not None:  # without a gap there is no deadline
+                    deadline = self.deadline
+                    if deadline is not None and now > deadline:
+                        ended = self._end("gap")
                 self._t_idle = now
             if value == 1:
                 more = self._press(now, event[2])
@@ -367,36 +368,32 @@ class Decoder:
     def _press(self, now: float, code: int) -> Sequence[Token]:
         if self._dropping:
             return _NO_TOKENS
-        out: Sequence[Token] = _NO_TOKENS
         self.held.add(code)
         mask = self._modifier_masks.get(code)
         if mask is not None:
             self._depressed |= mask
-            return out
+            return _NO_TOKENS
         mask = self._lock_masks.get(code)
         if mask is not None:
             if not (self._keypad_digits and mask == self._numlock_mask):
                 self._locked ^= mask
-            return out
+            return _NO_TOKENS
         if self._depressed & self._alt_mask and code in KEYPAD_DIGIT_CODES:
             self._alt_digits += KEYPAD_DIGIT_CODES[code]
-            return out
+            return _NO_TOKENS
         text, keysym = self.layout.lookup(code, self._depressed, self._locked)
         if keysym in DEAD_KEYS:
             pending = self._dead
             if pending is None:
                 self._dead = keysym
-                return out
+                return _NO_TOKENS
             # Two dead keys: the first types its accent; the same one twice types it once.
             text = DEAD_KEYS[pending][1]
             self._dead = None if keysym == pending else keysym
         elif self._dead is not None and text:
             text = combine_dead(self._dead, text)
             self._dead = None
-        more = self._typed(now, text, keysym)
-        if more:
-            return [*out, *more]
-        return out
+        return self._typed(now, text, keysym)
 
     def _release(self, now: float, code: int) -> Sequence[Token]:
         if self._dropping or code not in self.held:
@@ -415,7 +412,8 @@ class Decoder:
         if not self._is_scanner:
             if not text and not keysym:
                 return _NO_TOKENS
-            return [KeyToken(key_name(text, keysym), text, self.device, now)]
+            # t_last given (what __post_init__ would set): one attribute write less a key
+            return [KeyToken(key_name(text, keysym), text, self.device, now, now)]
         if keysym in _TERMINATOR_KEYSYMS:
             return self._end("enter") if self.collecting else _NO_TOKENS
         out: list[Token] = []

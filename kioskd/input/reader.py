@@ -27,7 +27,8 @@ import logging
 import os
 import stat
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, fields
 
 from kioskd.input.decoder import Decoder, DecoderConfig, Token
@@ -136,7 +137,11 @@ class InputSource:
         self.states: dict[str, str] = {}
         self._nodes: dict[str, _Node] = {}
         self._raw: asyncio.Queue[_Raw | _End] = asyncio.Queue()
-        self._tokens: asyncio.Queue[Token | None] = asyncio.Queue()
+        # The tokens of one batch of events go on the queue together (one put and one wake-up
+        # a sale, not one per key); `tokens()` hands them out one by one from `_ready`, which
+        # belongs to the source, so a generator dropped mid-batch loses none.
+        self._tokens: asyncio.Queue[Sequence[Token] | None] = asyncio.Queue()
+        self._ready: deque[Token] = deque()
         self._tasks: list[asyncio.Task[None]] = []
         self._watcher: DirectoryWatcher | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -174,13 +179,16 @@ class InputSource:
 
     async def tokens(self) -> AsyncIterator[Token]:
         """Tokens as they are decoded; ends when the source is closed (or a replay file ends)."""
+        ready = self._ready
         while True:
-            token = await self._tokens.get()
-            if token is None:
+            while ready:
+                yield ready.popleft()
+            batch = await self._tokens.get()
+            if batch is None:
                 if self._failure is not None:
                     raise self._failure
                 return
-            yield token
+            ready.extend(batch)
 
     async def aclose(self) -> None:
         """Teardown: ungrab -> remove reader -> close for every node, then cancel the tasks."""
@@ -385,22 +393,29 @@ class InputSource:
                 )
 
     def _feed_events(self, entry: _Node, events: list[InputEvent]) -> None:
+        """Decode one batch; its tokens are emitted together, also when decoding fails midway
+        (those before the failure are still handed out, then the failure)."""
         decoder = entry.decoder
         node = entry.node
         if node is None:  # a replay file: nothing to ask, nothing to grab
             self._emit(decoder.feed_many(events))
             return
-        for event in events:
-            tokens = decoder.feed(event)
-            if tokens:
-                self._emit(tokens)
-            if decoder.needs_key_state and decoder.state_name() != "dropping":
-                # The SYN_REPORT after SYN_DROPPED: ask the device which keys are down now,
-                # before the events that follow in this batch.
-                try:
-                    decoder.resync(node.active_keys())
-                except OSError:
-                    decoder.resync(())
+        out: list[Token] = []
+        feed = decoder.feed
+        try:
+            for event in events:
+                tokens = feed(event)
+                if tokens:
+                    out.extend(tokens)
+                if decoder.needs_key_state and decoder.state_name() != "dropping":
+                    # The SYN_REPORT after SYN_DROPPED: ask the device which keys are down now,
+                    # before the events that follow in this batch.
+                    try:
+                        decoder.resync(node.active_keys())
+                    except OSError:
+                        decoder.resync(())
+        finally:
+            self._emit(out)
         if entry.state == OPEN:
             self._maybe_grab(entry)
 
@@ -413,6 +428,7 @@ class InputSource:
         ]
         return min(waits) + 0.001 if waits else None
 
-    def _emit(self, tokens: Iterable[Token]) -> None:
-        for token in tokens:
-            self._tokens.put_nowait(token)
+    def _emit(self, tokens: Sequence[Token]) -> None:
+        """Hand a batch of tokens to `tokens()` (the decoder's sequences are not reused)."""
+        if tokens:
+            self._tokens.put_nowait(tokens)

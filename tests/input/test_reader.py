@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from evdev import ecodes as e
 
+from kioskd.input.decoder import Token
 from kioskd.input.devices import EvtestOpener, list_devices
-from kioskd.input.evtest import KeyScript, format_header
+from kioskd.input.evtest import InputEvent, KeyScript, format_header
 from kioskd.input.reader import (
     CLOSED,
     GONE,
@@ -24,6 +27,7 @@ from kioskd.input.reader import (
     InputSource,
     SourceConfig,
 )
+from kioskd.proving.harness import KEYPAD_HEADER, keypad_events
 
 from .fakes import KEYPAD, SCANNER, FakeTree, until
 
@@ -270,3 +274,56 @@ async def test_an_impossible_key_code_is_refused_and_reading_goes_on(
         tree.type(6, typed("Def\n", t0=1_729_587_038.0))
         assert (await next_token(source)).text == "Def"
     assert any("impossible key code refused" in r.getMessage() for r in caplog.records)
+
+
+def keypad_fifo(tmp_path: Path) -> tuple[Path, SourceConfig]:
+    """A replay FIFO configured as the daemon configures the keypad (`config.input_sources`)."""
+    fifo = tmp_path / "keypad.fifo"
+    os.mkfifo(fifo)
+    return fifo, SourceConfig(device=f"replay:{fifo}", role="keypad", gap_s=None, label="keypad")
+
+
+async def test_a_sale_typed_into_the_keypad_fifo_comes_out_key_by_key(tmp_path: Path) -> None:
+    fifo, config = keypad_fifo(tmp_path)
+    t0 = 1_760_000_000.0
+    async with InputSource(config) as source:
+        await until(lambda: source.states.get(str(fifo)) == OPEN)
+        fd = os.open(fifo, os.O_WRONLY)
+        os.write(fd, (KEYPAD_HEADER + keypad_events("+1.123.1\n\n", t0)).encode())  # one batch
+        os.close(fd)
+        tokens = [await next_token(source) for _ in range(10)]  # a new generator each time
+    assert [t.key for t in tokens] == ["+", "1", ".", "1", "2", "3", ".", "1", "Enter", "Enter"]
+    assert [t.text for t in tokens] == ["+", "1", ".", "1", "2", "3", ".", "1", "\r", "\r"]
+    downs = [round(t0 + 0.02 * (2 * i + 1), 6) for i in range(10)]
+    assert [round(t.t_first, 6) for t in tokens] == downs
+    assert all(t.t_last == t.t_first and t.device == str(fifo) for t in tokens)
+
+
+async def test_the_tokens_before_a_failure_come_out_then_the_failure(tmp_path: Path) -> None:
+    fifo, config = keypad_fifo(tmp_path)
+    source = InputSource(config)
+    await source.start()
+    try:
+        await until(lambda: source.states.get(str(fifo)) == OPEN)
+        decoder = source._nodes[str(fifo)].decoder
+        feed, presses = decoder.feed, []
+
+        def failing_feed(event: InputEvent) -> Sequence[Token]:
+            if event.type == 1 and event.value == 1:
+                presses.append(event.code)
+                if len(presses) == 3:
+                    raise RuntimeError("decoder broke")
+            return feed(event)
+
+        decoder.feed = failing_feed  # type: ignore[method-assign]
+        fd = os.open(fifo, os.O_WRONLY)
+        os.write(fd, keypad_events("12345", 1000.0).encode())  # one batch
+        os.close(fd)
+        stream = source.tokens()
+        assert (await anext(stream)).key == "1"
+        assert (await next_token(source)).key == "2"  # kept for the next reader of the source
+        with pytest.raises(RuntimeError, match="decoder broke"):
+            await next_token(source)
+    finally:
+        with contextlib.suppress(RuntimeError):  # the failed task's error, once more
+            await source.aclose()
