@@ -18,10 +18,10 @@ Fast path (issue 19: a sale typed into the replay FIFO is 60 lines, and `parse_l
 most of the input path's CPU): `parse_block` reads a whole newline-terminated chunk with one
 `findall` of a stricter pattern, the exact shape `format_event` and evtest write (no strip, no
 named groups, no per-line decode). It is only a shortcut: it is taken when *every* line of the
-chunk has that shape, and then gives what `parse_line` gives for each of them (the pattern accepts
-a subset of what `parse_line` reads, and values go through the same rule). Any other chunk (a
-header, blank or indented lines, ``\r``, odd spacing, a bad line) is read line by line by
-`parse_line`, so its results and errors are exactly the full parser's.
+chunk (or of the chunk after its header) has that shape, and then gives what `parse_line` gives
+for each of them (the pattern accepts a subset of what `parse_line` reads, and values go through
+the same rule). Any other chunk (blank or indented lines, ``\r``, odd spacing, a bad line) is read
+line by line by `parse_line`, so its results and errors are exactly the full parser's.
 """
 
 from __future__ import annotations
@@ -164,6 +164,18 @@ def parse_block(text: str, first_lineno: int = 1, *, skip_bad: bool = False) -> 
     events = _canonical_events(text)
     if events is not None:
         return events
+    # A capture's header (or a replay FIFO's first read) comes before the event lines: the lines
+    # up to the first event line are read one by one, the rest in one go if it can be.
+    head_end = text.find("\nEvent: time") + 1
+    if head_end:
+        rest = _canonical_events(text[head_end:])
+        if rest is not None:
+            return _line_by_line(text[:head_end], first_lineno, skip_bad) + rest
+    return _line_by_line(text, first_lineno, skip_bad)
+
+
+def _line_by_line(text: str, first_lineno: int, skip_bad: bool) -> list[InputEvent]:
+    """`parse_block` without the fast path: `parse_line` on each line."""
     events = []
     lines = text.split("\n")
     if lines[-1] == "":

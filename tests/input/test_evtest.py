@@ -263,3 +263,23 @@ def test_written_events_parse_back_through_the_fast_path(evs: list[InputEvent]) 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(evtest, "parse_line", None)  # any line it does not take would fail
         assert parse_block(text) == evs
+
+
+def test_after_a_header_the_event_lines_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = ["Input driver version is 1.0.1", "", *CANONICAL, *CANONICAL]
+    text = "\n".join(lines) + "\n"
+    expected = line_by_line(lines, 3)
+    seen: list[str] = []
+
+    def counting(line: str, lineno: int = 0) -> InputEvent | None:
+        seen.append(line)
+        return parse_line(line, lineno)
+
+    monkeypatch.setattr(evtest, "parse_line", counting)
+    assert parse_block(text, 3) == expected
+    assert seen == lines[:2]  # the header only
+    seen.clear()
+    bad_at_end = text + BAD[0] + "\n"
+    assert f"line {3 + len(lines)}:" in error_of(lambda: parse_block(bad_at_end, 3))
+    assert parse_block(bad_at_end, 3, skip_bad=True) == expected
+    assert len(seen) == 2 * (len(lines) + 1)  # no fast path: every line, both times
