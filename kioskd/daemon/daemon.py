@@ -39,6 +39,7 @@ from kioskd import servertime as st
 from kioskd.banklot.days import DEFAULT_TIME_ZONE
 from kioskd.clock import Clock, ServerTimeClock, SystemClock
 from kioskd.config import EXIT_CONFIG, Config, ConfigHolder
+from kioskd.counter import session as s  # the counter's events and actions, per key
 from kioskd.daemon import logs as klog
 from kioskd.daemon import malloc
 
@@ -212,9 +213,9 @@ def status_line(h: Health, counts: dict[str, int]) -> str:
 
 def _local_ip() -> str:
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.connect(("192.0.2.1", 9))  # TEST-NET-1: no packet is sent for a UDP connect
-            return str(s.getsockname()[0])
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.connect(("192.0.2.1", 9))  # TEST-NET-1: no packet is sent for a UDP connect
+            return str(sock.getsockname()[0])
     except OSError:
         return "unknown"
 
@@ -631,8 +632,6 @@ class Daemon:
 
     def feed(self, event: Event) -> None:
         """The one entry of events into the counter session; carries out its actions."""
-        from kioskd.counter import session as s
-
         if not self._renderer_wanted.is_set() and isinstance(event, s.Key | s.Scan):
             self._renderer_wanted.set()  # the counter is in use: a slip is coming
         try:
@@ -673,18 +672,13 @@ class Daemon:
 
     def inject_keys(self, text: str) -> None:
         """Type `text` on the keypad (control socket; `\\n` Enter, `\\b` Backspace, `\\x1b` Esc)."""
-        from kioskd.counter import session as s
-
         for ch in text:
             self.feed(s.Key(ch, self.clock.now()))
 
     def inject_scan(self, text: str) -> None:
-        from kioskd.counter import session as s
-
         self.feed(s.Scan(text, self.clock.now()))
 
     async def _read_input(self, source: InputSource) -> None:
-        from kioskd.counter import session as s
         from kioskd.input.decoder import ScanToken
 
         async with source:
@@ -919,7 +913,6 @@ class Daemon:
 
     async def _fetch_catalog(self) -> bool:
         from kioskd.banklot import errors
-        from kioskd.counter import session as s
         from kioskd.counter.catalog import Catalog, inventory_tables
 
         now = self.clock.now()
@@ -986,8 +979,6 @@ class Daemon:
     def _catalog_failed(self, why: str, now: float, api: str | None = None) -> bool:
         """A refresh failed (`api`: what it says about the API, for health and lights). With no
         catalog at all yet, what waits for the first one is handled (and refused) now."""
-        from kioskd.counter import session as s
-
         if api is not None:
             self.health.api = api
             self._refresh_lights()
@@ -1008,8 +999,6 @@ class Daemon:
     # ================================================================= periodic tasks
 
     async def _ticker(self) -> None:
-        from kioskd.counter import session as s
-
         while True:
             await asyncio.sleep(TICK_S)
             self.feed(s.Tick(self.clock.now()))
