@@ -21,10 +21,13 @@ Rules:
   those of the last write (issue 19: CPU). A failure to write is logged once per distinct
   error, never fatal.
 - The text is prometheus_client's `generate_latest`, byte for byte; `CachedExposition` keeps
-  each series' text and has the library format again only the series that changed (a sale
-  changes about a dozen of some 260 lines; issue 19: CPU per sale); a series that changed
-  gets its new values in the lines the library wrote for it (each checked against its old
-  value), so a sale has the library format nothing once every series was written once.
+  each series' text and reads again only what can have moved (a sale changes about a dozen
+  of some 260 lines; issue 19: CPU per sale): a counter, gauge or histogram series only after
+  its writer said so (`CachedExposition.moved`: the hooks below are the only writers of the
+  prometheus_client metrics), a snapshot family only when a field it reads (`_reads`)
+  changed. A series that changed gets its new values in the lines the library wrote for it
+  (each checked against the value it was written with), so a sale has the library format
+  nothing once every series was written once.
 - Counters count what this process saw since it started (a restart resets them, which
   Prometheus' `rate()` and `increase()` handle); gauges are read from the journal each time.
 
@@ -47,9 +50,10 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
-from functools import partial
-from typing import Any
+from dataclasses import dataclass, field, fields, replace
+from math import copysign
+from operator import attrgetter
+from typing import Any, NamedTuple, cast
 
 from prometheus_client import (
     CollectorRegistry,
@@ -60,8 +64,10 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from kioskd.config import MetricsConfig, parse_listen
@@ -121,6 +127,11 @@ class Snapshot:
     loop_stalls: int = 0
 
 
+# Every field of a snapshot, read at once (what `_changed_fields` compares).
+_FIELDS = tuple(f.name for f in fields(Snapshot))
+_read_fields = attrgetter(*_FIELDS)
+
+
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, value=value)
 
@@ -132,6 +143,245 @@ def _state_set(name: str, doc: str, states: tuple[str, ...], current: str) -> Ga
     return g
 
 
+# ---------------------------------------------------------------------- the snapshot's families
+
+SnapshotFamily = Callable[[Snapshot], Metric | None]
+# The families a snapshot shows, in the textfile's order, each with the snapshot fields its
+# builder reads: `CachedExposition` builds one again only when one of those fields changed
+# (issue 19: CPU per sale). tests/metrics/test_exposition.py checks that no other field
+# changes what a builder makes. None: the family is not shown (no printer, no catalog...).
+_SNAPSHOT_FAMILIES: list[tuple[frozenset[str], SnapshotFamily]] = []
+
+
+def _reads(*names: str) -> Callable[[SnapshotFamily], SnapshotFamily]:
+    """Register the next family of the textfile, built from these snapshot fields only."""
+    assert set(names) <= set(_FIELDS), set(names) - set(_FIELDS)
+
+    def register(build: SnapshotFamily) -> SnapshotFamily:
+        _SNAPSHOT_FAMILIES.append((frozenset(names), build))
+        return build
+
+    return register
+
+
+@_reads("taken_at")
+def _last_update(s: Snapshot) -> Metric:
+    return _gauge(
+        "kioskd_last_update_timestamp_seconds",
+        "When these values were read from the kiosk (Unix time)",
+        s.taken_at,
+    )
+
+
+@_reads("unfinished")
+def _unfinished(s: Snapshot) -> Metric:
+    g = GaugeMetricFamily(
+        "kioskd_operations_unfinished",
+        "Operations that still need the outbox or a person, by state",
+        labels=["state"],
+    )
+    for state in UNFINISHED_STATES:
+        g.add_metric([state], float(s.unfinished.get(state, 0)))
+    return g
+
+
+@_reads("oldest_in_doubt_s")
+def _oldest_in_doubt(s: Snapshot) -> Metric:
+    return _gauge(
+        "kioskd_oldest_in_doubt_age_seconds",
+        "Age of the oldest operation in doubt or reconciling (0: none)",
+        s.oldest_in_doubt_s,
+    )
+
+
+@_reads("queued_operations")
+def _queue_operations(s: Snapshot) -> Metric:
+    return _gauge(
+        "kioskd_queue_operations", "Operations queued offline", float(s.queued_operations)
+    )
+
+
+@_reads("queued_amount")
+def _queue_amount(s: Snapshot) -> Metric:
+    return _gauge(
+        "kioskd_queue_amount",
+        "Amount queued offline, in whole currency units",
+        float(s.queued_amount),
+    )
+
+
+@_reads("max_queued_operations")
+def _queue_max_operations(s: Snapshot) -> Metric:
+    return _gauge(
+        "kioskd_queue_max_operations",
+        "Cap on operations queued offline (offline.max_queued)",
+        float(s.max_queued_operations),
+    )
+
+
+@_reads("max_queued_amount")
+def _queue_max_amount(s: Snapshot) -> Metric:
+    return _gauge(
+        "kioskd_queue_max_amount",
+        "Cap on the amount queued offline (offline.max_queued_amount)",
+        float(s.max_queued_amount),
+    )
+
+
+@_reads("api_up")
+def _api_up(s: Snapshot) -> Metric:
+    return _gauge("kioskd_api_up", "1 when the Banklot API answers and accepts our login", s.api_up)
+
+
+@_reads("server_time_known")
+def _server_time_known(s: Snapshot) -> Metric:
+    return _gauge(
+        "kioskd_server_time_known",
+        "1 when the server's time is known from its answers on this boot (0: new money "
+        "waits for an answer, or is stamped on a floor carried across a reboot)",
+        s.server_time_known,
+    )
+
+
+@_reads("clock_skew_s")
+def _clock_skew(s: Snapshot) -> Metric | None:
+    if s.clock_skew_s is None:
+        return None
+    return _gauge(
+        "kioskd_clock_skew_seconds",
+        "Server time minus the kiosk's wall clock (money never depends on it; large "
+        "means NTP is not working)",
+        s.clock_skew_s,
+    )
+
+
+@_reads("catalog_age_s")
+def _catalog_age(s: Snapshot) -> Metric | None:
+    if s.catalog_age_s is None:
+        return None
+    return _gauge(
+        "kioskd_catalog_age_seconds", "Age of the product catalog in use", s.catalog_age_s
+    )
+
+
+@_reads("catalog_stale", "catalog_age_s")
+def _catalog_stale(s: Snapshot) -> Metric:
+    return _gauge(
+        "kioskd_catalog_stale",
+        "1 when the catalog is older than catalog.stale_after_s (or there is none)",
+        s.catalog_stale or s.catalog_age_s is None,
+    )
+
+
+@_reads("printer")
+def _printer_connected(s: Snapshot) -> Metric | None:
+    if s.printer is None:
+        return None
+    return _gauge(
+        "kioskd_printer_connected",
+        "1 when the printer's transport opens (0: unplugged, off, unreachable)",
+        s.printer.connected,
+    )
+
+
+@_reads("printer")
+def _printer_online(s: Snapshot) -> Metric | None:
+    if s.printer is None:
+        return None
+    return _gauge("kioskd_printer_online", "1 when the printer says it is online", s.printer.online)
+
+
+@_reads("printer")
+def _printer_paper(s: Snapshot) -> Metric | None:
+    if s.printer is None:
+        return None
+    return _state_set(
+        "kioskd_printer_paper", "Paper roll sensor, by state", PAPER_STATES, s.printer.paper
+    )
+
+
+@_reads("printer")
+def _printer_cover(s: Snapshot) -> Metric | None:
+    if s.printer is None:
+        return None
+    return _state_set(
+        "kioskd_printer_cover", "Printer cover, by state", COVER_STATES, s.printer.cover
+    )
+
+
+@_reads("devices")
+def _devices(s: Snapshot) -> Metric:
+    g = GaugeMetricFamily(
+        "kioskd_device_present", "1 when the device of this role is there", labels=["role"]
+    )
+    for role, present in sorted(s.devices.items()):
+        g.add_metric([role], 1.0 if present else 0.0)
+    return g
+
+
+@_reads("journal_bytes")
+def _journal_size(s: Snapshot) -> Metric:
+    return _gauge(
+        "kioskd_journal_size_bytes",
+        "Size of the SQLite journal with its write-ahead log",
+        float(s.journal_bytes),
+    )
+
+
+@_reads("journal_attention")
+def _journal_attention(s: Snapshot) -> Metric:
+    return _gauge(
+        "kioskd_journal_attention",
+        "1 when the journal cannot be used (no money operation is possible)",
+        s.journal_attention,
+    )
+
+
+@_reads("lights")
+def _lights(s: Snapshot) -> Metric:
+    return _state_set(
+        "kioskd_lights", "The kiosk's steady light state", tuple(LIGHT_STATES), s.lights
+    )
+
+
+@_reads("last_sale_at")
+def _last_sale_time(s: Snapshot) -> Metric | None:
+    if s.last_sale_at is None:
+        return None
+    return _gauge(
+        "kioskd_last_sale_timestamp_seconds",
+        "When the last sale was confirmed (Unix time)",
+        s.last_sale_at,
+    )
+
+
+@_reads("slips_printed")
+def _slips_printed(s: Snapshot) -> Metric:
+    return CounterMetricFamily(
+        "kioskd_slips_printed",
+        "Slips printed since kioskd started",
+        value=float(s.slips_printed),
+    )
+
+
+@_reads("loop_longest_s")
+def _loop_longest(s: Snapshot) -> Metric:
+    return _gauge(
+        "kioskd_loop_longest_callback_seconds",
+        "Longest time one callback held the event loop since kioskd was ready",
+        s.loop_longest_s,
+    )
+
+
+@_reads("loop_stalls")
+def _loop_stalls(s: Snapshot) -> Metric:
+    return CounterMetricFamily(
+        "kioskd_loop_stalls",
+        "Callbacks that held the event loop longer than 50 ms since kioskd was ready",
+        value=float(s.loop_stalls),
+    )
+
+
 class _SnapshotCollector(Collector):
     """Serves the last snapshot (thread-safe: the snapshot is replaced, never changed)."""
 
@@ -140,130 +390,42 @@ class _SnapshotCollector(Collector):
         self.version = version
         self.snapshot: Snapshot | None = None
 
-    def collect(self) -> Iterator[Any]:
-        yield InfoMetricFamily(
+    def info(self) -> Metric:
+        return InfoMetricFamily(
             "kioskd_build",
             "kioskd version and terminal id (1 while kioskd runs; join on instance)",
             value={"version": self.version, "terminal_id": self.terminal_id},
         )
+
+    def collect(self) -> Iterator[Metric]:
+        yield self.info()
         s = self.snapshot
         if s is None:
             return
-        yield _gauge(
-            "kioskd_last_update_timestamp_seconds",
-            "When these values were read from the kiosk (Unix time)",
-            s.taken_at,
-        )
-        g = GaugeMetricFamily(
-            "kioskd_operations_unfinished",
-            "Operations that still need the outbox or a person, by state",
-            labels=["state"],
-        )
-        for state in UNFINISHED_STATES:
-            g.add_metric([state], float(s.unfinished.get(state, 0)))
-        yield g
-        yield _gauge(
-            "kioskd_oldest_in_doubt_age_seconds",
-            "Age of the oldest operation in doubt or reconciling (0: none)",
-            s.oldest_in_doubt_s,
-        )
-        yield _gauge(
-            "kioskd_queue_operations", "Operations queued offline", float(s.queued_operations)
-        )
-        yield _gauge(
-            "kioskd_queue_amount",
-            "Amount queued offline, in whole currency units",
-            float(s.queued_amount),
-        )
-        yield _gauge(
-            "kioskd_queue_max_operations",
-            "Cap on operations queued offline (offline.max_queued)",
-            float(s.max_queued_operations),
-        )
-        yield _gauge(
-            "kioskd_queue_max_amount",
-            "Cap on the amount queued offline (offline.max_queued_amount)",
-            float(s.max_queued_amount),
-        )
-        yield _gauge(
-            "kioskd_api_up", "1 when the Banklot API answers and accepts our login", s.api_up
-        )
-        yield _gauge(
-            "kioskd_server_time_known",
-            "1 when the server's time is known from its answers on this boot (0: new money "
-            "waits for an answer, or is stamped on a floor carried across a reboot)",
-            s.server_time_known,
-        )
-        if s.clock_skew_s is not None:
-            yield _gauge(
-                "kioskd_clock_skew_seconds",
-                "Server time minus the kiosk's wall clock (money never depends on it; large "
-                "means NTP is not working)",
-                s.clock_skew_s,
-            )
-        if s.catalog_age_s is not None:
-            yield _gauge(
-                "kioskd_catalog_age_seconds", "Age of the product catalog in use", s.catalog_age_s
-            )
-        yield _gauge(
-            "kioskd_catalog_stale",
-            "1 when the catalog is older than catalog.stale_after_s (or there is none)",
-            s.catalog_stale or s.catalog_age_s is None,
-        )
-        if s.printer is not None:
-            p = s.printer
-            yield _gauge(
-                "kioskd_printer_connected",
-                "1 when the printer's transport opens (0: unplugged, off, unreachable)",
-                p.connected,
-            )
-            yield _gauge("kioskd_printer_online", "1 when the printer says it is online", p.online)
-            yield _state_set(
-                "kioskd_printer_paper", "Paper roll sensor, by state", PAPER_STATES, p.paper
-            )
-            yield _state_set(
-                "kioskd_printer_cover", "Printer cover, by state", COVER_STATES, p.cover
-            )
-        g = GaugeMetricFamily(
-            "kioskd_device_present", "1 when the device of this role is there", labels=["role"]
-        )
-        for role, present in sorted(s.devices.items()):
-            g.add_metric([role], 1.0 if present else 0.0)
-        yield g
-        yield _gauge(
-            "kioskd_journal_size_bytes",
-            "Size of the SQLite journal with its write-ahead log",
-            float(s.journal_bytes),
-        )
-        yield _gauge(
-            "kioskd_journal_attention",
-            "1 when the journal cannot be used (no money operation is possible)",
-            s.journal_attention,
-        )
-        yield _state_set(
-            "kioskd_lights", "The kiosk's steady light state", tuple(LIGHT_STATES), s.lights
-        )
-        if s.last_sale_at is not None:
-            yield _gauge(
-                "kioskd_last_sale_timestamp_seconds",
-                "When the last sale was confirmed (Unix time)",
-                s.last_sale_at,
-            )
-        yield CounterMetricFamily(
-            "kioskd_slips_printed",
-            "Slips printed since kioskd started",
-            value=float(s.slips_printed),
-        )
-        yield _gauge(
-            "kioskd_loop_longest_callback_seconds",
-            "Longest time one callback held the event loop since kioskd was ready",
-            s.loop_longest_s,
-        )
-        yield CounterMetricFamily(
-            "kioskd_loop_stalls",
-            "Callbacks that held the event loop longer than 50 ms since kioskd was ready",
-            value=float(s.loop_stalls),
-        )
+        for _names, build in _SNAPSHOT_FAMILIES:
+            family = build(s)
+            if family is not None:
+                yield family
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two values of a snapshot field render the same: equal, of one type, and not
+    0.0 against -0.0 (equal, but `floatToGoString` writes "-0.0": `round(-0.04, 1)` is a
+    clock skew of -0.0). A field's dict holds ints or bools, never a float."""
+    return type(a) is type(b) and a == b and (a != 0 or copysign(1.0, a) == copysign(1.0, b))
+
+
+def _changed_fields(before: Snapshot, after: Snapshot) -> set[str]:
+    """The fields whose values differ between two snapshots (see `_same`; a snapshot is
+    replaced, never changed, so a field holding the very same object has not changed)."""
+    changed = set()
+    for name, a, b in zip(_FIELDS, _read_fields(before), _read_fields(after), strict=True):
+        if a is not b and not _same(a, b):
+            changed.add(name)
+    return changed
+
+
+# ---------------------------------------------------------------------- the exposition
 
 
 class _One(Collector):
@@ -279,133 +441,308 @@ class _One(Collector):
 # Samples `generate_latest` moves to a family of their own (OpenMetrics-only): a family that
 # has one is rendered whole, never in parts.
 _MOVED_SUFFIXES = ("_created", "_gsum", "_gcount")
+# The label a series' samples differ by (a histogram's buckets): not part of the series' key.
+_BUCKET_LABEL = "le"
+
+
+class _Series(NamedTuple):
+    """One series (a sample, or one endpoint's buckets, count and sum) as the library wrote
+    it. The library writes each sample `NAME{LABELS} VALUE\\n`, VALUE its `floatToGoString`:
+    each line is cut once before its value (checked against the value it was written with),
+    so the same samples with other values are the same prefixes with the new values'
+    `floatToGoString` (`swapped`). `prefixes` is None when a line did not end as expected or a
+    sample has a timestamp: the library then writes the series each time it moves. (Lists,
+    never changed once made: cheaper to compare with what a collection returns.)"""
+
+    names: list[str]
+    labels: list[dict[str, str]]
+    own: list[dict[str, str]]  # each sample's labels but the series' (a child's: `le`)
+    values: list[float]
+    lines: list[str]
+    prefixes: list[str] | None
+    text: str
+
+    def matches(self, samples: list[Sample]) -> bool:
+        """Whether `samples` are this series' samples (the same names and labels, in the
+        same order), with lines that can take new values."""
+        return (
+            self.prefixes is not None
+            and _plain(samples)
+            and self.names == [s.name for s in samples]
+            and self.labels == [s.labels for s in samples]
+        )
+
+    def matches_child(self, samples: list[Sample]) -> bool:
+        """`matches` for what the child of a labelled metric reports for this series (its
+        samples without the parent's labels, in the order the parent reports them)."""
+        return (
+            self.prefixes is not None
+            and _plain(samples)
+            and self.names == [s.name for s in samples]
+            and self.own == [s.labels for s in samples]
+        )
+
+    def swapped(self, values: list[float]) -> _Series:
+        """The same samples with these values (a line whose value is the same is kept; a
+        histogram's upper buckets share one value: formatted once)."""
+        assert self.prefixes is not None
+        lines = self.lines.copy()
+        formatted: dict[float, str] = {}  # nonzero values only: 0.0 == -0.0 as a key
+        for i, (prefix, old, new) in enumerate(
+            zip(self.prefixes, self.values, values, strict=True)
+        ):
+            if _same(old, new):
+                continue
+            text = formatted.get(new) if new else None
+            if text is None:
+                text = formatted[new] = floatToGoString(new)
+            lines[i] = f"{prefix}{text}\n"
+        return _Series(
+            self.names, self.labels, self.own, values, lines, self.prefixes, "".join(lines)
+        )
+
+
+def _written(samples: list[Sample], text: str) -> _Series:
+    """The series of `samples` from `text`, the library's own lines for them."""
+    cut = _cut(samples, text)
+    return _Series(
+        names=[s.name for s in samples],
+        labels=[s.labels for s in samples],
+        own=[_own(s.labels) for s in samples],
+        values=[s.value for s in samples],
+        lines=cut[0] if cut is not None else [],
+        prefixes=cut[1] if cut is not None else None,
+        text=text,
+    )
+
+
+def _cut(samples: list[Sample], text: str) -> tuple[list[str], list[str]] | None:
+    """Each line of `text` (one a sample) and its part before the value; None when a line
+    does not end with its sample's value as `floatToGoString` writes it, or a sample has a
+    timestamp (written after the value)."""
+    parts = text.split("\n")
+    if parts.pop() != "" or len(parts) != len(samples):
+        return None
+    lines: list[str] = []
+    prefixes: list[str] = []
+    for part, s in zip(parts, samples, strict=True):
+        tail = f" {floatToGoString(s.value)}"
+        if s.timestamp is not None or not part.endswith(tail):
+            return None
+        lines.append(f"{part}\n")
+        prefixes.append(part[: len(part) - len(tail) + 1])
+    return lines, prefixes
+
+
+def _own(labels: dict[str, str]) -> dict[str, str]:
+    """A sample's labels that are not its series' (what a labelled metric's child reports)."""
+    return {k: v for k, v in labels.items() if k == _BUCKET_LABEL}
+
+
+def _plain(samples: list[Sample]) -> bool:
+    """Samples whose lines are `NAME{LABELS} VALUE` (no timestamp, exemplar or native
+    histogram, each of which the library writes otherwise)."""
+    for s in samples:
+        if s.timestamp is not None or s.exemplar is not None or s.native_histogram is not None:
+            return False
+    return True
+
+
+class _Family:
+    """A family's text as the library wrote it: its HELP and TYPE lines, then its series in
+    the library's order (by their key, `_series`)."""
+
+    __slots__ = ("header", "series", "text")
+
+    def __init__(self, header: str, series: dict[tuple[str, ...], _Series]) -> None:
+        self.header = header
+        self.series = series
+        self.text = ""
+        self.join()
+
+    def join(self) -> None:
+        self.text = self.header + "".join([s.text for s in self.series.values()])
+
+
+class _SnapshotText(NamedTuple):
+    """The snapshot collector's text at the last rendering, and what it was made of."""
+
+    snapshot: Snapshot | None
+    ident: tuple[str, str]  # terminal id and version (the build info family)
+    info: str
+    parts: list[str]  # each of `_SNAPSHOT_FAMILIES`' text ("": not shown)
+    text: str
 
 
 class CachedExposition:
-    """`generate_latest(registry)`, byte for byte, keeping the text of each series (a sample,
-    or one endpoint's buckets, sum and count) while it does not change.
+    """`generate_latest(registry)`, byte for byte, formatting again only what moved.
 
     Why (issue 19: CPU per sale): prometheus_client formats about 10-16 us a line here (names
     and labels escaped and checked each time) and the textfile has some 260 lines, 128 of them
-    the request histogram: 2-3 ms a rendering, once a sale, when a sale changes about a dozen
-    lines. Collecting the histogram alone costs about 1 ms (each bucket's `le` is formatted
-    again), so its series are collected only for an endpoint whose observation count moved
-    (`Metrics.observe_exchange` is the histogram's only writer). A family whose samples all
-    equal those of the last rendering is not even cut into series: its text is kept whole
-    (most of the file between two sales). Every part is still the library's own rendering
-    (`generate_latest` of a family holding only that part, or the lines it wrote for the
-    same samples with the new values swapped in, see `_swap`), so the format stays its;
-    `tests/metrics/test_exposition.py` checks the identity.
+    the request histogram, when a sale changes about a dozen; collecting a metric builds its
+    samples again (the histogram alone about 0.7 ms: each bucket's `le` is formatted again),
+    and building the snapshot's 25 families about 0.1 ms. So nothing is collected or built
+    that cannot have moved (0.55 -> 0.22 ms a rendering after a sale here,
+    bench/bench_metrics_render.py):
+    - a prometheus_client metric (counter, gauge, histogram) is written only by code that
+      then calls `moved(metric, *label values)` (the rule of this class; `Metrics`' hooks are
+      the only writers), a series' first `labels()` too (it adds a line). A metric that did
+      not move keeps its text; a series that moved has its child collected alone and its new
+      values swapped into its lines (`_Series.swapped`); a metric is collected whole when a
+      series that moved was never rendered (a new endpoint: the library's order of its
+      series is then its own) or does not match its lines.
+    - the snapshot collector's families are built again only when a field they read
+      (`_reads`) differs from the last rendered snapshot's (`_same`), its build info only
+      when the terminal id or version changed.
+    Every line is still the library's own rendering (`generate_latest` of a family holding
+    only that part), with at most its value swapped for the value's `floatToGoString`, so
+    the format stays its; `tests/metrics/test_exposition.py` checks the identity. A rendering
+    that fails forgets everything (the next one collects all).
     """
 
-    def __init__(
-        self,
-        collectors: list[Collector],
-        histogram: Histogram,
-        label: str,
-        observed: Callable[[], dict[str, int]],
-    ) -> None:
+    def __init__(self, collectors: list[MetricWrapperBase | _SnapshotCollector]) -> None:
         self.collectors = collectors  # in the registry's order (registration order)
-        self.histogram = histogram
-        self.label = label
-        self.observed = observed  # label value -> observations so far, in first-seen order
-        self._texts: dict[tuple[Any, ...], str] = {}
-        # family head -> (its samples, its text, its parts' keys and texts) at the last
-        # rendering: a family whose samples are all equal is not cut into series again
-        self._families: dict[tuple[Any, ...], tuple[list[Any], str, dict[Any, str]]] = {}
-        # a series (family head, its samples' names and labels) -> (their values, its lines)
-        self._swaps: dict[tuple[Any, ...], tuple[list[float], str]] = {}
+        self._snapshot_collectors = {c for c in collectors if isinstance(c, _SnapshotCollector)}
+        self._families: dict[tuple[Any, ...], _Family] = {}  # family head -> its cut text
+        # a snapshot family's head -> its HELP and TYPE lines, its samples as one series
+        self._small: dict[tuple[Any, ...], tuple[str, _Series]] = {}
+        self._texts: dict[Collector, str] = {}  # metric -> its text at the last rendering
+        self._cut: dict[Collector, _Family] = {}  # metric -> its one family, cut in series
+        self._moved: dict[Collector, set[tuple[str, ...]]] = {}  # since the last rendering
+        self._snapshots: dict[Collector, _SnapshotText] = {}
+
+    def moved(self, metric: MetricWrapperBase, *labelvalues: str) -> None:
+        """The series of `metric` with these label values (in its labels' order) was
+        written or created: the next rendering reads it again."""
+        self._moved.setdefault(metric, set()).add(labelvalues)
 
     def render(self) -> bytes:
-        texts: dict[tuple[Any, ...], str] = {}
-        families: dict[tuple[Any, ...], tuple[list[Any], str, dict[Any, str]]] = {}
-        out: list[str] = []
-        for collector in self.collectors:
-            if collector is self.histogram:
-                self._histogram(texts, out)
-                continue
-            for family in collector.collect():
-                head = (family.name, family.type, family.documentation, family.unit)
-                kept = self._families.get(head)
-                if kept is not None and kept[0] == family.samples:
-                    families[head] = kept
-                    texts.update(kept[2])
-                    out.append(kept[1])
-                    continue
-                parts = _series(family)
-                if parts is None:  # what the parts cannot hold: the library renders it whole
-                    out.append(generate_latest(_One(family)).decode())
-                    continue
-                mine: dict[Any, str] = {}
-                pieces = [self._part(mine, head, partial(_header, family))]
-                for key, samples in parts:
-                    make = partial(self._swap, head, samples, partial(_lines, family, samples))
-                    pieces.append(self._part(mine, (head, key), make))
-                text = "".join(pieces)
-                families[head] = (list(family.samples), text, mine)
-                texts.update(mine)
-                out.append(text)
-        self._texts = texts  # only what this rendering used: bounded by the text itself
-        self._families = families
+        moved, self._moved = self._moved, {}
+        try:
+            out = [self._text(c, moved.get(c)) for c in self.collectors]
+        except BaseException:
+            self.forget()
+            raise
         return "".join(out).encode()
 
-    def _part(
-        self, texts: dict[tuple[Any, ...], str], key: tuple[Any, ...], make: Callable[[], str]
+    def forget(self) -> None:
+        """Drop every text kept: the next rendering collects everything."""
+        self._families.clear()
+        self._small.clear()
+        self._texts.clear()
+        self._cut.clear()
+        self._snapshots.clear()
+
+    def _text(
+        self, c: MetricWrapperBase | _SnapshotCollector, moved: set[tuple[str, ...]] | None
     ) -> str:
-        text = self._texts.get(key)
+        if c in self._snapshot_collectors:  # (isinstance of a Collector is slow)
+            return self._snapshot_text(c)
+        metric = cast(MetricWrapperBase, c)
+        kept = self._texts.get(metric)
+        if kept is not None and not moved:
+            return kept
+        text = self._children(metric, moved) if kept is not None and moved else None
         if text is None:
-            text = make()
-        texts[key] = text
+            text = self._collected(metric)
+        self._texts[metric] = text
         return text
 
-    def _swap(self, head: tuple[Any, ...], samples: list[Any], make: Callable[[], str]) -> str:
-        """A series whose values moved (a gauge, a counter, one endpoint's buckets): the
-        library writes each sample `NAME{LABELS} VALUE\n`, VALUE its `floatToGoString`, so the
-        lines it wrote for the same samples (same names and labels) before get their old
-        values swapped for the new ones; each line is checked against its old value, and the
-        library makes the text itself when one does not end as expected (or a sample has a
-        timestamp)."""
-        ident = (head, *((x.name, tuple(x.labels.items())) for x in samples))
-        before = self._swaps.get(ident)
-        text = None
-        if before is not None and all(s.timestamp is None for s in samples):
-            old_values, old_text = before
-            lines = old_text.split("\n")
-            if len(lines) == len(samples) + 1 and not lines[-1]:
-                new: list[str] = []
-                for line, old, sample in zip(lines, old_values, samples, strict=False):
-                    tail = f" {floatToGoString(old)}"
-                    if not line.endswith(tail):
-                        break
-                    new.append(f"{line[: -len(tail)]} {floatToGoString(sample.value)}")
-                else:
-                    text = "\n".join(new) + "\n"
-        if text is None:
-            text = make()
-        if len(self._swaps) > 4096:  # series are few and fixed; bounded anyway
-            self._swaps.clear()
-        self._swaps[ident] = ([s.value for s in samples], text)
+    def _children(self, metric: MetricWrapperBase, moved: set[tuple[str, ...]]) -> str | None:
+        """The metric's text with the series that moved read again from their children
+        alone; None when one is new or does not match its lines (collect it whole)."""
+        cut = self._cut.get(metric)
+        if cut is None:
+            return None
+        for key in moved:
+            old = cut.series.get(key)
+            if old is None:
+                return None
+            (family,) = (metric.labels(*key) if key else metric).collect()
+            samples = family.samples
+            if not old.matches_child(samples):
+                return None
+            cut.series[key] = old.swapped([s.value for s in samples])
+        cut.join()
+        return cut.text
+
+    def _collected(self, metric: MetricWrapperBase) -> str:
+        """The metric collected whole (its series the library's, in its order)."""
+        families = list(metric.collect())
+        text = "".join(self._family_text(f) for f in families)
+        cut = self._families.get(_head(families[0])) if len(families) == 1 else None
+        if cut is not None:
+            self._cut[metric] = cut
+        else:
+            self._cut.pop(metric, None)
         return text
 
-    def _histogram(self, texts: dict[tuple[Any, ...], str], out: list[str]) -> None:
-        h = self.histogram
-        out.append(self._part(texts, ("histogram", id(h)), lambda: _header(_family_of(h))))
-        for value, count in self.observed().items():
-            out.append(
-                self._part(texts, ("histogram", id(h), value, count), partial(self._one, value))
-            )
+    def _snapshot_text(self, c: _SnapshotCollector) -> str:
+        s, ident = c.snapshot, (c.terminal_id, c.version)
+        kept = self._snapshots.get(c)
+        if kept is not None and kept.snapshot is s and kept.ident == ident:
+            return kept.text
+        info = kept.info if kept is not None and kept.ident == ident else self._small_text(c.info())
+        parts = [] if s is None else self._snapshot_parts(s, kept)
+        text = info + "".join(parts)
+        self._snapshots[c] = _SnapshotText(s, ident, info, parts, text)
+        return text
 
-    def _one(self, value: str) -> str:
-        """One label value's series of the histogram (the child's samples, its label added)."""
-        family = _family_of(self.histogram.labels(value))
-        samples = [s._replace(labels={self.label: value, **s.labels}) for s in family.samples]
-        head = ("histogram", id(self.histogram))
-        return self._swap(head, samples, partial(_lines, family, samples))
+    def _snapshot_parts(self, s: Snapshot, kept: _SnapshotText | None) -> list[str]:
+        """Each snapshot family's text: kept when no field it reads changed."""
+        before = kept.snapshot if kept is not None else None
+        changed = _changed_fields(before, s) if before is not None else None
+        parts: list[str] = []
+        for i, (names, build) in enumerate(_SNAPSHOT_FAMILIES):
+            if changed is not None and kept is not None and changed.isdisjoint(names):
+                parts.append(kept.parts[i])
+                continue
+            family = build(s)
+            parts.append("" if family is None else self._small_text(family))
+        return parts
+
+    def _small_text(self, family: Metric) -> str:
+        """A snapshot family's text, its samples one series (a few lines, all built again
+        when a field it reads changed: not worth cutting into series)."""
+        head = _head(family)
+        samples = family.samples
+        kept = self._small.get(head)
+        if kept is not None and kept[1].matches(samples):
+            header, series = kept[0], kept[1].swapped([s.value for s in samples])
+        else:
+            header = kept[0] if kept is not None else _header(family)
+            series = _written(samples, _lines(family, samples))
+        self._small[head] = (header, series)
+        return header + series.text
+
+    def _family_text(self, family: Metric) -> str:
+        """A family's text: each series kept, swapped or written by the library."""
+        head = _head(family)
+        runs = _series(family)
+        if runs is None:  # what the parts cannot hold: the library renders it whole
+            self._families.pop(head, None)
+            return generate_latest(_One(family)).decode()
+        before = self._families.get(head)
+        header = before.header if before is not None else _header(family)
+        series: dict[tuple[str, ...], _Series] = {}
+        for key, samples in runs:
+            old = before.series.get(key) if before is not None else None
+            series[key] = _fresh(family, samples, old)
+        cut = _Family(header, series)
+        self._families[head] = cut
+        return cut.text
 
 
-def _family_of(collector: Collector) -> Metric:
-    (family,) = collector.collect()
-    return family
+def _fresh(family: Metric, samples: list[Sample], old: _Series | None) -> _Series:
+    """The series of `samples`: `old`'s lines with new values when it is the same samples,
+    else the library's lines."""
+    if old is not None and old.matches(samples):
+        return old.swapped([s.value for s in samples])
+    return _written(samples, _lines(family, samples))
+
+
+def _head(family: Metric) -> tuple[Any, ...]:
+    return (family.name, family.type, family.documentation, family.unit)
 
 
 def _header(family: Metric) -> str:
@@ -415,31 +752,39 @@ def _header(family: Metric) -> str:
     return generate_latest(_One(part)).decode()
 
 
-def _lines(family: Metric, samples: list) -> str:
+def _lines(family: Metric, samples: list[Sample]) -> str:
     """`samples` of `family` as `generate_latest` writes them, without HELP and TYPE."""
     part = copy.copy(family)
     part.samples = samples
     return generate_latest(_One(part)).decode().split("\n", 2)[2]
 
 
-def _series(family: Metric) -> list[tuple[tuple[Any, ...], list]] | None:
-    """The family's samples in runs of one series (the same labels apart from `le`), each
-    with a key that changes whenever what the run renders to changes; None when a sample
-    has what a part cannot render alone (an exemplar, a native histogram, a moved suffix)."""
-    runs: list[tuple[list[tuple[Any, ...]], list]] = []
-    last: tuple[Any, ...] | None = None
-    moved = tuple(family.name + suffix for suffix in _MOVED_SUFFIXES)
+def _series(family: Metric) -> list[tuple[tuple[str, ...], list[Sample]]] | None:
+    """The family's samples in runs of one series (the same labels apart from `le`: one
+    child of a labelled metric), each keyed by those labels' values; None when a sample has
+    what a part cannot render alone (an exemplar, a native histogram, a moved suffix) or a
+    key comes back after another (no key then names one run)."""
+    runs: dict[tuple[str, ...], list[Sample]] = {}
+    last: tuple[str, ...] | None = None
+    run: list[Sample] = []
     for s in family.samples:
-        if s.exemplar is not None or s.native_histogram is not None or s.name in moved:
+        if s.exemplar is not None or s.native_histogram is not None:
             return None
-        labels = tuple(s.labels.items())
-        series = tuple(item for item in labels if item[0] != "le")
-        if series != last or not runs:
-            runs.append(([], []))
-            last = series
-        runs[-1][0].append((s.name, labels, s.value, s.timestamp))
-        runs[-1][1].append(s)
-    return [(tuple(key), samples) for key, samples in runs]
+        name = s.name
+        if name.startswith(family.name) and name[len(family.name) :] in _MOVED_SUFFIXES:
+            return None
+        labels = s.labels
+        if _BUCKET_LABEL in labels:
+            key = tuple(v for k, v in labels.items() if k != _BUCKET_LABEL)
+        else:
+            key = tuple(labels.values())
+        if key != last:
+            if key in runs:
+                return None
+            run = runs[key] = []
+            last = key
+        run.append(s)
+    return list(runs.items())
 
 
 class Metrics:
@@ -498,7 +843,8 @@ class Metrics:
         self.start_time.set(now())
         self.collector = _SnapshotCollector(terminal_id, version)
         self.registry.register(self.collector)
-        self._exchanges: dict[str, int] = {}  # endpoint -> API exchanges observed
+        # The hooks below are the only writers of the metrics above: each tells the
+        # exposition what it moved (`CachedExposition.moved`).
         self.exposition = CachedExposition(
             [
                 self.operations,
@@ -508,10 +854,7 @@ class Metrics:
                 self.api_last_success,
                 self.start_time,
                 self.collector,
-            ],
-            self.api_duration,
-            "endpoint",
-            lambda: self._exchanges,
+            ]
         )
         self.last_sale_at: float | None = None
         self.last_sale_read = False  # read once from the journal, then kept up to date
@@ -529,11 +872,14 @@ class Metrics:
     def observe_exchange(self, endpoint: str, seconds: float, outcome: str) -> None:
         """BanklotClient's `on_exchange`: one API exchange (endpoint template, never a path)."""
         self._observed += 1
-        self._exchanges[endpoint] = self._exchanges.get(endpoint, 0) + 1
+        moved = self.exposition.moved
         self.api_requests.labels(endpoint, outcome).inc()
+        moved(self.api_requests, endpoint, outcome)
         self.api_duration.labels(endpoint).observe(seconds)
+        moved(self.api_duration, endpoint)
         if outcome == "ok":
             self.api_last_success.set(self.now())
+            moved(self.api_last_success)
 
     def observe_outcome(self, outcome: Any) -> None:
         """An outbox outcome: count final ones, remember the last sale."""
@@ -541,11 +887,13 @@ class Metrics:
         if kind in FINAL_STATES and op_kind:
             self._observed += 1
             self.operations.labels(op_kind, kind).inc()
+            self.exposition.moved(self.operations, op_kind, kind)
             if kind == "done" and op_kind == "create":
                 self.last_sale_at = self.now()
         elif kind == "alarm":
             self._observed += 1
             self.alarms.inc()
+            self.exposition.moved(self.alarms)
         self.changed()
 
     def changed(self) -> None:

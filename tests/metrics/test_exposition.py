@@ -7,6 +7,7 @@ import dataclasses
 import random
 from types import SimpleNamespace
 
+import pytest
 from prometheus_client import generate_latest
 
 from kioskd.config import MetricsConfig
@@ -170,3 +171,195 @@ def test_what_decides_a_write_leaves_out_exactly_the_volatile_samples() -> None:
         assert m._steady_snapshot(changed) != m._steady_snapshot(base), name
         metrics.update(changed)
         assert metrics.render().split(b"\n") != texts[0], name
+
+
+def _same_text(metrics: m.Metrics, step: str) -> None:
+    assert metrics.render() == generate_latest(metrics.registry), step
+
+
+def test_every_kind_of_change_reaches_the_cached_text() -> None:
+    """Each way the file can change, one after the other, each rendering checked against the
+    library's: a family kept because "nothing it shows moved" while something did is the
+    failure this catches (counters, histogram series old and new, gauges that change and
+    change back, a snapshot replaced by an equal one, families that come and go)."""
+    t = {"now": 100.0}
+    metrics = m.Metrics(
+        lambda: MetricsConfig(), terminal_id="t-1", version="1", now=lambda: t["now"]
+    )
+    _same_text(metrics, "empty")
+    base = m.Snapshot(taken_at=1.0, lights="ready", devices={"keypad": True})
+    metrics.update(base)
+    _same_text(metrics, "first snapshot")
+    metrics.update(dataclasses.replace(base))  # equal, another object
+    _same_text(metrics, "equal snapshot")
+    metrics.observe_exchange("POST /wagers", 0.2, "ok")
+    _same_text(metrics, "first exchange: a new series of each API metric")
+    t["now"] = 101.0
+    metrics.observe_exchange("POST /wagers", 0.07, "ok")  # the same series, other buckets
+    _same_text(metrics, "an old endpoint")
+    metrics.observe_exchange("POST /wagers", 40.0, "in_doubt")  # +Inf only; a new outcome
+    _same_text(metrics, "a new outcome of an old endpoint")
+    metrics.observe_exchange("GET /tickets/{n}", 3.0, "rejected")
+    _same_text(metrics, "a new endpoint after the old one")
+    for kind in ("done", "rejected", "expired"):
+        metrics.observe_outcome(SimpleNamespace(kind=kind, op_kind="pay"))
+        _same_text(metrics, f"outcome {kind}")
+    metrics.observe_outcome(SimpleNamespace(kind="done", op_kind="revert"))  # a new child
+    _same_text(metrics, "an operation kind never seen")
+    metrics.observe_outcome(SimpleNamespace(kind="alarm", op_kind=""))
+    _same_text(metrics, "an alarm")
+    changes: list[dict[str, object]] = [
+        {"printer": m.PrinterGauges(True, True, "ok", "closed")},
+        {"printer": m.PrinterGauges(True, False, "near_end", "open")},
+        {"printer": None},
+        {"clock_skew_s": 0.5},
+        {"clock_skew_s": 0.0},
+        {"clock_skew_s": -0.0},  # equal to 0.0, written "-0.0"
+        {"clock_skew_s": None},
+        {"catalog_age_s": 3.0},
+        {"catalog_age_s": None},
+        {"devices": {"keypad": True, "scanner": False}},
+        {"devices": {}},
+        {"unfinished": {"in_doubt": 2}},
+        {"lights": "offline"},
+        {"last_sale_at": 99.0},
+        {"slips_printed": 1},
+        {"api_up": True},
+        {"api_up": 1},  # equal, another type: the same text
+        {"loop_longest_s": float("nan")},
+        {"loop_longest_s": float("inf")},
+    ]
+    snapshot = base
+    for change in changes:  # one after the other
+        snapshot = dataclasses.replace(snapshot, **change)  # type: ignore[arg-type]
+        metrics.update(snapshot)
+        _same_text(metrics, f"changed {change}")
+    for change in changes:  # each from the first snapshot, and back
+        metrics.update(dataclasses.replace(base, **change))  # type: ignore[arg-type]
+        _same_text(metrics, f"changed {change} from the first")
+        metrics.update(base)
+        _same_text(metrics, f"changed back from {change}")
+    metrics.collector.version = "2"
+    _same_text(metrics, "another version")
+
+
+def test_a_rendering_that_fails_forgets_what_moved_and_the_next_is_whole(monkeypatch) -> None:
+    """What moved is taken when a rendering starts: one that fails half way must not leave
+    a series that moved with its old text (the next rendering collects everything)."""
+    metrics = m.Metrics(lambda: MetricsConfig(), terminal_id="t-1", version="1", now=lambda: 5.0)
+    metrics.observe_exchange("POST /wagers", 0.2, "ok")
+    metrics.update(m.Snapshot(taken_at=1.0))
+    metrics.render()
+    metrics.observe_exchange("POST /wagers", 0.3, "ok")
+    metrics.observe_outcome(SimpleNamespace(kind="done", op_kind="create"))
+
+    def broken(self, values):  # type: ignore[no-untyped-def]
+        raise RuntimeError("half way")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(m._Series, "swapped", broken)
+        with pytest.raises(RuntimeError):
+            metrics.render()
+    _same_text(metrics, "after the failure")
+
+
+def test_nothing_that_did_not_move_is_collected_or_built(monkeypatch) -> None:
+    """The saving itself (issue 19): after a sale, only the children of the series it moved
+    are collected (never a whole metric: the request histogram whole costs 0.7 ms) and only
+    the snapshot families whose fields changed are built; between two equal snapshots,
+    nothing at all."""
+    metrics = m.Metrics(lambda: MetricsConfig(), terminal_id="t-1", version="1", now=lambda: 5.0)
+    for endpoint in ENDPOINTS:
+        metrics.observe_exchange(endpoint, 0.2, "ok")
+    snapshot = m.Snapshot(taken_at=1.0, lights="ready", slips_printed=1, catalog_age_s=2.0)
+    metrics.update(snapshot)
+    metrics.render()
+    collected: list[str] = []
+    built: list[str] = []
+
+    def counted_render() -> bytes:
+        """A rendering that records what it collected and built (the library's own
+        rendering, to compare with, collects everything)."""
+        real_collect = m.MetricWrapperBase.collect
+
+        def counting_collect(self):  # type: ignore[no-untyped-def]
+            collected.append(f"{self._name}{list(self._labelvalues)}")
+            return real_collect(self)
+
+        def counting(build):  # type: ignore[no-untyped-def]
+            return lambda s: built.append(build.__name__) or build(s)
+
+        families = [(names, counting(build)) for names, build in m._SNAPSHOT_FAMILIES]
+        with monkeypatch.context() as patch:
+            patch.setattr(m.MetricWrapperBase, "collect", counting_collect)
+            patch.setattr(m, "_SNAPSHOT_FAMILIES", families)
+            return metrics.render()
+
+    metrics.update(dataclasses.replace(snapshot))
+    assert counted_render() == generate_latest(metrics.registry)
+    assert built == [] and collected == []
+    metrics.observe_exchange("POST /wagers", 0.1, "ok")
+    metrics.observe_outcome(SimpleNamespace(kind="done", op_kind="create"))
+    metrics.update(dataclasses.replace(snapshot, taken_at=2.0, slips_printed=2))
+    assert counted_render() == generate_latest(metrics.registry)
+    assert sorted(collected) == [
+        "kioskd_api_last_success_timestamp_seconds[]",
+        "kioskd_api_request_duration_seconds['POST /wagers']",
+        "kioskd_api_requests['POST /wagers', 'ok']",
+        "kioskd_operations['create', 'done']",
+    ]
+    assert sorted(built) == ["_last_update", "_slips_printed"]
+
+
+def _other(value: object) -> object:
+    """A value of a snapshot field that differs from `value` (and from its None)."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int | float):
+        return value + 7.5 if isinstance(value, float) else value + 7
+    if isinstance(value, str):
+        return "offline" if value != "offline" else "ready"
+    if isinstance(value, m.PrinterGauges):
+        return m.PrinterGauges(not value.connected, not value.online, "out", "open")
+    if value is None:
+        return 3.0
+    assert isinstance(value, dict)
+    return {**{k: not v if isinstance(v, bool) else v + 1 for k, v in value.items()}, "x": 1}
+
+
+def test_each_snapshot_family_is_built_from_the_fields_it_names_only() -> None:
+    """`_reads` names the fields a family is built from, and a family is built again only
+    when one of them changed: a field it reads but does not name would leave its text
+    stale. Every other field, changed, must build the same family."""
+    full = m.Snapshot(
+        taken_at=1.0,
+        unfinished={"in_doubt": 1, "queued": 2},
+        oldest_in_doubt_s=3.0,
+        queued_operations=1,
+        queued_amount=20,
+        max_queued_operations=5,
+        max_queued_amount=100,
+        api_up=True,
+        catalog_age_s=4.0,
+        catalog_stale=True,
+        printer=m.PrinterGauges(True, True, "ok", "closed"),
+        devices={"keypad": True, "scanner": False},
+        journal_bytes=99,
+        journal_attention=True,
+        lights="ready",
+        last_sale_at=6.0,
+        slips_printed=3,
+        server_time_known=True,
+        clock_skew_s=0.5,
+        loop_longest_s=0.02,
+        loop_stalls=1,
+    )
+    bare = m.Snapshot(taken_at=1.0)  # the optional fields None
+    assert len(m._SNAPSHOT_FAMILIES) == 24
+    for names, build in m._SNAPSHOT_FAMILIES:
+        for snapshot in (full, bare):
+            for f in dataclasses.fields(m.Snapshot):
+                if f.name in names:
+                    continue
+                other = dataclasses.replace(snapshot, **{f.name: _other(getattr(snapshot, f.name))})
+                assert build(other) == build(snapshot), (build.__name__, f.name)
