@@ -50,7 +50,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from math import copysign
 from operator import attrgetter
 from typing import Any, NamedTuple, cast
@@ -861,7 +861,7 @@ class Metrics:
         self.written: str | None = None  # path of the last textfile written
         self._changed: asyncio.Event | None = None
         self._observed = 0  # updates of counters and of the histogram so far
-        self._written_key: tuple[int, Snapshot] | None = None  # what the last write was made of
+        self._written_key: tuple[int, tuple[Any, ...]] | None = None  # the last write's
         self._written_at = float("-inf")  # monotonic time of the last textfile write
         self._errors: set[str] = set()
         self._server: Any = None
@@ -1035,20 +1035,21 @@ class Metrics:
                 self.refresh(take)  # the last state, as the kiosk stops
 
 
-def _steady_snapshot(s: Snapshot) -> Snapshot:
+# The snapshot fields that change at every reading without anything happening.
+_VOLATILE = ("taken_at", "oldest_in_doubt_s", "catalog_age_s", "journal_bytes")
+_read_steady = attrgetter(*(name for name in _FIELDS if name not in _VOLATILE))
+
+
+def _steady_snapshot(s: Snapshot) -> tuple[Any, ...]:
     """The snapshot without the fields that change at every reading without anything
     happening (the reading time, the oldest doubt's and the catalog's ages, the journal's
     size: `kioskd_last_update_timestamp_seconds`, `kioskd_oldest_in_doubt_age_seconds`,
     `kioskd_catalog_age_seconds`, `kioskd_journal_size_bytes`): they make no textfile write on
-    their own (`textfile_max_age_s` bounds how old they get). With the same counters, equal
-    ones render the same file apart from those lines."""
-    return replace(
-        s,
-        taken_at=0.0,
-        oldest_in_doubt_s=0.0,
-        catalog_age_s=None if s.catalog_age_s is None else 0.0,
-        journal_bytes=0,
-    )
+    their own (`textfile_max_age_s` bounds how old they get), only whether there is a catalog
+    age at all does. With the same counters, equal ones render the same file apart from those
+    lines. (A tuple of the other fields, equal exactly when the snapshots with those fields
+    blanked are: a tenth of `dataclasses.replace`'s CPU, at every refresh: issue 19.)"""
+    return (*_read_steady(s), s.catalog_age_s is None)
 
 
 def _close_server(server: Any) -> None:
