@@ -485,18 +485,17 @@ class _Series(NamedTuple):
     def swapped(self, values: list[float]) -> _Series:
         """The same samples with these values (a line whose value is the same is kept; a
         histogram's upper buckets share one value: formatted once)."""
-        assert self.prefixes is not None
+        prefixes, olds = self.prefixes, self.values
+        assert prefixes is not None and len(values) == len(olds)
         lines = self.lines.copy()
         formatted: dict[float, str] = {}  # nonzero values only: 0.0 == -0.0 as a key
-        for i, (prefix, old, new) in enumerate(
-            zip(self.prefixes, self.values, values, strict=True)
-        ):
-            if _same(old, new):
+        for i, new in enumerate(values):
+            if new == olds[i] and _same(olds[i], new):
                 continue
             text = formatted.get(new) if new else None
             if text is None:
                 text = formatted[new] = floatToGoString(new)
-            lines[i] = f"{prefix}{text}\n"
+            lines[i] = f"{prefixes[i]}{text}\n"
         return _Series(
             self.names, self.labels, self.own, values, lines, self.prefixes, "".join(lines)
         )
