@@ -4,14 +4,16 @@
 already observed and a realistic `Snapshot` rendered once. Each round is one sale's worth of
 changes, as the daemon makes them between two refreshes: the create request
 (`observe_exchange("/user/ticket/create", ...)`), its done outcome (`observe_outcome`), and a
-snapshot whose readings moved (time, slips printed, last sale, journal size, the loop's longest
-callback). Timed with `time.thread_time()` (this thread's CPU, so the other engineer's load on
-the second core does not count): `render()` alone, and the loop's whole refresh as `_refresh`
-makes it (`_take`, the write decision's key, `render()`; the worker thread's write is left
-out). The sale's hooks themselves are not timed.
+snapshot whose readings moved (time, catalog age, slips printed, last sale, journal size, the
+loop's longest callback). Timed with `time.thread_time()` (this thread's CPU: another process's
+load does not count, though it still slows this one's caches): `render()` alone, and the
+loop's whole refresh as `_refresh` makes it (`_take`, the write decision's key, `render()`;
+the worker thread's write is left out). The sale's hooks themselves are not timed. Each figure
+is the median of 5 blocks of rounds, each block on a new `Metrics`.
 
-The code measured is the `kioskd` on `PYTHONPATH` (printed first): run it against two trees
-alternately, in one sitting, to compare them.
+The code measured is the `kioskd` on `PYTHONPATH` (printed first; bench/_common.py is not
+imported, as it puts its own tree first on sys.path): run it against two trees alternately,
+in one sitting, to compare them.
 
 Reproduce:  PYTHONPATH=. .venv/bin/python bench/bench_metrics_render.py [--rounds 3000]
 """

@@ -581,7 +581,7 @@ class CachedExposition:
     the request histogram, when a sale changes about a dozen; collecting a metric builds its
     samples again (the histogram alone about 0.7 ms: each bucket's `le` is formatted again),
     and building the snapshot's 25 families about 0.1 ms. So nothing is collected or built
-    that cannot have moved (0.55 -> 0.22 ms a rendering after a sale here,
+    that cannot have moved (about 0.6 -> 0.2 ms a rendering after a sale here,
     bench/bench_metrics_render.py):
     - a prometheus_client metric (counter, gauge, histogram) is written only by code that
       then calls `moved(metric, *label values)` (the rule of this class; `Metrics`' hooks are
