@@ -22,7 +22,12 @@ NOT_BEFORE_A_SLIP = ("escpos.escpos", "escpos.capabilities", "barcode", "PIL")
 # renderer uses its command builder only (issue 19: 1.2 MB).
 NEVER_FOR_TCP = ("escpos.printer", "serial", "usb", "cups")
 # Not with [metrics] off (no textfile folder, no listener); with them on, not before READY=1.
-NOT_WITHOUT_METRICS = ("prometheus_client", "kioskd.daemon.metrics", "http.server")
+NOT_WITHOUT_METRICS = (
+    "prometheus_client",
+    "kioskd.daemon.metrics",
+    "kioskd.daemon.exposition",
+    "http.server",
+)
 # Not before READY=1: the HTTP client's stack (issue 19: ~65 ms of CPU here).
 HTTP_STACK = ("httpx", "httpcore", "h11", "anyio", "idna", "certifi")
 # Not before READY=1: the lights' GPIO library (issue 19: ~50 ms of CPU here).

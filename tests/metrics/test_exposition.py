@@ -9,9 +9,12 @@ from types import SimpleNamespace
 
 import pytest
 from prometheus_client import generate_latest
+from prometheus_client.metrics import MetricWrapperBase
 
 from kioskd.config import MetricsConfig
+from kioskd.daemon import exposition
 from kioskd.daemon import metrics as m
+from kioskd.daemon import metrics_snapshot as snapshots
 
 ROLES = ["keypad", "scanner"]
 ENDPOINTS = ("POST /login", "POST /wagers", "GET /wagers/last", "GET /tickets/{n}", "POST /pay")
@@ -23,8 +26,8 @@ def _snapshot(rng: random.Random, i: int) -> m.Snapshot:
         printer = m.PrinterGauges(
             connected=rng.random() < 0.8,
             online=rng.random() < 0.8,
-            paper=rng.choice(m.PAPER_STATES),
-            cover=rng.choice(m.COVER_STATES),
+            paper=rng.choice(snapshots.PAPER_STATES),
+            cover=rng.choice(snapshots.COVER_STATES),
         )
     return m.Snapshot(
         taken_at=1_700_000_000.0 + i,
@@ -73,19 +76,19 @@ def test_a_sale_formats_only_what_it_changed(monkeypatch) -> None:
     full = generate_latest(metrics.registry).count(b"\n")
     metrics.render()
     formatted: list[int] = []
-    real = m.generate_latest
+    real = exposition.generate_latest
 
     def counting(registry):  # type: ignore[no-untyped-def]
         text = real(registry)
         formatted.append(text.count(b"\n"))
         return text
 
-    monkeypatch.setattr(m, "generate_latest", counting)
+    monkeypatch.setattr(exposition, "generate_latest", counting)
     metrics.observe_exchange("POST /wagers", 0.1, "ok")  # a sale: its request, its outcome
     metrics.observe_outcome(SimpleNamespace(kind="done", op_kind="create"))
     metrics.update(m.Snapshot(taken_at=2.0, lights="ready", slips_printed=2))
     text = metrics.render()
-    monkeypatch.setattr(m, "generate_latest", real)
+    monkeypatch.setattr(exposition, "generate_latest", real)
     assert text == generate_latest(metrics.registry)
     assert b'kioskd_operations_total{kind="create",state="done"} 1.0' in text
     # (since a series that moved has its values swapped into its old lines, nothing at all:
@@ -106,14 +109,14 @@ def test_a_sale_has_the_library_format_nothing_once_each_series_was_written(monk
     metrics.update(m.Snapshot(taken_at=1.0, lights="ready", slips_printed=1, journal_bytes=7))
     metrics.render()
     calls: list[bytes] = []
-    real = m.generate_latest
+    real = exposition.generate_latest
 
     def counting(registry):  # type: ignore[no-untyped-def]
         text = real(registry)
         calls.append(text)
         return text
 
-    monkeypatch.setattr(m, "generate_latest", counting)
+    monkeypatch.setattr(exposition, "generate_latest", counting)
     for sale in range(2, 6):
         calls.clear()
         metrics.observe_exchange("POST /wagers", 0.1 * sale, "ok")
@@ -257,7 +260,7 @@ def test_a_rendering_that_fails_forgets_what_moved_and_the_next_is_whole(monkeyp
         raise RuntimeError("half way")
 
     with monkeypatch.context() as patch:
-        patch.setattr(m._Series, "swapped", broken)
+        patch.setattr(exposition._Series, "swapped", broken)
         with pytest.raises(RuntimeError):
             metrics.render()
     _same_text(metrics, "after the failure")
@@ -280,7 +283,7 @@ def test_nothing_that_did_not_move_is_collected_or_built(monkeypatch) -> None:
     def counted_render() -> bytes:
         """A rendering that records what it collected and built (the library's own
         rendering, to compare with, collects everything)."""
-        real_collect = m.MetricWrapperBase.collect
+        real_collect = MetricWrapperBase.collect
 
         def counting_collect(self):  # type: ignore[no-untyped-def]
             collected.append(f"{self._name}{list(self._labelvalues)}")
@@ -289,10 +292,10 @@ def test_nothing_that_did_not_move_is_collected_or_built(monkeypatch) -> None:
         def counting(build):  # type: ignore[no-untyped-def]
             return lambda s: built.append(build.__name__) or build(s)
 
-        families = [(names, counting(build)) for names, build in m._SNAPSHOT_FAMILIES]
+        families = [(names, counting(build)) for names, build in snapshots.SNAPSHOT_FAMILIES]
         with monkeypatch.context() as patch:
-            patch.setattr(m.MetricWrapperBase, "collect", counting_collect)
-            patch.setattr(m, "_SNAPSHOT_FAMILIES", families)
+            patch.setattr(MetricWrapperBase, "collect", counting_collect)
+            patch.setattr(snapshots, "SNAPSHOT_FAMILIES", families)
             return metrics.render()
 
     metrics.update(dataclasses.replace(snapshot))
@@ -355,8 +358,8 @@ def test_each_snapshot_family_is_built_from_the_fields_it_names_only() -> None:
         loop_stalls=1,
     )
     bare = m.Snapshot(taken_at=1.0)  # the optional fields None
-    assert len(m._SNAPSHOT_FAMILIES) == 24
-    for names, build in m._SNAPSHOT_FAMILIES:
+    assert len(snapshots.SNAPSHOT_FAMILIES) == 24
+    for names, build in snapshots.SNAPSHOT_FAMILIES:
         for snapshot in (full, bare):
             for f in dataclasses.fields(m.Snapshot):
                 if f.name in names:
