@@ -63,24 +63,16 @@ class _Series(NamedTuple):
     prefixes: list[str] | None
     text: str
 
-    def matches(self, samples: list[Sample]) -> bool:
+    def matches(self, samples: list[Sample], *, child: bool = False) -> bool:
         """Whether `samples` are this series' samples (the same names and labels, in the
-        same order), with lines that can take new values."""
+        same order), with lines that can take new values. `child`: what the child of a
+        labelled metric reports for this series (its samples without the parent's labels)."""
+        labels = self.own if child else self.labels
         return (
             self.prefixes is not None
             and _plain(samples)
             and self.names == [s.name for s in samples]
-            and self.labels == [s.labels for s in samples]
-        )
-
-    def matches_child(self, samples: list[Sample]) -> bool:
-        """`matches` for what the child of a labelled metric reports for this series (its
-        samples without the parent's labels, in the order the parent reports them)."""
-        return (
-            self.prefixes is not None
-            and _plain(samples)
-            and self.names == [s.name for s in samples]
-            and self.own == [s.labels for s in samples]
+            and labels == [s.labels for s in samples]
         )
 
     def swapped(self, values: list[float]) -> _Series:
@@ -260,7 +252,7 @@ class CachedExposition:
                 return None
             (family,) = (metric.labels(*key) if key else metric).collect()
             samples = family.samples
-            if not old.matches_child(samples):
+            if not old.matches(samples, child=True):
                 return None
             cut.series[key] = old.swapped([s.value for s in samples])
         cut.join()

@@ -105,13 +105,22 @@ def reads(*names: str) -> Callable[[SnapshotFamily], SnapshotFamily]:
     return register
 
 
-@reads("taken_at")
-def _last_update(s: Snapshot) -> Metric:
-    return _gauge(
-        "kioskd_last_update_timestamp_seconds",
-        "When these values were read from the kiosk (Unix time)",
-        s.taken_at,
-    )
+def _field_gauge(name: str, metric: str, doc: str) -> None:
+    """Register the next family: a gauge showing snapshot field `name` as it is (a count, a
+    flag or seconds; the library writes each as a float)."""
+
+    def build(s: Snapshot) -> Metric:
+        return _gauge(metric, doc, float(getattr(s, name)))
+
+    build.__name__ = f"_{name}"
+    reads(name)(build)
+
+
+_field_gauge(
+    "taken_at",
+    "kioskd_last_update_timestamp_seconds",
+    "When these values were read from the kiosk (Unix time)",
+)
 
 
 @reads("unfinished")
@@ -126,62 +135,44 @@ def _unfinished(s: Snapshot) -> Metric:
     return g
 
 
-@reads("oldest_in_doubt_s")
-def _oldest_in_doubt(s: Snapshot) -> Metric:
-    return _gauge(
-        "kioskd_oldest_in_doubt_age_seconds",
-        "Age of the oldest operation in doubt or reconciling (0: none)",
-        s.oldest_in_doubt_s,
-    )
+_field_gauge(
+    "oldest_in_doubt_s",
+    "kioskd_oldest_in_doubt_age_seconds",
+    "Age of the oldest operation in doubt or reconciling (0: none)",
+)
 
 
-@reads("queued_operations")
-def _queue_operations(s: Snapshot) -> Metric:
-    return _gauge(
-        "kioskd_queue_operations", "Operations queued offline", float(s.queued_operations)
-    )
+_field_gauge("queued_operations", "kioskd_queue_operations", "Operations queued offline")
 
 
-@reads("queued_amount")
-def _queue_amount(s: Snapshot) -> Metric:
-    return _gauge(
-        "kioskd_queue_amount",
-        "Amount queued offline, in whole currency units",
-        float(s.queued_amount),
-    )
+_field_gauge(
+    "queued_amount", "kioskd_queue_amount", "Amount queued offline, in whole currency units"
+)
 
 
-@reads("max_queued_operations")
-def _queue_max_operations(s: Snapshot) -> Metric:
-    return _gauge(
-        "kioskd_queue_max_operations",
-        "Cap on operations queued offline (offline.max_queued)",
-        float(s.max_queued_operations),
-    )
+_field_gauge(
+    "max_queued_operations",
+    "kioskd_queue_max_operations",
+    "Cap on operations queued offline (offline.max_queued)",
+)
 
 
-@reads("max_queued_amount")
-def _queue_max_amount(s: Snapshot) -> Metric:
-    return _gauge(
-        "kioskd_queue_max_amount",
-        "Cap on the amount queued offline (offline.max_queued_amount)",
-        float(s.max_queued_amount),
-    )
+_field_gauge(
+    "max_queued_amount",
+    "kioskd_queue_max_amount",
+    "Cap on the amount queued offline (offline.max_queued_amount)",
+)
 
 
-@reads("api_up")
-def _api_up(s: Snapshot) -> Metric:
-    return _gauge("kioskd_api_up", "1 when the Banklot API answers and accepts our login", s.api_up)
+_field_gauge("api_up", "kioskd_api_up", "1 when the Banklot API answers and accepts our login")
 
 
-@reads("server_time_known")
-def _server_time_known(s: Snapshot) -> Metric:
-    return _gauge(
-        "kioskd_server_time_known",
-        "1 when the server's time is known from its answers on this boot (0: new money "
-        "waits for an answer, or is stamped on a floor carried across a reboot)",
-        s.server_time_known,
-    )
+_field_gauge(
+    "server_time_known",
+    "kioskd_server_time_known",
+    "1 when the server's time is known from its answers on this boot (0: new money "
+    "waits for an answer, or is stamped on a floor carried across a reboot)",
+)
 
 
 @reads("clock_skew_s")
@@ -260,22 +251,18 @@ def _devices(s: Snapshot) -> Metric:
     return g
 
 
-@reads("journal_bytes")
-def _journal_size(s: Snapshot) -> Metric:
-    return _gauge(
-        "kioskd_journal_size_bytes",
-        "Size of the SQLite journal with its write-ahead log",
-        float(s.journal_bytes),
-    )
+_field_gauge(
+    "journal_bytes",
+    "kioskd_journal_size_bytes",
+    "Size of the SQLite journal with its write-ahead log",
+)
 
 
-@reads("journal_attention")
-def _journal_attention(s: Snapshot) -> Metric:
-    return _gauge(
-        "kioskd_journal_attention",
-        "1 when the journal cannot be used (no money operation is possible)",
-        s.journal_attention,
-    )
+_field_gauge(
+    "journal_attention",
+    "kioskd_journal_attention",
+    "1 when the journal cannot be used (no money operation is possible)",
+)
 
 
 @reads("lights")
@@ -305,13 +292,11 @@ def _slips_printed(s: Snapshot) -> Metric:
     )
 
 
-@reads("loop_longest_s")
-def _loop_longest(s: Snapshot) -> Metric:
-    return _gauge(
-        "kioskd_loop_longest_callback_seconds",
-        "Longest time one callback held the event loop since kioskd was ready",
-        s.loop_longest_s,
-    )
+_field_gauge(
+    "loop_longest_s",
+    "kioskd_loop_longest_callback_seconds",
+    "Longest time one callback held the event loop since kioskd was ready",
+)
 
 
 @reads("loop_stalls")

@@ -311,7 +311,8 @@ def test_nothing_that_did_not_move_is_collected_or_built(monkeypatch) -> None:
         "kioskd_api_requests['POST /wagers', 'ok']",
         "kioskd_operations['create', 'done']",
     ]
-    assert sorted(built) == ["_last_update", "_slips_printed"]
+    # the families of `taken_at` (kioskd_last_update_timestamp_seconds) and `slips_printed`
+    assert sorted(built) == ["_slips_printed", "_taken_at"]
 
 
 def _other(value: object) -> object:
