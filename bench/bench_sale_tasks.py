@@ -1,0 +1,94 @@
+"""Issue 19: where the event loop's CPU goes in a sale, by the task each callback stepped.
+
+The real `kioskd run` as in bench_sale_cpu.py (shipped config, simulator over loopback HTTP,
+fake TCP printer, keypad typed as evtest text into its replay FIFO), started with
+bench/loop_tasks/sitecustomize.py on its PYTHONPATH: every callback of its loop is timed with
+`time.thread_time()` while `--sales` single-wager sales are typed `--gap-s` apart (after three
+warm-up sales). Prints the loop's CPU a sale and the heaviest step kinds, each named by where
+the task stood when the step ended (``done ...``: the step that finished the task). The timing
+itself adds about 60 % to every figure: compare shares, or two trees in one sitting, several
+runs each (a tree's daemon is `python -m kioskd` from the current folder: run this script from
+each tree's folder; the same code reads 11-13 ms from run to run).
+
+Reproduce:  .venv/bin/python bench/bench_sale_tasks.py [--sales 40] [--top 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import BenchKiosk, report, sell_text
+
+PROBE_DIR = Path(__file__).resolve().parent / "loop_tasks"
+
+
+def _short(name: str, width: int = 140) -> str:
+    """A long chain of coroutines with its middle left out (its ends say the most)."""
+    return name if len(name) <= width else f"{name[:50]} ... {name[-(width - 55) :]}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sales", type=int, default=40)
+    parser.add_argument("--gap-s", type=float, default=1.0, help="seconds from sale to sale")
+    parser.add_argument("--top", type=int, default=20, help="step kinds shown")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kioskd-bench-") as tmp:
+        out = Path(tmp) / "tasks.txt"
+        path = [str(PROBE_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
+        env = {
+            "KIOSKD_BENCH_LOOP_TASKS": str(out),
+            "PYTHONPATH": os.pathsep.join(path),
+            "WATCHDOG_USEC": "30000000",
+        }
+        k = BenchKiosk(Path(tmp) / "kiosk", env=env)
+        with k:
+            k.start_daemon(timeout_s=120)
+            k.wait_catalog(60)
+            time.sleep(3.0)
+            for i in range(3):  # warm-up: the renderer, the connection, the first slips
+                k.type(sell_text(900 + i))
+                time.sleep(args.gap_s)
+            pid = k.daemon_pid()
+            time.sleep(2.0)
+            os.kill(pid, signal.SIGUSR2)
+            cuts = k.printer.core.cuts
+            for i in range(args.sales):
+                k.type(sell_text(i))
+                time.sleep(args.gap_s)
+            k.wait_for(lambda: k.printer.core.cuts >= cuts + args.sales, 60, 0.05)
+            time.sleep(2.0)
+            os.kill(pid, signal.SIGUSR2)
+            k.wait_for(out.exists, 10, 0.05)
+            time.sleep(0.2)
+            lines = out.read_text().splitlines()
+    total = float(lines[0].split()[1]) / args.sales * 1000
+    steps = []
+    for line in lines[1:]:
+        seconds, calls, name = line.split(" ", 2)
+        steps.append((float(seconds) / args.sales * 1000, int(calls) / args.sales, name))
+    shown = steps[: args.top]
+    in_steps = sum(s[0] for s in steps)
+    print(f"loop CPU a sale {total:.2f} ms (timed), in callbacks {in_steps:.2f} ms")
+    for ms, calls, name in shown:
+        print(f"{ms:6.2f} ms {ms / total * 100:5.1f} % {calls:4.1f}/sale  {_short(name)}")
+    command = " ".join([".venv/bin/python", "bench/bench_sale_tasks.py", *sys.argv[1:]])
+    return report(
+        "sale_tasks",
+        {
+            "loop_ms_per_sale": round(total, 2),
+            "steps": [[round(ms, 3), round(c, 2), n] for ms, c, n in shown],
+            "command": command,
+        },
+        f"reproduce: {command}",
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

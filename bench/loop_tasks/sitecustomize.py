@@ -1,0 +1,69 @@
+"""The daemon's event-loop CPU by the task each callback stepped (bench/bench_sale_tasks.py).
+
+Loaded by the daemon's interpreter only when bench/loop_tasks is on its PYTHONPATH, and active
+only with ``KIOSKD_BENCH_LOOP_TASKS=FILE``: every asyncio callback is timed with
+`time.thread_time()` while the accounting is on; SIGUSR2 switches it on, then off and writes
+FILE (``TOTAL seconds`` of the loop thread's CPU, then ``seconds calls name`` lines). A step of a
+task is named by where the task stood when the step ended: the chain of coroutines it awaits,
+each with its line (``done`` when the step finished the task). The timing adds about 60 % to
+what it measures, evenly: read the shares, and compare two trees in one sitting.
+
+Not a part of kioskd: a benchmark's probe, as `strace` is one.
+"""
+
+from __future__ import annotations
+
+import os
+
+if os.environ.get("KIOSKD_BENCH_LOOP_TASKS"):
+    import asyncio
+    import asyncio.events
+    import collections
+    import signal
+    import time
+
+    _cpu: collections.Counter[str] = collections.Counter()
+    _calls: collections.Counter[str] = collections.Counter()
+    _on = [False, 0.0]
+    _run = asyncio.events.Handle._run
+
+    def _name(handle: asyncio.events.Handle) -> str:
+        callback = handle._callback  # type: ignore[attr-defined]
+        task = getattr(callback, "__self__", None)
+        if isinstance(task, asyncio.Task):
+            coro, names = task.get_coro(), []
+            while coro is not None and len(names) < 8:
+                frame = getattr(coro, "cr_frame", None)
+                where = f":{frame.f_lineno}" if frame is not None else ""
+                names.append(getattr(coro, "__qualname__", type(coro).__name__) + where)
+                coro = getattr(coro, "cr_await", None)
+            return "task " + (" > ".join(names) if task.done() is False else "done " + names[0])
+        inner = getattr(callback, "func", callback)
+        return str(getattr(inner, "__qualname__", repr(inner)))
+
+    def _timed(handle: asyncio.events.Handle) -> None:
+        if not _on[0]:
+            return _run(handle)
+        start = time.thread_time()
+        try:
+            return _run(handle)
+        finally:
+            name = _name(handle)
+            _cpu[name] += time.thread_time() - start
+            _calls[name] += 1
+
+    def _switch(*_: object) -> None:
+        if not _on[0]:
+            _cpu.clear()
+            _calls.clear()
+            _on[:] = [True, time.thread_time()]
+            return
+        total = time.thread_time() - _on[1]
+        _on[0] = False
+        with open(os.environ["KIOSKD_BENCH_LOOP_TASKS"], "w", encoding="utf-8") as out:
+            out.write(f"TOTAL {total}\n")
+            for name, seconds in _cpu.most_common():
+                out.write(f"{seconds:.6f} {_calls[name]} {name}\n")
+
+    asyncio.events.Handle._run = _timed  # type: ignore[method-assign]
+    signal.signal(signal.SIGUSR2, _switch)
