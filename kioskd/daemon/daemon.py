@@ -1180,14 +1180,17 @@ class Daemon:
         status, layout and profile: 15-30 ms of CPU here, issue 19: CPU to READY), then open
         it on the loop (its own thread does the I/O) and hand it to the spooler. Jobs journaled
         meanwhile wait in the journal, as they do for a printer that is off. A printer that
-        cannot be built (a URI the config check let through) is said; the counter still sells
-        and its slips wait."""
+        cannot be built (something the config check let through) is treated like one that needs
+        a person: said, the lights at attention, the counter still sells and its slips wait in
+        the journal until a reload brings a printer that opens (`Spooler.replace_printer`)."""
         try:
             await asyncio.to_thread(_import_printer)
             printer = self._printer()
         except Exception:
             log.exception("printer: could not be opened; slips wait in the journal")
             self.health.printer = "not opened"
+            self.health.printer_needs_person = True
+            self._refresh_lights()
             return
         if not self.spooler.attach(printer):  # a reload's printer came first: it prints
             await printer.close()

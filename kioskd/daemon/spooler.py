@@ -121,9 +121,6 @@ class Spooler:
         )
         self._wake = asyncio.Event()
         self._busy = False
-        self._attached = asyncio.Event()
-        if printer is not None:
-            self._attached.set()
 
     def attach(self, printer: Printer) -> bool:
         """The printer the spooler was started without (see the rules). False when a reload's
@@ -131,7 +128,6 @@ class Spooler:
         if self.printer is not None or self._next_printer is not None:
             return False
         self.printer = printer
-        self._attached.set()
         self._wake.set()
         return True
 
@@ -139,7 +135,6 @@ class Spooler:
         """A reload changed the printer: the new one takes over between jobs (never in the
         middle of a slip); the old one is closed then."""
         self._next_printer = (printer, cfg)
-        self._attached.set()
         self._wake.set()
 
     async def _switch_printer(self) -> None:
@@ -173,7 +168,9 @@ class Spooler:
         return not self._busy and self._adhoc.empty() and not pending
 
     async def run(self, poll_s: float = 2.0) -> None:
-        await self._attached.wait()
+        while self.printer is None and self._next_printer is None:  # not attached yet
+            await self._wake.wait()
+            self._wake.clear()
         while True:
             await self.drain()
             self._wake.clear()

@@ -41,3 +41,26 @@ async def test_no_request_before_the_http_client_is_prepared(tmp_path, monkeypat
         release.set()
         await rig.wait_for(lambda: rig.daemon._catalog is not None)
     assert requests and all(prepared for _, prepared in requests)
+
+
+async def test_a_printer_that_cannot_be_opened_shows_and_the_counter_still_sells(
+    tmp_path, monkeypatch
+):
+    """The printer opens after READY=1 (issue 19): one that cannot be built is shown as
+    needing a person (lights at attention, status says so), and a sale still sells, its
+    ticket slip waiting in the journal, never lost."""
+
+    def broken(self: daemon_module.Daemon) -> None:
+        raise ValueError("no such printer")
+
+    monkeypatch.setattr(daemon_module.Daemon, "_printer", broken)
+    async with running_kiosk(tmp_path, want_catalog=False) as rig:
+        await rig.wait_for(lambda: rig.daemon._catalog is not None)
+        await rig.wait_for(lambda: rig.daemon.health.printer == "not opened")
+        await rig.wait_for(lambda: rig.lights()["state"] == "attention")
+        assert rig.daemon.spooler.printer is None
+        rig.type("+1.341.20\n\n")
+        await rig.wait_for(lambda: [op.state for op in rig.daemon.journal.operations()] == ["done"])
+        jobs = rig.daemon.journal.pending_print_jobs()
+        assert [job.kind for job in jobs] == ["ticket"]
+        assert rig.printer.core.cuts == 0 and not rig.receipts
