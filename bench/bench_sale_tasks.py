@@ -5,12 +5,18 @@ fake TCP printer, keypad typed as evtest text into its replay FIFO), started wit
 bench/loop_tasks/sitecustomize.py on its PYTHONPATH: every callback of its loop is timed with
 `time.thread_time()` while `--sales` single-wager sales are typed `--gap-s` apart (after three
 warm-up sales). Prints the loop's CPU a sale and the heaviest step kinds, each named by where
-the task stood when the step ended (``done ...``: the step that finished the task). The timing
-itself adds about 60 % to every figure: compare shares, or two trees in one sitting, several
-runs each (a tree's daemon is `python -m kioskd` from the current folder: run this script from
-each tree's folder; the same code reads 11-13 ms from run to run).
+the task stood when the step ended (``done ...``: the step that finished the task). Naming the
+steps is left out of the figures; the timing itself adds a little to each callback: compare
+shares, or two trees in one sitting, several runs each (a tree's daemon is `python -m kioskd`
+from the current folder: run this script from each tree's folder; the same code reads 11-13 ms
+from run to run in the VM's slow phase, 7.5-8 in its fast one).
+
+`--functions` times named functions instead (inclusive CPU of their calls on the loop's
+thread; nested ones count in both): `sale` for the parts of a sale listed in SALE_FUNCTIONS,
+or `module:Class.function,...`.
 
 Reproduce:  .venv/bin/python bench/bench_sale_tasks.py [--sales 40] [--top 20]
+            [--functions sale]
 """
 
 from __future__ import annotations
@@ -27,6 +33,33 @@ from _common import BenchKiosk, report, sell_text
 
 PROBE_DIR = Path(__file__).resolve().parent / "loop_tasks"
 
+# The parts of a sale on the event loop's thread, for `--functions sale`.
+SALE_FUNCTIONS = (
+    "kioskd.daemon.daemon:Daemon.feed",
+    "kioskd.daemon.daemon:Daemon._feedback",
+    "kioskd.counter.session:CounterSession.handle",
+    "kioskd.outbox.outbox:Outbox._add",
+    "kioskd.outbox.outbox:Outbox._finish_done",
+    "kioskd.outbox.outbox:Outbox._emit",
+    "kioskd.outbox.outbox:Outbox._set_signal",
+    "kioskd.journal.store:Journal.add",
+    "kioskd.journal.store:Journal.transition",
+    "kioskd.journal.store:Journal.mark_printed",
+    "kioskd.journal.store:Journal._open_view",
+    "kioskd.daemon.daemon:Daemon._on_outcome",
+    "kioskd.daemon.executor:Executor.on_outcome",
+    "logging:Logger._log",
+    "kioskd.daemon.metrics:Metrics._take",
+    "kioskd.daemon.metrics:Metrics.render",
+    "httpx:AsyncClient.build_request",
+    "kioskd.banklot.client:BanklotClient._classify",
+    "kioskd.daemon.spooler:receipt_for_job",
+    "kioskd.daemon.spooler:Spooler._mark",
+    "kioskd.lights:Lights.set_state",
+    "kioskd.lights:Lights.signal",
+    "kioskd.clock:ServerTimeClock.now",
+)
+
 
 def _short(name: str, width: int = 140) -> str:
     """A long chain of coroutines with its middle left out (its ends say the most)."""
@@ -38,6 +71,12 @@ def main() -> int:
     parser.add_argument("--sales", type=int, default=40)
     parser.add_argument("--gap-s", type=float, default=1.0, help="seconds from sale to sale")
     parser.add_argument("--top", type=int, default=20, help="step kinds shown")
+    parser.add_argument(
+        "--functions",
+        default="",
+        help="time these functions instead of the steps: `sale` (SALE_FUNCTIONS) or "
+        "module:Class.function,...",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kioskd-bench-") as tmp:
         out = Path(tmp) / "tasks.txt"
@@ -47,6 +86,9 @@ def main() -> int:
             "PYTHONPATH": os.pathsep.join(path),
             "WATCHDOG_USEC": "30000000",
         }
+        if args.functions:
+            names = SALE_FUNCTIONS if args.functions == "sale" else args.functions.split(",")
+            env["KIOSKD_BENCH_LOOP_FUNCTIONS"] = ",".join(names)
         k = BenchKiosk(Path(tmp) / "kiosk", env=env)
         with k:
             k.start_daemon(timeout_s=120)
@@ -74,8 +116,11 @@ def main() -> int:
         seconds, calls, name = line.split(" ", 2)
         steps.append((float(seconds) / args.sales * 1000, int(calls) / args.sales, name))
     shown = steps[: args.top]
-    in_steps = sum(s[0] for s in steps)
-    print(f"loop CPU a sale {total:.2f} ms (timed), in callbacks {in_steps:.2f} ms")
+    if args.functions:  # nested functions count in both: no sum
+        print(f"loop CPU a sale {total:.2f} ms (timed); by function, inclusive:")
+    else:
+        in_steps = sum(s[0] for s in steps)
+        print(f"loop CPU a sale {total:.2f} ms (timed), in callbacks {in_steps:.2f} ms")
     for ms, calls, name in shown:
         print(f"{ms:6.2f} ms {ms / total * 100:5.1f} % {calls:4.1f}/sale  {_short(name)}")
     command = " ".join([".venv/bin/python", "bench/bench_sale_tasks.py", *sys.argv[1:]])
