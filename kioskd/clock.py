@@ -200,7 +200,7 @@ class ServerTimeClock:
         `sent_at` is its bracket's lower bound; a check of "too late" errs towards letting the
         server decide). Nothing known and no floor (a journal that never reached the server):
         the wall clock stands in for stamps, and the outbox refuses new money in that state."""
-        lower = self.estimate().lower
+        lower = self.estimator.lower(self.base.monotonic())
         return lower if math.isfinite(lower) else self.base.now()
 
     def monotonic(self) -> float:
@@ -217,7 +217,7 @@ class ServerTimeClock:
         return self.estimator.estimate(self.base.monotonic())
 
     def lower(self) -> float:
-        return self.estimate().lower
+        return self.estimator.lower(self.base.monotonic())
 
     def upper(self) -> float:
         return self.estimate().upper

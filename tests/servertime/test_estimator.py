@@ -119,3 +119,25 @@ def test_server_time_clock_without_any_knowledge_says_unknown():
     stc = ServerTimeClock(clock, st.ServerTime())
     assert stc.state() == st.UNKNOWN
     assert stc.now() == clock.now()  # a stamp only; the outbox refuses money in this state
+
+
+@pytest.mark.parametrize("known", ["unknown", "provisional", "known"])
+def test_the_lower_bound_read_alone_is_the_estimates_to_the_last_bit(known: str) -> None:
+    """`lower(mono)` (the money clock's `now()`) skips building the estimate: it must give
+    exactly the estimate's lower bound, or a stamp and a comparison could differ."""
+    import random
+
+    rng = random.Random(19)
+    est = st.ServerTime()
+    if known == "provisional":
+        est.restore({"boot_id": "other", "mono": 5.0, "lo": 1.0, "hi": 2.0, "floor": T0}, "b", 9.0)
+    elif known == "known":
+        est.learn(T0 + 0.3, 10.0, 10.25)
+        est.learn(T0 + 7.1, 17.05, 17.4)
+    for _ in range(2000):
+        mono = rng.uniform(-1e3, 1e7) if rng.random() < 0.5 else rng.uniform(0.0, 50.0)
+        assert est.lower(mono) == est.estimate(mono).lower or (
+            math.isnan(est.lower(mono)) and math.isnan(est.estimate(mono).lower)
+        )
+    stc = ServerTimeClock(VirtualClock(T0), est)
+    assert stc.lower() == stc.estimate().lower
