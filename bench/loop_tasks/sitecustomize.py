@@ -12,7 +12,10 @@ shares, and compare two trees in one sitting.
 With ``KIOSKD_BENCH_LOOP_FUNCTIONS=module:Class.function,...`` it times those functions
 instead (inclusive `time.thread_time()` of each call made on the loop's thread while the
 accounting is on; nested ones count in both), wrapped when the accounting is switched on (the
-modules are loaded by then); a name that does not resolve is listed as ``MISSING``.
+modules are loaded by then); a name that does not resolve is listed as ``MISSING``. Only
+synchronous functions mean anything here (a coroutine function's figure is the coroutine's
+creation), and only those called through the attribute (a name imported with ``from`` before
+the wrapping keeps the original).
 
 Not a part of kioskd: a benchmark's probe, as `strace` is one.
 """
@@ -103,7 +106,11 @@ if os.environ.get("KIOSKD_BENCH_LOOP_TASKS"):
                 *path, attribute = dotted.split(".")
                 for part in path:
                     owner = getattr(owner, part)
-                setattr(owner, attribute, _wrapped(dotted, getattr(owner, attribute)))
+                raw = vars(owner).get(attribute) if isinstance(owner, type) else None
+                if isinstance(raw, staticmethod | classmethod):  # keep the binding it had
+                    setattr(owner, attribute, type(raw)(_wrapped(dotted, raw.__func__)))
+                else:
+                    setattr(owner, attribute, _wrapped(dotted, getattr(owner, attribute)))
             except (ImportError, AttributeError, ValueError):
                 _cpu["MISSING " + target] += 0.0
                 _calls["MISSING " + target] += 0

@@ -463,18 +463,19 @@ class Journal:
         SIGBUS inside a checkpoint, where nothing can be caught or logged."""
         for suffix in ("-wal", "-shm"):
             side = self.path + suffix
+            if os.access(side, os.W_OK):
+                continue  # there and writable: one system call, the case of every commit
             if not os.path.exists(side):
                 raise JournalError(
                     f"the journal's {suffix} file vanished: stop kioskd cleanly (the WAL still "
                     "open is folded back at close), then run `kioskd journal check`",
                     kind="io",
                 )
-            if not os.access(side, os.W_OK):
-                raise JournalError(
-                    f"the journal's {suffix} file cannot be written (permissions or an "
-                    "immutable flag)",
-                    kind="readonly",
-                )
+            raise JournalError(
+                f"the journal's {suffix} file cannot be written (permissions or an "
+                "immutable flag)",
+                kind="readonly",
+            )
 
     def _guard(self, point: str) -> None:
         try:
