@@ -12,11 +12,14 @@ marginal (net) = (CPU during the sales - idle rate x their duration) / sales. Th
 thread's share is shown apart (the rest: worker threads, the printer, the lights' blinker), and
 the kernel's (system time: sockets, the journal's writes and fdatasyncs, the FIFO).
 
+With `--no-metrics` the metrics are off (`metrics.textfile_dir = ""`, nothing listening: not
+shipped): what the metrics cost a sale is the difference with a run as shipped.
+
 With `--schedstat` the CPU is read in nanoseconds per thread (see `_cpu_ns`): for A/B runs
 of changes worth a millisecond, which the ticks blur (the kernel's share is then not shown).
 
 Reproduce:  .venv/bin/python bench/bench_sale_cpu.py [--sales 30] [--rounds 3] [--schedstat]
-            [--textfile-on-disk]
+            [--textfile-on-disk] [--no-metrics]
 """
 
 from __future__ import annotations
@@ -119,6 +122,11 @@ def main() -> int:
         "tmpfs folder as shipped (/run/kioskd-metrics)",
     )
     parser.add_argument(
+        "--no-metrics",
+        action="store_true",
+        help='metrics off (textfile_dir = ""): their cost is the difference with a shipped run',
+    )
+    parser.add_argument(
         "--schedstat",
         action="store_true",
         help="CPU from /proc/PID/task/*/schedstat (ns) instead of /proc/PID/stat (10 ms ticks)",
@@ -132,6 +140,10 @@ def main() -> int:
             env={"WATCHDOG_USEC": "30000000"},
         )
         with k, textfile_on_tmpfs(k, args.textfile_on_disk):
+            if args.no_metrics:  # a drop-in after the folder's turns the textfile off
+                dropins = k.config_path.with_name(k.config_path.name + ".d")
+                dropins.mkdir(exist_ok=True)
+                (dropins / "60-no-metrics.toml").write_text('[metrics]\ntextfile_dir = ""\n')
             k.start_daemon()
             k.wait_catalog(60)
             pid = k.daemon_pid()

@@ -38,8 +38,9 @@ Theory of operation: the daemon calls `observe_outcome` for each outcome of the 
 refreshed (every state change of the kiosk goes through there), when a device comes or goes,
 and after a reload (the `[metrics]` keys are read again before each write; the loopback
 listener moves or stops with `metrics.listen`). `run()` takes a snapshot with
-`snapshot_of(daemon)` on the loop, hands it to the collector, renders it, and has a worker
-thread write `kioskd.prom`. `kioskd_build_info`'s terminal id is the one at start.
+`snapshot_of(daemon)` on the loop, hands it to the collector, renders it, and writes
+`kioskd.prom`: itself when the folder is on tmpfs (as shipped), else through a worker thread
+(`memory_backed`). `kioskd_build_info`'s terminal id is the one at start.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -163,6 +165,7 @@ class Metrics:
         self._written_key: tuple[int, tuple[Any, ...]] | None = None  # the last write's
         self._written_at = float("-inf")  # monotonic time of the last textfile write
         self._errors: set[str] = set()
+        self._memory_backed: dict[str, bool] = {}  # textfile folder -> on tmpfs (`_in_memory`)
         self._server: Any = None
         self._serving: str = ""
 
@@ -276,6 +279,16 @@ class Metrics:
         except Exception as exc:  # a journal fault must not stop the other metrics
             self._once("cannot read the kiosk", exc)
 
+    def _in_memory(self, directory: str) -> bool:
+        """`memory_backed(directory)`, looked up once per folder (mounts do not move under a
+        running kiosk; a reload that names another folder is looked up anew)."""
+        known = self._memory_backed.get(directory)
+        if known is None:
+            if len(self._memory_backed) >= 8:
+                self._memory_backed.clear()
+            known = self._memory_backed[directory] = memory_backed(directory)
+        return known
+
     def _write(self, directory: str, data: bytes) -> None:
         try:
             self.written = self.write_textfile(directory, data)
@@ -295,7 +308,8 @@ class Metrics:
 
     async def _refresh(self, take: Callable[[], Snapshot]) -> None:
         """The snapshot is read on the event loop (the journal lives there); the file is
-        written by a worker thread, so a slow SD card never stalls the loop. Rendered and
+        written by a worker thread, so a slow SD card never stalls the loop, unless it goes to
+        tmpfs (`memory_backed`: the loop writes it, cheaper than the hand-over). Rendered and
         written only when what it shows changed (a counter moved, a steady gauge changed), or
         once it is `textfile_max_age_s` old (SD cards)."""
         self._take(take)
@@ -309,7 +323,11 @@ class Metrics:
         key = (self._observed, _steady_snapshot(snapshot)) if snapshot is not None else None
         if key is not None and key == self._written_key and self.written == path and fresh:
             return  # the same counters and the same steady gauges: not even rendered
-        await asyncio.to_thread(self._write, directory, self.render())
+        data = self.render()
+        if self._in_memory(directory):
+            self._write(directory, data)  # tmpfs: nothing to wait for (see `memory_backed`)
+        else:
+            await asyncio.to_thread(self._write, directory, data)
         if self.written == path:
             self._written_at, self._written_key = time.monotonic(), key
 
@@ -354,6 +372,37 @@ def _steady_snapshot(s: Snapshot) -> tuple[Any, ...]:
 def _close_server(server: Any) -> None:
     server.shutdown()
     server.server_close()
+
+
+# ---------------------------------------------------------------------- where the file goes
+
+MEMORY_FILESYSTEMS = frozenset({"tmpfs", "ramfs"})
+_MOUNT_ESCAPE = re.compile(r"\\([0-7]{3})")
+
+
+def memory_backed(directory: str, mounts: str = "/proc/self/mounts") -> bool:
+    """Is `directory` on a filesystem in memory (tmpfs, ramfs: the shipped /run/kioskd-metrics)?
+    A write there never waits for a disk, so the loop writes the textfile itself: handing a
+    20 KB write to a worker thread and back cost more CPU than the write (issue 19, CPU per
+    sale). Anywhere else (an SD card), or when the mounts cannot be read, a worker writes it,
+    so a slow card never stalls the loop. The mount is the longest mount point above the
+    folder's real path (`/proc/self/mounts` escapes spaces and such as octal: `\\040`)."""
+    try:
+        real = os.path.realpath(directory)
+        with open(mounts, encoding="utf-8", errors="replace") as table:
+            lines = table.read().splitlines()
+    except OSError:
+        return False
+    best, fstype = "", ""
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = _MOUNT_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), fields[1])
+        above = real == point or real.startswith(point.rstrip("/") + "/")
+        if above and len(point) >= len(best):
+            best, fstype = point, fields[2]  # the later of two equal mounts is on top
+    return fstype in MEMORY_FILESYSTEMS
 
 
 # ---------------------------------------------------------------------- reading the kiosk

@@ -4,6 +4,8 @@ values that move on their own do not cause a write."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -107,3 +109,58 @@ def test_the_file_is_readable_by_all_under_the_units_umask_and_leaves_nothing(tm
     assert os.listdir(tmp_path) == [m.TEXTFILE_NAME]
     with pytest.raises(FileNotFoundError):  # a missing folder fails the write (told once)
         metrics.write_textfile(str(tmp_path / "gone"), b"x 1.0\n")
+
+
+def test_a_folder_in_memory_is_told_from_one_on_a_disk(tmp_path: Path) -> None:
+    """Issue 19 (CPU per sale): the loop writes the textfile itself only on tmpfs or ramfs;
+    the folder's mount is the longest mount point above its real path, names unescaped."""
+    mounts = tmp_path / "mounts"
+    mounts.write_text(
+        "/dev/root / ext4 rw 0 0\n"
+        "tmpfs /run tmpfs rw,nosuid 0 0\n"
+        "/dev/sda1 /run/usb\\040stick vfat rw 0 0\n"
+        "tmpfs /srv/a\\040b tmpfs rw 0 0\n"
+        "short line\n"
+    )
+    linked = tmp_path / "link"
+    linked.symlink_to("/run/kioskd-metrics")
+    assert m.memory_backed("/run/kioskd-metrics", str(mounts))
+    assert m.memory_backed(str(linked), str(mounts))  # where the link points
+    assert not m.memory_backed("/run/usb stick/metrics", str(mounts))  # a disk under /run
+    assert m.memory_backed("/srv/a b", str(mounts))
+    assert not m.memory_backed("/srv/a bc", str(mounts))  # a prefix is not a parent
+    assert not m.memory_backed("/var/lib/prometheus/node-exporter", str(mounts))
+    assert not m.memory_backed("/run", str(tmp_path / "missing"))  # unknown: a worker writes
+
+
+async def test_the_textfile_on_tmpfs_is_written_without_a_worker(monkeypatch) -> None:
+    """On tmpfs (as shipped) the loop writes the file; on a disk a worker thread does, so a
+    slow SD card never stalls the loop."""
+    handed: list[str] = []
+    real_to_thread = m.asyncio.to_thread
+
+    async def to_thread(function, *args):  # type: ignore[no-untyped-def]
+        handed.append(function.__name__)
+        return await real_to_thread(function, *args)
+
+    monkeypatch.setattr(m.asyncio, "to_thread", to_thread)
+    shm = Path("/dev/shm")
+    if not m.memory_backed(str(shm)):
+        pytest.skip("/dev/shm is not a tmpfs on this machine")
+    disks = [d for d in ("/var/tmp", str(Path(__file__).parent)) if not m.memory_backed(d)]
+    if not disks:
+        pytest.skip("no folder on a disk here (the tests' own temporary folder is on tmpfs)")
+    folders = {
+        "memory": Path(tempfile.mkdtemp(prefix="kioskd-test-", dir=shm)),
+        "disk": Path(tempfile.mkdtemp(prefix="kioskd-test-", dir=disks[0])),
+    }
+    try:
+        for where, folder in folders.items():
+            cfg = MetricsConfig(textfile_dir=str(folder), listen="")
+            metrics = m.Metrics(lambda c=cfg: c, terminal_id="t-1", version="1", now=lambda: 5.0)
+            await metrics._refresh(lambda: m.Snapshot(lights="ready"))  # type: ignore[call-arg]
+            assert (folder / m.TEXTFILE_NAME).read_bytes().startswith(b"# HELP"), where
+            assert handed == ([] if where == "memory" else ["_write"]), where
+    finally:
+        for folder in folders.values():
+            shutil.rmtree(folder, ignore_errors=True)
