@@ -186,7 +186,7 @@ def record_fields(record: logging.LogRecord) -> dict[str, object]:
     return {
         name: value
         for name, value in vars(record).items()
-        if FIELD_NAME.match(name) and value is not None
+        if name not in _STANDARD_ATTRS and value is not None and FIELD_NAME.match(name)
     }
 
 
@@ -289,9 +289,12 @@ class JournalHandler(logging.Handler):
 # stderr
 
 
+_NEEDS_QUOTES = re.compile(r'[ "=\n\t]')
+
+
 def _quote(value: object) -> str:
     text = str(value)
-    if not text or any(c in text for c in ' "=\n\t'):
+    if not text or _NEEDS_QUOTES.search(text):
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     return text
 

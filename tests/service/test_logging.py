@@ -254,3 +254,31 @@ def test_httpx_request_lines_only_at_debug(logger, level: str, shown: bool) -> N
             httpx_logger.removeHandler(h)
         httpx_logger.setLevel(logging.NOTSET)
         root.setLevel(root_level)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("plain", "plain"),
+        (7, "7"),
+        ("", '""'),
+        ("two words", '"two words"'),
+        ('say "hi"', '"say \\"hi\\""'),
+        ("a=b", '"a=b"'),
+        ("tab\there", '"tab\there"'),
+        ("line\nnext", '"line\\nnext"'),
+    ],
+)
+def test_stderr_fields_are_quoted_only_when_a_reader_would_misread_them(value, shown) -> None:
+    """`KEY=value` on stderr: a value with a space, quote, `=`, newline or tab (or empty) is
+    quoted and escaped, any other value is written bare; the record's own attributes are
+    never fields."""
+    stream = io.StringIO()
+    logger = logging.getLogger("kioskd.test.quoting")
+    handler = klog.setup_logging("info", "stderr", stream=stream, logger=logger)
+    try:
+        logger.info("hello", extra={"OP_KIND": value, "lowercase": "never a field"})
+    finally:
+        logger.removeHandler(handler)
+    line = stream.getvalue().rstrip("\n")
+    assert line.endswith(f"hello OP_KIND={shown}"), line
