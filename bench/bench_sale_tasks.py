@@ -8,8 +8,8 @@ warm-up sales). Prints the loop's CPU a sale and the heaviest step kinds, each n
 the task stood when the step ended (``done ...``: the step that finished the task). Naming the
 steps is left out of the figures; the timing itself adds a little to each callback: compare
 shares, or two trees in one sitting, several runs each (a tree's daemon is `python -m kioskd`
-from the current folder: run this script from each tree's folder; the same code reads 11-13 ms
-from run to run in the VM's slow phase, 7.5-8 in its fast one).
+from the current folder: run this script from each tree's folder; the same code read 11-13 ms
+from run to run in this VM's slow phase, 6-8 ms in its fast one).
 
 `--functions` times named functions instead (inclusive CPU of their calls on the loop's
 thread; nested ones count in both): `sale` for the parts of a sale listed in SALE_FUNCTIONS,
