@@ -40,11 +40,17 @@ async def test_locked_at_start_waits_in_attention_then_starts_clean(tmp_path):
         notifier=notes,
         environ={},
     )
+    # Locked before the daemon starts: the sqlite3 CLI takes the lock in its own time, and a
+    # daemon that came first would open the journal and meet the lock in a later write (a
+    # fault mid-run, which tests/faults/test_journal_lock.py covers), not at its start.
+    for _ in range(200):
+        if locked(tmp_path / "journal.sqlite3"):
+            break
+        await asyncio.sleep(0.05)
+    assert locked(tmp_path / "journal.sqlite3")
     task = asyncio.create_task(daemon.run())
     sock = tmp_path / "ctl.sock"
     try:
-        while not locked(tmp_path / "journal.sqlite3"):
-            await asyncio.sleep(0.05)
         for _ in range(400):
             st = await status(sock)
             if st and st["state"] == "attention":
