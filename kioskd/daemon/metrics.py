@@ -165,7 +165,7 @@ class Metrics:
         self._written_key: tuple[int, tuple[Any, ...]] | None = None  # the last write's
         self._written_at = float("-inf")  # monotonic time of the last textfile write
         self._errors: set[str] = set()
-        self._memory_backed: dict[str, bool] = {}  # textfile folder -> on tmpfs (`_in_memory`)
+        self._memory_backed: tuple[str, bool] | None = None  # (folder, on tmpfs): `_in_memory`
         self._server: Any = None
         self._serving: str = ""
 
@@ -282,12 +282,9 @@ class Metrics:
     def _in_memory(self, directory: str) -> bool:
         """`memory_backed(directory)`, looked up once per folder (mounts do not move under a
         running kiosk; a reload that names another folder is looked up anew)."""
-        known = self._memory_backed.get(directory)
-        if known is None:
-            if len(self._memory_backed) >= 8:
-                self._memory_backed.clear()
-            known = self._memory_backed[directory] = memory_backed(directory)
-        return known
+        if self._memory_backed is None or self._memory_backed[0] != directory:
+            self._memory_backed = (directory, memory_backed(directory))
+        return self._memory_backed[1]
 
     def _write(self, directory: str, data: bytes) -> None:
         try:
