@@ -1,6 +1,7 @@
 """Issue 19: where the event loop's CPU goes in a sale, by the task each callback stepped.
 
-The real `kioskd run` as in bench_sale_cpu.py (shipped config, simulator over loopback HTTP,
+The real `kioskd run` as in bench_sale_cpu.py (shipped config, the metrics textfile on tmpfs
+as shipped, simulator over loopback HTTP,
 fake TCP printer, keypad typed as evtest text into its replay FIFO), started with
 bench/loop_tasks/sitecustomize.py on its PYTHONPATH: every callback of its loop is timed with
 `time.thread_time()` while `--sales` single-wager sales are typed `--gap-s` apart (after three
@@ -29,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import BenchKiosk, report, sell_text
+from _common import BenchKiosk, report, sell_text, textfile_on_tmpfs
 
 PROBE_DIR = Path(__file__).resolve().parent / "loop_tasks"
 
@@ -90,7 +91,7 @@ def main() -> int:
             names = SALE_FUNCTIONS if args.functions == "sale" else args.functions.split(",")
             env["KIOSKD_BENCH_LOOP_FUNCTIONS"] = ",".join(names)
         k = BenchKiosk(Path(tmp) / "kiosk", env=env)
-        with k:
+        with k, textfile_on_tmpfs(k):  # the metrics textfile on tmpfs, as shipped
             k.start_daemon(timeout_s=120)
             k.wait_catalog(60)
             time.sleep(3.0)
