@@ -413,9 +413,10 @@ def snapshot_of(daemon: Any) -> Snapshot:
     now = daemon.clock.now()
     journal = daemon.journal
     counts = daemon.outbox.counts()
-    doubtful = journal.operations((states.IN_DOUBT, states.RECONCILING))
+    unfinished = journal.unfinished()  # one look for both (issue 19: CPU per sale)
+    doubtful = [op for op in unfinished if op.state in (states.IN_DOUBT, states.RECONCILING)]
     oldest = min((op.sent_at or op.created_at for op in doubtful), default=None)
-    queued = journal.operations((states.QUEUED,))
+    queued = [op for op in unfinished if op.state == states.QUEUED]
     policy = daemon.outbox.policy
     health = daemon.health
     catalog = daemon._catalog

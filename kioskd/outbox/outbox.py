@@ -271,9 +271,13 @@ class Outbox:
         self._emit(Outcome("queued", op_id, kind, message=message))
 
     def _set_signal(self) -> None:
-        if self.journal.attention is not None or self.journal.operations((states.CONFLICT,)):
+        # One look at the unfinished operations for both questions (issue 19: CPU per sale);
+        # none while the journal is faulted (it may not even be readable).
+        faulted = self.journal.attention is not None
+        held = set() if faulted else {op.state for op in self.journal.unfinished()}
+        if faulted or states.CONFLICT in held:
             new = ATTENTION  # the journal cannot be written, or a conflict needs a person
-        elif self.journal.operations(tuple(states.DOUBTFUL)):
+        elif not held.isdisjoint(states.DOUBTFUL):
             new = IN_DOUBT
         elif self._failures and self.login_refused is not None:
             new = LOGIN_REFUSED
@@ -575,7 +579,8 @@ class Outbox:
             if op.state == states.SENDING:
                 await self._dispatch(op)
                 return True
-        queued = self.journal.operations((states.QUEUED,))
+        unfinished = self.journal.unfinished()  # one look for the two lists below (issue 19)
+        queued = [op for op in unfinished if op.state == states.QUEUED]
         for op in queued:
             if op.deadline <= now:
                 self.journal.transition(
@@ -587,7 +592,9 @@ class Outbox:
                 )
                 self._emit(Outcome("expired", op.id, op.kind, message="did not happen: expired"))
                 return True
-        for op in self.journal.operations((states.IN_DOUBT,)):
+        for op in unfinished:  # nothing was written since the look
+            if op.state != states.IN_DOUBT:
+                continue
             if op.next_attempt_at <= now and op.id not in self.in_flight:
                 await self._dispatch(op, self._reconcile)
                 return True
