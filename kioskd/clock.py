@@ -18,6 +18,7 @@ Two kinds of time, never mixed (docs: `kioskd/servertime.py`, theory of operatio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -39,6 +40,33 @@ class Clock(Protocol):
         ...
 
     async def sleep(self, seconds: float) -> None: ...
+
+
+async def wait_event(clock: Clock, event: asyncio.Event, seconds: float) -> None:
+    """Until `event` is set or `seconds` of `clock` have passed, whichever comes first.
+
+    A clock that sleeps in real time offers `wait` (one timer, no task: a sale's outbox goes
+    idle about twice, and the two tasks and the `asyncio.wait` of the general way cost it
+    about 0.3 ms, issue 19). Any other clock (a virtual one: its `sleep` moves time) has its
+    `sleep` race the event, each in a task of its own."""
+    wait = getattr(clock, "wait", None)
+    if wait is not None:
+        await wait(event, seconds)
+        return
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    waker = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        waker.cancel()
+
+
+async def _wait_real(event: asyncio.Event, seconds: float) -> None:
+    """`wait` of the clocks whose `sleep` is `asyncio.sleep`: the loop's timer bounds it."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(max(0.0, seconds)):
+            await event.wait()
 
 
 def _boottime() -> float:
@@ -70,6 +98,10 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+    async def wait(self, event: asyncio.Event, seconds: float) -> None:
+        """Until `event` is set, at most `seconds` (see `wait_event`)."""
+        await _wait_real(event, seconds)
 
 
 class VirtualClock:
@@ -184,6 +216,10 @@ class OffsetClock:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
 
+    async def wait(self, event: asyncio.Event, seconds: float) -> None:
+        """Until `event` is set, at most `seconds` (see `wait_event`)."""
+        await _wait_real(event, seconds)
+
 
 class ServerTimeClock:
     """A Clock whose `now()` is the server-time estimate (never the wall clock) and whose
@@ -232,3 +268,7 @@ class ServerTimeClock:
 
     async def sleep(self, seconds: float) -> None:
         await self.base.sleep(seconds)
+
+    async def wait(self, event: asyncio.Event, seconds: float) -> None:
+        """Until `event` is set, at most `seconds`: the base clock's way (`wait_event`)."""
+        await wait_event(self.base, event, seconds)

@@ -174,8 +174,11 @@ class Spooler:
         while True:
             await self.drain()
             self._wake.clear()
+            # asyncio.timeout, not wait_for: no task made for each wait (one a slip; issue 19),
+            # and no cancellation swallowed as the event is set (Python 3.11's wait_for).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), poll_s)
+                async with asyncio.timeout(poll_s):
+                    await self._wake.wait()
 
     async def drain(self) -> None:
         """Print every pending journal job, then every queued slip."""

@@ -57,7 +57,7 @@ from kioskd.banklot.models import (
     WagerJson,
     WagerRequest,
 )
-from kioskd.clock import Clock, ServerTimeClock
+from kioskd.clock import Clock, ServerTimeClock, wait_event
 from kioskd.journal import states
 from kioskd.journal.json_columns import Payload, PrintJobPayload, Result
 from kioskd.journal.store import (
@@ -692,11 +692,7 @@ class Outbox:
             self._wake.clear()
             due = self.next_due()
             timeout = 60.0 if due is None else max(0.05, due - self.clock.now())
-            sleeper = asyncio.ensure_future(self.clock.sleep(timeout))
-            waker = asyncio.ensure_future(self._wake.wait())
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (sleeper, waker):
-                task.cancel()
+            await wait_event(self.clock, self._wake, timeout)
         await self._finish_in_flight()
 
     async def _finish_in_flight(self, timeout_s: float = 5.0) -> None:
