@@ -320,6 +320,10 @@ async def test_each_key_is_applied_live_or_named_as_needing_a_restart(tmp_path, 
         daemon._reader_for = recording_reader
         daemon._restart_inputs()  # what runs now, seen through the recorder
         probe = EFFECTS.get(key)
+        if key.startswith("leds."):
+            # The pins open in a worker just after READY=1 (`Lights.open`): read them once open
+            # (the first test of a run imports gpiozero there, and was read before).
+            await kiosk.wait_for(lambda: daemon.lights.opened)
         before = probe(daemon, inputs) if probe else None
         drop_in(kiosk, NEW_VALUES[key].replace("{tmp}", str(tmp_path)) + "\n")
         lines = reload_lines(caplog)
@@ -334,6 +338,8 @@ async def test_each_key_is_applied_live_or_named_as_needing_a_restart(tmp_path, 
             if key.startswith("printer."):
                 kiosk.type("*9\n")  # the spooler takes the new printer between jobs
                 await kiosk.wait_for(lambda: daemon.spooler._next_printer is None)
+            if key.startswith("leds."):
+                await kiosk.wait_for(lambda: daemon.lights.opened)  # the new pins, once open
             after = probe(daemon, inputs)
             assert after != before, f"{key}: reload logged 'applied live' but {before!r} stays"
         else:
