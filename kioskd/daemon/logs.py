@@ -93,6 +93,10 @@ class Redactor:
         self._permanent: set[str] = set()
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._max = max_values
+        # Every registered value, longest first, made again at each `add` (under the lock) and
+        # read by `redact` without it: a log line no longer joins and sorts the sets (two or
+        # three lines a sale, up to four redactions each; issue 19).
+        self._values: tuple[str, ...] = ()
 
     def add(self, value: str | int, *, permanent: bool = False) -> None:
         text = str(value)
@@ -101,11 +105,13 @@ class Redactor:
         with self._lock:
             if permanent:
                 self._permanent.add(text)
-                return
-            self._recent[text] = None
-            self._recent.move_to_end(text)
-            while len(self._recent) > self._max:
-                self._recent.popitem(last=False)
+            else:
+                self._recent[text] = None
+                self._recent.move_to_end(text)
+                while len(self._recent) > self._max:
+                    self._recent.popitem(last=False)
+            every = self._permanent | set(self._recent)
+            self._values = tuple(sorted(every, key=len, reverse=True))
 
     def redact(self, text: str) -> str:
         """Mask secrets where they stand as values, not every substring of ordinary text.
@@ -118,9 +124,7 @@ class Redactor:
           Masking every occurrence of a short common word ("******** login ok",
           "username@***.net") would tell a reader the password by where it was masked."""
         text = _SECRET_ASSIGNMENT.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
-        with self._lock:
-            values = sorted(self._permanent | set(self._recent), key=len, reverse=True)
-        for value in values:
+        for value in self._values:  # one read of the tuple `add` made
             if value not in text:
                 continue
             if len(value) >= LONG_SECRET or value.isdigit():
@@ -164,14 +168,28 @@ class RedactingFilter(logging.Filter):
             for name in list(vars(record)):
                 if name in _STANDARD_ATTRS:
                     continue
-                if is_secret_name(name):
+                kind = _attribute_kind(name)
+                if kind == _SECRET:
                     delattr(record, name)
-                elif FIELD_NAME.match(name):
+                elif kind == _FIELD:
                     value = getattr(record, name)
                     if isinstance(value, str):
                         setattr(record, name, self.redactor.redact(value))
             record._kioskd_redacted = True
         return True
+
+
+_SECRET, _FIELD, _OTHER = "secret", "field", "other"
+
+
+@functools.lru_cache(maxsize=256)
+def _attribute_kind(name: str) -> str:
+    """What a record's own attribute is: a secret's name (dropped), a journal field (its text
+    redacted) or neither. Decided once per name (a program logs a few dozen names; the two
+    patterns ran for each field of each line)."""
+    if is_secret_name(name):
+        return _SECRET
+    return _FIELD if FIELD_NAME.match(name) else _OTHER
 
 
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {

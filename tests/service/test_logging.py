@@ -282,3 +282,18 @@ def test_stderr_fields_are_quoted_only_when_a_reader_would_misread_them(value, s
         logger.removeHandler(handler)
     line = stream.getvalue().rstrip("\n")
     assert line.endswith(f"hello OP_KIND={shown}"), line
+
+
+def test_the_redactor_masks_the_longest_secret_first_and_keeps_a_bounded_recent_set() -> None:
+    """`redact` reads the values `add` sorted (longest first, made again at each add): a secret
+    holding a shorter one is masked whole, and the most recent `max_values` values are kept
+    (the permanent ones always)."""
+    r = klog.Redactor(max_values=2)
+    r.add("1234")
+    r.add("98761234550")  # holds "1234": longest first, or "9876" and "550" would show
+    assert r.redact("pin=x code 98761234550 end") == "pin=******** code ******** end"
+    r.add("hunter2-long-secret", permanent=True)
+    r.add("55556666")
+    r.add("77778888")  # the recent set holds two: "1234" and "98761234550" left it
+    text = r.redact("a 98761234550 b 55556666 c 77778888 d hunter2-long-secret")
+    assert text == "a 98761234550 b ******** c ******** d ********"
