@@ -38,6 +38,7 @@ from _common import (
     done_count,
     machine,
     proc_rss_mb,
+    proc_schedstat_s,
     report,
     sell_text,
     textfile_on_tmpfs,
@@ -62,20 +63,10 @@ def _cpu_ticks(pid: int) -> tuple[float, float, float]:
 
 
 def _cpu_ns(pid: int) -> tuple[float, float, float]:
-    """`--schedstat`: the same from /proc/PID/task/*/schedstat, in nanoseconds (no 10 ms
-    ticks: an A/B of 1 ms shows in one round). Threads that ended are not counted (the
-    daemon's workers live on), and user and kernel time are not told apart (the third
-    figure is 0)."""
-    total = main = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            ns = int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            continue  # a thread that just ended
-        total += ns
-        if task == str(pid):
-            main = ns
-    return total / 1e9, main / 1e9, 0.0
+    """`--schedstat`: the same from the threads' schedstat (`proc_schedstat_s`); user and
+    kernel time are not told apart (the third figure is 0)."""
+    total, main = proc_schedstat_s(pid)
+    return total, main, 0.0
 
 
 def one_round(k: BenchKiosk, pid: int, args: argparse.Namespace, first: int) -> dict[str, float]:

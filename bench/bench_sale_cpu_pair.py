@@ -29,18 +29,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import BenchKiosk, done_count, machine, report, sell_text, textfile_on_tmpfs
+from _common import (
+    BenchKiosk,
+    done_count,
+    machine,
+    proc_schedstat_s,
+    report,
+    sell_text,
+    textfile_on_tmpfs,
+)
 
 
 def _cpu_s(pid: int) -> float:
     """The process's CPU so far (every live thread), seconds."""
-    total = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            total += int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            continue  # a thread that just ended
-    return total / 1e9
+    return proc_schedstat_s(pid)[0]
 
 
 def _kiosk(tmp: str, name: str, tree: str) -> BenchKiosk:
