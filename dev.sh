@@ -18,6 +18,20 @@
 set -eu
 cd "$(dirname "$0")"
 VENV=${KIOSKD_VENV:-.venv}
+# The venv's interpreter: the distribution's python3 (/usr/bin/python3), the one the Debian
+# package's venv runs on a kiosk and the one python3-venv and python3-dev below are for. An
+# interpreter earlier on PATH (pyenv, a local build) is not what ships, and proofs run what
+# ships: Debian builds its python3 with profile-guided and link-time optimisation, and a sale
+# costs about 18 % less CPU on it than on an unoptimised build of the same 3.11 (issue 19,
+# bench/RESULTS.md). KIOSKD_PYTHON=/path/to/python3 to choose another; a venv made by another
+# interpreter than the chosen one is made again.
+if [ -n "${KIOSKD_PYTHON:-}" ]; then
+    PYTHON=$KIOSKD_PYTHON
+elif [ -x /usr/bin/python3 ]; then
+    PYTHON=/usr/bin/python3
+else
+    PYTHON=python3
+fi
 
 # What `kioskd demo` needs to build the venv: evdev and xkbcommon compile a C extension (gcc,
 # python3-dev, the kernel's input headers, libxkbcommon and its layouts; libffi-dev for cffi where
@@ -102,12 +116,22 @@ apt_install() {
     fi
 }
 
+# base_python PYTHON: the real path of the interpreter behind PYTHON (a venv's: the one it was
+# made from).
+base_python() {
+    "$1" -c 'import os, sys; print(os.path.realpath(getattr(sys, "_base_executable", sys.executable)))'
+}
+
 # venv LEVEL: the venv with kioskd (editable) and the lock file of LEVEL (run or dev). A stamp
 # per level records the lock it was built from; a changed lock or pyproject.toml rebuilds it.
 venv() {
     lock="requirements/$1.txt"
+    if [ -x "$VENV/bin/python" ] && [ "$(base_python "$VENV/bin/python")" != "$(base_python "$PYTHON")" ]; then
+        echo "dev.sh: $VENV was made by $(base_python "$VENV/bin/python"), not $(base_python "$PYTHON"): making it again" >&2
+        rm -rf "$VENV"
+    fi
     if [ ! -x "$VENV/bin/python" ]; then
-        python3 -m venv "$VENV"
+        "$PYTHON" -m venv "$VENV"
     fi
     stamp="$VENV/.kioskd-$1"
     if [ ! -f "$stamp" ] || [ "$lock" -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
