@@ -36,6 +36,7 @@ from kioskd.outbox.outbox import (
     OutboxRefused,
     Outcome,
     ServerTimeUnknown,
+    stored_ticket,
 )
 
 log = logging.getLogger("kioskd.executor")
@@ -285,7 +286,7 @@ class Executor:
         op = self.outbox.journal.get(op_id)
         result: Result = op.result or {}
         if op.kind == "create":
-            return Ticket.from_json({**result, "pin_number": op.pin_number})
+            return stored_ticket(op)
         if op.kind == "pay":
             return PayResult(
                 ticket_number=int(op.ticket_number or 0),

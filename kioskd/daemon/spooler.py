@@ -26,11 +26,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kioskd.banklot.models import Ticket
 from kioskd.clock import Clock
 from kioskd.counter import slips
 from kioskd.journal.json_columns import Result
 from kioskd.journal.store import Journal, JournalError, Operation, PrintJob
+from kioskd.outbox.outbox import stored_ticket
 from kioskd.receipt import Receipt
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def receipt_for_job(job: PrintJob, journal: Journal, ctx: slips.SlipContext) -> 
     number = int(job.payload.get("ticket_number") or (op.ticket_number if op else 0) or 0)
     when = float(op.updated_at if op is not None else job.created_at)
     if job.kind == "ticket" and op is not None:
-        ticket = Ticket.from_json({**result, "pin_number": op.pin_number})
+        ticket = stored_ticket(op)
         late = op.id if _delivered_late(journal, op) else None
         return slips.ticket_slip(ctx, ticket, copy=job.reprint, late_reference=late)
     if job.kind == "payout":

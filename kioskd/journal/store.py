@@ -625,10 +625,11 @@ class Journal:
             raise ValueError("PINs go in pin_number, never in the payload")
 
         def body(conn: sqlite3.Connection) -> int:
+            # RETURNING: the row as written, without a SELECT after it (issue 19: CPU a sale).
             cur = conn.execute(
                 "INSERT INTO operations (kind, payload, amount, deadline, state, ticket_number, "
                 "pin_number, watermark, sent_at, attempts, created_at, updated_at, sent_mono, "
-                "sent_boot) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"sent_boot) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING {_OP_COLUMNS}",
                 (
                     kind,
                     _dumps(payload),
@@ -646,9 +647,10 @@ class Journal:
                     sent_boot if state == states.SENDING else None,
                 ),
             )
-            op_id = int(cur.lastrowid or 0)
+            op = _op(cur.fetchall()[0])  # every row: the statement ends before the commit
+            op_id = op.id
             self._deltas.append((state, 1))
-            self._changed.append(self._get(conn, op_id))
+            self._changed.append(op)
             self._history(
                 conn,
                 op_id,
@@ -714,7 +716,10 @@ class Journal:
                 sets.append(_COLUMN_SQL[how].format(column=column))
                 if how == states.Column.NOW:
                     params.append(now)
-            conn.execute(f"UPDATE operations SET {', '.join(sets)} WHERE id=?", (*params, op_id))
+            (written,) = conn.execute(
+                f"UPDATE operations SET {', '.join(sets)} WHERE id=? RETURNING {_OP_COLUMNS}",
+                (*params, op_id),
+            ).fetchall()  # the row as updated (its history and print job leave it as it is)
             if new != old:
                 self._deltas += [(old, -1), (new, 1)]
             info = dict(detail or {})
@@ -736,7 +741,7 @@ class Journal:
             )
             if print_job is not None:
                 self._insert_print_job(conn, op_id, print_job[0], print_job[1], now)
-            op = self._get(conn, op_id)
+            op = _op(written)
             self._changed.append(op)
             return op
 

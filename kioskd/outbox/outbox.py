@@ -170,6 +170,27 @@ def _ticket_result(ticket: Ticket) -> Result:
     return cast(Result, out)  # the keys above are Result's
 
 
+# The last few sales read back by `stored_ticket`, each with the Operation it was read from.
+_STORED_TICKETS: dict[int, tuple[Operation, Ticket]] = {}
+_STORED_KEPT = 8
+
+
+def stored_ticket(op: Operation) -> Ticket:
+    """The ticket a done sale's journal row keeps (`_ticket_result`, with its PIN column), read
+    back through the API model's checks. The executor's answer to the counter and the slip
+    read the same row one after the other: the second reading of the same Operation object
+    (frozen, so the same content) gets the first one's Ticket, frozen too (issue 19: CPU a
+    sale); another object (a row read again, changed or not) is read again."""
+    kept = _STORED_TICKETS.get(op.id)
+    if kept is not None and kept[0] is op:
+        return kept[1]
+    ticket = Ticket.from_json({**(op.result or {}), "pin_number": op.pin_number})
+    _STORED_TICKETS[op.id] = (op, ticket)
+    while len(_STORED_TICKETS) > _STORED_KEPT:
+        del _STORED_TICKETS[next(iter(_STORED_TICKETS))]
+    return ticket
+
+
 class Outbox:
     """Sends the journal's operations through a `BanklotClient`, one unit of work per step."""
 
