@@ -625,11 +625,10 @@ class Journal:
             raise ValueError("PINs go in pin_number, never in the payload")
 
         def body(conn: sqlite3.Connection) -> int:
-            # RETURNING: the row as written, without a SELECT after it (issue 19: CPU a sale).
             cur = conn.execute(
                 "INSERT INTO operations (kind, payload, amount, deadline, state, ticket_number, "
                 "pin_number, watermark, sent_at, attempts, created_at, updated_at, sent_mono, "
-                f"sent_boot) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING {_OP_COLUMNS}",
+                "sent_boot) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     kind,
                     _dumps(payload),
@@ -647,10 +646,9 @@ class Journal:
                     sent_boot if state == states.SENDING else None,
                 ),
             )
-            op = _op(cur.fetchall()[0])  # every row: the statement ends before the commit
-            op_id = op.id
+            op_id = int(cur.lastrowid or 0)
             self._deltas.append((state, 1))
-            self._changed.append(op)
+            self._changed.append(self._get(conn, op_id))
             self._history(
                 conn,
                 op_id,
@@ -716,10 +714,7 @@ class Journal:
                 sets.append(_COLUMN_SQL[how].format(column=column))
                 if how == states.Column.NOW:
                     params.append(now)
-            (written,) = conn.execute(
-                f"UPDATE operations SET {', '.join(sets)} WHERE id=? RETURNING {_OP_COLUMNS}",
-                (*params, op_id),
-            ).fetchall()  # the row as updated (its history and print job leave it as it is)
+            conn.execute(f"UPDATE operations SET {', '.join(sets)} WHERE id=?", (*params, op_id))
             if new != old:
                 self._deltas += [(old, -1), (new, 1)]
             info = dict(detail or {})
@@ -741,7 +736,7 @@ class Journal:
             )
             if print_job is not None:
                 self._insert_print_job(conn, op_id, print_job[0], print_job[1], now)
-            op = _op(written)
+            op = self._get(conn, op_id)
             self._changed.append(op)
             return op
 
