@@ -8,6 +8,7 @@ from kioskd.config import outbox_policy
 from kioskd.journal import JournalError, states
 from kioskd.journal.reader import queue_listing
 from kioskd.outbox import OutboxRefused
+from kioskd.outbox import outbox as ob
 from kioskd.outbox.outbox import ATTENTION, IN_DOUBT, OFFLINE, ONLINE, PRINT_NOT_DONE
 from kioskd.proving.sim import games as catalog
 
@@ -468,3 +469,44 @@ async def test_run_probes_outside_the_lock_a_slow_probe_never_holds_up_a_new_sal
     await task
     assert rig.journal.get(first).state == states.DONE
     assert len(rig.api_tickets()) == 2 and not rig.outbox.in_flight
+
+
+async def test_run_a_sale_born_sending_is_dispatched_by_its_submit_else_by_run(rig: Rig) -> None:
+    """Issue 19 (CPU a sale): under `run()`, a sale born `sending` becomes its send task in
+    its own submit (no wake-up of `run()` for it); with `MAX_IN_FLIGHT` sends in the air it
+    waits among the ready ones and `run()` sends it when a send ends. Every one is sold once."""
+    import asyncio
+
+    transport = rig.client._http._transport
+    handle = transport.handle_async_request
+    gate = asyncio.Event()
+
+    async def held_creates(request):
+        response = await handle(request)
+        if request.url.path == "/user/ticket/create":
+            await gate.wait()
+        return response
+
+    transport.handle_async_request = held_creates
+    task = asyncio.create_task(rig.outbox.run())
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not rig.outbox._wake.is_set()
+    ids = []
+    for code_index in range(ob.MAX_IN_FLIGHT):
+        op_id = await rig.sell(code_index=code_index)
+        assert op_id in rig.outbox.in_flight and not rig.outbox._ready
+        assert not rig.outbox._wake.is_set()  # `run()` was not woken for it
+        ids.append(op_id)
+    extra = await rig.sell(code_index=ob.MAX_IN_FLIGHT)
+    assert extra not in rig.outbox.in_flight and rig.outbox._ready == [extra]
+    assert rig.outbox._wake.is_set()
+    gate.set()
+    for _ in range(400):
+        await asyncio.sleep(0)
+        if all(rig.journal.get(i).state == states.DONE for i in [*ids, extra]):
+            break
+    rig.outbox.stop()
+    await task
+    assert all(rig.journal.get(i).state == states.DONE for i in [*ids, extra])
+    assert len(rig.api_tickets()) == ob.MAX_IN_FLIGHT + 1 and not rig.outbox.in_flight
