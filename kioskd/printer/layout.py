@@ -229,9 +229,18 @@ def _takes_ascii(codepage: str) -> bool:
 def printable_text(text: str, codepage: str = DEFAULT_CODEPAGE) -> str:
     """``text`` restricted to what ``codepage`` can encode (see module rules). Printable
     ASCII, most of a slip's lines, passes whole where the code page takes it (issue 19: the
-    character by character path was a quarter of a ticket's rendering)."""
-    if text.isascii() and text.isprintable() and _takes_ascii(codepage):
-        return text
+    character by character path was a quarter of a ticket's rendering); so does any other
+    printable line the code page encodes whole (an accented word on a Latin page): no control
+    or format character is in it, and every character encodes, so each would be kept."""
+    if text.isprintable():
+        if text.isascii() and _takes_ascii(codepage):
+            return text
+        try:
+            text.encode(codepage)
+        except (UnicodeEncodeError, LookupError):
+            pass
+        else:
+            return text
     return by_character(text, codepage)
 
 
@@ -290,6 +299,17 @@ def chart_lines(chars: str, codepage: str, page_label: str, cols: int) -> list[L
 
 
 def _wrap(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` (textwrap's, `_wrapped`). A line that fits and
+    holds no tab, newline or other control character is what textwrap makes of it without
+    textwrap (most of a slip's lines; issue 19: a quarter of a ticket's rendering): itself
+    without its trailing spaces (its leading ones stay), or one empty line when it is blank."""
+    if len(text) <= width and text.isprintable():
+        return [text.rstrip(" ")]
+    return _wrapped(text, width)
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    """`_wrap` through textwrap, for any text (what the shortcut must agree with)."""
     return textwrap.wrap(text, width, break_long_words=True, replace_whitespace=True) or [""]
 
 

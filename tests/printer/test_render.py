@@ -254,26 +254,52 @@ def test_loading_the_renderer_loads_no_printer_device_backend(tmp_path):
 
 
 def test_printable_ascii_passes_whole_and_agrees_with_the_character_path():
-    """Issue 19 (CPU per sale): a printable ASCII line passes whole where the code page takes
-    ASCII; it is what the character by character path gives, on every code page a profile
-    may choose; anything else still goes character by character."""
+    """Issue 19 (CPU per sale): a printable line passes whole where the code page encodes it
+    (ASCII, or an accented word on a Latin page); it is what the character by character path
+    gives, on every code page a profile may choose; a line with a control character or one
+    the page lacks still goes character by character."""
+    import random
     import string
 
     from kioskd.printer import layout
 
     samples = [string.printable.strip(), "TOTAL (1)        Bs. 20,00", "Lotto 10AM 10:00", ""]
+    samples += ["línea", "Número de ticket", "LOTERÍA — ñ\t€", "¿Ganó? ¡Sí!"]
+    samples += ["a\u00a0b", "x\u200by"]
+    rng = random.Random(19)
+    alphabet = string.printable + "áéíóúñÑÁÉÍÓÚüÜ¿¡€°ºª—–…·•\u00a0\u200b\u202főłЖ中\x00\x1b\x7f"
+    samples += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 40)))
+                for _ in range(400)]  # fmt: skip
     for codepage in ("cp437", "cp850", "cp858", "cp852", "cp1252", "cp866", "iso8859_15"):
         for text in samples:
             assert layout.printable_text(text, codepage) == layout.by_character(text, codepage)
-    assert layout.printable_text("LOTERÍA — ñ\t€", "cp437") == layout.by_character(
-        "LOTERÍA — ñ\t€", "cp437"
-    )
     calls: list[str] = []
     real = layout.by_character
     try:
         layout.by_character = lambda t, c: calls.append(t) or real(t, c)  # type: ignore[assignment]
         layout.printable_text("plain ASCII line", "cp858")
         layout.printable_text("línea", "cp858")
+        layout.printable_text("tab\there", "cp858")
+        layout.printable_text("ő", "cp858")
     finally:
         layout.by_character = real  # type: ignore[assignment]
-    assert calls == ["línea"]
+    assert calls == ["tab\there", "ő"]
+
+
+def test_a_line_that_fits_is_wrapped_as_textwrap_wraps_it():
+    """Issue 19: `_wrap`'s shortcut for a line that fits (no textwrap) gives textwrap's lines:
+    trailing spaces dropped, leading ones kept, a blank line one empty line; a line that does
+    not fit, or holds a tab or a newline, goes through textwrap."""
+    import random
+    import string
+
+    from kioskd.printer import layout
+
+    rng = random.Random(7)
+    alphabet = "ab c  -ñ" + string.digits + "\t\n\r\x0b\x0c\u00a0"
+    texts = ["", " ", "   ", "   abc", "  a  ", "a b", "x" * 32, "x" * 33, "a-b-c " * 6, "tab\tx"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 50)))
+              for _ in range(2000)]  # fmt: skip
+    for width in (1, 5, 32, 42, 48):
+        for text in texts:
+            assert layout._wrap(text, width) == layout._wrapped(text, width), (text, width)
