@@ -275,6 +275,9 @@ class Lights:
         self.buzzer: Any = None
         self._lock = threading.Lock()
         self._state = "off"
+        # The pattern each LED was last given by `_apply` (what it shows unless something
+        # else wrote it since: a red flash, `test`, a new opening, which forget it).
+        self._applied: dict[str, Pattern] = {}
         self._flashing = False
         self._last_signal: str | None = None
         self._restore_timer: threading.Timer | None = None
@@ -310,10 +313,17 @@ class Lights:
             }
             buzzer = Buzzer(pins.buzzer, **kw)
             self.leds, self.buzzer = leds, buzzer
+            self._applied.clear()
             self._apply_all()
 
     # -- steady states ---------------------------------------------------------------------
     def _apply(self, name: str, pattern: Pattern) -> None:
+        """Give LED `name` its pattern, unless it already shows it: a sale's two state changes
+        (ready, working, ready) change only the green LED; the other two are not written
+        again (issue 19: CPU a sale), and a blink keeps its phase."""
+        if self._applied.get(name) == pattern:
+            return
+        self._applied[name] = pattern
         led = self.leds[name]
         if pattern == "blink":
             self._blinker.play(led, Blink(BLINK_ON_S, BLINK_OFF_S))
@@ -354,6 +364,7 @@ class Lights:
             self._blinker.play(self.buzzer, Blink(BEEP_S, BEEP_S, 1 if name == "beep" else 2))
             if name == "reject":
                 self._flashing = True
+                self._applied.pop("red", None)  # the flash writes it: given again after
                 self._blinker.play(self.leds["red"], Blink(FLASH_S, 0.01, 1))
                 if self._restore_timer is not None:
                     self._restore_timer.cancel()
@@ -395,6 +406,7 @@ class Lights:
 
         def run() -> None:
             with self._lock:
+                self._applied.clear()  # the test writes the LEDs itself
                 for device in (*self.leds.values(), self.buzzer):
                     self._blinker.stop(device)
                 for led in self.leds.values():
@@ -409,6 +421,7 @@ class Lights:
                 self.buzzer.beep(on_time=BEEP_S, off_time=BEEP_S, n=1, background=False)
             with self._lock:
                 if not stop.is_set():
+                    self._applied.clear()  # whatever was given meanwhile, the test wrote over
                     self._apply_all()
 
         thread = threading.Thread(target=run, name="lights test", daemon=True)

@@ -240,3 +240,34 @@ async def test_made_in_an_event_loop_the_lights_play_on_its_timers():
         threading.Thread.start = real_start  # type: ignore[method-assign]
         factory.close()
     assert started == []
+
+
+def test_a_state_change_writes_only_the_leds_whose_pattern_changes(lights: Lights) -> None:
+    """Issue 19 (CPU a sale): a sale's ready -> working -> ready writes the green LED only;
+    amber and red, off in all three, are not written again. A red flash forgets what red was
+    given, so the steady pattern is written back after it."""
+    writes = {n: 0 for n in (PINS.green, PINS.amber, PINS.red)}
+    for number in writes:
+        p = pin(lights, number)
+        real = p._set_state
+
+        def counted(value, real=real, number=number):
+            writes[number] += 1
+            return real(value)
+
+        p._set_state = counted
+    lights.set_state("ready")
+    before = dict(writes)
+    for _ in range(3):
+        lights.set_state("working")
+        lights.set_state("ready")
+    assert writes[PINS.amber] == before[PINS.amber] and writes[PINS.red] == before[PINS.red]
+    assert writes[PINS.green] > before[PINS.green] and pin(lights, PINS.green).state
+    lights.set_state("attention")  # red blinks
+    lights.signal("reject")
+    time.sleep(FLASH_S + 0.3)
+    pin(lights, PINS.red).clear_states()
+    assert toggles(lights, PINS.red) >= 3  # blinking again after the flash
+    lights.set_state("ready")
+    time.sleep(0.05)
+    assert not pin(lights, PINS.red).state and pin(lights, PINS.green).state
