@@ -62,6 +62,16 @@ async def wait_event(clock: Clock, event: asyncio.Event, seconds: float) -> None
         waker.cancel()
 
 
+def sleeps_in_real_time(clock: Clock) -> bool:
+    """Does `clock`'s time pass on its own, as the event loop's timers do (a `SystemClock`, an
+    `OffsetClock`, a `ServerTimeClock` over either: they offer `wait`)? Then a plain timer of
+    the loop (`call_later`) stands for `clock.sleep` without a task; a virtual clock's time
+    moves only when someone sleeps on it."""
+    while isinstance(clock, ServerTimeClock):
+        clock = clock.base
+    return getattr(clock, "wait", None) is not None
+
+
 async def _wait_real(event: asyncio.Event, seconds: float) -> None:
     """`wait` of the clocks whose `sleep` is `asyncio.sleep`: the loop's timer bounds it."""
     with contextlib.suppress(TimeoutError):

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from kioskd import __version__
 from kioskd import servertime as st
 from kioskd.banklot.days import DEFAULT_TIME_ZONE
-from kioskd.clock import Clock, ServerTimeClock, SystemClock
+from kioskd.clock import Clock, ServerTimeClock, SystemClock, sleeps_in_real_time
 from kioskd.config import EXIT_CONFIG, Config, ConfigHolder
 from kioskd.counter import session as s  # the counter's events and actions, per key
 from kioskd.daemon import logs as klog
@@ -280,6 +280,8 @@ class Daemon:
         self._renderer_wanted = asyncio.Event()  # see WARM_WAIT_S
         self._tasks: set[asyncio.Task[object]] = set()
         self._pending_slips: set[int] = set()  # sales whose PENDING slip is due or printed
+        # a sale's PENDING slip clock as a plain timer of the loop (`_start_pending_clock`)
+        self._pending_timers: dict[int, asyncio.TimerHandle] = {}
         self._catalog: Catalog | None = None
         self._last_status = ""
         self._started_cfg = holder.current
@@ -733,8 +735,12 @@ class Daemon:
             # On the sale's critical path (before its request): only start the PENDING
             # slip's clock; nothing to log, match, print or count yet.
             if outcome.op_kind == "create" and outcome.op_id:
-                self._spawn(self._pending_sale_slip(outcome.op_id), "pending-slip")
+                self._start_pending_clock(outcome.op_id)
             return
+        if outcome.kind in ("done", "rejected", "expired") and outcome.op_id:
+            timer = self._pending_timers.pop(outcome.op_id, None)
+            if timer is not None:
+                timer.cancel()  # decided in time: no PENDING slip, nothing left to check
         fields = {"OP_ID": outcome.op_id, "OP_KIND": outcome.op_kind}
         if outcome.ticket_number:
             fields["TICKET_NUMBER"] = outcome.ticket_number
@@ -774,19 +780,40 @@ class Daemon:
         else:
             self._early_observation("observe_outcome", outcome)
 
+    def _start_pending_clock(self, op_id: int) -> None:
+        """A sale was sent: its PENDING slip is due `PENDING_AFTER_S` from now unless it is
+        decided first. On a real clock a timer of the loop, cancelled when the sale is decided
+        (no task a sale: issue 19, CPU a sale); on a virtual one the task that sleeps on it."""
+        from kioskd.counter.slips import PENDING_AFTER_S
+
+        if not sleeps_in_real_time(self.clock):
+            self._spawn(self._pending_sale_slip(op_id), "pending-slip")
+            return
+        if op_id in self._pending_slips:
+            return
+        self._pending_slips.add(op_id)
+        loop = asyncio.get_running_loop()
+        self._pending_timers[op_id] = loop.call_later(PENDING_AFTER_S, self._pending_due, op_id)
+
     async def _pending_sale_slip(self, op_id: int) -> None:
         """A sale still not confirmed a couple of seconds after it was sent, went in doubt,
         was queued or went to a person prints a PENDING slip with its reference, once: the
         customer keeps it until the ticket (marked as delivered late) or a NOT SOLD slip
         prints. Selling goes on meanwhile."""
-        from kioskd.counter.slips import PENDING_AFTER_S, pending_sale_slip
+        from kioskd.counter.slips import PENDING_AFTER_S
 
         if op_id in self._pending_slips:
             return
         self._pending_slips.add(op_id)
         await self.clock.sleep(PENDING_AFTER_S)
+        self._pending_due(op_id)
+
+    def _pending_due(self, op_id: int) -> None:
+        """The PENDING slip's time came: print it unless the sale was decided meanwhile."""
+        from kioskd.counter.slips import pending_sale_slip
         from kioskd.journal.store import JournalError
 
+        self._pending_timers.pop(op_id, None)
         try:
             op = self.journal.get(op_id)
         except (KeyError, JournalError):
@@ -1513,10 +1540,13 @@ class Daemon:
         deadline = time.monotonic() + DRAIN_S
         while time.monotonic() < deadline:
             busy = [t for t in self._tasks if not t.done()]
-            if not busy and self.spooler.idle:
-                break
+            if not busy and not self._pending_timers and self.spooler.idle:
+                break  # (a PENDING slip's timer is a slip that may be due: waited for too)
             await asyncio.sleep(0.05)
         self.outbox.stop()
+        for timer in self._pending_timers.values():
+            timer.cancel()
+        self._pending_timers.clear()
         for task in [*workers, *self._tasks]:
             task.cancel()
 

@@ -12,7 +12,14 @@ import time
 
 import pytest
 
-from kioskd.clock import OffsetClock, ServerTimeClock, SystemClock, VirtualClock, wait_event
+from kioskd.clock import (
+    OffsetClock,
+    ServerTimeClock,
+    SystemClock,
+    VirtualClock,
+    sleeps_in_real_time,
+    wait_event,
+)
 from kioskd.servertime import ServerTime
 
 
@@ -84,3 +91,14 @@ def test_a_cancelled_waiter_is_cancelled(virtual: bool) -> None:
         assert asyncio.all_tasks() == {asyncio.current_task()}
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("clock", _real_clocks(), ids=type)
+def test_the_real_clocks_sleep_in_real_time(clock: object) -> None:
+    assert sleeps_in_real_time(clock)  # type: ignore[arg-type]
+
+
+def test_a_virtual_clock_does_not_sleep_in_real_time_even_behind_the_server_time() -> None:
+    virtual = VirtualClock(1_700_000_000.0)
+    assert not sleeps_in_real_time(virtual)
+    assert not sleeps_in_real_time(ServerTimeClock(virtual, ServerTime()))
