@@ -21,10 +21,11 @@ VENV=${KIOSKD_VENV:-.venv}
 # The venv's interpreter: the distribution's python3 (/usr/bin/python3), the one the Debian
 # package's venv runs on a kiosk and the one python3-venv and python3-dev below are for. An
 # interpreter earlier on PATH (pyenv, a local build) is not what ships, and proofs run what
-# ships: Debian builds its python3 with profile-guided and link-time optimisation, and a sale
-# costs about 18 % less CPU on it than on an unoptimised build of the same 3.11 (issue 19,
-# bench/RESULTS.md). KIOSKD_PYTHON=/path/to/python3 to choose another; a venv made by another
-# interpreter than the chosen one is made again.
+# ships: Debian builds its python3 with profile-guided and link-time optimisation (amd64 and
+# arm64, says its changelog), and a sale costs about 18 % less CPU on it than on an
+# unoptimised build of the same 3.11 (issue 19, bench/RESULTS.md). KIOSKD_PYTHON=/path/to/
+# python3 to choose another; a venv made by another interpreter than the chosen one is made
+# again.
 if [ -n "${KIOSKD_PYTHON:-}" ]; then
     PYTHON=$KIOSKD_PYTHON
 elif [ -x /usr/bin/python3 ]; then
