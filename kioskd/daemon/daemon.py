@@ -772,7 +772,7 @@ class Daemon:
             and outcome.op_kind == "create"
             and outcome.op_id
         ):
-            self._spawn(self._pending_sale_slip(outcome.op_id), "pending-slip")
+            self._start_pending_clock(outcome.op_id)
         self.executor.on_outcome(outcome)
         self.spooler.wake()
         if self.metrics is not None:
@@ -781,9 +781,10 @@ class Daemon:
             self._early_observation("observe_outcome", outcome)
 
     def _start_pending_clock(self, op_id: int) -> None:
-        """A sale was sent: its PENDING slip is due `PENDING_AFTER_S` from now unless it is
-        decided first. On a real clock a timer of the loop, cancelled when the sale is decided
-        (no task a sale: issue 19, CPU a sale); on a virtual one the task that sleeps on it."""
+        """A sale was sent, or went in doubt, queued or to a person: its PENDING slip is due
+        `PENDING_AFTER_S` after the first of these unless it is decided first (once a sale).
+        On a real clock a timer of the loop, cancelled when the sale is decided (no task a
+        sale: issue 19, CPU a sale); on a virtual one the task that sleeps on it."""
         from kioskd.counter.slips import PENDING_AFTER_S
 
         if not sleeps_in_real_time(self.clock):
