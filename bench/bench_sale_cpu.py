@@ -159,7 +159,8 @@ def main() -> int:
             time.sleep(3.0)
             for r in range(args.rounds):
                 raws.append(one_round(k, pid, args, r * args.sales))
-                print(f"round {r + 1}: {figures(raws[-1], raws[-1])}", flush=True)
+                # as it goes, net of its own idle rate; the result takes the rounds' median
+                print(f"round {r + 1} (own idle): {figures(raws[-1], raws[-1])}", flush=True)
             rss = proc_rss_mb(pid)
     idle = {n: statistics.median(r[n] for r in raws) for n in ("idle", "idle_main", "idle_sys")}
     rounds = [figures(r, idle) for r in raws]
