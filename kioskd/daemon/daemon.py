@@ -73,6 +73,10 @@ HEAL_MAX_S = 4.0  # a cleared fault is noticed within this (the issue's bound: 1
 JOURNAL_RETRY_S = 3.0  # a journal in attention at start: how often its files are looked at
 # Pause between two retention transactions: the event loop's writes (sales) take the lock.
 RETENTION_PAUSE_S = 0.02
+# The journal asks whether another connection committed at most this often (issue 19: a
+# dozen looks a sale; see `Journal.recheck_s`). Only tools that need the daemon stopped write
+# its unfinished operations; retention's deletes are said to the journal at once.
+JOURNAL_RECHECK_S = 1.0
 # A big journal's whole quick_check starts this long after READY=1 (store.QUICK_CHECK_PAGES).
 DEFERRED_CHECK_AFTER_S = 30.0
 TICK_S = 0.5  # session Tick: idle reset resolution
@@ -303,7 +307,11 @@ class Daemon:
         from kioskd.journal.store import Journal
 
         os.makedirs(os.path.dirname(self.cfg.journal.path) or ".", exist_ok=True)
-        return Journal(self.cfg.journal.path, retention_days=self.cfg.journal.retention_days)
+        return Journal(
+            self.cfg.journal.path,
+            retention_days=self.cfg.journal.retention_days,
+            recheck_s=JOURNAL_RECHECK_S,
+        )
 
     async def _journal_or_attention(self) -> bool:
         """Open the journal the identity record says is ours. A missing, empty, garbled,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -184,4 +185,39 @@ def test_just_settled_operations_are_read_back_from_memory_until_rows_may_go(
     other.close()
     with pytest.raises(KeyError):
         j.get(other_id)
+    j.close()
+
+
+def test_with_a_recheck_window_another_connection_is_asked_once_per_window(
+    tmp_path: Path,
+) -> None:
+    """The daemon's journal (`recheck_s`) asks `PRAGMA data_version` at most once per window:
+    a sale's dozen looks cost one read. A retention step said through `forget` is seen at
+    the next look; another connection's commit once the window has passed."""
+    path = tmp_path / "j.sqlite"
+    j = Journal(path, recheck_s=0.3)
+    a = j.add("create", {"wagers": []}, amount=5, deadline=9e9, now=1.0)
+    b = j.add("pay", {"ticket_number": 3}, amount=0, deadline=9e9, now=2.0)
+    j.operations((states.QUEUED,))  # loads the view (and asks once)
+    statements: list[str] = []
+    j.conn.set_trace_callback(statements.append)
+    try:
+        for _ in range(12):
+            for wanted in SUBSETS:
+                j.operations(wanted)
+            j.get(a)
+    finally:
+        j.conn.set_trace_callback(None)
+    assert statements == [], statements  # within the window: no SQL at all
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("UPDATE operations SET state='expired' WHERE id=?", (a,))
+    j.forget({})  # as after a retention step: asked again at the next look
+    agree(j, path)
+    other.execute("UPDATE operations SET next_attempt_at=77 WHERE id=?", (b,))
+    other.close()
+    deadline = time.monotonic() + 5.0
+    while j.get(b).next_attempt_at != 77:  # seen once the window has passed
+        assert time.monotonic() < deadline, "another connection's commit never seen"
+        time.sleep(0.05)
+    agree(j, path)
     j.close()
