@@ -1545,19 +1545,25 @@ class Daemon:
         return exit_code
 
     async def _drain(self, workers: list[asyncio.Task[None]]) -> None:
-        """Let commands in flight and pending slips finish (bounded), then stop every task."""
+        """Let commands, the outbox's sends and probes in flight, and pending slips finish
+        (bounded), then stop every task. A send still in the air then is cancelled and has
+        unwound before the journal closes (it stays `sending`: in doubt at the next start)."""
         deadline = time.monotonic() + DRAIN_S
         while time.monotonic() < deadline:
             busy = [t for t in self._tasks if not t.done()]
-            if not busy and not self._pending_timers and self.spooler.idle:
+            idle = not busy and not self.outbox.in_flight and self.spooler.idle
+            if idle and not self._pending_timers:
                 break  # (a PENDING slip's timer is a slip that may be due: waited for too)
             await asyncio.sleep(0.05)
         self.outbox.stop()
+        await self.outbox.cancel_in_flight()
         for timer in self._pending_timers.values():
             timer.cancel()
         self._pending_timers.clear()
-        for task in [*workers, *self._tasks]:
+        spawned = list(self._tasks)
+        for task in [*workers, *spawned]:
             task.cancel()
+        await asyncio.gather(*spawned, return_exceptions=True)  # unwound before the journal closes
 
     def _context(self) -> Context:
         from kioskd.daemon.executor import Context

@@ -736,6 +736,12 @@ class Outbox:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
+    async def cancel_in_flight(self) -> None:
+        """At the daemon's stop, once its drain has waited for them: the sends and probes
+        still in the air are cancelled and have unwound (each stays `sending` or
+        `reconciling` in the journal: in doubt at the next start) before the journal closes."""
+        await self._finish_in_flight(timeout_s=0.0)
+
     async def resume(self) -> list[int]:
         """The journal is writable again (the daemon healed it without a restart): what the
         fault left `sending` or `reconciling` out of hand may have reached the server, so it is
