@@ -289,3 +289,12 @@ def test_tcp_transport_waits_by_poll_with_finite_timeouts():
     finally:
         transport.close()
         server.close()
+
+
+def test_fake_core_answers_a_query_after_the_bytes_before_it():
+    """A job and the status queries after it in one read: the answers say what the job did
+    (paper out in its middle), as a printer that takes its input in order."""
+    core = FakePrinter()
+    core.paper_out_after(3)
+    assert core.feed(b"ABCDEF" + b"\x10\x04\x04") == bytes([0x12 | 0x60])  # paper out
+    assert bytes(core.printed) == b"ABC" and bytes(core.held) == b"DEF"

@@ -3,7 +3,8 @@
 Rules:
 - ``FakePrinter`` is the device core: ``feed(bytes) -> reply bytes``, no I/O. It strips the
   real-time ``DLE EOT n`` queries from the byte stream (also when split across reads), answers
-  them from its scripted state, and keeps every other byte.
+  them from its scripted state, and keeps every other byte; the bytes before a query are
+  taken before it is answered (stream order).
 - Like a real printer, it keeps taking bytes while it cannot print (paper out, cover open) and
   holds them; they are printed when the printer recovers. ``printed`` is what reached the
   paper, ``held`` what is waiting. ``paper_out_after(n)`` runs out of paper after ``n`` more
@@ -110,6 +111,12 @@ class FakePrinter:
                         self._tail = buf[i:]  # maybe a query split across reads
                         break
                     if buf[i + 1] == 0x04 and buf[i + 2] in (1, 2, 3, 4):
+                        # The bytes received before the query are taken first: its answer
+                        # says what the printer knows once they arrived (in stream order,
+                        # also when a job and the status queries after it come in one read).
+                        if data_out:
+                            self._take(bytes(data_out))
+                            data_out.clear()
                         self.queries.append(buf[i + 2])
                         if not self.silent:
                             replies.append(self.status_byte(buf[i + 2]))
