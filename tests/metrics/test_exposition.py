@@ -305,9 +305,10 @@ def test_nothing_that_did_not_move_is_collected_or_built(monkeypatch) -> None:
     metrics.observe_outcome(SimpleNamespace(kind="done", op_kind="create"))
     metrics.update(dataclasses.replace(snapshot, taken_at=2.0, slips_printed=2))
     assert counted_render() == generate_latest(metrics.registry)
+    # The request histogram's child moved too: its counters are read, not collected
+    # (`_histogram_values`); the text above is still the library's, byte for byte.
     assert sorted(collected) == [
         "kioskd_api_last_success_timestamp_seconds[]",
-        "kioskd_api_request_duration_seconds['POST /wagers']",
         "kioskd_api_requests['POST /wagers', 'ok']",
         "kioskd_operations['create', 'done']",
     ]
@@ -395,3 +396,22 @@ def test_the_steady_key_is_equal_exactly_when_the_blanked_snapshots_are() -> Non
             assert (m._steady_snapshot(a) == m._steady_snapshot(b)) == same, (a, b)
             equal += same and a is not b
     assert equal > 0  # some pairs differ only in the volatile fields
+
+
+def test_a_histogram_laid_out_otherwise_is_collected() -> None:
+    """`_histogram_values` reads a histogram child's counters only when the series' lines are
+    its buckets, count and sum, and the child has those counters; anything else (another
+    version of the library) is collected as before, and the text stays the library's."""
+    metrics = m.Metrics(lambda: MetricsConfig(), terminal_id="t-1", version="1", now=lambda: 5.0)
+    metrics.observe_exchange("POST /wagers", 0.2, "ok")
+    metrics.render()
+    cut = metrics.exposition._cut[metrics.api_duration]
+    series = cut.series[("POST /wagers",)]
+    child = metrics.api_duration.labels("POST /wagers")
+    assert exposition._histogram_values(child, series) == [s for s in series.values]
+    assert exposition._histogram_values(SimpleNamespace(), series) is None
+    assert exposition._histogram_values(child, series._replace(names=series.names[:-1])) is None
+    shifted = series._replace(names=[*series.names[:-2], series.names[-1], series.names[-2]])
+    assert exposition._histogram_values(child, shifted) is None
+    metrics.observe_exchange("POST /wagers", 7.0, "ok")
+    assert metrics.render() == generate_latest(metrics.registry)
