@@ -170,7 +170,7 @@ class Metrics:
         # Set by the owner that calls `beat()` regularly (the daemon's ticker); then a read
         # after a change waits for a beat instead of a timer of its own.
         self.beats = False
-        self._beat: asyncio.Event | None = None
+        self._beat = asyncio.Event()  # bound to the loop at its first wait (`_gap`)
         self._due: float | None = None  # monotonic time from which a beat starts the read
         self._observed = 0  # updates of counters and of the histogram so far
         self._written_key: tuple[int, tuple[Any, ...]] | None = None  # the last write's
@@ -218,7 +218,7 @@ class Metrics:
         """A regular wake-up of the loop (the daemon's ticker): the read waiting for its gap
         to pass after a change starts on the first one after it."""
         due = self._due
-        if due is not None and self._beat is not None and time.monotonic() >= due:
+        if due is not None and time.monotonic() >= due:
             self._due = None
             self._beat.set()
 
@@ -228,13 +228,12 @@ class Metrics:
         if not self.beats:
             await asyncio.sleep(MIN_GAP_S)
             return
-        beat = self._beat = self._beat or asyncio.Event()
-        beat.clear()
+        self._beat.clear()
         self._due = time.monotonic() + MIN_GAP_S
         try:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(MIN_GAP_S + BEAT_GRACE_S):
-                    await beat.wait()
+                    await self._beat.wait()
         finally:
             self._due = None
 

@@ -24,9 +24,11 @@ Rules:
   of the printer's thread instead of four, eight a slip). A burst that does not come back
   whole (a byte missing in time, or one without the status bytes' fixed bits) is asked again
   one at a time, and that link asks one at a time until it is opened again: a printer that
-  drops or garbles a burst costs one reply timeout, never a wrong sensor. Real-time commands
-  are answered in the order they arrive, and an ASB message's bytes never carry the status
-  bytes' fixed bits, so four good bytes are the four answers.
+  drops or garbles a burst costs one reply timeout, and its burst's bytes are never taken
+  for answers. Real-time commands are answered in the order they arrive, and an ASB
+  message's bytes never carry the status bytes' fixed bits, so four good bytes are the four
+  answers. (One query at a time, a byte that comes later than its reply timeout, and after
+  the next query's drain, can still be read as that query's answer, as it always could.)
 - Every status change is reported: ``on_change`` callback on the loop, and ``changes()``.
 """
 
